@@ -1,0 +1,55 @@
+# Ferrite — the front door. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PYTHON      ?= python3
+REQUIREMENTS := infra/requirements.txt
+# The stamp names the requirements' hash: editing the pins reinstalls, a second run does nothing.
+STAMP       := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+CARGO       ?= cargo
+LOCAL       := $(CARGO) run --quiet --package infra --bin ferrite-local --
+# nextest when installed (faster, one process per test); cargo test otherwise.
+TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
+
+.PHONY: help setup test lint fmt dev down build deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Install the local toolchain (moto, cfn-lint, SAM CLI, cargo-lambda) into .venv
+
+$(STAMP): $(REQUIREMENTS)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	@rm -f $(VENV)/.installed-* && touch $@
+
+test: setup ## Run every test against a private local endpoint (started and stopped here)
+	$(LOCAL) exec -- $(TEST_RUNNER)
+
+lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cfn-lint template.yaml
+	sam validate --lint --template template.yaml
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+dev: setup ## Local AWS endpoint on :4566, provisioned from template.yaml (stop: make down)
+	$(LOCAL) up
+
+down: ## Stop the local endpoint started by make dev
+	$(LOCAL) down
+
+build: setup ## sam build (cargo-lambda, arm64)
+	sam build --template template.yaml
+
+deploy: build ## sam deploy --guided
+	sam deploy --guided
+
+clean: ## Remove build outputs, the venv and local state
+	rm -rf target .aws-sam $(VENV) .local

@@ -1,0 +1,46 @@
+//! Ferrite's local stack, without Docker: the moto server as the local AWS endpoint (DynamoDB,
+//! Streams, SQS, SES), provisioned from `template.yaml`.
+//!
+//! - [`template`] reads the SAM template, short-form tags included, and evaluates intrinsics;
+//! - [`provision`] creates the template's tables and queues on the local endpoint;
+//! - [`moto`] starts, probes and stops the moto server.
+//!
+//! The `ferrite-local` binary is the command line over these (`make dev`, `make test`).
+
+pub mod moto;
+pub mod provision;
+pub mod template;
+
+use std::path::PathBuf;
+
+/// Region of the local stack (moto accepts any).
+pub const LOCAL_REGION: &str = "us-east-1";
+
+/// The repository root (where `template.yaml` is).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// `template.yaml` of this repository.
+pub fn template_path() -> PathBuf {
+    workspace_root().join("template.yaml")
+}
+
+/// SDK configuration for the local endpoint: static dummy credentials (moto accepts any), no
+/// profile or IMDS look-ups.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(LOCAL_REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "ferrite-local",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}

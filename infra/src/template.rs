@@ -1,0 +1,395 @@
+//! Reads `template.yaml` — the one source of truth for the table, the queues and (for the local
+//! gateway) the routes — including CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`).
+//!
+//! Property values are evaluated to plain JSON by [`Template::eval`], which understands the
+//! intrinsic functions a local stack can answer: `Ref` (parameters with defaults or overrides,
+//! pseudo parameters, resources already provisioned), `Fn::GetAtt` (attributes of resources
+//! already provisioned), `Fn::Sub` and `Fn::Join`. Anything else is an error that names it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::Value as Json;
+use serde_yaml_ng::{Mapping, Value};
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    root: Mapping,
+}
+
+/// What a template's intrinsics resolve against: the stack's pseudo parameters, parameter
+/// overrides, and the physical ids / attributes of resources provisioned so far.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub stack_name: String,
+    pub region: String,
+    pub account_id: String,
+    pub parameters: HashMap<String, String>,
+    /// `Ref` of a resource: its physical id (table name, queue URL, …).
+    pub refs: HashMap<String, String>,
+    /// `Fn::GetAtt`: `"Logical.Attribute"` → value.
+    pub attributes: HashMap<String, String>,
+}
+
+impl Context {
+    pub fn local(stack_name: &str, region: &str) -> Self {
+        Self {
+            stack_name: stack_name.to_owned(),
+            region: region.to_owned(),
+            // The account id moto uses for every resource it creates.
+            account_id: "123456789012".to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// One resource of the template.
+#[derive(Debug, Clone, Copy)]
+pub struct Resource<'t> {
+    pub logical_id: &'t str,
+    pub kind: &'t str,
+    pub properties: &'t Value,
+    pub definition: &'t Value,
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        match serde_yaml_ng::from_str::<Value>(text)? {
+            Value::Mapping(root) => Ok(Self { root }),
+            _ => bail!("a template is a YAML mapping"),
+        }
+    }
+
+    fn section(&self, name: &str) -> Option<&Mapping> {
+        self.root.get(name).and_then(Value::as_mapping)
+    }
+
+    /// Every resource, in template order.
+    pub fn resources(&self) -> impl Iterator<Item = Resource<'_>> {
+        static NULL: Value = Value::Null;
+        self.section("Resources")
+            .into_iter()
+            .flat_map(Mapping::iter)
+            .filter_map(|(id, definition)| {
+                Some(Resource {
+                    logical_id: id.as_str()?,
+                    kind: definition.get("Type")?.as_str()?,
+                    properties: definition.get("Properties").unwrap_or(&NULL),
+                    definition,
+                })
+            })
+    }
+
+    /// Resources of one CloudFormation type.
+    pub fn resources_of<'t>(&'t self, kind: &'t str) -> impl Iterator<Item = Resource<'t>> {
+        self.resources().filter(move |r| r.kind == kind)
+    }
+
+    /// The `Globals` section's block for `kind` (e.g. `Function`).
+    pub fn globals(&self, kind: &str) -> Option<&Value> {
+        self.section("Globals").and_then(|g| g.get(kind))
+    }
+
+    fn parameter(&self, name: &str, ctx: &Context) -> Result<String> {
+        if let Some(value) = ctx.parameters.get(name) {
+            return Ok(value.clone());
+        }
+        let definition = self
+            .section("Parameters")
+            .and_then(|p| p.get(name))
+            .ok_or_else(|| anyhow!("`Ref: {name}`: no such parameter or resource"))?;
+        let default = definition.get("Default").ok_or_else(|| {
+            anyhow!("parameter `{name}` has no Default: give it a value for the local stack")
+        })?;
+        match self.eval(default, ctx)? {
+            Json::String(s) => Ok(s),
+            other => Ok(other.to_string()),
+        }
+    }
+
+    fn reference(&self, name: &str, ctx: &Context) -> Result<Json> {
+        let pseudo = match name {
+            "AWS::Region" => Some(ctx.region.clone()),
+            "AWS::StackName" => Some(ctx.stack_name.clone()),
+            "AWS::AccountId" => Some(ctx.account_id.clone()),
+            "AWS::Partition" => Some("aws".to_owned()),
+            "AWS::URLSuffix" => Some("amazonaws.com".to_owned()),
+            _ => None,
+        };
+        if let Some(value) = pseudo {
+            return Ok(Json::String(value));
+        }
+        if let Some(physical) = ctx.refs.get(name) {
+            return Ok(Json::String(physical.clone()));
+        }
+        let is_resource = self.resources().any(|r| r.logical_id == name);
+        if is_resource {
+            bail!("`Ref: {name}`: that resource is not provisioned (yet)");
+        }
+        let value = self.parameter(name, ctx)?;
+        // CommaDelimitedList parameters are lists.
+        let is_list = self
+            .section("Parameters")
+            .and_then(|p| p.get(name))
+            .and_then(|d| d.get("Type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t == "CommaDelimitedList");
+        if is_list {
+            Ok(Json::Array(
+                value
+                    .split(',')
+                    .map(|s| Json::String(s.trim().to_owned()))
+                    .collect(),
+            ))
+        } else {
+            Ok(Json::String(value))
+        }
+    }
+
+    fn get_att(target: &str, ctx: &Context) -> Result<Json> {
+        ctx.attributes
+            .get(target)
+            .map(|v| Json::String(v.clone()))
+            .ok_or_else(|| anyhow!("`Fn::GetAtt: {target}`: not provisioned (yet)"))
+    }
+
+    fn substitute(
+        &self,
+        pattern: &str,
+        vars: &HashMap<String, Json>,
+        ctx: &Context,
+    ) -> Result<String> {
+        let mut out = String::new();
+        let mut rest = pattern;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| anyhow!("`Fn::Sub`: unclosed `${{` in {pattern:?}"))?;
+            let name = &after[..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            } else {
+                let value = match vars.get(name) {
+                    Some(v) => v.clone(),
+                    None => match name.split_once('.') {
+                        Some(_) if !name.starts_with("AWS::") => Self::get_att(name, ctx)?,
+                        _ => self.reference(name, ctx)?,
+                    },
+                };
+                match value {
+                    Json::String(s) => out.push_str(&s),
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Evaluates a property value to JSON, resolving intrinsic functions against `ctx`.
+    pub fn eval(&self, value: &Value, ctx: &Context) -> Result<Json> {
+        if let Some((function, argument)) = intrinsic(value) {
+            return self.eval_intrinsic(&function, argument, ctx);
+        }
+        Ok(match value {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(n) => serde_json::to_value(n)?,
+            Value::String(s) => Json::String(s.clone()),
+            Value::Sequence(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|item| self.eval(item, ctx))
+                    .collect::<Result<_>>()?,
+            ),
+            Value::Mapping(map) => {
+                let mut object = serde_json::Map::new();
+                for (key, item) in map {
+                    let key = key
+                        .as_str()
+                        .ok_or_else(|| anyhow!("mapping keys must be strings"))?;
+                    object.insert(key.to_owned(), self.eval(item, ctx)?);
+                }
+                Json::Object(object)
+            }
+            Value::Tagged(tagged) => bail!("unsupported tag {}", tagged.tag),
+        })
+    }
+
+    fn eval_intrinsic(&self, function: &str, argument: &Value, ctx: &Context) -> Result<Json> {
+        match function {
+            "Ref" => {
+                let name = argument
+                    .as_str()
+                    .ok_or_else(|| anyhow!("`Ref` takes a name"))?;
+                self.reference(name, ctx)
+            }
+            "Fn::GetAtt" => {
+                let target = match argument {
+                    Value::String(s) => s.clone(),
+                    Value::Sequence(parts) => parts
+                        .iter()
+                        .map(|p| p.as_str().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => bail!("`Fn::GetAtt` takes `Logical.Attribute`"),
+                };
+                Self::get_att(&target, ctx)
+            }
+            "Fn::Sub" => match argument {
+                Value::String(pattern) => Ok(Json::String(self.substitute(
+                    pattern,
+                    &HashMap::new(),
+                    ctx,
+                )?)),
+                Value::Sequence(parts) if parts.len() == 2 => {
+                    let pattern = parts[0]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("`Fn::Sub` pattern must be a string"))?;
+                    let Json::Object(vars) = self.eval(&parts[1], ctx)? else {
+                        bail!("`Fn::Sub` variables must be a mapping");
+                    };
+                    let vars = vars.into_iter().collect();
+                    Ok(Json::String(self.substitute(pattern, &vars, ctx)?))
+                }
+                _ => bail!("`Fn::Sub` takes a string or [string, mapping]"),
+            },
+            "Fn::Join" => {
+                let Json::Array(parts) = self.eval(argument, ctx)? else {
+                    bail!("`Fn::Join` takes [delimiter, [values]]");
+                };
+                let (Some(Json::String(delimiter)), Some(Json::Array(values))) =
+                    (parts.first(), parts.get(1))
+                else {
+                    bail!("`Fn::Join` takes [delimiter, [values]]");
+                };
+                let values: Vec<String> = values
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect();
+                Ok(Json::String(values.join(delimiter)))
+            }
+            other => bail!("intrinsic function `{other}` is not supported by the local stack"),
+        }
+    }
+}
+
+/// Recognises an intrinsic function in short form (`!Ref x`) or long form (`{Ref: x}`,
+/// `{"Fn::GetAtt": [a, b]}`), returning its long name and argument.
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let long = if name == "Ref" || name == "Condition" {
+                name.to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            Some((long, &tagged.value))
+        }
+        Value::Mapping(map) if map.len() == 1 => {
+            let (key, argument) = map.iter().next()?;
+            let key = key.as_str()?;
+            (key == "Ref" || key.starts_with("Fn::")).then(|| (key.to_owned(), argument))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Parameters:
+  Size: { Type: Number, Default: 5 }
+  Origins: { Type: CommaDelimitedList, Default: "a, b" }
+  Secret: { Type: String }
+Resources:
+  Dlq: { Type: AWS::SQS::Queue }
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      MaxCount: !Ref Size
+      Long: { "Fn::GetAtt": [Dlq, Arn] }
+      Short: !GetAtt Dlq.Arn
+      Name: !Sub "${AWS::StackName}-queue-${Size}-${!Literal}"
+      Named: !Sub ["${Prefix}-x", { Prefix: !Ref AWS::Region }]
+      Joined: !Join [",", [a, !Ref Size]]
+      Origins: !Ref Origins
+"#;
+
+    fn ctx() -> Context {
+        let mut ctx = Context::local("stack", "eu-west-1");
+        ctx.attributes.insert("Dlq.Arn".into(), "arn:dlq".into());
+        ctx
+    }
+
+    #[test]
+    fn short_and_long_form_intrinsics_evaluate() {
+        let template = Template::parse(TEMPLATE).expect("parses");
+        let queue = template
+            .resources()
+            .find(|r| r.logical_id == "Queue")
+            .expect("queue");
+        let props = template.eval(queue.properties, &ctx()).expect("evaluates");
+        assert_eq!(props["MaxCount"], "5");
+        assert_eq!(props["Long"], "arn:dlq");
+        assert_eq!(props["Short"], "arn:dlq");
+        assert_eq!(props["Name"], "stack-queue-5-${Literal}");
+        assert_eq!(props["Named"], "eu-west-1-x");
+        assert_eq!(props["Joined"], "a,5");
+        assert_eq!(props["Origins"], serde_json::json!(["a", "b"]));
+    }
+
+    #[test]
+    fn unresolvable_references_are_errors_that_name_them() {
+        let template = Template::parse(TEMPLATE).expect("parses");
+        let err = template
+            .eval(
+                &serde_yaml_ng::from_str("!Ref Secret").expect("yaml"),
+                &ctx(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("Secret"), "{err}");
+        let err = template
+            .eval(
+                &serde_yaml_ng::from_str("!GetAtt Queue.Arn").expect("yaml"),
+                &Context::default(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("Queue.Arn"), "{err}");
+        let err = template
+            .eval(
+                &serde_yaml_ng::from_str("!FindInMap [a, b, c]").expect("yaml"),
+                &ctx(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("Fn::FindInMap"), "{err}");
+    }
+
+    #[test]
+    fn parameter_overrides_win_over_defaults() {
+        let template = Template::parse(TEMPLATE).expect("parses");
+        let mut ctx = ctx();
+        ctx.parameters.insert("Secret".into(), "s3cr3t".into());
+        let value = template
+            .eval(&serde_yaml_ng::from_str("!Ref Secret").expect("yaml"), &ctx)
+            .expect("resolves");
+        assert_eq!(value, "s3cr3t");
+    }
+}

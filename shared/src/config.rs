@@ -1,0 +1,293 @@
+//! Settings from the environment, read and validated once per cold start.
+//!
+//! | variable | required | meaning |
+//! | --- | --- | --- |
+//! | `TABLE_NAME` | yes | the single DynamoDB table |
+//! | `AWS_REGION` | yes (Lambda sets it) | region of every AWS client |
+//! | `AWS_ENDPOINT_URL` | no | endpoint override: the local stack (moto) in dev and tests |
+//! | `CURSOR_SECRET` | yes | at least 32 bytes; keys the HMAC that makes page cursors tamper-evident |
+//! | `AWS_LAMBDA_LOG_LEVEL` | no | `TRACE`, `DEBUG`, `INFO` (default), `WARN`, `ERROR`, `FATAL` |
+//! | `AWS_LAMBDA_LOG_FORMAT` | no | `JSON` (default in AWS when the template asks for it) or `Text` |
+//!
+//! A missing or malformed value fails initialisation with a [`ConfigError`] naming the variable,
+//! so a broken deployment fails at its first cold start instead of at its first request.
+
+use std::fmt;
+
+/// Why the configuration could not be loaded. `Debug` is the same sentence as `Display`, because
+/// a function's `main` returning this error prints it with `Debug`.
+#[derive(thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var} {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it (never its value: it may be a secret).
+    pub problem: String,
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Log verbosity, from `AWS_LAMBDA_LOG_LEVEL` (the variable Lambda's advanced logging controls set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Log line format, from `AWS_LAMBDA_LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// A secret byte string whose `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Minimum length of `CURSOR_SECRET`, in bytes (an HMAC-SHA256 key should carry 256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Every setting a Ferrite function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub cursor_secret: Secret,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
+        let require = |var: &'static str| {
+            get(var).ok_or_else(|| ConfigError {
+                var,
+                problem: "is not set".into(),
+            })
+        };
+
+        let table_name = require("TABLE_NAME")?;
+        check_table_name(&table_name).map_err(|problem| ConfigError {
+            var: "TABLE_NAME",
+            problem,
+        })?;
+
+        let region = require("AWS_REGION")?;
+        if !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ConfigError {
+                var: "AWS_REGION",
+                problem: "must look like `eu-west-1`".into(),
+            });
+        }
+
+        let endpoint_url = get("AWS_ENDPOINT_URL")
+            .map(|url| {
+                let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                    && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
+                if ok {
+                    Ok(url.trim_end_matches('/').to_owned())
+                } else {
+                    Err(ConfigError {
+                        var: "AWS_ENDPOINT_URL",
+                        problem: "must be an http(s) URL with a host".into(),
+                    })
+                }
+            })
+            .transpose()?;
+
+        let cursor_secret = require("CURSOR_SECRET")?;
+        if cursor_secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError {
+                var: "CURSOR_SECRET",
+                problem: format!("must be at least {MIN_SECRET_LEN} bytes long"),
+            });
+        }
+
+        let log_level = match get("AWS_LAMBDA_LOG_LEVEL")
+            .map(|v| v.to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("INFO") => LogLevel::Info,
+            Some("TRACE") => LogLevel::Trace,
+            Some("DEBUG") => LogLevel::Debug,
+            Some("WARN") => LogLevel::Warn,
+            // FATAL is Lambda's highest level; tracing has no level above ERROR.
+            Some("ERROR" | "FATAL") => LogLevel::Error,
+            Some(_) => {
+                return Err(ConfigError {
+                    var: "AWS_LAMBDA_LOG_LEVEL",
+                    problem: "must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL".into(),
+                });
+            }
+        };
+        let log_format = match get("AWS_LAMBDA_LOG_FORMAT")
+            .map(|v| v.to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("JSON") => LogFormat::Json,
+            Some("TEXT") => LogFormat::Text,
+            Some(_) => {
+                return Err(ConfigError {
+                    var: "AWS_LAMBDA_LOG_FORMAT",
+                    problem: "must be JSON or Text".into(),
+                });
+            }
+        };
+
+        Ok(Self {
+            table_name,
+            region,
+            endpoint_url,
+            cursor_secret: Secret::new(cursor_secret.into_bytes()),
+            log_level,
+            log_format,
+        })
+    }
+}
+
+/// DynamoDB's rule for table names: 3–255 of `[a-zA-Z0-9_.-]`.
+fn check_table_name(name: &str) -> Result<(), String> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if (3..=255).contains(&name.len()) && valid_chars {
+        Ok(())
+    } else {
+        Err("must be 3-255 characters of a-z, A-Z, 0-9, `_`, `.`, `-`".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_complete_environment_loads_with_defaults() {
+        let config = Config::from_lookup(env(&[
+            ("TABLE_NAME", "ferrite"),
+            ("AWS_REGION", "eu-west-1"),
+            ("CURSOR_SECRET", SECRET),
+        ]))
+        .expect("valid");
+        assert_eq!(config.table_name, "ferrite");
+        assert_eq!(config.endpoint_url, None);
+        assert_eq!(config.log_level, LogLevel::Info);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_missing_table_name_names_the_variable() {
+        let err = Config::from_lookup(env(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("CURSOR_SECRET", SECRET),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "TABLE_NAME");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: TABLE_NAME is not set"
+        );
+        assert_eq!(format!("{err:?}"), err.to_string());
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_variable_named() {
+        let base = [
+            ("TABLE_NAME", "ferrite"),
+            ("AWS_REGION", "eu-west-1"),
+            ("CURSOR_SECRET", SECRET),
+        ];
+        let cases = [
+            ("TABLE_NAME", "no spaces allowed", "TABLE_NAME"),
+            ("AWS_REGION", "EU WEST", "AWS_REGION"),
+            ("AWS_ENDPOINT_URL", "localhost:4566", "AWS_ENDPOINT_URL"),
+            ("CURSOR_SECRET", "short", "CURSOR_SECRET"),
+            ("AWS_LAMBDA_LOG_LEVEL", "LOUD", "AWS_LAMBDA_LOG_LEVEL"),
+            ("AWS_LAMBDA_LOG_FORMAT", "xml", "AWS_LAMBDA_LOG_FORMAT"),
+        ];
+        for (var, value, expected) in cases {
+            let mut pairs: Vec<(&str, &str)> =
+                base.iter().filter(|(k, _)| *k != var).copied().collect();
+            pairs.push((var, value));
+            let err = Config::from_lookup(env(&pairs)).unwrap_err();
+            assert_eq!(err.var, expected, "{var}={value}");
+            assert!(!err.to_string().contains(value) || var != "CURSOR_SECRET");
+        }
+    }
+
+    #[test]
+    fn the_endpoint_override_is_accepted_and_normalised() {
+        let config = Config::from_lookup(env(&[
+            ("TABLE_NAME", "ferrite"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/"),
+            ("CURSOR_SECRET", SECRET),
+            ("AWS_LAMBDA_LOG_LEVEL", "debug"),
+            ("AWS_LAMBDA_LOG_FORMAT", "Text"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            config.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+        assert_eq!(config.log_level, LogLevel::Debug);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::from_lookup(env(&[
+            ("TABLE_NAME", "ferrite"),
+            ("AWS_REGION", "us-east-1"),
+            ("CURSOR_SECRET", SECRET),
+        ]))
+        .expect("valid");
+        assert!(!format!("{config:?}").contains(SECRET));
+    }
+}

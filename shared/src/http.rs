@@ -1,0 +1,491 @@
+//! HTTP helpers for API functions: reading requests, building responses, and the [`serve`] loop
+//! that turns every handler result — `Ok` or `Err` — into an API Gateway response.
+
+use std::future::Future;
+use std::time::Instant;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::error::{ApiError, FieldError};
+use crate::store::PageRequest;
+use crate::validate::{camel_case_path, report_to_error};
+
+/// The media type every JSON endpoint reads and writes.
+pub const JSON: &str = "application/json";
+
+/// Default request-body limit of JSON endpoints: 64 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// Header echoing the request id, so a client can quote it in a support request.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The API Gateway request id (what API Gateway's access logs show), or the Lambda request id
+/// when the event has none (direct invocations).
+pub fn request_id(req: &Request) -> String {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+        && let Some(id) = &ctx.request_id
+    {
+        return id.clone();
+    }
+    req.lambda_context_ref()
+        .map(|ctx| ctx.request_id.clone())
+        .unwrap_or_default()
+}
+
+/// The route key API Gateway matched (`GET /v1/health`), for logs.
+fn route_key(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Is `value` a JSON media type (`application/json`, `application/merge-patch+json`, …) with no
+/// charset other than UTF-8?
+fn is_json_media_type(value: &str) -> bool {
+    let mut parts = value.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let json = essence == JSON
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"));
+    let utf8 = parts.all(|param| match param.split_once('=') {
+        Some((name, charset)) if name.trim().eq_ignore_ascii_case("charset") => charset
+            .trim()
+            .trim_matches('"')
+            .eq_ignore_ascii_case("utf-8"),
+        _ => true,
+    });
+    json && utf8
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    req.body().as_ref()
+}
+
+/// Reads a JSON body with the default 64 KiB limit. See [`json_body_with_limit`].
+pub fn json_body<T>(req: &Request) -> Result<T, ApiError>
+where
+    T: DeserializeOwned + garde::Validate<Context = ()>,
+{
+    json_body_with_limit(req, DEFAULT_BODY_LIMIT)
+}
+
+/// Reads and validates a JSON body:
+/// - **413** when larger than `limit` bytes;
+/// - **415** unless `Content-Type` is JSON (UTF-8);
+/// - **400** `MALFORMED_JSON` for bad syntax or an empty body, `UNKNOWN_FIELD` for a field the
+///   type does not declare (types use `#[serde(deny_unknown_fields)]`);
+/// - **422** `VALIDATION_FAILED` for a missing field, a wrong type, or a failed `garde` rule —
+///   every invalid field listed.
+pub fn json_body_with_limit<T>(req: &Request, limit: usize) -> Result<T, ApiError>
+where
+    T: DeserializeOwned + garde::Validate<Context = ()>,
+{
+    let bytes = body_bytes(req);
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !content_type.is_some_and(is_json_media_type) {
+        return Err(ApiError::UnsupportedMediaType { expected: JSON });
+    }
+    // Every body is an object. (serde would also read a struct from an array, positionally.)
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "MALFORMED_JSON",
+            "The request body must be a JSON object.",
+        ));
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer.end().map_err(|e| {
+        ApiError::bad_request(
+            "MALFORMED_JSON",
+            format!("The request body is not valid JSON: {e}."),
+        )
+    })?;
+
+    value
+        .validate()
+        .map_err(|report| report_to_error(&report))?;
+    Ok(value)
+}
+
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = camel_case_path(&error.path().to_string());
+    let inner = error.into_inner();
+    let message = inner.to_string();
+    // serde_json's data errors end with " at line L column C": useful in 400 details, noise in 422s.
+    let short = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(head, _)| head)
+        .to_owned();
+    match inner.classify() {
+        serde_json::error::Category::Data if short.starts_with("unknown field") => {
+            // The path already ends with the unknown field's name.
+            let field = if path == "." {
+                short.split('`').nth(1).unwrap_or_default().to_owned()
+            } else {
+                path
+            };
+            ApiError::BadRequest {
+                code: "UNKNOWN_FIELD",
+                detail: format!("The field `{field}` is not accepted here."),
+                errors: vec![FieldError::new(field, "is not a known field")],
+            }
+        }
+        serde_json::error::Category::Data if path == "." && !short.starts_with("missing field") => {
+            // The document itself has the wrong shape (an array, a string…): unreadable, not invalid.
+            ApiError::bad_request(
+                "MALFORMED_JSON",
+                format!("The request body must be a JSON object: {short}."),
+            )
+        }
+        serde_json::error::Category::Data => {
+            let field = if path == "." {
+                short
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                path
+            };
+            let message = if short.starts_with("missing field") {
+                "is required".to_owned()
+            } else {
+                short
+            };
+            ApiError::Validation {
+                errors: vec![FieldError::new(field, message)],
+            }
+        }
+        _ => ApiError::bad_request(
+            "MALFORMED_JSON",
+            format!("The request body is not valid JSON: {message}."),
+        ),
+    }
+}
+
+/// A path parameter of the matched route (`/users/{id}` → `path_param(req, "id")`).
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::NotFound {
+            detail: format!("No resource matches this path (missing `{name}`)."),
+        })
+}
+
+/// A query-string parameter, if present (the first value when repeated).
+pub fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.query_string_parameters_ref()
+        .and_then(|params| params.first(name))
+}
+
+/// `?limit=1..100&cursor=…` → a [`PageRequest`]; a bad `limit` is a 400. The cursor is checked
+/// when the store decodes it.
+pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
+    let limit = match query_param(req, "limit") {
+        None => PageRequest::DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=PageRequest::MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::BadRequest {
+                code: "INVALID_PARAMETER",
+                detail: format!(
+                    "`limit` must be an integer from 1 to {}.",
+                    PageRequest::MAX_LIMIT
+                ),
+                errors: vec![FieldError::new("limit", "must be an integer from 1 to 100")],
+            })?,
+    };
+    let cursor = query_param(req, "cursor")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    Ok(PageRequest { limit, cursor })
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize + ?Sized>(
+    status: StatusCode,
+    value: &T,
+) -> Result<Response<Body>, ApiError> {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    Ok(response)
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// Turns a handler's result into the response sent to API Gateway: an `Err` becomes its
+/// problem+json (logged once), and every response gets `X-Content-Type-Options: nosniff`,
+/// `Cache-Control: no-store` unless the handler chose a policy, and the request id.
+pub fn finish(request_id: &str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    let mut response = result.unwrap_or_else(|error| error.into_response(request_id));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Runs one request through `handler` inside a span carrying the request id and route, and
+/// logs one line with the outcome. Never fails: errors are answered, not returned.
+pub async fn dispatch<S, F, Fut>(state: &'static S, handler: F, req: Request) -> Response<Body>
+where
+    S: Sync,
+    F: Fn(&'static S, Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let request_id = request_id(&req);
+    let span =
+        tracing::info_span!("request", apigwRequestId = %request_id, route = %route_key(&req));
+    async move {
+        let started = Instant::now();
+        let response = finish(&request_id, handler(state, req).await);
+        tracing::info!(
+            status = response.status().as_u16(),
+            durationMs = started.elapsed().as_secs_f64() * 1000.0,
+            "request handled"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The Lambda loop of an API function: `main.rs` builds the state once (per cold start) and
+/// hands it here with the handler.
+pub async fn serve<S, F, Fut>(state: S, handler: F) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    F: Fn(&'static S, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
+{
+    // The state lives as long as the process: leaking it gives handlers a `&'static` borrow
+    // instead of an `Arc` clone per request.
+    let state: &'static S = Box::leak(Box::new(state));
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(dispatch(state, handler, req).await)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, garde::Validate)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct NewThing {
+        #[garde(length(chars, min = 1, max = 10))]
+        display_name: String,
+        #[garde(custom(crate::validate::email))]
+        email: String,
+        #[garde(range(min = 1, max = 5))]
+        count: u8,
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = http::Request::builder().method("POST").uri("/v1/things");
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        builder.body(Body::Text(body.to_owned())).expect("request")
+    }
+
+    fn parse(content_type: Option<&str>, body: &str) -> Result<NewThing, ApiError> {
+        json_body(&request(content_type, body))
+    }
+
+    const VALID: &str = r#"{"displayName":"Ada","email":"Ada@Example.com","count":2}"#;
+
+    #[test]
+    fn a_valid_body_parses() {
+        let thing = parse(Some("application/json; charset=utf-8"), VALID).expect("valid");
+        assert_eq!(thing.display_name, "Ada");
+        assert_eq!(thing.count, 2);
+    }
+
+    #[test]
+    fn a_wrong_content_type_is_415() {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/json; charset=latin1"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let err = parse(ct, VALID).unwrap_err();
+            assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+        }
+        assert!(parse(Some("application/merge-patch+json"), VALID).is_ok());
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_413() {
+        let big = format!(r#"{{"displayName":"{}"}}"#, "x".repeat(DEFAULT_BODY_LIMIT));
+        let err = parse(Some(JSON), &big).unwrap_err();
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let small: Result<NewThing, _> = json_body_with_limit(&request(Some(JSON), VALID), 10);
+        assert_eq!(small.unwrap_err().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn malformed_json_is_400() {
+        for body in [
+            "",
+            "  ",
+            "{",
+            "{\"displayName\":}",
+            "[1,2",
+            "{} trailing",
+            "nul",
+        ] {
+            let err = parse(Some(JSON), body).unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body:?}");
+            assert_eq!(err.code(), "MALFORMED_JSON", "{body:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_is_400_and_named() {
+        let body = r#"{"displayName":"Ada","email":"a@b.co","count":1,"roles":["ADMIN"]}"#;
+        let err = parse(Some(JSON), body).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err.code(), "UNKNOWN_FIELD");
+        let ApiError::BadRequest { errors, .. } = err else {
+            panic!()
+        };
+        assert_eq!(
+            errors,
+            vec![FieldError::new("roles", "is not a known field")]
+        );
+    }
+
+    #[test]
+    fn failed_validation_is_422_with_every_field_listed() {
+        let body = r#"{"displayName":"","email":"not-an-email","count":9}"#;
+        let err = parse(Some(JSON), body).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let ApiError::Validation { errors } = err else {
+            panic!()
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        // Sorted by field name, so the order is stable.
+        assert_eq!(fields, ["count", "displayName", "email"]);
+    }
+
+    #[test]
+    fn a_missing_or_mistyped_field_is_422_and_named() {
+        let err = parse(Some(JSON), r#"{"displayName":"Ada","count":1}"#).unwrap_err();
+        let ApiError::Validation { errors } = err else {
+            panic!()
+        };
+        assert_eq!(errors, vec![FieldError::new("email", "is required")]);
+
+        let err = parse(
+            Some(JSON),
+            r#"{"displayName":"Ada","email":"a@b.co","count":"two"}"#,
+        )
+        .unwrap_err();
+        let ApiError::Validation { errors } = err else {
+            panic!()
+        };
+        assert_eq!(errors[0].field, "count");
+    }
+
+    #[test]
+    fn limit_and_cursor_come_from_the_query_string() {
+        let req = request(None, "").with_query_string_parameters(
+            [
+                ("limit".to_owned(), "25".to_owned()),
+                ("cursor".to_owned(), "abc".to_owned()),
+            ]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+        );
+        let page = page_request(&req).expect("valid");
+        assert_eq!(page.limit, 25);
+        assert_eq!(page.cursor.as_deref(), Some("abc"));
+
+        for bad in ["0", "101", "-1", "ten", ""] {
+            let req = request(None, "").with_query_string_parameters(
+                [("limit".to_owned(), bad.to_owned())]
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            );
+            assert_eq!(
+                page_request(&req).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            page_request(&request(None, "")).expect("default").limit,
+            PageRequest::DEFAULT_LIMIT
+        );
+    }
+
+    #[test]
+    fn every_response_gets_the_security_and_request_id_headers() {
+        let ok = finish("req-9", json(StatusCode::OK, &serde_json::json!({"a": 1})));
+        assert_eq!(ok.headers()[header::CONTENT_TYPE], JSON);
+        assert_eq!(ok.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(ok.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(ok.headers()[REQUEST_ID_HEADER], "req-9");
+
+        let err = finish(
+            "req-9",
+            Err(ApiError::NotFound {
+                detail: "gone".into(),
+            }),
+        );
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            err.headers()[header::CONTENT_TYPE],
+            crate::error::PROBLEM_JSON
+        );
+        assert_eq!(err.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+
+        let mut cached = no_content();
+        cached.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        let cached = finish("r", Ok(cached));
+        assert_eq!(
+            cached.headers()[header::CACHE_CONTROL],
+            "public, max-age=300"
+        );
+    }
+}

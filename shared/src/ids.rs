@@ -1,0 +1,135 @@
+//! Time-ordered identifiers (ULID): 26 Crockford base32 characters, sortable by creation time,
+//! which makes them good sort keys ("newest first" is a reverse key order).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+/// A fresh time-ordered id, as its canonical string.
+pub fn new_id() -> String {
+    Ulid::new().to_string()
+}
+
+/// Why an id was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a 26-character ULID")]
+pub struct InvalidId;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Ulid);
+
+        impl $name {
+            /// A new id for an entity created now.
+            pub fn generate() -> Self {
+                Self(Ulid::new())
+            }
+
+            /// Parses the canonical (upper-case) form; lower-case input is accepted and normalised.
+            pub fn parse(value: &str) -> Result<Self, InvalidId> {
+                if value.len() != ulid::ULID_LEN {
+                    return Err(InvalidId);
+                }
+                // `from_string` wraps values above 2^128 ("8ZZZ…"): accept only canonical input.
+                let ulid = Ulid::from_string(value).map_err(|_| InvalidId)?;
+                if ulid.to_string().eq_ignore_ascii_case(value) {
+                    Ok(Self(ulid))
+                } else {
+                    Err(InvalidId)
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(value: &str) -> Result<Self, InvalidId> {
+                Self::parse(value)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(value: String) -> Result<Self, InvalidId> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The id of a user account.
+    UserId
+);
+id_type!(
+    /// The id of an event (outbox item, audit entry): time-ordered, the idempotency key of workers.
+    EventId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_time_ordered_and_round_trip() {
+        let first = UserId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = UserId::generate();
+        assert!(first.to_string() < second.to_string());
+        assert_eq!(UserId::parse(&first.to_string()), Ok(first));
+        assert_eq!(new_id().len(), 26);
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        for bad in [
+            "",
+            "abc",
+            "01HZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA!",
+            "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        ] {
+            assert_eq!(UserId::parse(bad), Err(InvalidId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lower_case_ids_are_normalised() {
+        let id = UserId::parse("01arz3ndektsv4rrffq69g5fav").expect("valid");
+        assert_eq!(id.to_string(), "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    }
+
+    #[test]
+    fn ids_serialise_as_plain_strings() {
+        let id = UserId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").expect("valid");
+        assert_eq!(
+            serde_json::to_string(&id).expect("json"),
+            "\"01ARZ3NDEKTSV4RRFFQ69G5FAV\""
+        );
+        let back: UserId = serde_json::from_str("\"01ARZ3NDEKTSV4RRFFQ69G5FAV\"").expect("json");
+        assert_eq!(back, id);
+        assert!(serde_json::from_str::<UserId>("\"nope\"").is_err());
+    }
+}

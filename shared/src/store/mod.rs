@@ -1,0 +1,570 @@
+//! The DynamoDB layer: one table, typed items (`serde_dynamo`), conditional writes whose
+//! failures are typed errors, optimistic locking, and cursor pagination.
+//!
+//! Every access is a GetItem, one Query, one PutItem/UpdateItem or one TransactWriteItems.
+//! The key layout lives in [`keys`].
+
+pub mod cursor;
+pub mod keys;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use cursor::{CursorCodec, CursorError};
+pub use keys::{Index, Key};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{ApiError, Cause, FieldError};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's condition did not hold: the item already exists (`put_new`), or, in a
+    /// transaction, the condition of item number `index` failed.
+    #[error("condition failed (item {index:?})")]
+    ConditionFailed { index: Option<usize> },
+    /// The item's `version` is not the one the writer read: someone else changed it first.
+    #[error("version conflict (current version {current:?})")]
+    VersionConflict { current: Option<u64> },
+    /// The item to update does not exist.
+    #[error("item not found")]
+    NotFound,
+    /// A page cursor that we did not issue for this query.
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    /// DynamoDB is throttling, busy with a conflicting transaction, or out of reach: retry later.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// An item did not match its Rust type (a bug or a migration gap).
+    #[error("item mapping failed")]
+    Mapping(#[from] serde_dynamo::Error),
+    /// Any other SDK failure (a bug: bad expression, missing table, permissions).
+    #[error("DynamoDB request failed")]
+    Sdk(#[source] Cause),
+}
+
+impl From<StoreError> for ApiError {
+    /// The default meaning of each store failure for a client; handlers map
+    /// `ConditionFailed` themselves when they know more (e.g. `EMAIL_TAKEN`).
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConditionFailed { .. } => ApiError::Conflict {
+                code: "CONFLICT",
+                detail: "The request conflicts with the current state of the resource.".into(),
+            },
+            StoreError::VersionConflict { .. } => ApiError::PreconditionFailed {
+                detail: "The resource has changed since it was read; fetch it again and retry."
+                    .into(),
+            },
+            StoreError::NotFound => ApiError::NotFound {
+                detail: "No such resource.".into(),
+            },
+            StoreError::Cursor(_) => ApiError::BadRequest {
+                code: "INVALID_CURSOR",
+                detail: "The `cursor` parameter is not valid for this listing.".into(),
+                errors: vec![FieldError::new("cursor", "is not a valid cursor")],
+            },
+            StoreError::Unavailable(cause) => ApiError::Unavailable {
+                retry_after_secs: 1,
+                cause,
+            },
+            error @ (StoreError::Mapping(_) | StoreError::Sdk(_)) => ApiError::internal(error),
+        }
+    }
+}
+
+/// Error codes DynamoDB uses for "slow down / try again".
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+/// Classifies an SDK error that has no operation-specific meaning.
+fn sdk_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let retryable = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .is_some_and(|code| RETRYABLE_CODES.contains(&code)),
+        _ => false,
+    };
+    if retryable {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Sdk(Box::new(error))
+    }
+}
+
+/// `?limit=&cursor=` of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u16,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u16 = 20;
+    pub const MAX_LIMIT: u16 = 100;
+
+    pub fn first(limit: u16) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a listing: `{ "items": [...], "nextCursor": "..." | null }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// How the sort key is constrained in a Query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKey {
+    Any,
+    BeginsWith(String),
+    Between(String, String),
+}
+
+/// One Query: a partition of the table or of an index, optionally narrowed on the sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyQuery {
+    pub index: Option<Index>,
+    pub partition: String,
+    pub sort: SortKey,
+    pub newest_first: bool,
+}
+
+impl KeyQuery {
+    /// Items of `partition` in the table itself.
+    pub fn table(partition: impl Into<String>) -> Self {
+        Self {
+            index: None,
+            partition: partition.into(),
+            sort: SortKey::Any,
+            newest_first: false,
+        }
+    }
+
+    /// Items of `partition` in a global secondary index.
+    pub fn index(index: Index, partition: impl Into<String>) -> Self {
+        Self {
+            index: Some(index),
+            ..Self::table(partition)
+        }
+    }
+
+    #[must_use]
+    pub fn sort(mut self, sort: SortKey) -> Self {
+        self.sort = sort;
+        self
+    }
+
+    #[must_use]
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+
+    fn partition_attr(&self) -> &'static str {
+        self.index.map_or(keys::PK, Index::partition_attr)
+    }
+
+    fn sort_attr(&self) -> &'static str {
+        self.index.map_or(keys::SK, Index::sort_attr)
+    }
+
+    /// The attributes of an item's position in this query (what `ExclusiveStartKey` needs).
+    fn key_attrs(&self) -> Vec<&'static str> {
+        let mut attrs = vec![keys::PK, keys::SK];
+        if let Some(index) = self.index {
+            attrs.extend([index.partition_attr(), index.sort_attr()]);
+        }
+        attrs
+    }
+
+    /// What a cursor of this query is bound to.
+    fn scope(&self) -> String {
+        let index = self.index.map_or("table", Index::name);
+        let order = if self.newest_first { "desc" } else { "asc" };
+        format!("{index}|{order}|{}|{:?}", self.partition, self.sort)
+    }
+}
+
+/// Builds the SDK configuration once per cold start: region from the settings, credentials from
+/// the environment (what Lambda provides — no profile files, no IMDS probing), and the endpoint
+/// override of the local stack when set.
+pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(config.region.clone()))
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// The table, its client and what reads and writes need (clock for TTL, codec for cursors).
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    cursors: CursorCodec,
+    clock: Clock,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        cursors: CursorCodec,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            cursors,
+            clock,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Epoch seconds `seconds` from now: the `expiresAt` of an item that should live that long.
+    pub fn expires_in(&self, seconds: i64) -> i64 {
+        self.clock.unix_seconds().saturating_add(seconds)
+    }
+
+    fn is_expired(&self, item: &HashMap<String, AttributeValue>) -> bool {
+        item.get(keys::EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .is_some_and(|at| at <= self.clock.unix_seconds())
+    }
+
+    /// Reads one item (strongly consistent). An item past its `expiresAt` is treated as absent:
+    /// DynamoDB deletes expired items lazily, up to days later.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_attrs()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        match output.item {
+            Some(item) if !self.is_expired(&item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A `Put` of a new item, for use alone or in a transaction: fails if an item with the same
+    /// key exists.
+    pub fn put_new_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Writes a new item; [`StoreError::ConditionFailed`] if its key is taken.
+    pub async fn put_new<T: Serialize>(&self, item: &T) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|error| {
+                if let Some(PutItemError::ConditionalCheckFailedException(_)) =
+                    error.as_service_error()
+                {
+                    return StoreError::ConditionFailed { index: None };
+                }
+                sdk_error(error)
+            })?;
+        Ok(())
+    }
+
+    /// Writes all `items` atomically (TransactWriteItems, up to 100). A failed condition is
+    /// [`StoreError::ConditionFailed`] with the position of the item whose condition failed.
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|error| {
+                let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                    error.as_service_error()
+                else {
+                    return sdk_error(error);
+                };
+                let reasons = cancelled.cancellation_reasons();
+                if let Some(index) = reasons
+                    .iter()
+                    .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                {
+                    return StoreError::ConditionFailed { index: Some(index) };
+                }
+                let retryable = reasons.iter().any(|r| {
+                    matches!(
+                        r.code(),
+                        Some(
+                            "TransactionConflict"
+                                | "ThrottlingError"
+                                | "ProvisionedThroughputExceeded"
+                        )
+                    )
+                });
+                if retryable {
+                    StoreError::Unavailable(Box::new(error))
+                } else {
+                    StoreError::Sdk(Box::new(error))
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Sets `changes` on the item at `key` if its `version` is still `expected`, and bumps the
+    /// version. Returns the new version. [`StoreError::VersionConflict`] when someone wrote first,
+    /// [`StoreError::NotFound`] when there is no such item. No lost updates: the check and the
+    /// write are one conditional UpdateItem.
+    pub async fn update_versioned(
+        &self,
+        key: &Key,
+        expected: u64,
+        changes: &[(&str, AttributeValue)],
+    ) -> Result<u64, StoreError> {
+        let mut expression = String::from("SET #version = :next");
+        let mut names = HashMap::from([
+            ("#version".to_owned(), keys::VERSION.to_owned()),
+            ("#expiresAt".to_owned(), keys::EXPIRES_AT.to_owned()),
+        ]);
+        let next = expected + 1;
+        let mut values = HashMap::from([
+            (
+                ":now".to_owned(),
+                AttributeValue::N(self.clock.unix_seconds().to_string()),
+            ),
+            (
+                ":expected".to_owned(),
+                AttributeValue::N(expected.to_string()),
+            ),
+            (":next".to_owned(), AttributeValue::N(next.to_string())),
+        ]);
+        for (i, (name, value)) in changes.iter().enumerate() {
+            names.insert(format!("#f{i}"), (*name).to_owned());
+            values.insert(format!(":f{i}"), value.clone());
+        }
+        expression.extend((0..changes.len()).map(|i| format!(", #f{i} = :f{i}")));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_attrs()))
+            .update_expression(expression)
+            .condition_expression(
+                "attribute_exists(pk) AND #version = :expected \
+                 AND (attribute_not_exists(#expiresAt) OR #expiresAt > :now)",
+            )
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+            .map_err(|error| {
+                let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
+                    error.as_service_error()
+                else {
+                    return sdk_error(error);
+                };
+                match failed.item() {
+                    Some(current) if !self.is_expired(current) => StoreError::VersionConflict {
+                        current: current
+                            .get(keys::VERSION)
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|n| n.parse().ok()),
+                    },
+                    _ => StoreError::NotFound,
+                }
+            })?;
+        Ok(next)
+    }
+
+    /// One page of a Query. Reads `limit + 1` items so that `nextCursor` is `None` exactly when
+    /// there is nothing more; the cursor is signed and bound to this query.
+    pub async fn query_page<T: DeserializeOwned>(
+        &self,
+        query: &KeyQuery,
+        page: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let scope = query.scope();
+        let start = page
+            .cursor
+            .as_deref()
+            .map(|cursor| self.cursors.decode(&scope, cursor))
+            .transpose()?;
+        if let Some(start) = &start {
+            // A genuine cursor of this scope always names this partition; check anyway.
+            let partition = start
+                .get(query.partition_attr())
+                .and_then(|v| v.as_s().ok());
+            if partition != Some(&query.partition) {
+                return Err(CursorError.into());
+            }
+        }
+
+        let mut condition = "#pk = :pk".to_owned();
+        let mut names = HashMap::from([("#pk".to_owned(), query.partition_attr().to_owned())]);
+        let mut values =
+            HashMap::from([(":pk".to_owned(), AttributeValue::S(query.partition.clone()))]);
+        match &query.sort {
+            SortKey::Any => {}
+            SortKey::BeginsWith(prefix) => {
+                condition.push_str(" AND begins_with(#sk, :sk)");
+                values.insert(":sk".to_owned(), AttributeValue::S(prefix.clone()));
+            }
+            SortKey::Between(low, high) => {
+                condition.push_str(" AND #sk BETWEEN :low AND :high");
+                values.insert(":low".to_owned(), AttributeValue::S(low.clone()));
+                values.insert(":high".to_owned(), AttributeValue::S(high.clone()));
+            }
+        }
+        if query.sort != SortKey::Any {
+            names.insert("#sk".to_owned(), query.sort_attr().to_owned());
+        }
+
+        let limit = usize::from(page.limit.clamp(1, PageRequest::MAX_LIMIT));
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.map(|i| i.name().to_owned()))
+            .key_condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(!query.newest_first)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+
+        let mut raw = output.items.unwrap_or_default();
+        let next_key = if raw.len() > limit {
+            raw.truncate(limit);
+            raw.last().map(|last| {
+                query
+                    .key_attrs()
+                    .into_iter()
+                    .filter_map(|attr| last.get(attr).map(|v| (attr.to_owned(), v.clone())))
+                    .collect::<HashMap<_, _>>()
+            })
+        } else {
+            // Fewer items than asked for, yet DynamoDB stopped early (1 MB page): continue there.
+            output.last_evaluated_key
+        };
+        let next_cursor = next_key.map(|key| self.cursors.encode(&scope, &key));
+        let items = raw
+            .into_iter()
+            .filter(|item| !self.is_expired(item))
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<T>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    #[test]
+    fn store_errors_map_to_client_statuses() {
+        let cases: Vec<(StoreError, StatusCode)> = vec![
+            (
+                StoreError::ConditionFailed { index: Some(1) },
+                StatusCode::CONFLICT,
+            ),
+            (
+                StoreError::VersionConflict { current: Some(3) },
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            (StoreError::NotFound, StatusCode::NOT_FOUND),
+            (StoreError::Cursor(CursorError), StatusCode::BAD_REQUEST),
+            (
+                StoreError::Unavailable("throttled".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                StoreError::Sdk("bad expression".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(ApiError::from(error).status(), status);
+        }
+    }
+
+    #[test]
+    fn cursor_scopes_differ_per_query() {
+        let a = KeyQuery::index(Index::Gsi1, "USERS").newest_first();
+        let b = KeyQuery::index(Index::Gsi1, "USERS");
+        let c = KeyQuery::table("USERS");
+        assert_ne!(a.scope(), b.scope());
+        assert_ne!(b.scope(), c.scope());
+        assert_eq!(a.key_attrs(), ["pk", "sk", "gsi1pk", "gsi1sk"]);
+    }
+}

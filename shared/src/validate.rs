@@ -1,0 +1,297 @@
+//! Input validation: domain newtypes with fallible constructors ("parse, don't validate") and
+//! the bridge from `garde`'s derive-based validation to the API's field errors.
+//!
+//! Request bodies are plain structs deriving `Deserialize` (with `deny_unknown_fields`) and
+//! `garde::Validate`; rules that belong to a domain type are `garde(custom(...))` functions below
+//! that call the type's own constructor, so each rule is written once.
+//! Name them by path (`#[garde(custom(shared::validate::email))]`): garde binds each field to a
+//! local of the field's name, which would shadow a bare `email`. After
+//! [`crate::http::json_body`] has validated a body, handlers convert its fields into these types.
+
+use std::fmt;
+
+use email_address::{EmailAddress, Options};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, FieldError};
+
+/// Turns a `garde` report into the API's 422, one entry per invalid field (camelCase names).
+pub fn report_to_error(report: &garde::Report) -> ApiError {
+    let mut errors: Vec<FieldError> = report
+        .iter()
+        .map(|(path, error)| FieldError::new(camel_case_path(&path.to_string()), error.message()))
+        .collect();
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    ApiError::Validation { errors }
+}
+
+/// `display_name` → `displayName`, `items[0].tag_name` → `items[0].tagName`: garde reports Rust
+/// field names, clients know the camelCase JSON names.
+pub fn camel_case_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper_next = false;
+    for c in path.chars() {
+        if c == '_' {
+            upper_next = true;
+        } else if upper_next {
+            out.extend(c.to_uppercase());
+            upper_next = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Why a value is not a valid instance of a domain type (the message shown to the client).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub &'static str);
+
+/// Longest email address SMTP can carry (RFC 5321 path limit minus the angle brackets).
+pub const EMAIL_MAX_LEN: usize = 254;
+
+/// An email address, trimmed and lower-cased, so one mailbox has one spelling in the table.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let normalised = raw.trim().to_lowercase();
+        if normalised.is_empty() {
+            return Err(Invalid("must not be empty"));
+        }
+        if normalised.len() > EMAIL_MAX_LEN {
+            return Err(Invalid("must be at most 254 characters"));
+        }
+        let options = Options::default()
+            .without_display_text()
+            .without_domain_literal()
+            .with_required_tld();
+        EmailAddress::parse_with_options(&normalised, options)
+            .map_err(|_| Invalid("must be a valid email address"))?;
+        Ok(Self(normalised))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Email {
+    // Addresses are personal data: logs get the domain only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let domain = self.0.rsplit_once('@').map_or("?", |(_, d)| d);
+        write!(f, "Email(***@{domain})")
+    }
+}
+
+/// Password length bounds, in characters (not bytes: a passphrase may be in any script).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+
+/// A candidate password. `Debug` and `Display` never show it; it is not `Serialize`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let chars = raw.chars().count();
+        if chars < PASSWORD_MIN_CHARS {
+            return Err(Invalid("must be at least 8 characters"));
+        }
+        if chars > PASSWORD_MAX_CHARS {
+            return Err(Invalid("must be at most 128 characters"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The plain text, for hashing only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// A person's display name: 1–100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 {
+            return Err(Invalid("must not be empty"));
+        }
+        if chars > 100 {
+            return Err(Invalid("must be at most 100 characters"));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(Invalid("must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        Self::parse(&value)
+    }
+}
+
+impl From<DisplayName> for String {
+    fn from(name: DisplayName) -> String {
+        name.0
+    }
+}
+
+fn to_garde<T>(result: Result<T, Invalid>) -> garde::Result {
+    result
+        .map(drop)
+        .map_err(|Invalid(message)| garde::Error::new(message))
+}
+
+/// `#[garde(custom(shared::validate::email))]` — the [`Email`] rule on a `String` field.
+pub fn email(value: &str, _context: &()) -> garde::Result {
+    to_garde(Email::parse(value))
+}
+
+/// `#[garde(custom(shared::validate::password))]` — the [`Password`] rule on a `String` field.
+pub fn password(value: &str, _context: &()) -> garde::Result {
+    to_garde(Password::parse(value))
+}
+
+/// `#[garde(custom(shared::validate::display_name))]` — the [`DisplayName`] rule.
+pub fn display_name(value: &str, _context: &()) -> garde::Result {
+    to_garde(DisplayName::parse(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        let email = Email::parse("  Ada.Lovelace@Example.COM ").expect("valid");
+        assert_eq!(email.as_str(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in [
+            "",
+            "   ",
+            "plainaddress",
+            "@example.com",
+            "ada@",
+            "ada@localhost",
+            "Ada <ada@example.com>",
+            "ada@[127.0.0.1]",
+            "ada @example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            Email::parse(&long),
+            Err(Invalid("must be at most 254 characters"))
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_mailbox() {
+        let email = Email::parse("secret.person@example.com").expect("valid");
+        let debug = format!("{email:?}");
+        assert!(!debug.contains("secret.person"));
+        assert!(debug.contains("example.com"));
+    }
+
+    #[test]
+    fn passwords_are_bounded_in_characters_and_never_printed() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        // 8 characters but 24 bytes: counts as 8.
+        assert!(Password::parse("пароль12").is_ok());
+        let password = Password::parse("correct horse battery").expect("valid");
+        assert_eq!(format!("{password:?}"), "Password([redacted])");
+        assert_eq!(password.expose(), "correct horse battery");
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        assert_eq!(
+            DisplayName::parse("  Ada  ").expect("valid").as_str(),
+            "Ada"
+        );
+        assert!(DisplayName::parse(" ").is_err());
+        assert!(DisplayName::parse(&"n".repeat(101)).is_err());
+        assert!(DisplayName::parse("Ada\u{0007}").is_err());
+    }
+
+    #[test]
+    fn snake_case_paths_become_camel_case() {
+        assert_eq!(camel_case_path("display_name"), "displayName");
+        assert_eq!(camel_case_path("items[0].tag_name"), "items[0].tagName");
+        assert_eq!(camel_case_path("email"), "email");
+    }
+
+    #[derive(garde::Validate)]
+    struct Signup {
+        #[garde(custom(super::email))]
+        email: String,
+        #[garde(custom(password))]
+        new_password: String,
+        #[garde(length(chars, min = 1, max = 5))]
+        nick_name: String,
+    }
+
+    #[test]
+    fn a_report_lists_every_invalid_field_with_json_names() {
+        use garde::Validate as _;
+        let signup = Signup {
+            email: "nope".into(),
+            new_password: "short".into(),
+            nick_name: String::new(),
+        };
+        let report = signup.validate().expect_err("invalid");
+        let ApiError::Validation { errors } = report_to_error(&report) else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "newPassword", "nickName"]);
+        assert_eq!(errors[0].message, "must be a valid email address");
+        assert_eq!(errors[1].message, "must be at least 8 characters");
+    }
+}
