@@ -106,14 +106,15 @@ where
         ));
     }
 
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
-    deserializer.end().map_err(|e| {
+    // Syntax first, so that `{} trailing` is malformed (400) rather than missing fields (422).
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
         ApiError::bad_request(
             "MALFORMED_JSON",
             format!("The request body is not valid JSON: {e}."),
         )
     })?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
 
     value
         .validate()
