@@ -15,7 +15,7 @@ LOCAL       := $(CARGO) run --quiet --package infra --bin ferrite-local --
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint fmt dev down build deploy clean
+.PHONY: help setup test lint fmt dev endpoint down build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,8 +27,8 @@ $(STAMP): $(REQUIREMENTS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	@rm -f $(VENV)/.installed-* && touch $@
 
-test: setup ## Run every test against a private local endpoint (started and stopped here)
-	$(LOCAL) exec -- $(TEST_RUNNER)
+test: setup ## Every test, against a private local stack (endpoint, functions, gateway) started and stopped here
+	$(LOCAL) exec --api -- $(TEST_RUNNER)
 
 lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 	$(CARGO) fmt --all -- --check
@@ -39,10 +39,13 @@ lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-dev: setup ## Local AWS endpoint on :4566, provisioned from template.yaml (stop: make down)
+dev: setup ## The whole API on http://127.0.0.1:3000 (endpoint, functions, gateway); Ctrl-C stops it
+	$(LOCAL) dev
+
+endpoint: setup ## Only the local AWS endpoint on :4566, provisioned; it keeps running (make down)
 	$(LOCAL) up
 
-down: ## Stop the local endpoint started by make dev
+down: ## Stop the endpoint started by make endpoint
 	$(LOCAL) down
 
 build: setup ## sam build (cargo-lambda, arm64)

@@ -3,12 +3,18 @@
 //!
 //! - [`template`] reads the SAM template, short-form tags included, and evaluates intrinsics;
 //! - [`provision`] creates the template's tables and queues on the local endpoint;
-//! - [`moto`] starts, probes and stops the moto server.
+//! - [`moto`] starts, probes and stops the moto server;
+//! - [`routes`] reads the HTTP API's routes from the functions' `HttpApi` events;
+//! - [`gateway`] is a local API Gateway (payload v2) in front of the Lambda Invoke API;
+//! - [`stack`] wires them: secrets, the functions' environment, `cargo lambda watch`.
 //!
 //! The `ferrite-local` binary is the command line over these (`make dev`, `make test`).
 
+pub mod gateway;
 pub mod moto;
 pub mod provision;
+pub mod routes;
+pub mod stack;
 pub mod template;
 
 use std::path::PathBuf;

@@ -93,6 +93,14 @@ impl Template {
         self.resources().filter(move |r| r.kind == kind)
     }
 
+    /// The template's parameters and their definitions.
+    pub fn parameters(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.section("Parameters")
+            .into_iter()
+            .flat_map(Mapping::iter)
+            .filter_map(|(name, definition)| Some((name.as_str()?, definition)))
+    }
+
     /// The `Globals` section's block for `kind` (e.g. `Function`).
     pub fn globals(&self, kind: &str) -> Option<&Value> {
         self.section("Globals").and_then(|g| g.get(kind))
@@ -201,35 +209,131 @@ impl Template {
 
     /// Evaluates a property value to JSON, resolving intrinsic functions against `ctx`.
     pub fn eval(&self, value: &Value, ctx: &Context) -> Result<Json> {
+        Ok(self.eval_opt(value, ctx)?.unwrap_or(Json::Null))
+    }
+
+    /// `None` is `AWS::NoValue`: the enclosing mapping key or list item disappears.
+    fn eval_opt(&self, value: &Value, ctx: &Context) -> Result<Option<Json>> {
         if let Some((function, argument)) = intrinsic(value) {
             return self.eval_intrinsic(&function, argument, ctx);
         }
-        Ok(match value {
+        Ok(Some(match value {
             Value::Null => Json::Null,
             Value::Bool(b) => Json::Bool(*b),
             Value::Number(n) => serde_json::to_value(n)?,
             Value::String(s) => Json::String(s.clone()),
-            Value::Sequence(items) => Json::Array(
-                items
-                    .iter()
-                    .map(|item| self.eval(item, ctx))
-                    .collect::<Result<_>>()?,
-            ),
+            Value::Sequence(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    list.extend(self.eval_opt(item, ctx)?);
+                }
+                Json::Array(list)
+            }
             Value::Mapping(map) => {
                 let mut object = serde_json::Map::new();
                 for (key, item) in map {
                     let key = key
                         .as_str()
                         .ok_or_else(|| anyhow!("mapping keys must be strings"))?;
-                    object.insert(key.to_owned(), self.eval(item, ctx)?);
+                    if let Some(item) = self.eval_opt(item, ctx)? {
+                        object.insert(key.to_owned(), item);
+                    }
                 }
                 Json::Object(object)
             }
             Value::Tagged(tagged) => bail!("unsupported tag {}", tagged.tag),
-        })
+        }))
     }
 
-    fn eval_intrinsic(&self, function: &str, argument: &Value, ctx: &Context) -> Result<Json> {
+    /// The value of a condition of the `Conditions` section.
+    pub fn condition(&self, name: &str, ctx: &Context) -> Result<bool> {
+        let expression = self
+            .section("Conditions")
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| anyhow!("no condition named `{name}`"))?;
+        match self.eval(expression, ctx)? {
+            Json::Bool(b) => Ok(b),
+            other => bail!("condition `{name}` is not a boolean: {other}"),
+        }
+    }
+
+    fn eval_bool(&self, value: &Value, ctx: &Context) -> Result<bool> {
+        match self.eval(value, ctx)? {
+            Json::Bool(b) => Ok(b),
+            Json::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+            other => bail!("expected a condition, got {other}"),
+        }
+    }
+
+    fn args<'v>(function: &str, argument: &'v Value, count: Option<usize>) -> Result<&'v [Value]> {
+        let items = argument
+            .as_sequence()
+            .ok_or_else(|| anyhow!("`{function}` takes a list"))?;
+        if count.is_some_and(|n| items.len() != n) {
+            bail!("`{function}` takes {} arguments", count.unwrap_or_default());
+        }
+        Ok(items)
+    }
+
+    fn eval_intrinsic(
+        &self,
+        function: &str,
+        argument: &Value,
+        ctx: &Context,
+    ) -> Result<Option<Json>> {
+        match function {
+            "Ref" if argument.as_str() == Some("AWS::NoValue") => Ok(None),
+            "Fn::If" => {
+                let args = Self::args(function, argument, Some(3))?;
+                let name = args[0]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("`Fn::If` takes a condition name"))?;
+                let branch = if self.condition(name, ctx)? {
+                    &args[1]
+                } else {
+                    &args[2]
+                };
+                self.eval_opt(branch, ctx)
+            }
+            "Fn::Equals" => {
+                let args = Self::args(function, argument, Some(2))?;
+                Ok(Some(Json::Bool(
+                    self.eval(&args[0], ctx)? == self.eval(&args[1], ctx)?,
+                )))
+            }
+            "Fn::Not" => {
+                let args = Self::args(function, argument, Some(1))?;
+                Ok(Some(Json::Bool(!self.eval_bool(&args[0], ctx)?)))
+            }
+            "Fn::And" | "Fn::Or" => {
+                let args = Self::args(function, argument, None)?;
+                let values = args
+                    .iter()
+                    .map(|a| self.eval_bool(a, ctx))
+                    .collect::<Result<Vec<_>>>()?;
+                let result = if function == "Fn::And" {
+                    values.iter().all(|b| *b)
+                } else {
+                    values.iter().any(|b| *b)
+                };
+                Ok(Some(Json::Bool(result)))
+            }
+            "Condition" => {
+                let name = argument
+                    .as_str()
+                    .ok_or_else(|| anyhow!("`Condition` takes a name"))?;
+                Ok(Some(Json::Bool(self.condition(name, ctx)?)))
+            }
+            _ => self.eval_value_intrinsic(function, argument, ctx).map(Some),
+        }
+    }
+
+    fn eval_value_intrinsic(
+        &self,
+        function: &str,
+        argument: &Value,
+        ctx: &Context,
+    ) -> Result<Json> {
         match function {
             "Ref" => {
                 let name = argument
@@ -331,6 +435,12 @@ Resources:
       Named: !Sub ["${Prefix}-x", { Prefix: !Ref AWS::Region }]
       Joined: !Join [",", [a, !Ref Size]]
       Origins: !Ref Origins
+      Maybe: !If [IsBig, big, !Ref AWS::NoValue]
+      Chosen: !If [IsSmall, small, other]
+      List: [a, !If [IsBig, b, !Ref AWS::NoValue], c]
+Conditions:
+  IsBig: !Equals [!Ref Size, "50"]
+  IsSmall: !Not [!Condition IsBig]
 "#;
 
     fn ctx() -> Context {
@@ -354,6 +464,10 @@ Resources:
         assert_eq!(props["Named"], "eu-west-1-x");
         assert_eq!(props["Joined"], "a,5");
         assert_eq!(props["Origins"], serde_json::json!(["a", "b"]));
+        // Conditions: Size is 5, so IsBig is false and AWS::NoValue removes what it stands for.
+        assert!(props.get("Maybe").is_none());
+        assert_eq!(props["Chosen"], "small");
+        assert_eq!(props["List"], serde_json::json!(["a", "c"]));
     }
 
     #[test]

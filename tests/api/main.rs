@@ -1,4 +1,10 @@
 //! One integration-test binary (faster to build and link than one per file).
+//!
+//! - `store`, `fixtures`: the shared crate against the local AWS endpoint (`AWS_ENDPOINT_URL`);
+//! - `gateway`: the local API gateway in front of a stand-in Invoke API;
+//! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`).
 
+mod e2e;
 mod fixtures;
+mod gateway;
 mod store;

@@ -12,6 +12,28 @@ use shared::State;
 use shared::clock::Clock;
 use shared::config::Config;
 
+/// The base URL of the whole local API (`make test` runs the suite under
+/// `ferrite-local exec --api`, which starts the endpoint, the functions and the gateway once
+/// and exports `FERRITE_API_URL`), or a panic that says how to get one.
+pub fn api_url() -> String {
+    match std::env::var("FERRITE_API_URL") {
+        Ok(url) if !url.trim().is_empty() => url.trim_end_matches('/').to_owned(),
+        _ => panic!(
+            "\n\nNo local API: the end-to-end tests drive the whole stack over HTTP.\n\
+             Run them with `make test`, or against `make dev` with\n\
+             `FERRITE_API_URL=http://127.0.0.1:3000 AWS_ENDPOINT_URL=http://127.0.0.1:4566 cargo nextest run`.\n\n"
+        ),
+    }
+}
+
+/// An HTTP client for the end-to-end tests.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
 /// The key every test's cursors are signed with.
 pub const TEST_CURSOR_SECRET: &str = "test-cursor-secret-0123456789abcdef";
 

@@ -1,28 +1,29 @@
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
-//! `ferrite-local`: the local AWS endpoint for development and tests, provisioned from
-//! template.yaml. See `ferrite-local --help`.
+//! `ferrite-local`: Ferrite's local stack without Docker — the AWS endpoint (moto) provisioned
+//! from template.yaml, the functions under `cargo lambda watch`, and a local API Gateway.
+//! See `ferrite-local --help`.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow};
 use clap::{Parser, Subcommand};
+use infra::stack::{self, GroupChild, local_dir};
 use infra::template::{Context, Template};
-use infra::{LOCAL_REGION, moto, provision, workspace_root};
+use infra::{LOCAL_REGION, moto, workspace_root};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "ferrite-local",
-    about = "Ferrite's local AWS endpoint (moto), provisioned from template.yaml"
+    about = "Ferrite's local stack: AWS endpoint, functions and API gateway"
 )]
 struct Cli {
     /// Stack name: prefixes local resource names (`<stack>-table`, `<stack>-AuditQueue`).
     #[arg(long, global = true, default_value = "ferrite-local")]
     stack: String,
-    /// The SAM template to provision from.
+    /// The SAM template to read.
     #[arg(long, global = true)]
     template: Option<PathBuf>,
     #[command(subcommand)]
@@ -31,147 +32,224 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Start the local endpoint (or reuse the running one), provision it, write `.local/env`.
+    /// The whole API locally: endpoint, functions (`cargo lambda watch`), gateway. Ctrl-C stops
+    /// everything this command started.
+    Dev {
+        /// Port of the API (the gateway).
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Port of the Lambda Invoke API (`cargo lambda watch`).
+        #[arg(long, default_value_t = 9000)]
+        lambda_port: u16,
+        /// Port of the local AWS endpoint.
+        #[arg(long, default_value_t = 4566)]
+        endpoint_port: u16,
+    },
+    /// Only the local AWS endpoint, provisioned; it keeps running (stop it with `down`).
     Up {
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
         #[arg(long, default_value_t = 4566)]
         port: u16,
     },
-    /// Stop the local endpoint started by `up` (only that process, by pid).
+    /// Stop the endpoint started by `up` (only that process, by pid).
     Down,
-    /// Provision the template's table and queues into an already running endpoint.
+    /// Provision the template's table and queues into a running endpoint.
     Provision {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: String,
     },
-    /// Run a command against a private endpoint on a free port, then stop it.
-    /// The command gets `AWS_ENDPOINT_URL`, `AWS_REGION` and dummy credentials.
+    /// Only the gateway, in front of any Lambda Invoke API (e.g. `sam local start-lambda`).
+    Gateway {
+        #[arg(long, default_value = "http://127.0.0.1:3001")]
+        lambda_url: String,
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Write `.local/sam-env.json` for `sam local start-api|start-lambda --env-vars`: each
+    /// function's template-declared variables with local values (provisions the endpoint first).
+    SamEnv {
+        #[arg(long, default_value = "http://127.0.0.1:4566")]
+        endpoint: String,
+    },
+    /// Run a command against a private stack on free ports, then stop the stack. The command
+    /// gets `AWS_ENDPOINT_URL`, `AWS_REGION` and dummy credentials; with `--api` also
+    /// `FERRITE_API_URL` (and the provisioned resources' variables).
     Exec {
-        /// Also provision the template's table and queues (tests make their own tables).
+        /// Provision the template's table and queues (tests make their own tables).
         #[arg(long)]
         provision: bool,
+        /// Also run the functions and the gateway (implies --provision).
+        #[arg(long)]
+        api: bool,
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
 }
 
-fn local_dir(root: &Path) -> PathBuf {
-    root.join(".local")
+/// The local AWS endpoint: reused if one answers on the port, else started here.
+struct Endpoint {
+    url: String,
+    /// Set when this process started it (and so must stop it).
+    owned: Option<std::process::Child>,
 }
 
-/// A development secret: generated once into `.local/`, git-ignored, reused afterwards.
-fn dev_secret(root: &Path, name: &str) -> Result<String> {
-    let path = local_dir(root).join(name);
-    if let Ok(existing) = std::fs::read_to_string(&path)
-        && existing.trim().len() >= 32
-    {
-        return Ok(existing.trim().to_owned());
+impl Endpoint {
+    async fn start(root: &Path, port: u16, reuse: bool) -> Result<Self> {
+        let url = format!("http://127.0.0.1:{port}");
+        if reuse && moto::answers("127.0.0.1", port).await {
+            println!("local AWS endpoint already answering at {url}: reusing it");
+            return Ok(Self { url, owned: None });
+        }
+        let log = local_dir(root).join(format!("moto-{port}.log"));
+        let mut child = moto::spawn(root, "127.0.0.1", port, &log)?;
+        if let Err(error) =
+            moto::wait_ready("127.0.0.1", port, Some(&mut child), Duration::from_secs(60)).await
+        {
+            drop(moto::stop(child.id()));
+            return Err(error);
+        }
+        Ok(Self {
+            url,
+            owned: Some(child),
+        })
     }
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(local_dir(root))?;
-    std::fs::write(&path, &secret)?;
-    Ok(secret)
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.owned.take() {
+            if let Err(error) = moto::stop(child.id()) {
+                eprintln!(
+                    "ferrite-local: could not stop moto (pid {}): {error:#}",
+                    child.id()
+                );
+            }
+            drop(child.wait());
+        }
+    }
 }
 
-fn base_env(endpoint: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
-        ("AWS_REGION".to_owned(), LOCAL_REGION.to_owned()),
-        ("AWS_DEFAULT_REGION".to_owned(), LOCAL_REGION.to_owned()),
-        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
-    ])
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
-/// Creates the template's tables and queues; returns the environment a function needs to use
-/// them (`TABLE_NAME`, `<LOGICAL_ID>_URL` for each queue).
-async fn provision_all(
+/// Endpoint provisioned, secrets chosen: what `dev` and `exec --api` start from.
+async fn provisioned(
+    root: &Path,
     template: &Template,
     stack: &str,
     endpoint: &str,
-) -> Result<BTreeMap<String, String>> {
-    let sdk = infra::local_sdk_config(endpoint).await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    quiet: bool,
+) -> Result<(Context, BTreeMap<String, String>)> {
     let mut ctx = Context::local(stack, LOCAL_REGION);
-    let mut env = BTreeMap::new();
-
-    let tables = provision::table_specs(template, &ctx)?;
-    for spec in &tables {
-        let name = if tables.len() == 1 {
-            format!("{stack}-table")
-        } else {
-            format!("{stack}-{}", spec.logical_id)
-        };
-        provision::create_table(&dynamodb, spec, &name).await?;
-        println!("  table  {name}  ({})", spec.logical_id);
-        ctx.refs.insert(spec.logical_id.clone(), name.clone());
-        if tables.len() == 1 {
-            env.insert("TABLE_NAME".to_owned(), name);
+    stack::dev_parameters(root, template, &mut ctx)?;
+    let mut report = |line: String| {
+        if !quiet {
+            println!("  {line}");
         }
-    }
-    for queue in provision::create_queues(&sqs, template, &mut ctx).await? {
-        println!("  queue  {}  ({})", queue.name, queue.logical_id);
-        env.insert(
-            format!("{}_URL", screaming_snake(&queue.logical_id)),
-            queue.url,
-        );
-    }
-    Ok(env)
+    };
+    let mut env = stack::base_env(endpoint);
+    env.extend(stack::provision_all(template, &mut ctx, endpoint, &mut report).await?);
+    Ok((ctx, env))
 }
 
-/// `AuditDeadLetterQueue` → `AUDIT_DEAD_LETTER_QUEUE`.
-fn screaming_snake(id: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in id.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
+/// Starts the functions and the gateway; returns the watch process, the API URL and the gateway.
+async fn start_api(
+    root: &Path,
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+    ports: (u16, u16),
+    watch_log: Option<&Path>,
+) -> Result<(
+    GroupChild,
+    String,
+    Vec<infra::routes::Route>,
+    tokio::task::JoinHandle<Result<()>>,
+)> {
+    let (gateway_port, lambda_port) = ports;
+    let env_file = local_dir(root).join(format!("functions-{lambda_port}.env"));
+    stack::write_env_file(
+        &env_file,
+        &stack::function_env(template, ctx, endpoint)?,
+        false,
+    )?;
+    let mut watch = stack::spawn_watch(root, lambda_port, &env_file, watch_log)?;
+    stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
+    let lambda_url = format!("http://127.0.0.1:{lambda_port}");
+    let (address, routes, task) =
+        stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
+    Ok((watch, format!("http://{address}"), routes, task))
 }
 
-fn write_env_file(path: &Path, env: &BTreeMap<String, String>) -> Result<()> {
-    let text: String = env
-        .iter()
-        .map(|(k, v)| format!("export {k}={v}\n"))
-        .collect();
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-async fn up(root: &Path, template: &Template, stack: &str, host: &str, port: u16) -> Result<()> {
+async fn dev(
+    root: &Path,
+    template: &Template,
+    stack_name: &str,
+    ports: (u16, u16, u16),
+) -> Result<()> {
+    let (port, lambda_port, endpoint_port) = ports;
     let started = Instant::now();
-    let dir = local_dir(root);
-    std::fs::create_dir_all(&dir)?;
-    let pid_file = dir.join("moto.pid");
-    let endpoint = format!("http://{host}:{port}");
+    std::fs::create_dir_all(local_dir(root))?;
+    let mut endpoint = Endpoint::start(root, endpoint_port, true).await?;
+    println!("local AWS endpoint: {}", endpoint.url);
+    let (ctx, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
+    stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
+    let (mut watch, api_url, routes, gateway) = start_api(
+        root,
+        template,
+        &ctx,
+        &endpoint.url,
+        (port, lambda_port),
+        None,
+    )
+    .await?;
 
-    if moto::answers(host, port).await {
-        println!("local endpoint already answering at {endpoint}: reusing it");
-    } else {
-        let mut child = moto::spawn(root, host, port, &dir.join("moto.log"))?;
-        std::fs::write(&pid_file, child.id().to_string())?;
-        moto::wait_ready(host, port, Some(&mut child), Duration::from_secs(60)).await?;
-        println!(
-            "local endpoint started at {endpoint} (pid {}, log .local/moto.log)",
-            child.id()
-        );
-    }
-
-    let mut env = base_env(&endpoint);
-    env.extend(provision_all(template, stack, &endpoint).await?);
-    env.insert(
-        "CURSOR_SECRET".to_owned(),
-        dev_secret(root, "cursor-secret")?,
-    );
-    let env_file = dir.join("env");
-    write_env_file(&env_file, &env)?;
     println!(
-        "ready in {:.1}s; environment in .local/env (`source .local/env` to use it from a shell)",
+        "\nFerrite API on {api_url}  (ready in {:.1}s; first call of a function compiles it)",
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", stack::route_table(&routes));
+    println!("\nTry: curl -i {api_url}/v1/health");
+    println!("Shell environment for the endpoint: source .local/env.  Ctrl-C stops everything.\n");
+
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let outcome = loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(500)) => {
+                if let Some(status) = watch.child.try_wait()? {
+                    break Err(anyhow!("cargo lambda watch exited ({status})"));
+                }
+                if gateway.is_finished() {
+                    break Err(anyhow!("the gateway stopped"));
+                }
+            }
+        }
+    };
+    println!("\nstopping…");
+    watch.stop();
+    endpoint.stop();
+    gateway.abort();
+    println!(
+        "stopped: gateway, cargo lambda watch and the functions, and the endpoint if this command started it"
+    );
+    outcome
+}
+
+async fn up(root: &Path, template: &Template, stack_name: &str, port: u16) -> Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(local_dir(root))?;
+    let mut endpoint = Endpoint::start(root, port, true).await?;
+    if let Some(child) = &endpoint.owned {
+        std::fs::write(local_dir(root).join("moto.pid"), child.id().to_string())?;
+    }
+    println!("local AWS endpoint: {}", endpoint.url);
+    let (_, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
+    stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
+    // Detach: the endpoint keeps running after this command; `down` stops it by pid.
+    endpoint.owned = None;
+    println!(
+        "ready in {:.1}s; environment in .local/env (`source .local/env`); stop with `make down`",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -180,45 +258,53 @@ async fn up(root: &Path, template: &Template, stack: &str, host: &str, port: u16
 fn down(root: &Path) -> Result<()> {
     let pid_file = local_dir(root).join("moto.pid");
     let Ok(text) = std::fs::read_to_string(&pid_file) else {
-        println!("no local endpoint started by `ferrite-local up` (no .local/moto.pid)");
+        println!("no endpoint started by `ferrite-local up` (no .local/moto.pid)");
         return Ok(());
     };
     let pid: u32 = text.trim().parse().context("malformed .local/moto.pid")?;
     moto::stop(pid)?;
     std::fs::remove_file(&pid_file)?;
-    println!("local endpoint stopped (pid {pid})");
+    println!("local AWS endpoint stopped (pid {pid})");
     Ok(())
 }
 
 async fn exec(
     root: &Path,
     template: &Template,
-    stack: &str,
+    stack_name: &str,
     provision: bool,
+    api: bool,
     command: &[String],
 ) -> Result<ExitCode> {
-    let port = moto::free_port()?;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let log = local_dir(root).join(format!("moto-{port}.log"));
-    let mut server = moto::spawn(root, "127.0.0.1", port, &log)?;
-    let guard = StopOnDrop(server.id());
-    moto::wait_ready(
-        "127.0.0.1",
-        port,
-        Some(&mut server),
-        Duration::from_secs(60),
-    )
-    .await?;
-    eprintln!("ferrite-local: endpoint {endpoint} (log {})", log.display());
-
-    let mut env = base_env(&endpoint);
-    if provision {
-        env.extend(provision_all(template, stack, &endpoint).await?);
-        env.insert(
-            "CURSOR_SECRET".to_owned(),
-            dev_secret(root, "cursor-secret")?,
-        );
+    std::fs::create_dir_all(local_dir(root))?;
+    let mut endpoint = Endpoint::start(root, moto::free_port()?, false).await?;
+    eprintln!("ferrite-local: AWS endpoint {}", endpoint.url);
+    let mut env = stack::base_env(&endpoint.url);
+    let mut running = None;
+    if provision || api {
+        let (ctx, provisioned_env) =
+            provisioned(root, template, stack_name, &endpoint.url, true).await?;
+        env.extend(provisioned_env);
+        for (name, value) in &ctx.parameters {
+            env.insert(
+                format!("FERRITE_PARAM_{}", stack::screaming_snake(name)),
+                value.clone(),
+            );
+        }
+        if api {
+            let log = local_dir(root).join("watch-exec.log");
+            let ports = (moto::free_port()?, moto::free_port()?);
+            let (watch, api_url, _, gateway) =
+                start_api(root, template, &ctx, &endpoint.url, ports, Some(&log)).await?;
+            eprintln!(
+                "ferrite-local: API {api_url} (functions log {})",
+                log.display()
+            );
+            env.insert("FERRITE_API_URL".to_owned(), api_url);
+            running = Some((watch, gateway));
+        }
     }
+
     let (program, args) = command.split_first().context("no command given")?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -227,13 +313,14 @@ async fn exec(
         .with_context(|| format!("running {program}"))?;
     let status = tokio::select! {
         status = child.wait() => status?,
-        _ = tokio::signal::ctrl_c() => {
-            // The command shares our process group and got the same signal.
-            child.wait().await?
-        }
+        // The command shares our process group and got the same Ctrl-C: let it finish.
+        _ = tokio::signal::ctrl_c() => child.wait().await?,
     };
-    drop(guard);
-    drop(server.wait());
+    if let Some((mut watch, gateway)) = running {
+        gateway.abort();
+        watch.stop();
+    }
+    endpoint.stop();
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -241,17 +328,40 @@ async fn exec(
     })
 }
 
-/// Stops the private endpoint of `exec` on every way out, errors included.
-struct StopOnDrop(u32);
+async fn sam_env(root: &Path, template: &Template, stack_name: &str, endpoint: &str) -> Result<()> {
+    let (ctx, _) = provisioned(root, template, stack_name, endpoint, true).await?;
+    let mut file = serde_json::Map::new();
+    for function in infra::routes::functions(template, &ctx)? {
+        // `sam local` can only override variables the template declares.
+        file.insert(function.logical_id, serde_json::json!(function.environment));
+    }
+    let path = local_dir(root).join("sam-env.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
 
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if let Err(error) = moto::stop(self.0) {
-            eprintln!(
-                "ferrite-local: could not stop moto (pid {}): {error:#}",
-                self.0
-            );
-        }
+async fn gateway_only(
+    template: &Template,
+    stack_name: &str,
+    lambda_url: &str,
+    port: u16,
+) -> Result<()> {
+    let root = workspace_root();
+    let mut ctx = Context::local(stack_name, LOCAL_REGION);
+    stack::dev_parameters(&root, template, &mut ctx)?;
+    for resource in template.resources() {
+        ctx.refs.insert(
+            resource.logical_id.to_owned(),
+            resource.logical_id.to_owned(),
+        );
+    }
+    let (address, routes, task) = stack::start_gateway(template, &ctx, lambda_url, port).await?;
+    println!("gateway on http://{address} -> {lambda_url}");
+    print!("{}", stack::route_table(&routes));
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        result = task => result?,
     }
 }
 
@@ -263,24 +373,44 @@ async fn main() -> ExitCode {
     let run = async {
         let template = Template::load(&template_path)?;
         match &cli.command {
-            Cmd::Up { host, port } => up(&root, &template, &cli.stack, host, *port)
-                .await
-                .map(|()| ExitCode::SUCCESS),
-            Cmd::Down => down(&root).map(|()| ExitCode::SUCCESS),
+            Cmd::Dev {
+                port,
+                lambda_port,
+                endpoint_port,
+            } => {
+                dev(
+                    &root,
+                    &template,
+                    &cli.stack,
+                    (*port, *lambda_port, *endpoint_port),
+                )
+                .await?;
+            }
+            Cmd::Up { port } => up(&root, &template, &cli.stack, *port).await?,
+            Cmd::Down => down(&root)?,
             Cmd::Provision { endpoint } => {
-                let env = provision_all(&template, &cli.stack, endpoint).await?;
+                let mut ctx = Context::local(&cli.stack, LOCAL_REGION);
+                let env = stack::provision_all(&template, &mut ctx, endpoint, &mut |line| {
+                    println!("# {line}");
+                })
+                .await?;
                 for (k, v) in env {
                     println!("export {k}={v}");
                 }
-                Ok(ExitCode::SUCCESS)
             }
-            Cmd::Exec { provision, command } => {
-                if command.is_empty() {
-                    bail!("usage: ferrite-local exec -- <command> [args…]");
-                }
-                exec(&root, &template, &cli.stack, *provision, command).await
+            Cmd::SamEnv { endpoint } => sam_env(&root, &template, &cli.stack, endpoint).await?,
+            Cmd::Gateway { lambda_url, port } => {
+                gateway_only(&template, &cli.stack, lambda_url, *port).await?;
+            }
+            Cmd::Exec {
+                provision,
+                api,
+                command,
+            } => {
+                return exec(&root, &template, &cli.stack, *provision, *api, command).await;
             }
         }
+        Ok(ExitCode::SUCCESS)
     };
     match run.await {
         Ok(code) => code,

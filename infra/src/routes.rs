@@ -1,0 +1,387 @@
+//! The route table of the HTTP API, read from template.yaml — every `HttpApi` event of every
+//! `AWS::Serverless::Function` — and API Gateway's route selection over it.
+//!
+//! Selection follows API Gateway HTTP APIs: the most specific route wins (literal segments over
+//! `{param}` over greedy `{proxy+}`, left to right), a route for the exact method beats `ANY`,
+//! and `$default` catches what nothing else matches.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::Value as Json;
+
+use crate::template::{Context, Template};
+
+/// One route of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `None` for `ANY`.
+    pub method: Option<String>,
+    /// `/v1/users/{id}`, or `$default`.
+    pub path: String,
+    /// The function's logical id in the template.
+    pub function: String,
+    /// The cargo binary that implements it (`Metadata.BuildProperties.Binary`): the function
+    /// name on the local Invoke API.
+    pub binary: String,
+    /// The function's timeout (seconds).
+    pub timeout_secs: u64,
+}
+
+impl Route {
+    /// API Gateway's route key: `GET /v1/health`, `ANY /{proxy+}`, `$default`.
+    pub fn key(&self) -> String {
+        if self.path == "$default" {
+            return self.path.clone();
+        }
+        format!("{} {}", self.method.as_deref().unwrap_or("ANY"), self.path)
+    }
+}
+
+/// The functions of the template with their build binary, environment and timeout.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    pub binary: String,
+    pub timeout_secs: u64,
+    /// `Globals.Function.Environment` merged with the function's own (evaluated).
+    pub environment: BTreeMap<String, String>,
+}
+
+fn env_map(value: &Json) -> BTreeMap<String, String> {
+    value["Variables"]
+        .as_object()
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn number(value: &Json) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// Every `AWS::Serverless::Function` of the template.
+pub fn functions(template: &Template, ctx: &Context) -> Result<Vec<Function>> {
+    let globals = template
+        .globals("Function")
+        .map(|g| template.eval(g, ctx))
+        .transpose()
+        .context("Globals.Function")?
+        .unwrap_or(Json::Null);
+    template
+        .resources_of("AWS::Serverless::Function")
+        .map(|resource| {
+            let id = resource.logical_id;
+            let props = template
+                .eval(resource.properties, ctx)
+                .with_context(|| format!("function {id}"))?;
+            let binary = resource
+                .definition
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(serde_yaml_ng::Value::as_str)
+                .ok_or_else(|| {
+                    anyhow!("function {id}: Metadata.BuildProperties.Binary is required")
+                })?;
+            let mut environment = env_map(&globals["Environment"]);
+            environment.extend(env_map(&props["Environment"]));
+            Ok(Function {
+                logical_id: id.to_owned(),
+                binary: binary.to_owned(),
+                timeout_secs: number(&props["Timeout"])
+                    .or_else(|| number(&globals["Timeout"]))
+                    .unwrap_or(3),
+                environment,
+            })
+        })
+        .collect()
+}
+
+/// Every `HttpApi` event route of every function.
+pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
+    let functions: HashMap<String, Function> = functions(template, ctx)?
+        .into_iter()
+        .map(|f| (f.logical_id.clone(), f))
+        .collect();
+    let mut routes = Vec::new();
+    for resource in template.resources_of("AWS::Serverless::Function") {
+        let Some(events) = resource
+            .properties
+            .get("Events")
+            .and_then(|e| e.as_mapping())
+        else {
+            continue;
+        };
+        let function = &functions[resource.logical_id];
+        for (name, event) in events {
+            if event.get("Type").and_then(serde_yaml_ng::Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = event
+                .get("Properties")
+                .map(|p| template.eval(p, ctx))
+                .transpose()?
+                .unwrap_or(Json::Null);
+            let path = props["Path"].as_str();
+            let method = props["Method"].as_str().map(str::to_ascii_uppercase);
+            let (path, method) = match (path, method) {
+                // An HttpApi event without Path and Method is the $default route.
+                (None, None) => ("$default".to_owned(), None),
+                (Some(path), method) => {
+                    validate_path(path).with_context(|| {
+                        format!("function {}, event {name:?}", resource.logical_id)
+                    })?;
+                    let method =
+                        method.filter(|m| m != "ANY" && m != "X-AMAZON-APIGATEWAY-ANY-METHOD");
+                    (path.to_owned(), method)
+                }
+                (None, Some(_)) => bail!(
+                    "function {}, event {name:?}: Method without Path",
+                    resource.logical_id
+                ),
+            };
+            routes.push(Route {
+                method,
+                path,
+                function: resource.logical_id.to_owned(),
+                binary: function.binary.clone(),
+                timeout_secs: function.timeout_secs,
+            });
+        }
+    }
+    let mut keys: Vec<String> = routes.iter().map(Route::key).collect();
+    keys.sort();
+    if let Some(duplicate) = keys
+        .windows(2)
+        .find_map(|w| (w[0] == w[1]).then_some(&w[0]))
+    {
+        bail!("route {duplicate} is declared twice");
+    }
+    Ok(routes)
+}
+
+fn validate_path(path: &str) -> Result<()> {
+    if !path.starts_with('/') {
+        bail!("path {path:?} must start with `/`");
+    }
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.ends_with("+}") && i + 1 != segments.len() {
+            bail!("path {path:?}: a greedy parameter must be the last segment");
+        }
+    }
+    Ok(())
+}
+
+/// A matched route with its path parameters (percent-decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match<'r> {
+    pub route: &'r Route,
+    pub path_parameters: BTreeMap<String, String>,
+}
+
+/// Specificity of a segment: literal > `{param}` > `{greedy+}`.
+fn segment_rank(segment: &str) -> u8 {
+    if segment.starts_with('{') && segment.ends_with("+}") {
+        0
+    } else if segment.starts_with('{') && segment.ends_with('}') {
+        1
+    } else {
+        2
+    }
+}
+
+fn match_path(pattern: &str, path: &str) -> Option<(Vec<u8>, BTreeMap<String, String>)> {
+    let pattern_segments: Vec<&str> = pattern.split('/').skip(1).collect();
+    let path_segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut params = BTreeMap::new();
+    let mut ranks = Vec::new();
+    for (i, segment) in pattern_segments.iter().enumerate() {
+        let rank = segment_rank(segment);
+        ranks.push(rank);
+        match rank {
+            0 => {
+                let rest = &path_segments.get(i..)?;
+                if rest.is_empty() || rest.iter().all(|s| s.is_empty()) {
+                    return None;
+                }
+                let name = &segment[1..segment.len() - 2];
+                params.insert(name.to_owned(), decode(&rest.join("/")));
+                return Some((ranks, params));
+            }
+            1 => {
+                let value = path_segments.get(i).filter(|s| !s.is_empty())?;
+                params.insert(segment[1..segment.len() - 1].to_owned(), decode(value));
+            }
+            _ => {
+                if path_segments.get(i) != Some(segment) {
+                    return None;
+                }
+            }
+        }
+    }
+    (pattern_segments.len() == path_segments.len()).then_some((ranks, params))
+}
+
+fn decode(value: &str) -> String {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// API Gateway's route selection for `method` and `path` (the raw path, without query).
+pub fn select<'r>(routes: &'r [Route], method: &str, path: &str) -> Option<Match<'r>> {
+    let mut best: Option<((Vec<u8>, u8), Match<'r>)> = None;
+    for route in routes {
+        if route.path == "$default" {
+            continue;
+        }
+        let method_rank = match &route.method {
+            Some(m) if m.eq_ignore_ascii_case(method) => 1,
+            Some(_) => continue,
+            None => 0,
+        };
+        let Some((ranks, path_parameters)) = match_path(&route.path, path) else {
+            continue;
+        };
+        let score = (ranks, method_rank);
+        if best.as_ref().is_none_or(|(current, _)| score > *current) {
+            best = Some((
+                score,
+                Match {
+                    route,
+                    path_parameters,
+                },
+            ));
+        }
+    }
+    best.map(|(_, m)| m).or_else(|| {
+        routes
+            .iter()
+            .find(|r| r.path == "$default")
+            .map(|route| Match {
+                route,
+                path_parameters: BTreeMap::new(),
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: Option<&str>, path: &str, function: &str) -> Route {
+        Route {
+            method: method.map(str::to_owned),
+            path: path.to_owned(),
+            function: function.to_owned(),
+            binary: function.to_lowercase(),
+            timeout_secs: 3,
+        }
+    }
+
+    fn table() -> Vec<Route> {
+        vec![
+            route(Some("GET"), "/v1/users/me", "Me"),
+            route(Some("GET"), "/v1/users/{id}", "GetUser"),
+            route(None, "/v1/users/{id}", "AnyUser"),
+            route(Some("GET"), "/v1/users/{id}/posts", "UserPosts"),
+            route(None, "/v1/files/{proxy+}", "Files"),
+            route(Some("GET"), "/v1/health", "Health"),
+        ]
+    }
+
+    fn selected(
+        routes: &[Route],
+        method: &str,
+        path: &str,
+    ) -> Option<(String, BTreeMap<String, String>)> {
+        select(routes, method, path).map(|m| (m.route.function.clone(), m.path_parameters))
+    }
+
+    #[test]
+    fn literal_segments_win_over_parameters() {
+        let routes = table();
+        assert_eq!(
+            selected(&routes, "GET", "/v1/users/me")
+                .map(|s| s.0)
+                .as_deref(),
+            Some("Me")
+        );
+        let (function, params) = selected(&routes, "GET", "/v1/users/42").expect("match");
+        assert_eq!(function, "GetUser");
+        assert_eq!(params["id"], "42");
+    }
+
+    #[test]
+    fn an_exact_method_wins_over_any() {
+        let routes = table();
+        assert_eq!(
+            selected(&routes, "DELETE", "/v1/users/42")
+                .map(|s| s.0)
+                .as_deref(),
+            Some("AnyUser")
+        );
+        assert_eq!(
+            selected(&routes, "GET", "/v1/users/42")
+                .map(|s| s.0)
+                .as_deref(),
+            Some("GetUser")
+        );
+    }
+
+    #[test]
+    fn greedy_parameters_take_the_rest_of_the_path() {
+        let routes = table();
+        let (function, params) = selected(&routes, "PUT", "/v1/files/a/b%20c.txt").expect("match");
+        assert_eq!(function, "Files");
+        assert_eq!(params["proxy"], "a/b c.txt");
+        assert_eq!(selected(&routes, "PUT", "/v1/files"), None);
+        assert_eq!(selected(&routes, "PUT", "/v1/files/"), None);
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_do_not_match_unless_there_is_a_default_route() {
+        let mut routes = table();
+        assert_eq!(selected(&routes, "GET", "/v1/nope"), None);
+        assert_eq!(selected(&routes, "POST", "/v1/health"), None);
+        assert_eq!(selected(&routes, "GET", "/v1/users/42/posts/extra"), None);
+        routes.push(route(None, "$default", "Fallback"));
+        assert_eq!(
+            selected(&routes, "GET", "/v1/nope").map(|s| s.0).as_deref(),
+            Some("Fallback")
+        );
+        assert_eq!(routes.last().map(Route::key).as_deref(), Some("$default"));
+    }
+
+    #[test]
+    fn the_repository_template_routes_health() {
+        let template = Template::load(&crate::template_path()).expect("template");
+        let mut ctx = Context::local("t", "us-east-1");
+        ctx.refs.insert("HttpApi".into(), "api".into());
+        ctx.refs.insert("Table".into(), "table".into());
+        ctx.parameters.insert("CursorSecret".into(), "x".repeat(32));
+        let routes = routes(&template, &ctx).expect("routes");
+        let health = select(&routes, "GET", "/v1/health").expect("health is routed");
+        assert_eq!(health.route.key(), "GET /v1/health");
+        assert_eq!(health.route.binary, "health");
+        let functions = functions(&template, &ctx).expect("functions");
+        let health = functions
+            .iter()
+            .find(|f| f.binary == "health")
+            .expect("health function");
+        assert_eq!(health.environment["TABLE_NAME"], "table");
+        assert_eq!(health.timeout_secs, 10);
+    }
+}

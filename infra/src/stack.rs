@@ -1,0 +1,320 @@
+//! The pieces of the local stack and how they are wired: the endpoint's resources provisioned
+//! from the template, development secrets, the functions' environment as the template declares
+//! it, `cargo lambda watch` running the functions, and the gateway in front.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::gateway::{Cors, Gateway};
+use crate::routes::{self, Route};
+use crate::template::{Context, Template};
+use crate::{LOCAL_REGION, provision};
+
+/// `.local/`: pid files, logs, generated secrets and environment files (git-ignored).
+pub fn local_dir(root: &Path) -> PathBuf {
+    root.join(".local")
+}
+
+/// The environment every local process gets to reach the endpoint.
+pub fn base_env(endpoint: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
+        ("AWS_REGION".to_owned(), LOCAL_REGION.to_owned()),
+        ("AWS_DEFAULT_REGION".to_owned(), LOCAL_REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+    ])
+}
+
+/// A development secret: 32 random bytes as hex, generated once into `.local/secrets/<name>`
+/// and reused afterwards.
+pub fn dev_secret(root: &Path, name: &str) -> Result<String> {
+    let dir = local_dir(root).join("secrets");
+    let path = dir.join(name);
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&path, &secret)?;
+    Ok(secret)
+}
+
+/// Gives every template parameter that has no default a local value: a generated development
+/// secret for `NoEcho` parameters (deploys get real ones from `sam deploy --guided`).
+pub fn dev_parameters(root: &Path, template: &Template, ctx: &mut Context) -> Result<()> {
+    for (name, definition) in template.parameters() {
+        if definition.get("Default").is_some() || ctx.parameters.contains_key(name) {
+            continue;
+        }
+        let no_echo = definition
+            .get("NoEcho")
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+        if !no_echo {
+            bail!(
+                "template parameter `{name}` has no Default: the local stack cannot choose a value"
+            );
+        }
+        ctx.parameters
+            .insert(name.to_owned(), dev_secret(root, name)?);
+    }
+    Ok(())
+}
+
+/// Creates the template's tables and queues on `endpoint`, recording their names in `ctx`, and
+/// returns the variables a shell needs to use them (`TABLE_NAME`, `<LOGICAL_ID>_URL`).
+pub async fn provision_all(
+    template: &Template,
+    ctx: &mut Context,
+    endpoint: &str,
+    report: &mut dyn FnMut(String),
+) -> Result<BTreeMap<String, String>> {
+    let sdk = crate::local_sdk_config(endpoint).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut env = BTreeMap::new();
+
+    let tables = provision::table_specs(template, ctx)?;
+    for spec in &tables {
+        let name = if tables.len() == 1 {
+            format!("{}-table", ctx.stack_name)
+        } else {
+            format!("{}-{}", ctx.stack_name, spec.logical_id)
+        };
+        provision::create_table(&dynamodb, spec, &name).await?;
+        report(format!("table  {name}  ({})", spec.logical_id));
+        ctx.refs.insert(spec.logical_id.clone(), name.clone());
+        if tables.len() == 1 {
+            env.insert("TABLE_NAME".to_owned(), name);
+        }
+    }
+    for queue in provision::create_queues(&sqs, template, ctx).await? {
+        report(format!("queue  {}  ({})", queue.name, queue.logical_id));
+        env.insert(
+            format!("{}_URL", screaming_snake(&queue.logical_id)),
+            queue.url,
+        );
+    }
+    // Resources with no local counterpart (the HTTP API, functions, roles) resolve to their
+    // logical id, so properties that mention them still evaluate.
+    for resource in template.resources() {
+        ctx.refs
+            .entry(resource.logical_id.to_owned())
+            .or_insert_with(|| resource.logical_id.to_owned());
+    }
+    Ok(env)
+}
+
+/// `AuditDeadLetterQueue` → `AUDIT_DEAD_LETTER_QUEUE`.
+pub fn screaming_snake(id: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in id.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The environment of the functions under `cargo lambda watch`: what the template declares
+/// (Globals and each function's own), Lambda's logging variables from `LoggingConfig`, and the
+/// local endpoint. One watch process runs every function, so this is the union of the
+/// functions' environments; a variable declared with different values is an error.
+pub fn function_env(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = base_env(endpoint);
+    let globals = template
+        .globals("Function")
+        .map(|g| template.eval(g, ctx))
+        .transpose()?
+        .unwrap_or_default();
+    if let Some(format) = globals["LoggingConfig"]["LogFormat"].as_str() {
+        env.insert("AWS_LAMBDA_LOG_FORMAT".to_owned(), format.to_owned());
+    }
+    if let Some(level) = globals["LoggingConfig"]["ApplicationLogLevel"].as_str() {
+        env.insert("AWS_LAMBDA_LOG_LEVEL".to_owned(), level.to_owned());
+    }
+    let mut declared: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for function in routes::functions(template, ctx)? {
+        for (name, value) in function.environment {
+            if let Some((other, previous)) = declared.get(&name)
+                && *previous != value
+            {
+                bail!(
+                    "{name} differs between {other} and {} — one `cargo lambda watch` cannot give both",
+                    function.logical_id
+                );
+            }
+            declared.insert(name, (function.logical_id.clone(), value));
+        }
+    }
+    env.extend(declared.into_iter().map(|(name, (_, value))| (name, value)));
+    Ok(env)
+}
+
+pub fn write_env_file(path: &Path, env: &BTreeMap<String, String>, export: bool) -> Result<()> {
+    let prefix = if export { "export " } else { "" };
+    let text: String = env
+        .iter()
+        .map(|(k, v)| format!("{prefix}{k}={v}\n"))
+        .collect();
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A child process in its own process group, stopped (whole group) when dropped.
+#[derive(Debug)]
+pub struct GroupChild {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+impl GroupChild {
+    pub fn stop(&mut self) {
+        let pid = self.child.id();
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let group = format!("-{pid}");
+        drop(Command::new("kill").args(["-TERM", "--", &group]).status());
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                // The leader is gone; make sure the rest of its group is too.
+                drop(
+                    Command::new("kill")
+                        .args(["-KILL", "--", &group])
+                        .stderr(Stdio::null())
+                        .status(),
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(Command::new("kill").args(["-KILL", "--", &group]).status());
+        drop(self.child.wait());
+    }
+}
+
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts `cargo lambda watch` for the workspace on `127.0.0.1:port` with `env_file`.
+pub fn spawn_watch(
+    root: &Path,
+    port: u16,
+    env_file: &Path,
+    log: Option<&Path>,
+) -> Result<GroupChild> {
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(root)
+        .args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
+        .arg(port.to_string())
+        .arg("--env-file")
+        .arg(env_file)
+        .stdin(Stdio::null())
+        .process_group(0);
+    if let Some(log) = log {
+        let file = std::fs::File::create(log)?;
+        command.stdout(file.try_clone()?).stderr(file);
+    }
+    let child = command
+        .spawn()
+        .context("starting `cargo lambda watch` (is cargo-lambda installed? `make setup` puts it in .venv/bin)")?;
+    Ok(GroupChild {
+        name: "cargo lambda watch",
+        child,
+    })
+}
+
+/// Waits until something accepts TCP connections on `127.0.0.1:port`.
+pub async fn wait_port(port: u16, child: &mut GroupChild, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if let Some(status) = child.child.try_wait()? {
+            bail!(
+                "{} exited ({status}) before listening on port {port}",
+                child.name
+            );
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "{} did not listen on port {port} within {timeout:?}",
+                child.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The HTTP API's CORS configuration, from the first `AWS::Serverless::HttpApi` of the template.
+pub fn cors(template: &Template, ctx: &Context) -> Result<Option<Cors>> {
+    let Some(api) = template.resources_of("AWS::Serverless::HttpApi").next() else {
+        return Ok(None);
+    };
+    let Some(config) = api.properties.get("CorsConfiguration") else {
+        return Ok(None);
+    };
+    Ok(Cors::from_config(&template.eval(config, ctx)?))
+}
+
+/// Binds the gateway on `127.0.0.1:port` (0 for any free port) and serves in the background.
+pub async fn start_gateway(
+    template: &Template,
+    ctx: &Context,
+    lambda_url: &str,
+    port: u16,
+) -> Result<(SocketAddr, Vec<Route>, tokio::task::JoinHandle<Result<()>>)> {
+    let routes = routes::routes(template, ctx)?;
+    let gateway = Arc::new(Gateway {
+        routes: routes.clone(),
+        cors: cors(template, ctx)?,
+        lambda_url: lambda_url.to_owned(),
+        client: reqwest::Client::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding the gateway to 127.0.0.1:{port}"))?;
+    let address = listener.local_addr()?;
+    let task = tokio::spawn(gateway.serve(listener));
+    Ok((address, routes, task))
+}
+
+/// The route table as printed by `make dev`.
+pub fn route_table(routes: &[Route]) -> String {
+    let width = routes.iter().map(|r| r.key().len()).max().unwrap_or(0);
+    routes
+        .iter()
+        .map(|r| format!("  {:width$}  -> {}\n", r.key(), r.binary))
+        .collect()
+}
