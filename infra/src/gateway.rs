@@ -17,7 +17,7 @@ use anyhow::Result;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -444,6 +444,9 @@ impl Gateway {
             {
                 break 'answer (preflight, "(cors preflight)".to_owned(), "-".to_owned());
             }
+            // Read (or, past the limit, drain) the whole body before answering: answering early
+            // and closing would reset the connection under a client that is still sending.
+            let body = read_body(body, MAX_PAYLOAD).await;
             let Some(matched) = routes::select(&self.routes, &method, &path) else {
                 break 'answer (
                     gateway_error(StatusCode::NOT_FOUND),
@@ -451,15 +454,12 @@ impl Gateway {
                     "-".to_owned(),
                 );
             };
-            let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => {
-                    break 'answer (
-                        gateway_error(StatusCode::PAYLOAD_TOO_LARGE),
-                        matched.route.key(),
-                        matched.route.binary.clone(),
-                    );
-                }
+            let Some(body) = body else {
+                break 'answer (
+                    gateway_error(StatusCode::PAYLOAD_TOO_LARGE),
+                    matched.route.key(),
+                    matched.route.binary.clone(),
+                );
             };
             let event = build_event(&parts, &body, &matched, &peer.ip().to_string(), &request_id);
             (
@@ -500,6 +500,25 @@ impl Gateway {
             });
         }
     }
+}
+
+/// The body if it is at most `limit` bytes; `None` (after reading and discarding the rest) if
+/// it is larger or the client stopped sending it.
+async fn read_body(mut body: Incoming, limit: usize) -> Option<Bytes> {
+    let mut buffer = Vec::new();
+    let mut too_large = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Some(data) = frame.data_ref() {
+            if too_large || buffer.len() + data.len() > limit {
+                too_large = true;
+                buffer = Vec::new();
+            } else {
+                buffer.extend_from_slice(data);
+            }
+        }
+    }
+    (!too_large).then(|| Bytes::from(buffer))
 }
 
 /// One log line on stderr (the gateway is a dev tool; its stdout is the route table).
