@@ -82,9 +82,19 @@ pub fn functions(template: &Template, ctx: &Context) -> Result<Vec<Function>> {
         .resources_of("AWS::Serverless::Function")
         .map(|resource| {
             let id = resource.logical_id;
-            let props = template
-                .eval(resource.properties, ctx)
-                .with_context(|| format!("function {id}"))?;
+            // Only what running the function needs: policies and the like may name resources
+            // that have no local counterpart.
+            let property = |name: &str| -> Result<Json> {
+                resource
+                    .properties
+                    .get(name)
+                    .map(|value| template.eval(value, ctx))
+                    .transpose()
+                    .with_context(|| format!("function {id}, {name}"))
+                    .map(Option::unwrap_or_default)
+            };
+            let environment_property = property("Environment")?;
+            let timeout_property = property("Timeout")?;
             let binary = resource
                 .definition
                 .get("Metadata")
@@ -95,11 +105,11 @@ pub fn functions(template: &Template, ctx: &Context) -> Result<Vec<Function>> {
                     anyhow!("function {id}: Metadata.BuildProperties.Binary is required")
                 })?;
             let mut environment = env_map(&globals["Environment"]);
-            environment.extend(env_map(&props["Environment"]));
+            environment.extend(env_map(&environment_property));
             Ok(Function {
                 logical_id: id.to_owned(),
                 binary: binary.to_owned(),
-                timeout_secs: number(&props["Timeout"])
+                timeout_secs: number(&timeout_property)
                     .or_else(|| number(&globals["Timeout"]))
                     .unwrap_or(3),
                 environment,
@@ -372,6 +382,8 @@ mod tests {
         ctx.refs.insert("HttpApi".into(), "api".into());
         ctx.refs.insert("Table".into(), "table".into());
         ctx.parameters.insert("CursorSecret".into(), "x".repeat(32));
+        ctx.parameters
+            .insert("JwtPublicKeys".into(), "kid=x".into());
         let routes = routes(&template, &ctx).expect("routes");
         let health = select(&routes, "GET", "/v1/health").expect("health is routed");
         assert_eq!(health.route.key(), "GET /v1/health");

@@ -52,6 +52,82 @@ pub fn dev_secret(root: &Path, name: &str) -> Result<String> {
     Ok(secret)
 }
 
+/// The local signing keys: generated once into `.local/secrets/jwt-signing-keys.json`, stored
+/// in the local endpoint's Secrets Manager under the template's `SigningKeySecretName`, and
+/// their public half given to the template's `JwtPublicKeys` parameter — what `make deploy`
+/// does in AWS with `ferrite-admin keys ensure`.
+pub async fn provision_signing_keys(
+    root: &Path,
+    template: &Template,
+    ctx: &mut Context,
+    endpoint: &str,
+) -> Result<()> {
+    let has = |name: &str| template.parameters().any(|(p, _)| p == name);
+    if !has("JwtPublicKeys") || !has("SigningKeySecretName") {
+        return Ok(());
+    }
+    let path = local_dir(root)
+        .join("secrets")
+        .join("jwt-signing-keys.json");
+    let stored = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| shared::auth::keys::KeySet::parse(&text).ok());
+    let keys = if let Some(keys) = stored {
+        keys
+    } else {
+        let keys = shared::auth::keys::KeySet::generate()?;
+        std::fs::create_dir_all(path.parent().unwrap_or(root))?;
+        std::fs::write(&path, serde_json::to_string(&keys)?)?;
+        keys
+    };
+    let secret_name =
+        match template.eval(&serde_yaml_ng::from_str("!Ref SigningKeySecretName")?, ctx)? {
+            serde_json::Value::String(name) => name,
+            other => bail!("SigningKeySecretName must be a string, not {other}"),
+        };
+    let sdk = crate::local_sdk_config(endpoint).await;
+    store_key_set(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &secret_name,
+        &keys,
+    )
+    .await?;
+    ctx.parameters
+        .insert("JwtPublicKeys".to_owned(), keys.public_keys()?);
+    Ok(())
+}
+
+/// Creates the secret, or replaces its value when it exists.
+pub async fn store_key_set(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    keys: &shared::auth::keys::KeySet,
+) -> Result<()> {
+    let value = serde_json::to_string(keys)?;
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .send()
+        .await;
+    if let Err(error) = created {
+        let exists = error
+            .as_service_error()
+            .is_some_and(aws_sdk_secretsmanager::operation::create_secret::CreateSecretError::is_resource_exists_exception);
+        if !exists {
+            return Err(anyhow::Error::new(error).context(format!("creating secret {name}")));
+        }
+        client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .with_context(|| format!("updating secret {name}"))?;
+    }
+    Ok(())
+}
+
 /// Gives every template parameter that has no default a local value: a generated development
 /// secret for `NoEcho` parameters (deploys get real ones from `sam deploy --guided`).
 pub fn dev_parameters(root: &Path, template: &Template, ctx: &mut Context) -> Result<()> {
@@ -96,6 +172,20 @@ pub async fn provision_all(
         provision::create_table(&dynamodb, spec, &name).await?;
         report(format!("table  {name}  ({})", spec.logical_id));
         ctx.refs.insert(spec.logical_id.clone(), name.clone());
+        let table = dynamodb
+            .describe_table()
+            .table_name(&name)
+            .send()
+            .await?
+            .table;
+        if let Some(arn) = table.as_ref().and_then(|t| t.table_arn.clone()) {
+            ctx.attributes
+                .insert(format!("{}.Arn", spec.logical_id), arn);
+        }
+        if let Some(arn) = table.and_then(|t| t.latest_stream_arn) {
+            ctx.attributes
+                .insert(format!("{}.StreamArn", spec.logical_id), arn);
+        }
         if tables.len() == 1 {
             env.insert("TABLE_NAME".to_owned(), name);
         }
@@ -168,11 +258,19 @@ pub fn function_env(
     Ok(env)
 }
 
+/// Writes `KEY='value'` lines (with `export ` for a shell): single quotes keep every value
+/// literal for both a shell and dotenv parsers (`cargo lambda watch --env-file`).
 pub fn write_env_file(path: &Path, env: &BTreeMap<String, String>, export: bool) -> Result<()> {
     let prefix = if export { "export " } else { "" };
+    if let Some((name, _)) = env
+        .iter()
+        .find(|(_, v)| v.contains('\'') || v.contains('\n'))
+    {
+        bail!("{name}: values with quotes or newlines cannot go into an env file");
+    }
     let text: String = env
         .iter()
-        .map(|(k, v)| format!("{prefix}{k}={v}\n"))
+        .map(|(k, v)| format!("{prefix}{k}='{v}'\n"))
         .collect();
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }

@@ -28,9 +28,50 @@ impl Clock {
     }
 }
 
+/// RFC 3339 in UTC with milliseconds: `2026-11-24T05:44:53.123Z`.
+pub fn rfc3339(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = since.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant), proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+impl Clock {
+    /// Now, as RFC 3339 (the format of every timestamp the API returns).
+    pub fn timestamp(self) -> String {
+        rfc3339(self.now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.123Z");
+        let at = UNIX_EPOCH + Duration::from_secs(1_795_499_093);
+        assert_eq!(rfc3339(at), "2026-11-24T05:44:53.000Z");
+    }
 
     #[test]
     fn a_fixed_clock_answers_its_instant() {

@@ -6,6 +6,11 @@
 //! | `AWS_REGION` | yes (Lambda sets it) | region of every AWS client |
 //! | `AWS_ENDPOINT_URL` | no | endpoint override: the local stack (moto) in dev and tests |
 //! | `CURSOR_SECRET` | yes | at least 32 bytes; keys the HMAC that makes page cursors tamper-evident |
+//! | `JWT_ISSUER` | no | `iss` of access tokens (default `ferrite`) |
+//! | `JWT_AUDIENCE` | no | `aud` of access tokens (default `ferrite-api`) |
+//! | `JWT_PUBLIC_KEYS` | functions that check tokens | `kid=<base64url x>,…`: the Ed25519 keys that verify access tokens |
+//! | `SIGNING_KEY_SECRET_ID` | functions that mint tokens | Secrets Manager secret holding the private key set |
+//! | `REFRESH_REUSE_GRACE_SECONDS` | no | seconds in which a rotated refresh token may be presented again without revoking its session (default 0) |
 //! | `AWS_LAMBDA_LOG_LEVEL` | no | `TRACE`, `DEBUG`, `INFO` (default), `WARN`, `ERROR`, `FATAL` |
 //! | `AWS_LAMBDA_LOG_FORMAT` | no | `JSON` (default in AWS when the template asks for it) or `Text` |
 //!
@@ -80,6 +85,11 @@ pub struct Config {
     pub cursor_secret: Secret,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_public_keys: Option<String>,
+    pub signing_key_secret_id: Option<String>,
+    pub refresh_reuse_grace_secs: i64,
 }
 
 impl Config {
@@ -169,6 +179,19 @@ impl Config {
             }
         };
 
+        let refresh_reuse_grace_secs = match get("REFRESH_REUSE_GRACE_SECONDS") {
+            None => 0,
+            Some(raw) => raw
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (0..=300).contains(s))
+                .ok_or_else(|| ConfigError {
+                    var: "REFRESH_REUSE_GRACE_SECONDS",
+                    problem: "must be a number of seconds from 0 to 300".into(),
+                })?,
+        };
+
         Ok(Self {
             table_name,
             region,
@@ -176,6 +199,11 @@ impl Config {
             cursor_secret: Secret::new(cursor_secret.into_bytes()),
             log_level,
             log_format,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "ferrite".to_owned()),
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "ferrite-api".to_owned()),
+            jwt_public_keys: get("JWT_PUBLIC_KEYS"),
+            signing_key_secret_id: get("SIGNING_KEY_SECRET_ID"),
+            refresh_reuse_grace_secs,
         })
     }
 }

@@ -195,6 +195,41 @@ pub fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
         .and_then(|params| params.first(name))
 }
 
+/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`).
+pub fn source_ip(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// The version a client expects, from `If-Match: "3"` (the ETag of the resource). 400 when
+/// the header is present but is not one of our ETags.
+pub fn if_match_version(req: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "INVALID_PARAMETER",
+            detail: "`If-Match` must be an ETag this API returned, such as \"3\".".into(),
+            errors: vec![FieldError::new("If-Match", "is not a valid ETag")],
+        })
+}
+
+/// Sets `ETag: "<version>"` on a response.
+pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
 /// `?limit=1..100&cursor=…` → a [`PageRequest`]; a bad `limit` is a 400. The cursor is checked
 /// when the store decodes it.
 pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {

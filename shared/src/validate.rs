@@ -48,6 +48,15 @@ pub fn camel_case_path(path: &str) -> String {
 #[error("{0}")]
 pub struct Invalid(pub &'static str);
 
+impl Invalid {
+    /// This problem as the 422 of one request field.
+    pub fn at(self, field: &str) -> ApiError {
+        ApiError::Validation {
+            errors: vec![FieldError::new(field, self.0)],
+        }
+    }
+}
+
 /// Longest email address SMTP can carry (RFC 5321 path limit minus the angle brackets).
 pub const EMAIL_MAX_LEN: usize = 254;
 

@@ -49,6 +49,12 @@ pub fn endpoint() -> String {
     }
 }
 
+/// One signing key set per test process (in-process handler tests sign and verify with it).
+pub fn test_keys() -> &'static shared::auth::keys::KeySet {
+    static KEYS: OnceLock<shared::auth::keys::KeySet> = OnceLock::new();
+    KEYS.get_or_init(|| shared::auth::keys::KeySet::generate().expect("keys"))
+}
+
 fn table_spec() -> &'static TableSpec {
     static SPEC: OnceLock<TableSpec> = OnceLock::new();
     SPEC.get_or_init(|| {
@@ -93,7 +99,15 @@ impl TestApp {
             _ => None,
         })
         .expect("test configuration is valid");
-        let state = State::from_config(config, clock).await;
+        let mut state = State::from_config(config, clock).await.expect("test state");
+        let keys = test_keys();
+        state
+            .auth
+            .set_signer(keys.signing_key().expect("signing key"));
+        state.auth.set_verifier(
+            shared::auth::keys::VerifyingKeys::parse(&keys.public_keys().expect("public keys"))
+                .expect("verifying keys"),
+        );
         Self { state, table }
     }
 

@@ -44,7 +44,11 @@ mod tests {
             .map(str::to_owned)
         })
         .expect("config");
-        Box::leak(Box::new(State::from_config(config, Clock::System).await))
+        Box::leak(Box::new(
+            State::from_config(config, Clock::System)
+                .await
+                .expect("state"),
+        ))
     }
 
     #[tokio::test]

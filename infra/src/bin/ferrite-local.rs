@@ -93,14 +93,20 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    async fn start(root: &Path, port: u16, reuse: bool) -> Result<Self> {
+    /// The endpoint on `port`: an endpoint already answering there is reused.
+    async fn start(root: &Path, port: u16) -> Result<Self> {
         let url = format!("http://127.0.0.1:{port}");
-        if reuse && moto::answers("127.0.0.1", port).await {
+        if moto::answers("127.0.0.1", port).await {
             println!("local AWS endpoint already answering at {url}: reusing it");
             return Ok(Self { url, owned: None });
         }
-        let log = local_dir(root).join(format!("moto-{port}.log"));
-        let mut child = moto::spawn(root, "127.0.0.1", port, &log)?;
+        Self::start_logged(root, port, &local_dir(root).join("moto.log")).await
+    }
+
+    /// A new endpoint on `port`, logging to `log`.
+    async fn start_logged(root: &Path, port: u16, log: &Path) -> Result<Self> {
+        let url = format!("http://127.0.0.1:{port}");
+        let mut child = moto::spawn(root, "127.0.0.1", port, log)?;
         if let Err(error) =
             moto::wait_ready("127.0.0.1", port, Some(&mut child), Duration::from_secs(60)).await
         {
@@ -141,6 +147,7 @@ async fn provisioned(
     quiet: bool,
 ) -> Result<(Context, BTreeMap<String, String>)> {
     let mut ctx = Context::local(stack, LOCAL_REGION);
+    stack::provision_signing_keys(root, template, &mut ctx, endpoint).await?;
     stack::dev_parameters(root, template, &mut ctx)?;
     let mut report = |line: String| {
         if !quiet {
@@ -167,7 +174,10 @@ async fn start_api(
     tokio::task::JoinHandle<Result<()>>,
 )> {
     let (gateway_port, lambda_port) = ports;
-    let env_file = local_dir(root).join(format!("functions-{lambda_port}.env"));
+    let env_file = match watch_log {
+        Some(log) => log.with_file_name("functions.env"),
+        None => local_dir(root).join("functions.env"),
+    };
     stack::write_env_file(
         &env_file,
         &stack::function_env(template, ctx, endpoint)?,
@@ -190,7 +200,7 @@ async fn dev(
     let (port, lambda_port, endpoint_port) = ports;
     let started = Instant::now();
     std::fs::create_dir_all(local_dir(root))?;
-    let mut endpoint = Endpoint::start(root, endpoint_port, true).await?;
+    let mut endpoint = Endpoint::start(root, endpoint_port).await?;
     println!("local AWS endpoint: {}", endpoint.url);
     let (ctx, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
     stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
@@ -239,7 +249,7 @@ async fn dev(
 async fn up(root: &Path, template: &Template, stack_name: &str, port: u16) -> Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(local_dir(root))?;
-    let mut endpoint = Endpoint::start(root, port, true).await?;
+    let mut endpoint = Endpoint::start(root, port).await?;
     if let Some(child) = &endpoint.owned {
         std::fs::write(local_dir(root).join("moto.pid"), child.id().to_string())?;
     }
@@ -277,7 +287,13 @@ async fn exec(
     command: &[String],
 ) -> Result<ExitCode> {
     std::fs::create_dir_all(local_dir(root))?;
-    let mut endpoint = Endpoint::start(root, moto::free_port()?, false).await?;
+    // Each run's logs and files go to .local/exec/<pid>/, kept for a post-mortem until the next run.
+    let exec_root = local_dir(root).join("exec");
+    drop(std::fs::remove_dir_all(&exec_root));
+    let run_dir = exec_root.join(std::process::id().to_string());
+    std::fs::create_dir_all(&run_dir)?;
+    let mut endpoint =
+        Endpoint::start_logged(root, moto::free_port()?, &run_dir.join("moto.log")).await?;
     eprintln!("ferrite-local: AWS endpoint {}", endpoint.url);
     let mut env = stack::base_env(&endpoint.url);
     let mut running = None;
@@ -292,7 +308,7 @@ async fn exec(
             );
         }
         if api {
-            let log = local_dir(root).join("watch-exec.log");
+            let log = run_dir.join("functions.log");
             let ports = (moto::free_port()?, moto::free_port()?);
             let (watch, api_url, _, gateway) =
                 start_api(root, template, &ctx, &endpoint.url, ports, Some(&log)).await?;
@@ -347,9 +363,13 @@ async fn gateway_only(
     lambda_url: &str,
     port: u16,
 ) -> Result<()> {
-    let root = workspace_root();
     let mut ctx = Context::local(stack_name, LOCAL_REGION);
-    stack::dev_parameters(&root, template, &mut ctx)?;
+    // Routes do not depend on parameter values: give the ones without defaults a placeholder.
+    for (name, definition) in template.parameters() {
+        if definition.get("Default").is_none() {
+            ctx.parameters.insert(name.to_owned(), String::new());
+        }
+    }
     for resource in template.resources() {
         ctx.refs.insert(
             resource.logical_id.to_owned(),

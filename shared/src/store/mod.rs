@@ -16,7 +16,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as SdkUpdate,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -159,6 +160,8 @@ pub struct KeyQuery {
     pub partition: String,
     pub sort: SortKey,
     pub newest_first: bool,
+    /// `contains(attr, value)` filter (applied after the key condition: pages may be short).
+    pub contains: Option<(String, String)>,
 }
 
 impl KeyQuery {
@@ -169,6 +172,7 @@ impl KeyQuery {
             partition: partition.into(),
             sort: SortKey::Any,
             newest_first: false,
+            contains: None,
         }
     }
 
@@ -183,6 +187,13 @@ impl KeyQuery {
     #[must_use]
     pub fn sort(mut self, sort: SortKey) -> Self {
         self.sort = sort;
+        self
+    }
+
+    /// Keeps only items whose list or string attribute `attr` contains `value`.
+    #[must_use]
+    pub fn contains(mut self, attr: &str, value: &str) -> Self {
+        self.contains = Some((attr.to_owned(), value.to_owned()));
         self
     }
 
@@ -213,7 +224,151 @@ impl KeyQuery {
     fn scope(&self) -> String {
         let index = self.index.map_or("table", Index::name);
         let order = if self.newest_first { "desc" } else { "asc" };
-        format!("{index}|{order}|{}|{:?}", self.partition, self.sort)
+        format!(
+            "{index}|{order}|{}|{:?}|{:?}",
+            self.partition, self.sort, self.contains
+        )
+    }
+}
+
+/// One raw item as DynamoDB returns it.
+pub type RawItem = HashMap<String, AttributeValue>;
+
+/// An UpdateItem built from parts: `SET`, `ADD` and `REMOVE` clauses plus conditions, with
+/// every name and value bound as a placeholder (no injection, no unused values).
+#[derive(Debug, Clone)]
+pub struct Update {
+    key: Key,
+    sets: Vec<String>,
+    adds: Vec<String>,
+    removes: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    pub fn new(key: Key) -> Self {
+        Self {
+            key,
+            sets: Vec::new(),
+            adds: Vec::new(),
+            removes: Vec::new(),
+            conditions: Vec::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    fn name(&mut self, attr: &str) -> String {
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), attr.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    /// `SET attr = value`.
+    #[must_use]
+    pub fn set(mut self, attr: &str, value: AttributeValue) -> Self {
+        let (n, v) = (self.name(attr), self.value(value));
+        self.sets.push(format!("{n} = {v}"));
+        self
+    }
+
+    /// `SET attr = value`, serialised with `serde_dynamo`.
+    pub fn set_value<T: Serialize>(self, attr: &str, value: &T) -> Result<Self, StoreError> {
+        let value = serde_dynamo::to_attribute_value(value)?;
+        Ok(self.set(attr, value))
+    }
+
+    /// `ADD attr delta` (a number; creates it at `delta`).
+    #[must_use]
+    pub fn add(mut self, attr: &str, delta: i64) -> Self {
+        let (n, v) = (
+            self.name(attr),
+            self.value(AttributeValue::N(delta.to_string())),
+        );
+        self.adds.push(format!("{n} {v}"));
+        self
+    }
+
+    /// `REMOVE attr`.
+    #[must_use]
+    pub fn remove(mut self, attr: &str) -> Self {
+        let n = self.name(attr);
+        self.removes.push(n);
+        self
+    }
+
+    /// Condition: the item exists.
+    #[must_use]
+    pub fn if_exists(mut self) -> Self {
+        let n = self.name(keys::PK);
+        self.conditions.push(format!("attribute_exists({n})"));
+        self
+    }
+
+    /// Condition: `attr = value`.
+    #[must_use]
+    pub fn if_equals(mut self, attr: &str, value: AttributeValue) -> Self {
+        let (n, v) = (self.name(attr), self.value(value));
+        self.conditions.push(format!("{n} = {v}"));
+        self
+    }
+
+    /// Condition: the number `attr` is greater than `value`.
+    #[must_use]
+    pub fn if_greater(mut self, attr: &str, value: i64) -> Self {
+        let (n, v) = (
+            self.name(attr),
+            self.value(AttributeValue::N(value.to_string())),
+        );
+        self.conditions.push(format!("{n} > {v}"));
+        self
+    }
+
+    /// Optimistic locking: the item's `version` is `expected`; it becomes `expected + 1`.
+    #[must_use]
+    pub fn bump_version(self, expected: u64) -> Self {
+        self.if_equals(keys::VERSION, AttributeValue::N(expected.to_string()))
+            .set(keys::VERSION, AttributeValue::N((expected + 1).to_string()))
+    }
+
+    fn expression(&self) -> String {
+        let mut clauses = Vec::new();
+        if !self.sets.is_empty() {
+            clauses.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.adds.is_empty() {
+            clauses.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            clauses.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        clauses.join(" ")
+    }
+
+    fn condition(&self) -> Option<String> {
+        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
+    }
+
+    /// This update as an item of a transaction.
+    pub fn into_transact(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
+        let update = SdkUpdate::builder()
+            .table_name(&store.table)
+            .set_key(Some(self.key.to_attrs()))
+            .update_expression(self.expression())
+            .set_condition_expression(self.condition())
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 
@@ -336,6 +491,149 @@ impl Store {
                 sdk_error(error)
             })?;
         Ok(())
+    }
+
+    /// A `Put` that replaces whatever is at the item's key (for a transaction).
+    pub fn put_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item)?))
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A `Delete` (for a transaction); with `must_exist`, the transaction fails if it is gone.
+    pub fn delete_op(&self, key: &Key, must_exist: bool) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_attrs()))
+            .set_condition_expression(must_exist.then(|| "attribute_exists(pk)".to_owned()))
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Runs one UpdateItem and returns the item as it is afterwards.
+    pub async fn update(&self, update: Update) -> Result<RawItem, StoreError> {
+        let condition = update.condition();
+        let expression = update.expression();
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key.to_attrs()))
+            .update_expression(expression)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values((!update.values.is_empty()).then_some(update.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|error| {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
+                    error.as_service_error()
+                {
+                    return StoreError::ConditionFailed { index: None };
+                }
+                sdk_error(error)
+            })?;
+        Ok(output.attributes.unwrap_or_default())
+    }
+
+    /// Reads up to 100 items in one BatchGetItem (strongly consistent), in the order of `keys`;
+    /// expired items read as `None`.
+    pub async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<RawItem>>, StoreError> {
+        let mut found: Vec<RawItem> = Vec::new();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys.iter().map(Key::to_attrs).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Sdk(Box::new(e)))?,
+        );
+        // DynamoDB may leave keys unprocessed under load: ask again for those (bounded).
+        for attempt in 0..5 {
+            let Some(pending) = request.take() else { break };
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            if let Some(mut responses) = output.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            request = output
+                .unprocessed_keys
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        if request.is_some() {
+            return Err(StoreError::Unavailable(
+                "BatchGetItem left keys unprocessed".into(),
+            ));
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .iter()
+                    .position(|item| {
+                        item.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&key.pk)
+                            && item.get(keys::SK).and_then(|v| v.as_s().ok()) == Some(&key.sk)
+                    })
+                    .map(|i| found.swap_remove(i))
+                    .filter(|item| !self.is_expired(item))
+            })
+            .collect())
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages). For small,
+    /// bounded collections such as a user's sessions.
+    pub async fn query_all(
+        &self,
+        partition: &str,
+        prefix: &str,
+    ) -> Result<Vec<RawItem>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+                .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|i| !self.is_expired(i)),
+            );
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Deserialises a raw item.
+    pub fn parse<T: DeserializeOwned>(item: RawItem) -> Result<T, StoreError> {
+        Ok(serde_dynamo::from_item(item)?)
     }
 
     /// Writes all `items` atomically (TransactWriteItems, up to 100). A failed condition is
@@ -485,6 +783,11 @@ impl Store {
         if query.sort != SortKey::Any {
             names.insert("#sk".to_owned(), query.sort_attr().to_owned());
         }
+        let filter = query.contains.as_ref().map(|(attr, value)| {
+            names.insert("#filter".to_owned(), attr.clone());
+            values.insert(":filter".to_owned(), AttributeValue::S(value.clone()));
+            "contains(#filter, :filter)".to_owned()
+        });
 
         let limit = usize::from(page.limit.clamp(1, PageRequest::MAX_LIMIT));
         let output = self
@@ -493,6 +796,7 @@ impl Store {
             .table_name(&self.table)
             .set_index_name(query.index.map(|i| i.name().to_owned()))
             .key_condition_expression(condition)
+            .set_filter_expression(filter)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(!query.newest_first)

@@ -1,0 +1,18 @@
+//! `POST /v1/auth/email/verify` `{token}` → 204: the address is verified.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    #[garde(length(min = 1, max = 256))]
+    pub token: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Verify = shared::http::json_body(&req)?;
+    shared::accounts::verify_email(state, &body.token).await?;
+    Ok(shared::http::no_content())
+}

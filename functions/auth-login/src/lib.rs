@@ -1,0 +1,25 @@
+//! `POST /v1/auth/login` `{email, password}` → 200 with a token pair and the user.
+//! 401 `INVALID_CREDENTIALS` for an unknown email or a wrong password alike; 429 past the
+//! failure limit; 403 for a disabled account (only after the right password).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    // Only bounded here: an unknown or malformed address must answer like a wrong password.
+    #[garde(length(max = 320))]
+    pub email: String,
+    #[garde(length(chars, max = 128))]
+    pub password: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Login = shared::http::json_body(&req)?;
+    let ip = shared::http::source_ip(&req);
+    let session = shared::accounts::login(state, &body.email, &body.password, &ip).await?;
+    shared::http::json(StatusCode::OK, &session)
+}

@@ -1,0 +1,18 @@
+//! `POST /v1/auth/logout` `{refreshToken}` → 204: ends that session (idempotent).
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Logout {
+    #[garde(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Logout = shared::http::json_body(&req)?;
+    shared::accounts::logout(state, &body.refresh_token).await?;
+    Ok(shared::http::no_content())
+}

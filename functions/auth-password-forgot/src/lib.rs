@@ -1,0 +1,27 @@
+//! `POST /v1/auth/password/forgot` `{email}` → 202, whether or not the account exists.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::validate::Email;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Forgot {
+    #[garde(custom(shared::validate::email))]
+    pub email: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Forgot = shared::http::json_body(&req)?;
+    let email = Email::parse(&body.email).map_err(|e| e.at("email"))?;
+    shared::accounts::forgot_password(state, &email).await?;
+    shared::http::json(
+        StatusCode::ACCEPTED,
+        &std::collections::BTreeMap::from([(
+            "message",
+            "If an account exists for this address, a reset link is on its way.",
+        )]),
+    )
+}

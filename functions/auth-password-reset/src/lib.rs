@@ -1,0 +1,23 @@
+//! `POST /v1/auth/password/reset` `{token, newPassword}` → 204: the link's token is spent and
+//! every session of the user ends. 400 `INVALID_TOKEN` for an unknown, used or expired link.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::validate::Password;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Reset {
+    #[garde(length(min = 1, max = 256))]
+    pub token: String,
+    #[garde(custom(shared::validate::password))]
+    pub new_password: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Reset = shared::http::json_body(&req)?;
+    let password = Password::parse(&body.new_password).map_err(|e| e.at("newPassword"))?;
+    shared::accounts::reset_password(state, &body.token, &password).await?;
+    Ok(shared::http::no_content())
+}

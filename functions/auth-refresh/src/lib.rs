@@ -1,0 +1,20 @@
+//! `POST /v1/auth/refresh` `{refreshToken}` → 200 with a new pair; the old token is spent.
+//! Presenting a spent token again revokes its session (reuse detection) → 401.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Refresh {
+    #[garde(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Refresh = shared::http::json_body(&req)?;
+    let session = shared::accounts::refresh(state, &body.refresh_token).await?;
+    shared::http::json(StatusCode::OK, &session)
+}

@@ -1,0 +1,35 @@
+//! `POST /v1/auth/register` `{email, name, password}` → 201 `{user, accessToken, refreshToken,
+//! tokenType, expiresIn}`; 409 `EMAIL_TAKEN`; 422 for invalid or weak input.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::accounts::{self, Registration};
+use shared::validate::{DisplayName, Email, Password};
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    #[garde(custom(shared::validate::email))]
+    pub email: String,
+    #[garde(custom(shared::validate::display_name))]
+    pub name: String,
+    #[garde(custom(shared::validate::password))]
+    pub password: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let body: Register = shared::http::json_body(&req)?;
+    let input = Registration {
+        email: Email::parse(&body.email).map_err(|e| e.at("email"))?,
+        name: DisplayName::parse(&body.name).map_err(|e| e.at("name"))?,
+        password: Password::parse(&body.password).map_err(|e| e.at("password"))?,
+    };
+    let session = accounts::register(state, input).await?;
+    let mut response = shared::http::json(StatusCode::CREATED, &session)?;
+    if let Ok(location) = format!("/v1/users/{}", session.user.id).parse() {
+        response.headers_mut().insert("location", location);
+    }
+    Ok(response)
+}

@@ -1,0 +1,25 @@
+//! `GET /v1/users/{id}` (admin) → the user, with `ETag`; 404 if there is none.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::accounts::items::UserView;
+use shared::auth::{self, Role};
+use shared::ids::UserId;
+use shared::{ApiError, State};
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = auth::authenticate(state, &req).await?;
+    auth::require_role(&me, Role::Admin)?;
+    let not_found = || ApiError::NotFound {
+        detail: "No such user.".into(),
+    };
+    let id = UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| not_found())?;
+    let user = shared::accounts::find_user(&state.store, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let view = UserView::from(&user);
+    Ok(shared::http::with_etag(
+        shared::http::json(StatusCode::OK, &view)?,
+        view.version,
+    ))
+}

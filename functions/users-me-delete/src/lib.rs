@@ -1,0 +1,20 @@
+//! `DELETE /v1/users/me` `{password}` → 204: the account, its email claim and its sessions are
+//! removed (the user's content: see the README).
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::{ApiError, State, auth};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMe {
+    #[garde(length(chars, min = 1, max = 128))]
+    pub password: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = auth::authenticate(state, &req).await?;
+    let body: DeleteMe = shared::http::json_body(&req)?;
+    shared::accounts::delete_own_account(state, &me, &body.password).await?;
+    Ok(shared::http::no_content())
+}

@@ -1,0 +1,42 @@
+//! `PATCH /v1/users/{id}` `{roles?, status?, version?}` (admin) → 200 with the user.
+//! The last active admin cannot be demoted or disabled (409 `LAST_ADMIN`).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::accounts::AdminChange;
+use shared::accounts::items::UserStatus;
+use shared::auth::{self, Role};
+use shared::ids::UserId;
+use shared::{ApiError, State};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[garde(inner(length(min = 1, max = 3)))]
+    pub roles: Option<Vec<Role>>,
+    #[garde(skip)]
+    pub status: Option<UserStatus>,
+    #[garde(skip)]
+    pub version: Option<u64>,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = auth::authenticate(state, &req).await?;
+    auth::require_role(&me, Role::Admin)?;
+    let id =
+        UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| ApiError::NotFound {
+            detail: "No such user.".into(),
+        })?;
+    let body: UserPatch = shared::http::json_body(&req)?;
+    let change = AdminChange {
+        roles: body.roles,
+        status: body.status,
+        expected_version: shared::http::if_match_version(&req)?.or(body.version),
+    };
+    let view = shared::accounts::admin_update_user(state, &me, id, change).await?;
+    Ok(shared::http::with_etag(
+        shared::http::json(StatusCode::OK, &view)?,
+        view.version,
+    ))
+}

@@ -1,0 +1,184 @@
+//! Account items of the single table (layout in [`crate::store::keys`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+use crate::ids::UserId;
+use crate::store::Key;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// `USER#<id>` / `PROFILE`; listed in `gsi1` (`USERS`, newest first) and in `gsi2` by status
+/// (`USERS#<status>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub gsi2pk: String,
+    pub gsi2sk: String,
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    pub password_hash: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl UserItem {
+    pub fn key(&self) -> Key {
+        Key::user(self.id)
+    }
+
+    pub fn status_partition(status: UserStatus) -> String {
+        format!("USERS#{}", status.as_str())
+    }
+}
+
+/// What the API shows of a user (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl From<&UserItem> for UserView {
+    fn from(user: &UserItem) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            roles: user.roles.clone(),
+            status: user.status,
+            email_verified: user.email_verified,
+            created_at: user.created_at.clone(),
+            updated_at: user.updated_at.clone(),
+            version: user.version,
+        }
+    }
+}
+
+/// `EMAIL#<email>` / `EMAIL`: reserves an address for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailClaim {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: UserId,
+}
+
+/// `USER#<id>` / `SESSION#<sid>`: one signed-in device; a refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionItem {
+    pub pk: String,
+    pub sk: String,
+    pub session_id: String,
+    pub user_id: UserId,
+    pub created_at: String,
+    pub expires_at: i64,
+}
+
+impl SessionItem {
+    pub fn key(user: UserId, session_id: &str) -> Key {
+        Key::new(format!("USER#{user}"), format!("SESSION#{session_id}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefreshState {
+    Active,
+    Rotated,
+    Revoked,
+}
+
+/// `REFRESH#<sha256(token)>` / `REFRESH`: a refresh token, stored only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: UserId,
+    pub session_id: String,
+    pub state: RefreshState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+impl RefreshItem {
+    pub fn key(token_hash: &str) -> Key {
+        Key::new(format!("REFRESH#{token_hash}"), "REFRESH")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+/// `TOKEN#<sha256(token)>` / `TOKEN`: a single-use email link token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OneTimeToken {
+    pub pk: String,
+    pub sk: String,
+    pub purpose: TokenPurpose,
+    pub user_id: UserId,
+    pub expires_at: i64,
+}
+
+impl OneTimeToken {
+    pub fn key(token_hash: &str) -> Key {
+        Key::new(format!("TOKEN#{token_hash}"), "TOKEN")
+    }
+}
+
+/// `THROTTLE#<scope>#<subject>` / `<window start>`: attempts in a fixed window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counter {
+    pub pk: String,
+    pub sk: String,
+    #[serde(default)]
+    pub count: u64,
+    #[serde(default)]
+    pub last_at: i64,
+    pub expires_at: i64,
+}
+
+/// `STATS` / `ADMINS`: how many active admins exist (guards the last one).
+pub fn admin_counter_key() -> Key {
+    Key::new("STATS", "ADMINS")
+}

@@ -1,0 +1,1140 @@
+//! Accounts: registration, sign-in, sessions with rotating refresh tokens, email verification,
+//! password reset and change, profile, and the admin operations — every change written in one
+//! transaction together with its outbox event.
+//!
+//! DynamoDB calls per operation (the happy path):
+//!
+//! | operation | calls |
+//! | --- | --- |
+//! | register | 1 TransactWriteItems (user, email claim, session, refresh token, verify token, event) |
+//! | login | 1 BatchGetItem (email claim + both throttle counters), 1 GetItem (user), 1 TransactWriteItems |
+//! | refresh | 1 GetItem (token), 1 BatchGetItem (user + session), 1 TransactWriteItems |
+//! | logout | 1 GetItem, 1 TransactWriteItems |
+//! | authenticated request | 1 BatchGetItem (user + session) before the handler's own work |
+//! | forgot password | 1 GetItem, 2 UpdateItem (throttle windows), 1 TransactWriteItems if the account exists |
+//!
+//! Refresh tokens are 256-bit random values stored only as SHA-256 hashes. Each refresh
+//! rotates the token in one transaction (the old one marked `rotated` under a condition, the
+//! new one written); presenting a rotated token again revokes the whole session (reuse
+//! detection), unless it comes within `REFRESH_REUSE_GRACE_SECONDS` (default 0) of the
+//! rotation, which answers 401 without revoking (a client's concurrent retry).
+
+pub mod items;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::State;
+use crate::auth::password::{self, Check};
+use crate::auth::{Principal, Role, jwt};
+use crate::error::{ApiError, FieldError};
+use crate::events::{Actor, Event, outbox_put};
+use crate::ids::UserId;
+use crate::store::keys::{Index, USERS_PARTITION};
+use crate::store::{Key, KeyQuery, Page, PageRequest, RawItem, Store, StoreError, Update};
+use crate::validate::{DisplayName, Email, Password};
+use items::{
+    Counter, EmailClaim, OneTimeToken, RefreshItem, RefreshState, SessionItem, TokenPurpose,
+    UserItem, UserStatus, UserView, admin_counter_key,
+};
+
+/// A session (refresh-token family) lives 30 days from sign-in; rotation does not extend it.
+pub const SESSION_TTL_SECS: i64 = 30 * 24 * 3600;
+/// Email verification links are valid for two days.
+pub const VERIFY_TOKEN_TTL_SECS: i64 = 48 * 3600;
+/// Password reset links are valid for 30 minutes.
+pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
+/// Failed logins allowed per account, and per source IP, in one window.
+pub const LOGIN_MAX_FAILURES_PER_ACCOUNT: u64 = 5;
+pub const LOGIN_MAX_FAILURES_PER_IP: u64 = 100;
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+/// Emails (reset, verification) per account: one a minute, five an hour.
+const EMAIL_LIMITS: [(i64, u64); 2] = [(60, 1), (3600, 5)];
+
+/// `{ accessToken, refreshToken, tokenType, expiresIn }`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// The answer of register, login and refresh.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub user: UserView,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+}
+
+/// A 256-bit random token, base64url (43 characters).
+pub fn random_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal("no randomness"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of a token, hex: what the table stores instead of the token.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized {
+        code: "INVALID_CREDENTIALS",
+        detail: "The email or password is incorrect.".into(),
+    }
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized {
+        code: "INVALID_REFRESH_TOKEN",
+        detail: "The refresh token is invalid, expired or revoked; sign in again.".into(),
+    }
+}
+
+fn field(field: &str, message: &str) -> ApiError {
+    ApiError::Validation {
+        errors: vec![FieldError::new(field, message)],
+    }
+}
+
+/// Reads a user and one of their sessions in one call (what [`crate::auth::authenticate`] needs).
+pub async fn load_user_and_session(
+    store: &Store,
+    user: UserId,
+    session_id: &str,
+) -> Result<(Option<UserItem>, Option<SessionItem>), ApiError> {
+    let mut found = store
+        .batch_get(&[Key::user(user), SessionItem::key(user, session_id)])
+        .await?
+        .into_iter();
+    let user = found
+        .next()
+        .flatten()
+        .map(Store::parse::<UserItem>)
+        .transpose()?;
+    let session = found
+        .next()
+        .flatten()
+        .map(Store::parse::<SessionItem>)
+        .transpose()?;
+    Ok((user, session))
+}
+
+/// Reads a user by id.
+pub async fn find_user(store: &Store, id: UserId) -> Result<Option<UserItem>, ApiError> {
+    Ok(store.get(&Key::user(id)).await?)
+}
+
+/// The new session's items (session + refresh token) and the token pair for the client.
+fn new_session(
+    state: &State,
+    user: &UserItem,
+) -> Result<(Vec<TransactWriteItem>, TokenPair, String), ApiError> {
+    let store = &state.store;
+    let session_id = crate::ids::new_id();
+    let refresh = random_token()?;
+    let expires_at = store.expires_in(SESSION_TTL_SECS);
+    let session_key = SessionItem::key(user.id, &session_id);
+    let refresh_key = RefreshItem::key(&token_hash(&refresh));
+    let writes = vec![
+        store.put_new_op(&SessionItem {
+            pk: session_key.pk,
+            sk: session_key.sk,
+            session_id: session_id.clone(),
+            user_id: user.id,
+            created_at: state.clock.timestamp(),
+            expires_at,
+        })?,
+        store.put_new_op(&RefreshItem {
+            pk: refresh_key.pk,
+            sk: refresh_key.sk,
+            user_id: user.id,
+            session_id: session_id.clone(),
+            state: RefreshState::Active,
+            rotated_at: None,
+            expires_at,
+        })?,
+    ];
+    let access = mint_access(state, user, &session_id)?;
+    Ok((
+        writes,
+        TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer",
+            expires_in: jwt::ACCESS_TOKEN_TTL_SECS,
+        },
+        session_id,
+    ))
+}
+
+fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<String, ApiError> {
+    jwt::mint(
+        state.auth.signer()?,
+        &state.auth.tokens,
+        &user.id.to_string(),
+        &user.roles,
+        session_id,
+        state.clock.unix_seconds(),
+    )
+    .map_err(ApiError::internal)
+}
+
+/// A one-time email token: the item to write and the token for the email link.
+fn one_time_token(
+    store: &Store,
+    user: UserId,
+    purpose: TokenPurpose,
+    ttl: i64,
+) -> Result<(TransactWriteItem, String), ApiError> {
+    let token = random_token()?;
+    let key = OneTimeToken::key(&token_hash(&token));
+    let item = store.put_new_op(&OneTimeToken {
+        pk: key.pk,
+        sk: key.sk,
+        purpose,
+        user_id: user,
+        expires_at: store.expires_in(ttl),
+    })?;
+    Ok((item, token))
+}
+
+/// What `POST /auth/register` carries, parsed.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub name: DisplayName,
+    pub password: Password,
+}
+
+/// Creates an account and signs it in. 409 `EMAIL_TAKEN` if the address has an account —
+/// decided by the email claim written in the same transaction, so two concurrent registrations
+/// can never both succeed.
+pub async fn register(state: &State, input: Registration) -> Result<Session, ApiError> {
+    let inputs = password::user_inputs(input.name.as_str(), input.email.as_str());
+    password::check_strength(&input.password, &inputs).map_err(|e| e.at("password"))?;
+    let hash = password::hash(&input.password).map_err(ApiError::internal)?;
+    let store = &state.store;
+    let id = UserId::generate();
+    let now = state.clock.timestamp();
+    let key = Key::user(id);
+    let user = UserItem {
+        pk: key.pk,
+        sk: key.sk,
+        gsi1pk: USERS_PARTITION.to_owned(),
+        gsi1sk: id.to_string(),
+        gsi2pk: UserItem::status_partition(UserStatus::Active),
+        gsi2sk: id.to_string(),
+        id,
+        email: input.email.to_string(),
+        name: input.name.as_str().to_owned(),
+        roles: vec![Role::User],
+        status: UserStatus::Active,
+        email_verified: false,
+        password_hash: hash,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        version: 1,
+    };
+    let claim_key = Key::email(&input.email);
+    let (session_writes, tokens, _) = new_session(state, &user)?;
+    let (verify_write, verify_token) =
+        one_time_token(store, id, TokenPurpose::VerifyEmail, VERIFY_TOKEN_TTL_SECS)?;
+    let event = Event::new(
+        "user.registered",
+        Actor::user(id, &user.roles),
+        "user",
+        &id.to_string(),
+        now,
+    )
+    .change("email", (), &user.email)
+    .change("name", (), &user.name)
+    .change("roles", (), &user.roles)
+    .change("status", (), user.status)
+    .email(
+        "welcome",
+        &user.email,
+        &[("name", &user.name), ("verifyToken", &verify_token)],
+    );
+
+    let mut writes = vec![
+        store.put_new_op(&user)?,
+        store.put_new_op(&EmailClaim {
+            pk: claim_key.pk,
+            sk: claim_key.sk,
+            user_id: id,
+        })?,
+    ];
+    writes.extend(session_writes);
+    writes.push(verify_write);
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await.map_err(|error| match error {
+        StoreError::ConditionFailed { index: Some(1) } => ApiError::Conflict {
+            code: "EMAIL_TAKEN",
+            detail: "An account with this email address already exists.".into(),
+        },
+        other => other.into(),
+    })?;
+    Ok(Session {
+        user: UserView::from(&user),
+        tokens,
+    })
+}
+
+fn window_start(now: i64, window: i64) -> i64 {
+    now - now.rem_euclid(window)
+}
+
+fn counter_key(scope: &str, subject: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("THROTTLE#{scope}#{subject}"),
+        window_start.to_string(),
+    )
+}
+
+fn count_of(item: Option<RawItem>) -> u64 {
+    item.and_then(|i| {
+        i.get("count")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+    })
+    .unwrap_or(0)
+}
+
+/// Signs in with email and password. Unknown emails cost the same as wrong passwords and
+/// answer the same 401; a disabled account is revealed only after the right password. Past
+/// the failure limit (per account and per source IP, per 15-minute window) the answer is 429
+/// with `Retry-After`, even for the right password.
+pub async fn login(
+    state: &State,
+    email: &str,
+    password_text: &str,
+    source_ip: &str,
+) -> Result<Session, ApiError> {
+    let store = &state.store;
+    // A malformed address cannot have an account: same answer, same cost.
+    let email = Email::parse(email).ok();
+    // Throttle subject: the normalised address (malformed ones share one bucket).
+    let subject = email
+        .as_ref()
+        .map_or_else(|| "invalid-address".to_owned(), ToString::to_string);
+    let now = state.clock.unix_seconds();
+    let window = window_start(now, LOGIN_WINDOW_SECS);
+    let account_counter = counter_key("login-account", &subject, window);
+    let ip_counter = counter_key("login-ip", source_ip, window);
+    let claim_key = email
+        .as_ref()
+        .map_or_else(|| Key::new("EMAIL#", "EMAIL"), Key::email);
+
+    let mut found = store
+        .batch_get(&[claim_key, account_counter.clone(), ip_counter.clone()])
+        .await?
+        .into_iter();
+    let claim = found
+        .next()
+        .flatten()
+        .map(Store::parse::<EmailClaim>)
+        .transpose()?;
+    let account_failures = count_of(found.next().flatten());
+    let ip_failures = count_of(found.next().flatten());
+    if account_failures >= LOGIN_MAX_FAILURES_PER_ACCOUNT
+        || ip_failures >= LOGIN_MAX_FAILURES_PER_IP
+    {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: u64::try_from(window + LOGIN_WINDOW_SECS - now)
+                .unwrap_or(1)
+                .max(1),
+        });
+    }
+
+    let user = match &claim {
+        Some(claim) => find_user(store, claim.user_id).await?,
+        None => None,
+    };
+    let check = if let Some(user) = &user {
+        password::verify(password_text, &user.password_hash)
+    } else {
+        password::verify_dummy(password_text);
+        Check::Mismatch
+    };
+    let (Check::Match { rehash }, Some(user)) = (check, user) else {
+        let expires = window + LOGIN_WINDOW_SECS + 60;
+        let failure = |key: Key| {
+            Update::new(key)
+                .add("count", 1)
+                .set("expiresAt", AttributeValue::N(expires.to_string()))
+                .into_transact(store)
+        };
+        store
+            .transact(vec![failure(account_counter)?, failure(ip_counter)?])
+            .await?;
+        return Err(invalid_credentials());
+    };
+    if user.status == UserStatus::Disabled {
+        return Err(ApiError::Forbidden {
+            detail: "This account is disabled.".into(),
+        });
+    }
+
+    let (mut writes, tokens, session_id) = new_session(state, &user)?;
+    let mut user = user;
+    if rehash {
+        // Parameters changed since this hash was made: store one with the current parameters.
+        let password = Password::parse(password_text).map_err(|_| invalid_credentials())?;
+        let new_hash = password::hash(&password).map_err(ApiError::internal)?;
+        writes.push(
+            Update::new(user.key())
+                .set("passwordHash", AttributeValue::S(new_hash.clone()))
+                .bump_version(user.version)
+                .into_transact(store)?,
+        );
+        user.password_hash = new_hash;
+        user.version += 1;
+    }
+    let event = Event::new(
+        "user.logged_in",
+        Actor::user(user.id, &user.roles),
+        "user",
+        &user.id.to_string(),
+        state.clock.timestamp(),
+    )
+    .change("sessionId", (), &session_id);
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await?;
+    Ok(Session {
+        user: UserView::from(&user),
+        tokens,
+    })
+}
+
+/// Exchanges a refresh token for a new pair (rotation with reuse detection).
+pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiError> {
+    let store = &state.store;
+    let key = RefreshItem::key(&token_hash(refresh_token));
+    let item: RefreshItem = store.get(&key).await?.ok_or_else(invalid_refresh)?;
+    match item.state {
+        RefreshState::Active => {}
+        RefreshState::Revoked => return Err(invalid_refresh()),
+        RefreshState::Rotated => {
+            let now = state.clock.unix_seconds();
+            let in_grace = item
+                .rotated_at
+                .is_some_and(|at| now - at <= state.auth.refresh_reuse_grace_secs);
+            if !in_grace {
+                // Someone presented a token that was already exchanged: the family is compromised.
+                revoke_session(
+                    state,
+                    item.user_id,
+                    &item.session_id,
+                    "refresh_token_reused",
+                    None,
+                )
+                .await?;
+                tracing::warn!(userId = %item.user_id, sessionId = %item.session_id, "refresh token reuse: session revoked");
+            }
+            return Err(invalid_refresh());
+        }
+    }
+
+    let (user, session) = load_user_and_session(store, item.user_id, &item.session_id).await?;
+    let (Some(user), Some(_session)) = (user, session) else {
+        return Err(invalid_refresh());
+    };
+    if user.status != UserStatus::Active {
+        return Err(invalid_refresh());
+    }
+
+    let new_token = random_token()?;
+    let new_key = RefreshItem::key(&token_hash(&new_token));
+    let writes = vec![
+        Update::new(key)
+            .set("state", AttributeValue::S("rotated".into()))
+            .set(
+                "rotatedAt",
+                AttributeValue::N(state.clock.unix_seconds().to_string()),
+            )
+            .if_equals("state", AttributeValue::S("active".into()))
+            .into_transact(store)?,
+        store.put_new_op(&RefreshItem {
+            pk: new_key.pk,
+            sk: new_key.sk,
+            user_id: user.id,
+            session_id: item.session_id.clone(),
+            state: RefreshState::Active,
+            rotated_at: None,
+            expires_at: item.expires_at,
+        })?,
+        // The session must still exist (not revoked meanwhile).
+        Update::new(SessionItem::key(user.id, &item.session_id))
+            .set(
+                "lastRefreshedAt",
+                AttributeValue::S(state.clock.timestamp()),
+            )
+            .if_exists()
+            .into_transact(store)?,
+    ];
+    store.transact(writes).await.map_err(|error| match error {
+        // A concurrent refresh of the same token won, or the session was revoked meanwhile.
+        StoreError::ConditionFailed { .. } => invalid_refresh(),
+        other => other.into(),
+    })?;
+    let access = mint_access(state, &user, &item.session_id)?;
+    Ok(Session {
+        user: UserView::from(&user),
+        tokens: TokenPair {
+            access_token: access,
+            refresh_token: new_token,
+            token_type: "Bearer",
+            expires_in: jwt::ACCESS_TOKEN_TTL_SECS,
+        },
+    })
+}
+
+/// Ends one session: its refresh tokens stop working at once, its access tokens at once too
+/// (they are checked against the session). Idempotent.
+async fn revoke_session(
+    state: &State,
+    user: UserId,
+    session_id: &str,
+    reason: &str,
+    refresh_key: Option<Key>,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let event = Event::new(
+        "session.revoked",
+        Actor::user(user, &[]),
+        "session",
+        session_id,
+        state.clock.timestamp(),
+    )
+    .change("reason", (), reason);
+    let mut writes = vec![store.delete_op(&SessionItem::key(user, session_id), false)?];
+    if let Some(key) = refresh_key {
+        writes.push(
+            Update::new(key)
+                .set("state", AttributeValue::S("revoked".into()))
+                .if_exists()
+                .into_transact(store)?,
+        );
+    }
+    writes.push(outbox_put(store, event)?);
+    match store.transact(writes).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `POST /auth/logout`: revokes the refresh token's session. Unknown tokens are fine (204).
+pub async fn logout(state: &State, refresh_token: &str) -> Result<(), ApiError> {
+    let key = RefreshItem::key(&token_hash(refresh_token));
+    let Some(item) = state.store.get::<RefreshItem>(&key).await? else {
+        return Ok(());
+    };
+    if item.state == RefreshState::Revoked {
+        return Ok(());
+    }
+    revoke_session(state, item.user_id, &item.session_id, "logout", Some(key)).await
+}
+
+/// Counts one more email for `subject` in each window; `Err(retry_after)` past a limit.
+async fn email_allowance(
+    state: &State,
+    scope: &str,
+    subject: &str,
+) -> Result<Result<(), u64>, ApiError> {
+    let now = state.clock.unix_seconds();
+    for (window, max) in EMAIL_LIMITS {
+        let start = window_start(now, window);
+        let item = state
+            .store
+            .update(
+                Update::new(counter_key(scope, subject, start))
+                    .add("count", 1)
+                    .set(
+                        "expiresAt",
+                        AttributeValue::N((start + window + 60).to_string()),
+                    ),
+            )
+            .await?;
+        let counter: Counter = Store::parse(item)?;
+        if counter.count > max {
+            return Ok(Err(u64::try_from(start + window - now).unwrap_or(1).max(1)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// `POST /auth/password/forgot`: always 202. An email with a 30-minute single-use link goes
+/// out only if the account exists and its email allowance is not used up; the caller cannot
+/// tell the difference.
+pub async fn forgot_password(state: &State, email: &Email) -> Result<(), ApiError> {
+    let store = &state.store;
+    let claim: Option<EmailClaim> = store.get(&Key::email(email)).await?;
+    let allowed = email_allowance(state, "reset-email", email.as_str())
+        .await?
+        .is_ok();
+    let Some(claim) = claim else { return Ok(()) };
+    if !allowed {
+        tracing::info!(userId = %claim.user_id, "password reset email suppressed by rate limit");
+        return Ok(());
+    }
+    let (token_write, token) = one_time_token(
+        store,
+        claim.user_id,
+        TokenPurpose::ResetPassword,
+        RESET_TOKEN_TTL_SECS,
+    )?;
+    let event = Event::new(
+        "user.password_reset_requested",
+        Actor::system("password-reset"),
+        "user",
+        &claim.user_id.to_string(),
+        state.clock.timestamp(),
+    )
+    .email("password-reset", email.as_str(), &[("resetToken", &token)]);
+    store
+        .transact(vec![token_write, outbox_put(store, event)?])
+        .await?;
+    Ok(())
+}
+
+/// Consumes a one-time token of `purpose`; 400 `INVALID_TOKEN` if unknown, used, expired or
+/// of another purpose. Returns the item and the delete to put in the consuming transaction.
+async fn take_token(
+    state: &State,
+    token: &str,
+    purpose: TokenPurpose,
+) -> Result<(OneTimeToken, TransactWriteItem), ApiError> {
+    let key = OneTimeToken::key(&token_hash(token));
+    let item: OneTimeToken = state
+        .store
+        .get(&key)
+        .await?
+        .filter(|t: &OneTimeToken| t.purpose == purpose)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_TOKEN",
+                "The link is invalid, expired or already used.",
+            )
+        })?;
+    let delete = state.store.delete_op(&key, true)?;
+    Ok((item, delete))
+}
+
+fn token_race(error: StoreError) -> ApiError {
+    match error {
+        StoreError::ConditionFailed { .. } => ApiError::bad_request(
+            "INVALID_TOKEN",
+            "The link is invalid, expired or already used.",
+        ),
+        other => other.into(),
+    }
+}
+
+/// Deletes for every session of `user` except `keep` (bounded: a transaction holds 100 items).
+async fn session_deletes(
+    state: &State,
+    user: UserId,
+    keep: Option<&str>,
+) -> Result<Vec<TransactWriteItem>, ApiError> {
+    let sessions = state
+        .store
+        .query_all(&format!("USER#{user}"), "SESSION#")
+        .await?;
+    sessions
+        .into_iter()
+        .map(Store::parse::<SessionItem>)
+        .filter(|s| {
+            s.as_ref()
+                .map_or(true, |s| Some(s.session_id.as_str()) != keep)
+        })
+        .take(80)
+        .map(|s| {
+            Ok(state
+                .store
+                .delete_op(&SessionItem::key(user, &s?.session_id), false)?)
+        })
+        .collect()
+}
+
+/// `POST /auth/password/reset`: sets a new password from a reset link and ends every session.
+pub async fn reset_password(
+    state: &State,
+    token: &str,
+    new_password: &Password,
+) -> Result<(), ApiError> {
+    let (item, consume) = take_token(state, token, TokenPurpose::ResetPassword).await?;
+    let user = find_user(&state.store, item.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_TOKEN",
+                "The link is invalid, expired or already used.",
+            )
+        })?;
+    set_password(
+        state,
+        &user,
+        new_password,
+        Some(consume),
+        None,
+        "user.password_reset",
+        Actor::system("password-reset"),
+    )
+    .await
+}
+
+async fn set_password(
+    state: &State,
+    user: &UserItem,
+    new_password: &Password,
+    consume_token: Option<TransactWriteItem>,
+    keep_session: Option<&str>,
+    kind: &str,
+    actor: Actor,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    password::check_strength(
+        new_password,
+        &password::user_inputs(&user.name, &user.email),
+    )
+    .map_err(|e| e.at("newPassword"))?;
+    let hash = password::hash(new_password).map_err(ApiError::internal)?;
+    let mut writes: Vec<TransactWriteItem> = consume_token.into_iter().collect();
+    writes.push(
+        Update::new(user.key())
+            .set("passwordHash", AttributeValue::S(hash))
+            .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
+            .bump_version(user.version)
+            .into_transact(store)?,
+    );
+    writes.extend(session_deletes(state, user.id, keep_session).await?);
+    let event = Event::new(
+        kind,
+        actor,
+        "user",
+        &user.id.to_string(),
+        state.clock.timestamp(),
+    )
+    .change("passwordChanged", false, true)
+    .email("password-changed", &user.email, &[("name", &user.name)]);
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await.map_err(token_race)
+}
+
+/// `POST /auth/email/verify`: marks the address verified (idempotent for an already verified one).
+pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
+    let store = &state.store;
+    let (item, consume) = take_token(state, token, TokenPurpose::VerifyEmail).await?;
+    let user = find_user(store, item.user_id).await?.ok_or_else(|| {
+        ApiError::bad_request(
+            "INVALID_TOKEN",
+            "The link is invalid, expired or already used.",
+        )
+    })?;
+    let mut writes = vec![consume];
+    if !user.email_verified {
+        writes.push(
+            Update::new(user.key())
+                .set("emailVerified", AttributeValue::Bool(true))
+                .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
+                .bump_version(user.version)
+                .into_transact(store)?,
+        );
+        let event = Event::new(
+            "user.email_verified",
+            Actor::user(user.id, &user.roles),
+            "user",
+            &user.id.to_string(),
+            state.clock.timestamp(),
+        )
+        .change("emailVerified", false, true);
+        writes.push(outbox_put(store, event)?);
+    }
+    store.transact(writes).await.map_err(token_race)
+}
+
+/// `POST /auth/email/verify/resend`: a new verification link (one a minute, five an hour).
+pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), ApiError> {
+    if me.user.email_verified {
+        return Err(ApiError::Conflict {
+            code: "ALREADY_VERIFIED",
+            detail: "This email address is already verified.".into(),
+        });
+    }
+    if let Err(retry_after_secs) = email_allowance(state, "verify-email", &me.user.email).await? {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let store = &state.store;
+    let (token_write, token) = one_time_token(
+        store,
+        me.id(),
+        TokenPurpose::VerifyEmail,
+        VERIFY_TOKEN_TTL_SECS,
+    )?;
+    let event = Event::new(
+        "user.verification_requested",
+        Actor::user(me.id(), me.roles()),
+        "user",
+        &me.id().to_string(),
+        state.clock.timestamp(),
+    )
+    .email(
+        "verify-email",
+        &me.user.email,
+        &[("name", &me.user.name), ("verifyToken", &token)],
+    );
+    store
+        .transact(vec![token_write, outbox_put(store, event)?])
+        .await?;
+    Ok(())
+}
+
+fn precondition(expected: Option<u64>, current: u64) -> Result<u64, ApiError> {
+    match expected {
+        Some(version) if version != current => Err(ApiError::PreconditionFailed {
+            detail: format!("The resource is at version {current}, not {version}; fetch it again."),
+        }),
+        _ => Ok(current),
+    }
+}
+
+fn version_conflict(error: StoreError) -> ApiError {
+    match error {
+        StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
+            detail: "The resource changed while this request was processed; fetch it again.".into(),
+        },
+        other => other.into(),
+    }
+}
+
+/// `PATCH /users/me`: profile fields only.
+pub async fn update_profile(
+    state: &State,
+    me: &Principal,
+    name: Option<DisplayName>,
+    expected: Option<u64>,
+) -> Result<UserView, ApiError> {
+    let store = &state.store;
+    let user = &me.user;
+    let version = precondition(expected, user.version)?;
+    let Some(name) = name.filter(|n| n.as_str() != user.name) else {
+        return Ok(UserView::from(user));
+    };
+    let now = state.clock.timestamp();
+    let event = Event::new(
+        "user.profile_updated",
+        Actor::user(user.id, &user.roles),
+        "user",
+        &user.id.to_string(),
+        now.clone(),
+    )
+    .change("name", &user.name, name.as_str());
+    store
+        .transact(vec![
+            Update::new(user.key())
+                .set("name", AttributeValue::S(name.as_str().to_owned()))
+                .set("updatedAt", AttributeValue::S(now.clone()))
+                .bump_version(version)
+                .into_transact(store)?,
+            outbox_put(store, event)?,
+        ])
+        .await
+        .map_err(version_conflict)?;
+    let mut updated = user.clone();
+    name.as_str().clone_into(&mut updated.name);
+    updated.updated_at = now;
+    updated.version = version + 1;
+    Ok(UserView::from(&updated))
+}
+
+/// `PUT /users/me/password`: needs the current password; ends every other session.
+pub async fn change_password(
+    state: &State,
+    me: &Principal,
+    current: &str,
+    new_password: &Password,
+) -> Result<(), ApiError> {
+    if password::verify(current, &me.user.password_hash) == Check::Mismatch {
+        return Err(field("currentPassword", "is incorrect"));
+    }
+    set_password(
+        state,
+        &me.user,
+        new_password,
+        None,
+        Some(&me.session_id),
+        "user.password_changed",
+        Actor::user(me.id(), me.roles()),
+    )
+    .await
+}
+
+/// The admin counter change when `user` stops being an active admin: fails the transaction
+/// (409 `LAST_ADMIN`) if it is the last one.
+fn leave_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
+    Update::new(admin_counter_key())
+        .add("count", -1)
+        .if_greater("count", 1)
+        .into_transact(store)
+}
+
+fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
+    Update::new(admin_counter_key())
+        .add("count", 1)
+        .into_transact(store)
+}
+
+fn last_admin(error: StoreError, counter_index: Option<usize>) -> ApiError {
+    match error {
+        StoreError::ConditionFailed { index } if index.is_some() && index == counter_index => {
+            ApiError::Conflict {
+                code: "LAST_ADMIN",
+                detail: "This is the last active admin: promote another admin first.".into(),
+            }
+        }
+        other => version_conflict(other),
+    }
+}
+
+async fn delete_user(
+    state: &State,
+    user: &UserItem,
+    actor: Actor,
+    kind: &str,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let email =
+        Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
+    let mut writes = vec![
+        store.delete_op(&user.key(), true)?,
+        store.delete_op(&Key::email(&email), false)?,
+    ];
+    let counter_index = (user.roles.contains(&Role::Admin) && user.status == UserStatus::Active)
+        .then_some(writes.len());
+    if counter_index.is_some() {
+        writes.push(leave_admins(store)?);
+    }
+    writes.extend(session_deletes(state, user.id, None).await?);
+    let event = Event::new(
+        kind,
+        actor,
+        "user",
+        &user.id.to_string(),
+        state.clock.timestamp(),
+    )
+    .change("email", &user.email, ())
+    .change("name", &user.name, ())
+    .email("account-deleted", &user.email, &[("name", &user.name)]);
+    writes.push(outbox_put(store, event)?);
+    store
+        .transact(writes)
+        .await
+        .map_err(|e| last_admin(e, counter_index))
+}
+
+/// `DELETE /users/me`: needs the password. Removes the user, the email claim and every session.
+pub async fn delete_own_account(
+    state: &State,
+    me: &Principal,
+    password_text: &str,
+) -> Result<(), ApiError> {
+    if password::verify(password_text, &me.user.password_hash) == Check::Mismatch {
+        return Err(field("password", "is incorrect"));
+    }
+    delete_user(
+        state,
+        &me.user,
+        Actor::user(me.id(), me.roles()),
+        "user.deleted",
+    )
+    .await
+}
+
+/// `GET /users`: newest first; by status via `gsi2`, by role with a filter.
+pub async fn list_users(
+    state: &State,
+    status: Option<UserStatus>,
+    role: Option<Role>,
+    page: &PageRequest,
+) -> Result<Page<UserView>, ApiError> {
+    let mut query = match status {
+        Some(status) => KeyQuery::index(Index::Gsi2, UserItem::status_partition(status)),
+        None => KeyQuery::index(Index::Gsi1, USERS_PARTITION),
+    }
+    .newest_first();
+    if let Some(role) = role {
+        query = query.contains("roles", role.as_str());
+    }
+    let users: Page<UserItem> = state.store.query_page(&query, page).await?;
+    Ok(Page {
+        items: users.items.iter().map(UserView::from).collect(),
+        next_cursor: users.next_cursor,
+    })
+}
+
+/// What an admin may change on a user.
+#[derive(Debug, Default)]
+pub struct AdminChange {
+    pub roles: Option<Vec<Role>>,
+    pub status: Option<UserStatus>,
+    pub expected_version: Option<u64>,
+}
+
+/// `PATCH /users/{id}`: roles and status. Disabling ends the user's sessions. The last active
+/// admin cannot be demoted or disabled (409 `LAST_ADMIN`).
+pub async fn admin_update_user(
+    state: &State,
+    me: &Principal,
+    id: UserId,
+    change: AdminChange,
+) -> Result<UserView, ApiError> {
+    let store = &state.store;
+    let user = find_user(store, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            detail: "No such user.".into(),
+        })?;
+    let version = precondition(change.expected_version, user.version)?;
+    let mut roles = change.roles.unwrap_or_else(|| user.roles.clone());
+    roles.sort_unstable();
+    roles.dedup();
+    if !roles.contains(&Role::User) {
+        roles.insert(0, Role::User);
+    }
+    let status = change.status.unwrap_or(user.status);
+    let was_admin = user.roles.contains(&Role::Admin) && user.status == UserStatus::Active;
+    let is_admin = roles.contains(&Role::Admin) && status == UserStatus::Active;
+    if roles == user.roles && status == user.status {
+        return Ok(UserView::from(&user));
+    }
+    let now = state.clock.timestamp();
+    let mut writes = vec![
+        Update::new(user.key())
+            .set_value("roles", &roles)?
+            .set("status", AttributeValue::S(status.as_str().to_owned()))
+            .set(
+                "gsi2pk",
+                AttributeValue::S(UserItem::status_partition(status)),
+            )
+            .set("updatedAt", AttributeValue::S(now.clone()))
+            .bump_version(version)
+            .into_transact(store)?,
+    ];
+    let counter_index = match (was_admin, is_admin) {
+        (true, false) => {
+            writes.push(leave_admins(store)?);
+            Some(writes.len() - 1)
+        }
+        (false, true) => {
+            writes.push(join_admins(store)?);
+            None
+        }
+        _ => None,
+    };
+    if status == UserStatus::Disabled && user.status == UserStatus::Active {
+        writes.extend(session_deletes(state, user.id, None).await?);
+    }
+    let kind = if status == user.status {
+        "user.roles_changed"
+    } else {
+        "user.status_changed"
+    };
+    let event = Event::new(
+        kind,
+        Actor::user(me.id(), me.roles()),
+        "user",
+        &user.id.to_string(),
+        now.clone(),
+    )
+    .change("roles", &user.roles, &roles)
+    .change("status", user.status, status);
+    writes.push(outbox_put(store, event)?);
+    store
+        .transact(writes)
+        .await
+        .map_err(|e| last_admin(e, counter_index))?;
+    let mut updated = user;
+    updated.roles = roles;
+    updated.status = status;
+    updated.updated_at = now;
+    updated.version = version + 1;
+    Ok(UserView::from(&updated))
+}
+
+/// `DELETE /users/{id}` (admin).
+pub async fn admin_delete_user(state: &State, me: &Principal, id: UserId) -> Result<(), ApiError> {
+    let user = find_user(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            detail: "No such user.".into(),
+        })?;
+    delete_user(
+        state,
+        &user,
+        Actor::user(me.id(), me.roles()),
+        "user.deleted_by_admin",
+    )
+    .await
+}
+
+/// Gives `role` to the account of `email` — the documented way to create the first admin
+/// (`ferrite-admin grant-role`), run by an operator with access to the table.
+pub async fn grant_role(state: &State, email: &Email, role: Role) -> Result<UserView, ApiError> {
+    let store = &state.store;
+    let claim: EmailClaim =
+        store
+            .get(&Key::email(email))
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                detail: format!("No account for {email}."),
+            })?;
+    let user = find_user(store, claim.user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            detail: "No such user.".into(),
+        })?;
+    if user.roles.contains(&role) {
+        return Ok(UserView::from(&user));
+    }
+    let mut roles = user.roles.clone();
+    roles.push(role);
+    roles.sort_unstable();
+    let now = state.clock.timestamp();
+    let mut writes = vec![
+        Update::new(user.key())
+            .set_value("roles", &roles)?
+            .set("updatedAt", AttributeValue::S(now.clone()))
+            .bump_version(user.version)
+            .into_transact(store)?,
+    ];
+    if role == Role::Admin && user.status == UserStatus::Active {
+        writes.push(join_admins(store)?);
+    }
+    let event = Event::new(
+        "user.roles_changed",
+        Actor::system("ferrite-admin"),
+        "user",
+        &user.id.to_string(),
+        now.clone(),
+    )
+    .change("roles", &user.roles, &roles);
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await.map_err(version_conflict)?;
+    let mut updated = user;
+    updated.roles = roles;
+    updated.updated_at = now;
+    updated.version += 1;
+    Ok(UserView::from(&updated))
+}

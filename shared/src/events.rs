@@ -1,0 +1,217 @@
+//! The event contract: one versioned envelope for every change, written to the table as an
+//! outbox item in the same transaction as the change itself. The table's stream carries it to
+//! the audit and email queues, so no event is lost when a queue is down.
+//!
+//! ```json
+//! { "id": "01JD8Z6Q3V5W6X7Y8Z9A0B1C2D", "type": "user.registered", "schemaVersion": 1,
+//!   "occurredAt": "2026-11-24T05:44:53.123Z",
+//!   "actor": { "type": "user", "id": "01JD…", "roles": ["USER"] },
+//!   "entity": { "type": "user", "id": "01JD…" },
+//!   "changes": { "name": { "before": null, "after": "Ada" } },
+//!   "email": { "template": "welcome", "to": "ada@example.com", "vars": { "name": "Ada", "verifyToken": "…" } } }
+//! ```
+//!
+//! `changes` never holds secrets (password hashes, tokens). The `email` section holds what the
+//! mailer needs to render its template — for verification and reset mails that includes the
+//! one-time token of the link, which is why outbox items live only a day (TTL) and the audit
+//! worker never stores the `email` section.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Role;
+use crate::ids::{EventId, UserId};
+use crate::store::{Store, StoreError};
+
+/// Version of the envelope's schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How long an outbox item stays in the table (the stream delivers within seconds).
+pub const OUTBOX_TTL_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    User,
+    System,
+}
+
+/// Who caused the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn user(id: UserId, roles: &[Role]) -> Self {
+        Self {
+            kind: ActorKind::User,
+            id: Some(id.to_string()),
+            roles: roles.to_vec(),
+        }
+    }
+
+    /// An operator or a background process (the admin CLI, a worker).
+    pub fn system(name: &str) -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: Some(name.to_owned()),
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entity {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// One field's value before and after (`null` when it did not exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub before: Value,
+    pub after: Value,
+}
+
+/// The email an event asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailIntent {
+    pub template: String,
+    pub to: String,
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// The envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub schema_version: u32,
+    pub occurred_at: String,
+    pub actor: Actor,
+    pub entity: Entity,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, Change>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailIntent>,
+}
+
+impl Event {
+    pub fn new(
+        kind: &str,
+        actor: Actor,
+        entity_kind: &str,
+        entity_id: &str,
+        occurred_at: String,
+    ) -> Self {
+        Self {
+            id: EventId::generate(),
+            kind: kind.to_owned(),
+            schema_version: SCHEMA_VERSION,
+            occurred_at,
+            actor,
+            entity: Entity {
+                kind: entity_kind.to_owned(),
+                id: entity_id.to_owned(),
+            },
+            changes: BTreeMap::new(),
+            email: None,
+        }
+    }
+
+    /// Records a field's change (only when it really changed).
+    #[must_use]
+    pub fn change(mut self, field: &str, before: impl Serialize, after: impl Serialize) -> Self {
+        let before = serde_json::to_value(before).unwrap_or(Value::Null);
+        let after = serde_json::to_value(after).unwrap_or(Value::Null);
+        if before != after {
+            self.changes
+                .insert(field.to_owned(), Change { before, after });
+        }
+        self
+    }
+
+    #[must_use]
+    pub fn email(mut self, template: &str, to: &str, vars: &[(&str, &str)]) -> Self {
+        self.email = Some(EmailIntent {
+            template: template.to_owned(),
+            to: to.to_owned(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        });
+        self
+    }
+}
+
+/// The outbox item: `pk = OUTBOX#<eventId>`, `sk = EVENT`, the envelope under `event`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxItem {
+    pub pk: String,
+    pub sk: String,
+    pub event: Event,
+    pub expires_at: i64,
+}
+
+impl OutboxItem {
+    pub fn key(id: EventId) -> crate::store::Key {
+        crate::store::Key::new(format!("OUTBOX#{id}"), "EVENT")
+    }
+}
+
+/// The transaction item that writes `event` to the outbox.
+pub fn outbox_put(store: &Store, event: Event) -> Result<TransactWriteItem, StoreError> {
+    let key = OutboxItem::key(event.id);
+    store.put_new_op(&OutboxItem {
+        pk: key.pk,
+        sk: key.sk,
+        expires_at: store.expires_in(OUTBOX_TTL_SECS),
+        event,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_fields_are_not_recorded_and_the_envelope_is_camel_case() {
+        let event = Event::new(
+            "user.profile_updated",
+            Actor::system("test"),
+            "user",
+            "u1",
+            "t".into(),
+        )
+        .change("name", "Ada", "Ada Lovelace")
+        .change("email", "a@b.co", "a@b.co");
+        assert_eq!(event.changes.len(), 1);
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(json["type"], "user.profile_updated");
+        assert_eq!(json["schemaVersion"], 1);
+        assert_eq!(json["changes"]["name"]["after"], "Ada Lovelace");
+        assert_eq!(
+            json["actor"],
+            serde_json::json!({"type": "system", "id": "test"})
+        );
+        assert!(json.get("email").is_none());
+        let back: Event = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, event);
+    }
+}
