@@ -125,3 +125,174 @@ async fn a_body_over_api_gateways_10_mb_limit_is_413() {
         .expect("request");
     assert_eq!(response.status(), 413);
 }
+
+/// A unique address per test run: the end-to-end tests share the stack's table.
+fn unique_email(tag: &str) -> String {
+    format!(
+        "{tag}-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
+async fn post(path: &str, body: &serde_json::Value, token: Option<&str>) -> reqwest::Response {
+    let mut request = http().post(format!("{}{path}", api_url())).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request")
+}
+
+#[tokio::test]
+async fn the_account_journey_works_over_http() {
+    let email = unique_email("journey");
+    let password = "violet anchor drifts north";
+    let registered = post(
+        "/v1/auth/register",
+        &serde_json::json!({"email": email, "name": "Journey", "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(registered.status(), 201);
+    let body: serde_json::Value = registered.json().await.expect("json");
+    let access = body["accessToken"].as_str().expect("access").to_owned();
+    let refresh = body["refreshToken"].as_str().expect("refresh").to_owned();
+
+    let me = http()
+        .get(format!("{}/v1/users/me", api_url()))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.headers()["etag"], "\"1\"");
+
+    let login = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": email, "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+
+    let rotated = post(
+        "/v1/auth/refresh",
+        &serde_json::json!({"refreshToken": refresh}),
+        None,
+    )
+    .await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: serde_json::Value = rotated.json().await.expect("json");
+    let newest = rotated["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    let logout = post(
+        "/v1/auth/logout",
+        &serde_json::json!({"refreshToken": newest}),
+        None,
+    )
+    .await;
+    assert_eq!(logout.status(), 204);
+    let after = post(
+        "/v1/auth/refresh",
+        &serde_json::json!({"refreshToken": newest}),
+        None,
+    )
+    .await;
+    assert_eq!(after.status(), 401);
+    assert_eq!(after.headers()["content-type"], "application/problem+json");
+
+    let wrong = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": email, "password": "not it at all"}),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let problem: serde_json::Value = wrong.json().await.expect("json");
+    assert_eq!(problem["code"], "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn an_admin_reads_a_user_by_a_path_parameter_through_the_gateway() {
+    // The stack's own table: the first admin is made the documented way (grant-role).
+    let table = std::env::var("TABLE_NAME").expect("`make test` exports the stack's TABLE_NAME");
+    let config = shared::config::Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.clone()),
+        "CURSOR_SECRET" => Some(ferrite_tests::TEST_CURSOR_SECRET.to_owned()),
+        other => std::env::var(other).ok(),
+    })
+    .expect("config");
+    let state = shared::State::from_config(config, shared::clock::Clock::System)
+        .await
+        .expect("state");
+
+    let password = "violet anchor drifts north";
+    let admin_email = unique_email("admin");
+    let member_email = unique_email("member");
+    for email in [&admin_email, &member_email] {
+        let response = post(
+            "/v1/auth/register",
+            &serde_json::json!({"email": email, "name": "E2E", "password": password}),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+    }
+    shared::accounts::grant_role(
+        &state,
+        &shared::validate::Email::parse(&admin_email).expect("email"),
+        shared::auth::Role::Admin,
+    )
+    .await
+    .expect("grant");
+    let login: serde_json::Value = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": admin_email, "password": password}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let admin = login["accessToken"].as_str().expect("token");
+    let member: serde_json::Value = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": member_email, "password": password}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let member_id = member["user"]["id"].as_str().expect("id");
+
+    let response = http()
+        .get(format!("{}/v1/users/{member_id}", api_url()))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let user: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(user["id"], member_id);
+    assert_eq!(user["email"], member_email.as_str());
+
+    let listed = http()
+        .get(format!("{}/v1/users?limit=2&role=ADMIN", api_url()))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(listed.status(), 200);
+
+    let jwks = http()
+        .get(format!("{}/.well-known/jwks.json", api_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(jwks.status(), 200);
+    let keys: serde_json::Value = jwks.json().await.expect("json");
+    assert_eq!(keys["keys"][0]["crv"], "Ed25519");
+}

@@ -4,6 +4,7 @@
 //! - `gateway`: the local API gateway in front of a stand-in Invoke API;
 //! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`).
 
+mod auth;
 mod e2e;
 mod fixtures;
 mod gateway;

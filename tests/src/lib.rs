@@ -4,6 +4,7 @@
 //! in-memory fake. Each test gets its own table, created from template.yaml with a unique name,
 //! so tests run in parallel without seeing each other's data.
 
+use std::future::Future;
 use std::sync::OnceLock;
 
 use infra::provision::{self, TableSpec};
@@ -69,7 +70,8 @@ fn table_spec() -> &'static TableSpec {
 /// A test's own world: a fresh table with the template's layout and a `State` pointing at it.
 #[derive(Debug)]
 pub struct TestApp {
-    pub state: State,
+    /// Leaked: handlers borrow the state for `'static`, as they do in a Lambda process.
+    pub state: &'static State,
     pub table: String,
 }
 
@@ -108,10 +110,199 @@ impl TestApp {
             shared::auth::keys::VerifyingKeys::parse(&keys.public_keys().expect("public keys"))
                 .expect("verifying keys"),
         );
-        Self { state, table }
+        Self {
+            state: Box::leak(Box::new(state)),
+            table,
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         self.state.store.client()
+    }
+}
+
+/// A response of an in-process call.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `code` of a problem+json body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// Builds the API Gateway HTTP API (payload v2) event of a request, as the gateway would.
+#[derive(Debug, Clone)]
+pub struct Call {
+    method: String,
+    path: String,
+    route: String,
+    path_parameters: serde_json::Map<String, serde_json::Value>,
+    query: Vec<(String, String)>,
+    headers: serde_json::Map<String, serde_json::Value>,
+    body: Option<String>,
+    source_ip: String,
+}
+
+impl Call {
+    /// `route` is the template's path (`/v1/users/{id}`); parameters fill it.
+    pub fn new(method: &str, route: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            path: route.to_owned(),
+            route: route.to_owned(),
+            path_parameters: serde_json::Map::new(),
+            query: Vec::new(),
+            headers: serde_json::Map::new(),
+            body: None,
+            source_ip: "203.0.113.7".to_owned(),
+        }
+    }
+
+    #[must_use]
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.path = self.path.replace(&format!("{{{name}}}"), value);
+        self.path_parameters.insert(name.to_owned(), value.into());
+        self
+    }
+
+    #[must_use]
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(name.to_ascii_lowercase(), value.into());
+        self
+    }
+
+    #[must_use]
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    #[must_use]
+    pub fn json(mut self, body: &serde_json::Value) -> Self {
+        self.body = Some(body.to_string());
+        self.header("content-type", "application/json")
+    }
+
+    #[must_use]
+    pub fn raw_body(mut self, body: &str) -> Self {
+        self.body = Some(body.to_owned());
+        self
+    }
+
+    #[must_use]
+    pub fn from_ip(mut self, ip: &str) -> Self {
+        ip.clone_into(&mut self.source_ip);
+        self
+    }
+
+    /// The payload v2 event as `lambda_http` hands it to a handler.
+    pub fn request(&self) -> lambda_http::Request {
+        let route_key = format!("{} {}", self.method, self.route);
+        let raw_query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut query = serde_json::Map::new();
+        for (k, v) in &self.query {
+            query.insert(k.clone(), v.clone().into());
+        }
+        let mut event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": self.path,
+            "rawQueryString": raw_query.join("&"),
+            "headers": self.headers,
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "test", "domainName": "test.local",
+                "domainPrefix": "test", "stage": "$default", "routeKey": route_key,
+                "requestId": ulid::Ulid::new().to_string(),
+                "time": "24/Nov/2026:05:44:53 +0000", "timeEpoch": 1_795_499_093_000_u64,
+                "http": { "method": self.method, "path": self.path, "protocol": "HTTP/1.1",
+                          "sourceIp": self.source_ip, "userAgent": "ferrite-tests" }
+            },
+            "isBase64Encoded": false
+        });
+        if !self.path_parameters.is_empty() {
+            event["pathParameters"] = self.path_parameters.clone().into();
+        }
+        if !query.is_empty() {
+            event["queryStringParameters"] = query.into();
+        }
+        if let Some(body) = &self.body {
+            event["body"] = body.clone().into();
+        }
+        lambda_http::request::from_str(&event.to_string()).expect("a valid payload v2 event")
+    }
+}
+
+impl TestApp {
+    /// Runs `handler` in-process on `call`, exactly as the Lambda loop would.
+    pub async fn call<F, Fut>(&self, handler: F, call: Call) -> TestResponse
+    where
+        F: Fn(&'static State, lambda_http::Request) -> Fut,
+        Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, shared::ApiError>>,
+    {
+        let response = shared::http::dispatch(self.state, handler, call.request()).await;
+        let (parts, body) = response.into_parts();
+        let bytes: &[u8] = body.as_ref();
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(bytes).expect("a JSON body")
+        };
+        TestResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// Every outbox event in this test's table, oldest first.
+    pub async fn outbox(&self) -> Vec<shared::events::Event> {
+        let items = self
+            .client()
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :p)")
+            .expression_attribute_values(
+                ":p",
+                aws_sdk_dynamodb::types::AttributeValue::S("OUTBOX#".into()),
+            )
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default();
+        let mut events: Vec<shared::events::Event> = items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, shared::events::OutboxItem>(item)
+                    .expect("outbox item")
+                    .event
+            })
+            .collect();
+        events.sort_by_key(|e| e.id.to_string());
+        events
+    }
+
+    /// The newest outbox event of `kind`.
+    pub async fn last_event(&self, kind: &str) -> Option<shared::events::Event> {
+        self.outbox()
+            .await
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == kind)
     }
 }

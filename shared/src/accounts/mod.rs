@@ -430,7 +430,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
             let now = state.clock.unix_seconds();
             let in_grace = item
                 .rotated_at
-                .is_some_and(|at| now - at <= state.auth.refresh_reuse_grace_secs);
+                .is_some_and(|at| now - at < state.auth.refresh_reuse_grace_secs);
             if !in_grace {
                 // Someone presented a token that was already exchanged: the family is compromised.
                 revoke_session(
