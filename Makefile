@@ -15,7 +15,7 @@ LOCAL       := $(CARGO) run --quiet --package infra --bin ferrite-local --
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint fmt dev endpoint down build deploy clean
+.PHONY: help setup test lint fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,8 +51,17 @@ down: ## Stop the endpoint started by make endpoint
 build: setup ## sam build (cargo-lambda, arm64)
 	sam build --template template.yaml
 
-deploy: build ## sam deploy --guided
-	sam deploy --guided
+SIGNING_KEY_SECRET ?= ferrite/jwt-signing-keys
+ADMIN       := $(CARGO) run --quiet --package infra --bin ferrite-admin --
+
+deploy: build ## sam deploy --guided (creates the token signing keys in Secrets Manager if absent)
+	@keys=$$($(ADMIN) keys ensure --secret-id $(SIGNING_KEY_SECRET)) && \
+	  sam deploy --guided --parameter-overrides "JwtPublicKeys=$$keys" "SigningKeySecretName=$(SIGNING_KEY_SECRET)"
+
+admin: ## Make an account an admin: make admin EMAIL=you@example.com (TABLE_NAME and AWS credentials, or the local stack)
+	@test -n "$(EMAIL)" || (echo "usage: make admin EMAIL=you@example.com" && exit 2)
+	@if [ -z "$${TABLE_NAME:-}" ] && [ -f .local/env ]; then . ./.local/env; fi; \
+	  $(ADMIN) grant-role --email "$(EMAIL)" --role ADMIN
 
 clean: ## Remove build outputs, the venv and local state
 	rm -rf target .aws-sam $(VENV) .local
