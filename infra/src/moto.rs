@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// `.venv/bin/moto_server`, installed by `make setup`.
-pub fn moto_binary(root: &Path) -> PathBuf {
-    root.join(".venv/bin/moto_server")
+/// The venv's Python, where `make setup` installed moto.
+pub fn python(root: &Path) -> PathBuf {
+    root.join(".venv/bin/python")
+}
+
+/// `infra/moto_server.py`: moto's server with requests serialised (see the script).
+pub fn server_script(root: &Path) -> PathBuf {
+    root.join("infra/moto_server.py")
 }
 
 /// A port the OS says is free on 127.0.0.1 right now.
@@ -22,7 +27,7 @@ pub fn free_port() -> Result<u16> {
 /// Starts `moto_server` on `host:port`, logging to `log`, in its own process group (so a
 /// terminal's Ctrl-C reaches only whoever owns it, which then stops it by pid).
 pub fn spawn(root: &Path, host: &str, port: u16, log: &Path) -> Result<Child> {
-    let binary = moto_binary(root);
+    let binary = python(root);
     if !binary.exists() {
         bail!(
             "{} is missing: run `make setup` (it installs moto into .venv)",
@@ -34,6 +39,7 @@ pub fn spawn(root: &Path, host: &str, port: u16, log: &Path) -> Result<Child> {
     }
     let log_file = std::fs::File::create(log)?;
     let child = Command::new(&binary)
+        .arg(server_script(root))
         .args(["-H", host, "-p", &port.to_string()])
         .env("MOTO_ALLOW_NONEXISTENT_REGION", "true")
         .stdin(Stdio::null())
@@ -90,7 +96,7 @@ pub async fn wait_ready(
 /// Is `pid` a live moto server (and not some other process that reused the pid)?
 pub fn is_moto(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("moto_server"))
+        .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("moto_server.py"))
 }
 
 /// Sends SIGTERM to a moto server we started, then SIGKILL if it lingers.
