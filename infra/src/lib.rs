@@ -6,6 +6,7 @@
 //! - [`moto`] starts, probes and stops the moto server;
 //! - [`routes`] reads the HTTP API's routes from the functions' `HttpApi` events;
 //! - [`gateway`] is a local API Gateway (payload v2) in front of the Lambda Invoke API;
+//! - [`pumps`] deliver the table's stream to the queues and the queues to the workers;
 //! - [`stack`] wires them: secrets, the functions' environment, `cargo lambda watch`.
 //!
 //! The `ferrite-local` binary is the command line over these (`make dev`, `make test`).
@@ -13,6 +14,7 @@
 pub mod gateway;
 pub mod moto;
 pub mod provision;
+pub mod pumps;
 pub mod routes;
 pub mod stack;
 pub mod template;

@@ -128,6 +128,66 @@ pub async fn store_key_set(
     Ok(())
 }
 
+/// Verifies the template's `EmailSender` in the local SES (moto refuses unverified senders,
+/// like SES in its sandbox).
+pub async fn provision_email_sender(template: &Template, ctx: &Context, endpoint: &str) -> Result<()> {
+    if !template.parameters().any(|(name, _)| name == "EmailSender") {
+        return Ok(());
+    }
+    let sender = match template.eval(&serde_yaml_ng::from_str("!Ref EmailSender")?, ctx)? {
+        serde_json::Value::String(sender) => sender,
+        other => bail!("EmailSender must be a string, not {other}"),
+    };
+    let sdk = crate::local_sdk_config(endpoint).await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    if let Err(error) = ses.create_email_identity().email_identity(&sender).send().await {
+        let exists = error
+            .as_service_error()
+            .is_some_and(aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception);
+        if !exists {
+            return Err(anyhow::Error::new(error).context(format!("verifying {sender} in the local SES")));
+        }
+    }
+    Ok(())
+}
+
+/// Starts the stream pump and the queue pumps (restarted after an error, so a hiccup of the
+/// endpoint does not stop delivery).
+pub async fn start_pumps(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+    table: &str,
+    lambda_url: &str,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let sdk = crate::local_sdk_config(endpoint).await;
+    let pipes = crate::pumps::pipes(template, ctx)?;
+    let mut tasks = Vec::new();
+    if !pipes.is_empty() {
+        let (sdk, table) = (sdk.clone(), table.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(error) = crate::pumps::run_stream_pump(sdk.clone(), table.clone(), pipes.clone()).await {
+                    eprintln!("stream pump: {error:#} (restarting)");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }));
+    }
+    for mapping in crate::pumps::mappings(template, ctx)? {
+        let (sdk, lambda_url) = (sdk.clone(), lambda_url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(error) = crate::pumps::run_queue_pump(sdk.clone(), mapping.clone(), lambda_url.clone()).await {
+                    eprintln!("queue pump {}: {error:#} (restarting)", mapping.function);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }));
+    }
+    Ok(tasks)
+}
+
 /// Gives every template parameter that has no default a local value: a generated development
 /// secret for `NoEcho` parameters (deploys get real ones from `sam deploy --guided`).
 pub fn dev_parameters(root: &Path, template: &Template, ctx: &mut Context) -> Result<()> {

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -32,6 +33,8 @@ pub mod ids;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+#[cfg(feature = "worker")]
+pub mod worker;
 
 pub use error::ApiError;
 pub use lambda_http;

@@ -149,6 +149,7 @@ async fn provisioned(
     let mut ctx = Context::local(stack, LOCAL_REGION);
     stack::provision_signing_keys(root, template, &mut ctx, endpoint).await?;
     stack::dev_parameters(root, template, &mut ctx)?;
+    stack::provision_email_sender(template, &ctx, endpoint).await?;
     let mut report = |line: String| {
         if !quiet {
             println!("  {line}");
@@ -159,36 +160,58 @@ async fn provisioned(
     Ok((ctx, env))
 }
 
-/// Starts the functions and the gateway; returns the watch process, the API URL and the gateway.
-async fn start_api(
-    root: &Path,
-    template: &Template,
-    ctx: &Context,
-    endpoint: &str,
-    ports: (u16, u16),
-    watch_log: Option<&Path>,
-) -> Result<(
-    GroupChild,
-    String,
-    Vec<infra::routes::Route>,
-    tokio::task::JoinHandle<Result<()>>,
-)> {
-    let (gateway_port, lambda_port) = ports;
-    let env_file = match watch_log {
-        Some(log) => log.with_file_name("functions.env"),
-        None => local_dir(root).join("functions.env"),
-    };
-    stack::write_env_file(
-        &env_file,
-        &stack::function_env(template, ctx, endpoint)?,
-        false,
-    )?;
-    let mut watch = stack::spawn_watch(root, lambda_port, &env_file, watch_log)?;
-    stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
-    let lambda_url = format!("http://127.0.0.1:{lambda_port}");
-    let (address, routes, task) =
-        stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
-    Ok((watch, format!("http://{address}"), routes, task))
+/// The running API: functions under `cargo lambda watch`, the gateway, the event pumps.
+struct Api {
+    watch: GroupChild,
+    url: String,
+    routes: Vec<infra::routes::Route>,
+    gateway: tokio::task::JoinHandle<Result<()>>,
+    pumps: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Api {
+    /// Starts the functions, the gateway on `ports.0` and the pumps (Lambda API on `ports.1`).
+    async fn start(
+        root: &Path,
+        template: &Template,
+        ctx: &Context,
+        endpoint: &str,
+        ports: (u16, u16),
+        watch_log: Option<&Path>,
+    ) -> Result<Self> {
+        let (gateway_port, lambda_port) = ports;
+        let env_file = match watch_log {
+            Some(log) => log.with_file_name("functions.env"),
+            None => local_dir(root).join("functions.env"),
+        };
+        stack::write_env_file(&env_file, &stack::function_env(template, ctx, endpoint)?, false)?;
+        let mut watch = stack::spawn_watch(root, lambda_port, &env_file, watch_log)?;
+        stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
+        let lambda_url = format!("http://127.0.0.1:{lambda_port}");
+        let (address, routes, gateway) = stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
+        let table = template
+            .resources_of("AWS::DynamoDB::Table")
+            .next()
+            .and_then(|t| ctx.refs.get(t.logical_id))
+            .cloned()
+            .unwrap_or_default();
+        let pumps = stack::start_pumps(template, ctx, endpoint, &table, &lambda_url).await?;
+        Ok(Self {
+            watch,
+            url: format!("http://{address}"),
+            routes,
+            gateway,
+            pumps,
+        })
+    }
+
+    fn stop(&mut self) {
+        self.gateway.abort();
+        for pump in &self.pumps {
+            pump.abort();
+        }
+        self.watch.stop();
+    }
 }
 
 async fn dev(
@@ -204,21 +227,15 @@ async fn dev(
     println!("local AWS endpoint: {}", endpoint.url);
     let (ctx, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
     stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
-    let (mut watch, api_url, routes, gateway) = start_api(
-        root,
-        template,
-        &ctx,
-        &endpoint.url,
-        (port, lambda_port),
-        None,
-    )
-    .await?;
+    let mut api = Api::start(root, template, &ctx, &endpoint.url, (port, lambda_port), None).await?;
+    let api_url = api.url.clone();
 
     println!(
         "\nFerrite API on {api_url}  (ready in {:.1}s; first call of a function compiles it)",
         started.elapsed().as_secs_f64()
     );
-    print!("{}", stack::route_table(&routes));
+    print!("{}", stack::route_table(&api.routes));
+    println!("Event pumps: table stream -> pipes -> queues -> workers ({} running)", api.pumps.len());
     println!("\nTry: curl -i {api_url}/v1/health");
     println!("Shell environment for the endpoint: source .local/env.  Ctrl-C stops everything.\n");
 
@@ -227,21 +244,20 @@ async fn dev(
         tokio::select! {
             _ = &mut ctrl_c => break Ok(()),
             () = tokio::time::sleep(Duration::from_millis(500)) => {
-                if let Some(status) = watch.child.try_wait()? {
+                if let Some(status) = api.watch.child.try_wait()? {
                     break Err(anyhow!("cargo lambda watch exited ({status})"));
                 }
-                if gateway.is_finished() {
+                if api.gateway.is_finished() {
                     break Err(anyhow!("the gateway stopped"));
                 }
             }
         }
     };
     println!("\nstopping…");
-    watch.stop();
+    api.stop();
     endpoint.stop();
-    gateway.abort();
     println!(
-        "stopped: gateway, cargo lambda watch and the functions, and the endpoint if this command started it"
+        "stopped: gateway, pumps, cargo lambda watch and the functions, and the endpoint if this command started it"
     );
     outcome
 }
@@ -310,14 +326,10 @@ async fn exec(
         if api {
             let log = run_dir.join("functions.log");
             let ports = (moto::free_port()?, moto::free_port()?);
-            let (watch, api_url, _, gateway) =
-                start_api(root, template, &ctx, &endpoint.url, ports, Some(&log)).await?;
-            eprintln!(
-                "ferrite-local: API {api_url} (functions log {})",
-                log.display()
-            );
-            env.insert("FERRITE_API_URL".to_owned(), api_url);
-            running = Some((watch, gateway));
+            let api = Api::start(root, template, &ctx, &endpoint.url, ports, Some(&log)).await?;
+            eprintln!("ferrite-local: API {} (functions log {})", api.url, log.display());
+            env.insert("FERRITE_API_URL".to_owned(), api.url.clone());
+            running = Some(api);
         }
     }
 
@@ -332,9 +344,8 @@ async fn exec(
         // The command shares our process group and got the same Ctrl-C: let it finish.
         _ = tokio::signal::ctrl_c() => child.wait().await?,
     };
-    if let Some((mut watch, gateway)) = running {
-        gateway.abort();
-        watch.stop();
+    if let Some(mut api) = running {
+        api.stop();
     }
     endpoint.stop();
     Ok(match status.code() {

@@ -1,0 +1,312 @@
+//! The email worker: for each SQS record (an outbox event with an `email` section) it renders
+//! the template (plain text and HTML, from `templates/`, links built from `APP_BASE_URL`) and
+//! sends it with SES v2 `SendEmail` from `EMAIL_SENDER`.
+//!
+//! **At most one email per event.** SES has no idempotency key, so the worker claims the event
+//! first (a conditional put of `EMAIL#<eventId>` in the table), sends, then marks the claim
+//! `sent`. A redelivered event finds the claim and sends nothing. When SES fails (throttling,
+//! outage, rejected sender) the claim is released and the record reported failed: SQS retries
+//! it, and after `maxReceiveCount` it waits in the dead-letter queue — never dropped.
+//!
+//! The remaining window, stated honestly: if the process dies after the claim and before
+//! `SendEmail` returns (a crash or a timeout within those milliseconds), the claim stays
+//! `sending` and the redelivery does **not** send again: that email is lost rather than
+//! possibly sent twice, and a warning is logged (`claim left by an interrupted attempt`) so an
+//! operator can resend. If the crash falls after SES accepted the message, it was sent once.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use shared::config::ConfigError;
+use shared::events::{EmailIntent, Event};
+use shared::store::{Key, StoreError, Update};
+use shared::worker::{self, RecordError};
+use shared::State;
+
+/// Claims live 30 days: far longer than any redelivery.
+const CLAIM_TTL_SECS: i64 = 30 * 86_400;
+
+/// Subject line of each template (templates themselves are in `templates/`).
+const SUBJECTS: &[(&str, &str)] = &[
+    ("welcome", "Welcome to {{ app_name }}: confirm your email address"),
+    ("verify-email", "Confirm your email address"),
+    ("password-reset", "Reset your {{ app_name }} password"),
+    ("password-changed", "Your {{ app_name }} password was changed"),
+    ("account-deleted", "Your {{ app_name }} account was deleted"),
+];
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("welcome.html", include_str!("../templates/welcome.html")),
+    ("welcome.txt", include_str!("../templates/welcome.txt")),
+    ("verify-email.html", include_str!("../templates/verify-email.html")),
+    ("verify-email.txt", include_str!("../templates/verify-email.txt")),
+    ("password-reset.html", include_str!("../templates/password-reset.html")),
+    ("password-reset.txt", include_str!("../templates/password-reset.txt")),
+    ("password-changed.html", include_str!("../templates/password-changed.html")),
+    ("password-changed.txt", include_str!("../templates/password-changed.txt")),
+    ("account-deleted.html", include_str!("../templates/account-deleted.html")),
+    ("account-deleted.txt", include_str!("../templates/account-deleted.txt")),
+];
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The templates, compiled once per cold start.
+#[derive(Debug)]
+pub struct Mailer {
+    env: Environment<'static>,
+    app_base_url: String,
+    app_name: String,
+}
+
+impl Mailer {
+    pub fn new(app_base_url: &str, app_name: &str) -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        // HTML templates escape what they interpolate; text templates do not.
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        for (name, subject) in SUBJECTS {
+            env.add_template_owned(format!("{name}.subject"), (*subject).to_owned())?;
+        }
+        Ok(Self {
+            env,
+            app_base_url: app_base_url.trim_end_matches('/').to_owned(),
+            app_name: app_name.to_owned(),
+        })
+    }
+
+    fn link(&self, path: &str, token: &str) -> String {
+        let mut url = format!("{}{path}?token=", self.app_base_url);
+        url.extend(form_encode(token));
+        url
+    }
+
+    /// Renders the email an event asks for. An unknown template is a malformed record.
+    pub fn render(&self, intent: &EmailIntent) -> Result<Rendered, RecordError> {
+        if !SUBJECTS.iter().any(|(name, _)| *name == intent.template) {
+            return Err(RecordError::Malformed(format!("unknown email template {:?}", intent.template)));
+        }
+        let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+        vars.insert("app_name", self.app_name.clone());
+        vars.insert("name", intent.vars.get("name").cloned().unwrap_or_else(|| "there".to_owned()));
+        if let Some(token) = intent.vars.get("verifyToken") {
+            vars.insert("verify_url", self.link("/verify-email", token));
+        }
+        if let Some(token) = intent.vars.get("resetToken") {
+            vars.insert("reset_url", self.link("/reset-password", token));
+        }
+        vars.insert("forgot_url", format!("{}/forgot-password", self.app_base_url));
+        let render = |name: String| {
+            self.env
+                .get_template(&name)
+                .and_then(|t| t.render(&vars))
+                .map_err(|e| RecordError::Malformed(format!("template {name}: {e}")))
+        };
+        Ok(Rendered {
+            subject: render(format!("{}.subject", intent.template))?,
+            text: render(format!("{}.txt", intent.template))?,
+            html: render(format!("{}.html", intent.template))?,
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` escaping for a token in a link.
+fn form_encode(value: &str) -> impl Iterator<Item = char> + '_ {
+    value.bytes().flat_map(|b| {
+        let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        let chars: Vec<char> = if plain {
+            vec![char::from(b)]
+        } else {
+            format!("%{b:02X}").chars().collect()
+        };
+        chars
+    })
+}
+
+/// The worker's state.
+#[derive(Debug)]
+pub struct EmailWorker {
+    pub state: State,
+    pub ses: aws_sdk_sesv2::Client,
+    pub sender: String,
+    pub mailer: Mailer,
+}
+
+impl EmailWorker {
+    /// `EMAIL_SENDER` (required), `APP_BASE_URL` (required, http/https), `APP_NAME` (default Ferrite).
+    pub fn new(state: State, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
+        let sender = get("EMAIL_SENDER").ok_or(ConfigError { var: "EMAIL_SENDER", problem: "is not set".into() })?;
+        if shared::validate::Email::parse(sender.rsplit(['<', ' ']).next().unwrap_or_default().trim_end_matches('>')).is_err() {
+            return Err(ConfigError { var: "EMAIL_SENDER", problem: "must be an email address".into() });
+        }
+        let base = get("APP_BASE_URL").ok_or(ConfigError { var: "APP_BASE_URL", problem: "is not set".into() })?;
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(ConfigError { var: "APP_BASE_URL", problem: "must be an http(s) URL".into() });
+        }
+        let name = get("APP_NAME").unwrap_or_else(|| "Ferrite".to_owned());
+        let mailer = Mailer::new(&base, &name).map_err(|e| ConfigError { var: "APP_NAME", problem: e.to_string() })?;
+        let ses = aws_sdk_sesv2::Client::new(state.sdk_config());
+        Ok(Self { state, ses, sender, mailer })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ClaimState {
+    Sending,
+    Sent,
+}
+
+/// `EMAIL#<eventId>` / `EMAIL`: the claim that makes sending idempotent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claim {
+    pk: String,
+    sk: String,
+    state: ClaimState,
+    template: String,
+    expires_at: i64,
+}
+
+fn claim_key(event: &Event) -> Key {
+    Key::new(format!("EMAIL#{}", event.id), "EMAIL")
+}
+
+fn transient(error: &StoreError) -> RecordError {
+    RecordError::Transient(shared::error::cause_chain(error))
+}
+
+async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError> {
+    let Some(intent) = &event.email else {
+        // The pipe only forwards events with an email section; anything else is not ours.
+        return Err(RecordError::Malformed(format!("event {} asks for no email", event.id)));
+    };
+    let email = worker.mailer.render(intent)?;
+    let store = &worker.state.store;
+    let key = claim_key(event);
+    let claim = Claim {
+        pk: key.pk.clone(),
+        sk: key.sk.clone(),
+        state: ClaimState::Sending,
+        template: intent.template.clone(),
+        expires_at: store.expires_in(CLAIM_TTL_SECS),
+    };
+    match store.put_new(&claim).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { .. }) => {
+            let existing: Option<Claim> = store.get(&key).await.map_err(|e| transient(&e))?;
+            match existing.map(|c| c.state) {
+                Some(ClaimState::Sent) => tracing::info!(eventId = %event.id, "duplicate delivery: email already sent"),
+                _ => tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)"),
+            }
+            return Ok(());
+        }
+        Err(other) => return Err(transient(&other)),
+    }
+
+    let charset = |data: &str| Content::builder().data(data).charset("UTF-8").build();
+    let message = (|| {
+        Ok::<_, aws_sdk_sesv2::error::BuildError>(
+            Message::builder()
+                .subject(charset(&email.subject)?)
+                .body(Body::builder().text(charset(&email.text)?).html(charset(&email.html)?).build())
+                .build(),
+        )
+    })()
+    .map_err(|e| RecordError::Malformed(e.to_string()))?;
+    let sent = worker
+        .ses
+        .send_email()
+        .from_email_address(&worker.sender)
+        .destination(Destination::builder().to_addresses(&intent.to).build())
+        .content(EmailContent::builder().simple(message).build())
+        .send()
+        .await;
+    match sent {
+        Ok(output) => {
+            let update = Update::new(key)
+                .set("state", AttributeValue::S("sent".into()))
+                .set("messageId", AttributeValue::S(output.message_id().unwrap_or_default().to_owned()));
+            // The email is out; failing to mark it would only make a redelivery skip it anyway.
+            if let Err(error) = store.update(update).await {
+                tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "email sent, claim not marked");
+            }
+            tracing::info!(eventId = %event.id, template = %intent.template, "email sent");
+            Ok(())
+        }
+        Err(error) => {
+            // Release the claim so that SQS's retry can send.
+            if let Err(release) = store
+                .transact(vec![store.delete_op(&key, false).map_err(|e| transient(&e))?])
+                .await
+            {
+                tracing::error!(eventId = %event.id, error = %shared::error::cause_chain(&release), "claim not released");
+            }
+            Err(RecordError::Transient(format!("SES SendEmail: {}", shared::error::cause_chain(&error))))
+        }
+    }
+}
+
+pub async fn handle(worker: &EmailWorker, event: SqsEvent) -> SqsBatchResponse {
+    worker::process(event, |message| async move {
+        let event = worker::event_of(&message)?;
+        deliver(worker, &event).await
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(template: &str, vars: &[(&str, &str)]) -> EmailIntent {
+        EmailIntent {
+            template: template.into(),
+            to: "ada@example.com".into(),
+            vars: vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
+    #[test]
+    fn every_template_renders_text_and_html_with_links_from_the_base_url() {
+        let mailer = Mailer::new("https://app.example.com/", "Ferrite").expect("templates");
+        let welcome = mailer.render(&intent("welcome", &[("name", "Ada"), ("verifyToken", "abc+/=")])).expect("render");
+        assert_eq!(welcome.subject, "Welcome to Ferrite: confirm your email address");
+        assert!(welcome.text.contains("https://app.example.com/verify-email?token=abc%2B%2F%3D"));
+        assert!(welcome.html.contains("Hello Ada,"));
+        let reset = mailer.render(&intent("password-reset", &[("resetToken", "tok")])).expect("render");
+        assert!(reset.text.contains("https://app.example.com/reset-password?token=tok"));
+        for template in ["verify-email", "password-changed", "account-deleted"] {
+            let rendered = mailer.render(&intent(template, &[("name", "Ada"), ("verifyToken", "t")])).expect(template);
+            assert!(!rendered.subject.is_empty() && rendered.html.contains("<html"), "{template}");
+        }
+        assert!(matches!(mailer.render(&intent("nope", &[])), Err(RecordError::Malformed(_))));
+    }
+
+    #[test]
+    fn html_escapes_what_users_typed_and_text_does_not() {
+        let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
+        let rendered = mailer.render(&intent("account-deleted", &[("name", "<script>x</script>")])).expect("render");
+        assert!(rendered.html.contains("&lt;script&gt;"));
+        assert!(rendered.text.contains("<script>x</script>"));
+    }
+}

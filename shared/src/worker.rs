@@ -1,0 +1,75 @@
+//! The contract of an SQS-triggered worker: process every record of the batch, report only
+//! the failed ones (`ReportBatchItemFailures`), so SQS redelivers exactly those and, after
+//! `maxReceiveCount`, moves them to the dead-letter queue. Workers are idempotent by event id.
+//!
+//! Each message body is a DynamoDB stream record of an outbox item, as EventBridge Pipes
+//! forwards it (and the local stream pump imitates): `{"eventID", "eventName": "INSERT",
+//! "dynamodb": {"NewImage": {…}}}`.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
+
+use crate::error::cause_chain;
+use crate::events::{Event, OutboxItem};
+
+/// Why one record failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The message is not an outbox stream record: retrying cannot help (it ends in the DLQ).
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    /// A dependency failed; SQS will deliver the record again.
+    #[error("transient failure: {0}")]
+    Transient(String),
+}
+
+#[derive(Deserialize)]
+struct StreamRecord {
+    #[serde(rename = "eventName")]
+    event_name: String,
+    dynamodb: StreamChange,
+}
+
+#[derive(Deserialize)]
+struct StreamChange {
+    #[serde(rename = "NewImage")]
+    new_image: serde_dynamo::Item,
+}
+
+/// The event carried by one SQS message.
+pub fn event_of(message: &SqsMessage) -> Result<Event, RecordError> {
+    let body = message
+        .body
+        .as_deref()
+        .ok_or_else(|| RecordError::Malformed("empty body".into()))?;
+    let record: StreamRecord =
+        serde_json::from_str(body).map_err(|e| RecordError::Malformed(format!("not a stream record: {e}")))?;
+    if record.event_name != "INSERT" {
+        return Err(RecordError::Malformed(format!("unexpected {} record", record.event_name)));
+    }
+    let item: OutboxItem = serde_dynamo::from_item(record.dynamodb.new_image)
+        .map_err(|e| RecordError::Malformed(format!("not an outbox item: {e}")))?;
+    Ok(item.event)
+}
+
+/// Runs `handle` on every record of the batch (all of them, even after a failure) and reports
+/// the ids of the failed ones. Each failure is logged once with its message id and cause.
+pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), RecordError>>,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        if let Err(error) = handle(message).await {
+            tracing::error!(messageId = %id, error = %cause_chain(&error), "record failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
