@@ -48,7 +48,9 @@ pub struct Mapping {
 
 fn logical_of_get_att(value: &serde_yaml_ng::Value) -> Option<String> {
     let text = match value {
-        serde_yaml_ng::Value::Tagged(tagged) if tagged.tag.to_string() == "!GetAtt" => tagged.value.as_str()?.to_owned(),
+        serde_yaml_ng::Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
+            tagged.value.as_str()?.to_owned()
+        }
         serde_yaml_ng::Value::Mapping(map) => {
             let args = map.get("Fn::GetAtt")?;
             match args {
@@ -70,12 +72,18 @@ pub fn pipes(template: &Template, ctx: &Context) -> Result<Vec<Pipe>> {
                 .properties
                 .get("Target")
                 .and_then(logical_of_get_att)
-                .ok_or_else(|| anyhow!("pipe {}: Target must be !GetAtt <Queue>.Arn", resource.logical_id))?;
-            let target_url = ctx
-                .refs
-                .get(&target)
-                .cloned()
-                .ok_or_else(|| anyhow!("pipe {}: queue {target} is not provisioned", resource.logical_id))?;
+                .ok_or_else(|| {
+                    anyhow!(
+                        "pipe {}: Target must be !GetAtt <Queue>.Arn",
+                        resource.logical_id
+                    )
+                })?;
+            let target_url = ctx.refs.get(&target).cloned().ok_or_else(|| {
+                anyhow!(
+                    "pipe {}: queue {target} is not provisioned",
+                    resource.logical_id
+                )
+            })?;
             let filters = resource
                 .properties
                 .get("SourceParameters")
@@ -89,7 +97,9 @@ pub fn pipes(template: &Template, ctx: &Context) -> Result<Vec<Pipe>> {
                     list.iter()
                         .map(|f| {
                             let text = f["Pattern"].as_str().unwrap_or("{}");
-                            serde_json::from_str(text).with_context(|| format!("pipe {}: filter pattern", resource.logical_id))
+                            serde_json::from_str(text).with_context(|| {
+                                format!("pipe {}: filter pattern", resource.logical_id)
+                            })
                         })
                         .collect::<Result<Vec<Json>>>()
                 })
@@ -109,7 +119,11 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
     let functions = crate::routes::functions(template, ctx)?;
     let mut mappings = Vec::new();
     for resource in template.resources_of("AWS::Serverless::Function") {
-        let Some(events) = resource.properties.get("Events").and_then(|e| e.as_mapping()) else {
+        let Some(events) = resource
+            .properties
+            .get("Events")
+            .and_then(|e| e.as_mapping())
+        else {
             continue;
         };
         for event in events.values() {
@@ -120,7 +134,12 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
             let queue = props
                 .and_then(|p| p.get("Queue"))
                 .and_then(logical_of_get_att)
-                .ok_or_else(|| anyhow!("function {}: SQS Queue must be !GetAtt <Queue>.Arn", resource.logical_id))?;
+                .ok_or_else(|| {
+                    anyhow!(
+                        "function {}: SQS Queue must be !GetAtt <Queue>.Arn",
+                        resource.logical_id
+                    )
+                })?;
             let binary = functions
                 .iter()
                 .find(|f| f.logical_id == resource.logical_id)
@@ -134,8 +153,16 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
             mappings.push(Mapping {
                 function: resource.logical_id.to_owned(),
                 binary,
-                queue_url: ctx.refs.get(&queue).cloned().ok_or_else(|| anyhow!("queue {queue} is not provisioned"))?,
-                queue_arn: ctx.attributes.get(&format!("{queue}.Arn")).cloned().unwrap_or_default(),
+                queue_url: ctx
+                    .refs
+                    .get(&queue)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("queue {queue} is not provisioned"))?,
+                queue_arn: ctx
+                    .attributes
+                    .get(&format!("{queue}.Arn"))
+                    .cloned()
+                    .unwrap_or_default(),
                 batch_size: batch_size.clamp(1, 10),
             });
         }
@@ -163,7 +190,9 @@ fn matches_rule(rule: &Json, value: Option<&Json>) -> bool {
     match rule {
         Json::Object(op) => {
             if let Some(prefix) = op.get("prefix").and_then(Json::as_str) {
-                value.and_then(Json::as_str).is_some_and(|v| v.starts_with(prefix))
+                value
+                    .and_then(Json::as_str)
+                    .is_some_and(|v| v.starts_with(prefix))
             } else if let Some(exists) = op.get("exists").and_then(Json::as_bool) {
                 value.is_some() == exists
             } else if let Some(excluded) = op.get("anything-but") {
@@ -189,18 +218,30 @@ pub fn attribute_json(value: &AttributeValue) -> Json {
         AttributeValue::B(b) => json!({ "B": BASE64.encode(b.as_ref()) }),
         AttributeValue::Ss(list) => json!({ "SS": list }),
         AttributeValue::Ns(list) => json!({ "NS": list }),
-        AttributeValue::Bs(list) => json!({ "BS": list.iter().map(|b| BASE64.encode(b.as_ref())).collect::<Vec<_>>() }),
-        AttributeValue::L(list) => json!({ "L": list.iter().map(attribute_json).collect::<Vec<_>>() }),
+        AttributeValue::Bs(list) => {
+            json!({ "BS": list.iter().map(|b| BASE64.encode(b.as_ref())).collect::<Vec<_>>() })
+        }
+        AttributeValue::L(list) => {
+            json!({ "L": list.iter().map(attribute_json).collect::<Vec<_>>() })
+        }
         AttributeValue::M(map) => json!({ "M": image_json(map) }),
         _ => Json::Null,
     }
 }
 
 fn image_json(map: &std::collections::HashMap<String, AttributeValue>) -> Json {
-    Json::Object(map.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
+    Json::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect(),
+    )
 }
 
-fn record_json(record: &aws_sdk_dynamodbstreams::types::Record, region: &str, stream_arn: &str) -> Json {
+fn record_json(
+    record: &aws_sdk_dynamodbstreams::types::Record,
+    region: &str,
+    stream_arn: &str,
+) -> Json {
     let change = record.dynamodb();
     let mut dynamodb = serde_json::Map::new();
     if let Some(change) = change {
@@ -230,11 +271,17 @@ fn record_json(record: &aws_sdk_dynamodbstreams::types::Record, region: &str, st
 }
 
 /// Forwards the stream of `table` to the pipes' queues until the task is dropped.
-pub async fn run_stream_pump(sdk: aws_config::SdkConfig, table: String, pipes: Vec<Pipe>) -> Result<()> {
+pub async fn run_stream_pump(
+    sdk: aws_config::SdkConfig,
+    table: String,
+    pipes: Vec<Pipe>,
+) -> Result<()> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let region = sdk.region().map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
+    let region = sdk
+        .region()
+        .map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
     let stream_arn = dynamodb
         .describe_table()
         .table_name(&table)
@@ -247,11 +294,23 @@ pub async fn run_stream_pump(sdk: aws_config::SdkConfig, table: String, pipes: V
     // not replayed.
     let mut iterators: BTreeMap<String, Option<String>> = BTreeMap::new();
     loop {
-        let shards = streams.describe_stream().stream_arn(&stream_arn).send().await?;
-        for shard in shards.stream_description().map(|d| d.shards()).unwrap_or_default() {
+        let shards = streams
+            .describe_stream()
+            .stream_arn(&stream_arn)
+            .send()
+            .await?;
+        for shard in shards
+            .stream_description()
+            .map(aws_sdk_dynamodbstreams::types::StreamDescription::shards)
+            .unwrap_or_default()
+        {
             let Some(id) = shard.shard_id() else { continue };
             if !iterators.contains_key(id) {
-                let kind = if iterators.is_empty() { ShardIteratorType::Latest } else { ShardIteratorType::TrimHorizon };
+                let kind = if iterators.is_empty() {
+                    ShardIteratorType::Latest
+                } else {
+                    ShardIteratorType::TrimHorizon
+                };
                 let iterator = streams
                     .get_shard_iterator()
                     .stream_arn(&stream_arn)
@@ -265,7 +324,9 @@ pub async fn run_stream_pump(sdk: aws_config::SdkConfig, table: String, pipes: V
         }
         let mut delivered = 0;
         for iterator in iterators.values_mut() {
-            let Some(current) = iterator.clone() else { continue };
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
             let output = streams.get_records().shard_iterator(current).send().await?;
             for record in output.records() {
                 let json = record_json(record, &region, &stream_arn);
@@ -290,11 +351,21 @@ pub async fn run_stream_pump(sdk: aws_config::SdkConfig, table: String, pipes: V
 }
 
 /// Delivers `mapping`'s queue to its worker until the task is dropped.
-pub async fn run_queue_pump(sdk: aws_config::SdkConfig, mapping: Mapping, lambda_url: String) -> Result<()> {
+pub async fn run_queue_pump(
+    sdk: aws_config::SdkConfig,
+    mapping: Mapping,
+    lambda_url: String,
+) -> Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
-    let region = sdk.region().map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
-    let url = format!("{}/2015-03-31/functions/{}/invocations", lambda_url.trim_end_matches('/'), mapping.binary);
+    let region = sdk
+        .region()
+        .map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        lambda_url.trim_end_matches('/'),
+        mapping.binary
+    );
     loop {
         let received = sqs
             .receive_message()
@@ -314,7 +385,11 @@ pub async fn run_queue_pump(sdk: aws_config::SdkConfig, mapping: Mapping, lambda
             .map(|m| {
                 let attributes: BTreeMap<String, String> = m
                     .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 json!({
                     "messageId": m.message_id(),
@@ -329,21 +404,38 @@ pub async fn run_queue_pump(sdk: aws_config::SdkConfig, mapping: Mapping, lambda
                 })
             })
             .collect();
-        let answer = http.post(&url).json(&json!({ "Records": records })).send().await;
+        let answer = http
+            .post(&url)
+            .json(&json!({ "Records": records }))
+            .send()
+            .await;
         let failed: Vec<String> = match answer {
-            Ok(response) if response.status().is_success() && !response.headers().contains_key("x-amz-function-error") => {
+            Ok(response)
+                if response.status().is_success()
+                    && !response.headers().contains_key("x-amz-function-error") =>
+            {
                 let body: Json = response.json().await.unwrap_or(Json::Null);
                 body["batchItemFailures"]
                     .as_array()
-                    .map(|list| list.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
             // The invocation itself failed: the whole batch is retried, as Lambda does.
-            _ => messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect(),
+            _ => messages
+                .iter()
+                .filter_map(|m| m.message_id().map(str::to_owned))
+                .collect(),
         };
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
-            .filter(|m| m.message_id().is_some_and(|id| !failed.iter().any(|f| f == id)))
+            .filter(|m| {
+                m.message_id()
+                    .is_some_and(|id| !failed.iter().any(|f| f == id))
+            })
             .enumerate()
             .filter_map(|(i, m)| {
                 DeleteMessageBatchRequestEntry::builder()
@@ -384,7 +476,8 @@ mod tests {
         assert!(!matches(&pattern, &record("INSERT", "OUTBOX#1", false)));
         assert!(!matches(&pattern, &record("MODIFY", "OUTBOX#1", true)));
         assert!(!matches(&pattern, &record("INSERT", "USER#1", true)));
-        let but: Json = serde_json::from_str(r#"{"eventName":[{"anything-but":["REMOVE"]}]}"#).expect("pattern");
+        let but: Json = serde_json::from_str(r#"{"eventName":[{"anything-but":["REMOVE"]}]}"#)
+            .expect("pattern");
         assert!(matches(&but, &json!({"eventName": "INSERT"})));
         assert!(!matches(&but, &json!({"eventName": "REMOVE"})));
     }
@@ -394,8 +487,14 @@ mod tests {
         let template = Template::load(&crate::template_path()).expect("template");
         let mut ctx = Context::local("t", "us-east-1");
         for resource in template.resources() {
-            ctx.refs.insert(resource.logical_id.to_owned(), format!("url-{}", resource.logical_id));
-            ctx.attributes.insert(format!("{}.Arn", resource.logical_id), format!("arn-{}", resource.logical_id));
+            ctx.refs.insert(
+                resource.logical_id.to_owned(),
+                format!("url-{}", resource.logical_id),
+            );
+            ctx.attributes.insert(
+                format!("{}.Arn", resource.logical_id),
+                format!("arn-{}", resource.logical_id),
+            );
         }
         for (name, definition) in template.parameters() {
             if definition.get("Default").is_none() {
@@ -406,7 +505,16 @@ mod tests {
         let targets: Vec<&str> = pipes.iter().map(|p| p.target_url.as_str()).collect();
         assert_eq!(targets, ["url-AuditQueue", "url-EmailQueue"]);
         let mappings = mappings(&template, &ctx).expect("mappings");
-        let workers: Vec<(&str, &str)> = mappings.iter().map(|m| (m.binary.as_str(), m.queue_url.as_str())).collect();
-        assert_eq!(workers, [("worker-audit", "url-AuditQueue"), ("worker-email", "url-EmailQueue")]);
+        let workers: Vec<(&str, &str)> = mappings
+            .iter()
+            .map(|m| (m.binary.as_str(), m.queue_url.as_str()))
+            .collect();
+        assert_eq!(
+            workers,
+            [
+                ("worker-audit", "url-AuditQueue"),
+                ("worker-email", "url-EmailQueue")
+            ]
+        );
     }
 }

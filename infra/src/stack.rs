@@ -130,7 +130,11 @@ pub async fn store_key_set(
 
 /// Verifies the template's `EmailSender` in the local SES (moto refuses unverified senders,
 /// like SES in its sandbox).
-pub async fn provision_email_sender(template: &Template, ctx: &Context, endpoint: &str) -> Result<()> {
+pub async fn provision_email_sender(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+) -> Result<()> {
     if !template.parameters().any(|(name, _)| name == "EmailSender") {
         return Ok(());
     }
@@ -140,12 +144,19 @@ pub async fn provision_email_sender(template: &Template, ctx: &Context, endpoint
     };
     let sdk = crate::local_sdk_config(endpoint).await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
-    if let Err(error) = ses.create_email_identity().email_identity(&sender).send().await {
+    if let Err(error) = ses
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+    {
         let exists = error
             .as_service_error()
             .is_some_and(aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception);
         if !exists {
-            return Err(anyhow::Error::new(error).context(format!("verifying {sender} in the local SES")));
+            return Err(
+                anyhow::Error::new(error).context(format!("verifying {sender} in the local SES"))
+            );
         }
     }
     Ok(())
@@ -167,7 +178,9 @@ pub async fn start_pumps(
         let (sdk, table) = (sdk.clone(), table.to_owned());
         tasks.push(tokio::spawn(async move {
             loop {
-                if let Err(error) = crate::pumps::run_stream_pump(sdk.clone(), table.clone(), pipes.clone()).await {
+                if let Err(error) =
+                    crate::pumps::run_stream_pump(sdk.clone(), table.clone(), pipes.clone()).await
+                {
                     eprintln!("stream pump: {error:#} (restarting)");
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -178,7 +191,10 @@ pub async fn start_pumps(
         let (sdk, lambda_url) = (sdk.clone(), lambda_url.to_owned());
         tasks.push(tokio::spawn(async move {
             loop {
-                if let Err(error) = crate::pumps::run_queue_pump(sdk.clone(), mapping.clone(), lambda_url.clone()).await {
+                if let Err(error) =
+                    crate::pumps::run_queue_pump(sdk.clone(), mapping.clone(), lambda_url.clone())
+                        .await
+                {
                     eprintln!("queue pump {}: {error:#} (restarting)", mapping.function);
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -381,9 +397,15 @@ pub fn spawn_watch(
     env_file: &Path,
     log: Option<&Path>,
 ) -> Result<GroupChild> {
+    // cargo-lambda comes from the project's venv (`make setup`): put it on the PATH even when
+    // this runs outside `make`.
+    let venv_bin = root.join(".venv/bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(&path)))?;
     let mut command = Command::new("cargo");
     command
         .current_dir(root)
+        .env("PATH", path)
         .args([
             "lambda",
             "watch",

@@ -70,7 +70,11 @@ impl AuditItem {
     /// The entry for `event`, kept `retention_days`.
     pub fn from_event(event: &Event, store: &Store, retention_days: i64) -> Self {
         let id = event.id.to_string();
-        let actor = event.actor.id.clone().unwrap_or_else(|| "system".to_owned());
+        let actor = event
+            .actor
+            .id
+            .clone()
+            .unwrap_or_else(|| "system".to_owned());
         let month = event.occurred_at.get(..7).unwrap_or("unknown").to_owned();
         Self {
             pk: entity_partition(&event.entity.kind, &event.entity.id),
@@ -100,7 +104,10 @@ impl AuditItem {
 /// Records `event` once: a redelivered event finds its entry and changes nothing.
 /// Returns `false` for a duplicate.
 pub async fn record(store: &Store, event: &Event, retention_days: i64) -> Result<bool, StoreError> {
-    match store.put_new(&AuditItem::from_event(event, store, retention_days)).await {
+    match store
+        .put_new(&AuditItem::from_event(event, store, retention_days))
+        .await
+    {
         Ok(()) => Ok(true),
         Err(StoreError::ConditionFailed { .. }) => Ok(false),
         Err(other) => Err(other),
@@ -110,10 +117,17 @@ pub async fn record(store: &Store, event: &Event, retention_days: i64) -> Result
 /// Which slice of the trail to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditQuery {
-    Entity { kind: String, id: String },
+    Entity {
+        kind: String,
+        id: String,
+    },
     Actor(String),
     /// `[from, to]` in milliseconds since the epoch, within one calendar month.
-    Time { month: String, from_ms: u64, to_ms: u64 },
+    Time {
+        month: String,
+        from_ms: u64,
+        to_ms: u64,
+    },
 }
 
 /// The smallest and largest ULID strings of a millisecond timestamp.
@@ -124,11 +138,19 @@ fn ulid_bounds(from_ms: u64, to_ms: u64) -> (String, String) {
 }
 
 /// One page of the trail, newest first.
-pub async fn query(store: &Store, query: &AuditQuery, page: &PageRequest) -> Result<Page<AuditEntry>, StoreError> {
+pub async fn query(
+    store: &Store,
+    query: &AuditQuery,
+    page: &PageRequest,
+) -> Result<Page<AuditEntry>, StoreError> {
     let key_query = match query {
         AuditQuery::Entity { kind, id } => KeyQuery::table(entity_partition(kind, id)),
         AuditQuery::Actor(actor) => KeyQuery::index(Index::Gsi1, actor_partition(actor)),
-        AuditQuery::Time { month, from_ms, to_ms } => {
+        AuditQuery::Time {
+            month,
+            from_ms,
+            to_ms,
+        } => {
             let (low, high) = ulid_bounds(*from_ms, *to_ms);
             KeyQuery::index(Index::Gsi2, month_partition(month)).sort(SortKey::Between(low, high))
         }
@@ -144,18 +166,32 @@ pub async fn query(store: &Store, query: &AuditQuery, page: &PageRequest) -> Res
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC) into milliseconds since the epoch and the month.
 pub fn parse_timestamp(text: &str) -> Option<(u64, String)> {
     let bytes = text.as_bytes();
-    if text.len() < 20 || !text.ends_with('Z') || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
+    if text.len() < 20
+        || !text.ends_with('Z')
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[10] != b'T'
+    {
         return None;
     }
     let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let millis = match &text[19..text.len() - 1] {
         "" => 0,
-        fraction if fraction.starts_with('.') && fraction.len() > 1 && fraction[1..].bytes().all(|b| b.is_ascii_digit()) => {
+        fraction
+            if fraction.starts_with('.')
+                && fraction.len() > 1
+                && fraction[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
             let digits = format!("{:0<3}", &fraction[1..]);
             digits[..3].parse::<i64>().ok()?
         }
@@ -179,10 +215,26 @@ mod tests {
 
     #[test]
     fn timestamps_parse_to_milliseconds_and_their_month() {
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some((0, "1970-01".into())));
-        assert_eq!(parse_timestamp("2026-11-24T05:44:53.123Z"), Some((1_795_499_093_123, "2026-11".into())));
-        assert_eq!(parse_timestamp("2000-02-29T00:00:00.5Z"), Some((951_782_400_500, "2000-02".into())));
-        for bad in ["", "2026-11-24", "2026-13-01T00:00:00Z", "2026-11-24T25:00:00Z", "2026-11-24T05:44:53+01:00", "2026-11-24T05:44:53.Z"] {
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:00Z"),
+            Some((0, "1970-01".into()))
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-24T05:44:53.123Z"),
+            Some((1_795_499_093_123, "2026-11".into()))
+        );
+        assert_eq!(
+            parse_timestamp("2000-02-29T00:00:00.5Z"),
+            Some((951_782_400_500, "2000-02".into()))
+        );
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T25:00:00Z",
+            "2026-11-24T05:44:53+01:00",
+            "2026-11-24T05:44:53.Z",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }

@@ -44,10 +44,13 @@ pub fn event_of(message: &SqsMessage) -> Result<Event, RecordError> {
         .body
         .as_deref()
         .ok_or_else(|| RecordError::Malformed("empty body".into()))?;
-    let record: StreamRecord =
-        serde_json::from_str(body).map_err(|e| RecordError::Malformed(format!("not a stream record: {e}")))?;
+    let record: StreamRecord = serde_json::from_str(body)
+        .map_err(|e| RecordError::Malformed(format!("not a stream record: {e}")))?;
     if record.event_name != "INSERT" {
-        return Err(RecordError::Malformed(format!("unexpected {} record", record.event_name)));
+        return Err(RecordError::Malformed(format!(
+            "unexpected {} record",
+            record.event_name
+        )));
     }
     let item: OutboxItem = serde_dynamo::from_item(record.dynamodb.new_image)
         .map_err(|e| RecordError::Malformed(format!("not an outbox item: {e}")))?;

@@ -1,5 +1,7 @@
 //! End to end: real HTTP through the local gateway, `cargo lambda watch` and the functions.
 
+use std::future::Future;
+
 use ferrite_tests::{api_url, http};
 
 #[tokio::test]
@@ -295,4 +297,206 @@ async fn an_admin_reads_a_user_by_a_path_parameter_through_the_gateway() {
     assert_eq!(jwks.status(), 200);
     let keys: serde_json::Value = jwks.json().await.expect("json");
     assert_eq!(keys["keys"][0]["crv"], "Ed25519");
+}
+
+/// Polls `check` every 100 ms for up to 20 s; returns the value and how long it took.
+async fn eventually<T, F, Fut>(what: &str, check: F) -> (T, std::time::Duration)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return (value, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn token_in(html: &str) -> String {
+    let start = html.find("token=").expect("a link with a token") + "token=".len();
+    html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '%'))
+        .collect()
+}
+
+async fn admin_token(state: &shared::State) -> String {
+    let email = unique_email("auditor");
+    let password = "violet anchor drifts north";
+    post(
+        "/v1/auth/register",
+        &serde_json::json!({"email": email, "name": "Auditor", "password": password}),
+        None,
+    )
+    .await;
+    shared::accounts::grant_role(
+        state,
+        &shared::validate::Email::parse(&email).expect("email"),
+        shared::auth::Role::Admin,
+    )
+    .await
+    .expect("grant");
+    let login: serde_json::Value = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": email, "password": password}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    login["accessToken"].as_str().expect("token").to_owned()
+}
+
+async fn stack_state() -> shared::State {
+    let table = std::env::var("TABLE_NAME").expect("`make test` exports the stack's TABLE_NAME");
+    let config = shared::config::Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.clone()),
+        "CURSOR_SECRET" => Some(ferrite_tests::TEST_CURSOR_SECRET.to_owned()),
+        other => std::env::var(other).ok(),
+    })
+    .expect("config");
+    shared::State::from_config(config, shared::clock::Clock::System)
+        .await
+        .expect("state")
+}
+
+#[tokio::test]
+async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps() {
+    let state = stack_state().await;
+    let admin = admin_token(&state).await;
+    let email = unique_email("events");
+    let password = "violet anchor drifts north";
+    let registered: serde_json::Value = post(
+        "/v1/auth/register",
+        &serde_json::json!({"email": email, "name": "Evie", "password": password}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let id = registered["user"]["id"].as_str().expect("id").to_owned();
+
+    let (entry, audit_delay) = eventually("the audit entry", || async {
+        let page: serde_json::Value = http()
+            .get(format!(
+                "{}/v1/audit?entityType=user&entityId={id}",
+                api_url()
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        page["items"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(entry["type"], "user.registered");
+    eprintln!(
+        "API response -> audit entry visible: {} ms",
+        audit_delay.as_millis()
+    );
+
+    let (welcome, mail_delay) = eventually("the welcome email", || async {
+        ferrite_tests::sent_emails(&email).await.into_iter().next()
+    })
+    .await;
+    eprintln!(
+        "API response -> email accepted by SES: {} ms",
+        mail_delay.as_millis()
+    );
+    let verify = post(
+        "/v1/auth/email/verify",
+        &serde_json::json!({"token": token_in(&welcome.1)}),
+        None,
+    )
+    .await;
+    assert_eq!(verify.status(), 204);
+
+    // Forgot -> reset email -> reset with its token -> "password changed" email.
+    assert_eq!(
+        post(
+            "/v1/auth/password/forgot",
+            &serde_json::json!({"email": email}),
+            None
+        )
+        .await
+        .status(),
+        202
+    );
+    let (reset_mail, _) = eventually("the reset email", || async {
+        ferrite_tests::sent_emails(&email)
+            .await
+            .into_iter()
+            .find(|(subject, _)| subject.contains("Reset"))
+    })
+    .await;
+    let new_password = "quiet lanterns over the harbour";
+    let reset = post(
+        "/v1/auth/password/reset",
+        &serde_json::json!({"token": token_in(&reset_mail.1), "newPassword": new_password}),
+        None,
+    )
+    .await;
+    assert_eq!(reset.status(), 204);
+    eventually("the password-changed email", || async {
+        ferrite_tests::sent_emails(&email)
+            .await
+            .into_iter()
+            .find(|(subject, _)| subject.contains("was changed"))
+    })
+    .await;
+    let login = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": email, "password": new_password}),
+        None,
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue() {
+    let queue = std::env::var("AUDIT_QUEUE_URL").expect("`make test` exports the queue URLs");
+    let dead_letters =
+        std::env::var("AUDIT_DEAD_LETTER_QUEUE_URL").expect("`make test` exports the queue URLs");
+    let sdk = infra::local_sdk_config(&ferrite_tests::endpoint()).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let marker = format!("poison-{}", ulid::Ulid::new());
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(format!("{{\"not\":\"{marker}\"}}"))
+        .send()
+        .await
+        .expect("send");
+    // maxReceiveCount is 5 and a failed record is visible again after 2 s locally.
+    let (found, delay) = eventually("the poison message in the DLQ", || async {
+        let received = sqs
+            .receive_message()
+            .queue_url(&dead_letters)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .ok()?;
+        received
+            .messages()
+            .iter()
+            .find(|m| m.body().is_some_and(|b| b.contains(&marker)))
+            .cloned()
+    })
+    .await;
+    assert!(found.body().is_some_and(|b| b.contains(&marker)));
+    eprintln!(
+        "poison message dead-lettered after {} ms",
+        delay.as_millis()
+    );
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::too_many_lines)] // a journey reads best as one test, top to bottom
 //! One integration-test binary (faster to build and link than one per file).
 //!
 //! - `store`, `fixtures`: the shared crate against the local AWS endpoint (`AWS_ENDPOINT_URL`);
@@ -6,6 +7,7 @@
 
 mod auth;
 mod e2e;
+mod events;
 mod fixtures;
 mod gateway;
 mod store;

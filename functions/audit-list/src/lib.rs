@@ -20,7 +20,12 @@ fn bad(field: &str, message: &str) -> ApiError {
 
 fn timestamp(req: &Request, field: &str) -> Result<(u64, String), ApiError> {
     let raw = query_param(req, field).ok_or_else(|| bad(field, "is required with a time range"))?;
-    audit::parse_timestamp(raw).ok_or_else(|| bad(field, "must be an RFC 3339 UTC time such as 2026-11-24T05:44:53Z"))
+    audit::parse_timestamp(raw).ok_or_else(|| {
+        bad(
+            field,
+            "must be an RFC 3339 UTC time such as 2026-11-24T05:44:53Z",
+        )
+    })
 }
 
 /// Which slice of the trail the query string asks for.
@@ -28,9 +33,14 @@ pub fn audit_query(req: &Request) -> Result<AuditQuery, ApiError> {
     let entity = (query_param(req, "entityType"), query_param(req, "entityId"));
     let actor = query_param(req, "actorId");
     let time = query_param(req, "from").is_some() || query_param(req, "to").is_some();
-    let chosen = usize::from(entity.0.is_some() || entity.1.is_some()) + usize::from(actor.is_some()) + usize::from(time);
+    let chosen = usize::from(entity.0.is_some() || entity.1.is_some())
+        + usize::from(actor.is_some())
+        + usize::from(time);
     if chosen != 1 {
-        return Err(bad("entityType", "choose one of: entityType+entityId, actorId, or from+to"));
+        return Err(bad(
+            "entityType",
+            "choose one of: entityType+entityId, actorId, or from+to",
+        ));
     }
     let bounded = |field: &str, value: &str| {
         if value.is_empty() || value.len() > 200 {
@@ -51,10 +61,17 @@ pub fn audit_query(req: &Request) -> Result<AuditQuery, ApiError> {
         if from_month != to_month {
             return Err(bad("to", "must be in the same calendar month as `from`"));
         }
-        return Ok(AuditQuery::Time { month: from_month, from_ms, to_ms });
+        return Ok(AuditQuery::Time {
+            month: from_month,
+            from_ms,
+            to_ms,
+        });
     }
     match entity {
-        (Some(kind), Some(id)) => Ok(AuditQuery::Entity { kind: bounded("entityType", kind)?, id: bounded("entityId", id)? }),
+        (Some(kind), Some(id)) => Ok(AuditQuery::Entity {
+            kind: bounded("entityType", kind)?,
+            id: bounded("entityId", id)?,
+        }),
         (None, _) => Err(bad("entityType", "is required with entityId")),
         (_, None) => Err(bad("entityId", "is required with entityType")),
     }

@@ -19,12 +19,19 @@ impl AuditWorker {
     pub fn new(state: State, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let retention_days = match lookup("AUDIT_RETENTION_DAYS").filter(|v| !v.is_empty()) {
             None => audit::DEFAULT_RETENTION_DAYS,
-            Some(raw) => raw.parse::<i64>().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| ConfigError {
-                var: "AUDIT_RETENTION_DAYS",
-                problem: "must be a number of days from 1 to 3650".into(),
-            })?,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| ConfigError {
+                    var: "AUDIT_RETENTION_DAYS",
+                    problem: "must be a number of days from 1 to 3650".into(),
+                })?,
         };
-        Ok(Self { state, retention_days })
+        Ok(Self {
+            state,
+            retention_days,
+        })
     }
 }
 

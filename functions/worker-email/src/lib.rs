@@ -21,21 +21,27 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
+use shared::State;
 use shared::config::ConfigError;
 use shared::events::{EmailIntent, Event};
 use shared::store::{Key, StoreError, Update};
 use shared::worker::{self, RecordError};
-use shared::State;
 
 /// Claims live 30 days: far longer than any redelivery.
 const CLAIM_TTL_SECS: i64 = 30 * 86_400;
 
 /// Subject line of each template (templates themselves are in `templates/`).
 const SUBJECTS: &[(&str, &str)] = &[
-    ("welcome", "Welcome to {{ app_name }}: confirm your email address"),
+    (
+        "welcome",
+        "Welcome to {{ app_name }}: confirm your email address",
+    ),
     ("verify-email", "Confirm your email address"),
     ("password-reset", "Reset your {{ app_name }} password"),
-    ("password-changed", "Your {{ app_name }} password was changed"),
+    (
+        "password-changed",
+        "Your {{ app_name }} password was changed",
+    ),
     ("account-deleted", "Your {{ app_name }} account was deleted"),
 ];
 
@@ -43,14 +49,38 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("welcome.html", include_str!("../templates/welcome.html")),
     ("welcome.txt", include_str!("../templates/welcome.txt")),
-    ("verify-email.html", include_str!("../templates/verify-email.html")),
-    ("verify-email.txt", include_str!("../templates/verify-email.txt")),
-    ("password-reset.html", include_str!("../templates/password-reset.html")),
-    ("password-reset.txt", include_str!("../templates/password-reset.txt")),
-    ("password-changed.html", include_str!("../templates/password-changed.html")),
-    ("password-changed.txt", include_str!("../templates/password-changed.txt")),
-    ("account-deleted.html", include_str!("../templates/account-deleted.html")),
-    ("account-deleted.txt", include_str!("../templates/account-deleted.txt")),
+    (
+        "verify-email.html",
+        include_str!("../templates/verify-email.html"),
+    ),
+    (
+        "verify-email.txt",
+        include_str!("../templates/verify-email.txt"),
+    ),
+    (
+        "password-reset.html",
+        include_str!("../templates/password-reset.html"),
+    ),
+    (
+        "password-reset.txt",
+        include_str!("../templates/password-reset.txt"),
+    ),
+    (
+        "password-changed.html",
+        include_str!("../templates/password-changed.html"),
+    ),
+    (
+        "password-changed.txt",
+        include_str!("../templates/password-changed.txt"),
+    ),
+    (
+        "account-deleted.html",
+        include_str!("../templates/account-deleted.html"),
+    ),
+    (
+        "account-deleted.txt",
+        include_str!("../templates/account-deleted.txt"),
+    ),
 ];
 
 /// A rendered email.
@@ -74,7 +104,10 @@ impl Mailer {
         let mut env = Environment::new();
         // HTML templates escape what they interpolate; text templates do not.
         env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
+            if std::path::Path::new(name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("html"))
+            {
                 minijinja::AutoEscape::Html
             } else {
                 minijinja::AutoEscape::None
@@ -102,18 +135,31 @@ impl Mailer {
     /// Renders the email an event asks for. An unknown template is a malformed record.
     pub fn render(&self, intent: &EmailIntent) -> Result<Rendered, RecordError> {
         if !SUBJECTS.iter().any(|(name, _)| *name == intent.template) {
-            return Err(RecordError::Malformed(format!("unknown email template {:?}", intent.template)));
+            return Err(RecordError::Malformed(format!(
+                "unknown email template {:?}",
+                intent.template
+            )));
         }
         let mut vars: BTreeMap<&str, String> = BTreeMap::new();
         vars.insert("app_name", self.app_name.clone());
-        vars.insert("name", intent.vars.get("name").cloned().unwrap_or_else(|| "there".to_owned()));
+        vars.insert(
+            "name",
+            intent
+                .vars
+                .get("name")
+                .cloned()
+                .unwrap_or_else(|| "there".to_owned()),
+        );
         if let Some(token) = intent.vars.get("verifyToken") {
             vars.insert("verify_url", self.link("/verify-email", token));
         }
         if let Some(token) = intent.vars.get("resetToken") {
             vars.insert("reset_url", self.link("/reset-password", token));
         }
-        vars.insert("forgot_url", format!("{}/forgot-password", self.app_base_url));
+        vars.insert(
+            "forgot_url",
+            format!("{}/forgot-password", self.app_base_url),
+        );
         let render = |name: String| {
             self.env
                 .get_template(&name)
@@ -154,18 +200,46 @@ impl EmailWorker {
     /// `EMAIL_SENDER` (required), `APP_BASE_URL` (required, http/https), `APP_NAME` (default Ferrite).
     pub fn new(state: State, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
-        let sender = get("EMAIL_SENDER").ok_or(ConfigError { var: "EMAIL_SENDER", problem: "is not set".into() })?;
-        if shared::validate::Email::parse(sender.rsplit(['<', ' ']).next().unwrap_or_default().trim_end_matches('>')).is_err() {
-            return Err(ConfigError { var: "EMAIL_SENDER", problem: "must be an email address".into() });
+        let sender = get("EMAIL_SENDER").ok_or(ConfigError {
+            var: "EMAIL_SENDER",
+            problem: "is not set".into(),
+        })?;
+        if shared::validate::Email::parse(
+            sender
+                .rsplit(['<', ' '])
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('>'),
+        )
+        .is_err()
+        {
+            return Err(ConfigError {
+                var: "EMAIL_SENDER",
+                problem: "must be an email address".into(),
+            });
         }
-        let base = get("APP_BASE_URL").ok_or(ConfigError { var: "APP_BASE_URL", problem: "is not set".into() })?;
+        let base = get("APP_BASE_URL").ok_or(ConfigError {
+            var: "APP_BASE_URL",
+            problem: "is not set".into(),
+        })?;
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ConfigError { var: "APP_BASE_URL", problem: "must be an http(s) URL".into() });
+            return Err(ConfigError {
+                var: "APP_BASE_URL",
+                problem: "must be an http(s) URL".into(),
+            });
         }
         let name = get("APP_NAME").unwrap_or_else(|| "Ferrite".to_owned());
-        let mailer = Mailer::new(&base, &name).map_err(|e| ConfigError { var: "APP_NAME", problem: e.to_string() })?;
+        let mailer = Mailer::new(&base, &name).map_err(|e| ConfigError {
+            var: "APP_NAME",
+            problem: e.to_string(),
+        })?;
         let ses = aws_sdk_sesv2::Client::new(state.sdk_config());
-        Ok(Self { state, ses, sender, mailer })
+        Ok(Self {
+            state,
+            ses,
+            sender,
+            mailer,
+        })
     }
 }
 
@@ -198,7 +272,10 @@ fn transient(error: &StoreError) -> RecordError {
 async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError> {
     let Some(intent) = &event.email else {
         // The pipe only forwards events with an email section; anything else is not ours.
-        return Err(RecordError::Malformed(format!("event {} asks for no email", event.id)));
+        return Err(RecordError::Malformed(format!(
+            "event {} asks for no email",
+            event.id
+        )));
     };
     let email = worker.mailer.render(intent)?;
     let store = &worker.state.store;
@@ -215,8 +292,12 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
         Err(StoreError::ConditionFailed { .. }) => {
             let existing: Option<Claim> = store.get(&key).await.map_err(|e| transient(&e))?;
             match existing.map(|c| c.state) {
-                Some(ClaimState::Sent) => tracing::info!(eventId = %event.id, "duplicate delivery: email already sent"),
-                _ => tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)"),
+                Some(ClaimState::Sent) => {
+                    tracing::info!(eventId = %event.id, "duplicate delivery: email already sent");
+                }
+                _ => {
+                    tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
+                }
             }
             return Ok(());
         }
@@ -228,7 +309,12 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
         Ok::<_, aws_sdk_sesv2::error::BuildError>(
             Message::builder()
                 .subject(charset(&email.subject)?)
-                .body(Body::builder().text(charset(&email.text)?).html(charset(&email.html)?).build())
+                .body(
+                    Body::builder()
+                        .text(charset(&email.text)?)
+                        .html(charset(&email.html)?)
+                        .build(),
+                )
                 .build(),
         )
     })()
@@ -245,7 +331,10 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
         Ok(output) => {
             let update = Update::new(key)
                 .set("state", AttributeValue::S("sent".into()))
-                .set("messageId", AttributeValue::S(output.message_id().unwrap_or_default().to_owned()));
+                .set(
+                    "messageId",
+                    AttributeValue::S(output.message_id().unwrap_or_default().to_owned()),
+                );
             // The email is out; failing to mark it would only make a redelivery skip it anyway.
             if let Err(error) = store.update(update).await {
                 tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "email sent, claim not marked");
@@ -256,12 +345,17 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
         Err(error) => {
             // Release the claim so that SQS's retry can send.
             if let Err(release) = store
-                .transact(vec![store.delete_op(&key, false).map_err(|e| transient(&e))?])
+                .transact(vec![
+                    store.delete_op(&key, false).map_err(|e| transient(&e))?,
+                ])
                 .await
             {
                 tracing::error!(eventId = %event.id, error = %shared::error::cause_chain(&release), "claim not released");
             }
-            Err(RecordError::Transient(format!("SES SendEmail: {}", shared::error::cause_chain(&error))))
+            Err(RecordError::Transient(format!(
+                "SES SendEmail: {}",
+                shared::error::cause_chain(&error)
+            )))
         }
     }
 }
@@ -282,30 +376,64 @@ mod tests {
         EmailIntent {
             template: template.into(),
             to: "ada@example.com".into(),
-            vars: vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 
     #[test]
     fn every_template_renders_text_and_html_with_links_from_the_base_url() {
         let mailer = Mailer::new("https://app.example.com/", "Ferrite").expect("templates");
-        let welcome = mailer.render(&intent("welcome", &[("name", "Ada"), ("verifyToken", "abc+/=")])).expect("render");
-        assert_eq!(welcome.subject, "Welcome to Ferrite: confirm your email address");
-        assert!(welcome.text.contains("https://app.example.com/verify-email?token=abc%2B%2F%3D"));
+        let welcome = mailer
+            .render(&intent(
+                "welcome",
+                &[("name", "Ada"), ("verifyToken", "abc+/=")],
+            ))
+            .expect("render");
+        assert_eq!(
+            welcome.subject,
+            "Welcome to Ferrite: confirm your email address"
+        );
+        assert!(
+            welcome
+                .text
+                .contains("https://app.example.com/verify-email?token=abc%2B%2F%3D")
+        );
         assert!(welcome.html.contains("Hello Ada,"));
-        let reset = mailer.render(&intent("password-reset", &[("resetToken", "tok")])).expect("render");
-        assert!(reset.text.contains("https://app.example.com/reset-password?token=tok"));
+        let reset = mailer
+            .render(&intent("password-reset", &[("resetToken", "tok")]))
+            .expect("render");
+        assert!(
+            reset
+                .text
+                .contains("https://app.example.com/reset-password?token=tok")
+        );
         for template in ["verify-email", "password-changed", "account-deleted"] {
-            let rendered = mailer.render(&intent(template, &[("name", "Ada"), ("verifyToken", "t")])).expect(template);
-            assert!(!rendered.subject.is_empty() && rendered.html.contains("<html"), "{template}");
+            let rendered = mailer
+                .render(&intent(template, &[("name", "Ada"), ("verifyToken", "t")]))
+                .expect(template);
+            assert!(
+                !rendered.subject.is_empty() && rendered.html.contains("<html"),
+                "{template}"
+            );
         }
-        assert!(matches!(mailer.render(&intent("nope", &[])), Err(RecordError::Malformed(_))));
+        assert!(matches!(
+            mailer.render(&intent("nope", &[])),
+            Err(RecordError::Malformed(_))
+        ));
     }
 
     #[test]
     fn html_escapes_what_users_typed_and_text_does_not() {
         let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
-        let rendered = mailer.render(&intent("account-deleted", &[("name", "<script>x</script>")])).expect("render");
+        let rendered = mailer
+            .render(&intent(
+                "account-deleted",
+                &[("name", "<script>x</script>")],
+            ))
+            .expect("render");
         assert!(rendered.html.contains("&lt;script&gt;"));
         assert!(rendered.text.contains("<script>x</script>"));
     }

@@ -184,11 +184,16 @@ impl Api {
             Some(log) => log.with_file_name("functions.env"),
             None => local_dir(root).join("functions.env"),
         };
-        stack::write_env_file(&env_file, &stack::function_env(template, ctx, endpoint)?, false)?;
+        stack::write_env_file(
+            &env_file,
+            &stack::function_env(template, ctx, endpoint)?,
+            false,
+        )?;
         let mut watch = stack::spawn_watch(root, lambda_port, &env_file, watch_log)?;
         stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
         let lambda_url = format!("http://127.0.0.1:{lambda_port}");
-        let (address, routes, gateway) = stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
+        let (address, routes, gateway) =
+            stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
         let table = template
             .resources_of("AWS::DynamoDB::Table")
             .next()
@@ -227,7 +232,15 @@ async fn dev(
     println!("local AWS endpoint: {}", endpoint.url);
     let (ctx, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
     stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
-    let mut api = Api::start(root, template, &ctx, &endpoint.url, (port, lambda_port), None).await?;
+    let mut api = Api::start(
+        root,
+        template,
+        &ctx,
+        &endpoint.url,
+        (port, lambda_port),
+        None,
+    )
+    .await?;
     let api_url = api.url.clone();
 
     println!(
@@ -235,7 +248,10 @@ async fn dev(
         started.elapsed().as_secs_f64()
     );
     print!("{}", stack::route_table(&api.routes));
-    println!("Event pumps: table stream -> pipes -> queues -> workers ({} running)", api.pumps.len());
+    println!(
+        "Event pumps: table stream -> pipes -> queues -> workers ({} running)",
+        api.pumps.len()
+    );
     println!("\nTry: curl -i {api_url}/v1/health");
     println!("Shell environment for the endpoint: source .local/env.  Ctrl-C stops everything.\n");
 
@@ -327,7 +343,11 @@ async fn exec(
             let log = run_dir.join("functions.log");
             let ports = (moto::free_port()?, moto::free_port()?);
             let api = Api::start(root, template, &ctx, &endpoint.url, ports, Some(&log)).await?;
-            eprintln!("ferrite-local: API {} (functions log {})", api.url, log.display());
+            eprintln!(
+                "ferrite-local: API {} (functions log {})",
+                api.url,
+                log.display()
+            );
             env.insert("FERRITE_API_URL".to_owned(), api.url.clone());
             running = Some(api);
         }

@@ -1,0 +1,288 @@
+//! The workers in-process, with real SQS events, against the local endpoint.
+
+use ferrite_tests::{Call, TestApp, sent_emails, sqs_event, stream_record};
+use serde_json::json;
+use shared::auth::Role;
+use shared::events::{Actor, Event};
+use shared::validate::Email;
+
+fn event_for(kind: &str, entity: &str) -> Event {
+    Event::new(
+        kind,
+        Actor::system("test"),
+        "user",
+        entity,
+        "2026-11-24T05:44:53.000Z".into(),
+    )
+    .change("name", (), "Ada")
+}
+
+fn audit_worker(app: &TestApp) -> worker_audit::AuditWorker {
+    worker_audit::AuditWorker::new(app.state.clone(), |_| None).expect("worker")
+}
+
+async fn email_worker(app: &TestApp, sender: &str, verified: bool) -> worker_email::EmailWorker {
+    if verified {
+        let ses = aws_sdk_sesv2::Client::new(app.state.sdk_config());
+        drop(
+            ses.create_email_identity()
+                .email_identity(sender)
+                .send()
+                .await,
+        );
+    }
+    worker_email::EmailWorker::new(app.state.clone(), |name| match name {
+        "EMAIL_SENDER" => Some(sender.to_owned()),
+        "APP_BASE_URL" => Some("https://app.example.com".to_owned()),
+        _ => None,
+    })
+    .expect("worker")
+}
+
+async fn audit_count(app: &TestApp, entity: &str) -> usize {
+    shared::audit::query(
+        &app.state.store,
+        &shared::audit::AuditQuery::Entity {
+            kind: "user".into(),
+            id: entity.into(),
+        },
+        &shared::store::PageRequest::first(100),
+    )
+    .await
+    .expect("query")
+    .items
+    .len()
+}
+
+#[tokio::test]
+async fn the_audit_worker_reports_exactly_the_bad_record_of_a_batch() {
+    let app = TestApp::spawn().await;
+    let worker = audit_worker(&app);
+    let good = event_for("user.registered", "u-1");
+    let bodies = vec![
+        stream_record(&good),
+        "{\"not\": \"a stream record\"}".to_owned(),
+        stream_record(&event_for("user.logged_in", "u-1")),
+    ];
+    let response = worker_audit::handle(&worker, sqs_event(&bodies)).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["message-1"]);
+    assert_eq!(
+        audit_count(&app, "u-1").await,
+        2,
+        "the records around the bad one were processed"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_event_makes_one_audit_entry() {
+    let app = TestApp::spawn().await;
+    let worker = audit_worker(&app);
+    let event = event_for("user.profile_updated", "u-2");
+    let body = stream_record(&event);
+    let response = worker_audit::handle(&worker, sqs_event(&[body.clone(), body.clone()])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let response = worker_audit::handle(&worker, sqs_event(&[body])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(audit_count(&app, "u-2").await, 1);
+}
+
+#[tokio::test]
+async fn admins_read_the_trail_by_entity_actor_and_time() {
+    let app = TestApp::spawn().await;
+    let worker = audit_worker(&app);
+    // Real events: registration and promotion of an admin, then a member's registration.
+    let password = "violet anchor drifts north";
+    let register = |email: &str| {
+        app.call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": email, "name": "N", "password": password})),
+        )
+    };
+    let admin_id = register("admin@example.com").await.body["user"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    shared::accounts::grant_role(
+        app.state,
+        &Email::parse("admin@example.com").expect("email"),
+        Role::Admin,
+    )
+    .await
+    .expect("grant");
+    let member_id = register("member@example.com").await.body["user"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let bodies: Vec<String> = app.outbox().await.iter().map(stream_record).collect();
+    assert!(
+        worker_audit::handle(&worker, sqs_event(&bodies))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+
+    let login = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": "admin@example.com", "password": password})),
+        )
+        .await;
+    let token = login.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let audit = |call: Call| app.call(audit_list::handle, call.bearer(&token));
+
+    let by_entity = audit(
+        Call::new("GET", "/v1/audit")
+            .query("entityType", "user")
+            .query("entityId", &admin_id),
+    )
+    .await;
+    assert_eq!(by_entity.status, 200, "{:?}", by_entity.body);
+    let kinds: Vec<&str> = by_entity.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["user.roles_changed", "user.registered"],
+        "newest first"
+    );
+    assert!(
+        by_entity.body["items"][0].get("email").is_none(),
+        "the email section is not stored"
+    );
+
+    let by_actor = audit(Call::new("GET", "/v1/audit").query("actorId", &member_id)).await;
+    assert_eq!(by_actor.body["items"][0]["type"], "user.registered");
+
+    let now = shared::clock::rfc3339(std::time::SystemTime::now());
+    let month_start = format!("{}-01T00:00:00Z", &now[..7]);
+    let by_time = audit(
+        Call::new("GET", "/v1/audit")
+            .query("from", &month_start)
+            .query("to", &now)
+            .query("limit", "2"),
+    )
+    .await;
+    assert_eq!(by_time.body["items"].as_array().map(Vec::len), Some(2));
+    assert!(by_time.body["nextCursor"].is_string());
+
+    for bad in [
+        Call::new("GET", "/v1/audit"),
+        Call::new("GET", "/v1/audit").query("entityType", "user"),
+        Call::new("GET", "/v1/audit")
+            .query("actorId", "x")
+            .query("entityType", "user")
+            .query("entityId", "y"),
+        Call::new("GET", "/v1/audit")
+            .query("from", "2026-10-31T00:00:00Z")
+            .query("to", "2026-11-01T00:00:00Z"),
+        Call::new("GET", "/v1/audit")
+            .query("from", "yesterday")
+            .query("to", "today"),
+    ] {
+        assert_eq!(audit(bad).await.status, 400);
+    }
+    let member_login = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": "member@example.com", "password": password})),
+        )
+        .await;
+    let member = member_login.body["accessToken"].as_str().expect("token");
+    let forbidden = app
+        .call(
+            audit_list::handle,
+            Call::new("GET", "/v1/audit")
+                .query("actorId", "x")
+                .bearer(member),
+        )
+        .await;
+    assert_eq!(forbidden.status, 403);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_sends_one_email() {
+    let app = TestApp::spawn().await;
+    let worker = email_worker(&app, "no-reply@example.com", true).await;
+    let to = format!(
+        "dup-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let event = event_for("user.registered", "u-3").email(
+        "welcome",
+        &to,
+        &[("name", "Ada"), ("verifyToken", "tok123")],
+    );
+    let body = stream_record(&event);
+    let response =
+        worker_email::handle(&worker, sqs_event(&[body.clone(), body.clone(), body])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = sent_emails(&to).await;
+    assert_eq!(sent.len(), 1, "one email for three deliveries");
+    assert!(sent[0].0.contains("confirm your email"));
+    // HTML escapes `/` in attributes (`https:&#x2f;&#x2f;…`): what matters is the link and its token.
+    assert!(
+        sent[0].1.contains("verify-email?token=tok123"),
+        "{}",
+        sent[0].1
+    );
+}
+
+#[tokio::test]
+async fn when_ses_refuses_the_record_fails_and_can_be_retried() {
+    let app = TestApp::spawn().await;
+    let to = format!(
+        "retry-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let event = event_for("user.registered", "u-4").email(
+        "welcome",
+        &to,
+        &[("name", "Ada"), ("verifyToken", "t")],
+    );
+    let body = stream_record(&event);
+
+    // An unverified sender: SES rejects the message.
+    let refused = email_worker(&app, "unverified-sender@example.org", false).await;
+    let response = worker_email::handle(&refused, sqs_event(std::slice::from_ref(&body))).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "reported, so SQS retries and then dead-letters it"
+    );
+    assert!(sent_emails(&to).await.is_empty());
+
+    // The claim was released: a retry after SES recovers sends the email.
+    let healthy = email_worker(&app, "no-reply@example.com", true).await;
+    assert!(
+        worker_email::handle(&healthy, sqs_event(&[body]))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert_eq!(sent_emails(&to).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_without_email_or_with_an_unknown_template_is_a_failed_record() {
+    let app = TestApp::spawn().await;
+    let worker = email_worker(&app, "no-reply@example.com", true).await;
+    let no_email = stream_record(&event_for("user.logged_in", "u-5"));
+    let unknown =
+        stream_record(&event_for("user.x", "u-5").email("no-such-template", "a@example.com", &[]));
+    let response = worker_email::handle(&worker, sqs_event(&[no_email, unknown])).await;
+    assert_eq!(response.batch_item_failures.len(), 2);
+}
