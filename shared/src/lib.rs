@@ -30,6 +30,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod posts;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

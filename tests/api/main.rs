@@ -10,4 +10,5 @@ mod e2e;
 mod events;
 mod fixtures;
 mod gateway;
+mod posts;
 mod store;

@@ -915,6 +915,12 @@ async fn delete_user(
     kind: &str,
 ) -> Result<(), ApiError> {
     let store = &state.store;
+    // The author's posts go first: if this fails, the account still exists and the request
+    // can be repeated; no feed ever shows a post of a deleted account.
+    let posts = crate::posts::delete_all_by(state, user.id, &actor).await?;
+    if posts > 0 {
+        tracing::info!(userId = %user.id, posts, "posts of the deleted account removed");
+    }
     let email =
         Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
     let mut writes = vec![

@@ -128,6 +128,19 @@ pub async fn authenticate(state: &State, req: &Request) -> Result<Principal, Api
     })
 }
 
+/// `None` for an anonymous request; the principal when a token is given; 401 when the token
+/// given is not valid (a bad token is an error, not anonymity).
+pub async fn authenticate_optional(
+    state: &State,
+    req: &Request,
+) -> Result<Option<Principal>, ApiError> {
+    if req.headers().contains_key(http::header::AUTHORIZATION) {
+        authenticate(state, req).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// 403 unless the principal has `role`.
 pub fn require_role(principal: &Principal, role: Role) -> Result<(), ApiError> {
     if principal.has_role(role) {

@@ -286,6 +286,27 @@ impl Update {
         Ok(self.set(attr, value))
     }
 
+    /// `SET attr = value` when there is a value, `REMOVE attr` when there is none (index key
+    /// attributes must be absent, never `NULL`).
+    pub fn set_or_remove<T: Serialize>(
+        self,
+        attr: &str,
+        value: Option<&T>,
+    ) -> Result<Self, StoreError> {
+        match value {
+            Some(value) => self.set_value(attr, value),
+            None => Ok(self.remove(attr)),
+        }
+    }
+
+    /// `SET attr = if_not_exists(attr, value)`: set once, never overwritten.
+    #[must_use]
+    pub fn set_if_absent(mut self, attr: &str, value: AttributeValue) -> Self {
+        let (n, v) = (self.name(attr), self.value(value));
+        self.sets.push(format!("{n} = if_not_exists({n}, {v})"));
+        self
+    }
+
     /// `ADD attr delta` (a number; creates it at `delta`).
     #[must_use]
     pub fn add(mut self, attr: &str, delta: i64) -> Self {
@@ -509,6 +530,23 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key.to_attrs()))
             .set_condition_expression(must_exist.then(|| "attribute_exists(pk)".to_owned()))
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A `Delete` that fails the transaction unless the item is at `version`.
+    pub fn delete_versioned_op(
+        &self,
+        key: &Key,
+        version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_attrs()))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", keys::VERSION)
+            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
             .build()
             .map_err(|e| StoreError::Sdk(Box::new(e)))?;
         Ok(TransactWriteItem::builder().delete(delete).build())

@@ -1,0 +1,66 @@
+//! `POST /v1/posts` `{title, body, tags?, status?}` → 201 with `Location` and `ETag`.
+//! `Idempotency-Key` (optional, 1–128 visible characters): a repeat with the same key and body
+//! within 24 h returns the original post and creates nothing; another body → 422.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::error::FieldError;
+use shared::posts::{self, NewPost, PostStatus};
+use shared::{ApiError, State, auth};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePost {
+    #[garde(custom(posts::title))]
+    pub title: String,
+    #[garde(custom(posts::body))]
+    pub body: String,
+    #[serde(default)]
+    #[garde(custom(posts::tags))]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[garde(skip)]
+    pub status: Option<PostStatus>,
+}
+
+fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "INVALID_PARAMETER",
+            detail: "`Idempotency-Key` must be 1-128 visible ASCII characters.".into(),
+            errors: vec![FieldError::new(
+                "Idempotency-Key",
+                "must be 1-128 visible ASCII characters",
+            )],
+        })
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = auth::authenticate(state, &req).await?;
+    let body: CreatePost = shared::http::json_body_with_limit(&req, 256 * 1024)?;
+    let key = idempotency_key(&req)?;
+    let input = NewPost {
+        title: body.title,
+        body: body.body,
+        tags: body.tags,
+        status: body.status.unwrap_or(PostStatus::Draft),
+    };
+    let post = posts::create(state, &me, input, key.as_deref()).await?;
+    let mut response = shared::http::with_etag(
+        shared::http::json(StatusCode::CREATED, &post)?,
+        post.version,
+    );
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/posts/{}", post.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}

@@ -1,0 +1,41 @@
+//! `PATCH /v1/posts/{id}` `{title?, body?, tags?, status?, version?}` → 200 with the post.
+//! `If-Match` or `version` → 412 when stale; unknown fields → 400.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::posts::{PostChange, PostStatus};
+use shared::{ApiError, State, auth};
+
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPost {
+    #[garde(inner(custom(shared::posts::title)))]
+    pub title: Option<String>,
+    #[garde(inner(custom(shared::posts::body)))]
+    pub body: Option<String>,
+    #[garde(inner(custom(shared::posts::tags)))]
+    pub tags: Option<Vec<String>>,
+    #[garde(skip)]
+    pub status: Option<PostStatus>,
+    #[garde(skip)]
+    pub version: Option<u64>,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = auth::authenticate(state, &req).await?;
+    let id = shared::http::path_param(&req, "id")?;
+    let body: PatchPost = shared::http::json_body_with_limit(&req, 256 * 1024)?;
+    let change = PostChange {
+        title: body.title,
+        body: body.body,
+        tags: body.tags,
+        status: body.status,
+        expected_version: shared::http::if_match_version(&req)?.or(body.version),
+    };
+    let post = shared::posts::update(state, &me, &id, change).await?;
+    Ok(shared::http::with_etag(
+        shared::http::json(StatusCode::OK, &post)?,
+        post.version,
+    ))
+}

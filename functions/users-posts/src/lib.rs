@@ -1,0 +1,12 @@
+//! `GET /v1/users/{id}/posts?limit=&cursor=` → that author's published posts, newest first.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::{ApiError, State};
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let author = shared::http::path_param(&req, "id")?;
+    let page = shared::http::page_request(&req)?;
+    let posts = shared::posts::by_author(state, &author, &page).await?;
+    shared::http::json(StatusCode::OK, &posts)
+}
