@@ -122,7 +122,10 @@ async fn a_draft_stays_private_until_published_then_reaches_the_feeds() {
     assert_eq!(published.status, 200);
     assert!(published.body["publishedAt"].is_string());
     assert_eq!(ids(&feed(&app, None, 10, None).await), [id.as_str()]);
-    assert_eq!(ids(&feed(&app, Some("rust"), 10, None).await), [id.as_str()]);
+    assert_eq!(
+        ids(&feed(&app, Some("rust"), 10, None).await),
+        [id.as_str()]
+    );
     assert!(ids(&feed(&app, Some("go"), 10, None).await).is_empty());
     let by_author = app
         .call(
