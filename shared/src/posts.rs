@@ -815,12 +815,9 @@ pub async fn feed(
             (cursor.m, cursor.c)
         }
     };
-    // Where the feed starts: the first month anything was published.
-    let start: Option<String> = store
-        .get::<serde_json::Value>(&Key::new("STATS", "FEED"))
-        .await?
-        .and_then(|v| v["firstMonth"].as_str().map(str::to_owned));
-    let first_month = start.unwrap_or_else(|| month.clone());
+    // Where the feed starts (the first month anything was published): read only when a
+    // bucket runs out, so a typical page costs one Query.
+    let mut first_month: Option<String> = None;
     let limit = page.limit;
     let mut items: Vec<PostSummary> = Vec::new();
     loop {
@@ -837,14 +834,24 @@ pub async fn feed(
             .await?;
         items.extend(result.items.into_iter().map(|e| e.summary));
         let full = items.len() >= usize::from(limit);
-        let next = match result.next_cursor {
-            Some(c) => Some(FeedCursor {
+        let next = if let Some(c) = result.next_cursor {
+            Some(FeedCursor {
                 m: month.clone(),
                 c: Some(c),
-            }),
-            None => previous_month(&month)
-                .filter(|m| *m >= first_month)
-                .map(|m| FeedCursor { m, c: None }),
+            })
+        } else {
+            if first_month.is_none() {
+                let start: Option<serde_json::Value> =
+                    store.get(&Key::new("STATS", "FEED")).await?;
+                first_month = Some(
+                    start
+                        .and_then(|v| v["firstMonth"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| month.clone()),
+                );
+            }
+            previous_month(&month)
+                .filter(|m| first_month.as_ref().is_some_and(|first| m >= first))
+                .map(|m| FeedCursor { m, c: None })
         };
         match next {
             Some(next) if full => {

@@ -6,6 +6,7 @@
 //! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`).
 
 mod auth;
+mod calls;
 mod e2e;
 mod events;
 mod fixtures;

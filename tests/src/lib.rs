@@ -81,6 +81,27 @@ impl TestApp {
         Self::spawn_with_clock(Clock::System).await
     }
 
+    /// Like [`spawn`](Self::spawn), with every DynamoDB operation recorded in `calls`.
+    pub async fn spawn_counting() -> (Self, CallLog) {
+        let log = CallLog::default();
+        let mut app = Self::spawn().await;
+        let sdk = infra::local_sdk_config(&endpoint()).await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(log.clone())
+            .build();
+        let mut state = app.state.clone();
+        state.store = shared::store::Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            app.table.clone(),
+            shared::store::CursorCodec::new(shared::config::Secret::new(
+                TEST_CURSOR_SECRET.as_bytes().to_vec(),
+            )),
+            Clock::System,
+        );
+        app.state = Box::leak(Box::new(state));
+        (app, log)
+    }
+
     pub async fn spawn_with_clock(clock: Clock) -> Self {
         let endpoint = endpoint();
         let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -377,4 +398,36 @@ pub async fn sent_emails(to: &str) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Records the name of every DynamoDB operation a client sends (an SDK interceptor).
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CallLog {
+    /// The operations since the last call, in order; clears the log.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _runtime: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let name = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or_else(|| "unknown operation".to_owned(), |m| m.name().to_owned());
+        self.0.lock().expect("lock").push(name);
+        Ok(())
+    }
 }

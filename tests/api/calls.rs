@@ -1,0 +1,213 @@
+//! DynamoDB calls per request: each endpoint's happy path makes exactly the operations its
+//! access pattern documents (README, "DynamoDB calls per request"). A regression that adds a
+//! round trip fails here.
+
+use ferrite_tests::{Call, TestApp};
+use serde_json::json;
+use shared::auth::Role;
+use shared::validate::Email;
+
+const PASSWORD: &str = "violet anchor drifts north";
+
+#[tokio::test]
+async fn every_endpoint_makes_the_documented_dynamodb_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let expect = |endpoint: &str, calls: &[&str]| {
+        let made = log.take();
+        assert_eq!(made, calls, "{endpoint}");
+    };
+
+    let health = app
+        .call(health::handle, Call::new("GET", "/v1/health"))
+        .await;
+    assert_eq!(health.status, 200);
+    expect("GET /v1/health", &[]);
+
+    let registered = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register").json(
+                &json!({"email": "calls@example.com", "name": "Calls", "password": PASSWORD}),
+            ),
+        )
+        .await;
+    assert_eq!(registered.status, 201);
+    expect("POST /v1/auth/register", &["TransactWriteItems"]);
+
+    let login = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": "calls@example.com", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(login.status, 200);
+    expect(
+        "POST /v1/auth/login",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+    let access = login.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let refresh_token = login.body["refreshToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let refreshed = app
+        .call(
+            auth_refresh::handle,
+            Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": refresh_token})),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200);
+    expect(
+        "POST /v1/auth/refresh",
+        &["GetItem", "BatchGetItem", "TransactWriteItems"],
+    );
+
+    assert_eq!(
+        app.call(
+            users_me_get::handle,
+            Call::new("GET", "/v1/users/me").bearer(&access)
+        )
+        .await
+        .status,
+        200
+    );
+    expect("GET /v1/users/me", &["BatchGetItem"]);
+
+    let patched = app
+        .call(
+            users_me_patch::handle,
+            Call::new("PATCH", "/v1/users/me")
+                .bearer(&access)
+                .json(&json!({"name": "Renamed"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200);
+    expect(
+        "PATCH /v1/users/me",
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+
+    let jwks = app
+        .call(jwks::handle, Call::new("GET", "/.well-known/jwks.json"))
+        .await;
+    assert_eq!(jwks.status, 200);
+    expect("GET /.well-known/jwks.json", &[]);
+
+    let created = app
+        .call(
+            posts_create::handle,
+            Call::new("POST", "/v1/posts")
+                .bearer(&access)
+                .json(&json!({"title": "t", "body": "b", "status": "published"})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    expect("POST /v1/posts", &["BatchGetItem", "TransactWriteItems"]);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+
+    assert_eq!(
+        app.call(
+            posts_get::handle,
+            Call::new("GET", "/v1/posts/{id}").param("id", &id)
+        )
+        .await
+        .status,
+        200
+    );
+    expect("GET /v1/posts/{id} (anonymous)", &["GetItem"]);
+
+    let patched = app
+        .call(
+            posts_patch::handle,
+            Call::new("PATCH", "/v1/posts/{id}")
+                .param("id", &id)
+                .bearer(&access)
+                .json(&json!({"title": "t2"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200);
+    expect(
+        "PATCH /v1/posts/{id}",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+
+    // The newest month bucket holds every post here; reaching its end reads where the feed starts.
+    assert_eq!(
+        app.call(posts_list::handle, Call::new("GET", "/v1/posts"))
+            .await
+            .status,
+        200
+    );
+    expect("GET /v1/posts", &["Query", "GetItem"]);
+
+    let me = app
+        .call(
+            users_me_get::handle,
+            Call::new("GET", "/v1/users/me").bearer(&access),
+        )
+        .await;
+    let user_id = me.body["id"].as_str().expect("id").to_owned();
+    log.take();
+    assert_eq!(
+        app.call(
+            users_posts::handle,
+            Call::new("GET", "/v1/users/{id}/posts").param("id", &user_id)
+        )
+        .await
+        .status,
+        200
+    );
+    expect("GET /v1/users/{id}/posts", &["Query"]);
+
+    shared::accounts::grant_role(
+        app.state,
+        &Email::parse("calls@example.com").expect("email"),
+        Role::Admin,
+    )
+    .await
+    .expect("grant");
+    log.take();
+    assert_eq!(
+        app.call(
+            users_list::handle,
+            Call::new("GET", "/v1/users").bearer(&access)
+        )
+        .await
+        .status,
+        200
+    );
+    expect("GET /v1/users", &["BatchGetItem", "Query"]);
+    assert_eq!(
+        app.call(
+            audit_list::handle,
+            Call::new("GET", "/v1/audit")
+                .query("actorId", &user_id)
+                .bearer(&access)
+        )
+        .await
+        .status,
+        200
+    );
+    expect("GET /v1/audit", &["BatchGetItem", "Query"]);
+
+    assert_eq!(
+        app.call(
+            posts_delete::handle,
+            Call::new("DELETE", "/v1/posts/{id}")
+                .param("id", &id)
+                .bearer(&access)
+        )
+        .await
+        .status,
+        204
+    );
+    expect(
+        "DELETE /v1/posts/{id}",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+}
