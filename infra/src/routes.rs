@@ -376,6 +376,33 @@ mod tests {
     }
 
     #[test]
+    fn no_api_function_may_touch_a_queue_or_send_email() {
+        // Events travel through the outbox and the table's stream: an API request never
+        // depends on SQS or SES being up. Only the workers' policies may name them.
+        let template = Template::load(&crate::template_path()).expect("template");
+        for function in template.resources_of("AWS::Serverless::Function") {
+            let has_route = function
+                .properties
+                .get("Events")
+                .and_then(|e| e.as_mapping())
+                .is_some_and(|events| {
+                    events.values().any(|e| {
+                        e.get("Type").and_then(serde_yaml_ng::Value::as_str) == Some("HttpApi")
+                    })
+                });
+            let policies =
+                serde_yaml_ng::to_string(&function.properties.get("Policies")).expect("yaml");
+            if has_route {
+                assert!(
+                    !policies.contains("sqs:") && !policies.contains("ses:"),
+                    "{} may not use SQS or SES",
+                    function.logical_id
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_repository_template_routes_health() {
         let template = Template::load(&crate::template_path()).expect("template");
         let mut ctx = Context::local("t", "us-east-1");

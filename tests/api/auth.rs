@@ -784,3 +784,56 @@ async fn forged_expired_and_foreign_tokens_are_refused_by_authenticated_routes()
         );
     }
 }
+
+#[tokio::test]
+async fn within_the_grace_window_a_concurrent_retry_fails_without_revoking_the_session() {
+    let app = TestApp::spawn_with(
+        shared::clock::Clock::System,
+        &[("REFRESH_REUSE_GRACE_SECONDS", "30")],
+    )
+    .await;
+    let (_, first) = tokens(&register(&app, "grace@example.com").await);
+    let (_, second) = tokens(&refresh(&app, &first).await);
+    // The client retried with the token it had already exchanged, a moment later.
+    let retry = refresh(&app, &first).await;
+    assert_eq!((retry.status, retry.code()), (401, "INVALID_REFRESH_TOKEN"));
+    assert_eq!(
+        refresh(&app, &second).await.status,
+        200,
+        "the session survives a retry within the grace window"
+    );
+}
+
+#[tokio::test]
+async fn oversized_and_mistyped_bodies_are_rejected_before_any_work() {
+    let app = TestApp::spawn().await;
+    let huge = json!({"email": "a@example.com", "password": "x".repeat(70 * 1024)});
+    let response = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login").json(&huge),
+        )
+        .await;
+    assert_eq!(
+        (response.status, response.code()),
+        (413, "PAYLOAD_TOO_LARGE")
+    );
+    let form = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .raw_body("email=a&password=b"),
+        )
+        .await;
+    assert_eq!(form.status, 415);
+    let broken = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .header("content-type", "application/json")
+                .raw_body("{\"email\":"),
+        )
+        .await;
+    assert_eq!((broken.status, broken.code()), (400, "MALFORMED_JSON"));
+}

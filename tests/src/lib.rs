@@ -103,6 +103,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with_clock(clock: Clock) -> Self {
+        Self::spawn_with(clock, &[]).await
+    }
+
+    /// A test world whose configuration adds `settings` (environment variable, value).
+    pub async fn spawn_with(clock: Clock, settings: &[(&str, &str)]) -> Self {
         let endpoint = endpoint();
         let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
         let sdk = infra::local_sdk_config(&endpoint).await;
@@ -119,7 +124,10 @@ impl TestApp {
             "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
             "CURSOR_SECRET" => Some(TEST_CURSOR_SECRET.to_owned()),
             "AWS_LAMBDA_LOG_FORMAT" => Some("Text".to_owned()),
-            _ => None,
+            other => settings
+                .iter()
+                .find(|(k, _)| *k == other)
+                .map(|(_, v)| (*v).to_owned()),
         })
         .expect("test configuration is valid");
         let mut state = State::from_config(config, clock).await.expect("test state");
