@@ -15,7 +15,7 @@ LOCAL       := $(CARGO) run --quiet --package infra --bin ferrite-local --
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint bench fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
+
+bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
+	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package infra --bin ferrite-bench
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
