@@ -18,6 +18,15 @@ impl Clock {
         }
     }
 
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(self) -> u64 {
+        let since = self
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Seconds since the Unix epoch (the unit of DynamoDB TTL attributes).
     pub fn unix_seconds(self) -> i64 {
         let since = self

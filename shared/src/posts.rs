@@ -394,15 +394,7 @@ pub async fn create(
     }
 
     let now = state.clock.timestamp();
-    let now_ms = u64::try_from(
-        state
-            .clock
-            .now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(0);
+    let now_ms = state.clock.unix_millis();
     let id = PostId::generate();
     let published = input.status == PostStatus::Published;
     let key = post_key(id);
@@ -608,15 +600,7 @@ pub async fn update(
     let transition = (before.status, next_status);
 
     let now = state.clock.timestamp();
-    let now_ms = u64::try_from(
-        state
-            .clock
-            .now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(0);
+    let now_ms = state.clock.unix_millis();
     let mut after = before.clone();
     if let Some(title) = &change.title {
         title.trim().clone_into(&mut after.title);
