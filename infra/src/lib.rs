@@ -49,6 +49,9 @@ pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
             "ferrite-local",
         ))
         .endpoint_url(endpoint)
+        .http_client(shared::aws::http_client(shared::aws::Roots::for_endpoint(
+            Some(endpoint),
+        )))
         .load()
         .await
 }

@@ -148,36 +148,7 @@ impl Config {
             });
         }
 
-        let log_level = match get("AWS_LAMBDA_LOG_LEVEL")
-            .map(|v| v.to_ascii_uppercase())
-            .as_deref()
-        {
-            None | Some("INFO") => LogLevel::Info,
-            Some("TRACE") => LogLevel::Trace,
-            Some("DEBUG") => LogLevel::Debug,
-            Some("WARN") => LogLevel::Warn,
-            // FATAL is Lambda's highest level; tracing has no level above ERROR.
-            Some("ERROR" | "FATAL") => LogLevel::Error,
-            Some(_) => {
-                return Err(ConfigError {
-                    var: "AWS_LAMBDA_LOG_LEVEL",
-                    problem: "must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL".into(),
-                });
-            }
-        };
-        let log_format = match get("AWS_LAMBDA_LOG_FORMAT")
-            .map(|v| v.to_ascii_uppercase())
-            .as_deref()
-        {
-            None | Some("JSON") => LogFormat::Json,
-            Some("TEXT") => LogFormat::Text,
-            Some(_) => {
-                return Err(ConfigError {
-                    var: "AWS_LAMBDA_LOG_FORMAT",
-                    problem: "must be JSON or Text".into(),
-                });
-            }
-        };
+        let (log_level, log_format) = log_settings(&lookup)?;
 
         let refresh_reuse_grace_secs = match get("REFRESH_REUSE_GRACE_SECONDS") {
             None => 0,
@@ -209,6 +180,46 @@ impl Config {
 }
 
 /// DynamoDB's rule for table names: 3–255 of `[a-zA-Z0-9_.-]`.
+/// Log level and format (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`): everything a function
+/// that touches no AWS service (health) needs to read.
+pub fn log_settings(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(LogLevel, LogFormat), ConfigError> {
+    let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
+    let log_level = match get("AWS_LAMBDA_LOG_LEVEL")
+        .map(|v| v.to_ascii_uppercase())
+        .as_deref()
+    {
+        None | Some("INFO") => LogLevel::Info,
+        Some("TRACE") => LogLevel::Trace,
+        Some("DEBUG") => LogLevel::Debug,
+        Some("WARN") => LogLevel::Warn,
+        // FATAL is Lambda's highest level; tracing has no level above ERROR.
+        Some("ERROR" | "FATAL") => LogLevel::Error,
+        Some(_) => {
+            return Err(ConfigError {
+                var: "AWS_LAMBDA_LOG_LEVEL",
+                problem: "must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL".into(),
+            });
+        }
+    };
+    let log_format = match get("AWS_LAMBDA_LOG_FORMAT")
+        .map(|v| v.to_ascii_uppercase())
+        .as_deref()
+    {
+        None | Some("JSON") => LogFormat::Json,
+        Some("TEXT") => LogFormat::Text,
+        Some(_) => {
+            return Err(ConfigError {
+                var: "AWS_LAMBDA_LOG_FORMAT",
+                problem: "must be JSON or Text".into(),
+            });
+        }
+    };
+
+    Ok((log_level, log_format))
+}
+
 fn check_table_name(name: &str) -> Result<(), String> {
     let valid_chars = name
         .chars()

@@ -4,6 +4,7 @@
 //! - [`error`] — [`ApiError`], answered as RFC 9457 problem+json;
 //! - [`http`] — body parsing (413/415/400/422), parameters, response builders, the [`http::serve`] loop;
 //! - [`validate`] — domain newtypes (`Email`, `Password`, …) and `garde` integration;
+//! - [`aws`] — the SDK configuration, built for a cold start (no provider chain, Amazon roots);
 //! - [`store`] — the single DynamoDB table: key layout, conditional writes, optimistic locking, cursors;
 //! - [`telemetry`] — JSON logs following Lambda's log controls;
 //! - [`auth`] — access tokens (EdDSA JWT), passwords (argon2id), roles, `authenticate`;
@@ -17,13 +18,14 @@
 //! # async fn handle(_: &shared::State, _: lambda_http::Request)
 //! #     -> Result<lambda_http::Response<lambda_http::Body>, shared::ApiError> { unimplemented!() }
 //! # async fn run() -> Result<(), lambda_http::Error> {
-//! shared::http::serve(shared::State::from_env().await?, handle).await
+//! shared::http::serve(shared::State::from_env()?, handle).await
 //! # }
 //! ```
 
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -108,20 +110,21 @@ pub struct State {
     pub store: Store,
     pub clock: Clock,
     pub auth: AuthConfig,
-    sdk: aws_config::SdkConfig,
+    sdk: aws::SdkConfig,
 }
 
 impl State {
     /// Reads and validates the environment, starts logging, and builds the AWS clients.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         telemetry::init(config.log_level, config.log_format);
-        Self::from_config(config, Clock::System).await
+        Self::from_config(config, Clock::System)
     }
 
     /// Builds the state for `config` (tests use this with their own table and clock).
-    pub async fn from_config(config: Config, clock: Clock) -> Result<Self, ConfigError> {
-        let sdk = store::sdk_config(&config).await;
+    /// No I/O: the AWS clients connect on first use.
+    pub fn from_config(config: Config, clock: Clock) -> Result<Self, ConfigError> {
+        let sdk = aws::sdk_config(&config);
         Self::from_sdk(config, sdk, clock)
     }
 
@@ -129,7 +132,7 @@ impl State {
     /// credential chain of an operator's machine).
     pub fn from_sdk(
         config: Config,
-        sdk: aws_config::SdkConfig,
+        sdk: aws::SdkConfig,
         clock: Clock,
     ) -> Result<Self, ConfigError> {
         let auth = AuthConfig::from_config(&config)?;
@@ -190,7 +193,7 @@ impl State {
     }
 
     /// The SDK configuration (region, credentials, endpoint) for other clients.
-    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+    pub fn sdk_config(&self) -> &aws::SdkConfig {
         &self.sdk
     }
 }

@@ -18,7 +18,10 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     };
 
     let health = app
-        .call(health::handle, Call::new("GET", "/v1/health"))
+        .call(
+            |_, req| health::handle(&(), req),
+            Call::new("GET", "/v1/health"),
+        )
         .await;
     assert_eq!(health.status, 200);
     expect("GET /v1/health", &[]);

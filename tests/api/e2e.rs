@@ -219,16 +219,7 @@ async fn the_account_journey_works_over_http() {
 #[tokio::test]
 async fn an_admin_reads_a_user_by_a_path_parameter_through_the_gateway() {
     // The stack's own table: the first admin is made the documented way (grant-role).
-    let table = std::env::var("TABLE_NAME").expect("`make test` exports the stack's TABLE_NAME");
-    let config = shared::config::Config::from_lookup(|name| match name {
-        "TABLE_NAME" => Some(table.clone()),
-        "CURSOR_SECRET" => Some(ferrite_tests::TEST_CURSOR_SECRET.to_owned()),
-        other => std::env::var(other).ok(),
-    })
-    .expect("config");
-    let state = shared::State::from_config(config, shared::clock::Clock::System)
-        .await
-        .expect("state");
+    let state = stack_state();
 
     let password = "violet anchor drifts north";
     let admin_email = unique_email("admin");
@@ -354,7 +345,7 @@ async fn admin_token(state: &shared::State) -> String {
     login["accessToken"].as_str().expect("token").to_owned()
 }
 
-async fn stack_state() -> shared::State {
+fn stack_state() -> shared::State {
     let table = std::env::var("TABLE_NAME").expect("`make test` exports the stack's TABLE_NAME");
     let config = shared::config::Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(table.clone()),
@@ -362,14 +353,12 @@ async fn stack_state() -> shared::State {
         other => std::env::var(other).ok(),
     })
     .expect("config");
-    shared::State::from_config(config, shared::clock::Clock::System)
-        .await
-        .expect("state")
+    shared::State::from_config(config, shared::clock::Clock::System).expect("state")
 }
 
 #[tokio::test]
 async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps() {
-    let state = stack_state().await;
+    let state = stack_state();
     let admin = admin_token(&state).await;
     let email = unique_email("events");
     let password = "violet anchor drifts north";
@@ -503,7 +492,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
 
 #[tokio::test]
 async fn the_post_journey_works_over_http_and_every_change_reaches_the_audit_trail() {
-    let state = stack_state().await;
+    let state = stack_state();
     let moderator = admin_token(&state).await; // an admin moderates too
     let email = unique_email("writer");
     let password = "violet anchor drifts north";

@@ -509,6 +509,7 @@ async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_o
             &json!({"title": format!("post {i}"), "body": "b", "status": "published"}),
         )
         .await;
+        assert_eq!(response.status, 201, "post {i}: {}", response.body);
         created.push(response.body["id"].as_str().expect("id").to_owned());
     }
     let mut seen = Vec::new();

@@ -130,7 +130,7 @@ impl TestApp {
                 .map(|(_, v)| (*v).to_owned()),
         })
         .expect("test configuration is valid");
-        let mut state = State::from_config(config, clock).await.expect("test state");
+        let mut state = State::from_config(config, clock).expect("test state");
         let keys = test_keys();
         state
             .auth

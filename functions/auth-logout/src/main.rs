@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(shared::State::from_env().await?, auth_logout::handle).await
+    shared::http::serve(shared::State::from_env()?, auth_logout::handle).await
 }

@@ -1,8 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(
-        shared::State::from_env().await?,
-        auth_password_forgot::handle,
-    )
-    .await
+    shared::http::serve(shared::State::from_env()?, auth_password_forgot::handle).await
 }

@@ -1,10 +1,11 @@
 //! `GET /v1/health` — liveness and the deployed version. Touches no AWS service, so it answers
-//! even when DynamoDB is unreachable; it is what a load balancer or an uptime probe calls.
+//! even when DynamoDB is unreachable; it is what a load balancer or an uptime probe calls. It
+//! has no state at all: no configuration beyond log settings, no AWS client to build.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::{ApiError, State};
+use shared::ApiError;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -15,7 +16,7 @@ pub struct Health {
 
 // Every handler has the same async signature, whether or not it awaits anything.
 #[allow(clippy::unused_async)]
-pub async fn handle(_state: &State, _req: Request) -> Result<Response<Body>, ApiError> {
+pub async fn handle(_state: &(), _req: Request) -> Result<Response<Body>, ApiError> {
     shared::http::json(
         StatusCode::OK,
         &Health {
@@ -28,34 +29,14 @@ pub async fn handle(_state: &State, _req: Request) -> Result<Response<Body>, Api
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::clock::Clock;
-    use shared::config::Config;
 
     const EVENT: &str = include_str!("../../../tests/fixtures/apigw-v2-get-health.json");
-
-    async fn state() -> &'static State {
-        let config = Config::from_lookup(|name| {
-            match name {
-                "TABLE_NAME" => Some("health-test"),
-                "AWS_REGION" => Some("us-east-1"),
-                "CURSOR_SECRET" => Some("0123456789abcdef0123456789abcdef"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        })
-        .expect("config");
-        Box::leak(Box::new(
-            State::from_config(config, Clock::System)
-                .await
-                .expect("state"),
-        ))
-    }
 
     #[tokio::test]
     async fn health_answers_ok_with_the_version_for_a_real_api_gateway_event() {
         let req =
             lambda_http::request::from_str(EVENT).expect("fixture is a valid HTTP API v2 event");
-        let response = shared::http::dispatch(state().await, handle, req).await;
+        let response = shared::http::dispatch(&(), handle, req).await;
 
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "application/json");

@@ -1,4 +1,5 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(shared::State::from_env().await?, health::handle).await
+    shared::telemetry::init_from_env()?;
+    shared::http::serve((), health::handle).await
 }

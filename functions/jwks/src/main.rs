@@ -1,8 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(
-        shared::State::from_env().await?.require_verifier()?,
-        jwks::handle,
-    )
-    .await
+    shared::http::serve(shared::State::from_env()?.require_verifier()?, jwks::handle).await
 }

@@ -1,7 +1,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::http::serve(
-        shared::State::from_env().await?.require_verifier()?,
+        shared::State::from_env()?.require_verifier()?,
         posts_delete::handle,
     )
     .await

@@ -2,7 +2,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::State::from_env().await?;
+    let state = shared::State::from_env()?;
     let worker: &'static worker_audit::AuditWorker =
         Box::leak(Box::new(worker_audit::AuditWorker::new(state, |k| {
             std::env::var(k).ok()

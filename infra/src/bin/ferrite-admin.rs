@@ -60,8 +60,11 @@ enum KeysCmd {
     Public,
 }
 
+/// The operator's credential chain (environment, profiles, SSO, `credential_process`), with the
+/// system trust store.
 async fn sdk() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::aws::http_client(shared::aws::Roots::System))
         .load()
         .await
 }

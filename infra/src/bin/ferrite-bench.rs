@@ -325,7 +325,7 @@ fn env_for(name: &str) -> Result<BTreeMap<String, String>> {
 /// A user (email, access token) and a published post, made through the shared code.
 async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)> {
     let config = shared::config::Config::from_lookup(|k| env.get(k).cloned())?;
-    let mut state = shared::State::from_config(config, shared::clock::Clock::System).await?;
+    let mut state = shared::State::from_config(config, shared::clock::Clock::System)?;
     let keys_path = infra::workspace_root().join(".local/secrets/jwt-signing-keys.json");
     let keys = shared::auth::keys::KeySet::parse(&std::fs::read_to_string(&keys_path)?)?;
     state.auth.set_signer(keys.signing_key()?);

@@ -75,8 +75,8 @@ pub struct Session {
 
 /// A 256-bit random token, base64url (43 characters).
 pub fn random_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal("no randomness"))?;
+    let bytes = crate::auth::crypto::random_bytes::<32>()
+        .ok_or_else(|| ApiError::internal("no randomness"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -9,10 +9,10 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{DecodingKey, EncodingKey};
+use ring::signature::KeyPair as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -45,15 +45,15 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// From the 32-byte Ed25519 seed.
     pub fn from_seed(seed: &[u8]) -> Result<Self, KeyError> {
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed)
+        let seed: &[u8; 32] = seed
+            .try_into()
+            .map_err(|_| KeyError("an Ed25519 seed has 32 bytes".into()))?;
+        let pair = super::crypto::ed25519_from_seed(seed)
             .map_err(|e| KeyError(format!("Ed25519 seed rejected: {e}")))?;
-        let pkcs8 = pair
-            .to_pkcs8()
-            .map_err(|_| KeyError("cannot encode the key as PKCS#8".into()))?;
         let public = pair.public_key().as_ref().to_vec();
         Ok(Self {
             kid: key_id(&public),
-            encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            encoding: EncodingKey::from_ed_der(&super::crypto::ed25519_pkcs8(seed)),
             public_x: URL_SAFE_NO_PAD.encode(public),
         })
     }
@@ -105,8 +105,8 @@ impl KeySet {
     /// Puts a fresh key first (it signs from now on) and keeps one previous key, which still
     /// verifies tokens it signed until they expire.
     pub fn rotate(&mut self) -> Result<(), KeyError> {
-        let mut seed = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut seed).map_err(|_| KeyError("no randomness".into()))?;
+        let seed =
+            super::crypto::random_bytes::<32>().ok_or_else(|| KeyError("no randomness".into()))?;
         let key = SigningKey::from_seed(&seed)?;
         self.keys.insert(
             0,

@@ -13,6 +13,7 @@
 //! password change), stops working at once instead of when it expires, and roles are always
 //! the current ones.
 
+pub mod crypto;
 pub mod jwt;
 pub mod keys;
 pub mod password;

@@ -26,7 +26,6 @@ pub use cursor::{CursorCodec, CursorError};
 pub use keys::{Index, Key};
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::error::{ApiError, Cause, FieldError};
 
 /// Why a store operation failed.
@@ -391,21 +390,6 @@ impl Update {
             .map_err(|e| StoreError::Sdk(Box::new(e)))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
-}
-
-/// Builds the SDK configuration once per cold start: region from the settings, credentials from
-/// the environment (what Lambda provides — no profile files, no IMDS probing), and the endpoint
-/// override of the local stack when set.
-pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(config.region.clone()))
-        .credentials_provider(
-            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-        );
-    if let Some(url) = &config.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
 }
 
 /// The table, its client and what reads and writes need (clock for TTL, codec for cursors).

@@ -1,0 +1,176 @@
+//! The AWS SDK configuration of a function, built for a Lambda cold start.
+//!
+//! `aws_config::load_defaults` is made for any machine: it walks a provider chain (environment,
+//! profile files, SSO, web identity, ECS, IMDS), reads region from several places and builds an
+//! HTTPS client that loads the operating system's root-certificate store. On Lambda every one
+//! of those answers is already in the environment, and the store alone cost a measured 2–3 ms of
+//! every cold start here (≈150 file opens and certificate parses, see BENCHMARKS.md). So:
+//!
+//! - **credentials** come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`,
+//!   which Lambda sets for the execution role (read on first use, then cached by the SDK);
+//! - **region** is `AWS_REGION` (validated by [`Config`]);
+//! - **TLS** trusts only the Amazon Trust Services roots (bundled, five certificates) when the
+//!   SDK talks to AWS's own endpoints: every AWS service endpoint chains to one of them. With
+//!   an `https://` `AWS_ENDPOINT_URL` (someone else's endpoint) the system store is used; with
+//!   an `http://` one (the local stack) no TLS is set up at all;
+//! - **timeouts** are explicit, so a stalled connection fails the request (503) well inside the
+//!   function's own timeout instead of eating it.
+//!
+//! `aws-config` stays out of function binaries (it is ≈ a fifth of their size); the admin CLI,
+//! which runs on an operator's machine with profiles and SSO, uses it.
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::timeout::TimeoutConfig;
+pub use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+use crate::config::Config;
+
+/// The roots of Amazon Trust Services (Amazon Root CA 1–4 and the Starfield Services G2 root
+/// that cross-signs them), the only issuers of AWS service endpoint certificates.
+const AMAZON_ROOTS_PEM: &[u8] = include_bytes!("aws/amazon-roots.pem");
+
+/// How long opening a connection to an AWS endpoint may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one SDK call may take, retries included: inside the API functions' 10 s timeout, so
+/// a stalled dependency is answered with a 503 problem+json (and `Retry-After`) instead of
+/// Lambda killing the invocation. No per-attempt limit: a slow answer is better than a retried
+/// write (transactions carry an idempotency token, plain puts are conditional, but a retry
+/// still doubles the load on a struggling table).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Which certificates the HTTPS client trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots {
+    /// No TLS: a plain-HTTP local endpoint.
+    None,
+    /// The bundled Amazon Trust Services roots: AWS's own endpoints.
+    Amazon,
+    /// The operating system's store: an `https://` endpoint override that is not AWS.
+    System,
+}
+
+impl Roots {
+    /// The choice for `endpoint_url` (`AWS_ENDPOINT_URL`).
+    pub fn for_endpoint(endpoint_url: Option<&str>) -> Self {
+        match endpoint_url {
+            None => Self::Amazon,
+            Some(url) if url.starts_with("http://") => Self::None,
+            Some(_) => Self::System,
+        }
+    }
+}
+
+/// The SDK configuration for `config`: no I/O, no provider chain (see the module docs).
+pub fn sdk_config(config: &Config) -> SdkConfig {
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(SharedCredentialsProvider::new(LambdaEnvironment))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .http_client(http_client(Roots::for_endpoint(
+            config.endpoint_url.as_deref(),
+        )));
+    if let Some(url) = &config.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    builder.build()
+}
+
+/// The SDK's hyper client with rustls (ring) and the trust store `roots`.
+pub fn http_client(roots: Roots) -> SharedHttpClient {
+    let builder = aws_smithy_http_client::Builder::new();
+    let store = match roots {
+        Roots::None => return builder.build_http(),
+        Roots::Amazon => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
+        Roots::System => TrustStore::default(),
+    };
+    let context = TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .expect("a trust store without extra server names always builds");
+    builder
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https()
+}
+
+/// Credentials of the execution role, from the variables Lambda sets (read when the SDK first
+/// asks, so building a client does no work; the SDK caches them).
+#[derive(Debug)]
+struct LambdaEnvironment;
+
+impl LambdaEnvironment {
+    fn load() -> provider::Result {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(provider::error::CredentialsError::not_loaded(
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+            ));
+        };
+        Ok(Credentials::new(
+            id,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "LambdaEnvironment",
+        ))
+    }
+}
+
+impl ProvideCredentials for LambdaEnvironment {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::ready(Self::load())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_amazon_roots_are_five_parsable_certificates() {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(AMAZON_ROOTS_PEM)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("valid PEM");
+        assert_eq!(certs.len(), 5);
+        for cert in certs {
+            webpki_anchor(&cert);
+        }
+    }
+
+    fn webpki_anchor(cert: &rustls_pki_types::CertificateDer<'_>) {
+        let mut store = rustls::RootCertStore::empty();
+        store.add(cert.clone()).expect("a usable trust anchor");
+    }
+
+    #[test]
+    fn aws_endpoints_use_amazon_roots_local_http_uses_no_tls_and_other_https_the_system_store() {
+        assert_eq!(Roots::for_endpoint(None), Roots::Amazon);
+        assert_eq!(
+            Roots::for_endpoint(Some("http://127.0.0.1:4566")),
+            Roots::None
+        );
+        assert_eq!(
+            Roots::for_endpoint(Some("https://dynamodb.internal.example")),
+            Roots::System
+        );
+    }
+}
