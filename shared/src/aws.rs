@@ -67,21 +67,29 @@ impl Roots {
     }
 }
 
+/// Against the local endpoint (moto, which serialises every request behind one lock) a call
+/// can queue for seconds behind a busy test suite: there, time limits are the test's business.
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The SDK configuration for `config`: no I/O, no provider chain (see the module docs).
 pub fn sdk_config(config: &Config) -> SdkConfig {
+    let roots = Roots::for_endpoint(config.endpoint_url.as_deref());
+    let (connect, operation) = if roots == Roots::None {
+        (LOCAL_TIMEOUT, LOCAL_TIMEOUT)
+    } else {
+        (CONNECT_TIMEOUT, OPERATION_TIMEOUT)
+    };
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
         .credentials_provider(SharedCredentialsProvider::new(LambdaEnvironment))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+                .connect_timeout(connect)
+                .operation_timeout(operation)
                 .build(),
         )
-        .http_client(http_client(Roots::for_endpoint(
-            config.endpoint_url.as_deref(),
-        )));
+        .http_client(http_client(roots));
     if let Some(url) = &config.endpoint_url {
         builder = builder.endpoint_url(url);
     }

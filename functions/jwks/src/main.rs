@@ -1,4 +1,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(shared::State::from_env()?.require_verifier()?, jwks::handle).await
+    shared::telemetry::init_from_env()?;
+    let keys = shared::auth::keys::VerifyingKeys::from_env()?;
+    shared::http::serve(keys, jwks::handle).await
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -380,22 +380,9 @@ fn argon2_ms() -> Vec<f64> {
         .collect()
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let root = infra::workspace_root();
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let warm: usize = std::env::var("BENCH_WARM")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let base_env = env_for("bench")?;
-    let (email, token, post_id) = seed(&base_env).await?;
-    // A successful login: one argon2 verification, three DynamoDB calls, a new session.
-    let login = json!({"email": email, "password": "violet anchor drifts north"});
-    let subjects = vec![
+/// The functions measured and the event each one gets.
+fn subjects(token: &str, post_id: &str, login: &Json) -> Vec<Subject> {
+    vec![
         Subject {
             name: "hello-world",
             event: http_event("GET", "/hello", "/hello", &[], None, None),
@@ -421,7 +408,7 @@ async fn main() -> Result<()> {
                 "GET",
                 "/v1/posts/{id}",
                 &format!("/v1/posts/{post_id}"),
-                &[("id", &post_id)],
+                &[("id", post_id)],
                 None,
                 None,
             ),
@@ -437,7 +424,7 @@ async fn main() -> Result<()> {
                 "/v1/users/me",
                 "/v1/users/me",
                 &[],
-                Some(&token),
+                Some(token),
                 None,
             ),
         },
@@ -449,10 +436,28 @@ async fn main() -> Result<()> {
                 "/v1/auth/login",
                 &[],
                 None,
-                Some(&login),
+                Some(login),
             ),
         },
-    ];
+    ]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let root = infra::workspace_root();
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let warm: usize = std::env::var("BENCH_WARM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let base_env = env_for("bench")?;
+    let (email, token, post_id) = seed(&base_env).await?;
+    // A successful login: one argon2 verification, three DynamoDB calls, a new session.
+    let login = json!({"email": email, "password": "violet anchor drifts north"});
+    let subjects = subjects(&token, &post_id, &login);
     let packages: Vec<&str> = subjects.iter().map(|s| s.name).collect();
     println!(
         "building {} release binaries (host architecture)…",
@@ -477,7 +482,18 @@ async fn main() -> Result<()> {
         results.push((subject.name, measured));
     }
     let argon2 = sorted(argon2_ms());
-    let report = render(&results, &argon2, runs, warm)?;
+    println!("building the arm64 bootstraps (cargo lambda build --arm64)…");
+    let arm64 = build_arm64(&root, &packages);
+    println!("running the criterion benchmarks of the handlers' in-process work…");
+    let handlers = criterion(&root)?;
+    let report = render(&Report {
+        results: &results,
+        argon2: &argon2,
+        arm64,
+        handlers: &handlers,
+        runs,
+        warm,
+    })?;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     Ok(())
@@ -496,22 +512,166 @@ fn machine() -> String {
     format!("{} ({cores} cores), {}", cpu, std::env::consts::ARCH)
 }
 
-fn arm64_size(root: &Path, name: &str) -> Option<u64> {
-    let candidates: [PathBuf; 2] = [
-        root.join(format!("target/lambda/{name}/bootstrap")),
-        root.join(format!(".aws-sam/build/{name}/bootstrap")),
-    ];
-    candidates
-        .iter()
-        .find_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
+/// Builds the arm64 `bootstrap` of each package the way `sam build` does (cargo-lambda with zig,
+/// the release profile). `Err` says why not (then the table says so instead of a size).
+fn build_arm64(root: &Path, packages: &[&str]) -> Result<(), String> {
+    let venv_bin = root.join(".venv/bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path =
+        std::env::join_paths(std::iter::once(venv_bin.clone()).chain(std::env::split_paths(&path)))
+            .map_err(|e| e.to_string())?;
+    let mut command = Command::new(venv_bin.join("cargo-lambda"));
+    command
+        .current_dir(root)
+        .env("PATH", path)
+        .args(["lambda", "build", "--release", "--arm64"]);
+    for package in packages {
+        command.args(["--package", package]);
+    }
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("cargo lambda build --arm64 failed ({status})")),
+        Err(e) => Err(format!("cargo-lambda not runnable ({e}); run `make setup`")),
+    }
 }
 
-fn render(
-    results: &[(&str, Measured)],
-    argon2: &[f64],
+/// Stripped arm64 `bootstrap` size and its size zipped (deflate, what Lambda stores).
+fn arm64_size(root: &Path, name: &str) -> Option<(u64, u64)> {
+    let bootstrap = root.join(format!("target/lambda/{name}/bootstrap"));
+    let size = std::fs::metadata(&bootstrap).ok()?.len();
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import io, sys, zipfile\n\
+             buf = io.BytesIO()\n\
+             with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[1], 'bootstrap')\n\
+             print(len(buf.getvalue()))",
+        ])
+        .arg(&bootstrap)
+        .output()
+        .ok()?;
+    let zipped = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .ok()?;
+    Some((size, zipped))
+}
+
+/// One criterion result: group, benchmark, median in microseconds.
+struct Criterion {
+    group: String,
+    name: String,
+    median_us: f64,
+}
+
+/// Runs the criterion benchmarks of the handlers' in-process work (`bench/handlers`) and reads
+/// their medians from criterion's JSON output.
+fn criterion(root: &Path) -> Result<Vec<Criterion>> {
+    let out_dir = root.join("target/criterion");
+    drop(std::fs::remove_dir_all(&out_dir));
+    let status = Command::new("cargo")
+        .current_dir(root)
+        .args([
+            "bench",
+            "--package",
+            "handler-bench",
+            "--bench",
+            "handlers",
+            "--",
+            "--warm-up-time",
+            "1",
+            "--measurement-time",
+            "3",
+        ])
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("cargo bench -p handler-bench failed");
+    }
+    let mut results = Vec::new();
+    for group in std::fs::read_dir(&out_dir)? {
+        let group = group?.path();
+        let Ok(benches) = std::fs::read_dir(&group) else {
+            continue;
+        };
+        for bench in benches {
+            let new = bench?.path().join("new");
+            let (Ok(meta), Ok(estimates)) = (
+                std::fs::read_to_string(new.join("benchmark.json")),
+                std::fs::read_to_string(new.join("estimates.json")),
+            ) else {
+                continue;
+            };
+            let meta: Json = serde_json::from_str(&meta)?;
+            let estimates: Json = serde_json::from_str(&estimates)?;
+            results.push(Criterion {
+                group: meta["group_id"].as_str().unwrap_or_default().to_owned(),
+                name: meta["function_id"].as_str().unwrap_or_default().to_owned(),
+                median_us: estimates["median"]["point_estimate"]
+                    .as_f64()
+                    .unwrap_or_default()
+                    / 1000.0,
+            });
+        }
+    }
+    results.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
+    Ok(results)
+}
+
+fn render_work_and_size(out: &mut String, report: &Report<'_>, root: &Path) -> Result<()> {
+    writeln!(out, "\n## In-process handler work (no I/O)\n")?;
+    writeln!(
+        out,
+        "Criterion (`bench/handlers`, `cargo bench -p handler-bench`), median of each benchmark on this machine. \
+         This is the CPU a request costs besides its DynamoDB round trips.\n"
+    )?;
+    writeln!(out, "| group | work | median (µs) |")?;
+    writeln!(out, "| --- | --- | --- |")?;
+    for c in report.handlers {
+        writeln!(out, "| {} | {} | {:.1} |", c.group, c.name, c.median_us)?;
+    }
+    writeln!(out, "\n## Binary size\n")?;
+    let arm_note = match &report.arm64 {
+        Ok(()) => "built by `cargo lambda build --release --arm64`, as `sam build` does".to_owned(),
+        Err(why) => format!("not built: {why}"),
+    };
+    writeln!(
+        out,
+        "arm64: {arm_note}. Zipped = deflate, what Lambda stores and downloads on a cold start.\n"
+    )?;
+    writeln!(
+        out,
+        "| function | stripped, host ({}) | stripped arm64 `bootstrap` | zipped arm64 |",
+        std::env::consts::ARCH
+    )?;
+    writeln!(out, "| --- | --- | --- | --- |")?;
+    for (name, m) in report.results {
+        let (arm, zipped) = arm64_size(root, name).map_or_else(
+            || ("not built".to_owned(), "not built".to_owned()),
+            |(size, zipped)| (megabytes(size), megabytes(zipped)),
+        );
+        writeln!(out, "| {name} | {} | {arm} | {zipped} |", megabytes(m.size))?;
+    }
+    Ok(())
+}
+
+struct Report<'a> {
+    results: &'a [(&'a str, Measured)],
+    argon2: &'a [f64],
+    arm64: Result<(), String>,
+    handlers: &'a [Criterion],
     runs: usize,
     warm: usize,
-) -> Result<String> {
+}
+
+fn render(report: &Report<'_>) -> Result<String> {
+    let Report {
+        results,
+        argon2,
+        runs,
+        warm,
+        ..
+    } = *report;
     let root = infra::workspace_root();
     let floor = results
         .iter()
@@ -578,32 +738,22 @@ fn render(
             percentile(&warm, 99)
         )?;
     }
-    writeln!(out, "\n## Binary size\n")?;
+    render_work_and_size(&mut out, report, &root)?;
+    writeln!(out, "\n## Password hashing and memory sizes\n")?;
     writeln!(
         out,
-        "| function | stripped, host ({}) | stripped arm64 `bootstrap` (if built by `sam build`/`cargo lambda build`) |",
-        std::env::consts::ARCH
-    )?;
-    writeln!(out, "| --- | --- | --- |")?;
-    for (name, m) in results {
-        let arm = arm64_size(&root, name).map_or_else(|| "not built".to_owned(), megabytes);
-        writeln!(out, "| {name} | {} | {arm} |", megabytes(m.size))?;
-    }
-    writeln!(out, "\n## Password hashing\n")?;
-    writeln!(
-        out,
-        "argon2id (m = 19 MiB, t = 2, p = 1), one hash, 20 runs on this machine: p50 {:.1} ms, p90 {:.1} ms. \
-         Lambda allocates CPU in proportion to memory (one full vCPU at 1,769 MB); the functions that hash or verify \
-         passwords get 1,024 MB in template.yaml (about 0.6 vCPU), so expect roughly 1.7× this time there.\n",
+        "argon2id (m = 19 MiB, t = 2, p = 1), one hash, 20 runs on this machine: p50 {:.1} ms, p90 {:.1} ms.\n",
         percentile(argon2, 50),
         percentile(argon2, 90)
     )?;
+    writeln!(out, "{}", include_str!("../../../bench/memory.md"))?;
     writeln!(out, "## Published reference numbers (not measured here)\n")?;
     writeln!(
         out,
         "- A hello-world Rust function initialises in about 14 ms on arm64 at 128 MB (maxday/lambda-perf); Node.js 22 in about 124 ms.\n\
          - aws-samples/serverless-rust-demo reports cold requests (init + first DynamoDB call) at p50 123 ms and warm p50 5.1 ms.\n\
-         - aws-sdk-rust#894 saw init grow from 140 to 350 ms as SDK set-up crept into it."
+         - aws-sdk-rust#894 saw init grow from 140 to 350 ms as SDK set-up crept into it.\n"
     )?;
+    writeln!(out, "{}", include_str!("../../../bench/history.md"))?;
     Ok(out)
 }

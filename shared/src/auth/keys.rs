@@ -178,6 +178,15 @@ impl fmt::Debug for VerifyingKeys {
 }
 
 impl VerifyingKeys {
+    /// Reads `JWT_PUBLIC_KEYS` (for a function whose only configuration is the keys: jwks).
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let spec = std::env::var("JWT_PUBLIC_KEYS").unwrap_or_default();
+        Self::parse(&spec).map_err(|error| crate::config::ConfigError {
+            var: "JWT_PUBLIC_KEYS",
+            problem: error.to_string(),
+        })
+    }
+
     /// Parses `kid=x,kid=x` (the `JWT_PUBLIC_KEYS` format).
     pub fn parse(spec: &str) -> Result<Self, KeyError> {
         let keys = spec

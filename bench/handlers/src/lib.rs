@@ -1,0 +1,1 @@
+//! Only benchmarks live here (`cargo bench -p handler-bench`).
