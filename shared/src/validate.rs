@@ -152,11 +152,30 @@ impl fmt::Debug for Password {
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
 
+/// Characters that render as nothing (zero-width spaces and joiners, word joiners, the BOM,
+/// variation selectors, Hangul fillers, the soft hyphen): a name made only of these looks empty.
+/// Inside a name they are fine — ZWJ builds emoji sequences, ZWNJ is needed in Persian.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}')
+}
+
+/// Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) reorder what follows them:
+/// in a name shown to others they are a spoofing tool ("Trojan Source"), never needed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
         let chars = trimmed.chars().count();
-        if chars == 0 {
+        if !trimmed
+            .chars()
+            .any(|c| !c.is_whitespace() && !is_invisible(c))
+        {
             return Err(Invalid("must not be empty"));
         }
         if chars > 100 {
@@ -164,6 +183,9 @@ impl DisplayName {
         }
         if trimmed.chars().any(char::is_control) {
             return Err(Invalid("must not contain control characters"));
+        }
+        if trimmed.chars().any(is_bidi_control) {
+            return Err(Invalid("must not contain bidirectional overrides"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -267,6 +289,17 @@ mod tests {
         assert!(DisplayName::parse(" ").is_err());
         assert!(DisplayName::parse(&"n".repeat(101)).is_err());
         assert!(DisplayName::parse("Ada\u{0007}").is_err());
+    }
+
+    #[test]
+    fn invisible_names_and_bidi_overrides_are_refused_but_joiners_inside_names_are_fine() {
+        assert!(DisplayName::parse("\u{200d}\u{200d}").is_err());
+        assert!(DisplayName::parse(" \u{feff}\u{200b} ").is_err());
+        assert!(DisplayName::parse("Ada\u{202e}ecalevoL").is_err());
+        assert!(DisplayName::parse("\u{2067}Ada").is_err());
+        // A ZWJ emoji sequence and a Persian name with a ZWNJ.
+        assert!(DisplayName::parse("Ada \u{1F469}\u{200D}\u{1F4BB}").is_ok());
+        assert!(DisplayName::parse("\u{0645}\u{06CC}\u{200C}\u{0634}\u{0648}\u{062F}").is_ok());
     }
 
     #[test]

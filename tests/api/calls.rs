@@ -96,7 +96,10 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     );
 
     let jwks = app
-        .call(jwks::handle, Call::new("GET", "/.well-known/jwks.json"))
+        .call(
+            |state, req| jwks::handle(state.auth.verifier().expect("keys"), req),
+            Call::new("GET", "/.well-known/jwks.json"),
+        )
         .await;
     assert_eq!(jwks.status, 200);
     expect("GET /.well-known/jwks.json", &[]);

@@ -453,6 +453,160 @@ async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps()
     assert_eq!(login.status(), 200);
 }
 
+async fn put(path: &str, body: &serde_json::Value, token: &str) -> reqwest::Response {
+    http()
+        .put(format!("{}{path}", api_url()))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test]
+async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journey() {
+    let log_path =
+        std::env::var("FERRITE_FUNCTIONS_LOG").expect("`make test` exports the functions log");
+    let email = unique_email("secrecy");
+    let (first, second, third) = (
+        "violet anchor drifts north",
+        "quiet lanterns over the harbour",
+        "seven copper kettles singing",
+    );
+    let mut secrets: Vec<String> = vec![first.into(), second.into(), third.into()];
+    let json =
+        |r: reqwest::Response| async move { r.json::<serde_json::Value>().await.expect("json") };
+    let registered = json(
+        post(
+            "/v1/auth/register",
+            &serde_json::json!({"email": email, "name": "Secrecy", "password": first}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let access = registered["accessToken"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let refresh = registered["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let me = http()
+        .get(format!("{}/v1/users/me", api_url()))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    let rotated = json(
+        post(
+            "/v1/auth/refresh",
+            &serde_json::json!({"refreshToken": refresh}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let wrong = post(
+        "/v1/auth/login",
+        &serde_json::json!({"email": email, "password": "not my password at all"}),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    secrets.push("not my password at all".into());
+    let changed = put(
+        "/v1/users/me/password",
+        &serde_json::json!({"currentPassword": first, "newPassword": second}),
+        rotated["accessToken"].as_str().expect("access"),
+    )
+    .await;
+    assert_eq!(changed.status(), 204);
+    assert_eq!(
+        post(
+            "/v1/auth/password/forgot",
+            &serde_json::json!({"email": email}),
+            None
+        )
+        .await
+        .status(),
+        202
+    );
+    let (reset_mail, _) = eventually("the reset email", || async {
+        ferrite_tests::sent_emails(&email)
+            .await
+            .into_iter()
+            .find(|(subject, _)| subject.contains("Reset"))
+    })
+    .await;
+    let reset_token = token_in(&reset_mail.1);
+    let reset = post(
+        "/v1/auth/password/reset",
+        &serde_json::json!({"token": reset_token, "newPassword": third}),
+        None,
+    )
+    .await;
+    assert_eq!(reset.status(), 204);
+    let login = json(
+        post(
+            "/v1/auth/login",
+            &serde_json::json!({"email": email, "password": third}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let last_refresh = login["refreshToken"].as_str().expect("refresh").to_owned();
+    assert_eq!(
+        post(
+            "/v1/auth/logout",
+            &serde_json::json!({"refreshToken": last_refresh}),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+
+    for token in [&access, &refresh, &last_refresh, &reset_token] {
+        secrets.push(token.clone());
+        secrets.push(shared::accounts::token_hash(token));
+    }
+    for token in [
+        &rotated["accessToken"],
+        &rotated["refreshToken"],
+        &login["accessToken"],
+    ] {
+        secrets.push(token.as_str().expect("token").to_owned());
+    }
+    // A JWT's signature alone is enough to replay it.
+    secrets.push(access.rsplit('.').next().expect("signature").to_owned());
+    secrets.push(
+        std::env::var("FERRITE_PARAM_CURSOR_SECRET").expect("`make test` exports the parameters"),
+    );
+    // Give the functions a moment to flush their last lines.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let log = std::fs::read_to_string(&log_path).expect("the functions log");
+    assert!(
+        log.contains("request handled"),
+        "the log is the functions' log"
+    );
+    let lower = log.to_lowercase();
+    for needle in ["$argon2", "authorization", "bearer "] {
+        assert!(!lower.contains(needle), "the log contains {needle:?}");
+    }
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log contains a secret ({} characters, starting {:?})",
+            secret.len(),
+            secret.chars().take(4).collect::<String>()
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let queue = std::env::var("AUDIT_QUEUE_URL").expect("`make test` exports the queue URLs");

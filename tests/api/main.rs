@@ -3,7 +3,8 @@
 //!
 //! - `store`, `fixtures`: the shared crate against the local AWS endpoint (`AWS_ENDPOINT_URL`);
 //! - `gateway`: the local API gateway in front of a stand-in Invoke API;
-//! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`).
+//! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`);
+//! - `security`: forged tokens, the authorization matrix, hostile input, outages.
 
 mod auth;
 mod calls;
@@ -12,4 +13,5 @@ mod events;
 mod fixtures;
 mod gateway;
 mod posts;
+mod security;
 mod store;

@@ -183,6 +183,15 @@ pub struct Call {
 }
 
 impl Call {
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The template's path of the route (`/v1/users/{id}`).
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
     /// `route` is the template's path (`/v1/users/{id}`); parameters fill it.
     pub fn new(method: &str, route: &str) -> Self {
         Self {

@@ -349,6 +349,10 @@ async fn exec(
                 log.display()
             );
             env.insert("FERRITE_API_URL".to_owned(), api.url.clone());
+            env.insert(
+                "FERRITE_FUNCTIONS_LOG".to_owned(),
+                log.to_string_lossy().into_owned(),
+            );
             running = Some(api);
         }
     }

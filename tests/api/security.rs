@@ -1,0 +1,687 @@
+//! Security: forged tokens on every authenticated route, the authorization matrix as data,
+//! hostile input, and what a dependency outage looks like to a client.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ferrite_tests::{Call, TestApp, TestResponse};
+use serde_json::{Value, json};
+use shared::auth::Role;
+use shared::auth::jwt::{self, TokenSettings};
+use shared::validate::Email;
+
+const PASSWORD: &str = "violet anchor drifts north";
+
+/// Runs `call` through the handler that serves `route` in template.yaml: the routing table of
+/// these tests, as data.
+async fn invoke(app: &TestApp, call: Call) -> TestResponse {
+    let route = format!("{} {}", call.method(), call.route());
+    match route.as_str() {
+        "GET /v1/health" => app.call(|_, req| health::handle(&(), req), call).await,
+        "GET /.well-known/jwks.json" => {
+            app.call(
+                |state, req| jwks::handle(state.auth.verifier().expect("keys"), req),
+                call,
+            )
+            .await
+        }
+        "GET /v1/users/me" => app.call(users_me_get::handle, call).await,
+        "PATCH /v1/users/me" => app.call(users_me_patch::handle, call).await,
+        "DELETE /v1/users/me" => app.call(users_me_delete::handle, call).await,
+        "PUT /v1/users/me/password" => app.call(users_me_password::handle, call).await,
+        "GET /v1/users/me/posts" => app.call(users_me_posts::handle, call).await,
+        "GET /v1/users" => app.call(users_list::handle, call).await,
+        "GET /v1/users/{id}" => app.call(users_get::handle, call).await,
+        "PATCH /v1/users/{id}" => app.call(users_patch::handle, call).await,
+        "DELETE /v1/users/{id}" => app.call(users_delete::handle, call).await,
+        "GET /v1/users/{id}/posts" => app.call(users_posts::handle, call).await,
+        "GET /v1/audit" => app.call(audit_list::handle, call).await,
+        "POST /v1/posts" => app.call(posts_create::handle, call).await,
+        "GET /v1/posts" => app.call(posts_list::handle, call).await,
+        "GET /v1/posts/{id}" => app.call(posts_get::handle, call).await,
+        "PATCH /v1/posts/{id}" => app.call(posts_patch::handle, call).await,
+        "DELETE /v1/posts/{id}" => app.call(posts_delete::handle, call).await,
+        "POST /v1/auth/email/verify/resend" => {
+            app.call(auth_email_verify_resend::handle, call).await
+        }
+        other => panic!("no handler for {other} in the test routing table"),
+    }
+}
+
+async fn register(app: &TestApp, email: &str) -> (String, String) {
+    let response = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": email, "name": "Grace Hopper", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    (
+        response.body["user"]["id"].as_str().expect("id").to_owned(),
+        response.body["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+    )
+}
+
+async fn with_role(app: &TestApp, email: &str, role: Role) -> (String, String) {
+    let (id, _) = register(app, email).await;
+    shared::accounts::grant_role(app.state, &Email::parse(email).expect("email"), role)
+        .await
+        .expect("grant");
+    let login = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": email, "password": PASSWORD})),
+        )
+        .await;
+    (
+        id,
+        login.body["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+    )
+}
+
+async fn create_post(app: &TestApp, token: &str, status: &str) -> String {
+    let response = invoke(
+        app,
+        Call::new("POST", "/v1/posts")
+            .bearer(token)
+            .json(&json!({"title": "Mine", "body": "text", "status": status})),
+    )
+    .await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    response.body["id"].as_str().expect("id").to_owned()
+}
+
+/// Who asks.
+const WHO: [&str; 5] = ["anonymous", "owner", "other user", "moderator", "admin"];
+
+#[tokio::test]
+async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller() {
+    let app = TestApp::spawn().await;
+    let (owner_id, owner) = register(&app, "owner@example.com").await;
+    let (_, other) = register(&app, "other@example.com").await;
+    let (_, moderator) = with_role(&app, "mod@example.com", Role::Moderator).await;
+    let (_, admin) = with_role(&app, "admin@example.com", Role::Admin).await;
+    let tokens = [
+        None,
+        Some(&owner),
+        Some(&other),
+        Some(&moderator),
+        Some(&admin),
+    ];
+    let draft = create_post(&app, &owner, "draft").await;
+    let published = create_post(&app, &owner, "published").await;
+
+    // (request, expected status for [anonymous, owner, other user, moderator, admin]);
+    // `0` = not tried here (it would change what the next rows see; dedicated tests cover it).
+    let rows: Vec<(Call, [u16; 5])> = vec![
+        (Call::new("GET", "/v1/health"), [200; 5]),
+        (Call::new("GET", "/.well-known/jwks.json"), [200; 5]),
+        (Call::new("GET", "/v1/users/me"), [401, 200, 200, 200, 200]),
+        (
+            Call::new("PATCH", "/v1/users/me").json(&json!({"name": "Renamed"})),
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            Call::new("GET", "/v1/users/me/posts"),
+            [401, 200, 200, 200, 200],
+        ),
+        (Call::new("GET", "/v1/users"), [401, 403, 403, 403, 200]),
+        (
+            Call::new("GET", "/v1/users/{id}").param("id", &owner_id),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("PATCH", "/v1/users/{id}")
+                .param("id", &owner_id)
+                .json(&json!({"roles": ["USER"]})),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("GET", "/v1/audit")
+                .query("entityType", "user")
+                .query("entityId", &owner_id),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("GET", "/v1/users/{id}/posts").param("id", &owner_id),
+            [200; 5],
+        ),
+        (Call::new("GET", "/v1/posts"), [200; 5]),
+        (
+            Call::new("GET", "/v1/posts/{id}").param("id", &published),
+            [200; 5],
+        ),
+        (
+            Call::new("GET", "/v1/posts/{id}").param("id", &draft),
+            [404, 200, 404, 200, 200],
+        ),
+        (
+            Call::new("PATCH", "/v1/posts/{id}")
+                .param("id", &draft)
+                .json(&json!({"title": "Edited"})),
+            [401, 200, 404, 403, 403],
+        ),
+        (
+            Call::new("PATCH", "/v1/posts/{id}")
+                .param("id", &published)
+                .json(&json!({"title": "Edited"})),
+            [401, 200, 403, 403, 403],
+        ),
+        (
+            Call::new("POST", "/v1/posts").json(&json!({"title": "T", "body": "B"})),
+            [401, 201, 201, 201, 201],
+        ),
+        (
+            Call::new("DELETE", "/v1/posts/{id}").param("id", &draft),
+            [401, 0, 404, 0, 0],
+        ),
+        (
+            Call::new("DELETE", "/v1/posts/{id}").param("id", &published),
+            [401, 0, 403, 0, 0],
+        ),
+        (
+            Call::new("DELETE", "/v1/users/{id}").param("id", &owner_id),
+            [401, 403, 403, 403, 0],
+        ),
+        (
+            Call::new("DELETE", "/v1/users/me").json(&json!({"password": PASSWORD})),
+            [401, 0, 0, 0, 0],
+        ),
+        (
+            Call::new("PUT", "/v1/users/me/password")
+                .json(&json!({"currentPassword": PASSWORD, "newPassword": "x"})),
+            [401, 0, 0, 0, 0],
+        ),
+    ];
+
+    let mut wrong = Vec::new();
+    for (call, expected) in rows {
+        for ((who, token), want) in WHO.iter().zip(tokens).zip(expected) {
+            if want == 0 {
+                continue;
+            }
+            let call = match token {
+                Some(token) => call.clone().bearer(token),
+                None => call.clone(),
+            };
+            let response = invoke(&app, call.clone()).await;
+            if response.status != want {
+                wrong.push(format!(
+                    "{} {} as {who}: {} (expected {want}) {}",
+                    call.method(),
+                    call.route(),
+                    response.status,
+                    response.body
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        .try_into()
+        .expect("seconds fit")
+}
+
+/// Signs `header.claims` with HMAC-SHA256 under `secret`, by hand.
+fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    use hmac::Mac as _;
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn forged_expired_misdirected_and_revoked_tokens_get_401_on_every_authenticated_route() {
+    let app = TestApp::spawn().await;
+    let (victim_id, victim) = register(&app, "victim@example.com").await;
+    let post = create_post(&app, &victim, "draft").await;
+    let keys = ferrite_tests::test_keys();
+    let key = keys.signing_key().expect("key");
+    let settings = app.state.auth.tokens.clone();
+    let claims_of = |token: &str| -> Value {
+        let payload = token.split('.').nth(1).expect("payload");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+    };
+    let claims = claims_of(&victim);
+    let sid = claims["sid"].as_str().expect("sid").to_owned();
+    let mint = |settings: &TokenSettings, at: i64| {
+        jwt::mint(&key, settings, &victim_id, &[Role::Admin], &sid, at).expect("mint")
+    };
+    let public_x = key
+        .public_entry()
+        .split_once('=')
+        .map(|(_, x)| x.to_owned())
+        .expect("x");
+    let (head, rest) = victim.split_once('.').expect("jwt");
+    let signature = rest.split_once('.').expect("jwt").1;
+    let mut admin_claims = claims.clone();
+    admin_claims["roles"] = json!(["ADMIN"]);
+
+    let stranger = shared::auth::keys::KeySet::generate()
+        .expect("keys")
+        .signing_key()
+        .expect("key");
+    let mut forged = vec![
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none","typ":"JWT"}"#),
+                b64(admin_claims.to_string().as_bytes())
+            ),
+        ),
+        (
+            "HS256 keyed with the public key",
+            hs256(
+                &json!({"alg": "HS256", "typ": "JWT", "kid": key.kid()}),
+                &admin_claims,
+                public_x.as_bytes(),
+            ),
+        ),
+        (
+            "RS256 header",
+            format!(
+                "{}.{}.{signature}",
+                b64(format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, key.kid()).as_bytes()),
+                b64(claims.to_string().as_bytes())
+            ),
+        ),
+        ("expired", mint(&settings, now() - 3600)),
+        (
+            "not valid yet (nbf in the future)",
+            mint(&settings, now() + 3600),
+        ),
+        (
+            "another issuer",
+            mint(
+                &TokenSettings {
+                    issuer: "someone-else".into(),
+                    audience: settings.audience.clone(),
+                },
+                now(),
+            ),
+        ),
+        (
+            "another audience",
+            mint(
+                &TokenSettings {
+                    issuer: settings.issuer.clone(),
+                    audience: "another-api".into(),
+                },
+                now(),
+            ),
+        ),
+        (
+            "unknown kid",
+            jwt::mint(
+                &stranger,
+                &settings,
+                &victim_id,
+                &[Role::Admin],
+                &sid,
+                now(),
+            )
+            .expect("mint"),
+        ),
+        (
+            "payload tampered to ADMIN",
+            format!(
+                "{head}.{}.{signature}",
+                b64(admin_claims.to_string().as_bytes())
+            ),
+        ),
+        ("not a JWT", "definitely-not-a-token".to_owned()),
+    ];
+
+    // A deleted user's and a disabled user's tokens, still unexpired.
+    let (_, deleted) = register(&app, "deleted@example.com").await;
+    let gone = invoke(
+        &app,
+        Call::new("DELETE", "/v1/users/me")
+            .bearer(&deleted)
+            .json(&json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    forged.push(("a deleted user's token", deleted));
+    let (disabled_id, disabled) = register(&app, "disabled@example.com").await;
+    let (_, admin) = with_role(&app, "admin@example.com", Role::Admin).await;
+    let disable = invoke(
+        &app,
+        Call::new("PATCH", "/v1/users/{id}")
+            .param("id", &disabled_id)
+            .bearer(&admin)
+            .json(&json!({"status": "disabled"})),
+    )
+    .await;
+    assert_eq!(disable.status, 200, "{}", disable.body);
+    forged.push(("a disabled user's token", disabled));
+
+    let routes = [
+        Call::new("GET", "/v1/users/me"),
+        Call::new("PATCH", "/v1/users/me").json(&json!({"name": "Mallory"})),
+        Call::new("DELETE", "/v1/users/me").json(&json!({"password": PASSWORD})),
+        Call::new("PUT", "/v1/users/me/password")
+            .json(&json!({"currentPassword": PASSWORD, "newPassword": "x y z w v u t"})),
+        Call::new("GET", "/v1/users/me/posts"),
+        Call::new("POST", "/v1/auth/email/verify/resend"),
+        Call::new("GET", "/v1/users"),
+        Call::new("GET", "/v1/users/{id}").param("id", &victim_id),
+        Call::new("PATCH", "/v1/users/{id}")
+            .param("id", &victim_id)
+            .json(&json!({"roles": ["ADMIN"]})),
+        Call::new("DELETE", "/v1/users/{id}").param("id", &victim_id),
+        Call::new("GET", "/v1/audit").query("actorId", &victim_id),
+        Call::new("POST", "/v1/posts").json(&json!({"title": "T", "body": "B"})),
+        Call::new("PATCH", "/v1/posts/{id}")
+            .param("id", &post)
+            .json(&json!({"title": "Owned"})),
+        Call::new("DELETE", "/v1/posts/{id}").param("id", &post),
+        // Optional authentication: a bad token is an error, not anonymity.
+        Call::new("GET", "/v1/posts/{id}").param("id", &post),
+    ];
+    let mut wrong = Vec::new();
+    for (what, token) in &forged {
+        for route in &routes {
+            let response = invoke(&app, route.clone().bearer(token)).await;
+            let challenge = response.header("www-authenticate").unwrap_or_default();
+            if response.status != 401 || !challenge.starts_with("Bearer") {
+                wrong.push(format!(
+                    "{what}: {} {} -> {} {challenge:?}",
+                    route.method(),
+                    route.route(),
+                    response.status
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    // And nothing was changed by any of them.
+    let me = invoke(&app, Call::new("GET", "/v1/users/me").bearer(&victim)).await;
+    assert_eq!(me.body["roles"], json!(["USER"]));
+    let still = invoke(
+        &app,
+        Call::new("GET", "/v1/posts/{id}")
+            .param("id", &post)
+            .bearer(&victim),
+    )
+    .await;
+    assert_eq!((still.status, &still.body["title"]), (200, &json!("Mine")));
+}
+
+#[tokio::test]
+async fn hostile_input_gets_a_4xx_never_a_5xx_and_never_a_role() {
+    let app = TestApp::spawn().await;
+    let (_, token) = register(&app, "input@example.com").await;
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let mut cases: Vec<(&str, Call)> = vec![
+        (
+            "mass assignment at registration",
+            Call::new("POST", "/v1/auth/register").json(&json!({
+                "email": "mass@example.com", "name": "M", "password": PASSWORD, "roles": ["ADMIN"]
+            })),
+        ),
+        (
+            "mass assignment on the profile",
+            Call::new("PATCH", "/v1/users/me")
+                .bearer(&token)
+                .json(&json!({"roles": ["ADMIN"], "status": "active"})),
+        ),
+        (
+            "mass assignment on a post",
+            Call::new("POST", "/v1/posts").bearer(&token).json(
+                &json!({"title": "T", "body": "B", "authorId": "01J00000000000000000000000"}),
+            ),
+        ),
+        (
+            "5,000 levels of nesting",
+            Call::new("POST", "/v1/posts")
+                .bearer(&token)
+                .header("content-type", "application/json")
+                .raw_body(&format!(r#"{{"title":{deep},"body":"b"}}"#)),
+        ),
+        (
+            "a JSON array body",
+            Call::new("POST", "/v1/posts")
+                .bearer(&token)
+                .header("content-type", "application/json")
+                .raw_body(r#"["title","body"]"#),
+        ),
+        (
+            "text/plain body",
+            Call::new("POST", "/v1/posts")
+                .bearer(&token)
+                .header("content-type", "text/plain")
+                .raw_body(r#"{"title":"T","body":"B"}"#),
+        ),
+        (
+            "JSON in another charset",
+            Call::new("POST", "/v1/posts")
+                .bearer(&token)
+                .header("content-type", "application/json; charset=latin1")
+                .raw_body(r#"{"title":"T","body":"B"}"#),
+        ),
+        (
+            "a 16 KiB tag filter",
+            Call::new("GET", "/v1/posts").query("tag", &"t".repeat(16 * 1024)),
+        ),
+        (
+            "a 16 KiB cursor",
+            Call::new("GET", "/v1/posts").query("cursor", &"A".repeat(16 * 1024)),
+        ),
+        (
+            "a negative limit",
+            Call::new("GET", "/v1/posts").query("limit", "-1"),
+        ),
+        (
+            "a limit beyond u64",
+            Call::new("GET", "/v1/posts").query("limit", "99999999999999999999999"),
+        ),
+        (
+            "a non-ULID post id",
+            Call::new("GET", "/v1/posts/{id}").param("id", "../../etc/passwd"),
+        ),
+        (
+            "a non-ULID user id",
+            Call::new("GET", "/v1/users/{id}/posts").param("id", "USER#x"),
+        ),
+    ];
+    for (what, email, name) in [
+        ("an email with a NUL", "a\u{0}b@example.com", "Null"),
+        (
+            "an email with a newline",
+            "a@example.com\nbcc: b@example.com",
+            "Inject",
+        ),
+        (
+            "an email with an RTL override",
+            "\u{202e}moc.elpmaxe@a",
+            "Rtl",
+        ),
+        (
+            "a 400-character email",
+            &format!("{}@example.com", "a".repeat(388)),
+            "Long",
+        ),
+        (
+            "a name with control characters",
+            "ctl@example.com",
+            "A\u{7}\u{1b}[31mB",
+        ),
+        ("a name of only spaces", "spaces@example.com", "    "),
+        ("a 500-character name", "long@example.com", &"n".repeat(500)),
+        (
+            "a name of zero-width joiners",
+            "zwj@example.com",
+            "\u{200d}\u{200d}",
+        ),
+    ] {
+        cases.push((
+            what,
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": email, "name": name, "password": PASSWORD})),
+        ));
+    }
+    let mut wrong = Vec::new();
+    for (what, call) in cases {
+        let route = call.route().to_owned();
+        let response = if route == "/v1/auth/register" {
+            app.call(auth_register::handle, call).await
+        } else {
+            invoke(&app, call).await
+        };
+        let problem = response.header("content-type") == Some("application/problem+json");
+        if !(400..500).contains(&response.status) || !problem {
+            wrong.push(format!("{what}: {} {}", response.status, response.body));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    // Unicode that is legitimate is accepted and kept exactly.
+    let ok = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register").json(&json!({
+                "email": "zoë@example.com", "name": "Zoë Ñúñez 山田", "password": PASSWORD
+            })),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    assert_eq!(ok.body["user"]["name"], "Zoë Ñúñez 山田");
+    let me = invoke(&app, Call::new("GET", "/v1/users/me").bearer(&token)).await;
+    assert_eq!(me.body["roles"], json!(["USER"]), "no role was assigned");
+}
+
+/// Registers, then presents the refresh token 20 times at once: (the one winner's body, the
+/// winner's access token from registration).
+async fn refresh_race(app: &TestApp) -> Value {
+    let registered = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": "race@example.com", "name": "Race", "password": PASSWORD})),
+        )
+        .await;
+    let refresh_token = registered.body["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (state, token) = (app.state, refresh_token.clone());
+        tasks.spawn(async move {
+            let call = Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": token}));
+            let response =
+                shared::http::dispatch(state, auth_refresh::handle, call.request()).await;
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_slice(response.body().as_ref()).expect("json");
+            (status, body)
+        });
+    }
+    let mut responses = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        responses.push(done.expect("task"));
+    }
+    let statuses: Vec<u16> = responses.iter().map(|(status, _)| *status).collect();
+    assert!(
+        responses.iter().all(|(status, body)| *status == 200
+            || (*status == 401 && body["code"] == "INVALID_REFRESH_TOKEN")),
+        "{responses:?}"
+    );
+    let mut winners = responses.into_iter().filter(|(status, _)| *status == 200);
+    let winner = winners.next().expect("one refresh wins").1;
+    assert!(winners.next().is_none(), "exactly one winner: {statuses:?}");
+    winner
+}
+
+async fn refresh_with(app: &TestApp, body: &Value) -> TestResponse {
+    app.call(
+        auth_refresh::handle,
+        Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": body["refreshToken"]})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn twenty_concurrent_refreshes_mint_one_token_and_within_the_grace_window_keep_the_family() {
+    let app = TestApp::spawn_with(
+        shared::clock::Clock::System,
+        &[("REFRESH_REUSE_GRACE_SECONDS", "30")],
+    )
+    .await;
+    let winner = refresh_race(&app).await;
+    // Losers that arrived after the rotation are inside the grace window: no revocation.
+    assert_eq!(refresh_with(&app, &winner).await.status, 200);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_refreshes_without_grace_mint_one_token_and_never_leave_half_a_session() {
+    let app = TestApp::spawn().await;
+    let winner = refresh_race(&app).await;
+    let next = refresh_with(&app, &winner).await;
+    let access = winner["accessToken"].as_str().expect("access");
+    let me = invoke(&app, Call::new("GET", "/v1/users/me").bearer(access)).await;
+    // A loser that read the token after the winner rotated it is a reuse (no grace configured):
+    // the whole session is revoked. Either way the session is whole: both tokens work, or none.
+    match next.status {
+        200 => assert_eq!(me.status, 200, "the session lives"),
+        401 => assert_eq!(me.status, 401, "reuse revoked the session and its access"),
+        other => panic!("unexpected {other}: {}", next.body),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_table_is_a_503_with_retry_after_and_a_generic_body() {
+    // Nothing listens on port 9 (discard) on loopback: every connection is refused.
+    let config = shared::config::Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some("unreachable".to_owned()),
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9".to_owned()),
+        "CURSOR_SECRET" => Some(ferrite_tests::TEST_CURSOR_SECRET.to_owned()),
+        _ => None,
+    })
+    .expect("config");
+    let mut state =
+        shared::State::from_config(config, shared::clock::Clock::System).expect("state");
+    state
+        .auth
+        .set_signer(ferrite_tests::test_keys().signing_key().expect("key"));
+    let state: &'static shared::State = Box::leak(Box::new(state));
+    let call = Call::new("POST", "/v1/auth/register")
+        .json(&json!({"email": "down@example.com", "name": "Down", "password": PASSWORD}));
+    let response = shared::http::dispatch(state, auth_register::handle, call.request()).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("json");
+    assert_eq!(body["status"], 503);
+    let text = body.to_string();
+    assert!(
+        !text.contains("127.0.0.1") && !text.to_lowercase().contains("dispatch"),
+        "the cause stays in the log: {text}"
+    );
+}
