@@ -40,13 +40,15 @@ pub struct AuditItem {
 }
 
 /// What `GET /v1/audit` shows of an event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     pub id: EventId,
+    /// The event type (`user.registered`, `post.published`, …).
     #[serde(rename = "type")]
     pub kind: String,
     pub schema_version: u32,
+    #[schema(format = DateTime)]
     pub occurred_at: String,
     pub actor: Actor,
     pub entity: Entity,

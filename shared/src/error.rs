@@ -23,7 +23,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it (camelCase, dotted for nested fields).
     pub field: String,
@@ -89,17 +89,26 @@ pub enum ApiError {
     Internal(#[source] Cause),
 }
 
-#[derive(Serialize)]
+/// An RFC 9457 problem: the body of every error response (`application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Problem<'a> {
+pub struct Problem<'a> {
+    /// `urn:ferrite:problem:<code in kebab case>`.
     #[serde(rename = "type")]
     kind: String,
     title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong, for a human; never a stack trace or an internal cause.
     detail: String,
+    /// Stable, machine-readable (`VALIDATION_FAILED`, `EMAIL_TAKEN`, …).
     code: &'a str,
+    /// Every invalid field (400/422 only).
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(required = false)]
     errors: &'a [FieldError],
+    /// API Gateway's request id, also in the `x-request-id` header and every log line.
     request_id: &'a str,
 }
 

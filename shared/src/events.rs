@@ -32,7 +32,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// How long an outbox item stays in the table (the stream delivers within seconds).
 pub const OUTBOX_TTL_SECS: i64 = 24 * 3600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
     User,
@@ -40,7 +40,7 @@ pub enum ActorKind {
 }
 
 /// Who caused the change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     #[serde(rename = "type")]
     pub kind: ActorKind,
@@ -70,7 +70,7 @@ impl Actor {
 }
 
 /// What changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entity {
     #[serde(rename = "type")]
     pub kind: String,
@@ -78,7 +78,7 @@ pub struct Entity {
 }
 
 /// One field's value before and after (`null` when it did not exist).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Change {
     pub before: Value,
     pub after: Value,

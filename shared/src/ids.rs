@@ -17,6 +17,27 @@ pub fn new_id() -> String {
 #[error("must be a 26-character ULID")]
 pub struct InvalidId;
 
+/// The OpenAPI schema of a ULID newtype: a 26-character string of Crockford base32.
+macro_rules! ulid_schema {
+    ($name:ident, $description:literal) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some("^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"))
+                    .min_length(Some(26))
+                    .max_length(Some(26))
+                    .description(Some($description))
+                    .examples(["01JDX3M5Q6T7V8W9XAYBZC0D1E"])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use ulid_schema;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -44,6 +65,8 @@ macro_rules! id_type {
                 }
             }
         }
+
+        ulid_schema!($name, "A ULID: 26 Crockford base32 characters, time-ordered.");
 
         impl FromStr for $name {
             type Err = InvalidId;

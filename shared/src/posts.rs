@@ -85,13 +85,18 @@ impl fmt::Display for PostId {
     }
 }
 
+crate::ids::ulid_schema!(
+    PostId,
+    "A post's id: a ULID (26 Crockford base32 characters)."
+);
+
 impl fmt::Debug for PostId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PostId({})", self.0)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PostStatus {
     Draft,
@@ -108,6 +113,25 @@ impl PostStatus {
         }
     }
 }
+
+/// The OpenAPI schema of a tag (the API takes and returns tags as plain strings).
+#[derive(Debug)]
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"))
+            .description(Some(
+                "A lowercase slug: 1–32 letters, digits and inner dashes (input is trimmed and lowercased).",
+            ))
+            .examples(["rust"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Tag {}
 
 /// A tag: a lowercase slug, 1–32 of `a-z`, `0-9` and inner `-`.
 pub fn parse_tag(raw: &str) -> Result<String, &'static str> {
@@ -190,17 +214,21 @@ pub struct PostItem {
 }
 
 /// What the API shows of a post.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostView {
     pub id: PostId,
     pub author_id: UserId,
     pub title: String,
+    /// Markdown.
     pub body: String,
     pub tags: Vec<String>,
     pub status: PostStatus,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    #[schema(format = DateTime)]
     pub published_at: Option<String>,
     pub version: u64,
 }
@@ -233,16 +261,19 @@ pub struct FeedEntry {
 }
 
 /// A post in a list: no body, an excerpt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostSummary {
     pub id: PostId,
     pub author_id: UserId,
     pub title: String,
+    /// The first 280 characters of the body.
     pub excerpt: String,
     pub tags: Vec<String>,
     pub status: PostStatus,
+    #[schema(format = DateTime)]
     pub published_at: Option<String>,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

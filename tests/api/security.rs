@@ -17,6 +17,9 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
     let route = format!("{} {}", call.method(), call.route());
     match route.as_str() {
         "GET /v1/health" => app.call(|_, req| health::handle(&(), req), call).await,
+        "GET /v1/openapi.json" | "GET /v1/docs" => {
+            app.call(|_, req| api_docs::handle(&(), req), call).await
+        }
         "GET /.well-known/jwks.json" => {
             app.call(
                 |state, req| jwks::handle(state.auth.verifier().expect("keys"), req),
@@ -123,6 +126,8 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
     let rows: Vec<(Call, [u16; 5])> = vec![
         (Call::new("GET", "/v1/health"), [200; 5]),
         (Call::new("GET", "/.well-known/jwks.json"), [200; 5]),
+        (Call::new("GET", "/v1/openapi.json"), [200; 5]),
+        (Call::new("GET", "/v1/docs"), [200; 5]),
         (Call::new("GET", "/v1/users/me"), [401, 200, 200, 200, 200]),
         (
             Call::new("PATCH", "/v1/users/me").json(&json!({"name": "Renamed"})),

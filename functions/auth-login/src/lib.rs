@@ -7,13 +7,15 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     // Only bounded here: an unknown or malformed address must answer like a wrong password.
     #[garde(length(max = 320))]
+    #[schema(max_length = 320, example = "ada@example.com")]
     pub email: String,
     #[garde(length(chars, max = 128))]
+    #[schema(max_length = 128, format = Password)]
     pub password: String,
 }
 

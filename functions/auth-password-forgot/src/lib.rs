@@ -6,10 +6,11 @@ use serde::Deserialize;
 use shared::validate::Email;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Forgot {
     #[garde(custom(shared::validate::email))]
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 

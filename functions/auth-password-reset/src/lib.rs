@@ -6,12 +6,15 @@ use serde::Deserialize;
 use shared::validate::Password;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Reset {
+    /// The token from the reset email's link.
     #[garde(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub token: String,
     #[garde(custom(shared::validate::password))]
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     pub new_password: String,
 }
 

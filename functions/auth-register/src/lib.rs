@@ -8,14 +8,19 @@ use shared::accounts::{self, Registration};
 use shared::validate::{DisplayName, Email, Password};
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
     #[garde(custom(shared::validate::email))]
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     #[garde(custom(shared::validate::display_name))]
+    #[schema(min_length = 1, max_length = 100, example = "Ada Lovelace")]
     pub name: String,
+    /// 8–128 characters; weak passwords (zxcvbn score < 3, or built from the name or email)
+    /// are refused with 422.
     #[garde(custom(shared::validate::password))]
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     pub password: String,
 }
 

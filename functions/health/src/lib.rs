@@ -7,9 +7,10 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::ApiError;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
+    #[schema(example = "ok")]
     pub status: &'static str,
     pub version: &'static str,
 }

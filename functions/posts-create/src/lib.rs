@@ -9,16 +9,22 @@ use shared::error::FieldError;
 use shared::posts::{self, NewPost, PostStatus};
 use shared::{ApiError, State, auth};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
     #[garde(custom(posts::title))]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    /// Markdown.
     #[garde(custom(posts::body))]
+    #[schema(max_length = 50000)]
     pub body: String,
+    /// Up to 5 slugs: 1–32 lowercase letters, digits and inner dashes.
     #[serde(default)]
     #[garde(custom(posts::tags))]
+    #[schema(max_items = 5, value_type = Vec<posts::Tag>)]
     pub tags: Vec<String>,
+    /// `draft` (the default) or `published`.
     #[serde(default)]
     #[garde(skip)]
     pub status: Option<PostStatus>,

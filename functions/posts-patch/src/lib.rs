@@ -7,17 +7,21 @@ use serde::Deserialize;
 use shared::posts::{PostChange, PostStatus};
 use shared::{ApiError, State, auth};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPost {
     #[garde(inner(custom(shared::posts::title)))]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     #[garde(inner(custom(shared::posts::body)))]
+    #[schema(max_length = 50000)]
     pub body: Option<String>,
     #[garde(inner(custom(shared::posts::tags)))]
+    #[schema(max_items = 5, value_type = Option<Vec<shared::posts::Tag>>)]
     pub tags: Option<Vec<String>>,
     #[garde(skip)]
     pub status: Option<PostStatus>,
+    /// The version read; or send it as `If-Match`. Stale → 412.
     #[garde(skip)]
     pub version: Option<u64>,
 }

@@ -5,10 +5,12 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::{ApiError, State, auth};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMe {
+    /// The current password, to confirm.
     #[garde(length(chars, min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128, format = Password)]
     pub password: String,
 }
 

@@ -5,12 +5,14 @@ use serde::Deserialize;
 use shared::validate::Password;
 use shared::{ApiError, State, auth};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangePassword {
     #[garde(length(chars, min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128, format = Password)]
     pub current_password: String,
     #[garde(custom(shared::validate::password))]
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     pub new_password: String,
 }
 

@@ -8,11 +8,13 @@ use serde::Deserialize;
 use shared::validate::DisplayName;
 use shared::{ApiError, State, auth};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     #[garde(inner(custom(shared::validate::display_name)))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    /// The version read; or send it as `If-Match`. Stale → 412.
     #[garde(skip)]
     pub version: Option<u64>,
 }

@@ -10,10 +10,11 @@ use shared::auth::{self, Role};
 use shared::ids::UserId;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[garde(inner(length(min = 1, max = 3)))]
+    #[schema(min_items = 1, max_items = 3)]
     pub roles: Option<Vec<Role>>,
     #[garde(skip)]
     pub status: Option<UserStatus>,

@@ -6,7 +6,7 @@ use crate::auth::Role;
 use crate::ids::UserId;
 use crate::store::Key;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserStatus {
     Active,
@@ -56,17 +56,21 @@ impl UserItem {
 }
 
 /// What the API shows of a user (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: UserId,
+    #[schema(format = Email)]
     pub email: String,
     pub name: String,
     pub roles: Vec<Role>,
     pub status: UserStatus,
     pub email_verified: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Optimistic-locking version; also the `ETag`.
     pub version: u64,
 }
 

@@ -55,17 +55,20 @@ pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 const EMAIL_LIMITS: [(i64, u64); 2] = [(60, 1), (3600, 5)];
 
 /// `{ accessToken, refreshToken, tokenType, expiresIn }`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
+    /// An EdDSA JWT, valid for `expiresIn` seconds.
     pub access_token: String,
+    /// Opaque; single use: every refresh returns a new one.
     pub refresh_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     pub expires_in: i64,
 }
 
 /// The answer of register, login and refresh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub user: UserView,

@@ -228,18 +228,46 @@ impl VerifyingKeys {
     }
 
     /// The JSON Web Key Set (RFC 7517, OKP keys of RFC 8037).
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({
-            "keys": self.keys.iter().map(|k| serde_json::json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": k.x,
-                "kid": k.kid,
-                "alg": "EdDSA",
-                "use": "sig",
-            })).collect::<Vec<_>>()
-        })
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self
+                .keys
+                .iter()
+                .map(|k| Jwk {
+                    kty: "OKP",
+                    crv: "Ed25519",
+                    x: k.x.clone(),
+                    kid: k.kid.clone(),
+                    alg: "EdDSA",
+                    key_use: "sig",
+                })
+                .collect(),
+        }
     }
+}
+
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// An Ed25519 public key as a JWK (RFC 8037).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    pub kty: &'static str,
+    #[schema(example = "Ed25519")]
+    pub crv: &'static str,
+    /// The public key, base64url.
+    pub x: String,
+    /// The key id a token's header names.
+    pub kid: String,
+    #[schema(example = "EdDSA")]
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub key_use: &'static str,
 }
 
 #[cfg(test)]
@@ -297,9 +325,12 @@ mod tests {
             .expect("keys")
             .signing_key()
             .expect("key");
-        let jwks = VerifyingKeys::parse(&key.public_entry())
-            .expect("parse")
-            .jwks();
+        let jwks = serde_json::to_value(
+            VerifyingKeys::parse(&key.public_entry())
+                .expect("parse")
+                .jwks(),
+        )
+        .expect("json");
         assert_eq!(jwks["keys"][0]["kty"], "OKP");
         assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
         assert_eq!(jwks["keys"][0]["kid"], key.kid());

@@ -29,7 +29,19 @@ use crate::error::ApiError;
 use crate::ids::UserId;
 
 /// What a user may do. Serialised as `USER`, `MODERATOR`, `ADMIN`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     User,
