@@ -15,7 +15,7 @@ LOCAL       := $(CARGO) run --quiet --package infra --bin ferrite-local --
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint bench fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint bench openapi fuzz fuzz-ci docs-check fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,20 @@ lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 
 bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
 	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package infra --bin ferrite-bench
+
+openapi: ## Regenerate openapi.json from the Rust types (a test fails when it is stale)
+	$(CARGO) run --quiet --package api-spec
+
+fuzz: setup ## Schemathesis against the whole local stack: >= 5,000 generated requests, bounded in time
+	$(CARGO) build --quiet --package infra --bin ferrite-admin
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_MAX_TIME=$${FUZZ_MAX_TIME:-420} FUZZ_MIN_REQUESTS=$${FUZZ_MIN_REQUESTS:-5000} \
+	  $(LOCAL) exec --api -- $(VENV)/bin/python infra/fuzz.py
+
+fuzz-ci: ## The short fuzz run of CI (about a minute of generated requests)
+	$(MAKE) fuzz FUZZ_EXAMPLES=5 FUZZ_MAX_TIME=60 FUZZ_MIN_REQUESTS=300
+
+docs-check: setup ## Render /v1/docs in headless Chromium and check that every operation shows
+	$(LOCAL) exec --api -- $(VENV)/bin/python infra/docs_check.py
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
