@@ -608,6 +608,89 @@ async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journe
 }
 
 #[tokio::test]
+async fn every_email_message_is_either_sent_once_or_dead_lettered_nothing_is_lost() {
+    let queue = std::env::var("EMAIL_QUEUE_URL").expect("`make test` exports the queue URLs");
+    let dead_letters =
+        std::env::var("EMAIL_DEAD_LETTER_QUEUE_URL").expect("`make test` exports the queue URLs");
+    let sdk = infra::local_sdk_config(&ferrite_tests::endpoint()).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let run = ulid::Ulid::new().to_string().to_lowercase();
+    let event = |n: usize, template: &str| {
+        shared::events::Event::new(
+            "user.registered",
+            shared::events::Actor::system("test"),
+            "user",
+            &format!("count-{run}-{n}"),
+            "2026-11-24T05:44:53.000Z".into(),
+        )
+        .email(
+            template,
+            &format!("count-{n}-{run}@example.com"),
+            &[("name", "Ada"), ("verifyToken", "t")],
+        )
+    };
+    // Three deliverable messages, two that can never be sent (no such template).
+    let messages: Vec<(usize, bool)> =
+        vec![(0, true), (1, false), (2, true), (3, false), (4, true)];
+    for (n, good) in &messages {
+        let template = if *good { "welcome" } else { "no-such-template" };
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(ferrite_tests::stream_record(&event(*n, template)))
+            .send()
+            .await
+            .expect("send");
+    }
+    let (delivered, _) = eventually("the deliverable emails", || async {
+        let mut counts = Vec::new();
+        for (n, good) in &messages {
+            if *good {
+                counts.push(
+                    ferrite_tests::sent_emails(&format!("count-{n}-{run}@example.com"))
+                        .await
+                        .len(),
+                );
+            }
+        }
+        counts.iter().all(|c| *c > 0).then_some(counts)
+    })
+    .await;
+    let dead = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let (sqs, messages, run, dead_letters, dead) = (&sqs, &messages, &run, &dead_letters, &dead);
+    eventually("the undeliverable messages in the DLQ", || async move {
+        let received = sqs
+            .receive_message()
+            .queue_url(dead_letters)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .ok()?;
+        let mut dead = dead.lock().expect("lock");
+        for message in received.messages() {
+            for (n, good) in messages {
+                if !good
+                    && message
+                        .body()
+                        .is_some_and(|b| b.contains(&format!("count-{n}-{run}@")))
+                {
+                    dead.insert(*n);
+                }
+            }
+        }
+        (dead.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        delivered,
+        [1, 1, 1],
+        "each deliverable email sent exactly once"
+    );
+    let dead: Vec<usize> = dead.lock().expect("lock").iter().copied().collect();
+    assert_eq!(dead, [1, 3]);
+}
+
+#[tokio::test]
 async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let queue = std::env::var("AUDIT_QUEUE_URL").expect("`make test` exports the queue URLs");
     let dead_letters =

@@ -217,6 +217,16 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 None => call.clone(),
             };
             let response = invoke(&app, call.clone()).await;
+            if response.header("x-content-type-options") != Some("nosniff")
+                || response.header("cache-control").is_none()
+                || response.header("x-request-id").is_none()
+            {
+                wrong.push(format!(
+                    "{} {} as {who}: security headers missing",
+                    call.method(),
+                    call.route()
+                ));
+            }
             if response.status != want {
                 wrong.push(format!(
                     "{} {} as {who}: {} (expected {want}) {}",
@@ -689,4 +699,95 @@ async fn an_unreachable_table_is_a_503_with_retry_after_and_a_generic_body() {
         !text.contains("127.0.0.1") && !text.to_lowercase().contains("dispatch"),
         "the cause stays in the log: {text}"
     );
+}
+
+/// Throttles every `TransactWriteItems` as an overloaded table would: the request reaches the
+/// endpoint emptied (so nothing is written, as with a real throttle) and comes back as
+/// DynamoDB's `ThrottlingException` (the SDK retries it, then gives up).
+#[derive(Debug, Clone, Default)]
+struct Throttle(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+fn operation_name(cfg: &aws_sdk_dynamodb::config::ConfigBag) -> String {
+    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+        .map(|m| m.name().to_owned())
+        .unwrap_or_default()
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Throttle {
+    fn name(&self) -> &'static str {
+        "Throttle"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _runtime: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if operation_name(cfg) == "TransactWriteItems" {
+            const EMPTY: &str = r#"{"TransactItems":[]}"#;
+            let request = context.request_mut();
+            *request.body_mut() = aws_smithy_types::body::SdkBody::from(EMPTY);
+            request
+                .headers_mut()
+                .insert("content-length", EMPTY.len().to_string());
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if operation_name(cfg) == "TransactWriteItems" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let response = context.response_mut();
+            *response.status_mut() = 400.try_into().expect("status");
+            response
+                .headers_mut()
+                .insert("x-amzn-errortype", "ThrottlingException");
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+            );
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_table_is_a_503_with_retry_after_after_the_sdk_retries_and_nothing_is_half_written()
+ {
+    let throttle = Throttle::default();
+    let app = TestApp::spawn_intercepted(throttle.clone()).await;
+    let body = json!({"email": "busy@example.com", "name": "Busy", "password": PASSWORD});
+    let response = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register").json(&body),
+        )
+        .await;
+    assert_eq!(
+        (response.status, response.code()),
+        (503, "SERVICE_UNAVAILABLE"),
+        "{}",
+        response.body
+    );
+    assert!(response.header("retry-after").is_some());
+    let attempts = throttle.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(attempts >= 2, "the SDK retried ({attempts} attempts)");
+    // The transaction never happened: no user, no email claim, no event.
+    assert!(app.outbox().await.is_empty());
+    let items = app
+        .client()
+        .scan()
+        .table_name(&app.table)
+        .send()
+        .await
+        .expect("scan")
+        .count();
+    assert_eq!(items, 0, "nothing half-written");
 }

@@ -84,10 +84,18 @@ impl TestApp {
     /// Like [`spawn`](Self::spawn), with every DynamoDB operation recorded in `calls`.
     pub async fn spawn_counting() -> (Self, CallLog) {
         let log = CallLog::default();
+        (Self::spawn_intercepted(log.clone()).await, log)
+    }
+
+    /// Like [`spawn`](Self::spawn), with `interceptor` on the DynamoDB client (to watch or to
+    /// alter what the SDK sends and receives).
+    pub async fn spawn_intercepted(
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> Self {
         let mut app = Self::spawn().await;
         let sdk = infra::local_sdk_config(&endpoint()).await;
         let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
+            .interceptor(interceptor)
             .build();
         let mut state = app.state.clone();
         state.store = shared::store::Store::new(
@@ -99,7 +107,7 @@ impl TestApp {
             Clock::System,
         );
         app.state = Box::leak(Box::new(state));
-        (app, log)
+        app
     }
 
     pub async fn spawn_with_clock(clock: Clock) -> Self {
@@ -295,10 +303,18 @@ impl TestApp {
         let response = shared::http::dispatch(self.state, handler, call.request()).await;
         let (parts, body) = response.into_parts();
         let bytes: &[u8] = body.as_ref();
+        let json = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
         let body = if bytes.is_empty() {
             serde_json::Value::Null
+        } else if json {
+            serde_json::from_slice(bytes).expect("a JSON body, as its content type says")
         } else {
-            serde_json::from_slice(bytes).expect("a JSON body")
+            // HTML or a script (the docs): kept as text.
+            serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
         };
         TestResponse {
             status: parts.status.as_u16(),
