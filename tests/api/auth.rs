@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use shared::auth::Role;
 use shared::validate::Email;
 
-const PASSWORD: &str = "violet anchor drifts north";
+use crate::support::PASSWORD;
 const NEW_PASSWORD: &str = "quiet lanterns over the harbour";
 
 async fn register(app: &TestApp, email: &str) -> TestResponse {

@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::auth::Role;
 use shared::validate::Email;
 
-const PASSWORD: &str = "violet anchor drifts north";
+use crate::support::PASSWORD;
 
 #[tokio::test]
 async fn every_endpoint_makes_the_documented_dynamodb_calls() {

@@ -15,3 +15,4 @@ mod gateway;
 mod posts;
 mod security;
 mod store;
+mod support;

@@ -5,43 +5,8 @@ use std::collections::HashSet;
 use ferrite_tests::{Call, TestApp, TestResponse};
 use serde_json::{Value, json};
 use shared::auth::Role;
-use shared::validate::Email;
 
-const PASSWORD: &str = "violet anchor drifts north";
-
-/// A signed-in user: (access token, user id).
-async fn user(app: &TestApp, email: &str, role: Option<Role>) -> (String, String) {
-    let registered = app
-        .call(
-            auth_register::handle,
-            Call::new("POST", "/v1/auth/register")
-                .json(&json!({"email": email, "name": "Poster", "password": PASSWORD})),
-        )
-        .await;
-    let id = registered.body["user"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    if let Some(role) = role {
-        shared::accounts::grant_role(app.state, &Email::parse(email).expect("email"), role)
-            .await
-            .expect("grant");
-    }
-    let login = app
-        .call(
-            auth_login::handle,
-            Call::new("POST", "/v1/auth/login")
-                .json(&json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    (
-        login.body["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-        id,
-    )
-}
+use crate::support::{PASSWORD, user};
 
 async fn create(app: &TestApp, token: &str, body: &Value) -> TestResponse {
     app.call(

@@ -7,9 +7,8 @@ use ferrite_tests::{Call, TestApp, TestResponse};
 use serde_json::{Value, json};
 use shared::auth::Role;
 use shared::auth::jwt::{self, TokenSettings};
-use shared::validate::Email;
 
-const PASSWORD: &str = "violet anchor drifts north";
+use crate::support::{PASSWORD, user};
 
 /// Runs `call` through the handler that serves `route` in template.yaml: the routing table of
 /// these tests, as data.
@@ -50,45 +49,6 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
     }
 }
 
-async fn register(app: &TestApp, email: &str) -> (String, String) {
-    let response = app
-        .call(
-            auth_register::handle,
-            Call::new("POST", "/v1/auth/register")
-                .json(&json!({"email": email, "name": "Grace Hopper", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.body);
-    (
-        response.body["user"]["id"].as_str().expect("id").to_owned(),
-        response.body["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-    )
-}
-
-async fn with_role(app: &TestApp, email: &str, role: Role) -> (String, String) {
-    let (id, _) = register(app, email).await;
-    shared::accounts::grant_role(app.state, &Email::parse(email).expect("email"), role)
-        .await
-        .expect("grant");
-    let login = app
-        .call(
-            auth_login::handle,
-            Call::new("POST", "/v1/auth/login")
-                .json(&json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    (
-        id,
-        login.body["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-    )
-}
-
 async fn create_post(app: &TestApp, token: &str, status: &str) -> String {
     let response = invoke(
         app,
@@ -107,10 +67,10 @@ const WHO: [&str; 5] = ["anonymous", "owner", "other user", "moderator", "admin"
 #[tokio::test]
 async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller() {
     let app = TestApp::spawn().await;
-    let (owner_id, owner) = register(&app, "owner@example.com").await;
-    let (_, other) = register(&app, "other@example.com").await;
-    let (_, moderator) = with_role(&app, "mod@example.com", Role::Moderator).await;
-    let (_, admin) = with_role(&app, "admin@example.com", Role::Admin).await;
+    let (owner, owner_id) = user(&app, "owner@example.com", None).await;
+    let (other, _) = user(&app, "other@example.com", None).await;
+    let (moderator, _) = user(&app, "mod@example.com", Some(Role::Moderator)).await;
+    let (admin, _) = user(&app, "admin@example.com", Some(Role::Admin)).await;
     let tokens = [
         None,
         Some(&owner),
@@ -270,7 +230,7 @@ fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
 #[tokio::test]
 async fn forged_expired_misdirected_and_revoked_tokens_get_401_on_every_authenticated_route() {
     let app = TestApp::spawn().await;
-    let (victim_id, victim) = register(&app, "victim@example.com").await;
+    let (victim, victim_id) = user(&app, "victim@example.com", None).await;
     let post = create_post(&app, &victim, "draft").await;
     let keys = ferrite_tests::test_keys();
     let key = keys.signing_key().expect("key");
@@ -371,7 +331,7 @@ async fn forged_expired_misdirected_and_revoked_tokens_get_401_on_every_authenti
     ];
 
     // A deleted user's and a disabled user's tokens, still unexpired.
-    let (_, deleted) = register(&app, "deleted@example.com").await;
+    let (deleted, _) = user(&app, "deleted@example.com", None).await;
     let gone = invoke(
         &app,
         Call::new("DELETE", "/v1/users/me")
@@ -381,8 +341,8 @@ async fn forged_expired_misdirected_and_revoked_tokens_get_401_on_every_authenti
     .await;
     assert_eq!(gone.status, 204, "{}", gone.body);
     forged.push(("a deleted user's token", deleted));
-    let (disabled_id, disabled) = register(&app, "disabled@example.com").await;
-    let (_, admin) = with_role(&app, "admin@example.com", Role::Admin).await;
+    let (disabled, disabled_id) = user(&app, "disabled@example.com", None).await;
+    let (admin, _) = user(&app, "admin@example.com", Some(Role::Admin)).await;
     let disable = invoke(
         &app,
         Call::new("PATCH", "/v1/users/{id}")
@@ -449,7 +409,7 @@ async fn forged_expired_misdirected_and_revoked_tokens_get_401_on_every_authenti
 #[tokio::test]
 async fn hostile_input_gets_a_4xx_never_a_5xx_and_never_a_role() {
     let app = TestApp::spawn().await;
-    let (_, token) = register(&app, "input@example.com").await;
+    let (token, _) = user(&app, "input@example.com", None).await;
     let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
     let mut cases: Vec<(&str, Call)> = vec![
         (
