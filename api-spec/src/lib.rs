@@ -388,7 +388,7 @@ fn routes() -> Vec<Route> {
             body: body::<users_me_delete::DeleteMe>(),
             params: vec![],
             ok: vec![(204, "Deleted", None)],
-            errors: &[403, 409],
+            errors: &[409],
         },
         Route {
             method: Put,
@@ -401,7 +401,7 @@ fn routes() -> Vec<Route> {
             body: body::<users_me_password::ChangePassword>(),
             params: vec![],
             ok: vec![(204, "Changed", None)],
-            errors: &[403],
+            errors: &[],
         },
         Route {
             method: Get,
