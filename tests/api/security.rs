@@ -187,7 +187,7 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
         ),
         (
             Call::new("POST", "/v1/auth/login")
-                .json(&json!({"email": "owner@example.com", "password": "not the password"})),
+                .json(&json!({"email": "stranger@example.com", "password": "not the password"})),
             [401; 5],
         ),
         (
@@ -811,4 +811,43 @@ async fn a_throttled_table_is_a_503_with_retry_after_after_the_sdk_retries_and_n
         .expect("scan")
         .count();
     assert_eq!(items, 0, "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_stolen_access_token_cannot_guess_the_password_faster_than_the_sign_in_form() {
+    let app = TestApp::spawn().await;
+    let (token, _) = user(&app, "guessed@example.com", None).await;
+    let change = |current: &str| {
+        Call::new("PUT", "/v1/users/me/password")
+            .bearer(&token)
+            .json(&json!({"currentPassword": current, "newPassword": "quiet lanterns over the harbour"}))
+    };
+    let mut statuses = Vec::new();
+    for guess in 0..5 {
+        statuses.push(
+            invoke(&app, change(&format!("guess number {guess}")))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, [422; 5]);
+    // The budget is spent: even the right password waits, here and at the sign-in form.
+    let right = invoke(&app, change(PASSWORD)).await;
+    assert_eq!(right.status, 429, "{}", right.body);
+    assert!(right.header("retry-after").is_some());
+    let delete = invoke(
+        &app,
+        Call::new("DELETE", "/v1/users/me")
+            .bearer(&token)
+            .json(&json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(delete.status, 429);
+    let login = invoke(
+        &app,
+        Call::new("POST", "/v1/auth/login")
+            .json(&json!({"email": "guessed@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(login.status, 429);
 }

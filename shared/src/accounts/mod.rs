@@ -306,6 +306,46 @@ fn counter_key(scope: &str, subject: &str, window_start: i64) -> Key {
     )
 }
 
+/// One more failure in the throttle window starting at `window`; the counter expires (TTL) a
+/// minute after the window ends.
+fn failure(counter: Key, window: i64) -> Update {
+    let expires = window + LOGIN_WINDOW_SECS + 60;
+    Update::new(counter)
+        .add("count", 1)
+        .set("expiresAt", AttributeValue::N(expires.to_string()))
+}
+
+/// Checks the signed-in user's password (password change, account deletion). A wrong one is a
+/// 422 on `field`. Failures count against the same per-account budget as sign-in, so a stolen
+/// access token does not make these routes an unthrottled password oracle: past the limit the
+/// answer is 429 with `Retry-After`, even for the right password.
+async fn confirm_password(
+    state: &State,
+    me: &Principal,
+    field_name: &str,
+    text: &str,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let now = state.clock.unix_seconds();
+    let window = window_start(now, LOGIN_WINDOW_SECS);
+    let subject =
+        Email::parse(&me.user.email).map_or_else(|_| me.user.email.clone(), |e| e.to_string());
+    let counter = counter_key("login-account", &subject, window);
+    let failures = store.get::<Counter>(&counter).await?.map_or(0, |c| c.count);
+    if failures >= LOGIN_MAX_FAILURES_PER_ACCOUNT {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: u64::try_from(window + LOGIN_WINDOW_SECS - now)
+                .unwrap_or(1)
+                .max(1),
+        });
+    }
+    if password::verify(text, &me.user.password_hash) == Check::Mismatch {
+        store.update(failure(counter, window)).await?;
+        return Err(field(field_name, "is incorrect"));
+    }
+    Ok(())
+}
+
 fn count_of(item: Option<RawItem>) -> u64 {
     item.and_then(|i| {
         i.get("count")
@@ -372,15 +412,11 @@ pub async fn login(
         Check::Mismatch
     };
     let (Check::Match { rehash }, Some(user)) = (check, user) else {
-        let expires = window + LOGIN_WINDOW_SECS + 60;
-        let failure = |key: Key| {
-            Update::new(key)
-                .add("count", 1)
-                .set("expiresAt", AttributeValue::N(expires.to_string()))
-                .into_transact(store)
-        };
         store
-            .transact(vec![failure(account_counter)?, failure(ip_counter)?])
+            .transact(vec![
+                failure(account_counter, window).into_transact(store)?,
+                failure(ip_counter, window).into_transact(store)?,
+            ])
             .await?;
         return Err(invalid_credentials());
     };
@@ -862,16 +898,15 @@ pub async fn update_profile(
     Ok(UserView::from(&updated))
 }
 
-/// `PUT /users/me/password`: needs the current password; ends every other session.
+/// `PUT /users/me/password`: needs the current password (throttled like sign-in); ends every
+/// other session.
 pub async fn change_password(
     state: &State,
     me: &Principal,
     current: &str,
     new_password: &Password,
 ) -> Result<(), ApiError> {
-    if password::verify(current, &me.user.password_hash) == Check::Mismatch {
-        return Err(field("currentPassword", "is incorrect"));
-    }
+    confirm_password(state, me, "currentPassword", current).await?;
     set_password(
         state,
         &me.user,
@@ -953,15 +988,14 @@ async fn delete_user(
         .map_err(|e| last_admin(e, counter_index))
 }
 
-/// `DELETE /users/me`: needs the password. Removes the user, the email claim and every session.
+/// `DELETE /users/me`: needs the password (throttled like sign-in). Removes the user, the email
+/// claim and every session.
 pub async fn delete_own_account(
     state: &State,
     me: &Principal,
     password_text: &str,
 ) -> Result<(), ApiError> {
-    if password::verify(password_text, &me.user.password_hash) == Check::Mismatch {
-        return Err(field("password", "is incorrect"));
-    }
+    confirm_password(state, me, "password", password_text).await?;
     delete_user(
         state,
         &me.user,
