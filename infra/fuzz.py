@@ -97,7 +97,10 @@ def main():
         "--report-json-path",
         str(report),
     ]
-    result = subprocess.run(command)
+    # In .local/fuzz, not the repository root: schemathesis and hypothesis keep caches in the
+    # working directory, and a new directory beside the sources makes `cargo lambda watch`
+    # rebuild and restart every function in the middle of the run.
+    result = subprocess.run(command, cwd=report_dir)
     requests = count_requests(report)
     minimum = int(os.environ.get("FUZZ_MIN_REQUESTS", "0"))
     print(f"fuzz: {requests} test cases sent (minimum {minimum}); report {report}")
