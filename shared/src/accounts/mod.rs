@@ -306,6 +306,15 @@ fn counter_key(scope: &str, subject: &str, window_start: i64) -> Key {
     )
 }
 
+/// 429 until the throttle window starting at `window` ends.
+fn throttled(window: i64, now: i64) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after_secs: u64::try_from(window + LOGIN_WINDOW_SECS - now)
+            .unwrap_or(1)
+            .max(1),
+    }
+}
+
 /// One more failure in the throttle window starting at `window`; the counter expires (TTL) a
 /// minute after the window ends.
 fn failure(counter: Key, window: i64) -> Update {
@@ -333,11 +342,7 @@ async fn confirm_password(
     let counter = counter_key("login-account", &subject, window);
     let failures = store.get::<Counter>(&counter).await?.map_or(0, |c| c.count);
     if failures >= LOGIN_MAX_FAILURES_PER_ACCOUNT {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: u64::try_from(window + LOGIN_WINDOW_SECS - now)
-                .unwrap_or(1)
-                .max(1),
-        });
+        return Err(throttled(window, now));
     }
     if password::verify(text, &me.user.password_hash) == Check::Mismatch {
         store.update(failure(counter, window)).await?;
@@ -394,11 +399,7 @@ pub async fn login(
     if account_failures >= LOGIN_MAX_FAILURES_PER_ACCOUNT
         || ip_failures >= LOGIN_MAX_FAILURES_PER_IP
     {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: u64::try_from(window + LOGIN_WINDOW_SECS - now)
-                .unwrap_or(1)
-                .max(1),
-        });
+        return Err(throttled(window, now));
     }
 
     let user = match &claim {
