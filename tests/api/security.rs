@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ferrite_tests::{Call, TestApp, TestResponse};
+use ferrite_tests::{Call, TestApp, TestResponse, operation_name};
 use serde_json::{Value, json};
 use shared::auth::Role;
 use shared::auth::jwt::{self, TokenSettings};
@@ -727,12 +727,6 @@ async fn an_unreachable_table_is_a_503_with_retry_after_and_a_generic_body() {
 /// DynamoDB's `ThrottlingException` (the SDK retries it, then gives up).
 #[derive(Debug, Clone, Default)]
 struct Throttle(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-fn operation_name(cfg: &aws_sdk_dynamodb::config::ConfigBag) -> String {
-    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-        .map(|m| m.name().to_owned())
-        .unwrap_or_default()
-}
 
 impl aws_sdk_dynamodb::config::Intercept for Throttle {
     fn name(&self) -> &'static str {

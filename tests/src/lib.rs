@@ -433,6 +433,12 @@ pub async fn sent_emails(to: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The name of the operation an SDK interceptor is looking at (`TransactWriteItems`, …).
+pub fn operation_name(cfg: &aws_sdk_dynamodb::config::ConfigBag) -> String {
+    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+        .map_or_else(|| "unknown operation".to_owned(), |m| m.name().to_owned())
+}
+
 /// Records the name of every DynamoDB operation a client sends (an SDK interceptor).
 #[derive(Debug, Clone, Default)]
 pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
@@ -457,10 +463,7 @@ impl aws_sdk_dynamodb::config::Intercept for CallLog {
         _runtime: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let name = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map_or_else(|| "unknown operation".to_owned(), |m| m.name().to_owned());
-        self.0.lock().expect("lock").push(name);
+        self.0.lock().expect("lock").push(operation_name(cfg));
         Ok(())
     }
 }
