@@ -309,6 +309,28 @@ where
     }
 }
 
+/// Asks for a password reset of `email` and returns the token of the link it is mailed.
+async fn reset_token_by_email(email: &str) -> String {
+    assert_eq!(
+        post(
+            "/v1/auth/password/forgot",
+            &serde_json::json!({"email": email}),
+            None
+        )
+        .await
+        .status(),
+        202
+    );
+    let (reset_mail, _) = eventually("the reset email", || async {
+        ferrite_tests::sent_emails(email)
+            .await
+            .into_iter()
+            .find(|(subject, _)| subject.contains("Reset"))
+    })
+    .await;
+    token_in(&reset_mail.1)
+}
+
 fn token_in(html: &str) -> String {
     let start = html.find("token=").expect("a link with a token") + "token=".len();
     html[start..]
@@ -412,27 +434,11 @@ async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps()
     assert_eq!(verify.status(), 204);
 
     // Forgot -> reset email -> reset with its token -> "password changed" email.
-    assert_eq!(
-        post(
-            "/v1/auth/password/forgot",
-            &serde_json::json!({"email": email}),
-            None
-        )
-        .await
-        .status(),
-        202
-    );
-    let (reset_mail, _) = eventually("the reset email", || async {
-        ferrite_tests::sent_emails(&email)
-            .await
-            .into_iter()
-            .find(|(subject, _)| subject.contains("Reset"))
-    })
-    .await;
+    let reset_token = reset_token_by_email(&email).await;
     let new_password = "quiet lanterns over the harbour";
     let reset = post(
         "/v1/auth/password/reset",
-        &serde_json::json!({"token": token_in(&reset_mail.1), "newPassword": new_password}),
+        &serde_json::json!({"token": reset_token, "newPassword": new_password}),
         None,
     )
     .await;
@@ -524,24 +530,7 @@ async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journe
     )
     .await;
     assert_eq!(changed.status(), 204);
-    assert_eq!(
-        post(
-            "/v1/auth/password/forgot",
-            &serde_json::json!({"email": email}),
-            None
-        )
-        .await
-        .status(),
-        202
-    );
-    let (reset_mail, _) = eventually("the reset email", || async {
-        ferrite_tests::sent_emails(&email)
-            .await
-            .into_iter()
-            .find(|(subject, _)| subject.contains("Reset"))
-    })
-    .await;
-    let reset_token = token_in(&reset_mail.1);
+    let reset_token = reset_token_by_email(&email).await;
     let reset = post(
         "/v1/auth/password/reset",
         &serde_json::json!({"token": reset_token, "newPassword": third}),
