@@ -139,6 +139,21 @@ fn page_params() -> Vec<Param> {
     ]
 }
 
+/// `params`, then `limit` and `cursor`: the parameters of a listing.
+fn paged(mut params: Vec<Param>) -> Vec<Param> {
+    params.extend(page_params());
+    params
+}
+
+fn date_time() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::DateTime,
+        )))
+        .into()
+}
+
 fn query(name: &'static str, schema: RefOr<Schema>, description: &'static str) -> Param {
     Param {
         name,
@@ -412,15 +427,11 @@ fn routes() -> Vec<Route> {
             auth: Auth::Required,
             store: true,
             body: None,
-            params: {
-                let mut params = page_params();
-                params.push(query(
-                    "status",
-                    schema_ref(&PostStatus::name()),
-                    "Only posts in this state.",
-                ));
-                params
-            },
+            params: paged(vec![query(
+                "status",
+                schema_ref(&PostStatus::name()),
+                "Only posts in this state.",
+            )]),
             ok: vec![(200, "A page of posts", page("PostPage"))],
             errors: &[400],
         },
@@ -433,15 +444,11 @@ fn routes() -> Vec<Route> {
             auth: Auth::Required,
             store: true,
             body: None,
-            params: {
-                let mut params = page_params();
-                params.push(query(
-                    "role",
-                    schema_ref(&Role::name()),
-                    "Only users with this role.",
-                ));
-                params
-            },
+            params: paged(vec![query(
+                "role",
+                schema_ref(&Role::name()),
+                "Only users with this role.",
+            )]),
             ok: vec![(200, "A page of users", page("UserPage"))],
             errors: &[400, 403],
         },
@@ -493,11 +500,7 @@ fn routes() -> Vec<Route> {
             auth: Auth::None,
             store: true,
             body: None,
-            params: {
-                let mut params = vec![path_id::<UserId>()];
-                params.extend(page_params());
-                params
-            },
+            params: paged(vec![path_id::<UserId>()]),
             ok: vec![(200, "A page of posts", page("PostPage"))],
             errors: &[400, 404],
         },
@@ -510,39 +513,21 @@ fn routes() -> Vec<Route> {
             auth: Auth::Required,
             store: true,
             body: None,
-            params: {
-                let mut params = vec![
-                    query(
-                        "entityType",
-                        string(32),
-                        "With `entityId`: one entity's history.",
-                    ),
-                    query("entityId", string(64), "With `entityType`."),
-                    query("actorId", schema_ref(&UserId::name()), "What one user did."),
-                    query(
-                        "from",
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                                utoipa::openapi::KnownFormat::DateTime,
-                            )))
-                            .into(),
-                        "With `to`: every change in a time range (at most 31 days).",
-                    ),
-                    query(
-                        "to",
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                                utoipa::openapi::KnownFormat::DateTime,
-                            )))
-                            .into(),
-                        "With `from`.",
-                    ),
-                ];
-                params.extend(page_params());
-                params
-            },
+            params: paged(vec![
+                query(
+                    "entityType",
+                    string(32),
+                    "With `entityId`: one entity's history.",
+                ),
+                query("entityId", string(64), "With `entityType`."),
+                query("actorId", schema_ref(&UserId::name()), "What one user did."),
+                query(
+                    "from",
+                    date_time(),
+                    "With `to`: every change in a time range (at most 31 days).",
+                ),
+                query("to", date_time(), "With `from`."),
+            ]),
             ok: vec![(
                 200,
                 "A page of audit entries, newest first",
@@ -581,15 +566,11 @@ fn routes() -> Vec<Route> {
             auth: Auth::None,
             store: true,
             body: None,
-            params: {
-                let mut params = vec![query(
-                    "tag",
-                    schema_ref(&Tag::name()),
-                    "Only this tag's posts.",
-                )];
-                params.extend(page_params());
-                params
-            },
+            params: paged(vec![query(
+                "tag",
+                schema_ref(&Tag::name()),
+                "Only this tag's posts.",
+            )]),
             ok: vec![(200, "A page of posts", page("PostPage"))],
             errors: &[400],
         },
