@@ -63,12 +63,8 @@ impl AuthConfig {
         let verifier = config
             .jwt_public_keys
             .as_deref()
-            .map(auth::keys::VerifyingKeys::parse)
-            .transpose()
-            .map_err(|error| ConfigError {
-                var: "JWT_PUBLIC_KEYS",
-                problem: error.to_string(),
-            })?;
+            .map(auth::keys::VerifyingKeys::from_setting)
+            .transpose()?;
         Ok(Self {
             tokens: auth::jwt::TokenSettings {
                 issuer: config.jwt_issuer.clone(),

@@ -180,8 +180,12 @@ impl fmt::Debug for VerifyingKeys {
 impl VerifyingKeys {
     /// Reads `JWT_PUBLIC_KEYS` (for a function whose only configuration is the keys: jwks).
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let spec = std::env::var("JWT_PUBLIC_KEYS").unwrap_or_default();
-        Self::parse(&spec).map_err(|error| crate::config::ConfigError {
+        Self::from_setting(&std::env::var("JWT_PUBLIC_KEYS").unwrap_or_default())
+    }
+
+    /// Parses the value of `JWT_PUBLIC_KEYS`; a bad value is a configuration error naming it.
+    pub fn from_setting(spec: &str) -> Result<Self, crate::config::ConfigError> {
+        Self::parse(spec).map_err(|error| crate::config::ConfigError {
             var: "JWT_PUBLIC_KEYS",
             problem: error.to_string(),
         })
