@@ -179,7 +179,6 @@ impl Config {
     }
 }
 
-/// DynamoDB's rule for table names: 3–255 of `[a-zA-Z0-9_.-]`.
 /// Log level and format (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`): everything a function
 /// that touches no AWS service (health) needs to read.
 pub fn log_settings(
@@ -220,6 +219,7 @@ pub fn log_settings(
     Ok((log_level, log_format))
 }
 
+/// DynamoDB's rule for table names: 3–255 of `[a-zA-Z0-9_.-]`.
 fn check_table_name(name: &str) -> Result<(), String> {
     let valid_chars = name
         .chars()
