@@ -11,7 +11,9 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 CARGO       ?= cargo
-LOCAL       := $(CARGO) run --quiet --package infra --bin ferrite-local --
+# `--bin` without `--package`: the feature resolution `cargo lambda watch` uses for the functions,
+# so the local stack and the functions share one set of build artifacts.
+LOCAL       := $(CARGO) run --quiet --bin ferrite-local --
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
@@ -28,6 +30,7 @@ $(STAMP): $(REQUIREMENTS)
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: setup ## Every test, against a private local stack (endpoint, functions, gateway) started and stopped here
+	$(VENV)/bin/python -m unittest discover --start-directory infra/tests --top-level-directory infra/tests
 	$(LOCAL) exec --api -- $(TEST_RUNNER)
 
 lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint

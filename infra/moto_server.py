@@ -1,38 +1,242 @@
-"""The local AWS endpoint: moto's server, handling one request at a time.
+"""The local AWS endpoint: moto's server, patched to keep AWS's promises, one request at a time,
+with each function held to its IAM policy.
 
-moto's DynamoDB is not safe under concurrent requests: TransactWriteItems snapshots a table to
-roll back, so two transactions running at once can erase each other's writes. AWS is
-linearizable per item; to keep that promise locally (tests race registrations on purpose),
-every request takes one global lock. Connections are still accepted concurrently; SQS long
-polling is not used by the local pumps (it would hold the lock).
+- **Patched moto** (`moto_patches.py`): atomic writes rolled back item by item, stream records
+  only for committed changes, indexed queries, stream iterators that expire, memory bounded by
+  live data, idempotent transactions.
+- **One request at a time, first come first served.** moto's backends are not safe under
+  concurrent requests (a conditional write checks, then writes). AWS is linearizable per item;
+  to keep that promise locally every request holds one lock while moto handles it. The lock is
+  fair (a ticket lock): no caller, a pump say, can be overtaken indefinitely by a busy suite.
+  A request's body is read *before* the lock is taken, so a slow or stalled client cannot hold
+  everyone else up, and an idle connection is closed after `IDLE_TIMEOUT_SECS`.
+- **IAM** (`local_iam.py`): calls signed with a registered principal's key are authorised
+  against its policies and refused as AWS refuses them.
+- **A control API** under `/_ferrite/` for the local stack and the tests: register principals,
+  read the authorisation decisions, the mail SES accepted, table statistics and the endpoint's
+  own status (patches, memory).
 
 Usage: moto_server.py -H 127.0.0.1 -p 4566
 """
 
+from __future__ import annotations
+
 import argparse
+import io
+import json
+import os
 import signal
 import sys
 import threading
+import time
+from typing import Any
+from urllib.parse import parse_qs
 
-from moto.moto_server.werkzeug_app import (
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import moto_patches  # noqa: E402
+
+moto_patches.apply()
+
+import moto  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
+from werkzeug.serving import run_simple  # noqa: E402
+
+import local_iam  # noqa: E402
+
+ACCOUNT = "123456789012"
+# Longer than the SDK's connection-pool idle timeout (90 s), so clients close idle connections
+# first and never reuse one the server is closing.
+IDLE_TIMEOUT_SECS = 120
 
 
-class Serialized:
-    """WSGI middleware: one request at a time, its whole response included."""
+class FairLock:
+    """A ticket lock: callers get the lock in the order they asked for it."""
 
-    def __init__(self, app):
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._condition:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._condition.wait()
+
+    def __exit__(self, *_exc: Any) -> None:
+        with self._condition:
+            self._serving += 1
+            self._condition.notify_all()
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):
+        return stream.read()
+    length = environ.get("CONTENT_LENGTH") or "0"
+    try:
+        size = int(length)
+    except ValueError:
+        size = 0
+    return stream.read(size) if size > 0 else b""
+
+
+def secret_arn(region: str) -> Any:
+    def lookup(secret_id: str) -> str | None:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secret = secretsmanager_backends[ACCOUNT][region].secrets.get(secret_id)
+        return secret.arn if secret is not None else None
+
+    return lookup
+
+
+class LocalAws:
+    """WSGI middleware around moto: control API, IAM, the fair lock."""
+
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = FairLock()
+        self.authorizer = local_iam.Authorizer(ACCOUNT)
+        self.requests = 0
+        self.started = time.time()
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        path = environ.get("PATH_INFO", "")
         with self.lock:
+            self.requests += 1
+            if path.startswith("/_ferrite/"):
+                return self.control(environ, body, start_response)
+            region = local_iam.CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+            denial = self.authorizer.check(
+                environ, body, secret_arn(region.group(2) if region else "us-east-1")
+            )
+            if denial is not None:
+                status, headers, payload = denial
+                start_response(status, headers + [("Content-Length", str(len(payload)))])
+                return [payload]
             # Materialise the body inside the lock: moto may build it lazily.
             return list(self.app(environ, start_response))
+
+    # ---- /_ferrite/ ------------------------------------------------------------------------
+
+    def control(self, environ: dict[str, Any], body: bytes, start_response: Any) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return self.reply(start_response, 400, {"message": "malformed JSON"})
+        if path == "/_ferrite/status" and method == "GET":
+            return self.reply(
+                start_response,
+                200,
+                {
+                    "moto": moto.__version__,
+                    "patches": moto_patches.APPLIED,
+                    "principals": len(self.authorizer.principals),
+                    "requests": self.requests,
+                    "rssBytes": rss_bytes(),
+                    "uptimeSecs": time.time() - self.started,
+                },
+            )
+        if path == "/_ferrite/iam/principals" and method == "POST":
+            count = self.authorizer.register(payload.get("principals", []))
+            return self.reply(start_response, 200, {"principals": count})
+        if path == "/_ferrite/iam/principals" and method == "DELETE":
+            self.authorizer.unregister(payload.get("accessKeyIds", []))
+            return self.reply(start_response, 200, {})
+        if path == "/_ferrite/iam/decisions" and method == "GET":
+            decisions = [
+                d
+                for d in self.authorizer.decisions
+                if all(d.get(k) == v for k, v in query.items() if k in ("principal", "decision", "action"))
+            ]
+            counts = [
+                {"principal": p, "decision": d, "count": n}
+                for (p, d), n in sorted(self.authorizer.counts.items())
+            ]
+            return self.reply(start_response, 200, {"decisions": decisions, "counts": counts})
+        if path == "/_ferrite/ses/messages" and method == "GET":
+            return self.reply(start_response, 200, {"messages": self.sent_messages(query.get("to"))})
+        if path == "/_ferrite/dynamodb/tables" and method == "GET":
+            return self.reply(start_response, 200, {"tables": self.table_stats()})
+        return self.reply(start_response, 404, {"message": f"no control route {method} {path}"})
+
+    @staticmethod
+    def reply(start_response: Any, status: int, value: Any) -> list[bytes]:
+        text = json.dumps(value, default=str).encode()
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(text)))],
+        )
+        return [text]
+
+    @staticmethod
+    def sent_messages(to: str | None) -> list[dict[str, Any]]:
+        from moto.ses.models import ses_backends
+
+        out = []
+        for region, backend in ses_backends[ACCOUNT].items():
+            for message in getattr(backend, "sent_messages", []):
+                destinations = getattr(message, "destinations", {}) or {}
+                recipients = [
+                    a for kind in ("ToAddresses", "CcAddresses", "BccAddresses")
+                    for a in destinations.get(kind, [])
+                ]
+                if to is not None and to not in recipients:
+                    continue
+                out.append(
+                    {
+                        "id": message.id,
+                        "region": region,
+                        "source": getattr(message, "source", None),
+                        "to": recipients,
+                        "subject": getattr(message, "subject", None),
+                        "body": getattr(message, "body", None),
+                    }
+                )
+        return out
+
+    @staticmethod
+    def table_stats() -> list[dict[str, Any]]:
+        from moto.dynamodb.models import dynamodb_backends
+
+        out = []
+        for region, backend in dynamodb_backends[ACCOUNT].items():
+            for table in backend.tables.values():
+                shard = table.stream_shard
+                out.append(
+                    {
+                        "region": region,
+                        "name": table.name,
+                        "items": sum(
+                            1 if table.range_key_attr is None else len(p)
+                            for p in table.items.values()
+                        ),
+                        "streamRecords": len(shard.items) if shard is not None else 0,
+                    }
+                )
+        return out
 
 
 def main() -> None:
@@ -44,10 +248,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
+    MotoRequestHandler.timeout = IDLE_TIMEOUT_SECS
     run_simple(
         args.host,
         args.port,
-        Serialized(app),
+        LocalAws(app),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

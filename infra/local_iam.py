@@ -1,0 +1,570 @@
+"""IAM for the local endpoint: every call a function makes is authorised against its role's
+policies, the way AWS authorises it, and refused the way AWS refuses it.
+
+The local stack (`infra/src/iam.rs`) expands template.yaml with the SAM translator, resolves each
+role's policies against the local resources' ARNs and registers one *principal* per role: an
+access key id, the role's ARN and its policy statements. A function signs its calls with its
+role's key; the pumps sign with the key of the pipe's role (stream -> queue) or of the worker's
+role (queue -> worker), as EventBridge Pipes and Lambda's event source mappings do in AWS.
+
+For each request, `requested_actions` says what IAM would check: the action (`dynamodb:PutItem`),
+the resource ARN it is checked against (table, index, stream, queue, secret, SES identity) and
+the condition keys of the request context (`ses:FromAddress`, ...). AWS's rules, not moto's:
+
+- TransactWriteItems is checked as PutItem / UpdateItem / DeleteItem / ConditionCheckItem per
+  item and TransactGetItems as GetItem per item (IAM has no `TransactWriteItems` action);
+- BatchGetItem and BatchWriteItem are checked once per table they name;
+- Query and Scan on an index are checked against `table/<name>/index/<index>`;
+- GetRecords is checked against the stream ARN its iterator belongs to;
+- SQS batch calls are checked as their single-message actions (`SendMessageBatch` needs
+  `sqs:SendMessage`);
+- Secrets Manager is checked against the secret's full ARN (with its random suffix);
+- SES v2 SendEmail is checked against the sender's identity with `ses:FromAddress`,
+  `ses:FromDisplayName`, `ses:Recipients` and `ses:ApiVersion` in the context.
+
+Evaluation follows IAM's logic for identity-based policies: an explicit Deny wins, otherwise an
+Allow whose Action, Resource and every Condition match is needed. Action and Resource accept
+`NotAction` / `NotResource` and the `*` and `?` wildcards (actions without regard to case,
+resources segment by segment). Condition operators: String*, Arn*, Bool, Null, Numeric*, with
+`IfExists` and the `ForAllValues:` / `ForAnyValue:` set qualifiers. A condition key the local
+stack does not know is absent from the context (so an Allow that depends on it does not apply),
+and an operator it does not know fails the request, naming the operator.
+
+Calls signed with any other key (the operator's `testing` credentials: provisioning, tests'
+set-up, `ferrite-admin`) are not restricted, like an account administrator's.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+@dataclass
+class Principal:
+    access_key_id: str
+    arn: str  # the assumed-role session ARN, as AWS names the caller in a denial
+    statements: list[dict[str, Any]]
+    name: str = ""
+
+
+@dataclass
+class Requested:
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class UnmodelledRequest(Exception):
+    """A request of a registered principal that this module cannot map to IAM's terms."""
+
+
+# ---- policy evaluation -----------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _glob(pattern: str, value: str, ignore_case: bool) -> bool:
+    if ignore_case:
+        pattern, value = pattern.lower(), value.lower()
+    # IAM has only the * and ? wildcards (no [...] classes).
+    regex = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
+    )
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    return _glob(pattern, action, ignore_case=True)
+
+
+def resource_matches(pattern: str, resource: str) -> bool:
+    """IAM's ARN matching: `*` alone matches anything; otherwise the six colon-separated
+    segments are matched one by one (a wildcard does not span segments), case-sensitively."""
+    if pattern == "*":
+        return True
+    pattern_parts = pattern.split(":", 5)
+    resource_parts = resource.split(":", 5)
+    if len(pattern_parts) != 6 or len(resource_parts) != 6:
+        return _glob_segment(pattern, resource)
+    return all(_glob(p, r, ignore_case=False) for p, r in zip(pattern_parts, resource_parts))
+
+
+def _glob_segment(pattern: str, value: str) -> bool:
+    """A match in which a wildcard never crosses a colon."""
+    regex = "".join(
+        "[^:]*" if c == "*" else "[^:]" if c == "?" else re.escape(c) for c in pattern
+    )
+    return re.fullmatch(regex, value) is not None
+
+
+def _context_value(context: dict[str, Any], key: str) -> Any:
+    for name, value in context.items():
+        if name.lower() == key.lower():
+            return value
+    return None
+
+
+def _compare(base: str, expected: Any, actual: Any) -> bool:
+    expected_s = str(expected).lower() if isinstance(expected, bool) else str(expected)
+    actual_s = str(actual).lower() if isinstance(actual, bool) else str(actual)
+    if base == "StringEquals" or base == "ArnEquals":
+        return actual_s == expected_s
+    if base == "StringEqualsIgnoreCase":
+        return actual_s.lower() == expected_s.lower()
+    if base == "StringLike" or base == "ArnLike":
+        if base == "ArnLike":
+            return resource_matches(expected_s, actual_s)
+        return _glob(expected_s, actual_s, ignore_case=False)
+    if base == "Bool":
+        return actual_s.lower() == expected_s.lower()
+    if base.startswith("Numeric"):
+        try:
+            a, e = float(actual_s), float(expected_s)
+        except ValueError:
+            return False
+        return {
+            "NumericEquals": a == e,
+            "NumericLessThan": a < e,
+            "NumericLessThanEquals": a <= e,
+            "NumericGreaterThan": a > e,
+            "NumericGreaterThanEquals": a >= e,
+        }[base]
+    raise UnmodelledRequest(f"condition operator {base} is not supported by the local IAM")
+
+
+NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+    "NumericNotEquals": "NumericEquals",
+}
+KNOWN = {
+    "StringEquals",
+    "StringEqualsIgnoreCase",
+    "StringLike",
+    "ArnEquals",
+    "ArnLike",
+    "Bool",
+    "NumericEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+}
+
+
+def condition_holds(operator: str, key: str, expected: Any, context: dict[str, Any]) -> bool:
+    qualifier = ""
+    if ":" in operator and operator.split(":", 1)[0] in ("ForAllValues", "ForAnyValue"):
+        qualifier, operator = operator.split(":", 1)
+    if_exists = operator.endswith("IfExists")
+    base = operator[: -len("IfExists")] if if_exists else operator
+    actual = _context_value(context, key)
+    expected_values = _as_list(expected)
+    if base == "Null":
+        # {"Null": {"key": "true"}}: the key is absent.
+        wanted_absent = str(expected_values[0]).lower() == "true"
+        return (actual is None) == wanted_absent
+    negated = base in NEGATED
+    positive = NEGATED.get(base, base)
+    if positive not in KNOWN:
+        raise UnmodelledRequest(f"condition operator {operator} is not supported by the local IAM")
+    if actual is None:
+        if qualifier == "ForAllValues":
+            return True
+        return if_exists or negated
+    values = actual if isinstance(actual, list) else [actual]
+
+    def one(value: Any) -> bool:
+        hit = any(_compare(positive, e, value) for e in expected_values)
+        return not hit if negated else hit
+
+    if qualifier == "ForAllValues":
+        return all(one(v) for v in values)
+    return any(one(v) for v in values)
+
+
+def _statement_applies(statement: dict[str, Any], requested: Requested) -> bool:
+    if "Action" in statement:
+        if not any(action_matches(p, requested.action) for p in _as_list(statement["Action"])):
+            return False
+    elif "NotAction" in statement:
+        if any(action_matches(p, requested.action) for p in _as_list(statement["NotAction"])):
+            return False
+    else:
+        return False
+    if "Resource" in statement:
+        if not any(resource_matches(p, requested.resource) for p in _as_list(statement["Resource"])):
+            return False
+    elif "NotResource" in statement:
+        if any(resource_matches(p, requested.resource) for p in _as_list(statement["NotResource"])):
+            return False
+    else:
+        return False
+    for operator, block in (statement.get("Condition") or {}).items():
+        for key, expected in block.items():
+            if not condition_holds(operator, key, expected, requested.context):
+                return False
+    return True
+
+
+def evaluate(statements: list[dict[str, Any]], requested: Requested) -> str:
+    """"Allow", "ExplicitDeny" or "ImplicitDeny"."""
+    allowed = False
+    for statement in statements:
+        if not _statement_applies(statement, requested):
+            continue
+        if statement.get("Effect") == "Deny":
+            return "ExplicitDeny"
+        if statement.get("Effect") == "Allow":
+            allowed = True
+    return "Allow" if allowed else "ImplicitDeny"
+
+
+# ---- what a request asks for -----------------------------------------------------------------
+
+
+def _table_arn(region: str, account: str, name: str) -> str:
+    return name if name.startswith("arn:") else f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+
+
+def _dynamodb(operation: str, body: dict[str, Any], region: str, account: str) -> list[Requested]:
+    def table(name: str, index: str | None = None) -> str:
+        arn = _table_arn(region, account, name)
+        return f"{arn}/index/{index}" if index else arn
+
+    if operation == "TransactWriteItems":
+        kinds = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+        }
+        out = []
+        for entry in body.get("TransactItems", []):
+            for kind, op in entry.items():
+                out.append(Requested(f"dynamodb:{kinds[kind]}", table(op["TableName"])))
+        return out
+    if operation == "TransactGetItems":
+        return [
+            Requested("dynamodb:GetItem", table(entry["Get"]["TableName"]))
+            for entry in body.get("TransactItems", [])
+        ]
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        return [
+            Requested(f"dynamodb:{operation}", table(name))
+            for name in body.get("RequestItems", {})
+        ]
+    if operation in ("ListTables", "DescribeLimits", "DescribeEndpoints"):
+        return [Requested(f"dynamodb:{operation}", "*")]
+    if "TableName" in body:
+        return [Requested(f"dynamodb:{operation}", table(body["TableName"], body.get("IndexName")))]
+    raise UnmodelledRequest(f"DynamoDB {operation}")
+
+
+def _streams(operation: str, body: dict[str, Any]) -> list[Requested]:
+    if operation == "ListStreams":
+        return [Requested("dynamodb:ListStreams", "*")]
+    if operation in ("DescribeStream", "GetShardIterator"):
+        return [Requested(f"dynamodb:{operation}", body["StreamArn"])]
+    if operation == "GetRecords":
+        # The local endpoint's iterators start with the stream ARN (`<arn>|1|<token>`).
+        return [Requested("dynamodb:GetRecords", body["ShardIterator"].split("|", 1)[0])]
+    raise UnmodelledRequest(f"DynamoDB Streams {operation}")
+
+
+SQS_BATCH = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def _queue_arn(region: str, account: str, queue_url: str) -> str:
+    parts = [p for p in urlparse(queue_url).path.split("/") if p]
+    if len(parts) >= 2:
+        return f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"
+    return f"arn:aws:sqs:{region}:{account}:{parts[-1] if parts else ''}"
+
+
+def _sqs(operation: str, body: dict[str, Any], region: str, account: str) -> list[Requested]:
+    action = "sqs:" + SQS_BATCH.get(operation, operation)
+    if "QueueUrl" in body:
+        return [Requested(action, _queue_arn(region, account, body["QueueUrl"]))]
+    if "QueueName" in body:
+        return [Requested(action, f"arn:aws:sqs:{region}:{account}:{body['QueueName']}")]
+    return [Requested(action, "*")]
+
+
+def _secretsmanager(
+    operation: str, body: dict[str, Any], region: str, account: str, secret_arn: Any
+) -> list[Requested]:
+    secret_id = body.get("SecretId") or body.get("Name")
+    if not secret_id:
+        return [Requested(f"secretsmanager:{operation}", "*")]
+    arn = secret_arn(secret_id) or (
+        secret_id
+        if secret_id.startswith("arn:")
+        else f"arn:aws:secretsmanager:{region}:{account}:secret:{secret_id}"
+    )
+    return [Requested(f"secretsmanager:{operation}", arn)]
+
+
+def _address(value: str) -> tuple[str, str]:
+    name, address = parseaddr(value)
+    return name, address
+
+
+def _sesv2(
+    method: str, path: str, body: dict[str, Any], region: str, account: str
+) -> list[Requested]:
+    if method == "POST" and path.rstrip("/") == "/v2/email/outbound-emails":
+        display, sender = _address(body.get("FromEmailAddress", ""))
+        destination = body.get("Destination", {})
+        recipients = [
+            _address(a)[1]
+            for kind in ("ToAddresses", "CcAddresses", "BccAddresses")
+            for a in destination.get(kind, [])
+        ]
+        context = {
+            "ses:FromAddress": sender,
+            "ses:FromDisplayName": display,
+            "ses:Recipients": recipients,
+            "ses:ApiVersion": "2",
+        }
+        identity = body.get("FromEmailAddressIdentityArn") or (
+            f"arn:aws:ses:{region}:{account}:identity/{sender}"
+        )
+        out = [Requested("ses:SendEmail", identity, context)]
+        if body.get("ConfigurationSetName"):
+            out.append(
+                Requested(
+                    "ses:SendEmail",
+                    f"arn:aws:ses:{region}:{account}:configuration-set/{body['ConfigurationSetName']}",
+                    context,
+                )
+            )
+        return out
+    raise UnmodelledRequest(f"SES v2 {method} {path}")
+
+
+def requested_actions(
+    method: str,
+    path: str,
+    target: str,
+    body_bytes: bytes,
+    content_type: str,
+    region: str,
+    account: str,
+    secret_arn: Any = lambda _name: None,
+) -> list[Requested]:
+    """What IAM checks for one request (see the module docs)."""
+    body: dict[str, Any] = {}
+    if body_bytes and "json" in content_type:
+        try:
+            body = json.loads(body_bytes)
+        except ValueError:
+            body = {}
+    if target:
+        prefix, _, operation = target.partition(".")
+        if prefix.startswith("DynamoDBStreams_"):
+            return _streams(operation, body)
+        if prefix.startswith("DynamoDB_"):
+            return _dynamodb(operation, body, region, account)
+        if prefix == "AmazonSQS":
+            return _sqs(operation, body, region, account)
+        if prefix == "secretsmanager":
+            return _secretsmanager(operation, body, region, account, secret_arn)
+        raise UnmodelledRequest(target)
+    if path.startswith("/v2/email/"):
+        return _sesv2(method, path, body, region, account)
+    if body_bytes and "x-www-form-urlencoded" in content_type:  # SQS's query protocol
+        form = {k: v[0] for k, v in parse_qs(body_bytes.decode()).items()}
+        if "Action" in form:
+            return _sqs(form["Action"], form, region, account)
+    raise UnmodelledRequest(f"{method} {unquote(path)}")
+
+
+# ---- the authorizer --------------------------------------------------------------------------
+
+
+class Authorizer:
+    """The registered principals, the decisions taken (the newest few thousand), and the
+    denial answers in each protocol's shape."""
+
+    def __init__(self, account: str = "123456789012") -> None:
+        self.account = account
+        self.principals: dict[str, Principal] = {}
+        self.decisions: collections.deque[dict[str, Any]] = collections.deque(maxlen=5000)
+        self.counts = collections.Counter()
+        self.lock = threading.Lock()
+
+    def register(self, principals: list[dict[str, Any]]) -> int:
+        with self.lock:
+            for p in principals:
+                self.principals[p["accessKeyId"]] = Principal(
+                    access_key_id=p["accessKeyId"],
+                    arn=p["arn"],
+                    statements=p["statements"],
+                    name=p.get("name", ""),
+                )
+            return len(self.principals)
+
+    def unregister(self, access_key_ids: list[str]) -> None:
+        with self.lock:
+            for key in access_key_ids:
+                self.principals.pop(key, None)
+
+    def check(
+        self, environ: dict[str, Any], body: bytes, secret_arn: Any = lambda _name: None
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """None when the request may proceed; otherwise the denial (status, headers, body)."""
+        match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not match:
+            return None
+        access_key, region, _service = match.groups()
+        principal = self.principals.get(access_key)
+        if principal is None:
+            return None
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        try:
+            wanted = requested_actions(
+                method,
+                path,
+                target,
+                body,
+                environ.get("CONTENT_TYPE", ""),
+                region,
+                self.account,
+                secret_arn,
+            )
+            for requested in wanted:
+                requested.context.setdefault("aws:PrincipalArn", principal.arn)
+                requested.context.setdefault("aws:RequestedRegion", region)
+                requested.context.setdefault("aws:SecureTransport", False)
+                outcome = evaluate(principal.statements, requested)
+                self._record(principal, requested, outcome)
+                if outcome != "Allow":
+                    return self._denial(target, path, principal, requested, outcome)
+        except UnmodelledRequest as error:
+            requested = Requested(f"unmodelled:{error}", "*")
+            self._record(principal, requested, "ImplicitDeny")
+            return self._denial(
+                target,
+                path,
+                principal,
+                requested,
+                "ImplicitDeny",
+                f"the local IAM cannot authorise this request ({error}); "
+                "extend infra/local_iam.py before relying on it",
+            )
+        return None
+
+    def _record(self, principal: Principal, requested: Requested, outcome: str) -> None:
+        self.counts[(principal.name, outcome)] += 1
+        self.decisions.append(
+            {
+                "at": time.time(),
+                "principal": principal.name,
+                "accessKeyId": principal.access_key_id,
+                "action": requested.action,
+                "resource": requested.resource,
+                "decision": outcome,
+            }
+        )
+
+    @staticmethod
+    def message(principal: Principal, requested: Requested, outcome: str) -> str:
+        why = (
+            f"with an explicit deny in an identity-based policy"
+            if outcome == "ExplicitDeny"
+            else f"because no identity-based policy allows the {requested.action} action"
+        )
+        return (
+            f"User: {principal.arn} is not authorized to perform: {requested.action} "
+            f"on resource: {requested.resource} {why}"
+        )
+
+    def _denial(
+        self,
+        target: str,
+        path: str,
+        principal: Principal,
+        requested: Requested,
+        outcome: str,
+        message: str | None = None,
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        text = message or self.message(principal, requested, outcome)
+        request_id = str(uuid.uuid4())
+        if target.startswith("secretsmanager"):
+            return (
+                "400 Bad Request",
+                [
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-RequestId", request_id),
+                ],
+                json.dumps({"__type": "AccessDeniedException", "Message": text}).encode(),
+            )
+        if target.startswith("AmazonSQS"):
+            return (
+                "403 Forbidden",
+                [
+                    ("Content-Type", "application/x-amz-json-1.0"),
+                    ("x-amzn-RequestId", request_id),
+                    ("x-amzn-query-error", "AccessDenied;Sender"),
+                ],
+                json.dumps(
+                    {"__type": "com.amazon.coral.service#AccessDeniedException", "message": text}
+                ).encode(),
+            )
+        if target:
+            return (
+                "400 Bad Request",
+                [
+                    ("Content-Type", "application/x-amz-json-1.0"),
+                    ("x-amzn-RequestId", request_id),
+                ],
+                json.dumps(
+                    {"__type": "com.amazon.coral.service#AccessDeniedException", "message": text}
+                ).encode(),
+            )
+        if path.startswith("/v2/"):
+            return (
+                "403 Forbidden",
+                [
+                    ("Content-Type", "application/json"),
+                    ("x-amzn-RequestId", request_id),
+                    ("x-amzn-ErrorType", "AccessDeniedException"),
+                ],
+                json.dumps({"message": text}).encode(),
+            )
+        body = (
+            '<?xml version="1.0"?><ErrorResponse><Error><Type>Sender</Type>'
+            f"<Code>AccessDenied</Code><Message>{text}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return (
+            "403 Forbidden",
+            [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
+            body.encode(),
+        )
+

@@ -1,0 +1,666 @@
+"""Patches to moto 5.2.5 so that the local endpoint keeps AWS's promises that Ferrite relies on.
+
+Each patch fixes a difference between moto and DynamoDB that Ferrite met (issue "Fidelity"):
+
+- **Atomic writes, rolled back item by item.** moto's TransactWriteItems deep-copies every table
+  it touches (once per transaction item) and, on failure, swaps the copy in for the live table.
+  That costs time and memory in proportion to the table, not the transaction (3 s per
+  transaction at 20,000 items), and the swap orphans the table's stream shard: a stream reader
+  keeps reading the discarded shard, which holds the records of the cancelled transaction
+  (events for changes that never happened) and never receives another one (the pipeline stalls).
+  Here every write (PutItem, UpdateItem, DeleteItem, TransactWriteItems) is a unit of work that
+  snapshots only the items it touches, restores only those on failure, and emits stream records
+  only when it commits: one record per changed item, none for an unchanged one, as DynamoDB does.
+- **Idempotent transactions.** TransactWriteItems with a `ClientRequestToken` seen in the last 10
+  minutes succeeds without being applied again (the SDK retries with the same token after a
+  timeout), or fails with `IdempotentParameterMismatchException` if the request differs.
+- **Queries that cost what they touch.** moto answers a Query by sorting every item of the table;
+  here the candidates come from the partition (base table, local indexes) or from a maintained
+  global-secondary-index map, and moto's own code filters, orders and pages them as before.
+- **Stream iterators that neither pin nor leak.** moto keeps every shard iterator it ever issued
+  (one per GetRecords call), each holding the shard object. Here an iterator names the table and a
+  sequence number, is resolved at each read, and expires after 15 minutes, as in DynamoDB Streams.
+  Records older than the stream's retention (24 h, as in AWS) are trimmed.
+- **Memory bounded by live data.** moto's `BaseModel` appends every instance it ever creates to a
+  class-level list (`instances_tracked`, for its dashboard), copies included, so nothing is ever
+  freed. Here that list holds weak references. Reading a missing item no longer creates an empty
+  partition.
+
+`apply()` refuses to run on any other moto version, and checks that the functions it wraps are
+still the code it was written against (a hash of their source): an upgrade that changes them fails
+loudly at start-up instead of silently losing a fix. `infra/tests/test_moto_patches.py` checks
+each behaviour.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import hashlib
+import inspect
+import json
+import os
+import threading
+import time
+import weakref
+from typing import Any
+
+PINNED_MOTO = "5.2.5"
+
+# sha256 of the source of every moto function a patch wraps or relies on, as in moto 5.2.5.
+EXPECTED_SOURCES = {
+    "moto.dynamodb.models.DynamoDBBackend.transact_write_items": "81db2cb7d94e39c9",
+    "moto.dynamodb.models.DynamoDBBackend.update_item": "218984588dd689a5",
+    "moto.dynamodb.models.table.Table.put_item": "de23933013ef8426",
+    "moto.dynamodb.models.table.Table.delete_item": "1594f7b07616c8cb",
+    "moto.dynamodb.models.table.Table.get_item": "b08e98fe37b7e583",
+    "moto.dynamodb.models.table.Table.query": "002b4d00be6df07c",
+    "moto.dynamodb.models.table.Table.all_items": "c80d2ee3c896acd0",
+    "moto.dynamodb.models.table.StreamShard.add": "357dc6da267e5dd7",
+    "moto.dynamodb.models.table.StreamShard.get": "fa7e9a0d7b438c2f",
+    "moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_shard_iterator": "a0be676df0bfc9ef",
+    "moto.dynamodbstreams.models.DynamoDBStreamsBackend.get_records": "db8c6cb04430c08f",
+    "moto.dynamodb.responses.DynamoHandler.transact_write_items": "61c163fff213f33a",
+    "moto.core.common_models.BaseModel.__new__": "08cf0ef20e88029a",
+}
+
+# How long a stream record is kept (DynamoDB Streams: 24 hours) and a shard iterator is valid
+# (15 minutes), in seconds. The retention can be shortened for experiments.
+STREAM_RETENTION_SECS = int(os.environ.get("FERRITE_STREAM_RETENTION_SECS", str(24 * 3600)))
+ITERATOR_LIFETIME_SECS = 15 * 60
+# DynamoDB's idempotency window for ClientRequestToken.
+IDEMPOTENCY_WINDOW_SECS = 10 * 60
+
+APPLIED: list[str] = []
+# The wrapped functions whose source was checked against EXPECTED_SOURCES before patching.
+VERIFIED: list[str] = []
+
+
+def source_hash(function: Any) -> str:
+    """The first 16 hex digits of the sha256 of a function's source."""
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+def _resolve(dotted: str) -> Any:
+    module_name, _, rest = dotted.partition(".")
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target: Any = __import__(".".join(parts[:split]), fromlist=["_"])
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        return target
+    raise ImportError(module_name + rest)
+
+
+def check_sources() -> list[str]:
+    """The wrapped functions whose source differs from what the patches were written against."""
+    changed = []
+    for dotted, expected in EXPECTED_SOURCES.items():
+        actual = source_hash(_resolve(dotted))
+        if actual != expected:
+            changed.append(f"{dotted}: {actual} (expected {expected})")
+    return changed
+
+
+# ---- weak instance tracking ------------------------------------------------------------------
+
+
+class WeakInstances:
+    """A stand-in for moto's `instances_tracked` list that does not keep instances alive."""
+
+    def __init__(self) -> None:
+        self._refs: list[weakref.ref[Any]] = []
+        self._appended = 0
+
+    def append(self, instance: Any) -> None:
+        try:
+            self._refs.append(weakref.ref(instance))
+        except TypeError:  # no __weakref__ slot: not tracked
+            return
+        self._appended += 1
+        if self._appended % 1024 == 0:  # drop dead references now and then
+            self._refs = [r for r in self._refs if r() is not None]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter([i for i in (r() for r in self._refs) if i is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for r in self._refs if r() is not None)
+
+
+def _patch_instance_tracking() -> None:
+    from moto.core import common_models, model_instances
+
+    def tracked(cls: type) -> WeakInstances:
+        current = cls.__dict__.get("instances_tracked")
+        if not isinstance(current, WeakInstances):
+            current = WeakInstances()
+            cls.instances_tracked = current  # type: ignore[attr-defined]
+        return current
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        instance = object.__new__(cls)
+        tracked(cls).append(instance)
+        return instance
+
+    common_models.BaseModel.__new__ = __new__  # type: ignore[method-assign]
+
+    def reset_model_data() -> None:
+        for models in model_instances.model_data.values():
+            for model in models.values():
+                model.instances_tracked = WeakInstances()  # type: ignore[attr-defined]
+
+    model_instances.reset_model_data = reset_model_data
+    APPLIED.append("weak-instance-tracking")
+
+
+# ---- units of work: per-item snapshots, stream records on commit -----------------------------
+
+
+class UnitOfWork:
+    """The items one write request touches: their state before it, restored if it fails."""
+
+    def __init__(self) -> None:
+        # (id(table), hash, range) -> (table, hash, range, snapshot or None), in first-touch order
+        self.before: dict[tuple[int, Any, Any], tuple[Any, Any, Any, Any]] = {}
+
+    def touch(self, table: Any, hash_key: Any, range_key: Any) -> None:
+        key = (id(table), hash_key, range_key)
+        if key not in self.before:
+            current = _stored_item(table, hash_key, range_key)
+            self.before[key] = (table, hash_key, range_key, copy.deepcopy(current))
+
+    def commit(self) -> None:
+        for table, hash_key, range_key, before in self.before.values():
+            after = _stored_item(table, hash_key, range_key)
+            if before is None and after is None:
+                continue
+            if before is not None and after is not None and before == after:
+                continue  # DynamoDB writes no stream record for a write that changes nothing
+            if table.stream_shard is not None:
+                _ORIGINAL["StreamShard.add"](table.stream_shard, before, after)
+
+    def rollback(self) -> None:
+        for table, hash_key, range_key, before in reversed(list(self.before.values())):
+            _store_item(table, hash_key, range_key, before)
+
+
+_STATE = threading.local()
+_ORIGINAL: dict[str, Any] = {}
+
+
+def _current() -> UnitOfWork | None:
+    return getattr(_STATE, "unit", None)
+
+
+def _stored_item(table: Any, hash_key: Any, range_key: Any) -> Any:
+    partition = table.items.get(hash_key)
+    if partition is None:
+        return None
+    if table.range_key_attr is None:
+        return partition
+    return partition.get(range_key)
+
+
+def _store_item(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Puts `item` (or nothing, for None) at a key, without a stream record."""
+    if table.range_key_attr is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    else:
+        partition = table.items.get(hash_key)
+        if item is None:
+            if partition is not None:
+                partition.pop(range_key, None)
+                if not partition:
+                    del table.items[hash_key]
+        else:
+            if partition is None:
+                partition = table.items[hash_key] = {}
+            partition[range_key] = item
+    _reindex(table, hash_key, range_key)
+
+
+def atomic(method: Any) -> Any:
+    """Runs a backend write as one unit of work (nested calls join the outer one)."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _current() is not None:
+            return method(self, *args, **kwargs)
+        unit = UnitOfWork()
+        _STATE.unit = unit
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException:
+            _STATE.unit = None
+            unit.rollback()
+            raise
+        _STATE.unit = None
+        unit.commit()
+        return result
+
+    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _patch_units_of_work() -> None:
+    import moto.dynamodb.models as backend_module
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard, Table
+
+    _ORIGINAL["StreamShard.add"] = StreamShard.add
+    original_put = Table.put_item
+    original_delete = Table.delete_item
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        if _current() is not None:
+            return  # the unit of work emits one record per item when it commits
+        _ORIGINAL["StreamShard.add"](self, old, new)
+
+    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        unit = _current()
+        if unit is not None and self.hash_key_attr in item_attrs:
+            range_key = (
+                DynamoType(item_attrs[self.range_key_attr])
+                if self.range_key_attr and self.range_key_attr in item_attrs
+                else None
+            )
+            unit.touch(self, DynamoType(item_attrs[self.hash_key_attr]), range_key)
+        item = original_put(self, item_attrs, *args, **kwargs)
+        _reindex(self, item.hash_key, item.range_key)
+        return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        unit = _current()
+        if unit is not None:
+            unit.touch(self, hash_key, range_key)
+        item = original_delete(self, hash_key, range_key)
+        partition = self.items.get(hash_key)
+        if self.range_key_attr is not None and partition is not None and not partition:
+            del self.items[hash_key]
+        _reindex(self, hash_key, range_key)
+        return item
+
+    def get_item(
+        self: Any, hash_key: Any, range_key: Any = None, projection_expression: Any = None
+    ) -> Any:
+        from moto.dynamodb.exceptions import MockValidationException
+
+        if self.has_range_key and not range_key:
+            raise MockValidationException(
+                "Table has a range key, but no range key was passed into get_item"
+            )
+        result = _stored_item(self, hash_key, range_key)
+        if projection_expression and result:
+            result = result.project(projection_expression)
+        return result
+
+    original_update = DynamoDBBackend.update_item
+
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        table = self.get_table(table_name)
+        hash_key, range_key = self.get_keys_value(table, key)
+        unit = _current()
+        assert unit is not None, "update_item runs inside a unit of work"
+        unit.touch(table, hash_key, range_key)
+        try:
+            return original_update(self, table_name, key, *args, **kwargs)
+        finally:
+            _reindex(table, hash_key, range_key)
+
+    # TransactWriteItems: moto backs up whole tables with copy.deepcopy before the first write and
+    # swaps them back on failure. Inside a transaction, "copying" a table returns the table itself
+    # (so the swap is a no-op) and the unit of work restores the touched items instead.
+    class _CopyShim:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, Table) and getattr(_STATE, "in_transaction", False):
+                return value
+            return copy.deepcopy(value, memo)
+
+    backend_module.copy = _CopyShim()  # type: ignore[assignment]
+    original_transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _STATE.in_transaction = True
+        try:
+            return original_transact(self, transact_items)
+        finally:
+            _STATE.in_transaction = False
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    Table.get_item = get_item  # type: ignore[method-assign]
+    DynamoDBBackend.put_item = atomic(DynamoDBBackend.put_item)  # type: ignore[method-assign]
+    DynamoDBBackend.delete_item = atomic(DynamoDBBackend.delete_item)  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = atomic(update_item)  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = atomic(transact_write_items)  # type: ignore[method-assign]
+    APPLIED.append("per-item-units-of-work")
+
+
+# ---- queries over an index of the items, not the whole table ---------------------------------
+
+
+def _gsi_hash_attrs(index: Any) -> list[str]:
+    return [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+
+
+def _index_entries(table: Any, item: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    entries = []
+    for index in table.global_indexes:
+        values = tuple(item.attrs.get(name) for name in _gsi_hash_attrs(index))
+        if values and all(v is not None for v in values):
+            entries.append((index.name, values))
+    return entries
+
+
+def _ensure_index(table: Any) -> None:
+    if "_ferrite_gsi" in table.__dict__:
+        return
+    table._ferrite_gsi = {}
+    table._ferrite_entries = {}
+    for partition_key, partition in list(table.items.items()):
+        items = [partition] if table.range_key_attr is None else list(partition.values())
+        for item in items:
+            _reindex(table, partition_key, item.range_key)
+
+
+def _reindex(table: Any, hash_key: Any, range_key: Any) -> None:
+    """Brings the index map up to date for one key (after any change to that item)."""
+    if "_ferrite_gsi" not in table.__dict__:
+        _ensure_index(table)
+        return
+    primary = (hash_key, range_key)
+    for name, values in table._ferrite_entries.pop(primary, ()):
+        bucket = table._ferrite_gsi.get(name, {}).get(values)
+        if bucket is not None:
+            bucket.pop(primary, None)
+            if not bucket:
+                del table._ferrite_gsi[name][values]
+    item = _stored_item(table, hash_key, range_key)
+    if item is None:
+        return
+    entries = _index_entries(table, item)
+    for name, values in entries:
+        table._ferrite_gsi.setdefault(name, {}).setdefault(values, {})[primary] = item
+    if entries:
+        table._ferrite_entries[primary] = entries
+
+
+def query_candidates(
+    table: Any, hash_key: Any, index_name: str | None, hash_key_conditions: Any
+) -> list[Any] | None:
+    """The items a Query can return, or None when only a full scan can tell."""
+
+    def partition_items(value: Any) -> list[Any]:
+        partition = table.items.get(value)
+        if partition is None:
+            return []
+        return [partition] if table.range_key_attr is None else list(partition.values())
+
+    if not index_name:
+        return partition_items(hash_key) if hash_key is not None else None
+    conditions = dict(hash_key_conditions or [])
+    for index in table.indexes:  # local indexes share the table's partition
+        if index.name == index_name and table.hash_key_attr in conditions:
+            return partition_items(conditions[table.hash_key_attr])
+    for index in table.global_indexes:
+        if index.name == index_name:
+            names = _gsi_hash_attrs(index)
+            if not names or any(n not in conditions for n in names):
+                return None
+            _ensure_index(table)
+            values = tuple(conditions[n] for n in names)
+            return list(table._ferrite_gsi.get(index_name, {}).get(values, {}).values())
+    return None
+
+
+def _patch_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def all_items(self: Any) -> list[Any]:
+        scope = self.__dict__.get("_ferrite_scope")
+        if scope is None:
+            return original_all_items(self)
+        return sorted(
+            scope,
+            key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key,
+        )
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        scope = query_candidates(
+            self, hash_key, index_name, kwargs.get("hash_key_conditions")
+        )
+        if scope is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        self._ferrite_scope = scope
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            del self._ferrite_scope
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    APPLIED.append("indexed-queries")
+
+
+# ---- streams: iterators by name and sequence, expiry, retention -------------------------------
+
+
+class StreamsError(Exception):
+    pass
+
+
+def _patch_streams() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    class ExpiredIteratorException(JsonRESTError):
+        def __init__(self) -> None:
+            super().__init__(
+                "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException",
+                "Iterator expired. The iterator was created more than 15 minutes ago.",
+            )
+
+    class TrimmedDataAccessException(JsonRESTError):
+        def __init__(self) -> None:
+            super().__init__(
+                "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException",
+                "The operation attempted to read past the oldest stream record in a shard.",
+            )
+
+    class StreamValidation(JsonRESTError):
+        def __init__(self, message: str) -> None:
+            super().__init__("com.amazon.coral.validate#ValidationException", message)
+
+    original_add = _ORIGINAL.get("StreamShard.add", StreamShard.add)
+
+    def trimmed(shard: Any) -> int:
+        return shard.__dict__.get("_ferrite_trimmed", 0)
+
+    def trim(shard: Any) -> None:
+        horizon = time.time() - STREAM_RETENTION_SECS
+        count = 0
+        for record in shard.items:
+            if record.__dict__.get("_ferrite_at", 0) >= horizon:
+                break
+            count += 1
+        if count:
+            del shard.items[:count]
+            shard._ferrite_trimmed = trimmed(shard) + count
+
+    def first_sequence(shard: Any) -> int:
+        return shard.starting_sequence_number + trimmed(shard)
+
+    def next_sequence(shard: Any) -> int:
+        return first_sequence(shard) + len(shard.items)
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        # moto numbers a record len(items) + start: keep numbers growing across trims.
+        trim(self)
+        before = len(self.items)
+        saved = self.starting_sequence_number
+        self.starting_sequence_number = saved + trimmed(self)
+        try:
+            original_add(self, old, new)
+        finally:
+            self.starting_sequence_number = saved
+        for record in self.items[before:]:
+            record._ferrite_at = time.time()
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        trim(self)
+        offset = start - first_sequence(self)
+        if offset < 0:
+            raise TrimmedDataAccessException()
+        return [r.to_json() for r in self.items[offset : offset + quantity]]
+
+    iterators: collections.OrderedDict[str, tuple[float, str, str, int, Any]] = (
+        collections.OrderedDict()
+    )
+
+    def expire() -> None:
+        now = time.time()
+        while iterators:
+            token, (issued, *_rest) = next(iter(iterators.items()))
+            if now - issued <= ITERATOR_LIFETIME_SECS:
+                break
+            del iterators[token]
+
+    def issue(arn: str, table: Any, sequence: int) -> str:
+        token = f"{arn}|1|{os.urandom(24).hex()}"
+        iterators[token] = (time.time(), arn, table.name, sequence, table.stream_shard)
+        return token
+
+    class Iterator:
+        def __init__(self, token: str) -> None:
+            self.arn = token
+
+    def get_shard_iterator(
+        self: Any, arn: str, shard_id: str, shard_iterator_type: str, sequence_number: Any = None
+    ) -> Any:
+        expire()
+        table = self._get_table_from_arn(arn)
+        shard = table.stream_shard
+        if shard is None or shard.id != shard_id:
+            raise StreamValidation(f"Invalid ShardId: {shard_id}")
+        trim(shard)
+        if shard_iterator_type == "TRIM_HORIZON":
+            sequence = first_sequence(shard)
+        elif shard_iterator_type == "LATEST":
+            sequence = next_sequence(shard)
+        elif shard_iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+            if sequence_number is None:
+                raise StreamValidation("SequenceNumber is required for this iterator type")
+            sequence = int(sequence_number) + (
+                1 if shard_iterator_type == "AFTER_SEQUENCE_NUMBER" else 0
+            )
+            if sequence < first_sequence(shard):
+                raise TrimmedDataAccessException()
+        else:
+            raise StreamValidation(f"Invalid ShardIteratorType: {shard_iterator_type}")
+        return Iterator(issue(arn, table, sequence))
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        expire()
+        entry = iterators.get(iterator_arn)
+        if entry is None:
+            raise ExpiredIteratorException()
+        _issued, arn, table_name, sequence, shard = entry
+        table = self.dynamodb.tables.get(table_name)
+        if table is None or table.stream_shard is not shard:
+            raise ExpiredIteratorException()  # the table (or its stream) was replaced
+        records = shard.get(sequence, min(int(limit), 1000))
+        if records:
+            sequence = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
+        return {"NextShardIterator": issue(arn, table, sequence), "Records": records}
+
+    StreamShard.get = get  # type: ignore[method-assign]
+    # The unit-of-work patch's `add` (which holds records back until commit) calls this one.
+    _ORIGINAL["StreamShard.add"] = add
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+    APPLIED.append("stream-iterators-and-retention")
+
+
+# ---- TransactWriteItems idempotency ----------------------------------------------------------
+
+
+def _patch_idempotent_transactions() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.responses import DynamoHandler
+
+    class IdempotentParameterMismatch(JsonRESTError):
+        def __init__(self) -> None:
+            super().__init__(
+                "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                "Request token reused with different parameters",
+            )
+
+    original = DynamoHandler.transact_write_items
+    seen: collections.OrderedDict[str, tuple[float, str]] = collections.OrderedDict()
+
+    def transact_write_items(self: Any) -> Any:
+        now = time.time()
+        while seen:
+            token, (at, _digest) = next(iter(seen.items()))
+            if now - at <= IDEMPOTENCY_WINDOW_SECS:
+                break
+            del seen[token]
+        token = self.body.get("ClientRequestToken")
+        digest = hashlib.sha256(
+            json.dumps(self.body.get("TransactItems"), sort_keys=True).encode()
+        ).hexdigest()
+        if token and token in seen:
+            if seen[token][1] != digest:
+                raise IdempotentParameterMismatch()
+            from moto.core.responses import ActionResult
+
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = original(self)
+        if token:
+            seen[token] = (now, digest)
+        return result
+
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    APPLIED.append("idempotent-transactions")
+
+
+def apply() -> None:
+    """Applies every patch, once; refuses an unexpected moto."""
+    if APPLIED:
+        return
+    import moto
+
+    if moto.__version__ != PINNED_MOTO:
+        raise SystemExit(
+            f"infra/moto_patches.py is written for moto {PINNED_MOTO}, not {moto.__version__}: "
+            "check each patch against the new version, then update PINNED_MOTO and the hashes"
+        )
+    changed = check_sources()
+    if changed:
+        raise SystemExit(
+            "moto's code changed under infra/moto_patches.py:\n  " + "\n  ".join(changed)
+        )
+    VERIFIED.extend(EXPECTED_SOURCES)
+    _patch_instance_tracking()
+    _patch_units_of_work()
+    _patch_queries()
+    _patch_streams()
+    _patch_idempotent_transactions()
