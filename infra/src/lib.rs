@@ -3,7 +3,8 @@
 //!
 //! - [`template`] reads the SAM template, short-form tags included, and evaluates intrinsics;
 //! - [`provision`] creates the template's tables and queues on the local endpoint;
-//! - [`moto`] starts, probes and stops the moto server;
+//! - [`moto`] starts, probes and stops the moto server (patched, see `infra/moto_patches.py`);
+//! - [`iam`] turns the template's roles into principals the endpoint authorises calls against;
 //! - [`routes`] reads the HTTP API's routes from the functions' `HttpApi` events;
 //! - [`gateway`] is a local API Gateway (payload v2) in front of the Lambda Invoke API;
 //! - [`pumps`] deliver the table's stream to the queues and the queues to the workers;
@@ -12,6 +13,7 @@
 //! The `ferrite-local` binary is the command line over these (`make dev`, `make test`).
 
 pub mod gateway;
+pub mod iam;
 pub mod moto;
 pub mod provision;
 pub mod pumps;
@@ -36,19 +38,42 @@ pub fn template_path() -> PathBuf {
     workspace_root().join("template.yaml")
 }
 
-/// SDK configuration for the local endpoint: static dummy credentials (moto accepts any), no
-/// profile or IMDS look-ups.
+/// How long a local client may take to connect, and to get a whole answer. Every local client
+/// (pumps, provisioning, tests) has both: a request the endpoint never answers fails and is
+/// retried instead of hanging its caller forever.
+pub const LOCAL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const LOCAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SDK configuration for the local endpoint as the operator (the `testing` credentials, which
+/// the local IAM does not restrict): no profile or IMDS look-ups, explicit timeouts.
 pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    local_sdk_config_as(endpoint, "testing", "testing").await
+}
+
+/// SDK configuration for the local endpoint signed with `access_key_id`: a role's principal
+/// (see [`iam`]) or the operator's.
+pub async fn local_sdk_config_as(
+    endpoint: &str,
+    access_key_id: &str,
+    secret: &str,
+) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(LOCAL_REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
+            access_key_id,
+            secret,
             None,
             None,
             "ferrite-local",
         ))
         .endpoint_url(endpoint)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(LOCAL_CONNECT_TIMEOUT)
+                .read_timeout(LOCAL_READ_TIMEOUT)
+                .operation_attempt_timeout(LOCAL_READ_TIMEOUT)
+                .build(),
+        )
         .http_client(shared::aws::http_client(shared::aws::Roots::for_endpoint(
             Some(endpoint),
         )))

@@ -1,23 +1,36 @@
 //! Local event delivery, as AWS does it for the template's `AWS::Pipes::Pipe` resources and
 //! the functions' `SQS` event source mappings:
 //!
-//! - the **stream pump** reads the table's DynamoDB stream from the local endpoint, applies
-//!   each pipe's filter patterns (read from template.yaml) and sends matching records to the
-//!   pipe's target queue, as EventBridge Pipes would;
-//! - a **queue pump** per mapping receives batches, invokes the worker through the Lambda
-//!   Invoke API with a real SQS event, deletes only the messages the worker did not report in
-//!   `batchItemFailures`, and leaves the others to the queue's redrive policy (after
-//!   `maxReceiveCount` receives, moto moves them to the dead-letter queue).
+//! - a **stream pump** per pipe reads the table's DynamoDB stream from the local endpoint with
+//!   the pipe's role, applies the pipe's filter patterns (read from template.yaml) and sends the
+//!   matching records to the pipe's target queue, as EventBridge Pipes would;
+//! - a **queue pump** per mapping receives batches with the worker's role, invokes the worker
+//!   through the Lambda Invoke API with a real SQS event, deletes only the messages the worker
+//!   did not report in `batchItemFailures`, and leaves the others to the queue's redrive policy
+//!   (after `maxReceiveCount` receives, the endpoint moves them to the dead-letter queue).
+//!
+//! **Nothing hangs, nothing is skipped.** Every call has connect and read timeouts
+//! ([`crate::local_sdk_config_as`]); a failed call is logged and retried. A stream pump keeps a
+//! checkpoint — the sequence number of the last record it delivered — in a file, and every
+//! restart (after an error, or of `make dev` against an endpoint that kept running) resumes
+//! right after it; only a pipe that has never run starts at the template's `StartingPosition`.
+//! A failed delivery to the queue is retried until it succeeds (a pipe without a dead-letter
+//! queue retries until the record leaves the stream); the checkpoint moves only past delivered
+//! records. Restarts, resumptions and counts go to the log and to [`PumpStatus`].
 //!
 //! Locally, a received message is hidden for [`LOCAL_VISIBILITY_SECS`] instead of the queue's
 //! visibility timeout, so retries (and dead-lettering) take seconds, not minutes.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value as Json, json};
@@ -26,7 +39,14 @@ use crate::template::{Context, Template};
 
 /// How long a received message stays hidden locally before it is delivered again.
 pub const LOCAL_VISIBILITY_SECS: i32 = 2;
-const IDLE: Duration = Duration::from_millis(150);
+/// How long a pump waits before polling an empty stream or queue again.
+pub const IDLE: Duration = Duration::from_millis(150);
+/// The wait before a failed call is retried (doubling up to [`MAX_BACKOFF`]).
+const BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long one worker invocation may take locally: the function's timeout, plus time for
+/// `cargo lambda watch` to build it on its first call. Past it the batch counts as failed.
+const INVOKE_GRACE: Duration = Duration::from_secs(600);
 
 /// A pipe: stream records matching any of `patterns` go to the queue `target_url`.
 #[derive(Debug, Clone)]
@@ -34,6 +54,11 @@ pub struct Pipe {
     pub name: String,
     pub patterns: Vec<Json>,
     pub target_url: String,
+    /// The stream it reads (`Source`): pipes are given their stream, they do not look it up.
+    pub source_arn: String,
+    /// The template's `StartingPosition` (`LATEST` or `TRIM_HORIZON`): where a pipe that has
+    /// never run starts.
+    pub starting_position: String,
 }
 
 /// An SQS event source mapping: batches of `queue_url` go to the function `binary`.
@@ -44,6 +69,7 @@ pub struct Mapping {
     pub queue_url: String,
     pub queue_arn: String,
     pub batch_size: i32,
+    pub timeout_secs: u64,
 }
 
 fn logical_of_get_att(value: &serde_yaml_ng::Value) -> Option<String> {
@@ -105,10 +131,32 @@ pub fn pipes(template: &Template, ctx: &Context) -> Result<Vec<Pipe>> {
                 })
                 .transpose()?
                 .unwrap_or_default();
+            let source_arn = resource
+                .properties
+                .get("Source")
+                .map(|source| template.eval(source, ctx))
+                .transpose()?
+                .and_then(|source| source.as_str().map(str::to_owned))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "pipe {}: Source must be a stream ARN (!GetAtt <Table>.StreamArn)",
+                        resource.logical_id
+                    )
+                })?;
+            let starting_position = resource
+                .properties
+                .get("SourceParameters")
+                .and_then(|p| p.get("DynamoDBStreamParameters"))
+                .and_then(|p| p.get("StartingPosition"))
+                .and_then(serde_yaml_ng::Value::as_str)
+                .unwrap_or("LATEST")
+                .to_owned();
             Ok(Pipe {
                 name: resource.logical_id.to_owned(),
                 patterns,
                 target_url,
+                source_arn,
+                starting_position,
             })
         })
         .collect()
@@ -140,10 +188,9 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
                         resource.logical_id
                     )
                 })?;
-            let binary = functions
+            let function = functions
                 .iter()
                 .find(|f| f.logical_id == resource.logical_id)
-                .map(|f| f.binary.clone())
                 .ok_or_else(|| anyhow!("function {} has no binary", resource.logical_id))?;
             let batch_size = props
                 .and_then(|p| p.get("BatchSize"))
@@ -152,7 +199,8 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
                 .unwrap_or(10);
             mappings.push(Mapping {
                 function: resource.logical_id.to_owned(),
-                binary,
+                binary: function.binary.clone(),
+                timeout_secs: function.timeout_secs,
                 queue_url: ctx
                     .refs
                     .get(&queue)
@@ -270,94 +318,405 @@ fn record_json(
     })
 }
 
-/// Forwards the stream of `table` to the pipes' queues until the task is dropped.
-pub async fn run_stream_pump(
-    sdk: aws_config::SdkConfig,
-    table: String,
-    pipes: Vec<Pipe>,
-) -> Result<()> {
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let region = sdk
-        .region()
-        .map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
-    let stream_arn = dynamodb
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await?
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .ok_or_else(|| anyhow!("table {table} has no stream"))?;
-    // Shard id -> iterator. Pipes start at LATEST: what was written before the pump started is
-    // not replayed.
-    let mut iterators: BTreeMap<String, Option<String>> = BTreeMap::new();
-    loop {
-        let shards = streams
-            .describe_stream()
-            .stream_arn(&stream_arn)
-            .send()
-            .await?;
-        for shard in shards
-            .stream_description()
-            .map(aws_sdk_dynamodbstreams::types::StreamDescription::shards)
-            .unwrap_or_default()
+/// What the pumps have done: counts, restarts, where each stream pump resumed. Written as JSON
+/// to a file (for `make soak` and post-mortems) whenever it changes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PumpReport {
+    /// Records a stream pump sent to its queue, or messages a queue pump handed to its worker.
+    pub delivered: u64,
+    /// Messages of a queue pump's batches that the worker did not process (left for redelivery).
+    pub failed: u64,
+    /// Times the pump started over after an error.
+    pub restarts: u64,
+    /// Restarts that resumed from the checkpoint (the rest started at the template's position
+    /// because there was none yet, or because the stream no longer held it: `skipped`).
+    pub resumed: u64,
+    /// Restarts that could not resume because the checkpoint had left the stream.
+    pub skipped: u64,
+    pub last_error: Option<String>,
+    /// A stream pump's checkpoint: the last sequence number delivered.
+    pub checkpoint: Option<String>,
+}
+
+/// The shared, file-backed [`PumpReport`]s of every pump.
+#[derive(Debug, Clone, Default)]
+pub struct PumpStatus {
+    reports: Arc<Mutex<BTreeMap<String, PumpReport>>>,
+    file: Option<PathBuf>,
+}
+
+impl PumpStatus {
+    /// Reports kept in memory and written to `file` (if any) at every change.
+    pub fn new(file: Option<PathBuf>) -> Self {
+        Self {
+            reports: Arc::default(),
+            file,
+        }
+    }
+
+    /// A copy of every pump's report.
+    pub fn snapshot(&self) -> BTreeMap<String, PumpReport> {
+        self.reports.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, pump: &str, change: impl FnOnce(&mut PumpReport)) {
+        let Ok(mut reports) = self.reports.lock() else {
+            return;
+        };
+        change(reports.entry(pump.to_owned()).or_default());
+        if let Some(file) = &self.file
+            && let Ok(text) = serde_json::to_string_pretty(&*reports)
         {
-            let Some(id) = shard.shard_id() else { continue };
-            if !iterators.contains_key(id) {
-                let kind = if iterators.is_empty() {
-                    ShardIteratorType::Latest
-                } else {
-                    ShardIteratorType::TrimHorizon
-                };
-                let iterator = streams
-                    .get_shard_iterator()
-                    .stream_arn(&stream_arn)
-                    .shard_id(id)
-                    .shard_iterator_type(kind)
-                    .send()
-                    .await?
-                    .shard_iterator;
-                iterators.insert(id.to_owned(), iterator);
+            let partial = file.with_extension("partial");
+            if std::fs::write(&partial, text).is_ok() {
+                drop(std::fs::rename(&partial, file));
             }
-        }
-        let mut delivered = 0;
-        for iterator in iterators.values_mut() {
-            let Some(current) = iterator.clone() else {
-                continue;
-            };
-            let output = streams.get_records().shard_iterator(current).send().await?;
-            for record in output.records() {
-                let json = record_json(record, &region, &stream_arn);
-                for pipe in &pipes {
-                    if pipe.patterns.iter().any(|p| matches(p, &json)) {
-                        sqs.send_message()
-                            .queue_url(&pipe.target_url)
-                            .message_body(json.to_string())
-                            .send()
-                            .await
-                            .with_context(|| format!("pipe {} could not deliver", pipe.name))?;
-                        delivered += 1;
-                    }
-                }
-            }
-            *iterator = output.next_shard_iterator;
-        }
-        if delivered == 0 {
-            tokio::time::sleep(IDLE).await;
         }
     }
 }
 
-/// Delivers `mapping`'s queue to its worker until the task is dropped.
+/// Where a stream pump resumes: `None` means "from the oldest record the stream holds".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub stream_arn: String,
+    pub shard_id: String,
+    pub after_sequence: Option<String>,
+}
+
+/// A checkpoint file per pipe (`<dir>/<stack>-<pipe>.json`).
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    dir: PathBuf,
+    prefix: String,
+}
+
+impl Checkpoints {
+    pub fn new(dir: &Path, prefix: &str) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn path(&self, pipe: &str) -> PathBuf {
+        self.dir.join(format!("{}-{pipe}.json", self.prefix))
+    }
+
+    /// The pipe's checkpoint on this stream and shard, if it has one.
+    pub fn load(&self, pipe: &str, stream_arn: &str, shard_id: &str) -> Option<Checkpoint> {
+        let text = std::fs::read_to_string(self.path(pipe)).ok()?;
+        let checkpoint: Checkpoint = serde_json::from_str(&text).ok()?;
+        (checkpoint.stream_arn == stream_arn && checkpoint.shard_id == shard_id)
+            .then_some(checkpoint)
+    }
+
+    pub fn save(&self, pipe: &str, checkpoint: &Checkpoint) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.path(pipe);
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, serde_json::to_string(checkpoint)?)?;
+        std::fs::rename(&partial, &path)
+            .with_context(|| format!("saving the checkpoint {}", path.display()))
+    }
+}
+
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(MAX_BACKOFF)
+}
+
+/// Delivers the table's stream through `pipe` until the task is dropped: errors are logged and
+/// the pump resumes from its checkpoint (see the module docs).
+pub async fn run_stream_pump(
+    sdk: aws_config::SdkConfig,
+    pipe: Pipe,
+    checkpoints: Checkpoints,
+    status: PumpStatus,
+) {
+    let name = format!("pipe {}", pipe.name);
+    let mut backoff = BACKOFF;
+    loop {
+        let error = stream_session(&sdk, &pipe, &checkpoints, &status).await;
+        status.update(&name, |r| {
+            r.restarts += 1;
+            r.last_error = Some(format!("{error:#}"));
+        });
+        eprintln!("ferrite-local: {name}: {error:#} — resuming from its checkpoint in {backoff:?}");
+        tokio::time::sleep(backoff).await;
+        backoff = next_backoff(backoff);
+    }
+}
+
+/// The stream, its shard and where to start reading it.
+async fn open_stream(
+    sdk: &aws_config::SdkConfig,
+    pipe: &Pipe,
+    checkpoints: &Checkpoints,
+    status: &PumpStatus,
+) -> Result<(Checkpoint, String)> {
+    let name = format!("pipe {}", pipe.name);
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    let stream_arn = pipe.source_arn.clone();
+    let description = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await?;
+    let shard_id = description
+        .stream_description()
+        .and_then(|d| d.shards().last())
+        .and_then(|s| s.shard_id())
+        .ok_or_else(|| anyhow!("stream {stream_arn} has no shard"))?
+        .to_owned();
+    let iterator = |kind: ShardIteratorType, sequence: Option<String>| {
+        streams
+            .get_shard_iterator()
+            .stream_arn(&stream_arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(kind)
+            .set_sequence_number(sequence)
+            .send()
+    };
+    if let Some(checkpoint) = checkpoints.load(&pipe.name, &stream_arn, &shard_id) {
+        let resumed = match &checkpoint.after_sequence {
+            None => iterator(ShardIteratorType::TrimHorizon, None).await,
+            Some(sequence) => {
+                iterator(
+                    ShardIteratorType::AfterSequenceNumber,
+                    Some(sequence.clone()),
+                )
+                .await
+            }
+        };
+        match resumed {
+            Ok(output) => {
+                status.update(&name, |r| {
+                    r.resumed += 1;
+                    r.checkpoint.clone_from(&checkpoint.after_sequence);
+                });
+                let token = output
+                    .shard_iterator
+                    .ok_or_else(|| anyhow!("no shard iterator"))?;
+                return Ok((checkpoint, token));
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.meta().code() == Some("TrimmedDataAccessException")) =>
+            {
+                eprintln!(
+                    "ferrite-local: {name}: records after {:?} left the stream before delivery — starting at its oldest record",
+                    checkpoint.after_sequence
+                );
+                status.update(&name, |r| r.skipped += 1);
+                let token = iterator(ShardIteratorType::TrimHorizon, None)
+                    .await?
+                    .shard_iterator
+                    .ok_or_else(|| anyhow!("no shard iterator"))?;
+                let fresh = Checkpoint {
+                    after_sequence: None,
+                    ..checkpoint
+                };
+                return Ok((fresh, token));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // A pipe that has never run. TRIM_HORIZON: everything the stream holds. LATEST: only what
+    // comes next — read to the end without delivering, so the checkpoint is a real position
+    // (a later restart must not skip what is written meanwhile).
+    let mut checkpoint = Checkpoint {
+        stream_arn: stream_arn.clone(),
+        shard_id: shard_id.clone(),
+        after_sequence: None,
+    };
+    let mut token = iterator(ShardIteratorType::TrimHorizon, None)
+        .await?
+        .shard_iterator
+        .ok_or_else(|| anyhow!("no shard iterator"))?;
+    if pipe.starting_position == "LATEST" {
+        loop {
+            let page = streams.get_records().shard_iterator(&token).send().await?;
+            if let Some(last) = page.records().last() {
+                checkpoint.after_sequence = last
+                    .dynamodb()
+                    .and_then(|d| d.sequence_number())
+                    .map(str::to_owned);
+            }
+            let empty = page.records().is_empty();
+            token = page
+                .next_shard_iterator
+                .ok_or_else(|| anyhow!("the shard closed"))?;
+            if empty {
+                break;
+            }
+        }
+    }
+    checkpoints.save(&pipe.name, &checkpoint)?;
+    Ok((checkpoint, token))
+}
+
+/// One run of a stream pump, from its checkpoint until an error.
+async fn stream_session(
+    sdk: &aws_config::SdkConfig,
+    pipe: &Pipe,
+    checkpoints: &Checkpoints,
+    status: &PumpStatus,
+) -> anyhow::Error {
+    let run = async {
+        let name = format!("pipe {}", pipe.name);
+        let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let region = sdk
+            .region()
+            .map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
+        let (mut checkpoint, mut token) = open_stream(sdk, pipe, checkpoints, status).await?;
+        loop {
+            let page = streams
+                .get_records()
+                .shard_iterator(&token)
+                .send()
+                .await
+                .context("reading the stream")?;
+            let bodies: Vec<String> = page
+                .records()
+                .iter()
+                .map(|record| record_json(record, &region, &checkpoint.stream_arn))
+                .filter(|json| pipe.patterns.iter().any(|p| matches(p, json)))
+                .map(|json| json.to_string())
+                .collect();
+            for chunk in bodies.chunks(10) {
+                deliver(&sqs, &pipe.target_url, chunk, &name).await;
+                status.update(&name, |r| r.delivered += chunk.len() as u64);
+            }
+            if let Some(last) = page.records().last() {
+                checkpoint.after_sequence = last
+                    .dynamodb()
+                    .and_then(|d| d.sequence_number())
+                    .map(str::to_owned);
+                checkpoints.save(&pipe.name, &checkpoint)?;
+                status.update(&name, |r| {
+                    r.checkpoint.clone_from(&checkpoint.after_sequence);
+                });
+            }
+            let empty = page.records().is_empty();
+            token = page
+                .next_shard_iterator
+                .ok_or_else(|| anyhow!("the shard closed"))?;
+            if empty {
+                tokio::time::sleep(IDLE).await;
+            }
+        }
+    };
+    let outcome: Result<std::convert::Infallible> = run.await;
+    match outcome {
+        Ok(never) => match never {},
+        Err(error) => error,
+    }
+}
+
+/// Sends `bodies` (at most 10) to the queue, retrying the ones that fail until every one is in.
+async fn deliver(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String], name: &str) {
+    let mut pending: Vec<(String, &String)> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| (i.to_string(), body))
+        .collect();
+    let mut backoff = BACKOFF;
+    while !pending.is_empty() {
+        let entries: Vec<SendMessageBatchRequestEntry> = pending
+            .iter()
+            .filter_map(|(id, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(*body)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let sent = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(output) => {
+                let failed: Vec<&str> = output
+                    .failed()
+                    .iter()
+                    .map(aws_sdk_sqs::types::BatchResultErrorEntry::id)
+                    .collect();
+                if let Some(first) = output.failed().first() {
+                    eprintln!(
+                        "ferrite-local: {name}: {} of {} messages not accepted ({}: {}) — retrying",
+                        failed.len(),
+                        pending.len(),
+                        first.code(),
+                        first.message().unwrap_or_default()
+                    );
+                }
+                pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            }
+            Err(error) => {
+                eprintln!(
+                    "ferrite-local: {name}: delivery to the queue failed ({}) — retrying in {backoff:?}",
+                    shared::error::cause_chain(&error)
+                );
+            }
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(backoff).await;
+            backoff = next_backoff(backoff);
+        }
+    }
+}
+
+/// Delivers `mapping`'s queue to its worker until the task is dropped; a failed call is logged
+/// and retried (messages not deleted come back after the visibility timeout).
 pub async fn run_queue_pump(
     sdk: aws_config::SdkConfig,
     mapping: Mapping,
     lambda_url: String,
-) -> Result<()> {
+    status: PumpStatus,
+) {
+    let name = format!("queue {}", mapping.function);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .connect_timeout(crate::LOCAL_CONNECT_TIMEOUT)
+        .timeout(Duration::from_secs(mapping.timeout_secs) + INVOKE_GRACE)
+        .build()
+        .unwrap_or_default();
+    let mut backoff = BACKOFF;
+    loop {
+        match queue_round(&sqs, &http, &sdk, &mapping, &lambda_url, &status, &name).await {
+            Ok(true) => backoff = BACKOFF,
+            Ok(false) => tokio::time::sleep(IDLE).await,
+            Err(error) => {
+                status.update(&name, |r| {
+                    r.restarts += 1;
+                    r.resumed += 1;
+                    r.last_error = Some(format!("{error:#}"));
+                });
+                eprintln!("ferrite-local: {name}: {error:#} — retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = next_backoff(backoff);
+            }
+        }
+    }
+}
+
+/// One receive → invoke → delete round; `false` when the queue was empty.
+async fn queue_round(
+    sqs: &aws_sdk_sqs::Client,
+    http: &reqwest::Client,
+    sdk: &aws_config::SdkConfig,
+    mapping: &Mapping,
+    lambda_url: &str,
+    status: &PumpStatus,
+    name: &str,
+) -> Result<bool> {
     let region = sdk
         .region()
         .map_or_else(|| crate::LOCAL_REGION.to_owned(), ToString::to_string);
@@ -366,93 +725,125 @@ pub async fn run_queue_pump(
         lambda_url.trim_end_matches('/'),
         mapping.binary
     );
-    loop {
-        let received = sqs
-            .receive_message()
+    let received = sqs
+        .receive_message()
+        .queue_url(&mapping.queue_url)
+        .max_number_of_messages(mapping.batch_size)
+        .visibility_timeout(LOCAL_VISIBILITY_SECS)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .context("receiving from the queue")?;
+    let messages = received.messages();
+    if messages.is_empty() {
+        return Ok(false);
+    }
+    let answer = http
+        .post(&url)
+        .json(&sqs_event(messages, mapping, &region))
+        .send()
+        .await;
+    let failed = failed_messages(answer, messages, name).await;
+    let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .filter(|m| {
+            m.message_id()
+                .is_some_and(|id| !failed.iter().any(|f| f == id))
+        })
+        .enumerate()
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .build()
+                .ok()
+        })
+        .collect();
+    let processed = entries.len() as u64;
+    if !entries.is_empty() {
+        let deleted = sqs
+            .delete_message_batch()
             .queue_url(&mapping.queue_url)
-            .max_number_of_messages(mapping.batch_size)
-            .visibility_timeout(LOCAL_VISIBILITY_SECS)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .set_entries(Some(entries))
             .send()
-            .await?;
-        let messages = received.messages();
-        if messages.is_empty() {
-            tokio::time::sleep(IDLE).await;
-            continue;
-        }
-        let records: Vec<Json> = messages
-            .iter()
-            .map(|m| {
-                let attributes: BTreeMap<String, String> = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id(),
-                    "receiptHandle": m.receipt_handle(),
-                    "body": m.body(),
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": mapping.queue_arn,
-                    "awsRegion": region,
-                })
-            })
-            .collect();
-        let answer = http
-            .post(&url)
-            .json(&json!({ "Records": records }))
-            .send()
-            .await;
-        let failed: Vec<String> = match answer {
-            Ok(response)
-                if response.status().is_success()
-                    && !response.headers().contains_key("x-amz-function-error") =>
-            {
-                let body: Json = response.json().await.unwrap_or(Json::Null);
-                body["batchItemFailures"]
-                    .as_array()
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
-            // The invocation itself failed: the whole batch is retried, as Lambda does.
-            _ => messages
-                .iter()
-                .filter_map(|m| m.message_id().map(str::to_owned))
-                .collect(),
-        };
-        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
-            .iter()
-            .filter(|m| {
-                m.message_id()
-                    .is_some_and(|id| !failed.iter().any(|f| f == id))
-            })
-            .enumerate()
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if !entries.is_empty() {
-            sqs.delete_message_batch()
-                .queue_url(&mapping.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await?;
+            .await
+            .context("deleting the processed messages")?;
+        if !deleted.failed().is_empty() {
+            bail!(
+                "{} processed messages could not be deleted (they will be delivered again)",
+                deleted.failed().len()
+            );
         }
     }
+    status.update(name, |r| {
+        r.delivered += processed;
+        r.failed += failed.len() as u64;
+    });
+    Ok(true)
+}
+
+/// The SQS event Lambda's event source mapping hands the worker for `messages`.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message], mapping: &Mapping, region: &str) -> Json {
+    let records: Vec<Json> = messages
+        .iter()
+        .map(|m| {
+            let attributes: BTreeMap<String, String> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": mapping.queue_arn,
+                "awsRegion": region,
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// The ids of the messages the worker did not process: those of its `batchItemFailures`, or
+/// the whole batch when the invocation itself failed (as Lambda does).
+async fn failed_messages(
+    answer: reqwest::Result<reqwest::Response>,
+    messages: &[aws_sdk_sqs::types::Message],
+    name: &str,
+) -> Vec<String> {
+    let why = match answer {
+        Ok(response)
+            if response.status().is_success()
+                && !response.headers().contains_key("x-amz-function-error") =>
+        {
+            let body: Json = response.json().await.unwrap_or(Json::Null);
+            return body["batchItemFailures"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        Ok(response) => format!("the function answered {}", response.status()),
+        Err(error) => format!("the invocation failed: {error}"),
+    };
+    eprintln!(
+        "ferrite-local: {name}: {why} — the batch of {} comes back after the visibility timeout",
+        messages.len()
+    );
+    messages
+        .iter()
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect()
 }
 
 #[cfg(test)]
@@ -495,6 +886,10 @@ mod tests {
                 format!("{}.Arn", resource.logical_id),
                 format!("arn-{}", resource.logical_id),
             );
+            ctx.attributes.insert(
+                format!("{}.StreamArn", resource.logical_id),
+                format!("stream-{}", resource.logical_id),
+            );
         }
         for (name, definition) in template.parameters() {
             if definition.get("Default").is_none() {
@@ -502,8 +897,23 @@ mod tests {
             }
         }
         let pipes = pipes(&template, &ctx).expect("pipes");
-        let targets: Vec<&str> = pipes.iter().map(|p| p.target_url.as_str()).collect();
-        assert_eq!(targets, ["url-AuditQueue", "url-EmailQueue"]);
+        let targets: Vec<(&str, &str, &str)> = pipes
+            .iter()
+            .map(|p| {
+                (
+                    p.source_arn.as_str(),
+                    p.target_url.as_str(),
+                    p.starting_position.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                ("stream-Table", "url-AuditQueue", "LATEST"),
+                ("stream-Table", "url-EmailQueue", "LATEST")
+            ]
+        );
         let mappings = mappings(&template, &ctx).expect("mappings");
         let workers: Vec<(&str, &str)> = mappings
             .iter()

@@ -11,12 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 
 use crate::gateway::{Cors, Gateway};
 use crate::routes::{self, Route};
 use crate::template::{Context, Template};
-use crate::{LOCAL_REGION, provision};
+use crate::{LOCAL_REGION, iam, provision};
 
 /// `.local/`: pid files, logs, generated secrets and environment files (git-ignored).
 pub fn local_dir(root: &Path) -> PathBuf {
@@ -162,46 +162,49 @@ pub async fn provision_email_sender(
     Ok(())
 }
 
-/// Starts the stream pump and the queue pumps (restarted after an error, so a hiccup of the
-/// endpoint does not stop delivery).
+/// Starts a stream pump per pipe (signing as the pipe's role) and a queue pump per event
+/// source mapping (signing as the worker's role, as Lambda polls with it). Pumps never stop on
+/// an error: they log it and resume (see [`crate::pumps`]).
 pub async fn start_pumps(
     template: &Template,
     ctx: &Context,
     endpoint: &str,
-    table: &str,
     lambda_url: &str,
+    principals: &[iam::Principal],
+    checkpoints: &crate::pumps::Checkpoints,
+    status: &crate::pumps::PumpStatus,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
-    let sdk = crate::local_sdk_config(endpoint).await;
-    let pipes = crate::pumps::pipes(template, ctx)?;
     let mut tasks = Vec::new();
-    if !pipes.is_empty() {
-        let (sdk, table) = (sdk.clone(), table.to_owned());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                if let Err(error) =
-                    crate::pumps::run_stream_pump(sdk.clone(), table.clone(), pipes.clone()).await
-                {
-                    eprintln!("stream pump: {error:#} (restarting)");
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }));
+    for pipe in crate::pumps::pipes(template, ctx)? {
+        let sdk = role_sdk_config(endpoint, principals, &pipe.name).await?;
+        tasks.push(tokio::spawn(crate::pumps::run_stream_pump(
+            sdk,
+            pipe,
+            checkpoints.clone(),
+            status.clone(),
+        )));
     }
     for mapping in crate::pumps::mappings(template, ctx)? {
-        let (sdk, lambda_url) = (sdk.clone(), lambda_url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                if let Err(error) =
-                    crate::pumps::run_queue_pump(sdk.clone(), mapping.clone(), lambda_url.clone())
-                        .await
-                {
-                    eprintln!("queue pump {}: {error:#} (restarting)", mapping.function);
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }));
+        let sdk = role_sdk_config(endpoint, principals, &mapping.function).await?;
+        tasks.push(tokio::spawn(crate::pumps::run_queue_pump(
+            sdk,
+            mapping,
+            lambda_url.to_owned(),
+            status.clone(),
+        )));
     }
     Ok(tasks)
+}
+
+/// An SDK configuration that signs as the role of the template resource `user`.
+async fn role_sdk_config(
+    endpoint: &str,
+    principals: &[iam::Principal],
+    user: &str,
+) -> Result<aws_config::SdkConfig> {
+    let principal = iam::for_user(principals, user)
+        .ok_or_else(|| anyhow!("{user} has no role in the expanded template"))?;
+    Ok(crate::local_sdk_config_as(endpoint, &principal.access_key_id, iam::LOCAL_SECRET).await)
 }
 
 /// Gives every template parameter that has no default a local value: a generated development
@@ -295,16 +298,17 @@ pub fn screaming_snake(id: &str) -> String {
     out
 }
 
-/// The environment of the functions under `cargo lambda watch`: what the template declares
-/// (Globals and each function's own), Lambda's logging variables from `LoggingConfig`, and the
-/// local endpoint. One watch process runs every function, so this is the union of the
-/// functions' environments; a variable declared with different values is an error.
-pub fn function_env(
+/// The environment of `cargo lambda watch` itself: the endpoint, the region and Lambda's
+/// logging variables from the template's `LoggingConfig`. No credentials and nothing of any one
+/// function: each function gets exactly its own environment ([`function_envs`]) when it starts.
+pub fn watch_env(
     template: &Template,
     ctx: &Context,
     endpoint: &str,
 ) -> Result<BTreeMap<String, String>> {
     let mut env = base_env(endpoint);
+    env.remove("AWS_ACCESS_KEY_ID");
+    env.remove("AWS_SECRET_ACCESS_KEY");
     let globals = template
         .globals("Function")
         .map(|g| template.eval(g, ctx))
@@ -316,22 +320,67 @@ pub fn function_env(
     if let Some(level) = globals["LoggingConfig"]["ApplicationLogLevel"].as_str() {
         env.insert("AWS_LAMBDA_LOG_LEVEL".to_owned(), level.to_owned());
     }
-    let mut declared: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for function in routes::functions(template, ctx)? {
-        for (name, value) in function.environment {
-            if let Some((other, previous)) = declared.get(&name)
-                && *previous != value
-            {
-                bail!(
-                    "{name} differs between {other} and {} — one `cargo lambda watch` cannot give both",
-                    function.logical_id
-                );
-            }
-            declared.insert(name, (function.logical_id.clone(), value));
-        }
-    }
-    env.extend(declared.into_iter().map(|(name, (_, value))| (name, value)));
     Ok(env)
+}
+
+/// Each function's own environment, by binary: what the template declares for it (Globals and
+/// its own `Environment`) and the credentials of its execution role — what Lambda gives a
+/// function, and nothing of the other functions'.
+pub fn function_envs(
+    template: &Template,
+    ctx: &Context,
+    principals: &[iam::Principal],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut envs = BTreeMap::new();
+    for function in routes::functions(template, ctx)? {
+        let principal = iam::for_user(principals, &function.logical_id).ok_or_else(|| {
+            anyhow!(
+                "function {} has no role in the expanded template",
+                function.logical_id
+            )
+        })?;
+        let mut env = function.environment;
+        env.insert(
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            principal.access_key_id.clone(),
+        );
+        env.insert(
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            iam::LOCAL_SECRET.to_owned(),
+        );
+        envs.insert(function.binary, env);
+    }
+    Ok(envs)
+}
+
+/// The variable that makes `cargo run` start binaries through a runner, for the host target.
+pub fn runner_variable() -> Result<String> {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let host = text
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .ok_or_else(|| anyhow!("rustc -vV names no host"))?;
+    Ok(format!(
+        "CARGO_TARGET_{}_RUNNER",
+        host.to_ascii_uppercase().replace(['-', '.'], "_")
+    ))
+}
+
+/// Writes the functions' environments for `infra/run-function` into `dir/<binary>.env`.
+pub fn write_function_envs(
+    dir: &Path,
+    envs: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<()> {
+    drop(std::fs::remove_dir_all(dir));
+    std::fs::create_dir_all(dir)?;
+    for (binary, env) in envs {
+        write_env_file(&dir.join(format!("{binary}.env")), env, false)?;
+    }
+    Ok(())
 }
 
 /// Writes `KEY='value'` lines (with `export ` for a shell): single quotes keep every value
@@ -390,22 +439,39 @@ impl Drop for GroupChild {
     }
 }
 
-/// Starts `cargo lambda watch` for the workspace on `127.0.0.1:port` with `env_file`.
+/// Starts `cargo lambda watch` for the workspace on `127.0.0.1:port` with `env_file`; every
+/// function starts through `infra/run-function` with its environment from `function_env_dir`.
 pub fn spawn_watch(
     root: &Path,
     port: u16,
     env_file: &Path,
+    function_env_dir: &Path,
     log: Option<&Path>,
 ) -> Result<GroupChild> {
+    let runner = root.join("infra/run-function");
+    if runner.to_string_lossy().contains(char::is_whitespace) {
+        bail!(
+            "{} has white space in its path: cargo cannot use it as a runner",
+            runner.display()
+        );
+    }
     // cargo-lambda comes from the project's venv (`make setup`): put it on the PATH even when
     // this runs outside `make`.
     let venv_bin = root.join(".venv/bin");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(&path)))?;
     let mut command = Command::new("cargo");
+    for variable in cargo_run_variables() {
+        command.env_remove(variable);
+    }
     command
         .current_dir(root)
         .env("PATH", path)
+        .env(runner_variable()?, &runner)
+        .env("FERRITE_FUNCTION_ENV_DIR", function_env_dir)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
         .args([
             "lambda",
             "watch",
@@ -429,6 +495,52 @@ pub fn spawn_watch(
         name: "cargo lambda watch",
         child,
     })
+}
+
+/// The variables `cargo run` sets for the program it runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+/// …). A cargo started by that program must not inherit them: some build scripts (ring's)
+/// declare `rerun-if-env-changed=CARGO_MANIFEST_DIR`, so a build with them and a build without
+/// them invalidate each other and recompile half the dependency graph each time.
+pub fn cargo_run_variables() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.to_str().is_some_and(|n| {
+                n.starts_with("CARGO_PKG_")
+                    || n.starts_with("CARGO_MANIFEST_")
+                    || matches!(
+                        n,
+                        "CARGO_PRIMARY_PACKAGE" | "CARGO_BIN_NAME" | "CARGO_CRATE_NAME"
+                    )
+            })
+        })
+        .collect()
+}
+
+/// Builds every binary of the workspace the way `cargo lambda watch` builds one function
+/// (`cargo run --bin <name>`, no package: the same feature resolution, so the same artifacts),
+/// so that no function compiles on its first call and no caller's clock includes a build.
+pub fn build_functions(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    let mut command = Command::new("cargo");
+    for variable in cargo_run_variables() {
+        command.env_remove(variable);
+    }
+    let status = command
+        .current_dir(root)
+        .args(["build", "--manifest-path", "Cargo.toml", "--bins"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building the functions failed ({status})");
+    }
+    eprintln!(
+        "ferrite-local: functions built ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Waits until something accepts TCP connections on `127.0.0.1:port`.

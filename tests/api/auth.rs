@@ -122,7 +122,7 @@ async fn concurrent_registrations_with_one_email_create_exactly_one_account() {
     let app = TestApp::spawn().await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        let state = app.state;
+        let state = app.state_of("AuthRegisterFunction");
         tasks.spawn(async move {
             let call = Call::new("POST", "/v1/auth/register")
                 .json(&json!({"email": "race@example.com", "name": "Racer", "password": PASSWORD}));

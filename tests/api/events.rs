@@ -18,7 +18,8 @@ fn event_for(kind: &str, entity: &str) -> Event {
 }
 
 fn audit_worker(app: &TestApp) -> worker_audit::AuditWorker {
-    worker_audit::AuditWorker::new(app.state.clone(), |_| None).expect("worker")
+    worker_audit::AuditWorker::new(app.state_of("WorkerAuditFunction").clone(), |_| None)
+        .expect("worker")
 }
 
 async fn email_worker(app: &TestApp, sender: &str, verified: bool) -> worker_email::EmailWorker {
@@ -31,11 +32,16 @@ async fn email_worker(app: &TestApp, sender: &str, verified: bool) -> worker_ema
                 .await,
         );
     }
-    worker_email::EmailWorker::new(app.state.clone(), |name| match name {
-        "EMAIL_SENDER" => Some(sender.to_owned()),
-        "APP_BASE_URL" => Some("https://app.example.com".to_owned()),
-        _ => None,
-    })
+    // The worker's role may send only from the stack's EmailSender.
+    app.with_parameters(&[("EmailSender", sender)]).await;
+    worker_email::EmailWorker::new(
+        app.state_of("WorkerEmailFunction").clone(),
+        |name| match name {
+            "EMAIL_SENDER" => Some(sender.to_owned()),
+            "APP_BASE_URL" => Some("https://app.example.com".to_owned()),
+            _ => None,
+        },
+    )
     .expect("worker")
 }
 

@@ -334,7 +334,11 @@ async fn concurrent_edits_of_one_version_have_exactly_one_winner() {
         .to_owned();
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..6 {
-        let (state, token, id) = (app.state, author.clone(), id.clone());
+        let (state, token, id) = (
+            app.state_of("PostsPatchFunction"),
+            author.clone(),
+            id.clone(),
+        );
         tasks.spawn(async move {
             let call = Call::new("PATCH", "/v1/posts/{id}")
                 .param("id", &id)

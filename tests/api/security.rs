@@ -625,7 +625,7 @@ async fn refresh_race(app: &TestApp) -> Value {
         .to_owned();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let (state, token) = (app.state, refresh_token.clone());
+        let (state, token) = (app.state_of("AuthRefreshFunction"), refresh_token.clone());
         tasks.spawn(async move {
             let call = Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": token}));
             let response =

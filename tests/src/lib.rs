@@ -4,10 +4,13 @@
 //! in-memory fake. Each test gets its own table, created from template.yaml with a unique name,
 //! so tests run in parallel without seeing each other's data.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
+use infra::iam::{self, Principal};
 use infra::provision::{self, TableSpec};
+use infra::routes::Route;
 use infra::template::{Context, Template};
 use shared::State;
 use shared::clock::Clock;
@@ -59,20 +62,127 @@ pub fn test_keys() -> &'static shared::auth::keys::KeySet {
 fn table_spec() -> &'static TableSpec {
     static SPEC: OnceLock<TableSpec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let template = Template::load(&infra::template_path()).expect("template.yaml parses");
         let ctx = Context::local("test", infra::LOCAL_REGION);
-        let mut specs = provision::table_specs(&template, &ctx).expect("table properties evaluate");
+        let mut specs =
+            provision::table_specs(template(), &ctx).expect("table properties evaluate");
         assert_eq!(specs.len(), 1, "template.yaml declares one table");
         specs.remove(0)
     })
 }
 
-/// A test's own world: a fresh table with the template's layout and a `State` pointing at it.
+fn template() -> &'static Template {
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
+    TEMPLATE.get_or_init(|| Template::load(&infra::template_path()).expect("template.yaml parses"))
+}
+
+/// The template as `sam deploy` expands it: the functions' roles and their policies.
+fn expanded_template() -> &'static Template {
+    static EXPANDED: OnceLock<Template> = OnceLock::new();
+    EXPANDED.get_or_init(|| {
+        iam::expanded(&infra::workspace_root(), &infra::template_path())
+            .expect("the SAM translator expands template.yaml (`make setup` installs it)")
+    })
+}
+
+/// A context where every resource resolves (to its logical id unless a test says otherwise).
+fn placeholder_ctx() -> Context {
+    let mut ctx = Context::local("test", infra::LOCAL_REGION);
+    for resource in template().resources() {
+        ctx.refs.insert(
+            resource.logical_id.to_owned(),
+            resource.logical_id.to_owned(),
+        );
+    }
+    for (name, definition) in template().parameters() {
+        if definition.get("Default").is_none() {
+            let from_stack = std::env::var(format!(
+                "FERRITE_PARAM_{}",
+                infra::stack::screaming_snake(name)
+            ));
+            ctx.parameters.insert(
+                name.to_owned(),
+                from_stack.unwrap_or_else(|_| "x".repeat(32)),
+            );
+        }
+    }
+    ctx
+}
+
+/// The HTTP API's routes: which function answers a call.
+fn routes() -> &'static [Route] {
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        infra::routes::routes(template(), &placeholder_ctx()).expect("routes of template.yaml")
+    })
+}
+
+/// The roles of template.yaml with their policies resolved against `table` (and the stack's
+/// queues), registered with the endpoint's IAM under keys of this table's own.
+async fn register_roles(
+    endpoint: &str,
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    parameters: &[(&str, &str)],
+) -> Vec<Principal> {
+    let mut ctx = placeholder_ctx();
+    for (name, value) in parameters {
+        ctx.parameters
+            .insert((*name).to_owned(), (*value).to_owned());
+    }
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe the test table")
+        .table
+        .expect("a table");
+    ctx.refs.insert("Table".to_owned(), table.to_owned());
+    ctx.attributes.insert(
+        "Table.Arn".to_owned(),
+        described.table_arn.expect("table ARN"),
+    );
+    ctx.attributes.insert(
+        "Table.StreamArn".to_owned(),
+        described.latest_stream_arn.expect("stream ARN"),
+    );
+    for queue in template().resources_of("AWS::SQS::Queue") {
+        let name = std::env::var(format!(
+            "{}_URL",
+            infra::stack::screaming_snake(queue.logical_id)
+        ))
+        .ok()
+        .and_then(|url| url.rsplit('/').next().map(str::to_owned))
+        .unwrap_or_else(|| format!("{table}-{}", queue.logical_id));
+        ctx.attributes.insert(
+            format!("{}.Arn", queue.logical_id),
+            format!("arn:aws:sqs:{}:{}:{name}", ctx.region, ctx.account_id),
+        );
+        ctx.attributes
+            .insert(format!("{}.QueueName", queue.logical_id), name);
+    }
+    let principals = iam::principals(&infra::workspace_root(), expanded_template(), &ctx, table)
+        .expect("the template's roles resolve");
+    iam::register(endpoint, &principals)
+        .await
+        .expect("the local endpoint takes the roles");
+    principals
+}
+
+/// A test's own world: a fresh table with the template's layout, the template's roles resolved
+/// for it and registered with the endpoint's IAM, and a `State` pointing at it.
+///
+/// [`TestApp::call`] runs a handler as the function the template routes the call to, signing
+/// with that function's role, so a handler that needs a permission its function lacks fails here
+/// as it would in AWS. `state` itself signs as the operator (unrestricted): for what a test does
+/// around the calls (set-up, `ferrite-admin`'s operations, reading the table).
 #[derive(Debug)]
 pub struct TestApp {
     /// Leaked: handlers borrow the state for `'static`, as they do in a Lambda process.
     pub state: &'static State,
     pub table: String,
+    roles: Mutex<Vec<Principal>>,
+    as_role: Mutex<HashMap<String, &'static State>>,
 }
 
 impl TestApp {
@@ -98,6 +208,7 @@ impl TestApp {
             .interceptor(interceptor)
             .build();
         let mut state = app.state.clone();
+        app.as_role = Mutex::default();
         state.store = shared::store::Store::new(
             aws_sdk_dynamodb::Client::from_conf(config),
             app.table.clone(),
@@ -147,14 +258,84 @@ impl TestApp {
             shared::auth::keys::VerifyingKeys::parse(&keys.public_keys().expect("public keys"))
                 .expect("verifying keys"),
         );
+        let roles = register_roles(&endpoint, &client, &table, &[]).await;
         Self {
             state: Box::leak(Box::new(state)),
             table,
+            roles: Mutex::new(roles),
+            as_role: Mutex::default(),
         }
+    }
+
+    /// Resolves the roles again with template parameters overridden (e.g. `EmailSender`, which
+    /// the email worker's policy names), as a stack deployed with those values would have them.
+    pub async fn with_parameters(&self, parameters: &[(&str, &str)]) {
+        let roles = register_roles(&endpoint(), self.client(), &self.table, parameters).await;
+        *self.roles.lock().expect("lock") = roles;
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         self.state.store.client()
+    }
+
+    /// The state of the template's function `function` (its logical id): this app's state,
+    /// with its AWS clients signing as the function's role.
+    pub fn state_of(&self, function: &str) -> &'static State {
+        if let Some(state) = self.as_role.lock().expect("lock").get(function) {
+            return state;
+        }
+        let key = iam::for_user(&self.roles.lock().expect("lock"), function)
+            .unwrap_or_else(|| panic!("{function} is not a function of template.yaml"))
+            .access_key_id
+            .clone();
+        let credentials =
+            aws_credential_types::Credentials::new(key, iam::LOCAL_SECRET, None, None, "test-role");
+        let base = self.state;
+        let sdk = base
+            .sdk_config()
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials.clone()),
+            )
+            .build();
+        let mut state =
+            State::from_sdk(base.config.clone(), sdk, base.clock).expect("the role's state");
+        state.auth = base.auth.clone();
+        // The store's own client keeps the test's interceptors, if any.
+        let store_config = base
+            .store
+            .client()
+            .config()
+            .to_builder()
+            .credentials_provider(credentials)
+            .build();
+        state.store = shared::store::Store::new(
+            aws_sdk_dynamodb::Client::from_conf(store_config),
+            base.store.table(),
+            shared::store::CursorCodec::new(base.config.cursor_secret.clone()),
+            base.store.clock(),
+        );
+        let state: &'static State = Box::leak(Box::new(state));
+        self.as_role
+            .lock()
+            .expect("lock")
+            .insert(function.to_owned(), state);
+        state
+    }
+
+    /// The state of the function the template routes `call` to.
+    pub fn state_for(&self, call: &Call) -> &'static State {
+        let route = routes()
+            .iter()
+            .find(|r| r.method.as_deref() == Some(call.method()) && r.path == call.route())
+            .unwrap_or_else(|| {
+                panic!(
+                    "template.yaml has no route {} {}",
+                    call.method(),
+                    call.route()
+                )
+            });
+        self.state_of(&route.function)
     }
 }
 
@@ -294,13 +475,15 @@ impl Call {
 }
 
 impl TestApp {
-    /// Runs `handler` in-process on `call`, exactly as the Lambda loop would.
+    /// Runs `handler` in-process on `call`, exactly as the Lambda loop would, as the function
+    /// the template routes the call to (signing with that function's role).
     pub async fn call<F, Fut>(&self, handler: F, call: Call) -> TestResponse
     where
         F: Fn(&'static State, lambda_http::Request) -> Fut,
         Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, shared::ApiError>>,
     {
-        let response = shared::http::dispatch(self.state, handler, call.request()).await;
+        let state = self.state_for(&call);
+        let response = shared::http::dispatch(state, handler, call.request()).await;
         let (parts, body) = response.into_parts();
         let bytes: &[u8] = body.as_ref();
         let json = parts
@@ -441,7 +624,7 @@ pub fn operation_name(cfg: &aws_sdk_dynamodb::config::ConfigBag) -> String {
 
 /// Records the name of every DynamoDB operation a client sends (an SDK interceptor).
 #[derive(Debug, Clone, Default)]
-pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct CallLog(std::sync::Arc<Mutex<Vec<String>>>);
 
 impl CallLog {
     /// The operations since the last call, in order; clears the log.

@@ -138,15 +138,25 @@ impl Drop for Endpoint {
     }
 }
 
-/// Endpoint provisioned, secrets chosen: what `dev` and `exec --api` start from.
-async fn provisioned(
-    root: &Path,
-    template: &Template,
-    stack: &str,
-    endpoint: &str,
-    quiet: bool,
-) -> Result<(Context, BTreeMap<String, String>)> {
-    let mut ctx = Context::local(stack, LOCAL_REGION);
+/// What every command works on: the repository, its template and the stack's name.
+struct Project {
+    root: PathBuf,
+    template: Template,
+    template_path: PathBuf,
+    stack: String,
+}
+
+/// Endpoint provisioned, secrets chosen, the roles registered with the endpoint's IAM: what
+/// `dev` and `exec --api` start from.
+struct Provisioned {
+    ctx: Context,
+    env: BTreeMap<String, String>,
+    principals: Vec<infra::iam::Principal>,
+}
+
+async fn provisioned(project: &Project, endpoint: &str, quiet: bool) -> Result<Provisioned> {
+    let (root, template) = (project.root.as_path(), &project.template);
+    let mut ctx = Context::local(&project.stack, LOCAL_REGION);
     stack::provision_signing_keys(root, template, &mut ctx, endpoint).await?;
     stack::dev_parameters(root, template, &mut ctx)?;
     stack::provision_email_sender(template, &ctx, endpoint).await?;
@@ -157,7 +167,18 @@ async fn provisioned(
     };
     let mut env = stack::base_env(endpoint);
     env.extend(stack::provision_all(template, &mut ctx, endpoint, &mut report).await?);
-    Ok((ctx, env))
+    let expanded = infra::iam::expanded(root, &project.template_path)?;
+    let principals = infra::iam::principals(root, &expanded, &ctx, &project.stack)?;
+    infra::iam::register(endpoint, &principals).await?;
+    report(format!(
+        "iam    {} roles enforced: each function, pipe and queue poller signs as its own role",
+        principals.len()
+    ));
+    Ok(Provisioned {
+        ctx,
+        env,
+        principals,
+    })
 }
 
 /// The running API: functions under `cargo lambda watch`, the gateway, the event pumps.
@@ -170,37 +191,48 @@ struct Api {
 }
 
 impl Api {
-    /// Starts the functions, the gateway on `ports.0` and the pumps (Lambda API on `ports.1`).
+    /// Builds and starts the functions, the gateway on `ports.0` and the pumps (Lambda API on
+    /// `ports.1`). Files (environments, pump checkpoints and status) go to `dir`.
     async fn start(
-        root: &Path,
-        template: &Template,
-        ctx: &Context,
+        project: &Project,
+        stack: &Provisioned,
         endpoint: &str,
         ports: (u16, u16),
+        dir: &Path,
         watch_log: Option<&Path>,
     ) -> Result<Self> {
         let (gateway_port, lambda_port) = ports;
-        let env_file = match watch_log {
-            Some(log) => log.with_file_name("functions.env"),
-            None => local_dir(root).join("functions.env"),
-        };
+        let (root, template, ctx) = (project.root.as_path(), &project.template, &stack.ctx);
+        stack::build_functions(root)?;
+        let env_file = dir.join("functions.env");
         stack::write_env_file(
             &env_file,
-            &stack::function_env(template, ctx, endpoint)?,
+            &stack::watch_env(template, ctx, endpoint)?,
             false,
         )?;
-        let mut watch = stack::spawn_watch(root, lambda_port, &env_file, watch_log)?;
+        let function_envs = dir.join("functions");
+        stack::write_function_envs(
+            &function_envs,
+            &stack::function_envs(template, ctx, &stack.principals)?,
+        )?;
+        let mut watch =
+            stack::spawn_watch(root, lambda_port, &env_file, &function_envs, watch_log)?;
         stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
         let lambda_url = format!("http://127.0.0.1:{lambda_port}");
         let (address, routes, gateway) =
             stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
-        let table = template
-            .resources_of("AWS::DynamoDB::Table")
-            .next()
-            .and_then(|t| ctx.refs.get(t.logical_id))
-            .cloned()
-            .unwrap_or_default();
-        let pumps = stack::start_pumps(template, ctx, endpoint, &table, &lambda_url).await?;
+        let status = infra::pumps::PumpStatus::new(Some(dir.join("pumps.json")));
+        let checkpoints = infra::pumps::Checkpoints::new(&dir.join("pumps"), &ctx.stack_name);
+        let pumps = stack::start_pumps(
+            template,
+            ctx,
+            endpoint,
+            &lambda_url,
+            &stack.principals,
+            &checkpoints,
+            &status,
+        )
+        .await?;
         Ok(Self {
             watch,
             url: format!("http://{address}"),
@@ -219,37 +251,33 @@ impl Api {
     }
 }
 
-async fn dev(
-    root: &Path,
-    template: &Template,
-    stack_name: &str,
-    ports: (u16, u16, u16),
-) -> Result<()> {
+async fn dev(project: &Project, ports: (u16, u16, u16)) -> Result<()> {
     let (port, lambda_port, endpoint_port) = ports;
+    let root = project.root.as_path();
     let started = Instant::now();
     std::fs::create_dir_all(local_dir(root))?;
     let mut endpoint = Endpoint::start(root, endpoint_port).await?;
     println!("local AWS endpoint: {}", endpoint.url);
-    let (ctx, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
-    stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
+    let stack = provisioned(project, &endpoint.url, false).await?;
+    stack::write_env_file(&local_dir(root).join("env"), &stack.env, true)?;
     let mut api = Api::start(
-        root,
-        template,
-        &ctx,
+        project,
+        &stack,
         &endpoint.url,
         (port, lambda_port),
+        &local_dir(root),
         None,
     )
     .await?;
     let api_url = api.url.clone();
 
     println!(
-        "\nFerrite API on {api_url}  (ready in {:.1}s; first call of a function compiles it)",
+        "\nFerrite API on {api_url}  (ready in {:.1}s)",
         started.elapsed().as_secs_f64()
     );
     print!("{}", stack::route_table(&api.routes));
     println!(
-        "Event pumps: table stream -> pipes -> queues -> workers ({} running)",
+        "Event pumps: table stream -> pipes -> queues -> workers ({} running; status in .local/pumps.json)",
         api.pumps.len()
     );
     println!("\nTry: curl -i {api_url}/v1/health");
@@ -278,7 +306,8 @@ async fn dev(
     outcome
 }
 
-async fn up(root: &Path, template: &Template, stack_name: &str, port: u16) -> Result<()> {
+async fn up(project: &Project, port: u16) -> Result<()> {
+    let root = project.root.as_path();
     let started = Instant::now();
     std::fs::create_dir_all(local_dir(root))?;
     let mut endpoint = Endpoint::start(root, port).await?;
@@ -286,8 +315,8 @@ async fn up(root: &Path, template: &Template, stack_name: &str, port: u16) -> Re
         std::fs::write(local_dir(root).join("moto.pid"), child.id().to_string())?;
     }
     println!("local AWS endpoint: {}", endpoint.url);
-    let (_, env) = provisioned(root, template, stack_name, &endpoint.url, false).await?;
-    stack::write_env_file(&local_dir(root).join("env"), &env, true)?;
+    let stack = provisioned(project, &endpoint.url, false).await?;
+    stack::write_env_file(&local_dir(root).join("env"), &stack.env, true)?;
     // Detach: the endpoint keeps running after this command; `down` stops it by pid.
     endpoint.owned = None;
     println!(
@@ -311,13 +340,12 @@ fn down(root: &Path) -> Result<()> {
 }
 
 async fn exec(
-    root: &Path,
-    template: &Template,
-    stack_name: &str,
+    project: &Project,
     provision: bool,
     api: bool,
     command: &[String],
 ) -> Result<ExitCode> {
+    let root = project.root.as_path();
     std::fs::create_dir_all(local_dir(root))?;
     // Each run's logs and files go to .local/exec/<pid>/, kept for a post-mortem until the next run.
     let exec_root = local_dir(root).join("exec");
@@ -330,10 +358,9 @@ async fn exec(
     let mut env = stack::base_env(&endpoint.url);
     let mut running = None;
     if provision || api {
-        let (ctx, provisioned_env) =
-            provisioned(root, template, stack_name, &endpoint.url, true).await?;
-        env.extend(provisioned_env);
-        for (name, value) in &ctx.parameters {
+        let stack = provisioned(project, &endpoint.url, true).await?;
+        env.extend(stack.env.clone());
+        for (name, value) in &stack.ctx.parameters {
             env.insert(
                 format!("FERRITE_PARAM_{}", stack::screaming_snake(name)),
                 value.clone(),
@@ -342,7 +369,8 @@ async fn exec(
         if api {
             let log = run_dir.join("functions.log");
             let ports = (moto::free_port()?, moto::free_port()?);
-            let api = Api::start(root, template, &ctx, &endpoint.url, ports, Some(&log)).await?;
+            let api =
+                Api::start(project, &stack, &endpoint.url, ports, &run_dir, Some(&log)).await?;
             eprintln!(
                 "ferrite-local: API {} (functions log {})",
                 api.url,
@@ -353,12 +381,20 @@ async fn exec(
                 "FERRITE_FUNCTIONS_LOG".to_owned(),
                 log.to_string_lossy().into_owned(),
             );
+            env.insert(
+                "FERRITE_PUMPS_STATUS".to_owned(),
+                run_dir.join("pumps.json").to_string_lossy().into_owned(),
+            );
             running = Some(api);
         }
     }
 
     let (program, args) = command.split_first().context("no command given")?;
-    let mut child = tokio::process::Command::new(program)
+    let mut child = tokio::process::Command::new(program);
+    for variable in stack::cargo_run_variables() {
+        child.env_remove(variable);
+    }
+    let mut child = child
         .args(args)
         .envs(&env)
         .spawn()
@@ -379,14 +415,14 @@ async fn exec(
     })
 }
 
-async fn sam_env(root: &Path, template: &Template, stack_name: &str, endpoint: &str) -> Result<()> {
-    let (ctx, _) = provisioned(root, template, stack_name, endpoint, true).await?;
+async fn sam_env(project: &Project, endpoint: &str) -> Result<()> {
+    let stack = provisioned(project, endpoint, true).await?;
     let mut file = serde_json::Map::new();
-    for function in infra::routes::functions(template, &ctx)? {
+    for function in infra::routes::functions(&project.template, &stack.ctx)? {
         // `sam local` can only override variables the template declares.
         file.insert(function.logical_id, serde_json::json!(function.environment));
     }
-    let path = local_dir(root).join("sam-env.json");
+    let path = local_dir(&project.root).join("sam-env.json");
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
     println!("wrote {}", path.display());
     Ok(())
@@ -426,43 +462,41 @@ async fn main() -> ExitCode {
     let root = workspace_root();
     let template_path = cli.template.clone().unwrap_or_else(infra::template_path);
     let run = async {
-        let template = Template::load(&template_path)?;
+        let project = Project {
+            template: Template::load(&template_path)?,
+            template_path: template_path.clone(),
+            root: root.clone(),
+            stack: cli.stack.clone(),
+        };
         match &cli.command {
             Cmd::Dev {
                 port,
                 lambda_port,
                 endpoint_port,
-            } => {
-                dev(
-                    &root,
-                    &template,
-                    &cli.stack,
-                    (*port, *lambda_port, *endpoint_port),
-                )
-                .await?;
-            }
-            Cmd::Up { port } => up(&root, &template, &cli.stack, *port).await?,
+            } => dev(&project, (*port, *lambda_port, *endpoint_port)).await?,
+            Cmd::Up { port } => up(&project, *port).await?,
             Cmd::Down => down(&root)?,
             Cmd::Provision { endpoint } => {
                 let mut ctx = Context::local(&cli.stack, LOCAL_REGION);
-                let env = stack::provision_all(&template, &mut ctx, endpoint, &mut |line| {
-                    println!("# {line}");
-                })
-                .await?;
+                let env =
+                    stack::provision_all(&project.template, &mut ctx, endpoint, &mut |line| {
+                        println!("# {line}");
+                    })
+                    .await?;
                 for (k, v) in env {
                     println!("export {k}={v}");
                 }
             }
-            Cmd::SamEnv { endpoint } => sam_env(&root, &template, &cli.stack, endpoint).await?,
+            Cmd::SamEnv { endpoint } => sam_env(&project, endpoint).await?,
             Cmd::Gateway { lambda_url, port } => {
-                gateway_only(&template, &cli.stack, lambda_url, *port).await?;
+                gateway_only(&project.template, &cli.stack, lambda_url, *port).await?;
             }
             Cmd::Exec {
                 provision,
                 api,
                 command,
             } => {
-                return exec(&root, &template, &cli.stack, *provision, *api, command).await;
+                return exec(&project, *provision, *api, command).await;
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -1,0 +1,302 @@
+//! IAM, locally: every role of template.yaml becomes a *principal* of the local endpoint (an
+//! access key, the role's session ARN and its policy statements), and every local caller that
+//! stands for a role — a function, a pipe, an event source mapping — signs with that key, so the
+//! endpoint (`infra/local_iam.py`) authorises each call against the role's policies as AWS would.
+//!
+//! The roles come from the template as `sam deploy` expands it: `infra/sam_expand.py` runs the
+//! SAM translator (policy templates such as `DynamoDBReadPolicy` become statements, SQS events
+//! add their poller policies, `Tracing` adds X-Ray's managed policy). Intrinsics are then
+//! resolved here against the local resources, the managed policies' documents come from
+//! `infra/iam/managed-policies.json`, and the result is registered with the endpoint.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::{Value as Json, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::template::{Context, Template};
+
+/// A role of the template, as the local endpoint knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The role's logical id (`AuthLoginFunctionRole`).
+    pub role: String,
+    /// Who uses it: the function or pipe's logical id.
+    pub user: String,
+    /// The key its callers sign with.
+    pub access_key_id: String,
+    /// The assumed-role session ARN AWS names in a denial.
+    pub arn: String,
+    /// Inline and managed policy statements, intrinsics resolved.
+    pub statements: Vec<Json>,
+}
+
+impl Principal {
+    /// What the endpoint's control API takes.
+    pub fn registration(&self) -> Json {
+        json!({
+            "accessKeyId": self.access_key_id,
+            "arn": self.arn,
+            "name": self.user,
+            "statements": self.statements,
+        })
+    }
+}
+
+/// The secret half of every local key (the endpoint identifies callers by key id only).
+pub const LOCAL_SECRET: &str = "local-secret-not-checked";
+
+/// A stable key id for `role` within `scope` (a stack or a test's table): `AKIA` + 16 characters.
+pub fn access_key_id(scope: &str, role: &str) -> String {
+    let digest = Sha256::digest(format!("{scope}\0{role}").as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02X}")).collect();
+    format!("AKIA{hex}")
+}
+
+/// The template expanded by the SAM translator, cached by the template's content in
+/// `.local/iam/` (the translator takes about two seconds to load).
+pub fn expanded(root: &Path, template_path: &Path) -> Result<Template> {
+    let text = std::fs::read(template_path)
+        .with_context(|| format!("reading {}", template_path.display()))?;
+    let script = root.join("infra/sam_expand.py");
+    let mut hasher = Sha256::new();
+    hasher.update(&text);
+    hasher.update(std::fs::read(&script).unwrap_or_default());
+    let key: String = hasher
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = root.join(".local/iam");
+    let cached = dir.join(format!("expanded-{key}.json"));
+    if let Ok(json) = std::fs::read_to_string(&cached) {
+        return Template::parse(&json).context("parsing the cached SAM expansion");
+    }
+    let python = crate::moto::python(root);
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(template_path)
+        .output()
+        .with_context(|| format!("running {} (make setup installs it)", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the SAM translator could not expand {}:\n{}",
+            template_path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::create_dir_all(&dir)?;
+    // Written whole, then renamed: concurrent test processes never read half a file.
+    let partial = dir.join(format!(
+        "expanded-{key}.json.{}.partial",
+        std::process::id()
+    ));
+    std::fs::write(&partial, &output.stdout)?;
+    std::fs::rename(&partial, &cached)?;
+    Template::parse(&String::from_utf8(output.stdout)?).context("parsing the SAM expansion")
+}
+
+fn managed_policies(root: &Path) -> Result<serde_json::Map<String, Json>> {
+    let path = root.join("infra/iam/managed-policies.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    match serde_json::from_str(&text)? {
+        Json::Object(map) => Ok(map),
+        _ => bail!("{} is not a JSON object", path.display()),
+    }
+}
+
+/// Which logical resource uses each role: functions (`Role`) and pipes (`RoleArn`).
+fn role_users(expanded: &Template) -> BTreeMap<String, String> {
+    let mut users = BTreeMap::new();
+    for resource in expanded.resources() {
+        let role = match resource.kind {
+            "AWS::Lambda::Function" => resource.properties.get("Role"),
+            "AWS::Pipes::Pipe" => resource.properties.get("RoleArn"),
+            _ => None,
+        };
+        if let Some(role) = role.and_then(get_att_target) {
+            users.insert(role, resource.logical_id.to_owned());
+        }
+    }
+    users
+}
+
+fn get_att_target(value: &serde_yaml_ng::Value) -> Option<String> {
+    let args = value.get("Fn::GetAtt")?;
+    match args {
+        serde_yaml_ng::Value::Sequence(parts) => Some(parts.first()?.as_str()?.to_owned()),
+        other => Some(other.as_str()?.split('.').next()?.to_owned()),
+    }
+}
+
+fn statements_of(document: &Json) -> Vec<Json> {
+    match &document["Statement"] {
+        Json::Array(list) => list.clone(),
+        Json::Object(_) => vec![document["Statement"].clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Every role of `expanded` with its policies resolved against `ctx`, keyed for `scope`.
+pub fn principals(
+    root: &Path,
+    expanded: &Template,
+    ctx: &Context,
+    scope: &str,
+) -> Result<Vec<Principal>> {
+    let managed = managed_policies(root)?;
+    let users = role_users(expanded);
+    let mut out = Vec::new();
+    for role in expanded.resources_of("AWS::IAM::Role") {
+        let props = expanded
+            .eval(role.properties, ctx)
+            .with_context(|| format!("role {}", role.logical_id))?;
+        let mut statements = Vec::new();
+        for policy in props["Policies"].as_array().into_iter().flatten() {
+            statements.extend(statements_of(&policy["PolicyDocument"]));
+        }
+        for arn in props["ManagedPolicyArns"].as_array().into_iter().flatten() {
+            let arn = arn.as_str().unwrap_or_default();
+            let document = managed.get(arn).ok_or_else(|| {
+                anyhow!(
+                    "role {} uses the managed policy {arn}, which infra/iam/managed-policies.json does not hold",
+                    role.logical_id
+                )
+            })?;
+            statements.extend(statements_of(document));
+        }
+        let user = users
+            .get(role.logical_id)
+            .cloned()
+            .unwrap_or_else(|| role.logical_id.to_owned());
+        let role_name = format!("{}-{}", ctx.stack_name, role.logical_id);
+        out.push(Principal {
+            role: role.logical_id.to_owned(),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/{role_name}/{user}",
+                ctx.account_id
+            ),
+            access_key_id: access_key_id(scope, role.logical_id),
+            user,
+            statements,
+        });
+    }
+    Ok(out)
+}
+
+/// The principal a template resource (function or pipe) signs as.
+pub fn for_user<'p>(principals: &'p [Principal], logical_id: &str) -> Option<&'p Principal> {
+    principals.iter().find(|p| p.user == logical_id)
+}
+
+/// Registers `principals` with the local endpoint's IAM.
+pub async fn register(endpoint: &str, principals: &[Principal]) -> Result<()> {
+    let body =
+        json!({ "principals": principals.iter().map(Principal::registration).collect::<Vec<_>>() });
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/_ferrite/iam/principals",
+            endpoint.trim_end_matches('/')
+        ))
+        .json(&body)
+        .send()
+        .await
+        .context("registering the roles with the local endpoint's IAM")?;
+    if !response.status().is_success() {
+        bail!(
+            "the local endpoint refused the roles: {} {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local_ctx() -> Context {
+        let mut ctx = Context::local("ferrite-local", "us-east-1");
+        let template = Template::load(&crate::template_path()).expect("template");
+        for resource in template.resources() {
+            ctx.refs.insert(
+                resource.logical_id.to_owned(),
+                resource.logical_id.to_owned(),
+            );
+        }
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/ferrite-local-table";
+        ctx.attributes.insert("Table.Arn".into(), table.into());
+        ctx.attributes
+            .insert("Table.StreamArn".into(), format!("{table}/stream/2026"));
+        for queue in [
+            "AuditQueue",
+            "EmailQueue",
+            "AuditDeadLetterQueue",
+            "EmailDeadLetterQueue",
+        ] {
+            ctx.attributes.insert(
+                format!("{queue}.Arn"),
+                format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
+            );
+            ctx.attributes
+                .insert(format!("{queue}.QueueName"), queue.into());
+        }
+        for (name, definition) in template.parameters() {
+            if definition.get("Default").is_none() {
+                ctx.parameters.insert(name.to_owned(), "x".repeat(32));
+            }
+        }
+        ctx
+    }
+
+    #[test]
+    fn every_role_of_the_template_becomes_a_principal_with_its_policies_resolved() {
+        let root = crate::workspace_root();
+        let expanded = expanded(&root, &crate::template_path()).expect("SAM expansion");
+        let principals =
+            principals(&root, &expanded, &local_ctx(), "ferrite-local").expect("principals");
+        let login = for_user(&principals, "AuthLoginFunction").expect("login's role");
+        assert_eq!(login.role, "AuthLoginFunctionRole");
+        assert!(
+            login
+                .arn
+                .ends_with(":assumed-role/ferrite-local-AuthLoginFunctionRole/AuthLoginFunction")
+        );
+        let text = serde_json::to_string(&login.statements).expect("json");
+        assert!(text.contains("dynamodb:BatchGetItem"), "{text}");
+        assert!(text.contains("table/ferrite-local-table"), "{text}");
+        // The SAM policy template, expanded and resolved.
+        assert!(text.contains("secretsmanager:GetSecretValue"), "{text}");
+        assert!(
+            text.contains(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferrite/jwt-signing-keys-*"
+            ),
+            "{text}"
+        );
+        // Managed policies SAM attaches (Tracing: Active).
+        assert!(text.contains("xray:PutTraceSegments"), "{text}");
+        assert!(!text.contains("Fn::"), "unresolved intrinsic in {text}");
+        let pipe = for_user(&principals, "AuditPipe").expect("the audit pipe's role");
+        assert!(
+            serde_json::to_string(&pipe.statements)
+                .expect("json")
+                .contains("sqs:SendMessage")
+        );
+        let worker = for_user(&principals, "WorkerAuditFunction").expect("worker role");
+        assert!(
+            serde_json::to_string(&worker.statements)
+                .expect("json")
+                .contains("sqs:ReceiveMessage"),
+            "the SQS event adds the poller policy"
+        );
+        let keys: std::collections::BTreeSet<_> =
+            principals.iter().map(|p| &p.access_key_id).collect();
+        assert_eq!(keys.len(), principals.len(), "one key per role");
+    }
+}
