@@ -218,6 +218,29 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
     Ok(mappings)
 }
 
+/// The longest the local stack may take to settle a message sent to `queue` (a logical id):
+/// processed by its worker, or moved to the dead-letter queue. Derived from the template, not
+/// guessed: a stream poll, then up to the queue's `maxReceiveCount` receives, each a queue poll,
+/// the local visibility timeout and at most the worker's `Timeout`. Tests wait this long before
+/// they call a delivery lost.
+pub fn delivery_bound(template: &Template, ctx: &Context, queue: &str) -> Result<Duration> {
+    let mapping = mappings(template, ctx)?
+        .into_iter()
+        .find(|m| ctx.refs.get(queue) == Some(&m.queue_url))
+        .ok_or_else(|| anyhow!("no function takes its events from {queue}"))?;
+    let receives = template
+        .resources()
+        .find(|r| r.logical_id == queue)
+        .and_then(|r| r.properties.get("RedrivePolicy"))
+        .and_then(|p| p.get("maxReceiveCount"))
+        .and_then(serde_yaml_ng::Value::as_u64)
+        .unwrap_or(1);
+    let one_receive = IDLE
+        + Duration::from_secs(u64::try_from(LOCAL_VISIBILITY_SECS).unwrap_or(0))
+        + Duration::from_secs(mapping.timeout_secs);
+    Ok(IDLE + one_receive * u32::try_from(receives).unwrap_or(u32::MAX))
+}
+
 /// EventBridge pattern matching, the subset pipes use: nested objects, lists of allowed
 /// values, `{"prefix": …}`, `{"exists": true|false}`, `{"anything-but": …}`.
 pub fn matches(pattern: &Json, event: &Json) -> bool {

@@ -1,8 +1,6 @@
 //! End to end: real HTTP through the local gateway, `cargo lambda watch` and the functions.
 
-use std::future::Future;
-
-use ferrite_tests::{api_url, http};
+use ferrite_tests::{api_url, delivery_bound, eventually, http};
 
 #[tokio::test]
 async fn health_answers_ok_through_the_whole_stack() {
@@ -290,25 +288,6 @@ async fn an_admin_reads_a_user_by_a_path_parameter_through_the_gateway() {
     assert_eq!(keys["keys"][0]["crv"], "Ed25519");
 }
 
-/// Polls `check` every 100 ms for up to 20 s; returns the value and how long it took.
-async fn eventually<T, F, Fut>(what: &str, check: F) -> (T, std::time::Duration)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return (value, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// Asks for a password reset of `email` and returns the token of the link it is mailed.
 async fn reset_token_by_email(email: &str) -> String {
     assert_eq!(
@@ -321,7 +300,7 @@ async fn reset_token_by_email(email: &str) -> String {
         .status(),
         202
     );
-    let (reset_mail, _) = eventually("the reset email", || async {
+    let (reset_mail, _) = eventually("the reset email", delivery_bound("EmailQueue"), || async {
         ferrite_tests::sent_emails(email)
             .await
             .into_iter()
@@ -395,31 +374,34 @@ async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps()
     .expect("json");
     let id = registered["user"]["id"].as_str().expect("id").to_owned();
 
-    let (entry, audit_delay) = eventually("the audit entry", || async {
-        let page: serde_json::Value = http()
-            .get(format!(
-                "{}/v1/audit?entityType=user&entityId={id}",
-                api_url()
-            ))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        page["items"].as_array()?.first().cloned()
-    })
-    .await;
+    let (entry, audit_delay) =
+        eventually("the audit entry", delivery_bound("AuditQueue"), || async {
+            let page: serde_json::Value = http()
+                .get(format!(
+                    "{}/v1/audit?entityType=user&entityId={id}",
+                    api_url()
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            page["items"].as_array()?.first().cloned()
+        })
+        .await;
     assert_eq!(entry["type"], "user.registered");
     eprintln!(
         "API response -> audit entry visible: {} ms",
         audit_delay.as_millis()
     );
 
-    let (welcome, mail_delay) = eventually("the welcome email", || async {
-        ferrite_tests::sent_emails(&email).await.into_iter().next()
-    })
+    let (welcome, mail_delay) = eventually(
+        "the welcome email",
+        delivery_bound("EmailQueue"),
+        || async { ferrite_tests::sent_emails(&email).await.into_iter().next() },
+    )
     .await;
     eprintln!(
         "API response -> email accepted by SES: {} ms",
@@ -443,12 +425,16 @@ async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps()
     )
     .await;
     assert_eq!(reset.status(), 204);
-    eventually("the password-changed email", || async {
-        ferrite_tests::sent_emails(&email)
-            .await
-            .into_iter()
-            .find(|(subject, _)| subject.contains("was changed"))
-    })
+    eventually(
+        "the password-changed email",
+        delivery_bound("EmailQueue"),
+        || async {
+            ferrite_tests::sent_emails(&email)
+                .await
+                .into_iter()
+                .find(|(subject, _)| subject.contains("was changed"))
+        },
+    )
     .await;
     let login = post(
         "/v1/auth/login",
@@ -548,16 +534,17 @@ async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journe
     )
     .await;
     let last_refresh = login["refreshToken"].as_str().expect("refresh").to_owned();
-    assert_eq!(
-        post(
-            "/v1/auth/logout",
-            &serde_json::json!({"refreshToken": last_refresh}),
-            None
-        )
-        .await
-        .status(),
-        204
-    );
+    let logout = post(
+        "/v1/auth/logout",
+        &serde_json::json!({"refreshToken": last_refresh}),
+        None,
+    )
+    .await;
+    assert_eq!(logout.status(), 204);
+    let logout_request = logout.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
 
     for token in [&access, &refresh, &last_refresh, &reset_token] {
         secrets.push(token.clone());
@@ -575,9 +562,17 @@ async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journe
     secrets.push(
         std::env::var("FERRITE_PARAM_CURSOR_SECRET").expect("`make test` exports the parameters"),
     );
-    // Give the functions a moment to flush their last lines.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let log = std::fs::read_to_string(&log_path).expect("the functions log");
+    // The last request's own log line ends the journey (Lambda writes an invocation's logs
+    // within the invocation, so the function's timeout bounds the wait).
+    let (log, _) = eventually(
+        "the logout's log line",
+        ferrite_tests::function_timeout("AuthLogoutFunction"),
+        || async {
+            let log = std::fs::read_to_string(&log_path).expect("the functions log");
+            log.contains(&logout_request).then_some(log)
+        },
+    )
+    .await;
     assert!(
         log.contains("request handled"),
         "the log is the functions' log"
@@ -630,45 +625,53 @@ async fn every_email_message_is_either_sent_once_or_dead_lettered_nothing_is_los
             .await
             .expect("send");
     }
-    let (delivered, _) = eventually("the deliverable emails", || async {
-        let mut counts = Vec::new();
-        for (n, good) in &messages {
-            if *good {
-                counts.push(
-                    ferrite_tests::sent_emails(&format!("count-{n}-{run}@example.com"))
-                        .await
-                        .len(),
-                );
+    let (delivered, _) = eventually(
+        "the deliverable emails",
+        delivery_bound("EmailQueue"),
+        || async {
+            let mut counts = Vec::new();
+            for (n, good) in &messages {
+                if *good {
+                    counts.push(
+                        ferrite_tests::sent_emails(&format!("count-{n}-{run}@example.com"))
+                            .await
+                            .len(),
+                    );
+                }
             }
-        }
-        counts.iter().all(|c| *c > 0).then_some(counts)
-    })
+            counts.iter().all(|c| *c > 0).then_some(counts)
+        },
+    )
     .await;
     let dead = std::sync::Mutex::new(std::collections::BTreeSet::new());
     let (sqs, messages, run, dead_letters, dead) = (&sqs, &messages, &run, &dead_letters, &dead);
-    eventually("the undeliverable messages in the DLQ", || async move {
-        let received = sqs
-            .receive_message()
-            .queue_url(dead_letters)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .send()
-            .await
-            .ok()?;
-        let mut dead = dead.lock().expect("lock");
-        for message in received.messages() {
-            for (n, good) in messages {
-                if !good
-                    && message
-                        .body()
-                        .is_some_and(|b| b.contains(&format!("count-{n}-{run}@")))
-                {
-                    dead.insert(*n);
+    eventually(
+        "the undeliverable messages in the DLQ",
+        delivery_bound("EmailQueue"),
+        || async move {
+            let received = sqs
+                .receive_message()
+                .queue_url(dead_letters)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .send()
+                .await
+                .ok()?;
+            let mut dead = dead.lock().expect("lock");
+            for message in received.messages() {
+                for (n, good) in messages {
+                    if !good
+                        && message
+                            .body()
+                            .is_some_and(|b| b.contains(&format!("count-{n}-{run}@")))
+                    {
+                        dead.insert(*n);
+                    }
                 }
             }
-        }
-        (dead.len() == 2).then_some(())
-    })
+            (dead.len() == 2).then_some(())
+        },
+    )
     .await;
     assert_eq!(
         delivered,
@@ -693,21 +696,25 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         .send()
         .await
         .expect("send");
-    // maxReceiveCount is 5 and a failed record is visible again after 2 s locally.
-    let (found, delay) = eventually("the poison message in the DLQ", || async {
-        let received = sqs
-            .receive_message()
-            .queue_url(&dead_letters)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .ok()?;
-        received
-            .messages()
-            .iter()
-            .find(|m| m.body().is_some_and(|b| b.contains(&marker)))
-            .cloned()
-    })
+    // Bounded by the queue's maxReceiveCount receives, each at most the worker's timeout.
+    let (found, delay) = eventually(
+        "the poison message in the DLQ",
+        delivery_bound("AuditQueue"),
+        || async {
+            let received = sqs
+                .receive_message()
+                .queue_url(&dead_letters)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .ok()?;
+            received
+                .messages()
+                .iter()
+                .find(|m| m.body().is_some_and(|b| b.contains(&marker)))
+                .cloned()
+        },
+    )
     .await;
     assert!(found.body().is_some_and(|b| b.contains(&marker)));
     eprintln!(
@@ -818,26 +825,30 @@ async fn the_post_journey_works_over_http_and_every_change_reaches_the_audit_tra
         .expect("request");
     assert_eq!(deleted.status(), 204);
 
-    let (kinds, _) = eventually("the post's audit trail", || async {
-        let page: serde_json::Value = http()
-            .get(format!(
-                "{}/v1/audit?entityType=post&entityId={id}",
-                api_url()
-            ))
-            .bearer_auth(&moderator)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let kinds: Vec<String> = page["items"]
-            .as_array()?
-            .iter()
-            .filter_map(|e| e["type"].as_str().map(str::to_owned))
-            .collect();
-        (kinds.len() >= 5).then_some(kinds)
-    })
+    let (kinds, _) = eventually(
+        "the post's audit trail",
+        delivery_bound("AuditQueue"),
+        || async {
+            let page: serde_json::Value = http()
+                .get(format!(
+                    "{}/v1/audit?entityType=post&entityId={id}",
+                    api_url()
+                ))
+                .bearer_auth(&moderator)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let kinds: Vec<String> = page["items"]
+                .as_array()?
+                .iter()
+                .filter_map(|e| e["type"].as_str().map(str::to_owned))
+                .collect();
+            (kinds.len() >= 5).then_some(kinds)
+        },
+    )
     .await;
     assert_eq!(
         kinds,
@@ -848,5 +859,213 @@ async fn the_post_journey_works_over_http_and_every_change_reaches_the_audit_tra
             "post.published",
             "post.created"
         ]
+    );
+}
+
+/// Audit entries of one type between two instants (`GET /v1/audit?from&to`, month by month).
+async fn audit_between(
+    admin: &str,
+    from: std::time::SystemTime,
+    to: std::time::SystemTime,
+    kind: &str,
+) -> Vec<serde_json::Value> {
+    let (from, to) = (shared::clock::rfc3339(from), shared::clock::rfc3339(to));
+    // The API answers one calendar month per query.
+    let mut ranges = vec![(from.clone(), to.clone())];
+    if from[..7] != to[..7] {
+        ranges = vec![
+            (from.clone(), format!("{}-31T23:59:59.999Z", &from[..7])),
+            (format!("{}-01T00:00:00.000Z", &to[..7]), to.clone()),
+        ];
+    }
+    let mut entries = Vec::new();
+    for (from, to) in ranges {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("from", &from)
+                .append_pair("to", &to)
+                .append_pair("limit", "100");
+            if let Some(cursor) = &cursor {
+                query.append_pair("cursor", cursor);
+            }
+            let page: serde_json::Value = http()
+                .get(format!("{}/v1/audit?{}", api_url(), query.finish()))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .expect("audit")
+                .json()
+                .await
+                .expect("json");
+            entries.extend(
+                page["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .filter(|e| e["type"] == kind)
+                    .cloned(),
+            );
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+    }
+    entries
+}
+
+#[tokio::test]
+async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
+    let state = stack_state();
+    let admin = admin_token(&state).await;
+    let started = std::time::SystemTime::now();
+    let password = "violet anchor drifts north";
+    let register = |email: String| async move {
+        post(
+            "/v1/auth/register",
+            &serde_json::json!({"email": email, "name": "Refused", "password": password}),
+            None,
+        )
+        .await
+    };
+    let first = unique_email("refused");
+    let registered: serde_json::Value = register(first.clone()).await.json().await.expect("json");
+    let token = registered["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let id = registered["user"]["id"].as_str().expect("id").to_owned();
+    // The same address again, in another case, right after: refused.
+    assert_eq!(register(first.to_uppercase()).await.status(), 409);
+    // Ten registrations of one new address at once: exactly one is accepted.
+    let second = unique_email("raced");
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        racers.spawn(register(second.clone()));
+    }
+    let mut statuses = Vec::new();
+    let mut winner = None;
+    while let Some(response) = racers.join_next().await {
+        let response = response.expect("task");
+        statuses.push(response.status().as_u16());
+        if response.status() == 201 {
+            let body: serde_json::Value = response.json().await.expect("json");
+            winner = Some((
+                body["user"]["id"].as_str().expect("id").to_owned(),
+                body["accessToken"].as_str().expect("token").to_owned(),
+            ));
+        }
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    let (second_id, second_token) = winner.expect("one registration won");
+    // A stale version: refused.
+    let stale = http()
+        .patch(format!("{}/v1/users/me", api_url()))
+        .bearer_auth(&token)
+        .header("if-match", "\"0\"")
+        .json(&serde_json::json!({"name": "Stale"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stale.status(), 412);
+
+    // An accepted change after every refused one, for each address: once its mail and its
+    // audit entry are through, everything written before it is through too.
+    for bearer in [&token, &second_token] {
+        let resend = http()
+            .post(format!("{}/v1/auth/email/verify/resend", api_url()))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resend.status(), 202);
+    }
+    for (email, user) in [(&first, &id), (&second, &second_id)] {
+        eventually(
+            "the resent verification mail",
+            delivery_bound("EmailQueue"),
+            || async {
+                ferrite_tests::sent_emails(email)
+                    .await
+                    .into_iter()
+                    .find(|(subject, _)| subject == "Confirm your email address")
+            },
+        )
+        .await;
+        eventually(
+            "the resend's audit entry",
+            delivery_bound("AuditQueue"),
+            || async {
+                let page: serde_json::Value = http()
+                    .get(format!(
+                        "{}/v1/audit?entityType=user&entityId={user}",
+                        api_url()
+                    ))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                page["items"]
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["type"] == "user.verification_requested")
+                    .cloned()
+            },
+        )
+        .await;
+        let welcomes = ferrite_tests::sent_emails(email)
+            .await
+            .into_iter()
+            .filter(|(subject, _)| subject.starts_with("Welcome"))
+            .count();
+        assert_eq!(
+            welcomes, 1,
+            "one welcome mail for {email}, none for a refused registration"
+        );
+    }
+    let registrations = audit_between(
+        &admin,
+        started,
+        std::time::SystemTime::now(),
+        "user.registered",
+    )
+    .await;
+    for (email, user) in [(&first, &id), (&second, &second_id)] {
+        let audited: Vec<&str> = registrations
+            .iter()
+            .filter(|e| e["changes"]["email"]["after"] == **email)
+            .filter_map(|e| e["entity"]["id"].as_str())
+            .collect();
+        assert_eq!(
+            audited,
+            [user.as_str()],
+            "one registration audited for {email}"
+        );
+    }
+    let history: serde_json::Value = http()
+        .get(format!(
+            "{}/v1/audit?entityType=user&entityId={id}",
+            api_url()
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        history["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|e| e["type"] != "user.profile_updated"),
+        "the refused update left no trace: {history}"
     );
 }

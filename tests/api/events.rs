@@ -292,3 +292,203 @@ async fn an_event_without_email_or_with_an_unknown_template_is_a_failed_record()
     let response = worker_email::handle(&worker, sqs_event(&[no_email, unknown])).await;
     assert_eq!(response.batch_item_failures.len(), 2);
 }
+
+/// A reader of a test table's stream, from its first record, as a pipe reads it: one iterator
+/// followed from the start.
+struct StreamReader {
+    client: aws_sdk_dynamodbstreams::Client,
+    iterator: Option<String>,
+}
+
+impl StreamReader {
+    async fn open(app: &TestApp) -> Self {
+        let sdk = infra::local_sdk_config(&ferrite_tests::endpoint()).await;
+        let client = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        let arn = app
+            .client()
+            .describe_table()
+            .table_name(&app.table)
+            .send()
+            .await
+            .expect("describe")
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .expect("a stream");
+        let shard = client
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .expect("describe stream")
+            .stream_description
+            .and_then(|d| d.shards.and_then(|s| s.into_iter().next()))
+            .and_then(|s| s.shard_id)
+            .expect("a shard");
+        let iterator = client
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard)
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator;
+        Self { client, iterator }
+    }
+
+    /// The event ids of the `OUTBOX#` INSERTs read until the stream has no more.
+    async fn outbox_events(&mut self) -> std::collections::BTreeSet<String> {
+        let mut ids = std::collections::BTreeSet::new();
+        while let Some(current) = self.iterator.take() {
+            let page = self
+                .client
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("records");
+            for record in page.records() {
+                let Some(image) = record.dynamodb().and_then(|d| d.new_image()) else {
+                    continue;
+                };
+                let pk = image.get("pk").and_then(|v| v.as_s().ok());
+                if record.event_name().map(|n| n.as_str()) == Some("INSERT")
+                    && pk.is_some_and(|pk| pk.starts_with("OUTBOX#"))
+                {
+                    let event = image
+                        .get("event")
+                        .and_then(|v| v.as_m().ok())
+                        .and_then(|m| m.get("id"))
+                        .and_then(|v| v.as_s().ok())
+                        .expect("an outbox record names its event");
+                    ids.insert(event.clone());
+                }
+            }
+            let done = page.records().is_empty();
+            self.iterator = page.next_shard_iterator;
+            if done {
+                break;
+            }
+        }
+        ids
+    }
+}
+
+#[tokio::test]
+async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_committed() {
+    let app = TestApp::spawn().await;
+    // Opened before any write, and followed to the end, as a pipe follows the stream.
+    let mut stream = StreamReader::open(&app).await;
+    let password = "violet anchor drifts north";
+    let register = |email: &'static str| {
+        app.call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": email, "name": "Ada Lovelace", "password": password})),
+        )
+    };
+    let first = register("ada@example.com").await;
+    assert_eq!(first.status, 201);
+    let token = first.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let id = first.body["user"]["id"].as_str().expect("id").to_owned();
+    // Refused: the same address in another case; nine of ten racing registrations.
+    assert_eq!(register("ADA@example.com").await.status, 409);
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let state = app.state_of("AuthRegisterFunction");
+        racers.spawn(async move {
+            let call = Call::new("POST", "/v1/auth/register").json(
+                &json!({"email": "grace@example.com", "name": "Grace", "password": password}),
+            );
+            shared::http::dispatch(state, auth_register::handle, call.request())
+                .await
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = racers.join_next().await {
+        statuses.push(status.expect("task"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    // Refused: a stale version.
+    let stale = app
+        .call(
+            users_me_patch::handle,
+            Call::new("PATCH", "/v1/users/me")
+                .bearer(&token)
+                .header("if-match", "\"0\"")
+                .json(&json!({"name": "Stale"})),
+        )
+        .await;
+    assert_eq!(stale.status, 412);
+    // Refused: the last admin demoting or disabling themselves.
+    shared::accounts::grant_role(
+        app.state,
+        &Email::parse("ada@example.com").expect("email"),
+        Role::Admin,
+    )
+    .await
+    .expect("grant");
+    let login = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": "ada@example.com", "password": password})),
+        )
+        .await;
+    let admin = login.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    for body in [json!({"roles": ["USER"]}), json!({"status": "disabled"})] {
+        let refused = app
+            .call(
+                users_patch::handle,
+                Call::new("PATCH", "/v1/users/{id}")
+                    .param("id", &id)
+                    .bearer(&admin)
+                    .json(&body),
+            )
+            .await;
+        assert_eq!((refused.status, refused.code()), (409, "LAST_ADMIN"));
+    }
+
+    // One change committed after the refused ones: the stream must still carry it.
+    let me = app
+        .call(
+            users_me_get::handle,
+            Call::new("GET", "/v1/users/me").bearer(&admin),
+        )
+        .await;
+    let etag = me.header("etag").expect("an ETag").to_owned();
+    let after = app
+        .call(
+            users_me_patch::handle,
+            Call::new("PATCH", "/v1/users/me")
+                .bearer(&admin)
+                .header("if-match", &etag)
+                .json(&json!({"name": "Ada Byron"})),
+        )
+        .await;
+    assert_eq!(after.status, 200, "{:?}", after.body);
+
+    let committed: std::collections::BTreeSet<String> = app
+        .outbox()
+        .await
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(stream.outbox_events().await, committed);
+    let registered = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "user.registered")
+        .count();
+    assert_eq!(registered, 2, "one event per accepted registration");
+}

@@ -30,6 +30,50 @@ pub fn api_url() -> String {
     }
 }
 
+/// How long the local stack may take to settle a message sent to `queue` (a logical id of
+/// template.yaml): derived from the queue's redrive policy and its worker's timeout
+/// ([`infra::pumps::delivery_bound`]), never guessed.
+pub fn delivery_bound(queue: &str) -> std::time::Duration {
+    infra::pumps::delivery_bound(template(), &placeholder_ctx(), queue)
+        .unwrap_or_else(|e| panic!("no delivery bound for {queue}: {e:#}"))
+}
+
+/// The `Timeout` template.yaml gives the function `function` (a logical id).
+pub fn function_timeout(function: &str) -> std::time::Duration {
+    let functions = infra::routes::functions(template(), &placeholder_ctx()).expect("functions");
+    let seconds = functions
+        .iter()
+        .find(|f| f.logical_id == function)
+        .unwrap_or_else(|| panic!("{function} is not a function of template.yaml"))
+        .timeout_secs;
+    std::time::Duration::from_secs(seconds)
+}
+
+/// Polls `check` every 100 ms until it answers, failing the test past `bound` (which a test
+/// derives from configuration: [`delivery_bound`], [`function_timeout`]). Returns the value and
+/// how long it took.
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    bound: std::time::Duration,
+    check: F,
+) -> (T, std::time::Duration)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return (value, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < bound,
+            "{what} did not happen within {bound:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// An HTTP client for the end-to-end tests.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -589,22 +633,25 @@ pub fn stream_record(event: &shared::events::Event) -> String {
 
 /// Emails the local SES has accepted for `to`: `(subject, html body)`.
 pub async fn sent_emails(to: &str) -> Vec<(String, String)> {
-    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+    let data: serde_json::Value = http()
+        .get(format!(
+            "{}/_ferrite/ses/messages?{}",
+            endpoint(),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("to", to)
+                .finish()
+        ))
+        .send()
         .await
-        .expect("moto data")
+        .expect("the local endpoint's mailbox")
         .json()
         .await
         .expect("json");
-    data["ses"]["Message"]
+    data["messages"]
         .as_array()
         .map(|messages| {
             messages
                 .iter()
-                .filter(|m| {
-                    m["destinations"]["ToAddresses"]
-                        .as_array()
-                        .is_some_and(|a| a.iter().any(|t| t == to))
-                })
                 .map(|m| {
                     (
                         m["subject"].as_str().unwrap_or_default().to_owned(),
