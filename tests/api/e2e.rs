@@ -962,7 +962,7 @@ async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     let (second_id, second_token) = winner.expect("one registration won");
     // A stale version: refused.
-    let stale = http()
+    let outdated = http()
         .patch(format!("{}/v1/users/me", api_url()))
         .bearer_auth(&token)
         .header("if-match", "\"0\"")
@@ -970,7 +970,7 @@ async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
         .send()
         .await
         .expect("request");
-    assert_eq!(stale.status(), 412);
+    assert_eq!(outdated.status(), 412);
 
     // An accepted change after every refused one, for each address: once its mail and its
     // audit entry are through, everything written before it is through too.

@@ -352,7 +352,10 @@ impl StreamReader {
                     continue;
                 };
                 let pk = image.get("pk").and_then(|v| v.as_s().ok());
-                if record.event_name().map(|n| n.as_str()) == Some("INSERT")
+                if record
+                    .event_name()
+                    .map(aws_sdk_dynamodbstreams::types::OperationType::as_str)
+                    == Some("INSERT")
                     && pk.is_some_and(|pk| pk.starts_with("OUTBOX#"))
                 {
                     let event = image
