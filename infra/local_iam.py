@@ -406,14 +406,15 @@ def requested_actions(
 
 
 class Authorizer:
-    """The registered principals, the decisions taken (the newest few thousand), and the
-    denial answers in each protocol's shape."""
+    """The registered principals, the decisions taken (a tally of every one by key, action and
+    outcome, and the newest few thousand in full), and the denials in each protocol's shape."""
 
     def __init__(self, account: str = "123456789012") -> None:
         self.account = account
         self.principals: dict[str, Principal] = {}
-        self.decisions: collections.deque[dict[str, Any]] = collections.deque(maxlen=5000)
-        self.counts = collections.Counter()
+        self.decisions: collections.deque[dict[str, Any]] = collections.deque(maxlen=2000)
+        # (access key, principal name, action, outcome) -> count
+        self.tally: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
         self.lock = threading.Lock()
 
     def register(self, principals: list[dict[str, Any]]) -> int:
@@ -480,7 +481,7 @@ class Authorizer:
         return None
 
     def _record(self, principal: Principal, requested: Requested, outcome: str) -> None:
-        self.counts[(principal.name, outcome)] += 1
+        self.tally[(principal.access_key_id, principal.name, requested.action, outcome)] += 1
         self.decisions.append(
             {
                 "at": time.time(),

@@ -21,6 +21,9 @@ Each patch fixes a difference between moto and DynamoDB that Ferrite met (issue 
   (one per GetRecords call), each holding the shard object. Here an iterator names the table and a
   sequence number, is resolved at each read, and expires after 15 minutes, as in DynamoDB Streams.
   Records older than the stream's retention (24 h, as in AWS) are trimmed.
+- **Unused expression attributes are refused.** DynamoDB answers a ValidationException when
+  `ExpressionAttributeValues` or `ExpressionAttributeNames` hold a key no expression uses;
+  moto accepts it (`unused_expression_attributes`, applied by the endpoint to every request).
 - **Memory bounded by live data.** moto's `BaseModel` appends every instance it ever creates to a
   class-level list (`instances_tracked`, for its dashboard), copies included, so nothing is ever
   freed. Here that list holds weak references. Reading a missing item no longer creates an empty
@@ -40,6 +43,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import threading
 import time
 import weakref
@@ -664,3 +668,43 @@ def apply() -> None:
     _patch_queries()
     _patch_streams()
     _patch_idempotent_transactions()
+
+
+# ---- expression attributes that no expression uses --------------------------------------------
+
+_EXPRESSIONS = (
+    "ConditionExpression",
+    "UpdateExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+)
+
+
+def unused_expression_attributes(operation: str, body: dict[str, Any]) -> str | None:
+    """DynamoDB refuses a request whose ExpressionAttributeValues or ExpressionAttributeNames
+    hold a key that none of its expressions uses (moto accepts it): the ValidationException
+    message AWS answers, or None. Transaction items are checked one by one."""
+
+    def check(request: dict[str, Any]) -> str | None:
+        text = " ".join(str(request.get(name, "")) for name in _EXPRESSIONS)
+        for field, prefix in (("ExpressionAttributeValues", ":"), ("ExpressionAttributeNames", "#")):
+            defined = request.get(field) or {}
+            used = set(re.findall(re.escape(prefix) + r"[A-Za-z0-9_]+", text))
+            unused = sorted(k for k in defined if k not in used)
+            if unused:
+                return (
+                    f"Value provided in {field} unused in expressions: keys: {{{', '.join(unused)}}}"
+                )
+        return None
+
+    if operation == "TransactWriteItems":
+        for entry in body.get("TransactItems", []):
+            for request in entry.values():
+                problem = check(request)
+                if problem:
+                    return problem
+        return None
+    if operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"):
+        return check(body)
+    return None

@@ -12,6 +12,8 @@ with each function held to its IAM policy.
   everyone else up, and an idle connection is closed after `IDLE_TIMEOUT_SECS`.
 - **IAM** (`local_iam.py`): calls signed with a registered principal's key are authorised
   against its policies and refused as AWS refuses them.
+- **AWS's validation where moto is lenient**: unused expression attribute values or names are a
+  ValidationException, as in DynamoDB.
 - **A control API** under `/_ferrite/` for the local stack and the tests: register principals,
   read the authorisation decisions, the mail SES accepted, table statistics and the endpoint's
   own status (patches, memory).
@@ -132,8 +134,30 @@ class LocalAws:
                 status, headers, payload = denial
                 start_response(status, headers + [("Content-Length", str(len(payload)))])
                 return [payload]
+            invalid = self.validate(environ, body)
+            if invalid is not None:
+                return self.reply(
+                    start_response,
+                    400,
+                    {"__type": "com.amazon.coral.validate#ValidationException", "message": invalid},
+                    "application/x-amz-json-1.0",
+                )
             # Materialise the body inside the lock: moto may build it lazily.
             return list(self.app(environ, start_response))
+
+    @staticmethod
+    def validate(environ: dict[str, Any], body: bytes) -> str | None:
+        """What DynamoDB refuses and moto does not (see moto_patches)."""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_") or not body:
+            return None
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(request, dict):
+            return None
+        return moto_patches.unused_expression_attributes(target.partition(".")[2], request)
 
     # ---- /_ferrite/ ------------------------------------------------------------------------
 
@@ -165,16 +189,23 @@ class LocalAws:
             self.authorizer.unregister(payload.get("accessKeyIds", []))
             return self.reply(start_response, 200, {})
         if path == "/_ferrite/iam/decisions" and method == "GET":
-            decisions = [
-                d
-                for d in self.authorizer.decisions
-                if all(d.get(k) == v for k, v in query.items() if k in ("principal", "decision", "action"))
+            # Every decision, tallied; the newest in full. Filters: accessKeyId, principal,
+            # action, decision.
+            def wanted(record: dict[str, Any]) -> bool:
+                return all(record.get(k) == v for k, v in query.items())
+
+            tally = [
+                {"accessKeyId": k, "principal": p, "action": a, "decision": d, "count": n}
+                for (k, p, a, d), n in sorted(self.authorizer.tally.items())
             ]
-            counts = [
-                {"principal": p, "decision": d, "count": n}
-                for (p, d), n in sorted(self.authorizer.counts.items())
-            ]
-            return self.reply(start_response, 200, {"decisions": decisions, "counts": counts})
+            return self.reply(
+                start_response,
+                200,
+                {
+                    "tally": [t for t in tally if wanted(t)],
+                    "recent": [d for d in self.authorizer.decisions if wanted(d)],
+                },
+            )
         if path == "/_ferrite/ses/messages" and method == "GET":
             return self.reply(start_response, 200, {"messages": self.sent_messages(query.get("to"))})
         if path == "/_ferrite/dynamodb/tables" and method == "GET":
@@ -182,12 +213,14 @@ class LocalAws:
         return self.reply(start_response, 404, {"message": f"no control route {method} {path}"})
 
     @staticmethod
-    def reply(start_response: Any, status: int, value: Any) -> list[bytes]:
+    def reply(
+        start_response: Any, status: int, value: Any, content_type: str = "application/json"
+    ) -> list[bytes]:
         text = json.dumps(value, default=str).encode()
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
         start_response(
             f"{status} {reason}",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(text)))],
+            [("Content-Type", content_type), ("Content-Length", str(len(text)))],
         )
         return [text]
 

@@ -180,6 +180,45 @@ class UnitsOfWork(unittest.TestCase):
             self.ddb.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
 
 
+class Validation(unittest.TestCase):
+    def test_unused_expression_attributes_are_refused_as_dynamodb_refuses_them(self) -> None:
+        ddb = support.client("dynamodb")
+        table = new_table(ddb)
+        with self.assertRaises(ClientError) as raised:
+            ddb.put_item(
+                TableName=table,
+                Item=item("a"),
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={":unused": {"S": "x"}},
+            )
+        error = raised.exception.response["Error"]
+        self.assertEqual(error["Code"], "ValidationException")
+        self.assertIn("ExpressionAttributeValues unused in expressions: keys: {:unused}", error["Message"])
+        with self.assertRaises(ClientError) as raised:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": item("a"),
+                            "UpdateExpression": "SET v = :v",
+                            "ExpressionAttributeValues": {":v": {"S": "1"}},
+                            "ExpressionAttributeNames": {"#gone": "gone"},
+                        }
+                    }
+                ]
+            )
+        self.assertIn("ExpressionAttributeNames unused", raised.exception.response["Error"]["Message"])
+        # Every key used: accepted.
+        ddb.update_item(
+            TableName=table,
+            Key=item("a"),
+            UpdateExpression="SET #v = :v",
+            ExpressionAttributeNames={"#v": "v"},
+            ExpressionAttributeValues={":v": {"S": "1"}},
+        )
+
+
 class Queries(unittest.TestCase):
     def test_indexed_queries_answer_exactly_what_a_full_scan_answers(self) -> None:
         from moto.dynamodb.models.table import Table

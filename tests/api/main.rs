@@ -12,6 +12,7 @@ mod e2e;
 mod events;
 mod fixtures;
 mod gateway;
+mod iam;
 mod posts;
 mod security;
 mod store;

@@ -122,9 +122,15 @@ fn template() -> &'static Template {
 /// The template as `sam deploy` expands it: the functions' roles and their policies.
 fn expanded_template() -> &'static Template {
     static EXPANDED: OnceLock<Template> = OnceLock::new();
-    EXPANDED.get_or_init(|| {
-        iam::expanded(&infra::workspace_root(), &infra::template_path())
-            .expect("the SAM translator expands template.yaml (`make setup` installs it)")
+    EXPANDED.get_or_init(|| expand(&infra::template_path()))
+}
+
+fn expand(template: &std::path::Path) -> Template {
+    iam::expanded(&infra::workspace_root(), template).unwrap_or_else(|e| {
+        panic!(
+            "the SAM translator expands {} (`make setup` installs it): {e:#}",
+            template.display()
+        )
     })
 }
 
@@ -167,6 +173,7 @@ async fn register_roles(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     parameters: &[(&str, &str)],
+    expanded: &Template,
 ) -> Vec<Principal> {
     let mut ctx = placeholder_ctx();
     for (name, value) in parameters {
@@ -205,7 +212,7 @@ async fn register_roles(
         ctx.attributes
             .insert(format!("{}.QueueName", queue.logical_id), name);
     }
-    let principals = iam::principals(&infra::workspace_root(), expanded_template(), &ctx, table)
+    let principals = iam::principals(&infra::workspace_root(), expanded, &ctx, table)
         .expect("the template's roles resolve");
     iam::register(endpoint, &principals)
         .await
@@ -302,7 +309,7 @@ impl TestApp {
             shared::auth::keys::VerifyingKeys::parse(&keys.public_keys().expect("public keys"))
                 .expect("verifying keys"),
         );
-        let roles = register_roles(&endpoint, &client, &table, &[]).await;
+        let roles = register_roles(&endpoint, &client, &table, &[], expanded_template()).await;
         Self {
             state: Box::leak(Box::new(state)),
             table,
@@ -314,7 +321,28 @@ impl TestApp {
     /// Resolves the roles again with template parameters overridden (e.g. `EmailSender`, which
     /// the email worker's policy names), as a stack deployed with those values would have them.
     pub async fn with_parameters(&self, parameters: &[(&str, &str)]) {
-        let roles = register_roles(&endpoint(), self.client(), &self.table, parameters).await;
+        let roles = register_roles(
+            &endpoint(),
+            self.client(),
+            &self.table,
+            parameters,
+            expanded_template(),
+        )
+        .await;
+        *self.roles.lock().expect("lock") = roles;
+    }
+
+    /// Resolves the roles from another template (a changed copy of template.yaml), as a stack
+    /// deployed from it would have them.
+    pub async fn with_template(&self, template: &std::path::Path) {
+        let roles = register_roles(
+            &endpoint(),
+            self.client(),
+            &self.table,
+            &[],
+            &expand(template),
+        )
+        .await;
         *self.roles.lock().expect("lock") = roles;
     }
 

@@ -356,6 +356,7 @@ async fn exec(
         Endpoint::start_logged(root, moto::free_port()?, &run_dir.join("moto.log")).await?;
     eprintln!("ferrite-local: AWS endpoint {}", endpoint.url);
     let mut env = stack::base_env(&endpoint.url);
+    env.insert("FERRITE_STACK".to_owned(), project.stack.clone());
     let mut running = None;
     if provision || api {
         let stack = provisioned(project, &endpoint.url, true).await?;

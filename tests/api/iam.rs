@@ -1,0 +1,183 @@
+//! IAM, locally: every function is held to its policy in template.yaml, as in AWS.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use ferrite_tests::{Call, TestApp, api_url, http};
+use serde_json::json;
+
+use crate::support::PASSWORD;
+
+/// Log lines written while a test runs (a `tracing` writer into memory).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// template.yaml with one action taken out of one function's policy, in a file of its own.
+fn template_without(function: &str, action: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(infra::template_path()).expect("template.yaml");
+    let start = text
+        .find(&format!("\n  {function}:\n"))
+        .unwrap_or_else(|| panic!("{function} in template.yaml"));
+    let line = format!("                - {action}\n");
+    let at = start
+        + text[start..]
+            .find(&line)
+            .unwrap_or_else(|| panic!("{function} is granted {action}"));
+    let changed = format!("{}{}", &text[..at], &text[at + line.len()..]);
+    let dir = infra::workspace_root().join(".local/test-templates");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(format!(
+        "without-{function}-{}.yaml",
+        action.replace(':', "-")
+    ));
+    let mut file = std::fs::File::create(&path).expect("file");
+    file.write_all(changed.as_bytes()).expect("write");
+    path
+}
+
+#[tokio::test]
+async fn a_permission_taken_out_of_the_template_fails_its_endpoint_with_the_denial_in_the_log() {
+    let app = TestApp::spawn().await;
+    let registered = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register").json(
+                &json!({"email": "ada@example.com", "name": "Ada Lovelace", "password": PASSWORD}),
+            ),
+        )
+        .await;
+    let token = registered.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let change = || {
+        app.call(
+            users_me_password::handle,
+            Call::new("PUT", "/v1/users/me/password").bearer(&token).json(
+                &json!({"currentPassword": "not the password", "newPassword": "quiet lanterns over the harbour"}),
+            ),
+        )
+    };
+    // With the template as it is, a wrong current password is the caller's mistake.
+    assert_eq!(change().await.status, 422);
+
+    app.with_template(&template_without(
+        "UsersMePasswordFunction",
+        "dynamodb:GetItem",
+    ))
+    .await;
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .finish();
+    let refused = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        change().await
+    };
+    assert_eq!(refused.status, 500);
+    assert_eq!(refused.code(), "INTERNAL_ERROR");
+    assert!(
+        !refused.body.to_string().contains("AccessDenied"),
+        "a 500's body stays generic"
+    );
+    let log = log.text();
+    assert!(
+        log.contains("AccessDeniedException")
+            && log
+                .contains("UsersMePasswordFunction is not authorized to perform: dynamodb:GetItem"),
+        "the log names the denial: {log}"
+    );
+}
+
+#[tokio::test]
+async fn through_the_whole_stack_each_function_pipe_and_poller_signs_as_its_own_role() {
+    let email = format!(
+        "roles-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let registered = http()
+        .post(format!("{}/v1/auth/register", api_url()))
+        .json(&json!({"email": email, "name": "Roles", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(registered.status(), 201);
+    let login = http()
+        .post(format!("{}/v1/auth/login", api_url()))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(login.status(), 200);
+    let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack's name");
+    let decided = |principal: &'static str, action: &'static str| {
+        // The stack's own key for the role (tests register the same roles for their tables
+        // under other keys).
+        let key = infra::iam::access_key_id(&stack, &format!("{principal}Role"));
+        async move {
+            let data: serde_json::Value = http()
+                .get(format!(
+                    "{}/_ferrite/iam/decisions?accessKeyId={key}&action={action}&decision=Allow",
+                    ferrite_tests::endpoint()
+                ))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (data["tally"].as_array()?.first()?["count"].as_u64()? > 0).then_some(())
+        }
+    };
+    for (principal, action) in [
+        ("AuthRegisterFunction", "dynamodb:PutItem"),
+        ("AuthRegisterFunction", "secretsmanager:GetSecretValue"),
+        ("AuthLoginFunction", "dynamodb:BatchGetItem"),
+    ] {
+        assert!(
+            decided(principal, action).await.is_some(),
+            "{principal} was allowed {action} with its own key"
+        );
+    }
+    // The event pipeline: pipes read the stream and send to their queue with their roles, the
+    // workers' event source mappings poll with the workers' roles.
+    for (principal, action) in [
+        ("AuditPipe", "dynamodb:GetRecords"),
+        ("AuditPipe", "sqs:SendMessage"),
+        ("WorkerAuditFunction", "sqs:ReceiveMessage"),
+        ("WorkerAuditFunction", "dynamodb:PutItem"),
+    ] {
+        ferrite_tests::eventually(
+            &format!("{principal} allowed {action}"),
+            ferrite_tests::delivery_bound("AuditQueue"),
+            || decided(principal, action),
+        )
+        .await;
+    }
+}
