@@ -17,7 +17,7 @@ LOCAL       := $(CARGO) run --quiet --bin ferrite-local --
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint bench openapi fuzz fuzz-ci docs-check fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint bench openapi fuzz fuzz-ci docs-check soak seed fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ fuzz: setup ## Schemathesis against the whole local stack: >= 5,000 generated re
 
 fuzz-ci: ## The short fuzz run of CI (about a minute of generated requests)
 	$(MAKE) fuzz FUZZ_EXAMPLES=5 FUZZ_MAX_TIME=60 FUZZ_MIN_REQUESTS=300
+
+soak: setup ## The whole stack under a mixed workload for SOAK_SECS (default 600), then the pipeline's promises checked
+	$(LOCAL) exec --api -- $(CARGO) run --quiet --bin ferrite-soak
+
+seed: ## Load a realistic data set into the running `make dev` (make seed N=2000 posts), then time it
+	$(CARGO) run --quiet --bin ferrite-seed -- --posts $${N:-1000}
 
 docs-check: setup ## Render /v1/docs in headless Chromium and check that every operation shows
 	$(LOCAL) exec --api -- $(VENV)/bin/python infra/docs_check.py

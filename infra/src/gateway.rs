@@ -374,9 +374,8 @@ impl Gateway {
             self.lambda_url.trim_end_matches('/'),
             route.binary
         );
-        // The first invocation of a function may compile it (cargo lambda watch): be patient
-        // beyond the function's own timeout.
-        let timeout = Duration::from_secs(route.timeout_secs.max(1) + 600);
+        // Beyond the function's own timeout, the time a rebuild may take (see INVOKE_ALLOWANCE).
+        let timeout = Duration::from_secs(route.timeout_secs.max(1)) + crate::INVOKE_ALLOWANCE;
         let sent = self
             .client
             .post(&url)
@@ -387,6 +386,10 @@ impl Gateway {
         let answer = match sent {
             Ok(answer) => answer,
             Err(error) if error.is_timeout() => {
+                tracing_line(&format!(
+                    "function {} did not answer within {timeout:?} (an invocation in flight when cargo lambda watch restarts a function is lost)",
+                    route.binary
+                ));
                 return gateway_error(StatusCode::SERVICE_UNAVAILABLE);
             }
             Err(error) => {

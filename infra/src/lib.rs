@@ -20,6 +20,7 @@ pub mod pumps;
 pub mod routes;
 pub mod stack;
 pub mod template;
+pub mod traffic;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,13 @@ pub fn template_path() -> PathBuf {
 /// retried instead of hanging its caller forever.
 pub const LOCAL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub const LOCAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How much longer than a function's own `Timeout` a local invocation may take: `cargo lambda
+/// watch` rebuilds and restarts a function after an edit, and a call that arrives meanwhile
+/// waits for it. Past the function's timeout plus this, the gateway answers 503 and a pump
+/// leaves the batch to come back after the visibility timeout — an invocation in flight when
+/// its function restarts is never answered, so nothing may wait for one forever.
+pub const INVOKE_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// SDK configuration for the local endpoint as the operator (the `testing` credentials, which
 /// the local IAM does not restrict): no profile or IMDS look-ups, explicit timeouts.

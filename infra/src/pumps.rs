@@ -44,9 +44,6 @@ pub const IDLE: Duration = Duration::from_millis(150);
 /// The wait before a failed call is retried (doubling up to [`MAX_BACKOFF`]).
 const BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How long one worker invocation may take locally: the function's timeout, plus time for
-/// `cargo lambda watch` to build it on its first call. Past it the batch counts as failed.
-const INVOKE_GRACE: Duration = Duration::from_secs(600);
 
 /// A pipe: stream records matching any of `patterns` go to the queue `target_url`.
 #[derive(Debug, Clone)]
@@ -87,6 +84,14 @@ fn logical_of_get_att(value: &serde_yaml_ng::Value) -> Option<String> {
         _ => return None,
     };
     Some(text.split('.').next()?.to_owned())
+}
+
+impl Mapping {
+    /// How long one invocation of the worker may take locally before its batch counts as
+    /// failed: its `Timeout` plus [`crate::INVOKE_ALLOWANCE`].
+    pub fn invoke_timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs) + crate::INVOKE_ALLOWANCE
+    }
 }
 
 /// The template's pipes whose source is a table stream and whose target is a queue.
@@ -221,8 +226,8 @@ pub fn mappings(template: &Template, ctx: &Context) -> Result<Vec<Mapping>> {
 /// The longest the local stack may take to settle a message sent to `queue` (a logical id):
 /// processed by its worker, or moved to the dead-letter queue. Derived from the template, not
 /// guessed: a stream poll, then up to the queue's `maxReceiveCount` receives, each a queue poll,
-/// the local visibility timeout and at most the worker's `Timeout`. Tests wait this long before
-/// they call a delivery lost.
+/// the local visibility timeout and at most one invocation ([`Mapping::invoke_timeout`]). Tests
+/// wait this long before they call a delivery lost.
 pub fn delivery_bound(template: &Template, ctx: &Context, queue: &str) -> Result<Duration> {
     let mapping = mappings(template, ctx)?
         .into_iter()
@@ -237,7 +242,7 @@ pub fn delivery_bound(template: &Template, ctx: &Context, queue: &str) -> Result
         .unwrap_or(1);
     let one_receive = IDLE
         + Duration::from_secs(u64::try_from(LOCAL_VISIBILITY_SECS).unwrap_or(0))
-        + Duration::from_secs(mapping.timeout_secs);
+        + mapping.invoke_timeout();
     Ok(IDLE + one_receive * u32::try_from(receives).unwrap_or(u32::MAX))
 }
 
@@ -708,7 +713,7 @@ pub async fn run_queue_pump(
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::builder()
         .connect_timeout(crate::LOCAL_CONNECT_TIMEOUT)
-        .timeout(Duration::from_secs(mapping.timeout_secs) + INVOKE_GRACE)
+        .timeout(mapping.invoke_timeout())
         .build()
         .unwrap_or_default();
     let mut backoff = BACKOFF;

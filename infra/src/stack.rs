@@ -441,12 +441,16 @@ impl Drop for GroupChild {
 
 /// Starts `cargo lambda watch` for the workspace on `127.0.0.1:port` with `env_file`; every
 /// function starts through `infra/run-function` with its environment from `function_env_dir`.
+/// With `reload`, an edit rebuilds and restarts the functions (`make dev`); without, the
+/// functions never restart under a caller (`make test`, `make soak`: an invocation in flight
+/// when its function restarts is lost).
 pub fn spawn_watch(
     root: &Path,
     port: u16,
     env_file: &Path,
     function_env_dir: &Path,
     log: Option<&Path>,
+    reload: bool,
 ) -> Result<GroupChild> {
     let runner = root.join("infra/run-function");
     if runner.to_string_lossy().contains(char::is_whitespace) {
@@ -482,6 +486,7 @@ pub fn spawn_watch(
         .arg(port.to_string())
         .arg("--env-file")
         .arg(env_file)
+        .args((!reload).then_some("--ignore-changes"))
         .stdin(Stdio::null())
         .process_group(0);
     if let Some(log) = log {

@@ -215,8 +215,16 @@ impl Api {
             &function_envs,
             &stack::function_envs(template, ctx, &stack.principals)?,
         )?;
-        let mut watch =
-            stack::spawn_watch(root, lambda_port, &env_file, &function_envs, watch_log)?;
+        // Hot reload for `make dev` (no log file); none for a run under `exec`.
+        let reload = watch_log.is_none();
+        let mut watch = stack::spawn_watch(
+            root,
+            lambda_port,
+            &env_file,
+            &function_envs,
+            watch_log,
+            reload,
+        )?;
         stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
         let lambda_url = format!("http://127.0.0.1:{lambda_port}");
         let (address, routes, gateway) =
