@@ -116,34 +116,51 @@ class LocalAws:
         self.authorizer = local_iam.Authorizer(ACCOUNT)
         self.requests = 0
         self.started = time.time()
+        # operation -> [count, seconds holding the lock, seconds waiting for it, slowest]
+        self.timings: dict[str, list[float]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         path = environ.get("PATH_INFO", "")
+        operation = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {path}"
+        arrived = time.perf_counter()
         with self.lock:
             self.requests += 1
             if path.startswith("/_ferrite/"):
                 return self.control(environ, body, start_response)
-            region = local_iam.CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-            denial = self.authorizer.check(
-                environ, body, secret_arn(region.group(2) if region else "us-east-1")
+            entered = time.perf_counter()
+            try:
+                return self.handle(environ, body, start_response)
+            finally:
+                done = time.perf_counter()
+                timing = self.timings.setdefault(operation, [0, 0.0, 0.0, 0.0])
+                timing[0] += 1
+                timing[1] += done - entered
+                timing[2] += entered - arrived
+                timing[3] = max(timing[3], done - entered)
+
+    def handle(self, environ: dict[str, Any], body: bytes, start_response: Any) -> list[bytes]:
+        """One AWS request, inside the lock: IAM, AWS's validation, then moto."""
+        region = local_iam.CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        denial = self.authorizer.check(
+            environ, body, secret_arn(region.group(2) if region else "us-east-1")
+        )
+        if denial is not None:
+            status, headers, payload = denial
+            start_response(status, headers + [("Content-Length", str(len(payload)))])
+            return [payload]
+        invalid = self.validate(environ, body)
+        if invalid is not None:
+            return self.reply(
+                start_response,
+                400,
+                {"__type": "com.amazon.coral.validate#ValidationException", "message": invalid},
+                "application/x-amz-json-1.0",
             )
-            if denial is not None:
-                status, headers, payload = denial
-                start_response(status, headers + [("Content-Length", str(len(payload)))])
-                return [payload]
-            invalid = self.validate(environ, body)
-            if invalid is not None:
-                return self.reply(
-                    start_response,
-                    400,
-                    {"__type": "com.amazon.coral.validate#ValidationException", "message": invalid},
-                    "application/x-amz-json-1.0",
-                )
-            # Materialise the body inside the lock: moto may build it lazily.
-            return list(self.app(environ, start_response))
+        # Materialise the body inside the lock: moto may build it lazily.
+        return list(self.app(environ, start_response))
 
     @staticmethod
     def validate(environ: dict[str, Any], body: bytes) -> str | None:
@@ -208,6 +225,28 @@ class LocalAws:
             )
         if path == "/_ferrite/ses/messages" and method == "GET":
             return self.reply(start_response, 200, {"messages": self.sent_messages(query.get("to"))})
+        if path == "/_ferrite/timings" and method == "GET":
+            # Where the endpoint's time goes, per operation (ms): handled inside the lock, and
+            # waited for it.
+            return self.reply(
+                start_response,
+                200,
+                {
+                    "operations": [
+                        {
+                            "operation": name,
+                            "count": int(count),
+                            "handledMs": round(handled * 1000, 1),
+                            "waitedMs": round(waited * 1000, 1),
+                            "meanMs": round(handled * 1000 / count, 2) if count else 0,
+                            "slowestMs": round(slowest * 1000, 1),
+                        }
+                        for name, (count, handled, waited, slowest) in sorted(
+                            self.timings.items(), key=lambda kv: -kv[1][1]
+                        )
+                    ]
+                },
+            )
         if path == "/_ferrite/dynamodb/tables" and method == "GET":
             return self.reply(start_response, 200, {"tables": self.table_stats()})
         return self.reply(start_response, 404, {"message": f"no control route {method} {path}"})
