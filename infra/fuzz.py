@@ -38,8 +38,8 @@ def post(path, body):
 
 def warm_up(token):
     """Calls every operation once, sequentially, before the clock starts: `cargo lambda watch`
-    builds a function on its first call (tens of seconds on a cold machine), which would
-    otherwise be reported as network timeouts."""
+    starts a function's process on its first call, which should not count against the budget
+    (the functions themselves are built before the stack answers)."""
     document = json.loads((ROOT / "openapi.json").read_text())
     for path, item in document["paths"].items():
         for method in item:
