@@ -327,19 +327,14 @@ def _secretsmanager(
     return [Requested(f"secretsmanager:{operation}", arn)]
 
 
-def _address(value: str) -> tuple[str, str]:
-    name, address = parseaddr(value)
-    return name, address
-
-
 def _sesv2(
     method: str, path: str, body: dict[str, Any], region: str, account: str
 ) -> list[Requested]:
     if method == "POST" and path.rstrip("/") == "/v2/email/outbound-emails":
-        display, sender = _address(body.get("FromEmailAddress", ""))
+        display, sender = parseaddr(body.get("FromEmailAddress", ""))
         destination = body.get("Destination", {})
         recipients = [
-            _address(a)[1]
+            parseaddr(a)[1]
             for kind in ("ToAddresses", "CcAddresses", "BccAddresses")
             for a in destination.get(kind, [])
         ]

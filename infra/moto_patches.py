@@ -714,10 +714,6 @@ def _patch_queries() -> None:
 # ---- streams: iterators by name and sequence, expiry, retention -------------------------------
 
 
-class StreamsError(Exception):
-    pass
-
-
 def _patch_streams() -> None:
     from moto.core.exceptions import JsonRESTError
     from moto.dynamodb.models.table import StreamShard

@@ -120,23 +120,7 @@ async fn a_duplicate_email_is_a_conflict_and_writes_nothing() {
 #[tokio::test]
 async fn concurrent_registrations_with_one_email_create_exactly_one_account() {
     let app = TestApp::spawn().await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..50 {
-        let state = app.state_of("AuthRegisterFunction");
-        tasks.spawn(async move {
-            let call = Call::new("POST", "/v1/auth/register")
-                .json(&json!({"email": "race@example.com", "name": "Racer", "password": PASSWORD}));
-            shared::http::dispatch(state, auth_register::handle, call.request())
-                .await
-                .status()
-                .as_u16()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = tasks.join_next().await {
-        statuses.push(status.expect("task"));
-    }
-    statuses.sort_unstable();
+    let statuses = crate::support::racing_registrations(&app, "race@example.com", 50).await;
     let mut expected = vec![409; 50];
     expected[0] = 201;
     assert_eq!(statuses, expected);

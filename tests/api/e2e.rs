@@ -376,19 +376,7 @@ async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps()
 
     let (entry, audit_delay) =
         eventually("the audit entry", delivery_bound("AuditQueue"), || async {
-            let page: serde_json::Value = http()
-                .get(format!(
-                    "{}/v1/audit?entityType=user&entityId={id}",
-                    api_url()
-                ))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            page["items"].as_array()?.first().cloned()
+            user_history(&admin, &id).await?.first().cloned()
         })
         .await;
     assert_eq!(entry["type"], "user.registered");
@@ -862,6 +850,24 @@ async fn the_post_journey_works_over_http_and_every_change_reaches_the_audit_tra
     );
 }
 
+/// A user's audit history (`GET /v1/audit?entityType=user&entityId=…`), newest first; None
+/// when the API could not answer.
+async fn user_history(admin: &str, user: &str) -> Option<Vec<serde_json::Value>> {
+    let page: serde_json::Value = http()
+        .get(format!(
+            "{}/v1/audit?entityType=user&entityId={user}",
+            api_url()
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    page["items"].as_array().cloned()
+}
+
 /// Audit entries of one type between two instants (`GET /v1/audit?from&to`, month by month).
 async fn audit_between(
     admin: &str,
@@ -999,23 +1005,10 @@ async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
             "the resend's audit entry",
             delivery_bound("AuditQueue"),
             || async {
-                let page: serde_json::Value = http()
-                    .get(format!(
-                        "{}/v1/audit?entityType=user&entityId={user}",
-                        api_url()
-                    ))
-                    .bearer_auth(&admin)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
-                page["items"]
-                    .as_array()?
-                    .iter()
+                user_history(&admin, user)
+                    .await?
+                    .into_iter()
                     .find(|e| e["type"] == "user.verification_requested")
-                    .cloned()
             },
         )
         .await;
@@ -1048,24 +1041,9 @@ async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
             "one registration audited for {email}"
         );
     }
-    let history: serde_json::Value = http()
-        .get(format!(
-            "{}/v1/audit?entityType=user&entityId={id}",
-            api_url()
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("audit")
-        .json()
-        .await
-        .expect("json");
+    let history = user_history(&admin, &id).await.expect("the audit API");
     assert!(
-        history["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .all(|e| e["type"] != "user.profile_updated"),
-        "the refused update left no trace: {history}"
+        history.iter().all(|e| e["type"] != "user.profile_updated"),
+        "the refused update left no trace: {history:?}"
     );
 }

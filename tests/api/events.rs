@@ -399,24 +399,7 @@ async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_c
     let id = first.body["user"]["id"].as_str().expect("id").to_owned();
     // Refused: the same address in another case; nine of ten racing registrations.
     assert_eq!(register("ADA@example.com").await.status, 409);
-    let mut racers = tokio::task::JoinSet::new();
-    for _ in 0..10 {
-        let state = app.state_of("AuthRegisterFunction");
-        racers.spawn(async move {
-            let call = Call::new("POST", "/v1/auth/register").json(
-                &json!({"email": "grace@example.com", "name": "Grace", "password": password}),
-            );
-            shared::http::dispatch(state, auth_register::handle, call.request())
-                .await
-                .status()
-                .as_u16()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = racers.join_next().await {
-        statuses.push(status.expect("task"));
-    }
-    statuses.sort_unstable();
+    let statuses = crate::support::racing_registrations(&app, "grace@example.com", 10).await;
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     // Refused: a stale version.
     let stale = app
@@ -430,24 +413,8 @@ async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_c
         .await;
     assert_eq!(stale.status, 412);
     // Refused: the last admin demoting or disabling themselves.
-    shared::accounts::grant_role(
-        app.state,
-        &Email::parse("ada@example.com").expect("email"),
-        Role::Admin,
-    )
-    .await
-    .expect("grant");
-    let login = app
-        .call(
-            auth_login::handle,
-            Call::new("POST", "/v1/auth/login")
-                .json(&json!({"email": "ada@example.com", "password": password})),
-        )
-        .await;
-    let admin = login.body["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let admin =
+        crate::support::sign_in_as(&app, "ada@example.com", password, Some(Role::Admin)).await;
     for body in [json!({"roles": ["USER"]}), json!({"status": "disabled"})] {
         let refused = app
             .call(

@@ -22,6 +22,12 @@ pub async fn user(app: &TestApp, email: &str, role: Option<Role>) -> (String, St
         .as_str()
         .expect("id")
         .to_owned();
+    (sign_in_as(app, email, PASSWORD, role).await, id)
+}
+
+/// Grants `email` `role` the documented way (`grant_role`), if any, and signs in: the access
+/// token, which carries the role.
+pub async fn sign_in_as(app: &TestApp, email: &str, password: &str, role: Option<Role>) -> String {
     if let Some(role) = role {
         shared::accounts::grant_role(app.state, &Email::parse(email).expect("email"), role)
             .await
@@ -31,14 +37,34 @@ pub async fn user(app: &TestApp, email: &str, role: Option<Role>) -> (String, St
         .call(
             auth_login::handle,
             Call::new("POST", "/v1/auth/login")
-                .json(&json!({"email": email, "password": PASSWORD})),
+                .json(&json!({"email": email, "password": password})),
         )
         .await;
-    (
-        login.body["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-        id,
-    )
+    login.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// `count` registrations of `email` at once, each as the template's register function: their
+/// statuses, sorted.
+pub async fn racing_registrations(app: &TestApp, email: &str, count: usize) -> Vec<u16> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let state = app.state_of("AuthRegisterFunction");
+        let call = Call::new("POST", "/v1/auth/register")
+            .json(&json!({"email": email, "name": "Racer", "password": PASSWORD}));
+        tasks.spawn(async move {
+            shared::http::dispatch(state, auth_register::handle, call.request())
+                .await
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.expect("task"));
+    }
+    statuses.sort_unstable();
+    statuses
 }
