@@ -269,7 +269,7 @@ mod tests {
                 .ends_with(":assumed-role/ferrite-local-AuthLoginFunctionRole/AuthLoginFunction")
         );
         let text = serde_json::to_string(&login.statements).expect("json");
-        assert!(text.contains("dynamodb:BatchGetItem"), "{text}");
+        assert!(text.contains("dynamodb:GetItem"), "{text}");
         assert!(text.contains("table/ferrite-local-table"), "{text}");
         // The SAM policy template, expanded and resolved.
         assert!(text.contains("secretsmanager:GetSecretValue"), "{text}");

@@ -189,10 +189,45 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         })
 }
 
-/// A query-string parameter, if present (the first value when repeated).
-pub fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.query_string_parameters_ref()
-        .and_then(|params| params.first(name))
+/// A query-string parameter, if present. Every parameter of the API may appear once: a repeated
+/// one (`?limit=1&limit=50`, which API Gateway hands over joined by a comma) is a 400, never a
+/// silent choice of one of the values.
+pub fn query_param<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, ApiError> {
+    let Some(values) = req
+        .query_string_parameters_ref()
+        .and_then(|params| params.all(name))
+    else {
+        return Ok(None);
+    };
+    match values.as_slice() {
+        [] => Ok(None),
+        [value] => Ok(Some(value)),
+        _ => Err(ApiError::BadRequest {
+            code: "INVALID_PARAMETER",
+            detail: format!("`{name}` may appear only once."),
+            errors: vec![FieldError::new(name, "may appear only once")],
+        }),
+    }
+}
+
+/// A query-string parameter naming one value of an enum (`?status=draft`), by the enum's JSON
+/// spelling; a value outside `allowed` is a 400 that lists them.
+pub fn enum_param<T: DeserializeOwned>(
+    req: &Request,
+    name: &str,
+    allowed: &str,
+) -> Result<Option<T>, ApiError> {
+    query_param(req, name)?
+        .map(|raw| {
+            serde_json::from_value::<T>(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+                ApiError::BadRequest {
+                    code: "INVALID_PARAMETER",
+                    detail: format!("`{name}` must be one of {allowed}."),
+                    errors: vec![FieldError::new(name, format!("must be one of {allowed}"))],
+                }
+            })
+        })
+        .transpose()
 }
 
 /// The client's address as API Gateway saw it (`requestContext.http.sourceIp`).
@@ -233,7 +268,7 @@ pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
 /// `?limit=1..100&cursor=…` → a [`PageRequest`]; a bad `limit` is a 400. The cursor is checked
 /// when the store decodes it.
 pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
-    let limit = match query_param(req, "limit") {
+    let limit = match query_param(req, "limit")? {
         None => PageRequest::DEFAULT_LIMIT,
         Some(raw) => raw
             .parse::<u16>()
@@ -248,7 +283,7 @@ pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
                 errors: vec![FieldError::new("limit", "must be an integer from 1 to 100")],
             })?,
     };
-    let cursor = query_param(req, "cursor")
+    let cursor = query_param(req, "cursor")?
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
     Ok(PageRequest { limit, cursor })

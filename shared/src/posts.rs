@@ -160,24 +160,23 @@ pub fn tags(value: &[String], _context: &()) -> garde::Result {
     Ok(())
 }
 
-/// `#[garde(custom(shared::posts::title))]`: 1–200 characters after trimming, no control characters.
+/// `#[garde(custom(shared::posts::title))]`: one line of 1–200 visible characters (the text
+/// policy of every string others see: [`crate::validate::visible_line`]).
 pub fn title(value: &str, _context: &()) -> garde::Result {
-    let chars = value.trim().chars().count();
-    if chars == 0 || chars > TITLE_MAX_CHARS {
-        return Err(garde::Error::new("must be 1-200 characters"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(garde::Error::new("must not contain control characters"));
-    }
-    Ok(())
+    crate::validate::visible_line(value, TITLE_MAX_CHARS)
+        .map(drop)
+        .map_err(|e| garde::Error::new(e.0))
 }
 
-/// `#[garde(custom(shared::posts::body))]`: up to 50,000 characters of markdown.
+/// `#[garde(custom(shared::posts::body))]`: up to 50,000 characters of markdown, under the same
+/// text policy ([`crate::validate::visible_text`]).
 pub fn body(value: &str, _context: &()) -> garde::Result {
     if value.chars().count() > BODY_MAX_CHARS {
         return Err(garde::Error::new("must be at most 50000 characters"));
     }
-    Ok(())
+    crate::validate::visible_text(value, BODY_MAX_CHARS)
+        .map(drop)
+        .map_err(|e| garde::Error::new(e.0))
 }
 
 fn normalise_tags(tags: &[String]) -> Vec<String> {

@@ -168,26 +168,54 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The one policy for a line of text that other people see (display names, post titles):
+/// trimmed, `min..=max` characters, something visible in it, no control characters and no
+/// bidirectional overrides.
+pub fn visible_line(raw: &str, max_chars: usize) -> Result<&str, Invalid> {
+    let trimmed = raw.trim();
+    if !trimmed
+        .chars()
+        .any(|c| !c.is_whitespace() && !is_invisible(c))
+    {
+        return Err(Invalid("must not be empty"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(Invalid(match max_chars {
+            100 => "must be at most 100 characters",
+            200 => "must be at most 200 characters",
+            _ => "is too long",
+        }));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Invalid("must not contain control characters"));
+    }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(Invalid("must not contain bidirectional overrides"));
+    }
+    Ok(trimmed)
+}
+
+/// The same policy for text of many lines (a post's body): line breaks and tabs allowed, no
+/// other control characters, no bidirectional overrides; it may be empty.
+pub fn visible_text(raw: &str, max_chars: usize) -> Result<&str, Invalid> {
+    if raw.chars().count() > max_chars {
+        return Err(Invalid("is too long"));
+    }
+    if raw
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Invalid("must not contain control characters"));
+    }
+    if raw.chars().any(is_bidi_control) {
+        return Err(Invalid("must not contain bidirectional overrides"));
+    }
+    Ok(raw)
+}
+
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let trimmed = raw.trim();
-        let chars = trimmed.chars().count();
-        if !trimmed
-            .chars()
-            .any(|c| !c.is_whitespace() && !is_invisible(c))
-        {
-            return Err(Invalid("must not be empty"));
-        }
-        if chars > 100 {
-            return Err(Invalid("must be at most 100 characters"));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(Invalid("must not contain control characters"));
-        }
-        if trimmed.chars().any(is_bidi_control) {
-            return Err(Invalid("must not contain bidirectional overrides"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        visible_line(raw, 100).map(|name| Self(name.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -47,7 +47,13 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     assert_eq!(login.status, 200);
     expect(
         "POST /v1/auth/login",
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+        // The attempt is counted first (atomically), then the claim and the user are read.
+        &[
+            "TransactWriteItems",
+            "GetItem",
+            "GetItem",
+            "TransactWriteItems",
+        ],
     );
     let access = login.body["accessToken"]
         .as_str()

@@ -86,9 +86,10 @@ async fn a_permission_taken_out_of_the_template_fails_its_endpoint_with_the_deni
     // With the template as it is, a wrong current password is the caller's mistake.
     assert_eq!(change().await.status, 422);
 
+    // Confirming the current password counts the attempt with an UpdateItem.
     app.with_template(&template_without(
         "UsersMePasswordFunction",
-        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
     ))
     .await;
     let log = Captured::default();
@@ -109,8 +110,9 @@ async fn a_permission_taken_out_of_the_template_fails_its_endpoint_with_the_deni
     let log = log.text();
     assert!(
         log.contains("AccessDeniedException")
-            && log
-                .contains("UsersMePasswordFunction is not authorized to perform: dynamodb:GetItem"),
+            && log.contains(
+                "UsersMePasswordFunction is not authorized to perform: dynamodb:UpdateItem"
+            ),
         "the log names the denial: {log}"
     );
 }
@@ -158,7 +160,7 @@ async fn through_the_whole_stack_each_function_pipe_and_poller_signs_as_its_own_
     for (principal, action) in [
         ("AuthRegisterFunction", "dynamodb:PutItem"),
         ("AuthRegisterFunction", "secretsmanager:GetSecretValue"),
-        ("AuthLoginFunction", "dynamodb:BatchGetItem"),
+        ("AuthLoginFunction", "dynamodb:GetItem"),
     ] {
         assert!(
             decided(principal, action).await.is_some(),

@@ -513,9 +513,14 @@ impl Call {
     pub fn request(&self) -> lambda_http::Request {
         let route_key = format!("{} {}", self.method, self.route);
         let raw_query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // API Gateway joins the values of a repeated parameter with commas.
         let mut query = serde_json::Map::new();
         for (k, v) in &self.query {
-            query.insert(k.clone(), v.clone().into());
+            let joined = match query.get(k).and_then(serde_json::Value::as_str) {
+                Some(before) => format!("{before},{v}"),
+                None => v.clone(),
+            };
+            query.insert(k.clone(), joined.into());
         }
         let mut event = serde_json::json!({
             "version": "2.0",

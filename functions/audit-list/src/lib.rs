@@ -19,7 +19,8 @@ fn bad(field: &str, message: &str) -> ApiError {
 }
 
 fn timestamp(req: &Request, field: &str) -> Result<(u64, String), ApiError> {
-    let raw = query_param(req, field).ok_or_else(|| bad(field, "is required with a time range"))?;
+    let raw =
+        query_param(req, field)?.ok_or_else(|| bad(field, "is required with a time range"))?;
     audit::parse_timestamp(raw).ok_or_else(|| {
         bad(
             field,
@@ -30,9 +31,12 @@ fn timestamp(req: &Request, field: &str) -> Result<(u64, String), ApiError> {
 
 /// Which slice of the trail the query string asks for.
 pub fn audit_query(req: &Request) -> Result<AuditQuery, ApiError> {
-    let entity = (query_param(req, "entityType"), query_param(req, "entityId"));
-    let actor = query_param(req, "actorId");
-    let time = query_param(req, "from").is_some() || query_param(req, "to").is_some();
+    let entity = (
+        query_param(req, "entityType")?,
+        query_param(req, "entityId")?,
+    );
+    let actor = query_param(req, "actorId")?;
+    let time = query_param(req, "from")?.is_some() || query_param(req, "to")?.is_some();
     let chosen = usize::from(entity.0.is_some() || entity.1.is_some())
         + usize::from(actor.is_some())
         + usize::from(time);

@@ -7,7 +7,7 @@ use shared::{ApiError, State};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let page = shared::http::page_request(&req)?;
-    let tag = shared::http::query_param(&req, "tag");
+    let tag = shared::http::query_param(&req, "tag")?;
     let feed = shared::posts::feed(state, tag, &page).await?;
     shared::http::json(StatusCode::OK, &feed)
 }

@@ -7,7 +7,7 @@
 //! | operation | calls |
 //! | --- | --- |
 //! | register | 1 TransactWriteItems (user, email claim, session, refresh token, verify token, event) |
-//! | login | 1 BatchGetItem (email claim + both throttle counters), 1 GetItem (user), 1 TransactWriteItems |
+//! | login | 1 TransactWriteItems (count the attempt in both throttle windows, refused past the limit), 1 GetItem (email claim), 1 GetItem (user), 1 TransactWriteItems (session; the attempt given back) |
 //! | refresh | 1 GetItem (token), 1 BatchGetItem (user + session), 1 TransactWriteItems |
 //! | logout | 1 GetItem, 1 TransactWriteItems |
 //! | authenticated request | 1 BatchGetItem (user + session) before the handler's own work |
@@ -34,7 +34,7 @@ use crate::error::{ApiError, FieldError};
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::store::keys::{Index, USERS_PARTITION};
-use crate::store::{Key, KeyQuery, Page, PageRequest, RawItem, Store, StoreError, Update};
+use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
 use crate::validate::{DisplayName, Email, Password};
 use items::{
     Counter, EmailClaim, OneTimeToken, RefreshItem, RefreshState, SessionItem, TokenPurpose,
@@ -315,49 +315,61 @@ fn throttled(window: i64, now: i64) -> ApiError {
     }
 }
 
-/// One more failure in the throttle window starting at `window`; the counter expires (TTL) a
-/// minute after the window ends.
-fn failure(counter: Key, window: i64) -> Update {
+/// One more attempt in the throttle window starting at `window`, refused (the transaction or
+/// the update fails its condition) when `limit` attempts are already counted. An attempt is
+/// counted *before* the password is checked and given back when it was right, so parallel
+/// guesses cannot all be checked against the same count: at most `limit` failures per window,
+/// however many arrive at once. The counter expires (TTL) a minute after the window ends.
+fn attempt(counter: Key, window: i64, limit: u64) -> Update {
     let expires = window + LOGIN_WINDOW_SECS + 60;
     Update::new(counter)
         .add("count", 1)
         .set("expiresAt", AttributeValue::N(expires.to_string()))
+        .if_below("count", limit)
+}
+
+/// Gives back an attempt that turned out right (see [`attempt`]).
+fn give_back(store: &Store, counter: Key) -> Result<TransactWriteItem, StoreError> {
+    Update::new(counter).add("count", -1).into_transact(store)
+}
+
+/// A counted attempt refused because the budget is spent: 429.
+fn spent(error: StoreError, window: i64, now: i64) -> ApiError {
+    match error {
+        StoreError::ConditionFailed { .. } => throttled(window, now),
+        other => other.into(),
+    }
 }
 
 /// Checks the signed-in user's password (password change, account deletion). A wrong one is a
-/// 422 on `field`. Failures count against the same per-account budget as sign-in, so a stolen
+/// 422 on `field`. Attempts count against the same per-account budget as sign-in, so a stolen
 /// access token does not make these routes an unthrottled password oracle: past the limit the
-/// answer is 429 with `Retry-After`, even for the right password.
+/// answer is 429 with `Retry-After`, even for the right password. Returns the write that gives
+/// the attempt back, for the caller's transaction.
 async fn confirm_password(
     state: &State,
     me: &Principal,
     field_name: &str,
     text: &str,
-) -> Result<(), ApiError> {
+) -> Result<TransactWriteItem, ApiError> {
     let store = &state.store;
     let now = state.clock.unix_seconds();
     let window = window_start(now, LOGIN_WINDOW_SECS);
     let subject =
         Email::parse(&me.user.email).map_or_else(|_| me.user.email.clone(), |e| e.to_string());
     let counter = counter_key("login-account", &subject, window);
-    let failures = store.get::<Counter>(&counter).await?.map_or(0, |c| c.count);
-    if failures >= LOGIN_MAX_FAILURES_PER_ACCOUNT {
-        return Err(throttled(window, now));
-    }
+    store
+        .update(attempt(
+            counter.clone(),
+            window,
+            LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        ))
+        .await
+        .map_err(|e| spent(e, window, now))?;
     if password::verify(text, &me.user.password_hash) == Check::Mismatch {
-        store.update(failure(counter, window)).await?;
         return Err(field(field_name, "is incorrect"));
     }
-    Ok(())
-}
-
-fn count_of(item: Option<RawItem>) -> u64 {
-    item.and_then(|i| {
-        i.get("count")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-    })
-    .unwrap_or(0)
+    Ok(give_back(store, counter)?)
 }
 
 /// Signs in with email and password. Unknown emails cost the same as wrong passwords and
@@ -385,23 +397,20 @@ pub async fn login(
         .as_ref()
         .map_or_else(|| Key::new("EMAIL#", "EMAIL"), Key::email);
 
-    let mut found = store
-        .batch_get(&[claim_key, account_counter.clone(), ip_counter.clone()])
-        .await?
-        .into_iter();
-    let claim = found
-        .next()
-        .flatten()
-        .map(Store::parse::<EmailClaim>)
-        .transpose()?;
-    let account_failures = count_of(found.next().flatten());
-    let ip_failures = count_of(found.next().flatten());
-    if account_failures >= LOGIN_MAX_FAILURES_PER_ACCOUNT
-        || ip_failures >= LOGIN_MAX_FAILURES_PER_IP
-    {
-        return Err(throttled(window, now));
-    }
-
+    // The attempt is counted first, atomically (see `attempt`).
+    store
+        .transact(vec![
+            attempt(
+                account_counter.clone(),
+                window,
+                LOGIN_MAX_FAILURES_PER_ACCOUNT,
+            )
+            .into_transact(store)?,
+            attempt(ip_counter.clone(), window, LOGIN_MAX_FAILURES_PER_IP).into_transact(store)?,
+        ])
+        .await
+        .map_err(|e| spent(e, window, now))?;
+    let claim: Option<EmailClaim> = store.get(&claim_key).await?;
     let user = match &claim {
         Some(claim) => find_user(store, claim.user_id).await?,
         None => None,
@@ -413,12 +422,7 @@ pub async fn login(
         Check::Mismatch
     };
     let (Check::Match { rehash }, Some(user)) = (check, user) else {
-        store
-            .transact(vec![
-                failure(account_counter, window).into_transact(store)?,
-                failure(ip_counter, window).into_transact(store)?,
-            ])
-            .await?;
+        // The counted attempt stays: a failure.
         return Err(invalid_credentials());
     };
     if user.status == UserStatus::Disabled {
@@ -428,6 +432,8 @@ pub async fn login(
     }
 
     let (mut writes, tokens, session_id) = new_session(state, &user)?;
+    writes.push(give_back(store, account_counter)?);
+    writes.push(give_back(store, ip_counter)?);
     let mut user = user;
     if rehash {
         // Parameters changed since this hash was made: store one with the current parameters.
@@ -727,7 +733,7 @@ pub async fn reset_password(
         state,
         &user,
         new_password,
-        Some(consume),
+        vec![consume],
         None,
         "user.password_reset",
         Actor::system("password-reset"),
@@ -739,7 +745,7 @@ async fn set_password(
     state: &State,
     user: &UserItem,
     new_password: &Password,
-    consume_token: Option<TransactWriteItem>,
+    also: Vec<TransactWriteItem>,
     keep_session: Option<&str>,
     kind: &str,
     actor: Actor,
@@ -751,7 +757,7 @@ async fn set_password(
     )
     .map_err(|e| e.at("newPassword"))?;
     let hash = password::hash(new_password).map_err(ApiError::internal)?;
-    let mut writes: Vec<TransactWriteItem> = consume_token.into_iter().collect();
+    let mut writes = also;
     writes.push(
         Update::new(user.key())
             .set("passwordHash", AttributeValue::S(hash))
@@ -907,12 +913,12 @@ pub async fn change_password(
     current: &str,
     new_password: &Password,
 ) -> Result<(), ApiError> {
-    confirm_password(state, me, "currentPassword", current).await?;
+    let give_back = confirm_password(state, me, "currentPassword", current).await?;
     set_password(
         state,
         &me.user,
         new_password,
-        None,
+        vec![give_back],
         Some(&me.session_id),
         "user.password_changed",
         Actor::user(me.id(), me.roles()),
@@ -952,6 +958,7 @@ async fn delete_user(
     user: &UserItem,
     actor: Actor,
     kind: &str,
+    also: Vec<TransactWriteItem>,
 ) -> Result<(), ApiError> {
     let store = &state.store;
     // The author's posts go first: if this fails, the account still exists and the request
@@ -966,6 +973,7 @@ async fn delete_user(
         store.delete_op(&user.key(), true)?,
         store.delete_op(&Key::email(&email), false)?,
     ];
+    writes.extend(also);
     let counter_index = (user.roles.contains(&Role::Admin) && user.status == UserStatus::Active)
         .then_some(writes.len());
     if counter_index.is_some() {
@@ -996,12 +1004,13 @@ pub async fn delete_own_account(
     me: &Principal,
     password_text: &str,
 ) -> Result<(), ApiError> {
-    confirm_password(state, me, "password", password_text).await?;
+    let give_back = confirm_password(state, me, "password", password_text).await?;
     delete_user(
         state,
         &me.user,
         Actor::user(me.id(), me.roles()),
         "user.deleted",
+        vec![give_back],
     )
     .await
 }
@@ -1129,6 +1138,7 @@ pub async fn admin_delete_user(state: &State, me: &Principal, id: UserId) -> Res
         &user,
         Actor::user(me.id(), me.roles()),
         "user.deleted_by_admin",
+        Vec::new(),
     )
     .await
 }

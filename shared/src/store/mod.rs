@@ -353,6 +353,18 @@ impl Update {
         self
     }
 
+    /// Condition: the number `attr` is absent or below `limit` (a budget with room left).
+    #[must_use]
+    pub fn if_below(mut self, attr: &str, limit: u64) -> Self {
+        let (n, v) = (
+            self.name(attr),
+            self.value(AttributeValue::N(limit.to_string())),
+        );
+        self.conditions
+            .push(format!("(attribute_not_exists({n}) OR {n} < {v})"));
+        self
+    }
+
     /// Optimistic locking: the item's `version` is `expected`; it becomes `expected + 1`.
     #[must_use]
     pub fn bump_version(self, expected: u64) -> Self {
