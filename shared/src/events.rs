@@ -84,6 +84,36 @@ pub struct Change {
     pub after: Value,
 }
 
+/// What a one-time email link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl LinkPurpose {
+    /// The user attribute that names this purpose's newest link.
+    pub fn pointer(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verifyToken",
+            Self::ResetPassword => "resetToken",
+        }
+    }
+}
+
+/// A one-time link the email worker mints when it sends the email: the token is created
+/// there and never travels the outbox, the stream or the queues (only its hash is stored).
+/// It is minted only if the account's links were not voided after `requested_ms` (a password
+/// set voids them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRequest {
+    pub purpose: LinkPurpose,
+    pub user_id: UserId,
+    pub requested_ms: u64,
+}
+
 /// The email an event asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailIntent {
@@ -91,6 +121,8 @@ pub struct EmailIntent {
     pub to: String,
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkRequest>,
 }
 
 /// The envelope.
@@ -154,7 +186,17 @@ impl Event {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            link: None,
         });
+        self
+    }
+
+    /// Asks the email worker to mint a one-time link into the email (see [`LinkRequest`]).
+    #[must_use]
+    pub fn link(mut self, link: LinkRequest) -> Self {
+        if let Some(email) = &mut self.email {
+            email.link = Some(link);
+        }
         self
     }
 }

@@ -187,3 +187,434 @@ async fn post_titles_and_bodies_follow_the_text_policy_of_names() {
         create(json!({"title": "👩\u{200D}💻 notes", "body": "line one\n\tline two\r\n"})).await;
     assert_eq!(fine.status, 201, "{:?}", fine.body);
 }
+
+async fn login(app: &TestApp, email: &str, password: &str) -> ferrite_tests::TestResponse {
+    app.call(
+        auth_login::handle,
+        Call::new("POST", "/v1/auth/login").json(&json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+/// `(access, refresh)` of a response with a token pair.
+fn pair(response: &ferrite_tests::TestResponse) -> (String, String) {
+    let token = |name: &str| {
+        response.body[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} in {:?}", response.body))
+            .to_owned()
+    };
+    (token("accessToken"), token("refreshToken"))
+}
+
+async fn me_status(app: &TestApp, access: &str) -> u16 {
+    app.call(
+        users_me_get::handle,
+        Call::new("GET", "/v1/users/me").bearer(access),
+    )
+    .await
+    .status
+}
+
+async fn refresh_status(app: &TestApp, refresh: &str) -> u16 {
+    app.call(
+        auth_refresh::handle,
+        Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": refresh})),
+    )
+    .await
+    .status
+}
+
+/// `count` more sessions of `user` written straight into the table, as an account that signed
+/// in that often before sessions were capped would have: their access tokens.
+async fn many_sessions(app: &TestApp, user: &str, count: usize) -> Vec<String> {
+    let id = shared::ids::UserId::parse(user).expect("user id");
+    let mut tokens = Vec::new();
+    for _ in 0..count {
+        let session_id = shared::ids::new_id();
+        let key = shared::accounts::items::SessionItem::key(id, &session_id);
+        app.state
+            .store
+            .put_new(&shared::accounts::items::SessionItem {
+                pk: key.pk,
+                sk: key.sk,
+                session_id: session_id.clone(),
+                user_id: id,
+                created_at: app.state.clock.timestamp(),
+                expires_at: app.state.store.expires_in(3600),
+                epoch: 0,
+            })
+            .await
+            .expect("session");
+        tokens.push(
+            shared::auth::jwt::mint(
+                app.state.auth.signer().expect("signer"),
+                &app.state.auth.tokens,
+                user,
+                &[shared::auth::Role::User],
+                &session_id,
+                app.state.clock.unix_seconds(),
+            )
+            .expect("token"),
+        );
+    }
+    tokens
+}
+
+#[tokio::test]
+async fn sign_ins_past_the_cap_end_the_oldest_sessions() {
+    let app = TestApp::spawn().await;
+    user(&app, "busy@example.com", None).await;
+    let mut pairs = Vec::new();
+    for _ in 0..shared::accounts::MAX_SESSIONS + 3 {
+        pairs.push(pair(&login(&app, "busy@example.com", PASSWORD).await));
+    }
+    // The registration's session and the first three sign-ins' are gone; the newest ten live.
+    let live = pairs.len() - shared::accounts::MAX_SESSIONS;
+    for (n, (access, refresh)) in pairs.iter().enumerate() {
+        let expected = if n < live { 401 } else { 200 };
+        assert_eq!(me_status(&app, access).await, expected, "session {n}");
+        if n < live {
+            assert_eq!(refresh_status(&app, refresh).await, 401, "session {n}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session_however_many_there_are() {
+    let app = TestApp::spawn().await;
+    let (current, id) = user(&app, "many@example.com", None).await;
+    let others: Vec<(String, String)> = {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(pair(&login(&app, "many@example.com", PASSWORD).await));
+        }
+        v
+    };
+    // Far more than one transaction could delete one by one.
+    let old = many_sessions(&app, &id, 120).await;
+    assert_eq!(me_status(&app, &old[119]).await, 200);
+    let changed = app
+        .call(
+            users_me_password::handle,
+            Call::new("PUT", "/v1/users/me/password").bearer(&current).json(
+                &json!({"currentPassword": PASSWORD, "newPassword": "quiet lanterns over the harbour"}),
+            ),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    assert_eq!(
+        me_status(&app, &current).await,
+        200,
+        "the session that changed it lives"
+    );
+    for access in old.iter().chain(others.iter().map(|(a, _)| a)) {
+        assert_eq!(me_status(&app, access).await, 401);
+    }
+    for (_, refresh) in &others {
+        assert_eq!(refresh_status(&app, refresh).await, 401);
+    }
+}
+
+#[tokio::test]
+async fn a_reset_and_a_disabled_account_end_every_session_however_many_there_are() {
+    let app = TestApp::spawn().await;
+    let (_admin, _) = user(&app, "root@example.com", Some(shared::auth::Role::Admin)).await;
+    let (current, id) = user(&app, "reset-many@example.com", None).await;
+    let old = many_sessions(&app, &id, 90).await;
+    app.call(
+        auth_password_forgot::handle,
+        Call::new("POST", "/v1/auth/password/forgot")
+            .json(&json!({"email": "reset-many@example.com"})),
+    )
+    .await;
+    let token = app.link_token("user.password_reset_requested").await;
+    let reset = app
+        .call(
+            auth_password_reset::handle,
+            Call::new("POST", "/v1/auth/password/reset")
+                .json(&json!({"token": token, "newPassword": "quiet lanterns over the harbour"})),
+        )
+        .await;
+    assert_eq!(reset.status, 204, "{:?}", reset.body);
+    for access in old.iter().chain([&current]) {
+        assert_eq!(me_status(&app, access).await, 401);
+    }
+
+    let (victim, victim_id) = user(&app, "disabled-many@example.com", None).await;
+    let sessions = many_sessions(&app, &victim_id, 90).await;
+    let admin = crate::support::sign_in_as(&app, "root@example.com", PASSWORD, None).await;
+    let disabled = app
+        .call(
+            users_patch::handle,
+            Call::new("PATCH", "/v1/users/{id}")
+                .param("id", &victim_id)
+                .bearer(&admin)
+                .json(&json!({"status": "disabled"})),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{:?}", disabled.body);
+    for access in sessions.iter().chain([&victim]) {
+        assert_eq!(me_status(&app, access).await, 401);
+    }
+}
+
+async fn forgot(app: &TestApp, email: &str) {
+    let answer = app
+        .call(
+            auth_password_forgot::handle,
+            Call::new("POST", "/v1/auth/password/forgot").json(&json!({"email": email})),
+        )
+        .await;
+    assert_eq!(answer.status, 202);
+}
+
+async fn reset_with(app: &TestApp, token: &str, password: &str) -> u16 {
+    app.call(
+        auth_password_reset::handle,
+        Call::new("POST", "/v1/auth/password/reset")
+            .json(&json!({"token": token, "newPassword": password})),
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn a_newer_reset_link_and_a_set_password_void_the_older_links() {
+    let app = TestApp::spawn().await;
+    let (access, _) = user(&app, "links@example.com", None).await;
+    forgot(&app, "links@example.com").await;
+    let older = app.link_token("user.password_reset_requested").await;
+    // One a minute: the next request is a minute later.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let newer_event = {
+        let state = app.state_of("AuthPasswordForgotFunction");
+        // The per-address allowance would hold the second mail back for a minute: ask for the
+        // link the way the second request does, skipping only the allowance.
+        let claim: shared::accounts::items::EmailClaim = state
+            .store
+            .get(&shared::store::Key::email(
+                &shared::validate::Email::parse("links@example.com").expect("email"),
+            ))
+            .await
+            .expect("read")
+            .expect("claim");
+        shared::events::LinkRequest {
+            purpose: shared::events::LinkPurpose::ResetPassword,
+            user_id: claim.user_id,
+            requested_ms: app.state.clock.unix_millis(),
+        }
+    };
+    let newer = shared::accounts::mint_link(app.state_of("WorkerEmailFunction"), &newer_event)
+        .await
+        .expect("mint")
+        .expect("live");
+    assert_eq!(
+        reset_with(&app, &older, "seven copper kettles singing").await,
+        400,
+        "a newer link voids the older"
+    );
+    assert_eq!(
+        reset_with(&app, &newer, "seven copper kettles singing").await,
+        204
+    );
+
+    // A link still outstanding when the password is changed is void.
+    let (access2, _) =
+        pair(&login(&app, "links@example.com", "seven copper kettles singing").await);
+    drop(access);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let outstanding = shared::accounts::mint_link(
+        app.state_of("WorkerEmailFunction"),
+        &shared::events::LinkRequest {
+            requested_ms: app.state.clock.unix_millis(),
+            ..newer_event
+        },
+    )
+    .await
+    .expect("mint")
+    .expect("live");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let changed = app
+        .call(
+            users_me_password::handle,
+            Call::new("PUT", "/v1/users/me/password").bearer(&access2).json(
+                &json!({"currentPassword": "seven copper kettles singing", "newPassword": "quiet lanterns over the harbour"}),
+            ),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    assert_eq!(
+        reset_with(&app, &outstanding, "violet anchor drifts north again").await,
+        400
+    );
+    // And a link asked for before the change, minted only after it, is never minted at all.
+    let stale = shared::accounts::mint_link(app.state_of("WorkerEmailFunction"), &newer_event)
+        .await
+        .expect("mint");
+    assert!(
+        stale.is_none(),
+        "a link requested before the password set is not minted"
+    );
+}
+
+#[tokio::test]
+async fn a_password_set_voids_an_outstanding_verification_link() {
+    let app = TestApp::spawn().await;
+    let (access, _) = user(&app, "unverified@example.com", None).await;
+    let verify_link = app.link_token("user.registered").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let changed = app
+        .call(
+            users_me_password::handle,
+            Call::new("PUT", "/v1/users/me/password").bearer(&access).json(
+                &json!({"currentPassword": PASSWORD, "newPassword": "quiet lanterns over the harbour"}),
+            ),
+        )
+        .await;
+    assert_eq!(changed.status, 204);
+    let verify = app
+        .call(
+            auth_email_verify::handle,
+            Call::new("POST", "/v1/auth/email/verify").json(&json!({"token": verify_link})),
+        )
+        .await;
+    assert_eq!(verify.status, 400);
+}
+
+#[tokio::test]
+async fn no_token_of_an_email_link_travels_the_pipeline() {
+    let app = TestApp::spawn().await;
+    let (access, _) = user(&app, "pipeline@example.com", None).await;
+    forgot(&app, "pipeline@example.com").await;
+    let resend = app
+        .call(
+            auth_email_verify_resend::handle,
+            Call::new("POST", "/v1/auth/email/verify/resend").bearer(&access),
+        )
+        .await;
+    assert_eq!(resend.status, 202);
+    // What the outbox (and so the stream, the queues and the DLQs) carries: link requests.
+    let minted = [
+        app.link_token("user.registered").await,
+        app.link_token("user.password_reset_requested").await,
+        app.link_token("user.verification_requested").await,
+    ];
+    let outbox = serde_json::to_string(&app.outbox().await).expect("json");
+    for token in &minted {
+        assert!(!outbox.contains(token.as_str()));
+    }
+    for event in app.outbox().await {
+        if let Some(email) = event.email {
+            assert!(
+                !email
+                    .vars
+                    .keys()
+                    .any(|k| k.to_lowercase().contains("token")),
+                "{:?}",
+                email.vars
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn forgot_password_makes_the_same_calls_whether_or_not_the_account_exists() {
+    let (app, log) = TestApp::spawn_counting().await;
+    user(&app, "known@example.com", None).await;
+    log.take();
+    let calls = |email: &'static str| {
+        let (app, log) = (&app, &log);
+        async move {
+            forgot(app, email).await;
+            log.take()
+        }
+    };
+    let unknown = calls("nobody@example.com").await;
+    let known = calls("known@example.com").await;
+    // The second within a minute is held back by the allowance: still the same calls.
+    let held_back = calls("known@example.com").await;
+    assert_eq!(unknown, known);
+    assert_eq!(held_back, known);
+    assert_eq!(
+        known,
+        ["GetItem", "UpdateItem", "UpdateItem", "TransactWriteItems"]
+    );
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_flood_an_address_with_mail() {
+    let app = TestApp::spawn().await;
+    let address = format!(
+        "victim-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    for _ in 0..4 {
+        let (access, _) = user(&app, &address, None).await;
+        let deleted = app
+            .call(
+                users_me_delete::handle,
+                Call::new("DELETE", "/v1/users/me")
+                    .bearer(&access)
+                    .json(&json!({"password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    }
+    let records: Vec<String> = app
+        .outbox()
+        .await
+        .iter()
+        .filter(|e| e.email.is_some())
+        .map(ferrite_tests::stream_record)
+        .collect();
+    assert_eq!(records.len(), 8, "four welcomes, four goodbyes asked for");
+    let worker = crate::support::email_worker(&app, "no-reply@example.com", true).await;
+    let answer = worker_email::handle(&worker, ferrite_tests::sqs_event(&records)).await;
+    assert!(answer.batch_item_failures.is_empty());
+    // The welcomes' links cannot be minted (each account is gone): of the four goodbyes, the
+    // address's budget lets three through.
+    assert_eq!(ferrite_tests::sent_emails(&address).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_registrants_words_never_reach_an_unproved_address() {
+    let app = TestApp::spawn().await;
+    let address = format!(
+        "someone-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let registered = app
+        .call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register").json(&json!({
+                "email": address,
+                "name": "Account locked! Go to https://evil.example/verify",
+                "password": PASSWORD,
+            })),
+        )
+        .await;
+    assert_eq!(registered.status, 201);
+    let records: Vec<String> = app
+        .outbox()
+        .await
+        .iter()
+        .filter(|e| e.email.is_some())
+        .map(ferrite_tests::stream_record)
+        .collect();
+    let worker = crate::support::email_worker(&app, "no-reply@example.com", true).await;
+    let answer = worker_email::handle(&worker, ferrite_tests::sqs_event(&records)).await;
+    assert!(answer.batch_item_failures.is_empty());
+    let mails = ferrite_tests::sent_emails(&address).await;
+    assert_eq!(mails.len(), 1);
+    let (subject, body) = &mails[0];
+    assert!(subject.starts_with("Welcome"));
+    assert!(
+        !body.contains("evil.example") && !body.contains("Account locked"),
+        "{body}"
+    );
+    assert!(
+        body.contains("verify-email") && body.contains("token="),
+        "the link is in it: {body}"
+    );
+}

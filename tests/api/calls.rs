@@ -47,11 +47,13 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     assert_eq!(login.status, 200);
     expect(
         "POST /v1/auth/login",
-        // The attempt is counted first (atomically), then the claim and the user are read.
+        // The attempt is counted first (atomically), then the claim and the user are read, and
+        // the oldest sessions past the cap are looked up to be ended with this one.
         &[
             "TransactWriteItems",
             "GetItem",
             "GetItem",
+            "Query",
             "TransactWriteItems",
         ],
     );

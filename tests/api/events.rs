@@ -1,6 +1,8 @@
 //! The workers in-process, with real SQS events, against the local endpoint.
 
 use ferrite_tests::{Call, TestApp, sent_emails, sqs_event, stream_record};
+
+use crate::support::email_worker;
 use serde_json::json;
 use shared::auth::Role;
 use shared::events::{Actor, Event};
@@ -20,29 +22,6 @@ fn event_for(kind: &str, entity: &str) -> Event {
 fn audit_worker(app: &TestApp) -> worker_audit::AuditWorker {
     worker_audit::AuditWorker::new(app.state_of("WorkerAuditFunction").clone(), |_| None)
         .expect("worker")
-}
-
-async fn email_worker(app: &TestApp, sender: &str, verified: bool) -> worker_email::EmailWorker {
-    if verified {
-        let ses = aws_sdk_sesv2::Client::new(app.state.sdk_config());
-        drop(
-            ses.create_email_identity()
-                .email_identity(sender)
-                .send()
-                .await,
-        );
-    }
-    // The worker's role may send only from the stack's EmailSender.
-    app.with_parameters(&[("EmailSender", sender)]).await;
-    worker_email::EmailWorker::new(
-        app.state_of("WorkerEmailFunction").clone(),
-        |name| match name {
-            "EMAIL_SENDER" => Some(sender.to_owned()),
-            "APP_BASE_URL" => Some("https://app.example.com".to_owned()),
-            _ => None,
-        },
-    )
-    .expect("worker")
 }
 
 async fn audit_count(app: &TestApp, entity: &str) -> usize {

@@ -68,3 +68,32 @@ pub async fn racing_registrations(app: &TestApp, email: &str, count: usize) -> V
     statuses.sort_unstable();
     statuses
 }
+
+/// The email worker of `app`'s world, sending from `sender` (made a verified SES identity when
+/// `verified`), as the template's worker function (its role's policy resolved for `sender`).
+pub async fn email_worker(
+    app: &TestApp,
+    sender: &str,
+    verified: bool,
+) -> worker_email::EmailWorker {
+    if verified {
+        let ses = aws_sdk_sesv2::Client::new(app.state.sdk_config());
+        drop(
+            ses.create_email_identity()
+                .email_identity(sender)
+                .send()
+                .await,
+        );
+    }
+    // The worker's role may send only from the stack's EmailSender.
+    app.with_parameters(&[("EmailSender", sender)]).await;
+    worker_email::EmailWorker::new(
+        app.state_of("WorkerEmailFunction").clone(),
+        |name| match name {
+            "EMAIL_SENDER" => Some(sender.to_owned()),
+            "APP_BASE_URL" => Some("https://app.example.com".to_owned()),
+            _ => None,
+        },
+    )
+    .expect("worker")
+}

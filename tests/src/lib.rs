@@ -611,6 +611,23 @@ impl TestApp {
         events
     }
 
+    /// The token of the link the newest event of `kind` asks its email to carry, minted as the
+    /// email worker mints it when it sends (the token is nowhere on the pipeline).
+    pub async fn link_token(&self, kind: &str) -> String {
+        let event = self
+            .last_event(kind)
+            .await
+            .unwrap_or_else(|| panic!("no {kind} event"));
+        let link = event
+            .email
+            .and_then(|email| email.link)
+            .unwrap_or_else(|| panic!("the {kind} email asks for no link"));
+        shared::accounts::mint_link(self.state_of("WorkerEmailFunction"), &link)
+            .await
+            .expect("the email worker mints the link")
+            .unwrap_or_else(|| panic!("the {kind} link was void"))
+    }
+
     /// The newest outbox event of `kind`.
     pub async fn last_event(&self, kind: &str) -> Option<shared::events::Event> {
         self.outbox()

@@ -23,7 +23,7 @@ use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use shared::State;
 use shared::config::ConfigError;
-use shared::events::{EmailIntent, Event};
+use shared::events::{EmailIntent, Event, LinkPurpose};
 use shared::store::{Key, StoreError, Update};
 use shared::worker::{self, RecordError};
 
@@ -248,6 +248,9 @@ impl EmailWorker {
 enum ClaimState {
     Sending,
     Sent,
+    /// The email's link was void by the time it was to be sent (a password set since): nothing
+    /// was sent, nothing will be.
+    Voided,
 }
 
 /// `EMAIL#<eventId>` / `EMAIL`: the claim that makes sending idempotent.
@@ -269,6 +272,96 @@ fn transient(error: &StoreError) -> RecordError {
     RecordError::Transient(shared::error::cause_chain(error))
 }
 
+/// Claims the event's email (at most once): false when an earlier delivery claimed it.
+async fn claim(
+    store: &shared::store::Store,
+    key: &Key,
+    event: &Event,
+    template: &str,
+) -> Result<bool, RecordError> {
+    let claim = Claim {
+        pk: key.pk.clone(),
+        sk: key.sk.clone(),
+        state: ClaimState::Sending,
+        template: template.to_owned(),
+        expires_at: store.expires_in(CLAIM_TTL_SECS),
+    };
+    match store.put_new(&claim).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => {
+            let existing: Option<Claim> = store.get(key).await.map_err(|e| transient(&e))?;
+            match existing.map(|c| c.state) {
+                Some(ClaimState::Sent | ClaimState::Voided) => {
+                    tracing::info!(eventId = %event.id, "duplicate delivery: email already handled");
+                }
+                _ => {
+                    tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
+                }
+            }
+            Ok(false)
+        }
+        Err(other) => Err(transient(&other)),
+    }
+}
+
+/// What must happen before a claimed email may go: its one-time link minted, and (for emails
+/// anyone can trigger) the address's budget spent. `None`: it will never go (the claim is
+/// marked voided); an error releases the claim for a retry.
+async fn prepare(
+    worker: &EmailWorker,
+    event: &Event,
+    key: &Key,
+    mut intent: EmailIntent,
+) -> Result<Option<EmailIntent>, RecordError> {
+    let store = &worker.state.store;
+    let failed = |what: &str, error: &shared::ApiError| {
+        RecordError::Transient(format!("{what}: {}", shared::error::cause_chain(error)))
+    };
+    if let Some(link) = intent.link {
+        // The one-time link is minted here, when the email goes out: its token never travelled
+        // the outbox, the stream or the queues.
+        match shared::accounts::mint_link(&worker.state, &link).await {
+            Ok(Some(token)) => intent = with_token(&intent, &token),
+            Ok(None) => {
+                void(
+                    store,
+                    key,
+                    event,
+                    "its link was voided since it was asked for",
+                )
+                .await;
+                return Ok(None);
+            }
+            Err(error) => {
+                release(store, key, event).await;
+                return Err(failed("minting the link", &error));
+            }
+        }
+    }
+    // After the link: an email that could not go anyway spends no budget. Anyone can name any
+    // address in a registration: a budget per address keeps it from flooding a mailbox.
+    if shared::accounts::STRANGER_TEMPLATES.contains(&intent.template.as_str()) {
+        match shared::accounts::stranger_mail_allowed(&worker.state, &intent.to).await {
+            Ok(true) => {}
+            Ok(false) => {
+                void(
+                    store,
+                    key,
+                    event,
+                    "the address's budget of such emails is spent",
+                )
+                .await;
+                return Ok(None);
+            }
+            Err(error) => {
+                release(store, key, event).await;
+                return Err(failed("the email budget", &error));
+            }
+        }
+    }
+    Ok(Some(intent))
+}
+
 async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError> {
     let Some(intent) = &event.email else {
         // The pipe only forwards events with an email section; anything else is not ours.
@@ -277,32 +370,18 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
             event.id
         )));
     };
-    let email = worker.mailer.render(intent)?;
+    let intent = intent.clone();
+    // A malformed email fails before anything is claimed or minted.
+    worker.mailer.render(&with_token(&intent, "placeholder"))?;
     let store = &worker.state.store;
     let key = claim_key(event);
-    let claim = Claim {
-        pk: key.pk.clone(),
-        sk: key.sk.clone(),
-        state: ClaimState::Sending,
-        template: intent.template.clone(),
-        expires_at: store.expires_in(CLAIM_TTL_SECS),
-    };
-    match store.put_new(&claim).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => {
-            let existing: Option<Claim> = store.get(&key).await.map_err(|e| transient(&e))?;
-            match existing.map(|c| c.state) {
-                Some(ClaimState::Sent) => {
-                    tracing::info!(eventId = %event.id, "duplicate delivery: email already sent");
-                }
-                _ => {
-                    tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
-                }
-            }
-            return Ok(());
-        }
-        Err(other) => return Err(transient(&other)),
+    if !claim(store, &key, event, &intent.template).await? {
+        return Ok(());
     }
+    let Some(intent) = prepare(worker, event, &key, intent).await? else {
+        return Ok(());
+    };
+    let email = worker.mailer.render(&intent)?;
 
     let charset = |data: &str| Content::builder().data(data).charset("UTF-8").build();
     let message = (|| {
@@ -344,20 +423,46 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
         }
         Err(error) => {
             // Release the claim so that SQS's retry can send.
-            if let Err(release) = store
-                .transact(vec![
-                    store.delete_op(&key, false).map_err(|e| transient(&e))?,
-                ])
-                .await
-            {
-                tracing::error!(eventId = %event.id, error = %shared::error::cause_chain(&release), "claim not released");
-            }
+            release(store, &key, event).await;
             Err(RecordError::Transient(format!(
                 "SES SendEmail: {}",
                 shared::error::cause_chain(&error)
             )))
         }
     }
+}
+
+/// Marks a claim done without sending: the email will never go out, and says why.
+async fn void(store: &shared::store::Store, key: &Key, event: &Event, why: &str) {
+    let update = Update::new(key.clone()).set("state", AttributeValue::S("voided".into()));
+    if let Err(error) = store.update(update).await {
+        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked voided");
+    }
+    tracing::info!(eventId = %event.id, reason = why, "email not sent");
+}
+
+/// Gives up a claim, so that SQS's retry can send.
+async fn release(store: &shared::store::Store, key: &Key, event: &Event) {
+    let deleted = match store.delete_op(key, false) {
+        Ok(op) => store.transact(vec![op]).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = deleted {
+        tracing::error!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not released");
+    }
+}
+
+/// `intent` with the token of its link in the variable its template reads.
+fn with_token(intent: &EmailIntent, token: &str) -> EmailIntent {
+    let mut intent = intent.clone();
+    if let Some(link) = intent.link {
+        let var = match link.purpose {
+            LinkPurpose::VerifyEmail => "verifyToken",
+            LinkPurpose::ResetPassword => "resetToken",
+        };
+        intent.vars.insert(var.to_owned(), token.to_owned());
+    }
+    intent
 }
 
 pub async fn handle(worker: &EmailWorker, event: SqsEvent) -> SqsBatchResponse {
@@ -374,6 +479,7 @@ mod tests {
 
     fn intent(template: &str, vars: &[(&str, &str)]) -> EmailIntent {
         EmailIntent {
+            link: None,
             template: template.into(),
             to: "ada@example.com".into(),
             vars: vars

@@ -43,6 +43,23 @@ pub struct UserItem {
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
+    /// Bumped whenever every session and email link of the account must end (a password set,
+    /// the account disabled): a session or a link of an older epoch is dead, however many
+    /// there are. Checked by every authenticated request and every refresh, which read the
+    /// user anyway.
+    #[serde(default)]
+    pub session_epoch: u64,
+    /// Links requested before this instant (ms) are never minted: set when the password is
+    /// set, so a reset or verification email still on its way carries no live link.
+    #[serde(default)]
+    pub links_valid_after: u64,
+    /// The hash of the newest password-reset link's token: a newer link voids the older ones,
+    /// and setting a password voids it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_token: Option<String>,
+    /// The hash of the newest verification link's token (same rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<String>,
 }
 
 impl UserItem {
@@ -109,6 +126,9 @@ pub struct SessionItem {
     pub user_id: UserId,
     pub created_at: String,
     pub expires_at: i64,
+    /// The user's `session_epoch` when the session began: it lives only while they match.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl SessionItem {
@@ -145,12 +165,8 @@ impl RefreshItem {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenPurpose {
-    VerifyEmail,
-    ResetPassword,
-}
+/// What a one-time token is for (the purposes of email links).
+pub use crate::events::LinkPurpose as TokenPurpose;
 
 /// `TOKEN#<sha256(token)>` / `TOKEN`: a single-use email link token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

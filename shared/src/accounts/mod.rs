@@ -7,7 +7,7 @@
 //! | operation | calls |
 //! | --- | --- |
 //! | register | 1 TransactWriteItems (user, email claim, session, refresh token, verify token, event) |
-//! | login | 1 TransactWriteItems (count the attempt in both throttle windows, refused past the limit), 1 GetItem (email claim), 1 GetItem (user), 1 TransactWriteItems (session; the attempt given back) |
+//! | login | 1 TransactWriteItems (count the attempt in both throttle windows, refused past the limit), 1 GetItem (email claim), 1 GetItem (user), 1 Query (sessions past the cap), 1 TransactWriteItems (session, the oldest ended, the attempt given back) |
 //! | refresh | 1 GetItem (token), 1 BatchGetItem (user + session), 1 TransactWriteItems |
 //! | logout | 1 GetItem, 1 TransactWriteItems |
 //! | authenticated request | 1 BatchGetItem (user + session) before the handler's own work |
@@ -31,7 +31,7 @@ use crate::State;
 use crate::auth::password::{self, Check};
 use crate::auth::{Principal, Role, jwt};
 use crate::error::{ApiError, FieldError};
-use crate::events::{Actor, Event, outbox_put};
+use crate::events::{Actor, Event, LinkRequest, outbox_put};
 use crate::ids::UserId;
 use crate::store::keys::{Index, USERS_PARTITION};
 use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
@@ -53,6 +53,11 @@ pub const LOGIN_MAX_FAILURES_PER_IP: u64 = 100;
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 /// Emails (reset, verification) per account: one a minute, five an hour.
 const EMAIL_LIMITS: [(i64, u64); 2] = [(60, 1), (3600, 5)];
+/// Emails a stranger can make us send to an address ([`STRANGER_TEMPLATES`]): three an hour.
+/// Past it the change still happens; its email is not sent.
+const STRANGER_MAIL_LIMITS: [(i64, u64); 1] = [(3600, 3)];
+/// Sessions one account may hold; signing in once more ends the oldest.
+pub const MAX_SESSIONS: usize = 10;
 
 /// `{ accessToken, refreshToken, tokenType, expiresIn }`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -158,6 +163,7 @@ fn new_session(
             user_id: user.id,
             created_at: state.clock.timestamp(),
             expires_at,
+            epoch: user.session_epoch,
         })?,
         store.put_new_op(&RefreshItem {
             pk: refresh_key.pk,
@@ -194,23 +200,63 @@ fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<Strin
     .map_err(ApiError::internal)
 }
 
-/// A one-time email token: the item to write and the token for the email link.
-fn one_time_token(
-    store: &Store,
-    user: UserId,
-    purpose: TokenPurpose,
-    ttl: i64,
-) -> Result<(TransactWriteItem, String), ApiError> {
+/// Mints the token of a link an email asks for — the email worker does, when it sends it: the
+/// token item (its hash only) and the user's pointer to the newest link of that purpose (which
+/// voids the older ones), both under the condition that the account exists and its links were
+/// not voided after the request. `None`: the request is stale (the password was set since, or
+/// the account is gone): send nothing.
+pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<String>, ApiError> {
+    let store = &state.store;
     let token = random_token()?;
-    let key = OneTimeToken::key(&token_hash(&token));
-    let item = store.put_new_op(&OneTimeToken {
-        pk: key.pk,
-        sk: key.sk,
-        purpose,
-        user_id: user,
-        expires_at: store.expires_in(ttl),
-    })?;
-    Ok((item, token))
+    let hash = token_hash(&token);
+    let ttl = match link.purpose {
+        TokenPurpose::VerifyEmail => VERIFY_TOKEN_TTL_SECS,
+        TokenPurpose::ResetPassword => RESET_TOKEN_TTL_SECS,
+    };
+    let key = OneTimeToken::key(&hash);
+    let writes = vec![
+        store.put_new_op(&OneTimeToken {
+            pk: key.pk,
+            sk: key.sk,
+            purpose: link.purpose,
+            user_id: link.user_id,
+            expires_at: store.expires_in(ttl),
+        })?,
+        Update::new(Key::user(link.user_id))
+            .set(link.purpose.pointer(), AttributeValue::S(hash))
+            .if_exists()
+            .if_below("linksValidAfter", link.requested_ms)
+            .into_transact(store)?,
+    ];
+    match store.transact(writes).await {
+        Ok(()) => Ok(Some(token)),
+        Err(StoreError::ConditionFailed { index: Some(1) }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The emails anyone can make us send to an address they name (a registration, an account
+/// deletion right after): budgeted per address by the email worker.
+pub const STRANGER_TEMPLATES: [&str; 2] = ["welcome", "account-deleted"];
+
+/// Counts one email a stranger can trigger towards `address`: false past its budget (the email
+/// worker then sends nothing; the change itself has happened).
+pub async fn stranger_mail_allowed(state: &State, address: &str) -> Result<bool, ApiError> {
+    Ok(
+        email_budget(state, "stranger-mail", address, &STRANGER_MAIL_LIMITS)
+            .await?
+            .is_ok(),
+    )
+}
+
+/// The greeting an email may carry: the account's name only once its owner has proved the
+/// address is theirs — until then a registrant's text never reaches that mailbox.
+fn greeting(user: &UserItem) -> Vec<(&'static str, &str)> {
+    if user.email_verified {
+        vec![("name", user.name.as_str())]
+    } else {
+        Vec::new()
+    }
 }
 
 /// What `POST /auth/register` carries, parsed.
@@ -249,11 +295,13 @@ pub async fn register(state: &State, input: Registration) -> Result<Session, Api
         created_at: now.clone(),
         updated_at: now.clone(),
         version: 1,
+        session_epoch: 0,
+        links_valid_after: 0,
+        reset_token: None,
+        verify_token: None,
     };
     let claim_key = Key::email(&input.email);
     let (session_writes, tokens, _) = new_session(state, &user)?;
-    let (verify_write, verify_token) =
-        one_time_token(store, id, TokenPurpose::VerifyEmail, VERIFY_TOKEN_TTL_SECS)?;
     let event = Event::new(
         "user.registered",
         Actor::user(id, &user.roles),
@@ -265,11 +313,14 @@ pub async fn register(state: &State, input: Registration) -> Result<Session, Api
     .change("name", (), &user.name)
     .change("roles", (), &user.roles)
     .change("status", (), user.status)
-    .email(
-        "welcome",
-        &user.email,
-        &[("name", &user.name), ("verifyToken", &verify_token)],
-    );
+    // The welcome carries the verification link (minted by the email worker) and none of the
+    // registrant's own words: the address is not proved to be theirs yet.
+    .email("welcome", &user.email, &greeting(&user))
+    .link(LinkRequest {
+        purpose: TokenPurpose::VerifyEmail,
+        user_id: id,
+        requested_ms: state.clock.unix_millis(),
+    });
 
     let mut writes = vec![
         store.put_new_op(&user)?,
@@ -280,7 +331,6 @@ pub async fn register(state: &State, input: Registration) -> Result<Session, Api
         })?,
     ];
     writes.extend(session_writes);
-    writes.push(verify_write);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(|error| match error {
         StoreError::ConditionFailed { index: Some(1) } => ApiError::Conflict {
@@ -432,6 +482,7 @@ pub async fn login(
     }
 
     let (mut writes, tokens, session_id) = new_session(state, &user)?;
+    writes.extend(evictions(state, user.id).await?);
     writes.push(give_back(store, account_counter)?);
     writes.push(give_back(store, ip_counter)?);
     let mut user = user;
@@ -494,10 +545,11 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
     }
 
     let (user, session) = load_user_and_session(store, item.user_id, &item.session_id).await?;
-    let (Some(user), Some(_session)) = (user, session) else {
+    let (Some(user), Some(session)) = (user, session) else {
         return Err(invalid_refresh());
     };
-    if user.status != UserStatus::Active {
+    if user.status != UserStatus::Active || session.epoch != user.session_epoch {
+        // Disabled, or every session ended (a password set) since this one began.
         return Err(invalid_refresh());
     }
 
@@ -521,7 +573,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
             rotated_at: None,
             expires_at: item.expires_at,
         })?,
-        // The session must still exist (not revoked meanwhile).
+        // The session must still exist (not revoked meanwhile)...
         Update::new(SessionItem::key(user.id, &item.session_id))
             .set(
                 "lastRefreshedAt",
@@ -529,6 +581,10 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
             )
             .if_exists()
             .into_transact(store)?,
+        // ...and every session must not have ended meanwhile.
+        Update::new(user.key())
+            .if_number("sessionEpoch", user.session_epoch)
+            .into_check(store)?,
     ];
     store.transact(writes).await.map_err(|error| match error {
         // A concurrent refresh of the same token won, or the session was revoked meanwhile.
@@ -599,8 +655,21 @@ async fn email_allowance(
     scope: &str,
     subject: &str,
 ) -> Result<Result<(), u64>, ApiError> {
+    email_budget(state, scope, subject, &EMAIL_LIMITS).await
+}
+
+/// Counts one email of `scope` to `subject` in each of `limits`' windows (seconds, most
+/// allowed): `Err(seconds until allowed again)` past any of them.
+async fn email_budget(
+    state: &State,
+    scope: &str,
+    subject: &str,
+    limits: &[(i64, u64)],
+) -> Result<Result<(), u64>, ApiError> {
     let now = state.clock.unix_seconds();
-    for (window, max) in EMAIL_LIMITS {
+    // Every window is counted, whatever the first one says: the same calls on every path.
+    let mut wait = None;
+    for &(window, max) in limits {
         let start = window_start(now, window);
         let item = state
             .store
@@ -615,43 +684,57 @@ async fn email_allowance(
             .await?;
         let counter: Counter = Store::parse(item)?;
         if counter.count > max {
-            return Ok(Err(u64::try_from(start + window - now).unwrap_or(1).max(1)));
+            let until = u64::try_from(start + window - now).unwrap_or(1).max(1);
+            wait = Some(wait.map_or(until, |w: u64| w.max(until)));
         }
     }
-    Ok(Ok(()))
+    Ok(wait.map_or(Ok(()), Err))
 }
 
 /// `POST /auth/password/forgot`: always 202. An email with a 30-minute single-use link goes
 /// out only if the account exists and its email allowance is not used up; the caller cannot
-/// tell the difference.
+/// tell the difference, by the answer or by the work done: every path makes the same calls
+/// (GetItem, the allowance's `UpdateItem`s, one TransactWriteItems — the event, or a count of
+/// requests that sent nothing).
 pub async fn forgot_password(state: &State, email: &Email) -> Result<(), ApiError> {
     let store = &state.store;
     let claim: Option<EmailClaim> = store.get(&Key::email(email)).await?;
     let allowed = email_allowance(state, "reset-email", email.as_str())
         .await?
         .is_ok();
-    let Some(claim) = claim else { return Ok(()) };
-    if !allowed {
-        tracing::info!(userId = %claim.user_id, "password reset email suppressed by rate limit");
-        return Ok(());
-    }
-    let (token_write, token) = one_time_token(
-        store,
-        claim.user_id,
-        TokenPurpose::ResetPassword,
-        RESET_TOKEN_TTL_SECS,
-    )?;
-    let event = Event::new(
-        "user.password_reset_requested",
-        Actor::system("password-reset"),
-        "user",
-        &claim.user_id.to_string(),
-        state.clock.timestamp(),
-    )
-    .email("password-reset", email.as_str(), &[("resetToken", &token)]);
-    store
-        .transact(vec![token_write, outbox_put(store, event)?])
-        .await?;
+    let write = match claim {
+        Some(claim) if allowed => {
+            let event = Event::new(
+                "user.password_reset_requested",
+                Actor::system("password-reset"),
+                "user",
+                &claim.user_id.to_string(),
+                state.clock.timestamp(),
+            )
+            .email("password-reset", email.as_str(), &[])
+            .link(LinkRequest {
+                purpose: TokenPurpose::ResetPassword,
+                user_id: claim.user_id,
+                requested_ms: state.clock.unix_millis(),
+            });
+            outbox_put(store, event)?
+        }
+        claim => {
+            if let Some(claim) = claim {
+                tracing::info!(userId = %claim.user_id, "password reset email suppressed by rate limit");
+            }
+            let now = state.clock.unix_seconds();
+            let window = window_start(now, LOGIN_WINDOW_SECS);
+            Update::new(counter_key("reset-unsent", "all", window))
+                .add("count", 1)
+                .set(
+                    "expiresAt",
+                    AttributeValue::N((window + LOGIN_WINDOW_SECS + 60).to_string()),
+                )
+                .into_transact(store)?
+        }
+    };
+    store.transact(vec![write]).await?;
     Ok(())
 }
 
@@ -678,6 +761,23 @@ async fn take_token(
     Ok((item, delete))
 }
 
+/// The token must be the newest link of its purpose the account has (a newer one, or a
+/// password set since, voids it).
+fn is_newest(user: &UserItem, purpose: TokenPurpose, token: &str) -> Result<(), ApiError> {
+    let pointer = match purpose {
+        TokenPurpose::VerifyEmail => &user.verify_token,
+        TokenPurpose::ResetPassword => &user.reset_token,
+    };
+    if pointer.as_deref() == Some(token_hash(token).as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "INVALID_TOKEN",
+            "The link is invalid, expired or already used.",
+        ))
+    }
+}
+
 fn token_race(error: StoreError) -> ApiError {
     match error {
         StoreError::ConditionFailed { .. } => ApiError::bad_request(
@@ -688,7 +788,29 @@ fn token_race(error: StoreError) -> ApiError {
     }
 }
 
-/// Deletes for every session of `user` except `keep` (bounded: a transaction holds 100 items).
+/// Deletes of the oldest sessions of `user` beyond [`MAX_SESSIONS`] - 1, so that one more fits
+/// (one Query; sessions are keyed by time-ordered ids, oldest first).
+async fn evictions(state: &State, user: UserId) -> Result<Vec<TransactWriteItem>, ApiError> {
+    let cap = i32::try_from(MAX_SESSIONS).unwrap_or(i32::MAX);
+    let sessions = state
+        .store
+        .query_first(&format!("USER#{user}"), "SESSION#", cap + 5)
+        .await?;
+    let excess = (sessions.len() + 1).saturating_sub(MAX_SESSIONS);
+    sessions
+        .into_iter()
+        .take(excess)
+        .map(|item| {
+            let session: SessionItem = Store::parse(item)?;
+            Ok(state
+                .store
+                .delete_op(&SessionItem::key(user, &session.session_id), false)?)
+        })
+        .collect()
+}
+
+/// Deletes of the sessions of `user` but `keep`, for tidiness: they are already over (their
+/// epoch is past), so bounded is enough (a transaction holds 100 items).
 async fn session_deletes(
     state: &State,
     user: UserId,
@@ -729,26 +851,41 @@ pub async fn reset_password(
                 "The link is invalid, expired or already used.",
             )
         })?;
+    is_newest(&user, TokenPurpose::ResetPassword, token)?;
     set_password(
         state,
         &user,
         new_password,
-        vec![consume],
-        None,
-        "user.password_reset",
-        Actor::system("password-reset"),
+        PasswordSet {
+            also: vec![consume],
+            keep_session: None,
+            link: Some(token),
+            kind: "user.password_reset",
+            actor: Actor::system("password-reset"),
+        },
     )
     .await
 }
 
+/// How a password is being set: with what else in the transaction, which session survives, by
+/// which reset link, as which event.
+struct PasswordSet<'a> {
+    also: Vec<TransactWriteItem>,
+    keep_session: Option<&'a str>,
+    /// The reset link's token: it must still be the account's newest.
+    link: Option<&'a str>,
+    kind: &'a str,
+    actor: Actor,
+}
+
+/// Sets a password and ends everything the old one opened: every session but `keep_session`
+/// (the session epoch moves on; the kept session moves with it) and every outstanding email
+/// link (both pointers go, and links requested before now will never be minted).
 async fn set_password(
     state: &State,
     user: &UserItem,
     new_password: &Password,
-    also: Vec<TransactWriteItem>,
-    keep_session: Option<&str>,
-    kind: &str,
-    actor: Actor,
+    how: PasswordSet<'_>,
 ) -> Result<(), ApiError> {
     let store = &state.store;
     password::check_strength(
@@ -757,29 +894,50 @@ async fn set_password(
     )
     .map_err(|e| e.at("newPassword"))?;
     let hash = password::hash(new_password).map_err(ApiError::internal)?;
-    let mut writes = also;
-    writes.push(
-        Update::new(user.key())
-            .set("passwordHash", AttributeValue::S(hash))
-            .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
-            .bump_version(user.version)
-            .into_transact(store)?,
-    );
-    writes.extend(session_deletes(state, user.id, keep_session).await?);
+    let epoch = user.session_epoch + 1;
+    let mut update = Update::new(user.key())
+        .set("passwordHash", AttributeValue::S(hash))
+        .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
+        .set("sessionEpoch", AttributeValue::N(epoch.to_string()))
+        .set(
+            "linksValidAfter",
+            AttributeValue::N(state.clock.unix_millis().to_string()),
+        )
+        .remove(TokenPurpose::ResetPassword.pointer())
+        .remove(TokenPurpose::VerifyEmail.pointer())
+        .bump_version(user.version);
+    if let Some(token) = how.link {
+        update = update.if_equals(
+            TokenPurpose::ResetPassword.pointer(),
+            AttributeValue::S(token_hash(token)),
+        );
+    }
+    let mut writes = how.also;
+    writes.push(update.into_transact(store)?);
+    if let Some(session) = how.keep_session {
+        writes.push(
+            Update::new(SessionItem::key(user.id, session))
+                .set("epoch", AttributeValue::N(epoch.to_string()))
+                .if_exists()
+                .into_transact(store)?,
+        );
+    }
+    writes.extend(session_deletes(state, user.id, how.keep_session).await?);
     let event = Event::new(
-        kind,
-        actor,
+        how.kind,
+        how.actor,
         "user",
         &user.id.to_string(),
         state.clock.timestamp(),
     )
     .change("passwordChanged", false, true)
-    .email("password-changed", &user.email, &[("name", &user.name)]);
+    .email("password-changed", &user.email, &greeting(user));
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(token_race)
 }
 
-/// `POST /auth/email/verify`: marks the address verified (idempotent for an already verified one).
+/// `POST /auth/email/verify`: marks the address verified. Only the account's newest link works,
+/// once; it is void after a password set.
 pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
     let store = &state.store;
     let (item, consume) = take_token(state, token, TokenPurpose::VerifyEmail).await?;
@@ -789,15 +947,19 @@ pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
             "The link is invalid, expired or already used.",
         )
     })?;
-    let mut writes = vec![consume];
+    is_newest(&user, TokenPurpose::VerifyEmail, token)?;
+    let pointer = TokenPurpose::VerifyEmail.pointer();
+    let mut writes = vec![
+        consume,
+        Update::new(user.key())
+            .set("emailVerified", AttributeValue::Bool(true))
+            .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
+            .remove(pointer)
+            .if_equals(pointer, AttributeValue::S(token_hash(token)))
+            .bump_version(user.version)
+            .into_transact(store)?,
+    ];
     if !user.email_verified {
-        writes.push(
-            Update::new(user.key())
-                .set("emailVerified", AttributeValue::Bool(true))
-                .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
-                .bump_version(user.version)
-                .into_transact(store)?,
-        );
         let event = Event::new(
             "user.email_verified",
             Actor::user(user.id, &user.roles),
@@ -823,12 +985,6 @@ pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), Ap
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let store = &state.store;
-    let (token_write, token) = one_time_token(
-        store,
-        me.id(),
-        TokenPurpose::VerifyEmail,
-        VERIFY_TOKEN_TTL_SECS,
-    )?;
     let event = Event::new(
         "user.verification_requested",
         Actor::user(me.id(), me.roles()),
@@ -836,14 +992,13 @@ pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), Ap
         &me.id().to_string(),
         state.clock.timestamp(),
     )
-    .email(
-        "verify-email",
-        &me.user.email,
-        &[("name", &me.user.name), ("verifyToken", &token)],
-    );
-    store
-        .transact(vec![token_write, outbox_put(store, event)?])
-        .await?;
+    .email("verify-email", &me.user.email, &greeting(&me.user))
+    .link(LinkRequest {
+        purpose: TokenPurpose::VerifyEmail,
+        user_id: me.id(),
+        requested_ms: state.clock.unix_millis(),
+    });
+    store.transact(vec![outbox_put(store, event)?]).await?;
     Ok(())
 }
 
@@ -918,10 +1073,13 @@ pub async fn change_password(
         state,
         &me.user,
         new_password,
-        vec![give_back],
-        Some(&me.session_id),
-        "user.password_changed",
-        Actor::user(me.id(), me.roles()),
+        PasswordSet {
+            also: vec![give_back],
+            keep_session: Some(&me.session_id),
+            link: None,
+            kind: "user.password_changed",
+            actor: Actor::user(me.id(), me.roles()),
+        },
     )
     .await
 }
@@ -989,7 +1147,7 @@ async fn delete_user(
     )
     .change("email", &user.email, ())
     .change("name", &user.name, ())
-    .email("account-deleted", &user.email, &[("name", &user.name)]);
+    .email("account-deleted", &user.email, &greeting(user));
     writes.push(outbox_put(store, event)?);
     store
         .transact(writes)
@@ -1073,18 +1231,31 @@ pub async fn admin_update_user(
         return Ok(UserView::from(&user));
     }
     let now = state.clock.timestamp();
-    let mut writes = vec![
-        Update::new(user.key())
-            .set_value("roles", &roles)?
-            .set("status", AttributeValue::S(status.as_str().to_owned()))
+    let mut update = Update::new(user.key())
+        .set_value("roles", &roles)?
+        .set("status", AttributeValue::S(status.as_str().to_owned()))
+        .set(
+            "gsi2pk",
+            AttributeValue::S(UserItem::status_partition(status)),
+        )
+        .set("updatedAt", AttributeValue::S(now.clone()))
+        .bump_version(version);
+    let disabling = status == UserStatus::Disabled && user.status == UserStatus::Active;
+    if disabling {
+        // Every session and email link of the account ends, however many there are.
+        update = update
             .set(
-                "gsi2pk",
-                AttributeValue::S(UserItem::status_partition(status)),
+                "sessionEpoch",
+                AttributeValue::N((user.session_epoch + 1).to_string()),
             )
-            .set("updatedAt", AttributeValue::S(now.clone()))
-            .bump_version(version)
-            .into_transact(store)?,
-    ];
+            .set(
+                "linksValidAfter",
+                AttributeValue::N(state.clock.unix_millis().to_string()),
+            )
+            .remove(TokenPurpose::ResetPassword.pointer())
+            .remove(TokenPurpose::VerifyEmail.pointer());
+    }
+    let mut writes = vec![update.into_transact(store)?];
     let counter_index = match (was_admin, is_admin) {
         (true, false) => {
             writes.push(leave_admins(store)?);
@@ -1096,7 +1267,7 @@ pub async fn admin_update_user(
         }
         _ => None,
     };
-    if status == UserStatus::Disabled && user.status == UserStatus::Active {
+    if disabling {
         writes.extend(session_deletes(state, user.id, None).await?);
     }
     let kind = if status == user.status {

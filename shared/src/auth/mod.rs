@@ -134,7 +134,10 @@ pub async fn authenticate(state: &State, req: &Request) -> Result<Principal, Api
     let user = user
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(revoked)?;
-    let session: SessionItem = session.ok_or_else(revoked)?;
+    // A session of an older epoch ended with it (a password set, the account disabled).
+    let session: SessionItem = session
+        .filter(|s| s.epoch == user.session_epoch)
+        .ok_or_else(revoked)?;
     Ok(Principal {
         user,
         session_id: session.session_id,

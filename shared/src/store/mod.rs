@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as SdkUpdate,
 };
 use serde::Serialize;
@@ -365,6 +365,21 @@ impl Update {
         self
     }
 
+    /// Condition: the number `attr` is `value`, an absent attribute counting as 0.
+    #[must_use]
+    pub fn if_number(mut self, attr: &str, value: u64) -> Self {
+        let (n, v) = (
+            self.name(attr),
+            self.value(AttributeValue::N(value.to_string())),
+        );
+        self.conditions.push(if value == 0 {
+            format!("(attribute_not_exists({n}) OR {n} = {v})")
+        } else {
+            format!("{n} = {v}")
+        });
+        self
+    }
+
     /// Optimistic locking: the item's `version` is `expected`; it becomes `expected + 1`.
     #[must_use]
     pub fn bump_version(self, expected: u64) -> Self {
@@ -388,6 +403,33 @@ impl Update {
 
     fn condition(&self) -> Option<String> {
         (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
+    }
+
+    /// Only this update's conditions, as a `ConditionCheck` of a transaction: the transaction
+    /// fails unless they hold, and the item is not written.
+    pub fn into_check(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
+        let condition = self
+            .condition()
+            .unwrap_or_else(|| "attribute_exists(pk)".to_owned());
+        let names: HashMap<String, String> = self
+            .names
+            .into_iter()
+            .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
+            .collect();
+        let values: HashMap<String, AttributeValue> = self
+            .values
+            .into_iter()
+            .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
+            .collect();
+        let check = ConditionCheck::builder()
+            .table_name(&store.table)
+            .set_key(Some(self.key.to_attrs()))
+            .condition_expression(condition)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// This update as an item of a transaction.
@@ -630,6 +672,30 @@ impl Store {
 
     /// Every item of a partition whose sort key starts with `prefix` (all pages). For small,
     /// bounded collections such as a user's sessions.
+    /// The first `limit` items of `partition` whose sort key starts with `prefix`, in key order
+    /// (one Query).
+    pub async fn query_first(
+        &self,
+        partition: &str,
+        prefix: &str,
+        limit: i32,
+    ) -> Result<Vec<RawItem>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.items.unwrap_or_default())
+    }
+
     pub async fn query_all(
         &self,
         partition: &str,
