@@ -60,17 +60,30 @@ impl Invalid {
 /// Longest email address SMTP can carry (RFC 5321 path limit minus the angle brackets).
 pub const EMAIL_MAX_LEN: usize = 254;
 
-/// An email address, trimmed and lower-cased, so one mailbox has one spelling in the table.
+/// An email address in its canonical form, so one mailbox has one spelling in the table and
+/// in every lookup (sign-in, reset, throttles): trimmed, lower-cased, the domain mapped to ASCII
+/// by UTS-46 (a full-width or otherwise look-alike spelling of a domain is that domain), and
+/// no quoted local part (`"ada"@example.com` is the same mailbox as `ada@example.com` under
+/// RFC 5321; such addresses are refused rather than given a second account).
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let normalised = raw.trim().to_lowercase();
-        if normalised.is_empty() {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
             return Err(Invalid("must not be empty"));
         }
+        let (local, domain) = trimmed
+            .rsplit_once('@')
+            .ok_or(Invalid("must be a valid email address"))?;
+        if local.contains('"') || local.contains('\\') {
+            return Err(Invalid("must not have a quoted local part"));
+        }
+        let domain =
+            idna::domain_to_ascii(domain).map_err(|_| Invalid("must be a valid email address"))?;
+        let normalised = format!("{local}@{domain}").to_lowercase();
         if normalised.len() > EMAIL_MAX_LEN {
             return Err(Invalid("must be at most 254 characters"));
         }
@@ -265,6 +278,32 @@ mod tests {
     fn emails_are_trimmed_and_lower_cased() {
         let email = Email::parse("  Ada.Lovelace@Example.COM ").expect("valid");
         assert_eq!(email.as_str(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn look_alike_domains_are_one_domain_and_quoted_local_parts_are_refused() {
+        for same in [
+            "ada@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.com", // full-width
+            "ada@EXAMPLE.com",
+            "ada@example\u{3002}com", // an ideographic full stop
+        ] {
+            assert_eq!(
+                Email::parse(same).map(|e| e.to_string()),
+                Ok("ada@example.com".to_owned()),
+                "{same:?}"
+            );
+        }
+        assert_eq!(
+            Email::parse("ada@b\u{fc}cher.example").map(|e| e.to_string()),
+            Ok("ada@xn--bcher-kva.example".to_owned())
+        );
+        for quoted in [
+            "\"ada\"@example.com",
+            "\"a b\"@example.com",
+            "a\\b@example.com",
+        ] {
+            assert!(Email::parse(quoted).is_err(), "{quoted:?}");
+        }
     }
 
     #[test]

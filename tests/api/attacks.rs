@@ -618,3 +618,25 @@ async fn a_registrants_words_never_reach_an_unproved_address() {
         "the link is in it: {body}"
     );
 }
+
+#[tokio::test]
+async fn look_alike_addresses_are_the_same_account_or_refused() {
+    let app = TestApp::spawn().await;
+    user(&app, "ada@example.com", None).await;
+    let register = |email: &str| {
+        app.call(
+            auth_register::handle,
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": email, "name": "Twin", "password": PASSWORD})),
+        )
+    };
+    // The full-width spelling of the domain (UTS-46 maps it to ASCII): the same mailbox.
+    let full_width = "ada@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.com";
+    let twin = register(full_width).await;
+    assert_eq!((twin.status, twin.code()), (409, "EMAIL_TAKEN"));
+    // A quoted local part names the same mailbox under RFC 5321: refused.
+    let quoted = register("\"ada\"@example.com").await;
+    assert_eq!(quoted.status, 422, "{:?}", quoted.body);
+    // Every lookup uses the canonical form: signing in with the look-alike is signing in.
+    assert_eq!(login(&app, full_width, PASSWORD).await.status, 200);
+}

@@ -468,7 +468,9 @@ fn with_token(intent: &EmailIntent, token: &str) -> EmailIntent {
 pub async fn handle(worker: &EmailWorker, event: SqsEvent) -> SqsBatchResponse {
     worker::process(event, |message| async move {
         let event = worker::event_of(&message)?;
-        deliver(worker, &event).await
+        // Boxed: the delivery future (SDK sends, link minting, budgets) is deep enough to
+        // exceed the compiler's layout depth limit when inlined into the runtime's future.
+        Box::pin(deliver(worker, &event)).await
     })
     .await
 }
