@@ -7,7 +7,7 @@
 //! | feed entry | `FEED#<yyyy-mm>` | `<publishedKey>` | – | the published feed, newest first: Query per month bucket |
 //! | tag entry | `TAG#<tag>#<yyyy-mm>` | `<publishedKey>` | – | a tag's feed: Query per month bucket |
 //! | idempotency record | `IDEMPOTENCY#<authorId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts` (24 h TTL) |
-//! | feed start | `STATS` | `FEED` | – | the oldest month bucket (where feed pagination stops) |
+//! | feed month | `FEEDMONTHS#FEED` or `FEEDMONTHS#TAG#<tag>` | `<yyyy-mm>` | – | the months in which a feed has (had) entries, newest first: where the next page is, whatever the gaps |
 //!
 //! `publishedKey` is `<publishedAt in ms, 13 digits>#<postId>`, so newest-first is reverse key
 //! order. Feed and tag entries are written, rewritten and deleted in the same transaction as
@@ -21,7 +21,12 @@
 //! (roughly 2.6 billion a month) before that partition throttles — and adaptive capacity
 //! isolates a hot partition before that. Month buckets keep partitions bounded in size and
 //! make old months cold; the feed is read from the newest bucket backwards (one Query per
-//! bucket touched; a page crosses into an older month only at a month boundary). Past
+//! bucket touched; a page crosses into an older month only at a month boundary, and finds that
+//! month in the feed's month index, so gaps cost nothing). A page reads at most
+//! [`MAX_BUCKETS_PER_PAGE`] buckets and answers with what it found and a cursor when that is
+//! not a full page. The month markers are written with a BatchWriteItem *before* the post's
+//! transaction (idempotent puts, never in a transaction: concurrent publishes would conflict
+//! on them), so a committed entry always has its marker. Past
 //! ~1,000 publishes per second, split each bucket into N write shards
 //! (`FEED#<yyyy-mm>#<hash(id) % N>`) and merge N Queries per page. The author indexes
 //! (`gsi1`, `gsi2`) are partitioned by author, so they never concentrate writes.
@@ -29,7 +34,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -41,7 +46,7 @@ use crate::error::{ApiError, FieldError};
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::store::keys::Index;
-use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
+use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError, Update};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -366,11 +371,38 @@ fn set_index_keys(post: &mut PostItem) {
     }
 }
 
-/// Records the first month anything was published (set once): feed pagination stops there.
-fn feed_start_update(store: &Store, month: &str) -> Result<TransactWriteItem, StoreError> {
-    Update::new(Key::new("STATS", "FEED"))
-        .set_if_absent("firstMonth", AttributeValue::S(month.to_owned()))
-        .into_transact(store)
+/// A feed's month index entry: this feed has (or had) entries in month `sk`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FeedMonth {
+    pk: String,
+    sk: String,
+}
+
+/// The partition of a feed's month index (`FEED` or `TAG#<tag>`).
+fn months_partition(feed: &str) -> String {
+    format!("FEEDMONTHS#{feed}")
+}
+
+/// The month markers the feed entries of `after` need that `before`'s did not have.
+fn month_markers(before: Option<&PostItem>, after: &PostItem) -> Vec<FeedMonth> {
+    let old: Vec<Key> = before
+        .filter(|p| p.status == PostStatus::Published)
+        .map(feed_keys)
+        .unwrap_or_default();
+    if after.status != PostStatus::Published {
+        return Vec::new();
+    }
+    feed_keys(after)
+        .into_iter()
+        .filter(|key| !old.contains(key))
+        .filter_map(|key| {
+            let (feed, month) = key.pk.rsplit_once('#')?;
+            Some(FeedMonth {
+                pk: months_partition(feed),
+                sk: month.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// What `POST /posts` carries, validated.
@@ -460,9 +492,6 @@ pub async fn create(
         })?);
     }
     writes.extend(feed_writes(store, None, Some(&post))?);
-    if published {
-        writes.push(feed_start_update(store, &month_of(now_ms))?);
-    }
     let kind = if published {
         "post.published"
     } else {
@@ -479,6 +508,7 @@ pub async fn create(
     .change("tags", (), &post.tags)
     .change("status", (), post.status);
     writes.push(outbox_put(store, event)?);
+    store.put_batch(&month_markers(None, &post)).await?;
     match store.transact(writes).await {
         Ok(()) => Ok(PostView::from(&post)),
         // The same key raced us: answer what the winner stored.
@@ -668,9 +698,6 @@ pub async fn update(
             .into_transact(store)?,
     ];
     writes.extend(feed_writes(store, Some(&before), Some(&after))?);
-    if transition == (PostStatus::Draft, PostStatus::Published) {
-        writes.push(feed_start_update(store, &month_of(now_ms))?);
-    }
     let kind = match transition {
         (PostStatus::Draft, PostStatus::Published) => "post.published",
         (PostStatus::Published, PostStatus::Draft) => "post.unpublished",
@@ -694,6 +721,9 @@ pub async fn update(
     .change("tags", &before.tags, &after.tags)
     .change("status", before.status, after.status);
     writes.push(outbox_put(store, event)?);
+    store
+        .put_batch(&month_markers(Some(&before), &after))
+        .await?;
     store.transact(writes).await.map_err(|error| match error {
         StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
             detail: "The post changed while this edit was made; fetch it again.".into(),
@@ -771,13 +801,10 @@ pub async fn delete_all_by(
     }
 }
 
-/// The opaque cursor of a feed: the month bucket and the position inside it.
-#[derive(Debug, Serialize, Deserialize)]
-struct FeedCursor {
-    m: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    c: Option<String>,
-}
+/// Month buckets one feed page may read. With the month index a page costs at most this many
+/// bucket Queries and as many index Queries (in practice one), whatever the gaps between
+/// months; a page that is not full by then answers with what it has and a cursor.
+pub const MAX_BUCKETS_PER_PAGE: usize = 3;
 
 fn previous_month(month: &str) -> Option<String> {
     let year: i32 = month.get(..4)?.parse().ok()?;
@@ -802,6 +829,61 @@ fn bad_cursor() -> ApiError {
     StoreError::Cursor(crate::store::CursorError).into()
 }
 
+/// Where a feed page starts: a month bucket and, inside it, the bucket's own cursor.
+struct FeedPosition {
+    month: String,
+    inner: Option<String>,
+}
+
+/// The feed's cursor is signed and bound to the feed (`feed|FEED`, `feed|TAG#rust`): a cursor
+/// of one feed is refused by another, and a month cannot be forged.
+fn feed_scope(feed: &str) -> String {
+    format!("feed|{feed}")
+}
+
+fn seal(store: &Store, feed: &str, position: &FeedPosition) -> String {
+    let mut fields = vec![("m", position.month.as_str())];
+    if let Some(inner) = &position.inner {
+        fields.push(("c", inner.as_str()));
+    }
+    store.seal_cursor(&feed_scope(feed), &fields)
+}
+
+fn open(store: &Store, feed: &str, cursor: &str) -> Result<FeedPosition, ApiError> {
+    let mut fields = store.open_cursor(&feed_scope(feed), cursor)?;
+    let month = fields.remove("m").filter(|m| valid_month(m));
+    let month = month.ok_or_else(bad_cursor)?;
+    Ok(FeedPosition {
+        month,
+        inner: fields.remove("c"),
+    })
+}
+
+/// Up to [`MAX_BUCKETS_PER_PAGE`] months before `month` in which `feed` has entries, newest
+/// first, and whether there are more.
+async fn older_months(
+    store: &Store,
+    feed: &str,
+    month: &str,
+) -> Result<(Vec<String>, bool), ApiError> {
+    let Some(high) = previous_month(month) else {
+        return Ok((Vec::new(), false));
+    };
+    let query = KeyQuery::table(months_partition(feed))
+        .sort(SortKey::Between("0000-01".to_owned(), high))
+        .newest_first();
+    let page: Page<FeedMonth> = store
+        .query_page(
+            &query,
+            &PageRequest::first(u16::try_from(MAX_BUCKETS_PER_PAGE).unwrap_or(1)),
+        )
+        .await?;
+    Ok((
+        page.items.into_iter().map(|m| m.sk).collect(),
+        page.next_cursor.is_some(),
+    ))
+}
+
 /// `GET /posts` (`tag` for a tag's feed): published posts, newest first, across month buckets.
 pub async fn feed(
     state: &State,
@@ -818,73 +900,64 @@ pub async fn feed(
             })
         })
         .transpose()?;
-    let (mut month, mut inner) = match &page.cursor {
-        None => (state.clock.timestamp()[..7].to_owned(), None),
-        Some(cursor) => {
-            let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad_cursor())?;
-            let cursor: FeedCursor = serde_json::from_slice(&bytes).map_err(|_| bad_cursor())?;
-            if !valid_month(&cursor.m) {
-                return Err(bad_cursor());
-            }
-            (cursor.m, cursor.c)
-        }
+    let feed = match &tag {
+        Some(tag) => format!("TAG#{tag}"),
+        None => "FEED".to_owned(),
     };
-    // Where the feed starts (the first month anything was published): read only when a
-    // bucket runs out, so a typical page costs one Query.
-    let mut first_month: Option<String> = None;
+    let mut position = match &page.cursor {
+        None => FeedPosition {
+            month: state.clock.timestamp()[..7].to_owned(),
+            inner: None,
+        },
+        Some(cursor) => open(store, &feed, cursor)?,
+    };
     let limit = page.limit;
     let mut items: Vec<PostSummary> = Vec::new();
+    // Older months with entries, from the month index, read when a bucket runs out.
+    let mut older: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut index_has_more = true;
+    let mut buckets = 0;
     loop {
-        let query = KeyQuery::table(feed_partition(tag.as_deref(), &month)).newest_first();
+        buckets += 1;
+        let query = KeyQuery::table(feed_partition(tag.as_deref(), &position.month)).newest_first();
         let remaining = limit - u16::try_from(items.len()).unwrap_or(limit);
         let result: Page<FeedEntry> = store
             .query_page(
                 &query,
                 &PageRequest {
                     limit: remaining,
-                    cursor: inner.take(),
+                    cursor: position.inner.take(),
                 },
             )
             .await?;
         items.extend(result.items.into_iter().map(|e| e.summary));
-        let full = items.len() >= usize::from(limit);
-        let next = if let Some(c) = result.next_cursor {
-            Some(FeedCursor {
-                m: month.clone(),
-                c: Some(c),
+        let next = if let Some(inner) = result.next_cursor {
+            Some(FeedPosition {
+                month: position.month.clone(),
+                inner: Some(inner),
             })
         } else {
-            if first_month.is_none() {
-                let start: Option<serde_json::Value> =
-                    store.get(&Key::new("STATS", "FEED")).await?;
-                first_month = Some(
-                    start
-                        .and_then(|v| v["firstMonth"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| month.clone()),
-                );
+            if older.is_empty() && index_has_more {
+                let (months, more) = older_months(store, &feed, &position.month).await?;
+                older.extend(months);
+                index_has_more = more;
             }
-            previous_month(&month)
-                .filter(|m| first_month.as_ref().is_some_and(|first| m >= first))
-                .map(|m| FeedCursor { m, c: None })
+            older.pop_front().map(|month| FeedPosition { month, inner: None })
         };
         match next {
-            Some(next) if full => {
-                let json = serde_json::to_vec(&next).map_err(ApiError::internal)?;
-                return Ok(Page {
-                    items,
-                    next_cursor: Some(URL_SAFE_NO_PAD.encode(json)),
-                });
-            }
-            Some(next) => {
-                month = next.m;
-                inner = next.c;
-            }
             None => {
                 return Ok(Page {
                     items,
                     next_cursor: None,
                 });
             }
+            Some(next) if items.len() >= usize::from(limit) || buckets >= MAX_BUCKETS_PER_PAGE => {
+                return Ok(Page {
+                    items,
+                    next_cursor: Some(seal(store, &feed, &next)),
+                });
+            }
+            Some(next) => position = next,
         }
     }
 }

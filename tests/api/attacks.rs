@@ -640,3 +640,115 @@ async fn look_alike_addresses_are_the_same_account_or_refused() {
     // Every lookup uses the canonical form: signing in with the look-alike is signing in.
     assert_eq!(login(&app, full_width, PASSWORD).await.status, 200);
 }
+
+/// `GET /v1/posts` (the whole feed, or `tag`'s) with `cursor`, as anyone.
+async fn feed_page(
+    app: &TestApp,
+    tag: Option<&str>,
+    limit: u16,
+    cursor: Option<&str>,
+) -> ferrite_tests::TestResponse {
+    let mut call = Call::new("GET", "/v1/posts").query("limit", &limit.to_string());
+    if let Some(tag) = tag {
+        call = call.query("tag", tag);
+    }
+    if let Some(cursor) = cursor {
+        call = call.query("cursor", cursor);
+    }
+    app.call(posts_list::handle, call).await
+}
+
+/// Publishes a post tagged `tags` as `access`.
+async fn publish(app: &TestApp, access: &str, title: &str, tags: &[&str]) {
+    let created = app
+        .call(
+            posts_create::handle,
+            Call::new("POST", "/v1/posts").bearer(access).json(
+                &json!({"title": title, "body": "b", "tags": tags, "status": "published"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+}
+
+/// The app's world as it was `days` days ago.
+fn days_ago(app: &TestApp, days: u64) -> TestApp {
+    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 24 * 3600);
+    app.at(shared::clock::Clock::Fixed(at))
+}
+
+#[tokio::test]
+async fn a_forged_or_foreign_feed_cursor_is_refused_without_walking_months() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let (access, _) = user(&app, "writer@example.com", None).await;
+    publish(&app, &access, "one", &["rust"]).await;
+    publish(&app, &access, "two", &["rust"]).await;
+    // The unauthenticated shape the feed used to accept: base64 JSON naming a far month.
+    for month in ["2045-12", "9999-12"] {
+        let forged = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            json!({"m": month}).to_string(),
+        );
+        log.take();
+        let answer = feed_page(&app, None, 20, Some(&forged)).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert_eq!(answer.code(), "INVALID_CURSOR");
+        assert!(log.take().is_empty(), "a forged cursor reads nothing");
+    }
+    // A genuine cursor of one feed is not a cursor of another.
+    let first = feed_page(&app, Some("rust"), 1, None).await;
+    let cursor = first.body["nextCursor"].as_str().expect("a second page");
+    assert_eq!(feed_page(&app, None, 1, Some(cursor)).await.status, 400);
+    assert_eq!(feed_page(&app, Some("go"), 1, Some(cursor)).await.status, 400);
+    assert_eq!(feed_page(&app, Some("rust"), 1, Some(cursor)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_sparse_feed_costs_a_bounded_number_of_calls_per_page() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let (access, _) = user(&app, "now@example.com", None).await;
+    // A tag used once, three years ago, and the whole feed with posts in six months spread
+    // over three years (gaps of up to a year between them).
+    let spread = [1100_u64, 1095, 700, 400, 100, 40];
+    for (n, days) in spread.iter().enumerate() {
+        let tags: &[&str] = if n == 0 { &["rare"] } else { &[] };
+        publish(&days_ago(&app, *days), &access, &format!("post {n}"), tags).await;
+    }
+    publish(&app, &access, "today", &[]).await;
+
+    // The rare tag's first page: this month's bucket (empty), the month index, the one month.
+    log.take();
+    let rare = feed_page(&app, Some("rare"), 20, None).await;
+    assert_eq!(rare.status, 200);
+    assert_eq!(rare.body["items"].as_array().map(Vec::len), Some(1));
+    assert!(rare.body["nextCursor"].is_null());
+    assert_eq!(log.take(), ["Query", "Query", "Query"]);
+
+    // The whole feed, page by page: every post once, newest first, and no page past the bound.
+    let bound = 2 * shared::posts::MAX_BUCKETS_PER_PAGE;
+    let mut titles = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        log.take();
+        let page = feed_page(&app, None, 20, cursor.as_deref()).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let calls = log.take();
+        assert!(calls.len() <= bound, "{} calls for one page", calls.len());
+        assert!(calls.iter().all(|c| c == "Query"), "{calls:?}");
+        titles.extend(
+            page.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|p| p["title"].as_str().expect("title").to_owned()),
+        );
+        match page.body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        titles,
+        ["today", "post 5", "post 4", "post 3", "post 2", "post 1", "post 0"]
+    );
+}

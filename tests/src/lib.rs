@@ -395,6 +395,27 @@ impl TestApp {
         state
     }
 
+    /// The same world (table, roles, interceptors) seen by a clock that says `clock`: requests
+    /// made through it happen at that instant (a post published three years ago).
+    pub fn at(&self, clock: Clock) -> Self {
+        let base = self.state;
+        let mut state = State::from_sdk(base.config.clone(), base.sdk_config().clone(), clock)
+            .expect("the state at another instant");
+        state.auth = base.auth.clone();
+        state.store = shared::store::Store::new(
+            base.store.client().clone(),
+            base.store.table(),
+            shared::store::CursorCodec::new(base.config.cursor_secret.clone()),
+            clock,
+        );
+        Self {
+            state: Box::leak(Box::new(state)),
+            table: self.table.clone(),
+            roles: Mutex::new(self.roles.lock().expect("lock").clone()),
+            as_role: Mutex::default(),
+        }
+    }
+
     /// The state of the function the template routes `call` to.
     pub fn state_for(&self, call: &Call) -> &'static State {
         let route = routes()

@@ -1,7 +1,8 @@
 //! The DynamoDB layer: one table, typed items (`serde_dynamo`), conditional writes whose
 //! failures are typed errors, optimistic locking, and cursor pagination.
 //!
-//! Every access is a GetItem, one Query, one PutItem/UpdateItem or one TransactWriteItems.
+//! Every access is a GetItem, a BatchGetItem, one Query, one PutItem/UpdateItem, a
+//! BatchWriteItem of idempotent puts, or one TransactWriteItems.
 //! The key layout lives in [`keys`].
 
 pub mod cursor;
@@ -16,8 +17,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as SdkUpdate,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as SdkUpdate, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -666,6 +667,75 @@ impl Store {
                     })
                     .map(|i| found.swap_remove(i))
                     .filter(|item| !self.is_expired(item))
+            })
+            .collect())
+    }
+
+    /// Writes up to 25 items (replacing whatever is at their keys) in one BatchWriteItem,
+    /// asking again for any DynamoDB leaves unprocessed (bounded). For idempotent writes that
+    /// must not join a transaction (a hot item written by many concurrent transactions would
+    /// make them conflict).
+    pub async fn put_batch<T: Serialize>(&self, items: &[T]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut pending = items
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(serde_dynamo::to_item(item)?))
+                    .build()
+                    .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        for attempt in 0..5 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchWriteItem left items unprocessed".into(),
+        ))
+    }
+
+    /// A cursor of `fields`, signed and bound to `scope` (for listings that paginate over more
+    /// than one Query, whose position is more than one key).
+    pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> String {
+        let map = fields
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
+            .collect();
+        self.cursors.encode(scope, &map)
+    }
+
+    /// The fields of a cursor made by [`seal_cursor`](Self::seal_cursor) for `scope`.
+    pub fn open_cursor(
+        &self,
+        scope: &str,
+        cursor: &str,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .cursors
+            .decode(scope, cursor)?
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                AttributeValue::S(s) => Some((name, s)),
+                _ => None,
             })
             .collect())
     }
