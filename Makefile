@@ -14,6 +14,13 @@ CARGO       ?= cargo
 # `--bin` without `--package`: the feature resolution `cargo lambda watch` uses for the functions,
 # so the local stack and the functions share one set of build artifacts.
 LOCAL       := $(CARGO) run --quiet --bin ferrite-local --
+# Template parameters for the local stack, as `sam deploy --parameter-overrides` would set them:
+# `make dev PARAMS="RegistrationMode=silent"`.
+PARAMS      ?=
+export FERRITE_PARAMETERS := $(PARAMS)
+# Every client of a test, soak or fuzz run is 127.0.0.1: one source IP for hundreds of
+# registrations. Those runs lift the per-IP registration limit (its own test sets it low).
+MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 $(PARAMS)"
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
@@ -31,7 +38,7 @@ $(STAMP): $(REQUIREMENTS)
 
 test: setup ## Every test, against a private local stack (endpoint, functions, gateway) started and stopped here
 	$(VENV)/bin/python -m unittest discover --start-directory infra/tests --top-level-directory infra/tests
-	$(LOCAL) exec --api -- $(TEST_RUNNER)
+	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(TEST_RUNNER)
 
 lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 	$(CARGO) fmt --all -- --check
@@ -48,13 +55,13 @@ openapi: ## Regenerate openapi.json from the Rust types (a test fails when it is
 fuzz: setup ## Schemathesis against the whole local stack: >= 5,000 generated requests, bounded in time
 	$(CARGO) build --quiet --package infra --bin ferrite-admin
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_MAX_TIME=$${FUZZ_MAX_TIME:-420} FUZZ_MIN_REQUESTS=$${FUZZ_MIN_REQUESTS:-5000} \
-	  $(LOCAL) exec --api -- $(VENV)/bin/python infra/fuzz.py
+	  $(MANY_CLIENTS) $(LOCAL) exec --api -- $(VENV)/bin/python infra/fuzz.py
 
 fuzz-ci: ## The short fuzz run of CI (about a minute of generated requests)
 	$(MAKE) fuzz FUZZ_EXAMPLES=5 FUZZ_MAX_TIME=60 FUZZ_MIN_REQUESTS=300
 
 soak: setup ## The whole stack under a mixed workload for SOAK_SECS (default 600), then the pipeline's promises checked
-	$(LOCAL) exec --api -- $(CARGO) run --quiet --bin ferrite-soak
+	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(CARGO) run --quiet --bin ferrite-soak
 
 seed: ## Load a realistic data set into the running `make dev` (make seed N=2000 posts), then time it
 	$(CARGO) run --quiet --bin ferrite-seed -- --posts $${N:-1000}

@@ -267,13 +267,24 @@ fn routes() -> Vec<Route> {
             path: "/v1/auth/register",
             id: "register",
             tag: "auth",
-            summary: "Create an account and sign in",
+            summary: "Create an account (and sign in, in `conflict` registration mode)",
             auth: Auth::None,
             store: true,
             body: body::<auth_register::Register>(),
             params: vec![],
-            ok: vec![(201, "Registered and signed in", json::<Session>())],
-            errors: &[409],
+            ok: vec![
+                (
+                    201,
+                    "`conflict` mode: registered and signed in",
+                    json::<Session>(),
+                ),
+                (
+                    202,
+                    "`silent` mode: accepted, whether or not the address had an account",
+                    json::<auth_register::Pending>(),
+                ),
+            ],
+            errors: &[409, 429],
         },
         Route {
             method: Post,
@@ -795,6 +806,7 @@ pub fn document() -> OpenApi {
     components = register::<Jwks>(components, &mut nested);
     components = register::<Jwk>(components, &mut nested);
     components = register::<Session>(components, &mut nested);
+    components = register::<auth_register::Pending>(components, &mut nested);
     components = register::<TokenPair>(components, &mut nested);
     components = register::<UserView>(components, &mut nested);
     components = register::<UserStatus>(components, &mut nested);

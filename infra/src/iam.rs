@@ -237,8 +237,10 @@ mod tests {
         for queue in [
             "AuditQueue",
             "EmailQueue",
+            "PurgeQueue",
             "AuditDeadLetterQueue",
             "EmailDeadLetterQueue",
+            "PurgeDeadLetterQueue",
         ] {
             ctx.attributes.insert(
                 format!("{queue}.Arn"),

@@ -902,7 +902,7 @@ mod tests {
     }
 
     #[test]
-    fn the_repository_template_declares_both_pipes_and_both_workers() {
+    fn the_repository_template_declares_its_pipes_and_workers() {
         let template = Template::load(&crate::template_path()).expect("template");
         let mut ctx = Context::local("t", "us-east-1");
         for resource in template.resources() {
@@ -939,7 +939,8 @@ mod tests {
             targets,
             [
                 ("stream-Table", "url-AuditQueue", "LATEST"),
-                ("stream-Table", "url-EmailQueue", "LATEST")
+                ("stream-Table", "url-EmailQueue", "LATEST"),
+                ("stream-Table", "url-PurgeQueue", "LATEST")
             ]
         );
         let mappings = mappings(&template, &ctx).expect("mappings");
@@ -951,7 +952,8 @@ mod tests {
             workers,
             [
                 ("worker-audit", "url-AuditQueue"),
-                ("worker-email", "url-EmailQueue")
+                ("worker-email", "url-EmailQueue"),
+                ("worker-purge", "url-PurgeQueue")
             ]
         );
     }

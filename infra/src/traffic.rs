@@ -105,6 +105,26 @@ impl Client {
         })
     }
 
+    /// The same client, connecting from loopback address `127.0.0.<2 + n % 250>`: one of many
+    /// clients, as far as per-IP limits are concerned (Linux routes all of 127/8 to loopback).
+    /// Where that address cannot be bound, the client connects as before.
+    #[must_use]
+    pub fn as_client_number(&self, n: u64) -> Self {
+        let last = u8::try_from(2 + n % 250).unwrap_or(2);
+        let address = std::net::IpAddr::from([127, 0, 0, last]);
+        let bindable = std::net::TcpListener::bind((address, 0)).is_ok();
+        let http = reqwest::Client::builder()
+            .connect_timeout(crate::LOCAL_CONNECT_TIMEOUT)
+            .timeout(Duration::from_secs(30) + crate::INVOKE_ALLOWANCE * 2)
+            .local_address(bindable.then_some(address))
+            .build()
+            .unwrap_or_else(|_| self.http.clone());
+        Self {
+            http,
+            ..self.clone()
+        }
+    }
+
     /// Sends one request, records it under `operation`.
     pub async fn call(
         &self,

@@ -90,7 +90,28 @@ pub struct Config {
     pub jwt_public_keys: Option<String>,
     pub signing_key_secret_id: Option<String>,
     pub refresh_reuse_grace_secs: i64,
+    /// `REGISTRATION_MODE`: what registering a taken address answers.
+    pub registration_mode: RegistrationMode,
+    /// `REGISTRATIONS_PER_IP_PER_HOUR`: registrations one source address may attempt per hour.
+    pub registrations_per_ip_per_hour: u64,
 }
+
+/// What `POST /auth/register` answers for an address that already has an account
+/// (`REGISTRATION_MODE`, the template's `RegistrationMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationMode {
+    /// 409 `EMAIL_TAKEN`; a new account is signed in at once (201 with tokens). Reveals which
+    /// addresses have accounts (throttled per source IP).
+    #[default]
+    Conflict,
+    /// 202 with the same body for a new and a taken address; the address's owner gets an email
+    /// either way (a confirmation link, or "someone tried to register with your address"), and
+    /// an unconfirmed account cannot sign in. Reveals nothing.
+    Silent,
+}
+
+/// Registrations one source IP may attempt per hour unless configured.
+pub const DEFAULT_REGISTRATIONS_PER_IP_PER_HOUR: u64 = 30;
 
 impl Config {
     /// Reads the process environment.
@@ -163,6 +184,29 @@ impl Config {
                 })?,
         };
 
+        let registration_mode = match get("REGISTRATION_MODE").as_deref().map(str::trim) {
+            None | Some("conflict") => RegistrationMode::Conflict,
+            Some("silent") => RegistrationMode::Silent,
+            Some(_) => {
+                return Err(ConfigError {
+                    var: "REGISTRATION_MODE",
+                    problem: "must be `conflict` or `silent`".into(),
+                });
+            }
+        };
+        let registrations_per_ip_per_hour = match get("REGISTRATIONS_PER_IP_PER_HOUR") {
+            None => DEFAULT_REGISTRATIONS_PER_IP_PER_HOUR,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| ConfigError {
+                    var: "REGISTRATIONS_PER_IP_PER_HOUR",
+                    problem: "must be a number from 1 to 1000000".into(),
+                })?,
+        };
+
         Ok(Self {
             table_name,
             region,
@@ -175,6 +219,8 @@ impl Config {
             jwt_public_keys: get("JWT_PUBLIC_KEYS"),
             signing_key_secret_id: get("SIGNING_KEY_SECRET_ID"),
             refresh_reuse_grace_secs,
+            registration_mode,
+            registrations_per_ip_per_hour,
         })
     }
 }

@@ -578,6 +578,12 @@ pub async fn get(
     if !can_see(&post, viewer) {
         return Err(not_found());
     }
+    // A deleted account's posts are gone for readers from the moment the account is, though
+    // the purge removes them a little later. The author reading their own post exists.
+    let by_viewer = viewer.is_some_and(|v| v.id() == post.author_id);
+    if !by_viewer && !author_exists(&state.store, post.author_id).await? {
+        return Err(not_found());
+    }
     Ok(PostView::from(&post))
 }
 
@@ -763,42 +769,123 @@ pub async fn delete(state: &State, me: &Principal, id: &str) -> Result<(), ApiEr
     })
 }
 
-/// Deletes every post of `author` (with their feed entries), a few posts per transaction —
-/// run before the account itself is deleted, so no feed keeps a post of a deleted account.
-pub async fn delete_all_by(
+/// The events whose account is gone: its posts are purged in the background
+/// ([`purge_author`]), and hidden from every read meanwhile.
+pub const ACCOUNT_DELETED_EVENTS: [&str; 2] = ["user.deleted", "user.deleted_by_admin"];
+
+/// Posts deleted per transaction by [`purge_author`] (each with up to six feed entries and its
+/// event: at most 80 of the 100 items a transaction may hold).
+const PURGE_BATCH: u16 = 10;
+
+/// How a purge ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    /// Posts deleted by this call.
+    pub deleted: usize,
+    /// Whether the author has no post left (false: `until` came first; call again).
+    pub done: bool,
+}
+
+/// Deletes every post of `author` (with its feed and tag entries and a `post.deleted` event),
+/// a few posts per transaction, until none is left or `until` has passed. Run by the purge
+/// worker from the account's deletion event, so deleting an account costs the same whatever
+/// it wrote. Idempotent: each post's delete is conditional on the version read, so a post
+/// already deleted (an index entry that lags behind) or changed meanwhile is read again
+/// rather than deleted twice or with stale feed keys, and a redelivered event finds only what
+/// is left.
+pub async fn purge_author(
     state: &State,
     author: UserId,
     actor: &Actor,
-) -> Result<usize, ApiError> {
+    until: std::time::SystemTime,
+) -> Result<Purge, ApiError> {
     let store = &state.store;
     let mut deleted = 0;
-    loop {
+    while std::time::SystemTime::now() < until {
         let page: Page<PostItem> = store
             .query_page(
                 &KeyQuery::index(Index::Gsi1, format!("AUTHOR#{author}")),
-                &PageRequest::first(10),
+                &PageRequest::first(PURGE_BATCH),
             )
             .await?;
         if page.items.is_empty() {
-            return Ok(deleted);
+            return Ok(Purge {
+                deleted,
+                done: true,
+            });
         }
-        let mut writes = Vec::new();
-        for post in &page.items {
-            writes.push(store.delete_op(&post_key(post.id), false)?);
-            writes.extend(feed_writes(store, Some(post), None)?);
-            let event = Event::new(
-                "post.deleted",
-                actor.clone(),
-                "post",
-                &post.id.to_string(),
-                state.clock.timestamp(),
-            )
-            .change("reason", (), "account deleted");
-            writes.push(outbox_put(store, event)?);
+        let mut posts = page.items;
+        while !posts.is_empty() {
+            let mut writes = Vec::new();
+            // Index in `writes` of each post's delete, to know which one a failed condition names.
+            let mut firsts = Vec::new();
+            for post in &posts {
+                firsts.push(writes.len());
+                writes.push(store.delete_versioned_op(&post_key(post.id), post.version)?);
+                writes.extend(feed_writes(store, Some(post), None)?);
+                let event = Event::new(
+                    "post.deleted",
+                    actor.clone(),
+                    "post",
+                    &post.id.to_string(),
+                    state.clock.timestamp(),
+                )
+                .change("title", &post.title, ())
+                .change("status", post.status, ())
+                .change("reason", (), "account deleted");
+                writes.push(outbox_put(store, event)?);
+            }
+            match store.transact(writes).await {
+                Ok(()) => {
+                    deleted += posts.len();
+                    posts.clear();
+                }
+                // Gone already, or changed since the index was read: leave it to the next read.
+                Err(StoreError::ConditionFailed { index: Some(index) }) => {
+                    let Some(lagging) = firsts.iter().position(|first| *first == index) else {
+                        return Err(ApiError::internal(
+                            "a feed entry's delete failed a condition",
+                        ));
+                    };
+                    posts.remove(lagging);
+                }
+                Err(other) => return Err(other.into()),
+            }
         }
-        store.transact(writes).await?;
-        deleted += page.items.len();
+        // Only stale index entries on this page: give the index a moment to catch up.
+        if deleted == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
+    Ok(Purge {
+        deleted,
+        done: false,
+    })
+}
+
+/// The authors among `authors` whose account still exists (one BatchGetItem): posts of an
+/// account being purged are shown to nobody meanwhile.
+async fn living_authors(
+    store: &Store,
+    authors: impl IntoIterator<Item = UserId>,
+) -> Result<BTreeSet<UserId>, ApiError> {
+    let wanted: BTreeSet<UserId> = authors.into_iter().collect();
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    let keys: Vec<Key> = wanted.iter().map(|id| Key::user(*id)).collect();
+    let found = store.batch_get(&keys).await?;
+    Ok(wanted
+        .into_iter()
+        .zip(found)
+        .filter_map(|(id, item)| item.map(|_| id))
+        .collect())
+}
+
+/// Whether `author`'s account still exists (one GetItem).
+async fn author_exists(store: &Store, author: UserId) -> Result<bool, ApiError> {
+    let user: Option<serde_json::Value> = store.get(&Key::user(author)).await?;
+    Ok(user.is_some())
 }
 
 /// Month buckets one feed page may read. With the month index a page costs at most this many
@@ -884,8 +971,21 @@ async fn older_months(
     ))
 }
 
-/// `GET /posts` (`tag` for a tag's feed): published posts, newest first, across month buckets.
+/// `GET /posts` (`tag` for a tag's feed): published posts, newest first, across month buckets,
+/// without the posts of deleted accounts (whose purge may still be running): one BatchGetItem
+/// of the page's authors. A page may therefore be shorter than `limit` and still have a cursor.
 pub async fn feed(
+    state: &State,
+    tag: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<PostSummary>, ApiError> {
+    let mut page = feed_entries(state, tag, page).await?;
+    let living = living_authors(&state.store, page.items.iter().map(|p| p.author_id)).await?;
+    page.items.retain(|p| living.contains(&p.author_id));
+    Ok(page)
+}
+
+async fn feed_entries(
     state: &State,
     tag: Option<&str>,
     page: &PageRequest,
@@ -942,7 +1042,9 @@ pub async fn feed(
                 older.extend(months);
                 index_has_more = more;
             }
-            older.pop_front().map(|month| FeedPosition { month, inner: None })
+            older
+                .pop_front()
+                .map(|month| FeedPosition { month, inner: None })
         };
         match next {
             None => {
@@ -968,16 +1070,21 @@ pub async fn by_author(
     author: &str,
     page: &PageRequest,
 ) -> Result<Page<PostSummary>, ApiError> {
-    let author = UserId::parse(author).map_err(|_| ApiError::NotFound {
+    let no_such_user = || ApiError::NotFound {
         detail: "No such user.".into(),
-    })?;
-    let posts: Page<PostItem> = state
-        .store
-        .query_page(
-            &KeyQuery::index(Index::Gsi2, format!("AUTHOR_PUBLISHED#{author}")).newest_first(),
-            page,
-        )
-        .await?;
+    };
+    let author = UserId::parse(author).map_err(|_| no_such_user())?;
+    // The author's existence (a deleted account's posts may still be being purged) and the
+    // page, read at once.
+    let query = KeyQuery::index(Index::Gsi2, format!("AUTHOR_PUBLISHED#{author}")).newest_first();
+    let (exists, posts) = tokio::join!(
+        author_exists(&state.store, author),
+        state.store.query_page::<PostItem>(&query, page)
+    );
+    if !exists? {
+        return Err(no_such_user());
+    }
+    let posts = posts?;
     Ok(Page {
         items: posts.items.iter().map(PostSummary::from).collect(),
         next_cursor: posts.next_cursor,

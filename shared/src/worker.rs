@@ -23,6 +23,10 @@ pub enum RecordError {
     /// A dependency failed; SQS will deliver the record again.
     #[error("transient failure: {0}")]
     Transient(String),
+    /// Work that takes more than one invocation stopped at the deadline: SQS delivers the record
+    /// again and the work resumes (not an error; logged at info).
+    #[error("unfinished: {0}")]
+    Unfinished(String),
 }
 
 #[derive(Deserialize)]
@@ -68,7 +72,11 @@ where
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         if let Err(error) = handle(message).await {
-            tracing::error!(messageId = %id, error = %cause_chain(&error), "record failed");
+            if let RecordError::Unfinished(progress) = &error {
+                tracing::info!(messageId = %id, %progress, "record unfinished: it resumes on redelivery");
+            } else {
+                tracing::error!(messageId = %id, error = %cause_chain(&error), "record failed");
+            }
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);

@@ -3,6 +3,7 @@
 
 use ferrite_tests::{Call, TestApp, api_url, http};
 use serde_json::json;
+use shared::auth::Role;
 
 use crate::support::{PASSWORD, user};
 
@@ -122,7 +123,7 @@ async fn a_repeated_query_parameter_is_a_400_not_a_silent_choice() {
 #[tokio::test]
 async fn repeated_parameters_of_authenticated_listings_are_400_for_a_signed_in_caller() {
     let app = TestApp::spawn().await;
-    let (admin, _) = user(&app, "lists@example.com", Some(shared::auth::Role::Admin)).await;
+    let (admin, _) = user(&app, "lists@example.com", Some(Role::Admin)).await;
     let calls = [
         (
             "users-me-posts",
@@ -251,7 +252,7 @@ async fn many_sessions(app: &TestApp, user: &str, count: usize) -> Vec<String> {
                 app.state.auth.signer().expect("signer"),
                 &app.state.auth.tokens,
                 user,
-                &[shared::auth::Role::User],
+                &[Role::User],
                 &session_id,
                 app.state.clock.unix_seconds(),
             )
@@ -319,7 +320,7 @@ async fn a_password_change_ends_every_other_session_however_many_there_are() {
 #[tokio::test]
 async fn a_reset_and_a_disabled_account_end_every_session_however_many_there_are() {
     let app = TestApp::spawn().await;
-    let (_admin, _) = user(&app, "root@example.com", Some(shared::auth::Role::Admin)).await;
+    let (_admin, _) = user(&app, "root@example.com", Some(Role::Admin)).await;
     let (current, id) = user(&app, "reset-many@example.com", None).await;
     let old = many_sessions(&app, &id, 90).await;
     app.call(
@@ -663,9 +664,9 @@ async fn publish(app: &TestApp, access: &str, title: &str, tags: &[&str]) {
     let created = app
         .call(
             posts_create::handle,
-            Call::new("POST", "/v1/posts").bearer(access).json(
-                &json!({"title": title, "body": "b", "tags": tags, "status": "published"}),
-            ),
+            Call::new("POST", "/v1/posts")
+                .bearer(access)
+                .json(&json!({"title": title, "body": "b", "tags": tags, "status": "published"})),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -699,8 +700,14 @@ async fn a_forged_or_foreign_feed_cursor_is_refused_without_walking_months() {
     let first = feed_page(&app, Some("rust"), 1, None).await;
     let cursor = first.body["nextCursor"].as_str().expect("a second page");
     assert_eq!(feed_page(&app, None, 1, Some(cursor)).await.status, 400);
-    assert_eq!(feed_page(&app, Some("go"), 1, Some(cursor)).await.status, 400);
-    assert_eq!(feed_page(&app, Some("rust"), 1, Some(cursor)).await.status, 200);
+    assert_eq!(
+        feed_page(&app, Some("go"), 1, Some(cursor)).await.status,
+        400
+    );
+    assert_eq!(
+        feed_page(&app, Some("rust"), 1, Some(cursor)).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -716,16 +723,17 @@ async fn a_sparse_feed_costs_a_bounded_number_of_calls_per_page() {
     }
     publish(&app, &access, "today", &[]).await;
 
-    // The rare tag's first page: this month's bucket (empty), the month index, the one month.
+    // The rare tag's first page: this month's bucket (empty), the month index, the one month,
+    // then the page's authors (a deleted account's posts are not shown).
     log.take();
     let rare = feed_page(&app, Some("rare"), 20, None).await;
     assert_eq!(rare.status, 200);
     assert_eq!(rare.body["items"].as_array().map(Vec::len), Some(1));
     assert!(rare.body["nextCursor"].is_null());
-    assert_eq!(log.take(), ["Query", "Query", "Query"]);
+    assert_eq!(log.take(), ["Query", "Query", "Query", "BatchGetItem"]);
 
     // The whole feed, page by page: every post once, newest first, and no page past the bound.
-    let bound = 2 * shared::posts::MAX_BUCKETS_PER_PAGE;
+    let bound = 2 * shared::posts::MAX_BUCKETS_PER_PAGE + 1;
     let mut titles = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -734,7 +742,10 @@ async fn a_sparse_feed_costs_a_bounded_number_of_calls_per_page() {
         assert_eq!(page.status, 200, "{}", page.body);
         let calls = log.take();
         assert!(calls.len() <= bound, "{} calls for one page", calls.len());
-        assert!(calls.iter().all(|c| c == "Query"), "{calls:?}");
+        assert!(
+            calls.iter().all(|c| c == "Query" || c == "BatchGetItem"),
+            "{calls:?}"
+        );
         titles.extend(
             page.body["items"]
                 .as_array()
@@ -749,6 +760,294 @@ async fn a_sparse_feed_costs_a_bounded_number_of_calls_per_page() {
     }
     assert_eq!(
         titles,
-        ["today", "post 5", "post 4", "post 3", "post 2", "post 1", "post 0"]
+        [
+            "today", "post 5", "post 4", "post 3", "post 2", "post 1", "post 0"
+        ]
     );
+}
+
+/// Every item of the app's table, sorted by key: what a refused request must leave unchanged.
+async fn table_snapshot(app: &TestApp) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = app
+            .client()
+            .scan()
+            .table_name(&app.table)
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            // JSON objects keep their keys sorted: one spelling per item, nested maps included.
+            let json: serde_json::Value =
+                serde_dynamo::from_item(item.clone()).expect("an item as JSON");
+            items.push(json.to_string());
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    items.sort();
+    items
+}
+
+/// How many items of the table have a key starting with one of `prefixes`.
+async fn items_with_key(app: &TestApp, prefixes: &[&str]) -> usize {
+    table_snapshot(app)
+        .await
+        .iter()
+        .filter(|item| {
+            prefixes
+                .iter()
+                .any(|p| item.contains(&format!("\"pk\":\"{p}")))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_refused_account_deletion_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (admin, admin_id) = user(&app, "last-admin@example.com", Some(Role::Admin)).await;
+    for n in 0..3 {
+        publish(&app, &admin, &format!("kept {n}"), &["kept"]).await;
+    }
+    let before = table_snapshot(&app).await;
+
+    // The last admin deletes their own account, then as an admin deletes themself by id.
+    let own = app
+        .call(
+            users_me_delete::handle,
+            Call::new("DELETE", "/v1/users/me")
+                .bearer(&admin)
+                .json(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!((own.status, own.code()), (409, "LAST_ADMIN"));
+    let by_id = app
+        .call(
+            users_delete::handle,
+            Call::new("DELETE", "/v1/users/{id}")
+                .param("id", &admin_id)
+                .bearer(&admin),
+        )
+        .await;
+    assert_eq!((by_id.status, by_id.code()), (409, "LAST_ADMIN"));
+
+    // Not one item changed: the posts, their feed entries, the account, the attempt budget.
+    assert_eq!(table_snapshot(&app).await, before);
+    let feed = feed_page(&app, Some("kept"), 10, None).await;
+    assert_eq!(feed.body["items"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
+async fn an_account_with_many_posts_is_deleted_in_one_step_and_its_posts_purged_in_the_background()
+{
+    let (app, log) = TestApp::spawn_counting().await;
+    let (quiet, _) = user(&app, "quiet@example.com", None).await;
+    let (prolific, prolific_id) = user(&app, "prolific@example.com", None).await;
+    let (reader, _) = user(&app, "reader@example.com", None).await;
+    publish(&app, &reader, "stays", &["mixed"]).await;
+    for n in 0..25 {
+        let tags: &[&str] = if n % 2 == 0 { &["mixed", "even"] } else { &[] };
+        publish(&app, &prolific, &format!("post {n}"), tags).await;
+    }
+    let one_post = feed_page(&app, None, 1, None).await.body["items"][0]["id"]
+        .as_str()
+        .expect("a post")
+        .to_owned();
+
+    let delete = |access: String| {
+        let app = &app;
+        async move {
+            app.call(
+                users_me_delete::handle,
+                Call::new("DELETE", "/v1/users/me")
+                    .bearer(&access)
+                    .json(&json!({"password": PASSWORD})),
+            )
+            .await
+            .status
+        }
+    };
+    log.take();
+    assert_eq!(delete(quiet).await, 204);
+    let without_posts = log.take();
+    assert_eq!(delete(prolific).await, 204);
+    assert_eq!(
+        log.take(),
+        without_posts,
+        "deleting an account costs the same whatever it wrote"
+    );
+
+    // Hidden from every read at once, though still in the table.
+    assert_eq!(items_with_key(&app, &["POST#"]).await, 26);
+    let everything = feed_page(&app, None, 100, None).await;
+    let titles: Vec<&str> = everything.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(titles, ["stays"]);
+    assert_eq!(
+        feed_page(&app, Some("even"), 100, None).await.body["items"],
+        json!([])
+    );
+    let post = app
+        .call(
+            posts_get::handle,
+            Call::new("GET", "/v1/posts/{id}").param("id", &one_post),
+        )
+        .await;
+    assert_eq!(post.status, 404);
+    let theirs = app
+        .call(
+            users_posts::handle,
+            Call::new("GET", "/v1/users/{id}/posts").param("id", &prolific_id),
+        )
+        .await;
+    assert_eq!(theirs.status, 404);
+
+    // A delivery whose deadline has passed purges nothing and asks to be delivered again.
+    let late = crate::support::purge(&app, std::time::SystemTime::now()).await;
+    assert_eq!(late.batch_item_failures.len(), 1);
+    assert_eq!(items_with_key(&app, &["POST#"]).await, 26);
+
+    // The next delivery purges every post with its feed and tag entries and events…
+    let purged = crate::support::purge(&app, crate::support::unhurried()).await;
+    assert!(purged.batch_item_failures.is_empty());
+    assert_eq!(items_with_key(&app, &["POST#"]).await, 1);
+    // The reader's post in the feed and in `mixed`.
+    assert_eq!(items_with_key(&app, &["FEED#", "TAG#"]).await, 2);
+    let deletions = || async {
+        app.outbox()
+            .await
+            .iter()
+            .filter(|e| e.kind == "post.deleted")
+            .count()
+    };
+    assert_eq!(deletions().await, 25);
+    // …and a redelivery changes nothing.
+    let again = crate::support::purge(&app, crate::support::unhurried()).await;
+    assert!(again.batch_item_failures.is_empty());
+    assert_eq!(deletions().await, 25);
+}
+
+/// Registers `email` from `ip`: the answer.
+async fn register_from(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> ferrite_tests::TestResponse {
+    app.call(
+        auth_register::handle,
+        Call::new("POST", "/v1/auth/register")
+            .json(&json!({"email": email, "name": "Someone", "password": password}))
+            .from_ip(ip),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_source_ip_in_every_mode() {
+    for (mode, accepted) in [("conflict", 201), ("silent", 202)] {
+        let app = TestApp::spawn_with(
+            shared::clock::Clock::System,
+            &[
+                ("REGISTRATION_MODE", mode),
+                ("REGISTRATIONS_PER_IP_PER_HOUR", "3"),
+            ],
+        )
+        .await;
+        app.with_parameters(&[("RegistrationMode", mode)]).await;
+        for n in 0..3 {
+            let answer =
+                register_from(&app, &format!("n{n}@example.com"), PASSWORD, "198.51.100.1").await;
+            assert_eq!(answer.status, accepted, "{mode}: {}", answer.body);
+        }
+        // The fourth from that address is refused before any work; another address is not.
+        let refused = register_from(&app, "n3@example.com", PASSWORD, "198.51.100.1").await;
+        assert_eq!(refused.status, 429, "{mode}");
+        let wait: u64 = refused
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .expect("seconds");
+        assert!((1..=3600).contains(&wait));
+        assert!(app.last_event("user.registered").await.is_some());
+        let elsewhere = register_from(&app, "n3@example.com", PASSWORD, "198.51.100.2").await;
+        assert_eq!(elsewhere.status, accepted, "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn in_silent_mode_a_taken_address_answers_exactly_like_a_new_one() {
+    let (app, log) = TestApp::spawn_counting_with(&[("REGISTRATION_MODE", "silent")]).await;
+    app.with_parameters(&[("RegistrationMode", "silent")]).await;
+
+    // The owner registers (and will confirm); a stranger then tries the same address.
+    log.take();
+    let new = register_from(&app, "owner@example.com", PASSWORD, "198.51.100.7").await;
+    let new_calls = log.take();
+    let owner_link = app.link_token("user.registered").await;
+    log.take();
+    let taken = register_from(
+        &app,
+        "Owner@Example.com",
+        "another long passphrase here",
+        "203.0.113.9",
+    )
+    .await;
+    let taken_calls = log.take();
+    assert_eq!((new.status, taken.status), (202, 202));
+    assert_eq!(new.body, taken.body, "the same answer");
+    assert_eq!(new_calls, taken_calls, "the same DynamoDB calls");
+    assert_eq!(new_calls, ["UpdateItem", "GetItem", "TransactWriteItems"]);
+
+    // The owner is told, with a confirmation link; the stranger's words are not in it.
+    let notice = app
+        .last_event("user.registration_attempted")
+        .await
+        .expect("a notice to the owner");
+    let mail = notice.email.expect("an email");
+    assert_eq!(
+        (mail.template.as_str(), mail.to.as_str()),
+        ("account-exists", "owner@example.com")
+    );
+    assert!(mail.vars.is_empty());
+
+    // Signing in cannot tell the two apart either: an unconfirmed account answers like a
+    // wrong password, even with its own password.
+    let login = |email: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                auth_login::handle,
+                Call::new("POST", "/v1/auth/login")
+                    .json(&json!({"email": email, "password": password}))
+                    .from_ip("198.51.100.50"),
+            )
+            .await
+        }
+    };
+    let unconfirmed = login("owner@example.com", PASSWORD).await;
+    let stranger = login("owner@example.com", "another long passphrase here").await;
+    assert_eq!((unconfirmed.status, stranger.status), (401, 401));
+    assert_eq!(unconfirmed.body["detail"], stranger.body["detail"]);
+    assert_eq!(unconfirmed.code(), stranger.code());
+
+    // Once the owner confirms the address, their password signs in.
+    let verified = app
+        .call(
+            auth_email_verify::handle,
+            Call::new("POST", "/v1/auth/email/verify").json(&json!({"token": owner_link})),
+        )
+        .await;
+    assert_eq!(verified.status, 204);
+    assert_eq!(login("owner@example.com", PASSWORD).await.status, 200);
 }

@@ -1047,3 +1047,63 @@ async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
         "the refused update left no trace: {history:?}"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_accounts_posts_are_purged_through_the_pipeline() {
+    let state = stack_state();
+    let email = unique_email("leaving");
+    let password = "violet anchor drifts north";
+    let registered: serde_json::Value = post(
+        "/v1/auth/register",
+        &serde_json::json!({"email": email, "name": "Leaving", "password": password}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let author = registered["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let id = registered["user"]["id"].as_str().expect("id").to_owned();
+    for n in 0..12 {
+        let created = post(
+            "/v1/posts",
+            &serde_json::json!({"title": format!("going {n}"), "body": "b", "tags": ["leaving"], "status": "published"}),
+            Some(&author),
+        )
+        .await;
+        assert_eq!(created.status(), 201);
+    }
+    let deleted = http()
+        .delete(format!("{}/v1/users/me", api_url()))
+        .bearer_auth(&author)
+        .json(&serde_json::json!({"password": password}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(deleted.status(), 204);
+
+    // The stream carries the deletion to the purge queue; its worker deletes every post.
+    let remaining = || async {
+        state
+            .store
+            .query_page::<serde_json::Value>(
+                &shared::store::KeyQuery::index(shared::store::Index::Gsi1, format!("AUTHOR#{id}")),
+                &shared::store::PageRequest::first(100),
+            )
+            .await
+            .expect("query")
+            .items
+            .len()
+    };
+    let ((), took) = eventually("the purge", delivery_bound("PurgeQueue"), || async {
+        (remaining().await == 0).then_some(())
+    })
+    .await;
+    eprintln!(
+        "account deleted -> 12 posts purged: {} ms",
+        took.as_millis()
+    );
+}

@@ -794,17 +794,27 @@ async fn a_throttled_table_is_a_503_with_retry_after_after_the_sdk_retries_and_n
     assert!(response.header("retry-after").is_some());
     let attempts = throttle.0.load(std::sync::atomic::Ordering::SeqCst);
     assert!(attempts >= 2, "the SDK retried ({attempts} attempts)");
-    // The transaction never happened: no user, no email claim, no event.
+    // The transaction never happened: no user, no email claim, no event — only the attempt
+    // counted against the source IP's registration limit, written before it.
     assert!(app.outbox().await.is_empty());
-    let items = app
+    let scan = app
         .client()
         .scan()
         .table_name(&app.table)
         .send()
         .await
-        .expect("scan")
-        .count();
-    assert_eq!(items, 0, "nothing half-written");
+        .expect("scan");
+    let keys: Vec<&str> = scan
+        .items()
+        .iter()
+        .filter_map(|item| item.get("pk").and_then(|pk| pk.as_s().ok()))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["THROTTLE#register-ip#203.0.113.7"],
+        "nothing half-written"
+    );
 }
 
 #[tokio::test]

@@ -50,10 +50,12 @@ pub async fn sign_in_as(app: &TestApp, email: &str, password: &str, role: Option
 /// statuses, sorted.
 pub async fn racing_registrations(app: &TestApp, email: &str, count: usize) -> Vec<u16> {
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..count {
+    for n in 0..count {
         let state = app.state_of("AuthRegisterFunction");
+        // Each from its own address: the race, not the per-IP registration limit, is under test.
         let call = Call::new("POST", "/v1/auth/register")
-            .json(&json!({"email": email, "name": "Racer", "password": PASSWORD}));
+            .json(&json!({"email": email, "name": "Racer", "password": PASSWORD}))
+            .from_ip(&format!("198.51.{}.{}", n / 250, n % 250 + 1));
         tasks.spawn(async move {
             shared::http::dispatch(state, auth_register::handle, call.request())
                 .await
@@ -96,4 +98,30 @@ pub async fn email_worker(
         },
     )
     .expect("worker")
+}
+
+/// Runs the purge worker (as the template's function) on the newest account deletion event of
+/// `app`'s outbox, purging until `until`: the batch response.
+pub async fn purge(
+    app: &TestApp,
+    until: std::time::SystemTime,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let event = app
+        .outbox()
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| shared::posts::ACCOUNT_DELETED_EVENTS.contains(&e.kind.as_str()))
+        .expect("an account deletion event");
+    worker_purge::handle(
+        app.state_of("WorkerPurgeFunction"),
+        ferrite_tests::sqs_event(&[ferrite_tests::stream_record(&event)]),
+        until,
+    )
+    .await
+}
+
+/// A deadline far enough away for any purge a test makes.
+pub fn unhurried() -> std::time::SystemTime {
+    std::time::SystemTime::now() + std::time::Duration::from_secs(600)
 }

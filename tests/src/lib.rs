@@ -244,8 +244,16 @@ impl TestApp {
 
     /// Like [`spawn`](Self::spawn), with every DynamoDB operation recorded in `calls`.
     pub async fn spawn_counting() -> (Self, CallLog) {
+        Self::spawn_counting_with(&[]).await
+    }
+
+    /// [`spawn_counting`](Self::spawn_counting) with `settings` (as [`spawn_with`](Self::spawn_with)).
+    pub async fn spawn_counting_with(settings: &[(&str, &str)]) -> (Self, CallLog) {
         let log = CallLog::default();
-        (Self::spawn_intercepted(log.clone()).await, log)
+        (
+            Self::spawn_intercepted_with(log.clone(), settings).await,
+            log,
+        )
     }
 
     /// Like [`spawn`](Self::spawn), with `interceptor` on the DynamoDB client (to watch or to
@@ -253,7 +261,14 @@ impl TestApp {
     pub async fn spawn_intercepted(
         interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
     ) -> Self {
-        let mut app = Self::spawn().await;
+        Self::spawn_intercepted_with(interceptor, &[]).await
+    }
+
+    async fn spawn_intercepted_with(
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let mut app = Self::spawn_with(Clock::System, settings).await;
         let sdk = infra::local_sdk_config(&endpoint()).await;
         let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(interceptor)
@@ -397,6 +412,7 @@ impl TestApp {
 
     /// The same world (table, roles, interceptors) seen by a clock that says `clock`: requests
     /// made through it happen at that instant (a post published three years ago).
+    #[must_use]
     pub fn at(&self, clock: Clock) -> Self {
         let base = self.state;
         let mut state = State::from_sdk(base.config.clone(), base.sdk_config().clone(), clock)

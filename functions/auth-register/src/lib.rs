@@ -1,10 +1,12 @@
-//! `POST /v1/auth/register` `{email, name, password}` → 201 `{user, accessToken, refreshToken,
-//! tokenType, expiresIn}`; 409 `EMAIL_TAKEN`; 422 for invalid or weak input.
+//! `POST /v1/auth/register` `{email, name, password}`. In `conflict` mode (the default): 201
+//! `{user, accessToken, refreshToken, tokenType, expiresIn}`, 409 `EMAIL_TAKEN`. In `silent`
+//! mode: 202 `{status: "pending", detail}` whether or not the address had an account. Every
+//! mode: 422 for invalid or weak input, 429 past the per-IP registration limit.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::accounts::{self, Registration};
+use shared::accounts::{self, Registered, Registration};
 use shared::validate::{DisplayName, Email, Password};
 use shared::{ApiError, State};
 
@@ -31,10 +33,31 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         name: DisplayName::parse(&body.name).map_err(|e| e.at("name"))?,
         password: Password::parse(&body.password).map_err(|e| e.at("password"))?,
     };
-    let session = accounts::register(state, input).await?;
-    let mut response = shared::http::json(StatusCode::CREATED, &session)?;
-    if let Ok(location) = format!("/v1/users/{}", session.user.id).parse() {
-        response.headers_mut().insert("location", location);
+    match accounts::register(state, input, &shared::http::source_ip(&req)).await? {
+        Registered::SignedIn(session) => {
+            let mut response = shared::http::json(StatusCode::CREATED, &session)?;
+            if let Ok(location) = format!("/v1/users/{}", session.user.id).parse() {
+                response.headers_mut().insert("location", location);
+            }
+            Ok(response)
+        }
+        Registered::Accepted => shared::http::json(StatusCode::ACCEPTED, &Pending::default()),
     }
-    Ok(response)
+}
+
+/// The answer of a registration in `silent` mode: the same for a new and a taken address.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Pending {
+    #[schema(example = "pending")]
+    pub status: &'static str,
+    pub detail: &'static str,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self {
+            status: "pending",
+            detail: "Check your email: the link in it confirms your address, then you can sign in.",
+        }
+    }
 }

@@ -43,6 +43,10 @@ const SUBJECTS: &[(&str, &str)] = &[
         "Your {{ app_name }} password was changed",
     ),
     ("account-deleted", "Your {{ app_name }} account was deleted"),
+    (
+        "account-exists",
+        "Someone tried to create a {{ app_name }} account with your address",
+    ),
 ];
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -80,6 +84,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "account-deleted.txt",
         include_str!("../templates/account-deleted.txt"),
+    ),
+    (
+        "account-exists.html",
+        include_str!("../templates/account-exists.html"),
+    ),
+    (
+        "account-exists.txt",
+        include_str!("../templates/account-exists.txt"),
     ),
 ];
 
@@ -518,7 +530,12 @@ mod tests {
                 .text
                 .contains("https://app.example.com/reset-password?token=tok")
         );
-        for template in ["verify-email", "password-changed", "account-deleted"] {
+        for template in [
+            "verify-email",
+            "password-changed",
+            "account-deleted",
+            "account-exists",
+        ] {
             let rendered = mailer
                 .render(&intent(template, &[("name", "Ada"), ("verifyToken", "t")]))
                 .expect(template);

@@ -333,7 +333,7 @@ async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)
         "bench-{}@example.com",
         ulid::Ulid::new().to_string().to_lowercase()
     );
-    let session = shared::accounts::register(
+    let registered = shared::accounts::register(
         &state,
         shared::accounts::Registration {
             email: shared::validate::Email::parse(&email).map_err(|e| anyhow!("{e}"))?,
@@ -341,9 +341,13 @@ async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)
             password: shared::validate::Password::parse("violet anchor drifts north")
                 .map_err(|e| anyhow!("{e}"))?,
         },
+        "127.0.0.1",
     )
     .await
     .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))?;
+    let shared::accounts::Registered::SignedIn(session) = registered else {
+        bail!("the bench stack registers in `conflict` mode (the template's default)");
+    };
     let token = session.tokens.access_token.clone();
     let me = shared::auth::Principal {
         user: shared::accounts::find_user(&state.store, session.user.id)

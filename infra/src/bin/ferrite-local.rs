@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use infra::stack::{self, GroupChild, local_dir};
 use infra::template::{Context, Template};
@@ -26,6 +26,11 @@ struct Cli {
     /// The SAM template to read.
     #[arg(long, global = true)]
     template: Option<PathBuf>,
+    /// A template parameter's value, as `sam deploy --parameter-overrides` would set it
+    /// (`--parameter RegistrationMode=silent`; repeatable). Also read from
+    /// `FERRITE_PARAMETERS` (space-separated `Name=Value`), which `make … PARAMS=…` sets.
+    #[arg(long = "parameter", global = true, value_parser = parameter)]
+    parameters: Vec<(String, String)>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -144,6 +149,28 @@ struct Project {
     template: Template,
     template_path: PathBuf,
     stack: String,
+    /// Template parameters set on the command line (they win over the template's defaults).
+    parameters: Vec<(String, String)>,
+}
+
+/// `FERRITE_PARAMETERS`: space-separated `Name=Value` pairs.
+fn from_env_parameters() -> Result<Vec<(String, String)>> {
+    std::env::var("FERRITE_PARAMETERS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|pair| parameter(pair).map_err(|e| anyhow!("FERRITE_PARAMETERS: {e}")))
+        .collect()
+}
+
+/// `Name=Value`, where `Name` is a template parameter's name.
+fn parameter(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("`{raw}` is not Name=Value"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("`{name}` is not a template parameter name"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 /// Endpoint provisioned, secrets chosen, the roles registered with the endpoint's IAM: what
@@ -157,6 +184,12 @@ struct Provisioned {
 async fn provisioned(project: &Project, endpoint: &str, quiet: bool) -> Result<Provisioned> {
     let (root, template) = (project.root.as_path(), &project.template);
     let mut ctx = Context::local(&project.stack, LOCAL_REGION);
+    for (name, value) in &project.parameters {
+        if !template.parameters().any(|(p, _)| p == name) {
+            bail!("--parameter {name}: the template has no such parameter");
+        }
+        ctx.parameters.insert(name.clone(), value.clone());
+    }
     stack::provision_signing_keys(root, template, &mut ctx, endpoint).await?;
     stack::dev_parameters(root, template, &mut ctx)?;
     stack::provision_email_sender(template, &ctx, endpoint).await?;
@@ -476,6 +509,10 @@ async fn main() -> ExitCode {
             template_path: template_path.clone(),
             root: root.clone(),
             stack: cli.stack.clone(),
+            parameters: from_env_parameters()?
+                .into_iter()
+                .chain(cli.parameters.iter().cloned())
+                .collect(),
         };
         match &cli.command {
             Cmd::Dev {

@@ -6,7 +6,7 @@
 //!
 //! | operation | calls |
 //! | --- | --- |
-//! | register | 1 TransactWriteItems (user, email claim, session, refresh token, verify token, event) |
+//! | register | 1 UpdateItem (per-IP limit), 1 TransactWriteItems (user, email claim, session, refresh token, event); `silent` mode: 1 UpdateItem, 1 GetItem (email claim), 1 TransactWriteItems (the account, or the owner's notice) |
 //! | login | 1 TransactWriteItems (count the attempt in both throttle windows, refused past the limit), 1 GetItem (email claim), 1 GetItem (user), 1 Query (sessions past the cap), 1 TransactWriteItems (session, the oldest ended, the attempt given back) |
 //! | refresh | 1 GetItem (token), 1 BatchGetItem (user + session), 1 TransactWriteItems |
 //! | logout | 1 GetItem, 1 TransactWriteItems |
@@ -30,6 +30,7 @@ use sha2::{Digest as _, Sha256};
 use crate::State;
 use crate::auth::password::{self, Check};
 use crate::auth::{Principal, Role, jwt};
+use crate::config::RegistrationMode;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Actor, Event, LinkRequest, outbox_put};
 use crate::ids::UserId;
@@ -237,7 +238,7 @@ pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<Strin
 
 /// The emails anyone can make us send to an address they name (a registration, an account
 /// deletion right after): budgeted per address by the email worker.
-pub const STRANGER_TEMPLATES: [&str; 2] = ["welcome", "account-deleted"];
+pub const STRANGER_TEMPLATES: [&str; 3] = ["welcome", "account-deleted", "account-exists"];
 
 /// Counts one email a stranger can trigger towards `address`: false past its budget (the email
 /// worker then sends nothing; the change itself has happened).
@@ -267,14 +268,23 @@ pub struct Registration {
     pub password: Password,
 }
 
-/// Creates an account and signs it in. 409 `EMAIL_TAKEN` if the address has an account —
-/// decided by the email claim written in the same transaction, so two concurrent registrations
-/// can never both succeed.
-pub async fn register(state: &State, input: Registration) -> Result<Session, ApiError> {
+/// Creates an account. Registrations per source IP are limited in every mode (429 past
+/// `REGISTRATIONS_PER_IP_PER_HOUR`). In `conflict` mode the account is signed in at once, and
+/// an address with an account is 409 `EMAIL_TAKEN` — decided by the email claim written in the
+/// same transaction, so two concurrent registrations can never both succeed. In `silent` mode
+/// both answer [`Registered::Accepted`] after the same DynamoDB calls: a new account gets its
+/// welcome with a confirmation link, the owner of a taken address a notice (with a
+/// confirmation link, in case it is them and they never confirmed).
+pub async fn register(
+    state: &State,
+    input: Registration,
+    source_ip: &str,
+) -> Result<Registered, ApiError> {
     let inputs = password::user_inputs(input.name.as_str(), input.email.as_str());
     password::check_strength(&input.password, &inputs).map_err(|e| e.at("password"))?;
-    let hash = password::hash(&input.password).map_err(ApiError::internal)?;
     let store = &state.store;
+    count_registration(state, source_ip).await?;
+    let hash = password::hash(&input.password).map_err(ApiError::internal)?;
     let id = UserId::generate();
     let now = state.clock.timestamp();
     let key = Key::user(id);
@@ -301,13 +311,12 @@ pub async fn register(state: &State, input: Registration) -> Result<Session, Api
         verify_token: None,
     };
     let claim_key = Key::email(&input.email);
-    let (session_writes, tokens, _) = new_session(state, &user)?;
     let event = Event::new(
         "user.registered",
         Actor::user(id, &user.roles),
         "user",
         &id.to_string(),
-        now,
+        now.clone(),
     )
     .change("email", (), &user.email)
     .change("name", (), &user.name)
@@ -321,15 +330,20 @@ pub async fn register(state: &State, input: Registration) -> Result<Session, Api
         user_id: id,
         requested_ms: state.clock.unix_millis(),
     });
-
     let mut writes = vec![
         store.put_new_op(&user)?,
         store.put_new_op(&EmailClaim {
-            pk: claim_key.pk,
-            sk: claim_key.sk,
+            pk: claim_key.pk.clone(),
+            sk: claim_key.sk.clone(),
             user_id: id,
         })?,
     ];
+
+    if state.config.registration_mode == RegistrationMode::Silent {
+        return register_silently(state, &input.email, writes, event).await;
+    }
+
+    let (session_writes, tokens, _) = new_session(state, &user)?;
     writes.extend(session_writes);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(|error| match error {
@@ -339,11 +353,94 @@ pub async fn register(state: &State, input: Registration) -> Result<Session, Api
         },
         other => other.into(),
     })?;
-    Ok(Session {
+    Ok(Registered::SignedIn(Box::new(Session {
         user: UserView::from(&user),
         tokens,
-    })
+    })))
 }
+
+/// Every mode: registrations per source IP, counted before any work (an argon2 hash and an
+/// email each), refused past the limit with 429.
+async fn count_registration(state: &State, source_ip: &str) -> Result<(), ApiError> {
+    let now = state.clock.unix_seconds();
+    let window = window_start(now, REGISTRATION_WINDOW_SECS);
+    state
+        .store
+        .update(attempt_in(
+            counter_key("register-ip", source_ip, window),
+            window,
+            REGISTRATION_WINDOW_SECS,
+            state.config.registrations_per_ip_per_hour,
+        ))
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => {
+                throttled_until(window + REGISTRATION_WINDOW_SECS, now)
+            }
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+/// `silent` mode: the same calls whether or not the address is taken — read the claim, then
+/// one transaction: the new account (`writes` and its `event`), or the owner's notice.
+async fn register_silently(
+    state: &State,
+    email: &Email,
+    mut writes: Vec<TransactWriteItem>,
+    event: Event,
+) -> Result<Registered, ApiError> {
+    let store = &state.store;
+    let claim_key = Key::email(email);
+    let claim: Option<EmailClaim> = store.get(&claim_key).await?;
+    let writes = match &claim {
+        None => {
+            writes.push(outbox_put(store, event)?);
+            writes
+        }
+        Some(claim) => {
+            let notice = Event::new(
+                "user.registration_attempted",
+                Actor::system("registration"),
+                "user",
+                &claim.user_id.to_string(),
+                state.clock.timestamp(),
+            )
+            .email("account-exists", email.as_str(), &[])
+            .link(LinkRequest {
+                purpose: TokenPurpose::VerifyEmail,
+                user_id: claim.user_id,
+                requested_ms: state.clock.unix_millis(),
+            });
+            vec![
+                Update::new(claim_key).if_exists().into_check(store)?,
+                outbox_put(store, notice)?,
+            ]
+        }
+    };
+    match store.transact(writes).await {
+        Ok(()) => Ok(Registered::Accepted),
+        // The address was registered, or its account deleted, between the read and the
+        // write: the same answer (the registrant learns nothing either way).
+        Err(StoreError::ConditionFailed { .. }) => {
+            tracing::info!("registration raced another change of the same address");
+            Ok(Registered::Accepted)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// What `POST /auth/register` answers.
+#[derive(Debug)]
+pub enum Registered {
+    /// `conflict` mode: the new account, signed in (201).
+    SignedIn(Box<Session>),
+    /// `silent` mode: accepted (202), the same whether or not the address had an account.
+    Accepted,
+}
+
+/// The window of the per-IP registration limit.
+pub const REGISTRATION_WINDOW_SECS: i64 = 3600;
 
 fn window_start(now: i64, window: i64) -> i64 {
     now - now.rem_euclid(window)
@@ -358,10 +455,13 @@ fn counter_key(scope: &str, subject: &str, window_start: i64) -> Key {
 
 /// 429 until the throttle window starting at `window` ends.
 fn throttled(window: i64, now: i64) -> ApiError {
+    throttled_until(window + LOGIN_WINDOW_SECS, now)
+}
+
+/// 429 until `end` (epoch seconds).
+fn throttled_until(end: i64, now: i64) -> ApiError {
     ApiError::TooManyRequests {
-        retry_after_secs: u64::try_from(window + LOGIN_WINDOW_SECS - now)
-            .unwrap_or(1)
-            .max(1),
+        retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
     }
 }
 
@@ -371,7 +471,12 @@ fn throttled(window: i64, now: i64) -> ApiError {
 /// guesses cannot all be checked against the same count: at most `limit` failures per window,
 /// however many arrive at once. The counter expires (TTL) a minute after the window ends.
 fn attempt(counter: Key, window: i64, limit: u64) -> Update {
-    let expires = window + LOGIN_WINDOW_SECS + 60;
+    attempt_in(counter, window, LOGIN_WINDOW_SECS, limit)
+}
+
+/// [`attempt`] in a window of `window_secs`.
+fn attempt_in(counter: Key, window: i64, window_secs: i64, limit: u64) -> Update {
+    let expires = window + window_secs + 60;
     Update::new(counter)
         .add("count", 1)
         .set("expiresAt", AttributeValue::N(expires.to_string()))
@@ -394,14 +499,14 @@ fn spent(error: StoreError, window: i64, now: i64) -> ApiError {
 /// Checks the signed-in user's password (password change, account deletion). A wrong one is a
 /// 422 on `field`. Attempts count against the same per-account budget as sign-in, so a stolen
 /// access token does not make these routes an unthrottled password oracle: past the limit the
-/// answer is 429 with `Retry-After`, even for the right password. Returns the write that gives
-/// the attempt back, for the caller's transaction.
+/// answer is 429 with `Retry-After`, even for the right password. Returns the writes that give
+/// the attempt back.
 async fn confirm_password(
     state: &State,
     me: &Principal,
     field_name: &str,
     text: &str,
-) -> Result<TransactWriteItem, ApiError> {
+) -> Result<GiveBack, ApiError> {
     let store = &state.store;
     let now = state.clock.unix_seconds();
     let window = window_start(now, LOGIN_WINDOW_SECS);
@@ -419,7 +524,17 @@ async fn confirm_password(
     if password::verify(text, &me.user.password_hash) == Check::Mismatch {
         return Err(field(field_name, "is incorrect"));
     }
-    Ok(give_back(store, counter)?)
+    Ok(GiveBack {
+        op: give_back(store, counter.clone())?,
+        update: Update::new(counter).add("count", -1),
+    })
+}
+
+/// A right password's attempt to give back: in the caller's transaction (`op`), or on its own
+/// (`update`) when that transaction is refused.
+struct GiveBack {
+    op: TransactWriteItem,
+    update: Update,
 }
 
 /// Signs in with email and password. Unknown emails cost the same as wrong passwords and
@@ -471,10 +586,29 @@ pub async fn login(
         password::verify_dummy(password_text);
         Check::Mismatch
     };
+    let silent = state.config.registration_mode == RegistrationMode::Silent;
+    let refused = || {
+        if silent {
+            // One answer for a wrong password and an unconfirmed account: a registration
+            // cannot be followed by a sign-in to learn whether it created the account.
+            ApiError::Unauthorized {
+                code: "INVALID_CREDENTIALS",
+                detail: "The email or password is incorrect, or the address is not confirmed yet \
+                         (the link is in the email we sent)."
+                    .into(),
+            }
+        } else {
+            invalid_credentials()
+        }
+    };
     let (Check::Match { rehash }, Some(user)) = (check, user) else {
         // The counted attempt stays: a failure.
-        return Err(invalid_credentials());
+        return Err(refused());
     };
+    if silent && !user.email_verified {
+        // Counted like a failure, answered like one.
+        return Err(refused());
+    }
     if user.status == UserStatus::Disabled {
         return Err(ApiError::Forbidden {
             detail: "This account is disabled.".into(),
@@ -1068,7 +1202,9 @@ pub async fn change_password(
     current: &str,
     new_password: &Password,
 ) -> Result<(), ApiError> {
-    let give_back = confirm_password(state, me, "currentPassword", current).await?;
+    let give_back = confirm_password(state, me, "currentPassword", current)
+        .await?
+        .op;
     set_password(
         state,
         &me.user,
@@ -1111,6 +1247,7 @@ fn last_admin(error: StoreError, counter_index: Option<usize>) -> ApiError {
     }
 }
 
+/// Deletes an account (see [`delete_own_account`] and [`admin_delete_user`]).
 async fn delete_user(
     state: &State,
     user: &UserItem,
@@ -1119,12 +1256,10 @@ async fn delete_user(
     also: Vec<TransactWriteItem>,
 ) -> Result<(), ApiError> {
     let store = &state.store;
-    // The author's posts go first: if this fails, the account still exists and the request
-    // can be repeated; no feed ever shows a post of a deleted account.
-    let posts = crate::posts::delete_all_by(state, user.id, &actor).await?;
-    if posts > 0 {
-        tracing::info!(userId = %user.id, posts, "posts of the deleted account removed");
-    }
+    // One transaction, whatever the account wrote: the account, its email claim and sessions
+    // go, and the last-admin rule is its condition — a refused deletion changes nothing. The
+    // account's posts are purged in the background from this event (`posts::purge_author`,
+    // the purge worker) and hidden from every read from the moment the account is gone.
     let email =
         Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
     let mut writes = vec![
@@ -1163,14 +1298,20 @@ pub async fn delete_own_account(
     password_text: &str,
 ) -> Result<(), ApiError> {
     let give_back = confirm_password(state, me, "password", password_text).await?;
-    delete_user(
+    let deleted = delete_user(
         state,
         &me.user,
         Actor::user(me.id(), me.roles()),
         "user.deleted",
-        vec![give_back],
+        vec![give_back.op],
     )
-    .await
+    .await;
+    if deleted.is_err() {
+        // Refused (the last admin) or failed: the right password's attempt is given back all the
+        // same, so a refused request leaves nothing behind.
+        state.store.update(give_back.update).await?;
+    }
+    deleted
 }
 
 /// `GET /users`: newest first; by status via `gsi2`, by role with a filter.
