@@ -888,6 +888,28 @@ async fn author_exists(store: &Store, author: UserId) -> Result<bool, ApiError> 
     Ok(user.is_some())
 }
 
+/// Writes the month index entry of every feed and tag-feed bucket that has entries: the
+/// migration for feeds written before the index existed (`ferrite-admin backfill-feed-months`).
+/// Idempotent; returns how many months it recorded.
+pub async fn backfill_feed_months(store: &Store) -> Result<usize, ApiError> {
+    let markers: Vec<FeedMonth> = store
+        .partitions_starting_with(&["FEED#", "TAG#"])
+        .await?
+        .into_iter()
+        .filter_map(|pk| {
+            let (feed, month) = pk.rsplit_once('#')?;
+            valid_month(month).then(|| FeedMonth {
+                pk: months_partition(feed),
+                sk: month.to_owned(),
+            })
+        })
+        .collect();
+    for chunk in markers.chunks(25) {
+        store.put_batch(chunk).await?;
+    }
+    Ok(markers.len())
+}
+
 /// Month buckets one feed page may read. With the month index a page costs at most this many
 /// bucket Queries and as many index Queries (in practice one), whatever the gaps between
 /// months; a page that is not full by then answers with what it has and a cursor.

@@ -1051,3 +1051,59 @@ async fn in_silent_mode_a_taken_address_answers_exactly_like_a_new_one() {
     assert_eq!(verified.status, 204);
     assert_eq!(login("owner@example.com", PASSWORD).await.status, 200);
 }
+
+#[tokio::test]
+async fn feeds_written_before_the_month_index_are_whole_again_after_the_backfill() {
+    let app = TestApp::spawn().await;
+    let (access, _) = user(&app, "early@example.com", None).await;
+    publish(&days_ago(&app, 400), &access, "old", &["legacy"]).await;
+    publish(&app, &access, "new", &["legacy"]).await;
+    // A table from before the index: no month markers.
+    for (pk, sk) in table_snapshot(&app).await.iter().filter_map(|item| {
+        let item: serde_json::Value = serde_json::from_str(item).ok()?;
+        let pk = item["pk"].as_str()?.to_owned();
+        pk.starts_with("FEEDMONTHS#")
+            .then(|| (pk, item["sk"].as_str().unwrap_or_default().to_owned()))
+    }) {
+        app.client()
+            .delete_item()
+            .table_name(&app.table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+            .send()
+            .await
+            .expect("delete");
+    }
+    let titles = |page: ferrite_tests::TestResponse| -> Vec<String> {
+        page.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| p["title"].as_str().expect("title").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        titles(feed_page(&app, Some("legacy"), 10, None).await),
+        ["new"]
+    );
+
+    let months = shared::posts::backfill_feed_months(&app.state.store)
+        .await
+        .expect("backfill");
+    assert_eq!(months, 4, "two months of the feed and of the tag");
+    assert_eq!(
+        titles(feed_page(&app, Some("legacy"), 10, None).await),
+        ["new", "old"]
+    );
+    assert_eq!(
+        titles(feed_page(&app, None, 10, None).await),
+        ["new", "old"]
+    );
+    // Idempotent.
+    assert_eq!(
+        shared::posts::backfill_feed_months(&app.state.store)
+            .await
+            .expect("again"),
+        4
+    );
+}

@@ -6,6 +6,9 @@
 //! - `keys ensure|rotate|public --secret-id NAME` — the Ed25519 signing keys in Secrets Manager:
 //!   `ensure` creates them if absent; all three print the `JwtPublicKeys` parameter value.
 //!
+//! - `backfill-feed-months` — records the months of feeds written before the feeds' month
+//!   index existed (run once after upgrading a deployed stack; idempotent).
+//!
 //! Credentials come from the usual AWS chain (environment, profile, SSO cache, instance role).
 
 use std::process::ExitCode;
@@ -36,6 +39,12 @@ enum Cmd {
         email: String,
         #[arg(long, default_value = "ADMIN")]
         role: String,
+        /// The table (default: `TABLE_NAME`).
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+    },
+    /// Record the month index of feeds written before it existed (once, after upgrading).
+    BackfillFeedMonths {
         /// The table (default: `TABLE_NAME`).
         #[arg(long, env = "TABLE_NAME")]
         table: String,
@@ -118,10 +127,8 @@ async fn keys(action: &KeysCmd, secret_id: &str) -> Result<()> {
     Ok(())
 }
 
-async fn grant_role(email: &str, role: &str, table: &str) -> Result<()> {
-    let email = Email::parse(email).map_err(|e| anyhow!("--email {e}"))?;
-    let role: Role = serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
-        .map_err(|_| anyhow!("--role must be USER, MODERATOR or ADMIN"))?;
+/// The shared state over `table`, with the operator's credentials.
+async fn state_for(table: &str) -> Result<shared::State> {
     let sdk = sdk().await;
     let region = sdk
         .region()
@@ -129,11 +136,18 @@ async fn grant_role(email: &str, role: &str, table: &str) -> Result<()> {
     let config = Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(table.to_owned()),
         "AWS_REGION" => Some(region.clone()),
-        // Unused by this command, required by the shared configuration.
+        // Unused by these commands, required by the shared configuration.
         "CURSOR_SECRET" => Some("ferrite-admin-does-not-paginate-anything".to_owned()),
         other => std::env::var(other).ok(),
     })?;
-    let state = shared::State::from_sdk(config, sdk, Clock::System)?;
+    Ok(shared::State::from_sdk(config, sdk, Clock::System)?)
+}
+
+async fn grant_role(email: &str, role: &str, table: &str) -> Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow!("--email {e}"))?;
+    let role: Role = serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
+        .map_err(|_| anyhow!("--role must be USER, MODERATOR or ADMIN"))?;
+    let state = state_for(table).await?;
     let user = shared::accounts::grant_role(&state, &email, role)
         .await
         .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))
@@ -145,12 +159,23 @@ async fn grant_role(email: &str, role: &str, table: &str) -> Result<()> {
     Ok(())
 }
 
+async fn backfill_feed_months(table: &str) -> Result<()> {
+    let state = state_for(table).await?;
+    let months = shared::posts::backfill_feed_months(&state.store)
+        .await
+        .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))
+        .context("recording the feeds' months")?;
+    println!("recorded {months} feed months");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Cmd::GrantRole { email, role, table } => grant_role(email, role, table).await,
         Cmd::Keys { action, secret_id } => keys(action, secret_id).await,
+        Cmd::BackfillFeedMonths { table } => backfill_feed_months(table).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -713,6 +713,48 @@ impl Store {
         ))
     }
 
+    /// The distinct partition keys of the table that start with one of `prefixes`: one Scan
+    /// (all pages) that reads only `pk`. For operators' one-off migrations, never a request.
+    pub async fn partitions_starting_with(
+        &self,
+        prefixes: &[&str],
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut found = std::collections::BTreeSet::new();
+        let filter = (0..prefixes.len())
+            .map(|i| format!("begins_with(#pk, :p{i})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let values: HashMap<String, AttributeValue> = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!(":p{i}"), AttributeValue::S((*p).to_owned())))
+            .collect();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression("#pk")
+                .filter_expression(&filter)
+                .expression_attribute_names("#pk", keys::PK)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            found.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|item| item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned()),
+            );
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
     /// A cursor of `fields`, signed and bound to `scope` (for listings that paginate over more
     /// than one Query, whose position is more than one key).
     pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> String {
