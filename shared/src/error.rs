@@ -121,6 +121,24 @@ impl ApiError {
         }
     }
 
+    /// 400 `INVALID_PARAMETER`: the query parameter or header `name` `message` (e.g. "may
+    /// appear only once"); the detail reads "`name` message.".
+    pub fn invalid_parameter(name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::BadRequest {
+            code: "INVALID_PARAMETER",
+            detail: format!("`{name}` {message}."),
+            errors: vec![FieldError::new(name, message)],
+        }
+    }
+
+    /// 404 for a user id that names no account.
+    pub fn no_such_user() -> Self {
+        Self::NotFound {
+            detail: "No such user.".into(),
+        }
+    }
+
     pub fn internal(cause: impl Into<Cause>) -> Self {
         Self::Internal(cause.into())
     }

@@ -165,6 +165,11 @@ impl Event {
         }
     }
 
+    /// An event about the account `user` (entity type `user`).
+    pub fn about_user(kind: &str, actor: Actor, user: UserId, occurred_at: String) -> Self {
+        Self::new(kind, actor, "user", &user.to_string(), occurred_at)
+    }
+
     /// Records a field's change (only when it really changed).
     #[must_use]
     pub fn change(mut self, field: &str, before: impl Serialize, after: impl Serialize) -> Self {

@@ -202,11 +202,7 @@ pub fn query_param<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, 
     match values.as_slice() {
         [] => Ok(None),
         [value] => Ok(Some(value)),
-        _ => Err(ApiError::BadRequest {
-            code: "INVALID_PARAMETER",
-            detail: format!("`{name}` may appear only once."),
-            errors: vec![FieldError::new(name, "may appear only once")],
-        }),
+        _ => Err(ApiError::invalid_parameter(name, "may appear only once")),
     }
 }
 
@@ -219,13 +215,8 @@ pub fn enum_param<T: DeserializeOwned>(
 ) -> Result<Option<T>, ApiError> {
     query_param(req, name)?
         .map(|raw| {
-            serde_json::from_value::<T>(serde_json::Value::String(raw.to_owned())).map_err(|_| {
-                ApiError::BadRequest {
-                    code: "INVALID_PARAMETER",
-                    detail: format!("`{name}` must be one of {allowed}."),
-                    errors: vec![FieldError::new(name, format!("must be one of {allowed}"))],
-                }
-            })
+            serde_json::from_value::<T>(serde_json::Value::String(raw.to_owned()))
+                .map_err(|_| ApiError::invalid_parameter(name, format!("must be one of {allowed}")))
         })
         .transpose()
 }
@@ -250,10 +241,11 @@ pub fn if_match_version(req: &Request) -> Result<Option<u64>, ApiError> {
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse::<u64>().ok())
         .map(Some)
-        .ok_or_else(|| ApiError::BadRequest {
-            code: "INVALID_PARAMETER",
-            detail: "`If-Match` must be an ETag this API returned, such as \"3\".".into(),
-            errors: vec![FieldError::new("If-Match", "is not a valid ETag")],
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "If-Match",
+                "must be an ETag this API returned, such as \"3\"",
+            )
         })
 }
 
@@ -274,13 +266,11 @@ pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
             .parse::<u16>()
             .ok()
             .filter(|n| (1..=PageRequest::MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::BadRequest {
-                code: "INVALID_PARAMETER",
-                detail: format!(
-                    "`limit` must be an integer from 1 to {}.",
-                    PageRequest::MAX_LIMIT
-                ),
-                errors: vec![FieldError::new("limit", "must be an integer from 1 to 100")],
+            .ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "limit",
+                    format!("must be an integer from 1 to {}", PageRequest::MAX_LIMIT),
+                )
             })?,
     };
     let cursor = query_param(req, "cursor")?

@@ -1014,13 +1014,7 @@ async fn feed_entries(
 ) -> Result<Page<PostSummary>, ApiError> {
     let store = &state.store;
     let tag = tag
-        .map(|t| {
-            parse_tag(t).map_err(|m| ApiError::BadRequest {
-                code: "INVALID_PARAMETER",
-                detail: format!("`tag` {m}."),
-                errors: vec![FieldError::new("tag", m)],
-            })
-        })
+        .map(|t| parse_tag(t).map_err(|m| ApiError::invalid_parameter("tag", m)))
         .transpose()?;
     let feed = match &tag {
         Some(tag) => format!("TAG#{tag}"),
@@ -1092,10 +1086,7 @@ pub async fn by_author(
     author: &str,
     page: &PageRequest,
 ) -> Result<Page<PostSummary>, ApiError> {
-    let no_such_user = || ApiError::NotFound {
-        detail: "No such user.".into(),
-    };
-    let author = UserId::parse(author).map_err(|_| no_such_user())?;
+    let author = UserId::parse(author).map_err(|_| ApiError::no_such_user())?;
     // The author's existence (a deleted account's posts may still be being purged) and the
     // page, read at once.
     let query = KeyQuery::index(Index::Gsi2, format!("AUTHOR_PUBLISHED#{author}")).newest_first();
@@ -1104,7 +1095,7 @@ pub async fn by_author(
         state.store.query_page::<PostItem>(&query, page)
     );
     if !exists? {
-        return Err(no_such_user());
+        return Err(ApiError::no_such_user());
     }
     let posts = posts?;
     Ok(Page {

@@ -6,16 +6,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::audit::{self, AuditQuery};
 use shared::auth::{self, Role};
-use shared::error::FieldError;
 use shared::http::query_param;
 use shared::{ApiError, State};
 
 fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::BadRequest {
-        code: "INVALID_PARAMETER",
-        detail: format!("`{field}` {message}."),
-        errors: vec![FieldError::new(field, message)],
-    }
+    ApiError::invalid_parameter(field, message)
 }
 
 fn timestamp(req: &Request, field: &str) -> Result<(u64, String), ApiError> {

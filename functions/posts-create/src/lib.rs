@@ -5,7 +5,6 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::error::FieldError;
 use shared::posts::{self, NewPost, PostStatus};
 use shared::{ApiError, State, auth};
 
@@ -40,13 +39,8 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
         .map(str::trim)
         .filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .map(|k| Some(k.to_owned()))
-        .ok_or_else(|| ApiError::BadRequest {
-            code: "INVALID_PARAMETER",
-            detail: "`Idempotency-Key` must be 1-128 visible ASCII characters.".into(),
-            errors: vec![FieldError::new(
-                "Idempotency-Key",
-                "must be 1-128 visible ASCII characters",
-            )],
+        .ok_or_else(|| {
+            ApiError::invalid_parameter("Idempotency-Key", "must be 1-128 visible ASCII characters")
         })
 }
 

@@ -8,10 +8,8 @@ use shared::{ApiError, State};
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = auth::authenticate(state, &req).await?;
     auth::require_role(&me, Role::Admin)?;
-    let id =
-        UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| ApiError::NotFound {
-            detail: "No such user.".into(),
-        })?;
+    let id = UserId::parse(&shared::http::path_param(&req, "id")?)
+        .map_err(|_| ApiError::no_such_user())?;
     shared::accounts::admin_delete_user(state, &me, id).await?;
     Ok(shared::http::no_content())
 }

@@ -10,9 +10,7 @@ use shared::{ApiError, State};
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = auth::authenticate(state, &req).await?;
     auth::require_role(&me, Role::Admin)?;
-    let not_found = || ApiError::NotFound {
-        detail: "No such user.".into(),
-    };
+    let not_found = ApiError::no_such_user;
     let id = UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| not_found())?;
     let user = shared::accounts::find_user(&state.store, id)
         .await?

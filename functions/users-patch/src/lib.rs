@@ -25,10 +25,8 @@ pub struct UserPatch {
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = auth::authenticate(state, &req).await?;
     auth::require_role(&me, Role::Admin)?;
-    let id =
-        UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| ApiError::NotFound {
-            detail: "No such user.".into(),
-        })?;
+    let id = UserId::parse(&shared::http::path_param(&req, "id")?)
+        .map_err(|_| ApiError::no_such_user())?;
     let body: UserPatch = shared::http::json_body(&req)?;
     let change = AdminChange {
         roles: body.roles,

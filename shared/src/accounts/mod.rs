@@ -311,11 +311,10 @@ pub async fn register(
         verify_token: None,
     };
     let claim_key = Key::email(&input.email);
-    let event = Event::new(
+    let event = Event::about_user(
         "user.registered",
         Actor::user(id, &user.roles),
-        "user",
-        &id.to_string(),
+        id,
         now.clone(),
     )
     .change("email", (), &user.email)
@@ -399,11 +398,10 @@ async fn register_silently(
             writes
         }
         Some(claim) => {
-            let notice = Event::new(
+            let notice = Event::about_user(
                 "user.registration_attempted",
                 Actor::system("registration"),
-                "user",
-                &claim.user_id.to_string(),
+                claim.user_id,
                 state.clock.timestamp(),
             )
             .email("account-exists", email.as_str(), &[])
@@ -633,11 +631,10 @@ pub async fn login(
         user.password_hash = new_hash;
         user.version += 1;
     }
-    let event = Event::new(
+    let event = Event::about_user(
         "user.logged_in",
         Actor::user(user.id, &user.roles),
-        "user",
-        &user.id.to_string(),
+        user.id,
         state.clock.timestamp(),
     )
     .change("sessionId", (), &session_id);
@@ -838,11 +835,10 @@ pub async fn forgot_password(state: &State, email: &Email) -> Result<(), ApiErro
         .is_ok();
     let write = match claim {
         Some(claim) if allowed => {
-            let event = Event::new(
+            let event = Event::about_user(
                 "user.password_reset_requested",
                 Actor::system("password-reset"),
-                "user",
-                &claim.user_id.to_string(),
+                claim.user_id,
                 state.clock.timestamp(),
             )
             .email("password-reset", email.as_str(), &[])
@@ -1057,15 +1053,9 @@ async fn set_password(
         );
     }
     writes.extend(session_deletes(state, user.id, how.keep_session).await?);
-    let event = Event::new(
-        how.kind,
-        how.actor,
-        "user",
-        &user.id.to_string(),
-        state.clock.timestamp(),
-    )
-    .change("passwordChanged", false, true)
-    .email("password-changed", &user.email, &greeting(user));
+    let event = Event::about_user(how.kind, how.actor, user.id, state.clock.timestamp())
+        .change("passwordChanged", false, true)
+        .email("password-changed", &user.email, &greeting(user));
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(token_race)
 }
@@ -1094,11 +1084,10 @@ pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
             .into_transact(store)?,
     ];
     if !user.email_verified {
-        let event = Event::new(
+        let event = Event::about_user(
             "user.email_verified",
             Actor::user(user.id, &user.roles),
-            "user",
-            &user.id.to_string(),
+            user.id,
             state.clock.timestamp(),
         )
         .change("emailVerified", false, true);
@@ -1119,11 +1108,10 @@ pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), Ap
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let store = &state.store;
-    let event = Event::new(
+    let event = Event::about_user(
         "user.verification_requested",
         Actor::user(me.id(), me.roles()),
-        "user",
-        &me.id().to_string(),
+        me.id(),
         state.clock.timestamp(),
     )
     .email("verify-email", &me.user.email, &greeting(&me.user))
@@ -1168,11 +1156,10 @@ pub async fn update_profile(
         return Ok(UserView::from(user));
     };
     let now = state.clock.timestamp();
-    let event = Event::new(
+    let event = Event::about_user(
         "user.profile_updated",
         Actor::user(user.id, &user.roles),
-        "user",
-        &user.id.to_string(),
+        user.id,
         now.clone(),
     )
     .change("name", &user.name, name.as_str());
@@ -1273,16 +1260,10 @@ async fn delete_user(
         writes.push(leave_admins(store)?);
     }
     writes.extend(session_deletes(state, user.id, None).await?);
-    let event = Event::new(
-        kind,
-        actor,
-        "user",
-        &user.id.to_string(),
-        state.clock.timestamp(),
-    )
-    .change("email", &user.email, ())
-    .change("name", &user.name, ())
-    .email("account-deleted", &user.email, &greeting(user));
+    let event = Event::about_user(kind, actor, user.id, state.clock.timestamp())
+        .change("email", &user.email, ())
+        .change("name", &user.name, ())
+        .email("account-deleted", &user.email, &greeting(user));
     writes.push(outbox_put(store, event)?);
     store
         .transact(writes)
@@ -1355,9 +1336,7 @@ pub async fn admin_update_user(
     let store = &state.store;
     let user = find_user(store, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            detail: "No such user.".into(),
-        })?;
+        .ok_or_else(ApiError::no_such_user)?;
     let version = precondition(change.expected_version, user.version)?;
     let mut roles = change.roles.unwrap_or_else(|| user.roles.clone());
     roles.sort_unstable();
@@ -1416,15 +1395,9 @@ pub async fn admin_update_user(
     } else {
         "user.status_changed"
     };
-    let event = Event::new(
-        kind,
-        Actor::user(me.id(), me.roles()),
-        "user",
-        &user.id.to_string(),
-        now.clone(),
-    )
-    .change("roles", &user.roles, &roles)
-    .change("status", user.status, status);
+    let event = Event::about_user(kind, Actor::user(me.id(), me.roles()), user.id, now.clone())
+        .change("roles", &user.roles, &roles)
+        .change("status", user.status, status);
     writes.push(outbox_put(store, event)?);
     store
         .transact(writes)
@@ -1442,9 +1415,7 @@ pub async fn admin_update_user(
 pub async fn admin_delete_user(state: &State, me: &Principal, id: UserId) -> Result<(), ApiError> {
     let user = find_user(&state.store, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            detail: "No such user.".into(),
-        })?;
+        .ok_or_else(ApiError::no_such_user)?;
     delete_user(
         state,
         &user,
@@ -1468,9 +1439,7 @@ pub async fn grant_role(state: &State, email: &Email, role: Role) -> Result<User
             })?;
     let user = find_user(store, claim.user_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            detail: "No such user.".into(),
-        })?;
+        .ok_or_else(ApiError::no_such_user)?;
     if user.roles.contains(&role) {
         return Ok(UserView::from(&user));
     }
@@ -1488,11 +1457,10 @@ pub async fn grant_role(state: &State, email: &Email, role: Role) -> Result<User
     if role == Role::Admin && user.status == UserStatus::Active {
         writes.push(join_admins(store)?);
     }
-    let event = Event::new(
+    let event = Event::about_user(
         "user.roles_changed",
         Actor::system("ferrite-admin"),
-        "user",
-        &user.id.to_string(),
+        user.id,
         now.clone(),
     )
     .change("roles", &user.roles, &roles);
