@@ -6,12 +6,25 @@
 //! is lazy, so readers check it too, see [`super::Store::get`]). Items changed by concurrent
 //! writers carry `version` (optimistic locking, see [`super::Store::update_versioned`]).
 //!
-//! | entity | `pk` | `sk` | `gsi1pk` / `gsi1sk` | access patterns (one call each) |
-//! | --- | --- | --- | --- | --- |
-//! | user | `USER#<userId>` | `PROFILE` | `USERS` / `<userId>` | get a user: GetItem; list users, newest first: Query `gsi1` |
-//! | email claim | `EMAIL#<email>` | `EMAIL` | – | who owns an address: GetItem; uniqueness: written in the same transaction as the user, under `attribute_not_exists(pk)` |
+//! Every item shape of the table, with the access pattern each key serves (the modules named
+//! build the keys and document their items in detail):
 //!
-//! Later features add their rows here, with the access pattern each key serves.
+//! | item | `pk` | `sk` | index keys | access patterns | module |
+//! | --- | --- | --- | --- | --- | --- |
+//! | user | `USER#<userId>` | `PROFILE` | `gsi1`: `USERS` / `<userId>`; `gsi2`: `USERS#<status>` / `<userId>` | get a user: GetItem (with a session: BatchGetItem); list users newest first: Query `gsi1`; by status: Query `gsi2` | accounts |
+//! | email claim | `EMAIL#<address>` | `EMAIL` | – | who owns an address: GetItem; uniqueness: written with the user under `attribute_not_exists(pk)` | accounts |
+//! | session | `USER#<userId>` | `SESSION#<sessionId>` | – | check one: BatchGetItem with the user; a user's sessions: Query `begins_with(sk, SESSION#)` | accounts |
+//! | refresh token | `REFRESH#<sha256>` | `REFRESH` | – | refresh: GetItem; rotation: conditional update in a transaction | accounts |
+//! | one-time token | `TOKEN#<sha256>` | `TOKEN` | – | verify / reset links: GetItem, consumed in a transaction | accounts |
+//! | throttle counter | `THROTTLE#<scope>#<subject>` | `<windowStart>` | – | one window's count: conditional UpdateItem (`login-account`, `login-ip`, `register-ip`, mail budgets) | accounts |
+//! | admin count | `STATS` | `ADMINS` | – | the last-admin rule: conditional UpdateItem in the same transaction | accounts |
+//! | post | `POST#<postId>` | `POST` | `gsi1`: `AUTHOR#<userId>` / `<postId>`; `gsi2` (published only): `AUTHOR_PUBLISHED#<userId>` / `<publishedKey>` | GetItem; an author's posts: Query `gsi1`; published ones: Query `gsi2` | posts |
+//! | feed / tag entry | `FEED#<yyyy-mm>` / `TAG#<tag>#<yyyy-mm>` | `<publishedKey>` | – | a feed page: Query per month bucket, newest first | posts |
+//! | feed month | `FEEDMONTHS#FEED` / `FEEDMONTHS#TAG#<tag>` | `<yyyy-mm>` | – | the next older month with entries: Query `sk BETWEEN` | posts |
+//! | idempotency record | `IDEMPOTENCY#<userId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts`: GetItem (24 h TTL) | posts |
+//! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |
+//! | audit entry | `AUDIT#<entityType>#<entityId>` | `<eventId>` | `gsi1`: `AUDIT_ACTOR#<actorId>` / `<eventId>`; `gsi2`: `AUDIT_MONTH#<yyyy-mm>` / `<eventId>` | an entity's history, an actor's actions, a month: Query | audit |
+//! | email send claim | `EMAIL#<eventId>` | `EMAIL` | – | at most one send per event: conditional PutItem (30-day TTL; an event id has no `@`, an address always has one, so it never meets an email claim) | worker-email |
 
 use std::collections::HashMap;
 
