@@ -13,23 +13,14 @@ async fn parallel_wrong_passwords_spend_the_failure_budget_exactly_once_each() {
     user(&app, "target@example.com", None).await;
     // Fifteen guesses at once, each handled as its own request (the handlers interleave at
     // every DynamoDB call, as parallel Lambda instances would).
-    let mut guesses = tokio::task::JoinSet::new();
-    for n in 0..15 {
-        let state = app.state_of("AuthLoginFunction");
-        let call = Call::new("POST", "/v1/auth/login")
-            .json(&json!({"email": "target@example.com", "password": format!("wrong guess {n}")}));
-        guesses.spawn(async move {
-            shared::http::dispatch(state, auth_login::handle, call.request())
-                .await
-                .status()
-                .as_u16()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = guesses.join_next().await {
-        statuses.push(status.expect("task"));
-    }
-    statuses.sort_unstable();
+    let guesses = (0..15)
+        .map(|n| {
+            Call::new("POST", "/v1/auth/login").json(
+                &json!({"email": "target@example.com", "password": format!("wrong guess {n}")}),
+            )
+        })
+        .collect();
+    let statuses = app.statuses_at_once(auth_login::handle, guesses).await;
     let mut expected = vec![401; 5];
     expected.extend([429; 10]);
     assert_eq!(
@@ -51,24 +42,16 @@ async fn parallel_wrong_passwords_spend_the_failure_budget_exactly_once_each() {
 async fn parallel_wrong_current_passwords_spend_the_same_budget() {
     let app = TestApp::spawn().await;
     let (token, _) = user(&app, "held@example.com", None).await;
-    let mut guesses = tokio::task::JoinSet::new();
-    for n in 0..12 {
-        let state = app.state_of("UsersMePasswordFunction");
-        let call = Call::new("PUT", "/v1/users/me/password").bearer(&token).json(
-            &json!({"currentPassword": format!("wrong guess {n}"), "newPassword": "quiet lanterns over the harbour"}),
-        );
-        guesses.spawn(async move {
-            shared::http::dispatch(state, users_me_password::handle, call.request())
-                .await
-                .status()
-                .as_u16()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = guesses.join_next().await {
-        statuses.push(status.expect("task"));
-    }
-    statuses.sort_unstable();
+    let guesses = (0..12)
+        .map(|n| {
+            Call::new("PUT", "/v1/users/me/password").bearer(&token).json(
+                &json!({"currentPassword": format!("wrong guess {n}"), "newPassword": "quiet lanterns over the harbour"}),
+            )
+        })
+        .collect();
+    let statuses = app
+        .statuses_at_once(users_me_password::handle, guesses)
+        .await;
     let mut expected = vec![422; 5];
     expected.extend([429; 7]);
     assert_eq!(statuses, expected);

@@ -332,30 +332,16 @@ async fn concurrent_edits_of_one_version_have_exactly_one_winner() {
         .as_str()
         .expect("id")
         .to_owned();
-    let mut tasks = tokio::task::JoinSet::new();
-    for writer in 0..6 {
-        let (state, token, id) = (
-            app.state_of("PostsPatchFunction"),
-            author.clone(),
-            id.clone(),
-        );
-        tasks.spawn(async move {
-            let call = Call::new("PATCH", "/v1/posts/{id}")
+    let writers = (0..6)
+        .map(|writer| {
+            Call::new("PATCH", "/v1/posts/{id}")
                 .param("id", &id)
-                .bearer(&token)
+                .bearer(&author)
                 .header("if-match", "\"1\"")
-                .json(&json!({"title": format!("writer {writer}")}));
-            shared::http::dispatch(state, posts_patch::handle, call.request())
-                .await
-                .status()
-                .as_u16()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = tasks.join_next().await {
-        statuses.push(status.expect("task"));
-    }
-    statuses.sort_unstable();
+                .json(&json!({"title": format!("writer {writer}")}))
+        })
+        .collect();
+    let statuses = app.statuses_at_once(posts_patch::handle, writers).await;
     assert_eq!(statuses, [200, 412, 412, 412, 412, 412]);
     let post = get(&app, Some(&author), &id).await;
     assert_eq!(post.body["version"], 2);

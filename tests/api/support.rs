@@ -49,26 +49,15 @@ pub async fn sign_in_as(app: &TestApp, email: &str, password: &str, role: Option
 /// `count` registrations of `email` at once, each as the template's register function: their
 /// statuses, sorted.
 pub async fn racing_registrations(app: &TestApp, email: &str, count: usize) -> Vec<u16> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..count {
-        let state = app.state_of("AuthRegisterFunction");
-        // Each from its own address: the race, not the per-IP registration limit, is under test.
-        let call = Call::new("POST", "/v1/auth/register")
-            .json(&json!({"email": email, "name": "Racer", "password": PASSWORD}))
-            .from_ip(&format!("198.51.{}.{}", n / 250, n % 250 + 1));
-        tasks.spawn(async move {
-            shared::http::dispatch(state, auth_register::handle, call.request())
-                .await
-                .status()
-                .as_u16()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = tasks.join_next().await {
-        statuses.push(status.expect("task"));
-    }
-    statuses.sort_unstable();
-    statuses
+    // Each from its own address: the race, not the per-IP registration limit, is under test.
+    let racers = (0..count)
+        .map(|n| {
+            Call::new("POST", "/v1/auth/register")
+                .json(&json!({"email": email, "name": "Racer", "password": PASSWORD}))
+                .from_ip(&format!("198.51.{}.{}", n / 250, n % 250 + 1))
+        })
+        .collect();
+    app.statuses_at_once(auth_register::handle, racers).await
 }
 
 /// The email worker of `app`'s world, sending from `sender` (made a verified SES identity when

@@ -620,6 +620,33 @@ impl TestApp {
         }
     }
 
+    /// Runs `handler` on every one of `calls` at once, each as its own request handled by the
+    /// function the template routes it to (the handlers interleave at every DynamoDB call, as
+    /// parallel Lambda instances would): their statuses, sorted.
+    pub async fn statuses_at_once<F, Fut>(&self, handler: F, calls: Vec<Call>) -> Vec<u16>
+    where
+        F: Fn(&'static State, lambda_http::Request) -> Fut + Copy + Send + 'static,
+        Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, shared::ApiError>>
+            + Send,
+    {
+        let mut tasks = tokio::task::JoinSet::new();
+        for call in calls {
+            let state = self.state_for(&call);
+            tasks.spawn(async move {
+                shared::http::dispatch(state, handler, call.request())
+                    .await
+                    .status()
+                    .as_u16()
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(status) = tasks.join_next().await {
+            statuses.push(status.expect("task"));
+        }
+        statuses.sort_unstable();
+        statuses
+    }
+
     /// Every outbox event in this test's table, oldest first.
     pub async fn outbox(&self) -> Vec<shared::events::Event> {
         let items = self

@@ -782,8 +782,22 @@ impl Store {
             .collect())
     }
 
-    /// Every item of a partition whose sort key starts with `prefix` (all pages). For small,
-    /// bounded collections such as a user's sessions.
+    /// A Query of `partition`'s items whose sort key starts with `prefix`, in key order.
+    fn prefix_query(
+        &self,
+        partition: &str,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
+    }
+
     /// The first `limit` items of `partition` whose sort key starts with `prefix`, in key order
     /// (one Query).
     pub async fn query_first(
@@ -793,14 +807,7 @@ impl Store {
         limit: i32,
     ) -> Result<Vec<RawItem>, StoreError> {
         let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
-            .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
+            .prefix_query(partition, prefix)
             .limit(limit)
             .send()
             .await
@@ -808,6 +815,8 @@ impl Store {
         Ok(output.items.unwrap_or_default())
     }
 
+    /// Every item of a partition whose sort key starts with `prefix` (all pages). For small,
+    /// bounded collections such as a user's sessions.
     pub async fn query_all(
         &self,
         partition: &str,
@@ -817,14 +826,7 @@ impl Store {
         let mut start = None;
         loop {
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
-                .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
+                .prefix_query(partition, prefix)
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
