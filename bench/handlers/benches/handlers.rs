@@ -124,7 +124,7 @@ fn tokens(c: &mut Criterion) {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     group.bench_function("authorize: bearer header + EdDSA JWT verify", |b| {
         b.iter(|| {
-            let token = shared::auth::bearer_token(black_box(&req)).unwrap();
+            let token = shared::accounts::bearer_token(black_box(&req)).unwrap();
             jwt::verify(&keys, &settings, token).unwrap()
         });
     });

@@ -5,9 +5,9 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::audit::{self, AuditQuery};
-use shared::auth::{self, Role};
+use shared::auth::Role;
 use shared::http::query_param;
-use shared::{ApiError, State};
+use shared::{ApiError, State, accounts};
 
 fn bad(field: &str, message: &str) -> ApiError {
     ApiError::invalid_parameter(field, message)
@@ -77,8 +77,8 @@ pub fn audit_query(req: &Request) -> Result<AuditQuery, ApiError> {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
-    auth::require_role(&me, Role::Admin)?;
+    let me = accounts::authenticate(state, &req).await?;
+    accounts::require_role(&me, Role::Admin)?;
     let query = audit_query(&req)?;
     let page = shared::http::page_request(&req)?;
     let entries = audit::query(&state.store, &query, &page).await?;

@@ -3,11 +3,11 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
-    shared::accounts::resend_verification(state, &me).await?;
+    let me = accounts::authenticate(state, &req).await?;
+    accounts::resend_verification(state, &me).await?;
     shared::http::json(
         StatusCode::ACCEPTED,
         &std::collections::BTreeMap::from([("message", "A new verification link is on its way.")]),

@@ -6,7 +6,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::posts::{self, NewPost, PostStatus};
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +45,7 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let body: CreatePost = shared::http::json_body_with_limit(&req, 256 * 1024)?;
     let key = idempotency_key(&req)?;
     let input = NewPost {

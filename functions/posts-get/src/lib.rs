@@ -3,10 +3,10 @@
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = auth::authenticate_optional(state, &req).await?;
+    let viewer = accounts::authenticate_optional(state, &req).await?;
     let id = shared::http::path_param(&req, "id")?;
     let post = shared::posts::get(state, viewer.as_ref(), &id).await?;
     let etag = format!("\"{}\"", post.version);

@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::posts::{PostChange, PostStatus};
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +27,7 @@ pub struct PatchPost {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let id = shared::http::path_param(&req, "id")?;
     let body: PatchPost = shared::http::json_body_with_limit(&req, 256 * 1024)?;
     let change = PostChange {

@@ -3,16 +3,16 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::accounts::items::UserView;
-use shared::auth::{self, Role};
+use shared::auth::Role;
 use shared::ids::UserId;
-use shared::{ApiError, State};
+use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
-    auth::require_role(&me, Role::Admin)?;
+    let me = accounts::authenticate(state, &req).await?;
+    accounts::require_role(&me, Role::Admin)?;
     let not_found = ApiError::no_such_user;
     let id = UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| not_found())?;
-    let user = shared::accounts::find_user(&state.store, id)
+    let user = accounts::find_user(&state.store, id)
         .await?
         .ok_or_else(not_found)?;
     let view = UserView::from(&user);

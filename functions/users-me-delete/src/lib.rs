@@ -3,7 +3,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -15,8 +15,8 @@ pub struct DeleteMe {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let body: DeleteMe = shared::http::json_body(&req)?;
-    shared::accounts::delete_own_account(state, &me, &body.password).await?;
+    accounts::delete_own_account(state, &me, &body.password).await?;
     Ok(shared::http::no_content())
 }

@@ -3,10 +3,10 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::accounts::items::UserView;
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let view = UserView::from(&me.user);
     Ok(shared::http::with_etag(
         shared::http::json(StatusCode::OK, &view)?,

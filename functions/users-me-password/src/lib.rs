@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::validate::Password;
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -17,9 +17,9 @@ pub struct ChangePassword {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let body: ChangePassword = shared::http::json_body(&req)?;
     let new_password = Password::parse(&body.new_password).map_err(|e| e.at("newPassword"))?;
-    shared::accounts::change_password(state, &me, &body.current_password, &new_password).await?;
+    accounts::change_password(state, &me, &body.current_password, &new_password).await?;
     Ok(shared::http::no_content())
 }

@@ -6,7 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::validate::DisplayName;
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +20,7 @@ pub struct ProfilePatch {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let body: ProfilePatch = shared::http::json_body(&req)?;
     let expected = shared::http::if_match_version(&req)?.or(body.version);
     let name = body
@@ -29,7 +29,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         .map(DisplayName::parse)
         .transpose()
         .map_err(|e| e.at("name"))?;
-    let view = shared::accounts::update_profile(state, &me, name, expected).await?;
+    let view = accounts::update_profile(state, &me, name, expected).await?;
     Ok(shared::http::with_etag(
         shared::http::json(StatusCode::OK, &view)?,
         view.version,

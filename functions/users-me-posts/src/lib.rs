@@ -3,10 +3,10 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::posts::PostStatus;
-use shared::{ApiError, State, auth};
+use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
+    let me = accounts::authenticate(state, &req).await?;
     let page = shared::http::page_request(&req)?;
     let status: Option<PostStatus> =
         shared::http::enum_param(&req, "status", "draft, published, hidden")?;

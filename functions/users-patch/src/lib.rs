@@ -6,9 +6,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::accounts::AdminChange;
 use shared::accounts::items::UserStatus;
-use shared::auth::{self, Role};
+use shared::auth::Role;
 use shared::ids::UserId;
-use shared::{ApiError, State};
+use shared::{ApiError, State, accounts};
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,8 +23,8 @@ pub struct UserPatch {
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let me = auth::authenticate(state, &req).await?;
-    auth::require_role(&me, Role::Admin)?;
+    let me = accounts::authenticate(state, &req).await?;
+    accounts::require_role(&me, Role::Admin)?;
     let id = UserId::parse(&shared::http::path_param(&req, "id")?)
         .map_err(|_| ApiError::no_such_user())?;
     let body: UserPatch = shared::http::json_body(&req)?;
@@ -33,7 +33,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         status: body.status,
         expected_version: shared::http::if_match_version(&req)?.or(body.version),
     };
-    let view = shared::accounts::admin_update_user(state, &me, id, change).await?;
+    let view = accounts::admin_update_user(state, &me, id, change).await?;
     Ok(shared::http::with_etag(
         shared::http::json(StatusCode::OK, &view)?,
         view.version,

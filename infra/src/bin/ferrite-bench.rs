@@ -349,7 +349,7 @@ async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)
         bail!("the bench stack registers in `conflict` mode (the template's default)");
     };
     let token = session.tokens.access_token.clone();
-    let me = shared::auth::Principal {
+    let me = shared::accounts::Principal {
         user: shared::accounts::find_user(&state.store, session.user.id)
             .await
             .map_err(|e| anyhow!("{e}"))?

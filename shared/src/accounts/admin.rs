@@ -1,0 +1,223 @@
+//! The admin operations: listing users, roles and status, deletion, and the last-admin guard.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::events::{Actor, Event, outbox_put};
+use crate::ids::UserId;
+use crate::state::State;
+use crate::store::keys::{Index, USERS_PARTITION};
+use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
+use crate::validate::Email;
+
+use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView, admin_counter_key};
+use super::{
+    Principal, find_user, profile::delete_user, profile::precondition, profile::version_conflict,
+    sessions::session_deletes,
+};
+
+/// The admin counter change when `user` stops being an active admin: fails the transaction
+/// (409 `LAST_ADMIN`) if it is the last one.
+pub(super) fn leave_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
+    Update::new(admin_counter_key())
+        .add("count", -1)
+        .if_greater("count", 1)
+        .into_transact(store)
+}
+
+pub(super) fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
+    Update::new(admin_counter_key())
+        .add("count", 1)
+        .into_transact(store)
+}
+
+pub(super) fn last_admin(error: StoreError, counter_index: Option<usize>) -> ApiError {
+    match error {
+        StoreError::ConditionFailed { index } if index.is_some() && index == counter_index => {
+            ApiError::Conflict {
+                code: "LAST_ADMIN",
+                detail: "This is the last active admin: promote another admin first.".into(),
+            }
+        }
+        other => version_conflict(other),
+    }
+}
+
+/// `GET /users`: newest first; by status via `gsi2`, by role with a filter.
+pub async fn list_users(
+    state: &State,
+    status: Option<UserStatus>,
+    role: Option<Role>,
+    page: &PageRequest,
+) -> Result<Page<UserView>, ApiError> {
+    let mut query = match status {
+        Some(status) => KeyQuery::index(Index::Gsi2, UserItem::status_partition(status)),
+        None => KeyQuery::index(Index::Gsi1, USERS_PARTITION),
+    }
+    .newest_first();
+    if let Some(role) = role {
+        query = query.contains("roles", role.as_str());
+    }
+    let users: Page<UserItem> = state.store.query_page(&query, page).await?;
+    Ok(Page {
+        items: users.items.iter().map(UserView::from).collect(),
+        next_cursor: users.next_cursor,
+    })
+}
+
+/// What an admin may change on a user.
+#[derive(Debug, Default)]
+pub struct AdminChange {
+    pub roles: Option<Vec<Role>>,
+    pub status: Option<UserStatus>,
+    pub expected_version: Option<u64>,
+}
+
+/// `PATCH /users/{id}`: roles and status. Disabling ends the user's sessions. The last active
+/// admin cannot be demoted or disabled (409 `LAST_ADMIN`).
+pub async fn admin_update_user(
+    state: &State,
+    me: &Principal,
+    id: UserId,
+    change: AdminChange,
+) -> Result<UserView, ApiError> {
+    let store = &state.store;
+    let user = find_user(store, id)
+        .await?
+        .ok_or_else(ApiError::no_such_user)?;
+    let version = precondition(change.expected_version, user.version)?;
+    let mut roles = change.roles.unwrap_or_else(|| user.roles.clone());
+    roles.sort_unstable();
+    roles.dedup();
+    if !roles.contains(&Role::User) {
+        roles.insert(0, Role::User);
+    }
+    let status = change.status.unwrap_or(user.status);
+    let was_admin = user.roles.contains(&Role::Admin) && user.status == UserStatus::Active;
+    let is_admin = roles.contains(&Role::Admin) && status == UserStatus::Active;
+    if roles == user.roles && status == user.status {
+        return Ok(UserView::from(&user));
+    }
+    let now = state.clock.timestamp();
+    let mut update = Update::new(user.key())
+        .set_value("roles", &roles)?
+        .set("status", AttributeValue::S(status.as_str().to_owned()))
+        .set(
+            "gsi2pk",
+            AttributeValue::S(UserItem::status_partition(status)),
+        )
+        .set("updatedAt", AttributeValue::S(now.clone()))
+        .bump_version(version);
+    let disabling = status == UserStatus::Disabled && user.status == UserStatus::Active;
+    if disabling {
+        // Every session and email link of the account ends, however many there are.
+        update = update
+            .set(
+                "sessionEpoch",
+                AttributeValue::N((user.session_epoch + 1).to_string()),
+            )
+            .set(
+                "linksValidAfter",
+                AttributeValue::N(state.clock.unix_millis().to_string()),
+            )
+            .remove(TokenPurpose::ResetPassword.pointer())
+            .remove(TokenPurpose::VerifyEmail.pointer());
+    }
+    let mut writes = vec![update.into_transact(store)?];
+    let counter_index = match (was_admin, is_admin) {
+        (true, false) => {
+            writes.push(leave_admins(store)?);
+            Some(writes.len() - 1)
+        }
+        (false, true) => {
+            writes.push(join_admins(store)?);
+            None
+        }
+        _ => None,
+    };
+    if disabling {
+        writes.extend(session_deletes(state, user.id, None).await?);
+    }
+    let kind = if status == user.status {
+        "user.roles_changed"
+    } else {
+        "user.status_changed"
+    };
+    let event = Event::about_user(kind, Actor::user(me.id(), me.roles()), user.id, now.clone())
+        .change("roles", &user.roles, &roles)
+        .change("status", user.status, status);
+    writes.push(outbox_put(store, event)?);
+    store
+        .transact(writes)
+        .await
+        .map_err(|e| last_admin(e, counter_index))?;
+    let mut updated = user;
+    updated.roles = roles;
+    updated.status = status;
+    updated.updated_at = now;
+    updated.version = version + 1;
+    Ok(UserView::from(&updated))
+}
+
+/// `DELETE /users/{id}` (admin).
+pub async fn admin_delete_user(state: &State, me: &Principal, id: UserId) -> Result<(), ApiError> {
+    let user = find_user(&state.store, id)
+        .await?
+        .ok_or_else(ApiError::no_such_user)?;
+    delete_user(
+        state,
+        &user,
+        Actor::user(me.id(), me.roles()),
+        "user.deleted_by_admin",
+        Vec::new(),
+    )
+    .await
+}
+
+/// Gives `role` to the account of `email` — the documented way to create the first admin
+/// (`ferrite-admin grant-role`), run by an operator with access to the table.
+pub async fn grant_role(state: &State, email: &Email, role: Role) -> Result<UserView, ApiError> {
+    let store = &state.store;
+    let claim: EmailClaim =
+        store
+            .get(&Key::email(email))
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                detail: format!("No account for {email}."),
+            })?;
+    let user = find_user(store, claim.user_id)
+        .await?
+        .ok_or_else(ApiError::no_such_user)?;
+    if user.roles.contains(&role) {
+        return Ok(UserView::from(&user));
+    }
+    let mut roles = user.roles.clone();
+    roles.push(role);
+    roles.sort_unstable();
+    let now = state.clock.timestamp();
+    let mut writes = vec![
+        Update::new(user.key())
+            .set_value("roles", &roles)?
+            .set("updatedAt", AttributeValue::S(now.clone()))
+            .bump_version(user.version)
+            .into_transact(store)?,
+    ];
+    if role == Role::Admin && user.status == UserStatus::Active {
+        writes.push(join_admins(store)?);
+    }
+    let event = Event::about_user(
+        "user.roles_changed",
+        Actor::system("ferrite-admin"),
+        user.id,
+        now.clone(),
+    )
+    .change("roles", &user.roles, &roles);
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await.map_err(version_conflict)?;
+    let mut updated = user;
+    updated.roles = roles;
+    updated.updated_at = now;
+    updated.version += 1;
+    Ok(UserView::from(&updated))
+}

@@ -1,0 +1,380 @@
+//! Sessions: sign-in, refresh-token rotation with reuse detection, logout, and the cap on
+//! sessions per account.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+use crate::auth::jwt;
+use crate::auth::password::{self, Check};
+use crate::config::RegistrationMode;
+use crate::error::ApiError;
+use crate::events::{Actor, Event, outbox_put};
+use crate::ids::UserId;
+use crate::state::State;
+use crate::store::{Key, Store, StoreError, Update};
+use crate::validate::{Email, Password};
+
+use super::items::{
+    EmailClaim, RefreshItem, RefreshState, SessionItem, UserItem, UserStatus, UserView,
+};
+use super::{
+    LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_WINDOW_SECS, MAX_SESSIONS,
+    SESSION_TTL_SECS, Session, TokenPair, find_user, invalid_credentials, invalid_refresh,
+    load_user_and_session, random_token, throttle::attempt, throttle::counter_key,
+    throttle::give_back, throttle::spent, throttle::window_start, token_hash,
+};
+
+/// The new session's items (session + refresh token) and the token pair for the client.
+pub(super) fn new_session(
+    state: &State,
+    user: &UserItem,
+) -> Result<(Vec<TransactWriteItem>, TokenPair, String), ApiError> {
+    let store = &state.store;
+    let session_id = crate::ids::new_id();
+    let refresh = random_token()?;
+    let expires_at = store.expires_in(SESSION_TTL_SECS);
+    let session_key = SessionItem::key(user.id, &session_id);
+    let refresh_key = RefreshItem::key(&token_hash(&refresh));
+    let writes = vec![
+        store.put_new_op(&SessionItem {
+            pk: session_key.pk,
+            sk: session_key.sk,
+            session_id: session_id.clone(),
+            user_id: user.id,
+            created_at: state.clock.timestamp(),
+            expires_at,
+            epoch: user.session_epoch,
+        })?,
+        store.put_new_op(&RefreshItem {
+            pk: refresh_key.pk,
+            sk: refresh_key.sk,
+            user_id: user.id,
+            session_id: session_id.clone(),
+            state: RefreshState::Active,
+            rotated_at: None,
+            expires_at,
+        })?,
+    ];
+    let access = mint_access(state, user, &session_id)?;
+    Ok((
+        writes,
+        TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer",
+            expires_in: jwt::ACCESS_TOKEN_TTL_SECS,
+        },
+        session_id,
+    ))
+}
+
+pub(super) fn mint_access(
+    state: &State,
+    user: &UserItem,
+    session_id: &str,
+) -> Result<String, ApiError> {
+    jwt::mint(
+        state.auth.signer()?,
+        &state.auth.tokens,
+        &user.id.to_string(),
+        &user.roles,
+        session_id,
+        state.clock.unix_seconds(),
+    )
+    .map_err(ApiError::internal)
+}
+
+/// Signs in with email and password. Unknown emails cost the same as wrong passwords and
+/// answer the same 401; a disabled account is revealed only after the right password. Past
+/// the failure limit (per account and per source IP, per 15-minute window) the answer is 429
+/// with `Retry-After`, even for the right password.
+pub async fn login(
+    state: &State,
+    email: &str,
+    password_text: &str,
+    source_ip: &str,
+) -> Result<Session, ApiError> {
+    let store = &state.store;
+    // A malformed address cannot have an account: same answer, same cost.
+    let email = Email::parse(email).ok();
+    // Throttle subject: the normalised address (malformed ones share one bucket).
+    let subject = email
+        .as_ref()
+        .map_or_else(|| "invalid-address".to_owned(), ToString::to_string);
+    let now = state.clock.unix_seconds();
+    let window = window_start(now, LOGIN_WINDOW_SECS);
+    let account_counter = counter_key("login-account", &subject, window);
+    let ip_counter = counter_key("login-ip", source_ip, window);
+    let claim_key = email
+        .as_ref()
+        .map_or_else(|| Key::new("EMAIL#", "EMAIL"), Key::email);
+
+    // The attempt is counted first, atomically (see `attempt`).
+    store
+        .transact(vec![
+            attempt(
+                account_counter.clone(),
+                window,
+                LOGIN_MAX_FAILURES_PER_ACCOUNT,
+            )
+            .into_transact(store)?,
+            attempt(ip_counter.clone(), window, LOGIN_MAX_FAILURES_PER_IP).into_transact(store)?,
+        ])
+        .await
+        .map_err(|e| spent(e, window, now))?;
+    let claim: Option<EmailClaim> = store.get(&claim_key).await?;
+    let user = match &claim {
+        Some(claim) => find_user(store, claim.user_id).await?,
+        None => None,
+    };
+    let check = if let Some(user) = &user {
+        password::verify(password_text, &user.password_hash)
+    } else {
+        password::verify_dummy(password_text);
+        Check::Mismatch
+    };
+    let silent = state.config.registration_mode == RegistrationMode::Silent;
+    let refused = || {
+        if silent {
+            // One answer for a wrong password and an unconfirmed account: a registration
+            // cannot be followed by a sign-in to learn whether it created the account.
+            ApiError::Unauthorized {
+                code: "INVALID_CREDENTIALS",
+                detail: "The email or password is incorrect, or the address is not confirmed yet \
+                         (the link is in the email we sent)."
+                    .into(),
+            }
+        } else {
+            invalid_credentials()
+        }
+    };
+    let (Check::Match { rehash }, Some(user)) = (check, user) else {
+        // The counted attempt stays: a failure.
+        return Err(refused());
+    };
+    if silent && !user.email_verified {
+        // Counted like a failure, answered like one.
+        return Err(refused());
+    }
+    if user.status == UserStatus::Disabled {
+        return Err(ApiError::Forbidden {
+            detail: "This account is disabled.".into(),
+        });
+    }
+
+    let (mut writes, tokens, session_id) = new_session(state, &user)?;
+    writes.extend(evictions(state, user.id).await?);
+    writes.push(give_back(store, account_counter)?);
+    writes.push(give_back(store, ip_counter)?);
+    let mut user = user;
+    if rehash {
+        // Parameters changed since this hash was made: store one with the current parameters.
+        let password = Password::parse(password_text).map_err(|_| invalid_credentials())?;
+        let new_hash = password::hash(&password).map_err(ApiError::internal)?;
+        writes.push(
+            Update::new(user.key())
+                .set("passwordHash", AttributeValue::S(new_hash.clone()))
+                .bump_version(user.version)
+                .into_transact(store)?,
+        );
+        user.password_hash = new_hash;
+        user.version += 1;
+    }
+    let event = Event::about_user(
+        "user.logged_in",
+        Actor::user(user.id, &user.roles),
+        user.id,
+        state.clock.timestamp(),
+    )
+    .change("sessionId", (), &session_id);
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await?;
+    Ok(Session {
+        user: UserView::from(&user),
+        tokens,
+    })
+}
+
+/// Exchanges a refresh token for a new pair (rotation with reuse detection).
+pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiError> {
+    let store = &state.store;
+    let key = RefreshItem::key(&token_hash(refresh_token));
+    let item: RefreshItem = store.get(&key).await?.ok_or_else(invalid_refresh)?;
+    match item.state {
+        RefreshState::Active => {}
+        RefreshState::Revoked => return Err(invalid_refresh()),
+        RefreshState::Rotated => {
+            let now = state.clock.unix_seconds();
+            let in_grace = item
+                .rotated_at
+                .is_some_and(|at| now - at < state.auth.refresh_reuse_grace_secs);
+            if !in_grace {
+                // Someone presented a token that was already exchanged: the family is compromised.
+                revoke_session(
+                    state,
+                    item.user_id,
+                    &item.session_id,
+                    "refresh_token_reused",
+                    None,
+                )
+                .await?;
+                tracing::warn!(userId = %item.user_id, sessionId = %item.session_id, "refresh token reuse: session revoked");
+            }
+            return Err(invalid_refresh());
+        }
+    }
+
+    let (user, session) = load_user_and_session(store, item.user_id, &item.session_id).await?;
+    let (Some(user), Some(session)) = (user, session) else {
+        return Err(invalid_refresh());
+    };
+    if user.status != UserStatus::Active || session.epoch != user.session_epoch {
+        // Disabled, or every session ended (a password set) since this one began.
+        return Err(invalid_refresh());
+    }
+
+    let new_token = random_token()?;
+    let new_key = RefreshItem::key(&token_hash(&new_token));
+    let writes = vec![
+        Update::new(key)
+            .set("state", AttributeValue::S("rotated".into()))
+            .set(
+                "rotatedAt",
+                AttributeValue::N(state.clock.unix_seconds().to_string()),
+            )
+            .if_equals("state", AttributeValue::S("active".into()))
+            .into_transact(store)?,
+        store.put_new_op(&RefreshItem {
+            pk: new_key.pk,
+            sk: new_key.sk,
+            user_id: user.id,
+            session_id: item.session_id.clone(),
+            state: RefreshState::Active,
+            rotated_at: None,
+            expires_at: item.expires_at,
+        })?,
+        // The session must still exist (not revoked meanwhile)...
+        Update::new(SessionItem::key(user.id, &item.session_id))
+            .set(
+                "lastRefreshedAt",
+                AttributeValue::S(state.clock.timestamp()),
+            )
+            .if_exists()
+            .into_transact(store)?,
+        // ...and every session must not have ended meanwhile.
+        Update::new(user.key())
+            .if_number("sessionEpoch", user.session_epoch)
+            .into_check(store)?,
+    ];
+    store.transact(writes).await.map_err(|error| match error {
+        // A concurrent refresh of the same token won, or the session was revoked meanwhile.
+        StoreError::ConditionFailed { .. } => invalid_refresh(),
+        other => other.into(),
+    })?;
+    let access = mint_access(state, &user, &item.session_id)?;
+    Ok(Session {
+        user: UserView::from(&user),
+        tokens: TokenPair {
+            access_token: access,
+            refresh_token: new_token,
+            token_type: "Bearer",
+            expires_in: jwt::ACCESS_TOKEN_TTL_SECS,
+        },
+    })
+}
+
+/// Ends one session: its refresh tokens stop working at once, its access tokens at once too
+/// (they are checked against the session). Idempotent.
+pub(super) async fn revoke_session(
+    state: &State,
+    user: UserId,
+    session_id: &str,
+    reason: &str,
+    refresh_key: Option<Key>,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let event = Event::new(
+        "session.revoked",
+        Actor::user(user, &[]),
+        "session",
+        session_id,
+        state.clock.timestamp(),
+    )
+    .change("reason", (), reason);
+    let mut writes = vec![store.delete_op(&SessionItem::key(user, session_id), false)?];
+    if let Some(key) = refresh_key {
+        writes.push(
+            Update::new(key)
+                .set("state", AttributeValue::S("revoked".into()))
+                .if_exists()
+                .into_transact(store)?,
+        );
+    }
+    writes.push(outbox_put(store, event)?);
+    match store.transact(writes).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `POST /auth/logout`: revokes the refresh token's session. Unknown tokens are fine (204).
+pub async fn logout(state: &State, refresh_token: &str) -> Result<(), ApiError> {
+    let key = RefreshItem::key(&token_hash(refresh_token));
+    let Some(item) = state.store.get::<RefreshItem>(&key).await? else {
+        return Ok(());
+    };
+    if item.state == RefreshState::Revoked {
+        return Ok(());
+    }
+    revoke_session(state, item.user_id, &item.session_id, "logout", Some(key)).await
+}
+
+/// Deletes of the oldest sessions of `user` beyond [`MAX_SESSIONS`] - 1, so that one more fits
+/// (one Query; sessions are keyed by time-ordered ids, oldest first).
+pub(super) async fn evictions(
+    state: &State,
+    user: UserId,
+) -> Result<Vec<TransactWriteItem>, ApiError> {
+    let cap = i32::try_from(MAX_SESSIONS).unwrap_or(i32::MAX);
+    let sessions = state
+        .store
+        .query_first(&format!("USER#{user}"), "SESSION#", cap + 5)
+        .await?;
+    let excess = (sessions.len() + 1).saturating_sub(MAX_SESSIONS);
+    sessions
+        .into_iter()
+        .take(excess)
+        .map(|item| {
+            let session: SessionItem = Store::parse(item)?;
+            Ok(state
+                .store
+                .delete_op(&SessionItem::key(user, &session.session_id), false)?)
+        })
+        .collect()
+}
+
+/// Deletes of the sessions of `user` but `keep`, for tidiness: they are already over (their
+/// epoch is past), so bounded is enough (a transaction holds 100 items).
+pub(super) async fn session_deletes(
+    state: &State,
+    user: UserId,
+    keep: Option<&str>,
+) -> Result<Vec<TransactWriteItem>, ApiError> {
+    let sessions = state
+        .store
+        .query_all(&format!("USER#{user}"), "SESSION#")
+        .await?;
+    sessions
+        .into_iter()
+        .map(Store::parse::<SessionItem>)
+        .filter(|s| {
+            s.as_ref()
+                .map_or(true, |s| Some(s.session_id.as_str()) != keep)
+        })
+        .take(80)
+        .map(|s| {
+            Ok(state
+                .store
+                .delete_op(&SessionItem::key(user, &s?.session_id), false)?)
+        })
+        .collect()
+}

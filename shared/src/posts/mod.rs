@@ -1,0 +1,325 @@
+//! Posts: drafts, publishing, the public feed, tag feeds, moderation, safe concurrent edits and
+//! idempotent creation. Every write is one transaction with its outbox event.
+//!
+//! | item | `pk` | `sk` | index keys | serves |
+//! | --- | --- | --- | --- | --- |
+//! | post | `POST#<id>` | `POST` | `gsi1`: `AUTHOR#<authorId>` / `<id>`; `gsi2` (published only): `AUTHOR_PUBLISHED#<authorId>` / `<publishedKey>` | a post: GetItem; all of an author's posts: Query `gsi1`; an author's published posts: Query `gsi2` (sparse) |
+//! | feed entry | `FEED#<yyyy-mm>` | `<publishedKey>` | – | the published feed, newest first: Query per month bucket |
+//! | tag entry | `TAG#<tag>#<yyyy-mm>` | `<publishedKey>` | – | a tag's feed: Query per month bucket |
+//! | idempotency record | `IDEMPOTENCY#<authorId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts` (24 h TTL) |
+//! | feed month | `FEEDMONTHS#FEED` or `FEEDMONTHS#TAG#<tag>` | `<yyyy-mm>` | – | the months in which a feed has (had) entries, newest first: where the next page is, whatever the gaps |
+//!
+//! `publishedKey` is `<publishedAt in ms, 13 digits>#<postId>`, so newest-first is reverse key
+//! order. Feed and tag entries are written, rewritten and deleted in the same transaction as
+//! the post whenever it is published, edited while published, unpublished, hidden or deleted:
+//! a feed never shows a post that is not published.
+//!
+//! **Capacity.** All posts published in a month go to one feed partition (and one per tag).
+//! DynamoDB sustains 1,000 write units per second per partition key; a feed entry is well
+//! under 1 KB (a summary, not the body), so one publish costs one write unit in the feed plus
+//! one per tag (at most five). The feed therefore absorbs about 1,000 publishes a second
+//! (roughly 2.6 billion a month) before that partition throttles — and adaptive capacity
+//! isolates a hot partition before that. Month buckets keep partitions bounded in size and
+//! make old months cold; the feed is read from the newest bucket backwards (one Query per
+//! bucket touched; a page crosses into an older month only at a month boundary, and finds that
+//! month in the feed's month index, so gaps cost nothing). A page reads at most
+//! [`MAX_BUCKETS_PER_PAGE`] buckets and answers with what it found and a cursor when that is
+//! not a full page. The month markers are written with a BatchWriteItem *before* the post's
+//! transaction (idempotent puts, never in a transaction: concurrent publishes would conflict
+//! on them), so a committed entry always has its marker. Past
+//! ~1,000 publishes per second, split each bucket into N write shards
+//! (`FEED#<yyyy-mm>#<hash(id) % N>`) and merge N Queries per page. The author indexes
+//! (`gsi1`, `gsi2`) are partitioned by author, so they never concentrate writes.
+
+mod feed;
+mod purge;
+mod write;
+
+pub use feed::{MAX_BUCKETS_PER_PAGE, backfill_feed_months, by_author, feed, mine};
+pub use purge::{ACCOUNT_DELETED_EVENTS, Purge, purge_author};
+pub use write::{NewPost, PostChange, create, delete, get, update};
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::ids::UserId;
+use crate::store::Key;
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+pub const TITLE_MAX_CHARS: usize = 200;
+pub const BODY_MAX_CHARS: usize = 50_000;
+pub const MAX_TAGS: usize = 5;
+const EXCERPT_CHARS: usize = 280;
+
+/// A post's id (time-ordered ULID).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PostId(ulid::Ulid);
+
+impl PostId {
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new())
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        let id = ulid::Ulid::from_string(value).ok()?;
+        (id.to_string().eq_ignore_ascii_case(value)).then_some(Self(id))
+    }
+}
+
+impl TryFrom<String> for PostId {
+    type Error = crate::ids::InvalidId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or(crate::ids::InvalidId)
+    }
+}
+
+impl From<PostId> for String {
+    fn from(id: PostId) -> String {
+        id.0.to_string()
+    }
+}
+
+impl fmt::Display for PostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+crate::ids::ulid_schema!(
+    PostId,
+    "A post's id: a ULID (26 Crockford base32 characters)."
+);
+
+impl fmt::Debug for PostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostId({})", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostStatus {
+    Draft,
+    Published,
+    Hidden,
+}
+
+impl PostStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Hidden => "hidden",
+        }
+    }
+}
+
+/// The OpenAPI schema of a tag (the API takes and returns tags as plain strings).
+#[derive(Debug)]
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"))
+            .description(Some(
+                "A lowercase slug: 1–32 letters, digits and inner dashes (input is trimmed and lowercased).",
+            ))
+            .examples(["rust"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Tag {}
+
+/// A tag: a lowercase slug, 1–32 of `a-z`, `0-9` and inner `-`.
+pub fn parse_tag(raw: &str) -> Result<String, &'static str> {
+    let tag = raw.trim().to_lowercase();
+    let valid = (1..=32).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !tag.starts_with('-')
+        && !tag.ends_with('-');
+    if valid {
+        Ok(tag)
+    } else {
+        Err("must be a slug of 1-32 lowercase letters, digits and inner dashes")
+    }
+}
+
+/// `#[garde(custom(shared::posts::tags))]`.
+pub fn tags(value: &[String], _context: &()) -> garde::Result {
+    if value.len() > MAX_TAGS {
+        return Err(garde::Error::new("at most 5 tags"));
+    }
+    for tag in value {
+        parse_tag(tag).map_err(garde::Error::new)?;
+    }
+    Ok(())
+}
+
+/// `#[garde(custom(shared::posts::title))]`: one line of 1–200 visible characters (the text
+/// policy of every string others see: [`crate::validate::visible_line`]).
+pub fn title(value: &str, _context: &()) -> garde::Result {
+    crate::validate::visible_line(value, TITLE_MAX_CHARS)
+        .map(drop)
+        .map_err(|e| garde::Error::new(e.0))
+}
+
+/// `#[garde(custom(shared::posts::body))]`: up to 50,000 characters of markdown, under the same
+/// text policy ([`crate::validate::visible_text`]).
+pub fn body(value: &str, _context: &()) -> garde::Result {
+    if value.chars().count() > BODY_MAX_CHARS {
+        return Err(garde::Error::new("must be at most 50000 characters"));
+    }
+    crate::validate::visible_text(value, BODY_MAX_CHARS)
+        .map(drop)
+        .map_err(|e| garde::Error::new(e.0))
+}
+
+fn normalise_tags(tags: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = tags.iter().filter_map(|t| parse_tag(t).ok()).collect();
+    set.into_iter().collect()
+}
+
+/// The stored post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    pub id: PostId,
+    pub author_id: UserId,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub status: PostStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<String>,
+    /// Milliseconds of `publishedAt`, for the feed keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_ms: Option<u64>,
+    pub version: u64,
+}
+
+/// What the API shows of a post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostView {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub title: String,
+    /// Markdown.
+    pub body: String,
+    pub tags: Vec<String>,
+    pub status: PostStatus,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(format = DateTime)]
+    pub published_at: Option<String>,
+    pub version: u64,
+}
+
+impl From<&PostItem> for PostView {
+    fn from(p: &PostItem) -> Self {
+        Self {
+            id: p.id,
+            author_id: p.author_id,
+            title: p.title.clone(),
+            body: p.body.clone(),
+            tags: p.tags.clone(),
+            status: p.status,
+            created_at: p.created_at.clone(),
+            updated_at: p.updated_at.clone(),
+            published_at: p.published_at.clone(),
+            version: p.version,
+        }
+    }
+}
+
+/// A feed or tag-feed entry: the summary a list shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedEntry {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub summary: PostSummary,
+}
+
+/// A post in a list: no body, an excerpt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostSummary {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub title: String,
+    /// The first 280 characters of the body.
+    pub excerpt: String,
+    pub tags: Vec<String>,
+    pub status: PostStatus,
+    #[schema(format = DateTime)]
+    pub published_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&PostItem> for PostSummary {
+    fn from(p: &PostItem) -> Self {
+        Self {
+            id: p.id,
+            author_id: p.author_id,
+            title: p.title.clone(),
+            excerpt: p.body.chars().take(EXCERPT_CHARS).collect(),
+            tags: p.tags.clone(),
+            status: p.status,
+            published_at: p.published_at.clone(),
+            updated_at: p.updated_at.clone(),
+        }
+    }
+}
+
+fn post_key(id: PostId) -> Key {
+    Key::new(format!("POST#{id}"), "POST")
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound {
+        detail: "No such post.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_lowercase_slugs() {
+        assert_eq!(parse_tag(" Rust "), Ok("rust".into()));
+        assert_eq!(parse_tag("aws-lambda"), Ok("aws-lambda".into()));
+        for bad in ["", "-x", "x-", "two words", "émoji", &"x".repeat(33)] {
+            assert!(parse_tag(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            normalise_tags(&["Rust".into(), "rust".into(), "aws".into()]),
+            ["aws", "rust"]
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! What happens to posts when their author's account is deleted: purged in the background
+//! (worker-purge), hidden meanwhile.
+
+use std::collections::BTreeSet;
+
+use crate::error::ApiError;
+use crate::events::{Actor, Event, outbox_put};
+use crate::ids::UserId;
+use crate::state::State;
+use crate::store::keys::Index;
+use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError};
+
+use super::{PostItem, feed::feed_writes, post_key};
+
+/// The events whose account is gone: its posts are purged in the background
+/// ([`purge_author`]), and hidden from every read meanwhile.
+pub const ACCOUNT_DELETED_EVENTS: [&str; 2] = ["user.deleted", "user.deleted_by_admin"];
+
+/// Posts deleted per transaction by [`purge_author`] (each with up to six feed entries and its
+/// event: at most 80 of the 100 items a transaction may hold).
+pub(super) const PURGE_BATCH: u16 = 10;
+
+/// How a purge ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    /// Posts deleted by this call.
+    pub deleted: usize,
+    /// Whether the author has no post left (false: `until` came first; call again).
+    pub done: bool,
+}
+
+/// Deletes every post of `author` (with its feed and tag entries and a `post.deleted` event),
+/// a few posts per transaction, until none is left or `until` has passed. Run by the purge
+/// worker from the account's deletion event, so deleting an account costs the same whatever
+/// it wrote. Idempotent: each post's delete is conditional on the version read, so a post
+/// already deleted (an index entry that lags behind) or changed meanwhile is read again
+/// rather than deleted twice or with stale feed keys, and a redelivered event finds only what
+/// is left.
+pub async fn purge_author(
+    state: &State,
+    author: UserId,
+    actor: &Actor,
+    until: std::time::SystemTime,
+) -> Result<Purge, ApiError> {
+    let store = &state.store;
+    let mut deleted = 0;
+    while std::time::SystemTime::now() < until {
+        let page: Page<PostItem> = store
+            .query_page(
+                &KeyQuery::index(Index::Gsi1, format!("AUTHOR#{author}")),
+                &PageRequest::first(PURGE_BATCH),
+            )
+            .await?;
+        if page.items.is_empty() {
+            return Ok(Purge {
+                deleted,
+                done: true,
+            });
+        }
+        let mut posts = page.items;
+        while !posts.is_empty() {
+            let mut writes = Vec::new();
+            // Index in `writes` of each post's delete, to know which one a failed condition names.
+            let mut firsts = Vec::new();
+            for post in &posts {
+                firsts.push(writes.len());
+                writes.push(store.delete_versioned_op(&post_key(post.id), post.version)?);
+                writes.extend(feed_writes(store, Some(post), None)?);
+                let event = Event::new(
+                    "post.deleted",
+                    actor.clone(),
+                    "post",
+                    &post.id.to_string(),
+                    state.clock.timestamp(),
+                )
+                .change("title", &post.title, ())
+                .change("status", post.status, ())
+                .change("reason", (), "account deleted");
+                writes.push(outbox_put(store, event)?);
+            }
+            match store.transact(writes).await {
+                Ok(()) => {
+                    deleted += posts.len();
+                    posts.clear();
+                }
+                // Gone already, or changed since the index was read: leave it to the next read.
+                Err(StoreError::ConditionFailed { index: Some(index) }) => {
+                    let Some(lagging) = firsts.iter().position(|first| *first == index) else {
+                        return Err(ApiError::internal(
+                            "a feed entry's delete failed a condition",
+                        ));
+                    };
+                    posts.remove(lagging);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        // Only stale index entries on this page: give the index a moment to catch up.
+        if deleted == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    Ok(Purge {
+        deleted,
+        done: false,
+    })
+}
+
+/// The authors among `authors` whose account still exists (one BatchGetItem): posts of an
+/// account being purged are shown to nobody meanwhile.
+pub(super) async fn living_authors(
+    store: &Store,
+    authors: impl IntoIterator<Item = UserId>,
+) -> Result<BTreeSet<UserId>, ApiError> {
+    let wanted: BTreeSet<UserId> = authors.into_iter().collect();
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    let keys: Vec<Key> = wanted.iter().map(|id| Key::user(*id)).collect();
+    let found = store.batch_get(&keys).await?;
+    Ok(wanted
+        .into_iter()
+        .zip(found)
+        .filter_map(|(id, item)| item.map(|_| id))
+        .collect())
+}
+
+/// Whether `author`'s account still exists (one GetItem).
+pub(super) async fn author_exists(store: &Store, author: UserId) -> Result<bool, ApiError> {
+    let user: Option<serde_json::Value> = store.get(&Key::user(author)).await?;
+    Ok(user.is_some())
+}

@@ -1,0 +1,382 @@
+//! Post writes: idempotent creation, reads with visibility, edits under optimistic locking,
+//! deletion — each one transaction with its feed entries and its outbox event.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::accounts::{self, Principal};
+use crate::auth::Role;
+use crate::error::{ApiError, FieldError};
+use crate::events::{Actor, Event, outbox_put};
+use crate::state::State;
+use crate::store::{Key, Store, StoreError, Update};
+
+use super::{
+    IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, feed::feed_writes,
+    feed::month_markers, feed::set_index_keys, normalise_tags, not_found, post_key,
+    purge::author_exists,
+};
+
+/// What `POST /posts` carries, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewPost {
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub status: PostStatus,
+}
+
+/// The stored answer of an idempotent create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct IdempotencyRecord {
+    pk: String,
+    sk: String,
+    request_hash: String,
+    post_id: PostId,
+    expires_at: i64,
+}
+
+pub(super) fn request_hash(input: &NewPost) -> String {
+    let json = serde_json::to_vec(input).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(Sha256::digest(json))
+}
+
+/// `POST /posts`: creates a post (a draft unless `status` is `published`). With an
+/// `Idempotency-Key`, a repeat of the same request within 24 hours returns the post created the
+/// first time and creates nothing; the same key with another body is a 422.
+/// Returns the post and whether it was created now (201) or replayed (also 201, same body).
+pub async fn create(
+    state: &State,
+    me: &Principal,
+    input: NewPost,
+    idempotency_key: Option<&str>,
+) -> Result<PostView, ApiError> {
+    if input.status == PostStatus::Hidden {
+        return Err(ApiError::Validation {
+            errors: vec![FieldError::new("status", "must be draft or published")],
+        });
+    }
+    let store = &state.store;
+    let idempotency = idempotency_key
+        .map(|key| Key::new(format!("IDEMPOTENCY#{}#{key}", me.id()), "IDEMPOTENCY"));
+    let hash = request_hash(&input);
+    if let Some(key) = &idempotency
+        && let Some(replayed) = replay(store, key, &hash).await?
+    {
+        return Ok(replayed);
+    }
+
+    let now = state.clock.timestamp();
+    let now_ms = state.clock.unix_millis();
+    let id = PostId::generate();
+    let published = input.status == PostStatus::Published;
+    let key = post_key(id);
+    let mut post = PostItem {
+        pk: key.pk,
+        sk: key.sk,
+        gsi1pk: format!("AUTHOR#{}", me.id()),
+        gsi1sk: id.to_string(),
+        gsi2pk: None,
+        gsi2sk: None,
+        id,
+        author_id: me.id(),
+        title: input.title.trim().to_owned(),
+        body: input.body.clone(),
+        tags: normalise_tags(&input.tags),
+        status: input.status,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        published_at: published.then(|| now.clone()),
+        published_ms: published.then_some(now_ms),
+        version: 1,
+    };
+    set_index_keys(&mut post);
+    let mut writes = vec![store.put_new_op(&post)?];
+    let idempotency_index = idempotency.as_ref().map(|_| writes.len());
+    if let Some(key) = &idempotency {
+        writes.push(store.put_new_op(&IdempotencyRecord {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+            request_hash: hash.clone(),
+            post_id: id,
+            expires_at: store.expires_in(IDEMPOTENCY_TTL_SECS),
+        })?);
+    }
+    writes.extend(feed_writes(store, None, Some(&post))?);
+    let kind = if published {
+        "post.published"
+    } else {
+        "post.created"
+    };
+    let event = Event::new(
+        kind,
+        Actor::user(me.id(), me.roles()),
+        "post",
+        &id.to_string(),
+        now,
+    )
+    .change("title", (), &post.title)
+    .change("tags", (), &post.tags)
+    .change("status", (), post.status);
+    writes.push(outbox_put(store, event)?);
+    store.put_batch(&month_markers(None, &post)).await?;
+    match store.transact(writes).await {
+        Ok(()) => Ok(PostView::from(&post)),
+        // The same key raced us: answer what the winner stored.
+        Err(StoreError::ConditionFailed { index })
+            if index.is_some() && index == idempotency_index =>
+        {
+            let key = idempotency
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("idempotency key vanished"))?;
+            replay(store, key, &hash)
+                .await?
+                .ok_or_else(|| ApiError::internal("idempotency record missing after a conflict"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub(super) async fn replay(
+    store: &Store,
+    key: &Key,
+    hash: &str,
+) -> Result<Option<PostView>, ApiError> {
+    let Some(record) = store.get::<IdempotencyRecord>(key).await? else {
+        return Ok(None);
+    };
+    if record.request_hash != hash {
+        return Err(ApiError::Validation {
+            errors: vec![FieldError::new(
+                "Idempotency-Key",
+                "was already used with a different request body",
+            )],
+        });
+    }
+    let post: PostItem =
+        store
+            .get(&post_key(record.post_id))
+            .await?
+            .ok_or_else(|| ApiError::Conflict {
+                code: "POST_GONE",
+                detail: "The post created with this key was deleted.".into(),
+            })?;
+    Ok(Some(PostView::from(&post)))
+}
+
+pub(super) fn can_see(post: &PostItem, viewer: Option<&Principal>) -> bool {
+    post.status == PostStatus::Published
+        || viewer.is_some_and(|v| {
+            v.id() == post.author_id || v.has_role(Role::Moderator) || v.has_role(Role::Admin)
+        })
+}
+
+/// `GET /posts/{id}`: published posts to anyone; drafts and hidden posts only to their author,
+/// moderators and admins — 404 for everyone else.
+pub async fn get(
+    state: &State,
+    viewer: Option<&Principal>,
+    id: &str,
+) -> Result<PostView, ApiError> {
+    let id = PostId::parse(id).ok_or_else(not_found)?;
+    let post: PostItem = state
+        .store
+        .get(&post_key(id))
+        .await?
+        .ok_or_else(not_found)?;
+    if !can_see(&post, viewer) {
+        return Err(not_found());
+    }
+    // A deleted account's posts are gone for readers from the moment the account is, though
+    // the purge removes them a little later. The author reading their own post exists.
+    let by_viewer = viewer.is_some_and(|v| v.id() == post.author_id);
+    if !by_viewer && !author_exists(&state.store, post.author_id).await? {
+        return Err(not_found());
+    }
+    Ok(PostView::from(&post))
+}
+
+/// What `PATCH /posts/{id}` may change.
+#[derive(Debug, Default, Clone)]
+pub struct PostChange {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub status: Option<PostStatus>,
+    pub expected_version: Option<u64>,
+}
+
+pub(super) fn forbidden(detail: &str) -> ApiError {
+    ApiError::Forbidden {
+        detail: detail.to_owned(),
+    }
+}
+
+/// Who may make `change` to `before`: the author edits content and moves draft <-> published;
+/// moderators and admins move published <-> hidden. Returns the status after the change.
+pub(super) fn check_change(
+    before: &PostItem,
+    me: &Principal,
+    change: &PostChange,
+) -> Result<PostStatus, ApiError> {
+    let is_author = before.author_id == me.id();
+    let is_moderator = me.has_role(Role::Moderator) || me.has_role(Role::Admin);
+    let edits_content = change.title.is_some() || change.body.is_some() || change.tags.is_some();
+    if edits_content && !is_author {
+        return Err(forbidden("Only the author may edit a post's content."));
+    }
+    if let Some(expected) = change.expected_version
+        && expected != before.version
+    {
+        return Err(ApiError::PreconditionFailed {
+            detail: format!(
+                "The post is at version {}, not {expected}; fetch it again.",
+                before.version
+            ),
+        });
+    }
+    let next_status = change.status.unwrap_or(before.status);
+    let allowed = match (before.status, next_status) {
+        (a, b) if a == b => true,
+        (PostStatus::Draft, PostStatus::Published) | (PostStatus::Published, PostStatus::Draft) => {
+            is_author
+        }
+        (PostStatus::Published, PostStatus::Hidden)
+        | (PostStatus::Hidden, PostStatus::Published) => is_moderator,
+        _ => false,
+    };
+    if !allowed {
+        return Err(forbidden(&format!(
+            "Moving a post from {} to {} is not allowed for you.",
+            before.status.as_str(),
+            next_status.as_str()
+        )));
+    }
+    Ok(next_status)
+}
+
+/// `PATCH /posts/{id}`. The author edits content and moves draft ↔ published; moderators and
+/// admins move published ↔ hidden but cannot edit content. Conditional on the version read
+/// (or the client's `If-Match`/`version`): of two concurrent edits exactly one wins, the
+/// other gets 412.
+pub async fn update(
+    state: &State,
+    me: &Principal,
+    id: &str,
+    change: PostChange,
+) -> Result<PostView, ApiError> {
+    let store = &state.store;
+    let id = PostId::parse(id).ok_or_else(not_found)?;
+    let before: PostItem = store.get(&post_key(id)).await?.ok_or_else(not_found)?;
+    if !can_see(&before, Some(me)) {
+        return Err(not_found());
+    }
+    let next_status = check_change(&before, me, &change)?;
+    let transition = (before.status, next_status);
+
+    let now = state.clock.timestamp();
+    let now_ms = state.clock.unix_millis();
+    let mut after = before.clone();
+    if let Some(title) = &change.title {
+        title.trim().clone_into(&mut after.title);
+    }
+    if let Some(body) = &change.body {
+        body.clone_into(&mut after.body);
+    }
+    if let Some(tags) = &change.tags {
+        after.tags = normalise_tags(tags);
+    }
+    after.status = next_status;
+    if transition == (PostStatus::Draft, PostStatus::Published) {
+        after.published_at = Some(now.clone());
+        after.published_ms = Some(now_ms);
+    }
+    if after == before {
+        return Ok(PostView::from(&before));
+    }
+    after.updated_at = now.clone();
+    after.version = before.version + 1;
+    set_index_keys(&mut after);
+
+    let mut writes = vec![
+        Update::new(post_key(id))
+            .set_value("title", &after.title)?
+            .set_value("body", &after.body)?
+            .set_value("tags", &after.tags)?
+            .set_value("status", &after.status)?
+            .set_value("updatedAt", &after.updated_at)?
+            .set_or_remove("publishedAt", after.published_at.as_ref())?
+            .set_or_remove("publishedMs", after.published_ms.as_ref())?
+            .set_or_remove("gsi2pk", after.gsi2pk.as_ref())?
+            .set_or_remove("gsi2sk", after.gsi2sk.as_ref())?
+            .bump_version(before.version)
+            .into_transact(store)?,
+    ];
+    writes.extend(feed_writes(store, Some(&before), Some(&after))?);
+    let kind = match transition {
+        (PostStatus::Draft, PostStatus::Published) => "post.published",
+        (PostStatus::Published, PostStatus::Draft) => "post.unpublished",
+        (_, PostStatus::Hidden) => "post.hidden",
+        (PostStatus::Hidden, PostStatus::Published) => "post.unhidden",
+        _ => "post.updated",
+    };
+    let event = Event::new(
+        kind,
+        Actor::user(me.id(), me.roles()),
+        "post",
+        &id.to_string(),
+        now,
+    )
+    .change("title", &before.title, &after.title)
+    .change(
+        "bodyLength",
+        before.body.chars().count(),
+        after.body.chars().count(),
+    )
+    .change("tags", &before.tags, &after.tags)
+    .change("status", before.status, after.status);
+    writes.push(outbox_put(store, event)?);
+    store
+        .put_batch(&month_markers(Some(&before), &after))
+        .await?;
+    store.transact(writes).await.map_err(|error| match error {
+        StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
+            detail: "The post changed while this edit was made; fetch it again.".into(),
+        },
+        other => other.into(),
+    })?;
+    Ok(PostView::from(&after))
+}
+
+/// `DELETE /posts/{id}`: the author, a moderator or an admin; feed and tag entries go with it.
+pub async fn delete(state: &State, me: &Principal, id: &str) -> Result<(), ApiError> {
+    let store = &state.store;
+    let id = PostId::parse(id).ok_or_else(not_found)?;
+    let post: PostItem = store.get(&post_key(id)).await?.ok_or_else(not_found)?;
+    if !can_see(&post, Some(me)) {
+        return Err(not_found());
+    }
+    accounts::require_owner_or(me, post.author_id, Role::Moderator)?;
+    // Conditional on the version read: a concurrent edit (say, a retag) cannot leave entries behind.
+    let mut writes = vec![store.delete_versioned_op(&post_key(id), post.version)?];
+    writes.extend(feed_writes(store, Some(&post), None)?);
+    let event = Event::new(
+        "post.deleted",
+        Actor::user(me.id(), me.roles()),
+        "post",
+        &id.to_string(),
+        state.clock.timestamp(),
+    )
+    .change("title", &post.title, ())
+    .change("status", post.status, ());
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await.map_err(|error| match error {
+        StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
+            detail: "The post changed meanwhile; fetch it again.".into(),
+        },
+        other => other.into(),
+    })
+}
