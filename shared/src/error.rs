@@ -139,6 +139,22 @@ impl ApiError {
         }
     }
 
+    /// 412: the client sent version `expected` of a resource that is at `current`.
+    pub fn stale_version(current: u64, expected: u64) -> Self {
+        Self::PreconditionFailed {
+            detail: format!(
+                "The resource is at version {current}, not {expected}; fetch it again."
+            ),
+        }
+    }
+
+    /// 412: the resource changed between the read and the write conditioned on it.
+    pub fn changed_meanwhile() -> Self {
+        Self::PreconditionFailed {
+            detail: "The resource changed while this request was processed; fetch it again.".into(),
+        }
+    }
+
     pub fn internal(cause: impl Into<Cause>) -> Self {
         Self::Internal(cause.into())
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::ids::UserId;
 use shared::store::keys::{Index, Key, USERS_PARTITION};
-use shared::store::{KeyQuery, PageRequest, Store, StoreError};
+use shared::store::{KeyQuery, OnCondition, PageRequest, Store, StoreError, Update};
 use shared::validate::Email;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,32 +181,47 @@ async fn optimistic_locking_rejects_a_stale_version() {
         .expect("put");
     let key = Key::user(id);
 
-    let name = |n: &str| [("name", AttributeValue::S(n.to_owned()))];
-    assert_eq!(
-        store
-            .update_versioned(&key, 1, &name("First"))
-            .await
-            .expect("fresh version"),
-        2
-    );
+    // The production path: an Update conditioned on the version read (`bump_version`).
+    let rename = |key: &Key, expected: u64, n: &str| {
+        Update::new(key.clone())
+            .set("name", AttributeValue::S(n.to_owned()))
+            .if_exists()
+            .bump_version(expected)
+    };
+    let written = store
+        .update(rename(&key, 1, "First"))
+        .await
+        .expect("fresh version");
+    assert_eq!(written["version"].as_n().map(String::as_str), Ok("2"));
     let error = store
-        .update_versioned(&key, 1, &name("Stale"))
+        .update(rename(&key, 1, "Stale"))
         .await
         .expect_err("stale");
     assert!(
-        matches!(error, StoreError::VersionConflict { current: Some(2) }),
+        matches!(error, StoreError::ConditionFailed { index: None }),
         "{error:?}"
     );
-    assert_eq!(ApiError::from(error).status().as_u16(), 412);
+    let answer = Err::<(), _>(error).or_stale().unwrap_err();
+    assert_eq!(answer.status().as_u16(), 412);
 
     let stored: UserItem = store.get(&key).await.expect("get").expect("item");
     assert_eq!((stored.name.as_str(), stored.version), ("First", 2));
 
     let missing = store
-        .update_versioned(&Key::user(UserId::generate()), 1, &name("Ghost"))
+        .update(rename(&Key::user(UserId::generate()), 1, "Ghost"))
         .await
         .expect_err("no such item");
-    assert!(matches!(missing, StoreError::NotFound), "{missing:?}");
+    assert!(
+        matches!(missing, StoreError::ConditionFailed { .. }),
+        "{missing:?}"
+    );
+    assert!(
+        store
+            .get::<UserItem>(&Key::new(&key.pk, "GHOST"))
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -224,18 +239,17 @@ async fn concurrent_updates_of_one_version_have_exactly_one_winner() {
     for writer in 0..8 {
         let store = store.clone();
         tasks.spawn(async move {
-            let change = [("name", AttributeValue::S(format!("writer {writer}")))];
-            store
-                .update_versioned(&Key::user(id), 1, &change)
-                .await
-                .map(|_| writer)
+            let change = Update::new(Key::user(id))
+                .set("name", AttributeValue::S(format!("writer {writer}")))
+                .bump_version(1);
+            store.update(change).await.map(|_| writer)
         });
     }
     let mut winners = Vec::new();
     while let Some(result) = tasks.join_next().await {
         match result.expect("task") {
             Ok(writer) => winners.push(writer),
-            Err(StoreError::VersionConflict { .. }) => {}
+            Err(StoreError::ConditionFailed { .. }) => {}
             Err(other) => panic!("unexpected error: {other:?}"),
         }
     }
@@ -396,13 +410,4 @@ async fn items_with_a_lifetime_carry_the_ttl_attribute_and_read_as_gone_once_exp
             .expect("get")
             .is_none()
     );
-    let update = store
-        .update_versioned(
-            &Key::new(&expired.pk, &expired.sk),
-            1,
-            &[("name", AttributeValue::S("x".into()))],
-        )
-        .await
-        .expect_err("expired items cannot be updated");
-    assert!(matches!(update, StoreError::NotFound), "{update:?}");
 }

@@ -9,13 +9,11 @@ use crate::ids::UserId;
 use crate::state::State;
 use crate::store::keys::{Index, USERS_PARTITION};
 use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
+use crate::store::{OnCondition, expect_version};
 use crate::validate::Email;
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView, admin_counter_key};
-use super::{
-    Principal, find_user, profile::delete_user, profile::precondition, profile::version_conflict,
-    sessions::session_deletes,
-};
+use super::{Principal, find_user, greeting, sessions::session_deletes};
 
 /// The admin counter change when `user` stops being an active admin: fails the transaction
 /// (409 `LAST_ADMIN`) if it is the last one.
@@ -32,16 +30,56 @@ pub(super) fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError
         .into_transact(store)
 }
 
-pub(super) fn last_admin(error: StoreError, counter_index: Option<usize>) -> ApiError {
-    match error {
-        StoreError::ConditionFailed { index } if index.is_some() && index == counter_index => {
+/// What a refused transaction that holds the admin counter at `counter_index` means: 409
+/// `LAST_ADMIN` when the counter's condition failed, 412 when another one did.
+pub(super) fn last_admin(counter_index: Option<usize>) -> impl FnOnce(Option<usize>) -> ApiError {
+    move |index| {
+        if index.is_some() && index == counter_index {
             ApiError::Conflict {
                 code: "LAST_ADMIN",
                 detail: "This is the last active admin: promote another admin first.".into(),
             }
+        } else {
+            ApiError::changed_meanwhile()
         }
-        other => version_conflict(other),
     }
+}
+
+/// Deletes an account (see [`super::delete_own_account`] and [`admin_delete_user`]).
+pub(super) async fn delete_user(
+    state: &State,
+    user: &UserItem,
+    actor: Actor,
+    kind: &str,
+    also: Vec<TransactWriteItem>,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    // One transaction, whatever the account wrote: the account, its email claim and sessions
+    // go, and the last-admin rule is its condition — a refused deletion changes nothing. The
+    // account's posts are purged in the background from this event (`posts::purge_author`,
+    // the purge worker) and hidden from every read from the moment the account is gone.
+    let email =
+        Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
+    let mut writes = vec![
+        store.delete_op(&user.key(), true)?,
+        store.delete_op(&Key::email(&email), false)?,
+    ];
+    writes.extend(also);
+    let counter_index = (user.roles.contains(&Role::Admin) && user.status == UserStatus::Active)
+        .then_some(writes.len());
+    if counter_index.is_some() {
+        writes.push(leave_admins(store)?);
+    }
+    writes.extend(session_deletes(state, user.id, None).await?);
+    let event = Event::about_user(kind, actor, user.id, state.clock.timestamp())
+        .change("email", &user.email, ())
+        .change("name", &user.name, ())
+        .email("account-deleted", &user.email, &greeting(user));
+    writes.push(outbox_put(store, event)?);
+    store
+        .transact(writes)
+        .await
+        .on_condition(last_admin(counter_index))
 }
 
 /// `GET /users`: newest first; by status via `gsi2`, by role with a filter.
@@ -86,7 +124,7 @@ pub async fn admin_update_user(
     let user = find_user(store, id)
         .await?
         .ok_or_else(ApiError::no_such_user)?;
-    let version = precondition(change.expected_version, user.version)?;
+    let version = expect_version(change.expected_version, user.version)?;
     let mut roles = change.roles.unwrap_or_else(|| user.roles.clone());
     roles.sort_unstable();
     roles.dedup();
@@ -151,7 +189,7 @@ pub async fn admin_update_user(
     store
         .transact(writes)
         .await
-        .map_err(|e| last_admin(e, counter_index))?;
+        .on_condition(last_admin(counter_index))?;
     let mut updated = user;
     updated.roles = roles;
     updated.status = status;
@@ -214,7 +252,7 @@ pub async fn grant_role(state: &State, email: &Email, role: Role) -> Result<User
     )
     .change("roles", &user.roles, &roles);
     writes.push(outbox_put(store, event)?);
-    store.transact(writes).await.map_err(version_conflict)?;
+    store.transact(writes).await.or_stale()?;
     let mut updated = user;
     updated.roles = roles;
     updated.updated_at = now;

@@ -1,37 +1,19 @@
 //! The signed-in user's own account: profile, password change, deletion.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::auth::Role;
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::state::State;
-use crate::store::{Key, StoreError, Update};
-use crate::validate::{DisplayName, Email, Password};
+use crate::store::Update;
+use crate::store::{OnCondition, expect_version};
+use crate::validate::{DisplayName, Password};
 
-use super::items::{UserItem, UserStatus, UserView};
+use super::items::UserView;
 use super::{
-    Principal, admin::last_admin, admin::leave_admins, greeting, recovery::PasswordSet,
-    recovery::set_password, sessions::session_deletes, throttle::confirm_password,
+    Principal, admin::delete_user, recovery::PasswordSet, recovery::set_password,
+    throttle::confirm_password,
 };
-
-pub(super) fn precondition(expected: Option<u64>, current: u64) -> Result<u64, ApiError> {
-    match expected {
-        Some(version) if version != current => Err(ApiError::PreconditionFailed {
-            detail: format!("The resource is at version {current}, not {version}; fetch it again."),
-        }),
-        _ => Ok(current),
-    }
-}
-
-pub(super) fn version_conflict(error: StoreError) -> ApiError {
-    match error {
-        StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
-            detail: "The resource changed while this request was processed; fetch it again.".into(),
-        },
-        other => other.into(),
-    }
-}
 
 /// `PATCH /users/me`: profile fields only.
 pub async fn update_profile(
@@ -42,7 +24,7 @@ pub async fn update_profile(
 ) -> Result<UserView, ApiError> {
     let store = &state.store;
     let user = &me.user;
-    let version = precondition(expected, user.version)?;
+    let version = expect_version(expected, user.version)?;
     let Some(name) = name.filter(|n| n.as_str() != user.name) else {
         return Ok(UserView::from(user));
     };
@@ -64,7 +46,7 @@ pub async fn update_profile(
             outbox_put(store, event)?,
         ])
         .await
-        .map_err(version_conflict)?;
+        .or_stale()?;
     let mut updated = user.clone();
     name.as_str().clone_into(&mut updated.name);
     updated.updated_at = now;
@@ -96,43 +78,6 @@ pub async fn change_password(
         },
     )
     .await
-}
-
-/// Deletes an account (see [`delete_own_account`] and [`admin_delete_user`]).
-pub(super) async fn delete_user(
-    state: &State,
-    user: &UserItem,
-    actor: Actor,
-    kind: &str,
-    also: Vec<TransactWriteItem>,
-) -> Result<(), ApiError> {
-    let store = &state.store;
-    // One transaction, whatever the account wrote: the account, its email claim and sessions
-    // go, and the last-admin rule is its condition — a refused deletion changes nothing. The
-    // account's posts are purged in the background from this event (`posts::purge_author`,
-    // the purge worker) and hidden from every read from the moment the account is gone.
-    let email =
-        Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
-    let mut writes = vec![
-        store.delete_op(&user.key(), true)?,
-        store.delete_op(&Key::email(&email), false)?,
-    ];
-    writes.extend(also);
-    let counter_index = (user.roles.contains(&Role::Admin) && user.status == UserStatus::Active)
-        .then_some(writes.len());
-    if counter_index.is_some() {
-        writes.push(leave_admins(store)?);
-    }
-    writes.extend(session_deletes(state, user.id, None).await?);
-    let event = Event::about_user(kind, actor, user.id, state.clock.timestamp())
-        .change("email", &user.email, ())
-        .change("name", &user.name, ())
-        .email("account-deleted", &user.email, &greeting(user));
-    writes.push(outbox_put(store, event)?);
-    store
-        .transact(writes)
-        .await
-        .map_err(|e| last_admin(e, counter_index))
 }
 
 /// `DELETE /users/me`: needs the password (throttled like sign-in). Removes the user, the email

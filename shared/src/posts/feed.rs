@@ -12,8 +12,7 @@ use crate::store::keys::Index;
 use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError};
 
 use super::{
-    FeedEntry, PostItem, PostStatus, PostSummary, parse_tag, purge::author_exists,
-    purge::living_authors,
+    FeedEntry, PostItem, PostStatus, PostSummary, author_exists, living_authors, parse_tag,
 };
 
 pub(super) fn month_of(ms: u64) -> String {

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::ids::UserId;
-use crate::store::Key;
+use crate::store::{Key, Store};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -304,6 +304,31 @@ fn not_found() -> ApiError {
     ApiError::NotFound {
         detail: "No such post.".into(),
     }
+}
+
+/// The authors among `authors` whose account still exists (one BatchGetItem): posts of an
+/// account being purged are shown to nobody meanwhile.
+async fn living_authors(
+    store: &Store,
+    authors: impl IntoIterator<Item = UserId>,
+) -> Result<BTreeSet<UserId>, ApiError> {
+    let wanted: BTreeSet<UserId> = authors.into_iter().collect();
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    let keys: Vec<Key> = wanted.iter().map(|id| Key::user(*id)).collect();
+    let found = store.batch_get(&keys).await?;
+    Ok(wanted
+        .into_iter()
+        .zip(found)
+        .filter_map(|(id, item)| item.map(|_| id))
+        .collect())
+}
+
+/// Whether `author`'s account still exists (one GetItem).
+async fn author_exists(store: &Store, author: UserId) -> Result<bool, ApiError> {
+    let user: Option<serde_json::Value> = store.get(&Key::user(author)).await?;
+    Ok(user.is_some())
 }
 
 #[cfg(test)]

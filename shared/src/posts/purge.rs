@@ -1,14 +1,12 @@
 //! What happens to posts when their author's account is deleted: purged in the background
 //! (worker-purge), hidden meanwhile.
 
-use std::collections::BTreeSet;
-
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
 use crate::store::keys::Index;
-use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError};
+use crate::store::{KeyQuery, Page, PageRequest, StoreError};
 
 use super::{PostItem, feed::feed_writes, post_key};
 
@@ -104,29 +102,4 @@ pub async fn purge_author(
         deleted,
         done: false,
     })
-}
-
-/// The authors among `authors` whose account still exists (one BatchGetItem): posts of an
-/// account being purged are shown to nobody meanwhile.
-pub(super) async fn living_authors(
-    store: &Store,
-    authors: impl IntoIterator<Item = UserId>,
-) -> Result<BTreeSet<UserId>, ApiError> {
-    let wanted: BTreeSet<UserId> = authors.into_iter().collect();
-    if wanted.is_empty() {
-        return Ok(wanted);
-    }
-    let keys: Vec<Key> = wanted.iter().map(|id| Key::user(*id)).collect();
-    let found = store.batch_get(&keys).await?;
-    Ok(wanted
-        .into_iter()
-        .zip(found)
-        .filter_map(|(id, item)| item.map(|_| id))
-        .collect())
-}
-
-/// Whether `author`'s account still exists (one GetItem).
-pub(super) async fn author_exists(store: &Store, author: UserId) -> Result<bool, ApiError> {
-    let user: Option<serde_json::Value> = store.get(&Key::user(author)).await?;
-    Ok(user.is_some())
 }

@@ -12,11 +12,11 @@ use crate::error::{ApiError, FieldError};
 use crate::events::{Actor, Event, outbox_put};
 use crate::state::State;
 use crate::store::{Key, Store, StoreError, Update};
+use crate::store::{OnCondition, expect_version};
 
 use super::{
-    IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, feed::feed_writes,
+    IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, author_exists, feed::feed_writes,
     feed::month_markers, feed::set_index_keys, normalise_tags, not_found, post_key,
-    purge::author_exists,
 };
 
 /// What `POST /posts` carries, validated.
@@ -228,16 +228,7 @@ pub(super) fn check_change(
     if edits_content && !is_author {
         return Err(forbidden("Only the author may edit a post's content."));
     }
-    if let Some(expected) = change.expected_version
-        && expected != before.version
-    {
-        return Err(ApiError::PreconditionFailed {
-            detail: format!(
-                "The post is at version {}, not {expected}; fetch it again.",
-                before.version
-            ),
-        });
-    }
+    expect_version(change.expected_version, before.version)?;
     let next_status = change.status.unwrap_or(before.status);
     let allowed = match (before.status, next_status) {
         (a, b) if a == b => true,
@@ -342,12 +333,7 @@ pub async fn update(
     store
         .put_batch(&month_markers(Some(&before), &after))
         .await?;
-    store.transact(writes).await.map_err(|error| match error {
-        StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
-            detail: "The post changed while this edit was made; fetch it again.".into(),
-        },
-        other => other.into(),
-    })?;
+    store.transact(writes).await.or_stale()?;
     Ok(PostView::from(&after))
 }
 
@@ -373,10 +359,5 @@ pub async fn delete(state: &State, me: &Principal, id: &str) -> Result<(), ApiEr
     .change("title", &post.title, ())
     .change("status", post.status, ());
     writes.push(outbox_put(store, event)?);
-    store.transact(writes).await.map_err(|error| match error {
-        StoreError::ConditionFailed { .. } => ApiError::PreconditionFailed {
-            detail: "The post changed meanwhile; fetch it again.".into(),
-        },
-        other => other.into(),
-    })
+    store.transact(writes).await.or_stale()
 }

@@ -4,7 +4,9 @@
 //! generic index keys `gsi1pk`/`gsi1sk` (index `gsi1`) and `gsi2pk`/`gsi2sk` (index `gsi2`).
 //! Items with a lifetime carry `expiresAt` (epoch seconds; the table's TTL attribute — TTL deletion
 //! is lazy, so readers check it too, see [`super::Store::get`]). Items changed by concurrent
-//! writers carry `version` (optimistic locking, see [`super::Store::update_versioned`]).
+//! writers carry `version` (optimistic locking: [`super::Update::bump_version`] in the write,
+//! [`super::expect_version`] for the version a client sent, [`super::OnCondition::or_stale`] for
+//! the answer).
 //!
 //! Every item shape of the table, with the access pattern each key serves (the modules named
 //! build the keys and document their items in detail):

@@ -6,447 +6,37 @@
 //! The key layout lives in [`keys`].
 
 pub mod cursor;
+mod error;
 pub mod keys;
+mod query;
+mod update;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as SdkUpdate, WriteRequest,
+    AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem,
+    WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use cursor::{CursorCodec, CursorError};
+pub use error::{OnCondition, StoreError, expect_version};
+pub use query::{KeyQuery, Page, PageRequest, SortKey};
+pub use update::Update;
+
+use error::sdk_error;
 pub use keys::{Index, Key};
 
 use crate::clock::Clock;
-use crate::error::{ApiError, Cause, FieldError};
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A write's condition did not hold: the item already exists (`put_new`), or, in a
-    /// transaction, the condition of item number `index` failed.
-    #[error("condition failed (item {index:?})")]
-    ConditionFailed { index: Option<usize> },
-    /// The item's `version` is not the one the writer read: someone else changed it first.
-    #[error("version conflict (current version {current:?})")]
-    VersionConflict { current: Option<u64> },
-    /// The item to update does not exist.
-    #[error("item not found")]
-    NotFound,
-    /// A page cursor that we did not issue for this query.
-    #[error(transparent)]
-    Cursor(#[from] CursorError),
-    /// DynamoDB is throttling, busy with a conflicting transaction, or out of reach: retry later.
-    #[error("DynamoDB unavailable: {0}")]
-    Unavailable(#[source] Cause),
-    /// An item did not match its Rust type (a bug or a migration gap).
-    #[error("item mapping failed")]
-    Mapping(#[from] serde_dynamo::Error),
-    /// Any other SDK failure (a bug: bad expression, missing table, permissions).
-    #[error("DynamoDB request failed")]
-    Sdk(#[source] Cause),
-}
-
-impl From<StoreError> for ApiError {
-    /// The default meaning of each store failure for a client; handlers map
-    /// `ConditionFailed` themselves when they know more (e.g. `EMAIL_TAKEN`).
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::ConditionFailed { .. } => ApiError::Conflict {
-                code: "CONFLICT",
-                detail: "The request conflicts with the current state of the resource.".into(),
-            },
-            StoreError::VersionConflict { .. } => ApiError::PreconditionFailed {
-                detail: "The resource has changed since it was read; fetch it again and retry."
-                    .into(),
-            },
-            StoreError::NotFound => ApiError::NotFound {
-                detail: "No such resource.".into(),
-            },
-            StoreError::Cursor(_) => ApiError::BadRequest {
-                code: "INVALID_CURSOR",
-                detail: "The `cursor` parameter is not valid for this listing.".into(),
-                errors: vec![FieldError::new("cursor", "is not a valid cursor")],
-            },
-            StoreError::Unavailable(cause) => ApiError::Unavailable {
-                retry_after_secs: 1,
-                cause,
-            },
-            error @ (StoreError::Mapping(_) | StoreError::Sdk(_)) => ApiError::internal(error),
-        }
-    }
-}
-
-/// Error codes DynamoDB uses for "slow down / try again".
-const RETRYABLE_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TransactionConflictException",
-    "TransactionInProgressException",
-    "InternalServerError",
-    "ServiceUnavailable",
-];
-
-/// Classifies an SDK error that has no operation-specific meaning.
-fn sdk_error<E, R>(error: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
-{
-    let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => service
-            .err()
-            .code()
-            .is_some_and(|code| RETRYABLE_CODES.contains(&code)),
-        _ => false,
-    };
-    if retryable {
-        StoreError::Unavailable(Box::new(error))
-    } else {
-        StoreError::Sdk(Box::new(error))
-    }
-}
-
-/// `?limit=&cursor=` of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    pub limit: u16,
-    pub cursor: Option<String>,
-}
-
-impl PageRequest {
-    pub const DEFAULT_LIMIT: u16 = 20;
-    pub const MAX_LIMIT: u16 = 100;
-
-    pub fn first(limit: u16) -> Self {
-        Self {
-            limit,
-            cursor: None,
-        }
-    }
-}
-
-/// One page of a listing: `{ "items": [...], "nextCursor": "..." | null }`.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// How the sort key is constrained in a Query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SortKey {
-    Any,
-    BeginsWith(String),
-    Between(String, String),
-}
-
-/// One Query: a partition of the table or of an index, optionally narrowed on the sort key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyQuery {
-    pub index: Option<Index>,
-    pub partition: String,
-    pub sort: SortKey,
-    pub newest_first: bool,
-    /// `contains(attr, value)` filter (applied after the key condition: pages may be short).
-    pub contains: Option<(String, String)>,
-}
-
-impl KeyQuery {
-    /// Items of `partition` in the table itself.
-    pub fn table(partition: impl Into<String>) -> Self {
-        Self {
-            index: None,
-            partition: partition.into(),
-            sort: SortKey::Any,
-            newest_first: false,
-            contains: None,
-        }
-    }
-
-    /// Items of `partition` in a global secondary index.
-    pub fn index(index: Index, partition: impl Into<String>) -> Self {
-        Self {
-            index: Some(index),
-            ..Self::table(partition)
-        }
-    }
-
-    #[must_use]
-    pub fn sort(mut self, sort: SortKey) -> Self {
-        self.sort = sort;
-        self
-    }
-
-    /// Keeps only items whose list or string attribute `attr` contains `value`.
-    #[must_use]
-    pub fn contains(mut self, attr: &str, value: &str) -> Self {
-        self.contains = Some((attr.to_owned(), value.to_owned()));
-        self
-    }
-
-    #[must_use]
-    pub fn newest_first(mut self) -> Self {
-        self.newest_first = true;
-        self
-    }
-
-    fn partition_attr(&self) -> &'static str {
-        self.index.map_or(keys::PK, Index::partition_attr)
-    }
-
-    fn sort_attr(&self) -> &'static str {
-        self.index.map_or(keys::SK, Index::sort_attr)
-    }
-
-    /// The attributes of an item's position in this query (what `ExclusiveStartKey` needs).
-    fn key_attrs(&self) -> Vec<&'static str> {
-        let mut attrs = vec![keys::PK, keys::SK];
-        if let Some(index) = self.index {
-            attrs.extend([index.partition_attr(), index.sort_attr()]);
-        }
-        attrs
-    }
-
-    /// What a cursor of this query is bound to.
-    fn scope(&self) -> String {
-        let index = self.index.map_or("table", Index::name);
-        let order = if self.newest_first { "desc" } else { "asc" };
-        format!(
-            "{index}|{order}|{}|{:?}|{:?}",
-            self.partition, self.sort, self.contains
-        )
-    }
-}
 
 /// One raw item as DynamoDB returns it.
 pub type RawItem = HashMap<String, AttributeValue>;
-
-/// An UpdateItem built from parts: `SET`, `ADD` and `REMOVE` clauses plus conditions, with
-/// every name and value bound as a placeholder (no injection, no unused values).
-#[derive(Debug, Clone)]
-pub struct Update {
-    key: Key,
-    sets: Vec<String>,
-    adds: Vec<String>,
-    removes: Vec<String>,
-    conditions: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Update {
-    pub fn new(key: Key) -> Self {
-        Self {
-            key,
-            sets: Vec::new(),
-            adds: Vec::new(),
-            removes: Vec::new(),
-            conditions: Vec::new(),
-            names: HashMap::new(),
-            values: HashMap::new(),
-        }
-    }
-
-    fn name(&mut self, attr: &str) -> String {
-        let placeholder = format!("#n{}", self.names.len());
-        self.names.insert(placeholder.clone(), attr.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, value: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
-        placeholder
-    }
-
-    /// `SET attr = value`.
-    #[must_use]
-    pub fn set(mut self, attr: &str, value: AttributeValue) -> Self {
-        let (n, v) = (self.name(attr), self.value(value));
-        self.sets.push(format!("{n} = {v}"));
-        self
-    }
-
-    /// `SET attr = value`, serialised with `serde_dynamo`.
-    pub fn set_value<T: Serialize>(self, attr: &str, value: &T) -> Result<Self, StoreError> {
-        let value = serde_dynamo::to_attribute_value(value)?;
-        Ok(self.set(attr, value))
-    }
-
-    /// `SET attr = value` when there is a value, `REMOVE attr` when there is none (index key
-    /// attributes must be absent, never `NULL`).
-    pub fn set_or_remove<T: Serialize>(
-        self,
-        attr: &str,
-        value: Option<&T>,
-    ) -> Result<Self, StoreError> {
-        match value {
-            Some(value) => self.set_value(attr, value),
-            None => Ok(self.remove(attr)),
-        }
-    }
-
-    /// `SET attr = if_not_exists(attr, value)`: set once, never overwritten.
-    #[must_use]
-    pub fn set_if_absent(mut self, attr: &str, value: AttributeValue) -> Self {
-        let (n, v) = (self.name(attr), self.value(value));
-        self.sets.push(format!("{n} = if_not_exists({n}, {v})"));
-        self
-    }
-
-    /// `ADD attr delta` (a number; creates it at `delta`).
-    #[must_use]
-    pub fn add(mut self, attr: &str, delta: i64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(delta.to_string())),
-        );
-        self.adds.push(format!("{n} {v}"));
-        self
-    }
-
-    /// `REMOVE attr`.
-    #[must_use]
-    pub fn remove(mut self, attr: &str) -> Self {
-        let n = self.name(attr);
-        self.removes.push(n);
-        self
-    }
-
-    /// Condition: the item exists.
-    #[must_use]
-    pub fn if_exists(mut self) -> Self {
-        let n = self.name(keys::PK);
-        self.conditions.push(format!("attribute_exists({n})"));
-        self
-    }
-
-    /// Condition: `attr = value`.
-    #[must_use]
-    pub fn if_equals(mut self, attr: &str, value: AttributeValue) -> Self {
-        let (n, v) = (self.name(attr), self.value(value));
-        self.conditions.push(format!("{n} = {v}"));
-        self
-    }
-
-    /// Condition: the number `attr` is greater than `value`.
-    #[must_use]
-    pub fn if_greater(mut self, attr: &str, value: i64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(value.to_string())),
-        );
-        self.conditions.push(format!("{n} > {v}"));
-        self
-    }
-
-    /// Condition: the number `attr` is absent or below `limit` (a budget with room left).
-    #[must_use]
-    pub fn if_below(mut self, attr: &str, limit: u64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(limit.to_string())),
-        );
-        self.conditions
-            .push(format!("(attribute_not_exists({n}) OR {n} < {v})"));
-        self
-    }
-
-    /// Condition: the number `attr` is `value`, an absent attribute counting as 0.
-    #[must_use]
-    pub fn if_number(mut self, attr: &str, value: u64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(value.to_string())),
-        );
-        self.conditions.push(if value == 0 {
-            format!("(attribute_not_exists({n}) OR {n} = {v})")
-        } else {
-            format!("{n} = {v}")
-        });
-        self
-    }
-
-    /// Optimistic locking: the item's `version` is `expected`; it becomes `expected + 1`.
-    #[must_use]
-    pub fn bump_version(self, expected: u64) -> Self {
-        self.if_equals(keys::VERSION, AttributeValue::N(expected.to_string()))
-            .set(keys::VERSION, AttributeValue::N((expected + 1).to_string()))
-    }
-
-    fn expression(&self) -> String {
-        let mut clauses = Vec::new();
-        if !self.sets.is_empty() {
-            clauses.push(format!("SET {}", self.sets.join(", ")));
-        }
-        if !self.adds.is_empty() {
-            clauses.push(format!("ADD {}", self.adds.join(", ")));
-        }
-        if !self.removes.is_empty() {
-            clauses.push(format!("REMOVE {}", self.removes.join(", ")));
-        }
-        clauses.join(" ")
-    }
-
-    fn condition(&self) -> Option<String> {
-        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
-    }
-
-    /// Only this update's conditions, as a `ConditionCheck` of a transaction: the transaction
-    /// fails unless they hold, and the item is not written.
-    pub fn into_check(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
-        let condition = self
-            .condition()
-            .unwrap_or_else(|| "attribute_exists(pk)".to_owned());
-        let names: HashMap<String, String> = self
-            .names
-            .into_iter()
-            .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
-            .collect();
-        let values: HashMap<String, AttributeValue> = self
-            .values
-            .into_iter()
-            .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
-            .collect();
-        let check = ConditionCheck::builder()
-            .table_name(&store.table)
-            .set_key(Some(self.key.to_attrs()))
-            .condition_expression(condition)
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .build()
-            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
-    }
-
-    /// This update as an item of a transaction.
-    pub fn into_transact(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
-        let update = SdkUpdate::builder()
-            .table_name(&store.table)
-            .set_key(Some(self.key.to_attrs()))
-            .update_expression(self.expression())
-            .set_condition_expression(self.condition())
-            .set_expression_attribute_names(Some(self.names))
-            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
-            .build()
-            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-}
 
 /// The table, its client and what reads and writes need (clock for TTL, codec for cursors).
 #[derive(Clone)]
@@ -755,97 +345,6 @@ impl Store {
         }
     }
 
-    /// A cursor of `fields`, signed and bound to `scope` (for listings that paginate over more
-    /// than one Query, whose position is more than one key).
-    pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> String {
-        let map = fields
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
-            .collect();
-        self.cursors.encode(scope, &map)
-    }
-
-    /// The fields of a cursor made by [`seal_cursor`](Self::seal_cursor) for `scope`.
-    pub fn open_cursor(
-        &self,
-        scope: &str,
-        cursor: &str,
-    ) -> Result<HashMap<String, String>, StoreError> {
-        Ok(self
-            .cursors
-            .decode(scope, cursor)?
-            .into_iter()
-            .filter_map(|(name, value)| match value {
-                AttributeValue::S(s) => Some((name, s)),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// A Query of `partition`'s items whose sort key starts with `prefix`, in key order.
-    fn prefix_query(
-        &self,
-        partition: &str,
-        prefix: &str,
-    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
-            .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
-    }
-
-    /// The first `limit` items of `partition` whose sort key starts with `prefix`, in key order
-    /// (one Query).
-    pub async fn query_first(
-        &self,
-        partition: &str,
-        prefix: &str,
-        limit: i32,
-    ) -> Result<Vec<RawItem>, StoreError> {
-        let output = self
-            .prefix_query(partition, prefix)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(output.items.unwrap_or_default())
-    }
-
-    /// Every item of a partition whose sort key starts with `prefix` (all pages). For small,
-    /// bounded collections such as a user's sessions.
-    pub async fn query_all(
-        &self,
-        partition: &str,
-        prefix: &str,
-    ) -> Result<Vec<RawItem>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .prefix_query(partition, prefix)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            items.extend(
-                output
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|i| !self.is_expired(i)),
-            );
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
-
     /// Deserialises a raw item.
     pub fn parse<T: DeserializeOwned>(item: RawItem) -> Result<T, StoreError> {
         Ok(serde_dynamo::from_item(item)?)
@@ -890,164 +389,12 @@ impl Store {
             })?;
         Ok(())
     }
-
-    /// Sets `changes` on the item at `key` if its `version` is still `expected`, and bumps the
-    /// version. Returns the new version. [`StoreError::VersionConflict`] when someone wrote first,
-    /// [`StoreError::NotFound`] when there is no such item. No lost updates: the check and the
-    /// write are one conditional UpdateItem.
-    pub async fn update_versioned(
-        &self,
-        key: &Key,
-        expected: u64,
-        changes: &[(&str, AttributeValue)],
-    ) -> Result<u64, StoreError> {
-        let mut expression = String::from("SET #version = :next");
-        let mut names = HashMap::from([
-            ("#version".to_owned(), keys::VERSION.to_owned()),
-            ("#expiresAt".to_owned(), keys::EXPIRES_AT.to_owned()),
-        ]);
-        let next = expected + 1;
-        let mut values = HashMap::from([
-            (
-                ":now".to_owned(),
-                AttributeValue::N(self.clock.unix_seconds().to_string()),
-            ),
-            (
-                ":expected".to_owned(),
-                AttributeValue::N(expected.to_string()),
-            ),
-            (":next".to_owned(), AttributeValue::N(next.to_string())),
-        ]);
-        for (i, (name, value)) in changes.iter().enumerate() {
-            names.insert(format!("#f{i}"), (*name).to_owned());
-            values.insert(format!(":f{i}"), value.clone());
-        }
-        expression.extend((0..changes.len()).map(|i| format!(", #f{i} = :f{i}")));
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_attrs()))
-            .update_expression(expression)
-            .condition_expression(
-                "attribute_exists(pk) AND #version = :expected \
-                 AND (attribute_not_exists(#expiresAt) OR #expiresAt > :now)",
-            )
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await
-            .map_err(|error| {
-                let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
-                    error.as_service_error()
-                else {
-                    return sdk_error(error);
-                };
-                match failed.item() {
-                    Some(current) if !self.is_expired(current) => StoreError::VersionConflict {
-                        current: current
-                            .get(keys::VERSION)
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|n| n.parse().ok()),
-                    },
-                    _ => StoreError::NotFound,
-                }
-            })?;
-        Ok(next)
-    }
-
-    /// One page of a Query. Reads `limit + 1` items so that `nextCursor` is `None` exactly when
-    /// there is nothing more; the cursor is signed and bound to this query.
-    pub async fn query_page<T: DeserializeOwned>(
-        &self,
-        query: &KeyQuery,
-        page: &PageRequest,
-    ) -> Result<Page<T>, StoreError> {
-        let scope = query.scope();
-        let start = page
-            .cursor
-            .as_deref()
-            .map(|cursor| self.cursors.decode(&scope, cursor))
-            .transpose()?;
-        if let Some(start) = &start {
-            // A genuine cursor of this scope always names this partition; check anyway.
-            let partition = start
-                .get(query.partition_attr())
-                .and_then(|v| v.as_s().ok());
-            if partition != Some(&query.partition) {
-                return Err(CursorError.into());
-            }
-        }
-
-        let mut condition = "#pk = :pk".to_owned();
-        let mut names = HashMap::from([("#pk".to_owned(), query.partition_attr().to_owned())]);
-        let mut values =
-            HashMap::from([(":pk".to_owned(), AttributeValue::S(query.partition.clone()))]);
-        match &query.sort {
-            SortKey::Any => {}
-            SortKey::BeginsWith(prefix) => {
-                condition.push_str(" AND begins_with(#sk, :sk)");
-                values.insert(":sk".to_owned(), AttributeValue::S(prefix.clone()));
-            }
-            SortKey::Between(low, high) => {
-                condition.push_str(" AND #sk BETWEEN :low AND :high");
-                values.insert(":low".to_owned(), AttributeValue::S(low.clone()));
-                values.insert(":high".to_owned(), AttributeValue::S(high.clone()));
-            }
-        }
-        if query.sort != SortKey::Any {
-            names.insert("#sk".to_owned(), query.sort_attr().to_owned());
-        }
-        let filter = query.contains.as_ref().map(|(attr, value)| {
-            names.insert("#filter".to_owned(), attr.clone());
-            values.insert(":filter".to_owned(), AttributeValue::S(value.clone()));
-            "contains(#filter, :filter)".to_owned()
-        });
-
-        let limit = usize::from(page.limit.clamp(1, PageRequest::MAX_LIMIT));
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .set_index_name(query.index.map(|i| i.name().to_owned()))
-            .key_condition_expression(condition)
-            .set_filter_expression(filter)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .scan_index_forward(!query.newest_first)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-
-        let mut raw = output.items.unwrap_or_default();
-        let next_key = if raw.len() > limit {
-            raw.truncate(limit);
-            raw.last().map(|last| {
-                query
-                    .key_attrs()
-                    .into_iter()
-                    .filter_map(|attr| last.get(attr).map(|v| (attr.to_owned(), v.clone())))
-                    .collect::<HashMap<_, _>>()
-            })
-        } else {
-            // Fewer items than asked for, yet DynamoDB stopped early (1 MB page): continue there.
-            output.last_evaluated_key
-        };
-        let next_cursor = next_key.map(|key| self.cursors.encode(&scope, &key));
-        let items = raw
-            .into_iter()
-            .filter(|item| !self.is_expired(item))
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<T>, _>>()?;
-        Ok(Page { items, next_cursor })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ApiError;
     use http::StatusCode;
 
     #[test]
@@ -1056,10 +403,6 @@ mod tests {
             (
                 StoreError::ConditionFailed { index: Some(1) },
                 StatusCode::CONFLICT,
-            ),
-            (
-                StoreError::VersionConflict { current: Some(3) },
-                StatusCode::PRECONDITION_FAILED,
             ),
             (StoreError::NotFound, StatusCode::NOT_FOUND),
             (StoreError::Cursor(CursorError), StatusCode::BAD_REQUEST),
@@ -1075,6 +418,36 @@ mod tests {
         for (error, status) in cases {
             assert_eq!(ApiError::from(error).status(), status);
         }
+    }
+
+    #[test]
+    fn a_failed_condition_means_what_the_writer_says_and_stale_is_412() {
+        let refused: Result<(), StoreError> = Err(StoreError::ConditionFailed { index: Some(2) });
+        let error = refused
+            .on_condition(|index| {
+                ApiError::bad_request(if index == Some(2) { "AT" } else { "ELSEWHERE" }, "")
+            })
+            .unwrap_err();
+        assert_eq!(
+            (error.status(), error.code()),
+            (StatusCode::BAD_REQUEST, "AT")
+        );
+        let stale: Result<(), StoreError> = Err(StoreError::ConditionFailed { index: None });
+        assert_eq!(
+            stale.or_stale().unwrap_err().status(),
+            StatusCode::PRECONDITION_FAILED
+        );
+        let other: Result<(), StoreError> = Err(StoreError::NotFound);
+        assert_eq!(
+            other.or_stale().unwrap_err().status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(expect_version(Some(3), 3).expect("current"), 3);
+        assert_eq!(expect_version(None, 7).expect("no precondition"), 7);
+        assert_eq!(
+            expect_version(Some(2), 3).unwrap_err().status(),
+            StatusCode::PRECONDITION_FAILED
+        );
     }
 
     #[test]

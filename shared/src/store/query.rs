@@ -1,0 +1,306 @@
+//! Reads of more than one item: a key query (table or index), its pages and their cursors.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::CursorError;
+use super::keys::{self, Index};
+use super::{RawItem, Store, StoreError, error::sdk_error};
+
+/// `?limit=&cursor=` of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u16,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u16 = 20;
+    pub const MAX_LIMIT: u16 = 100;
+
+    pub fn first(limit: u16) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a listing: `{ "items": [...], "nextCursor": "..." | null }`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How the sort key is constrained in a Query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKey {
+    Any,
+    BeginsWith(String),
+    Between(String, String),
+}
+
+/// One Query: a partition of the table or of an index, optionally narrowed on the sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyQuery {
+    pub index: Option<Index>,
+    pub partition: String,
+    pub sort: SortKey,
+    pub newest_first: bool,
+    /// `contains(attr, value)` filter (applied after the key condition: pages may be short).
+    pub contains: Option<(String, String)>,
+}
+
+impl KeyQuery {
+    /// Items of `partition` in the table itself.
+    pub fn table(partition: impl Into<String>) -> Self {
+        Self {
+            index: None,
+            partition: partition.into(),
+            sort: SortKey::Any,
+            newest_first: false,
+            contains: None,
+        }
+    }
+
+    /// Items of `partition` in a global secondary index.
+    pub fn index(index: Index, partition: impl Into<String>) -> Self {
+        Self {
+            index: Some(index),
+            ..Self::table(partition)
+        }
+    }
+
+    #[must_use]
+    pub fn sort(mut self, sort: SortKey) -> Self {
+        self.sort = sort;
+        self
+    }
+
+    /// Keeps only items whose list or string attribute `attr` contains `value`.
+    #[must_use]
+    pub fn contains(mut self, attr: &str, value: &str) -> Self {
+        self.contains = Some((attr.to_owned(), value.to_owned()));
+        self
+    }
+
+    #[must_use]
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+
+    fn partition_attr(&self) -> &'static str {
+        self.index.map_or(keys::PK, Index::partition_attr)
+    }
+
+    fn sort_attr(&self) -> &'static str {
+        self.index.map_or(keys::SK, Index::sort_attr)
+    }
+
+    /// The attributes of an item's position in this query (what `ExclusiveStartKey` needs).
+    pub(super) fn key_attrs(&self) -> Vec<&'static str> {
+        let mut attrs = vec![keys::PK, keys::SK];
+        if let Some(index) = self.index {
+            attrs.extend([index.partition_attr(), index.sort_attr()]);
+        }
+        attrs
+    }
+
+    /// What a cursor of this query is bound to.
+    pub(super) fn scope(&self) -> String {
+        let index = self.index.map_or("table", Index::name);
+        let order = if self.newest_first { "desc" } else { "asc" };
+        format!(
+            "{index}|{order}|{}|{:?}|{:?}",
+            self.partition, self.sort, self.contains
+        )
+    }
+}
+
+impl Store {
+    /// A cursor of `fields`, signed and bound to `scope` (for listings that paginate over more
+    /// than one Query, whose position is more than one key).
+    pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> String {
+        let map = fields
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
+            .collect();
+        self.cursors.encode(scope, &map)
+    }
+
+    /// The fields of a cursor made by [`seal_cursor`](Self::seal_cursor) for `scope`.
+    pub fn open_cursor(
+        &self,
+        scope: &str,
+        cursor: &str,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .cursors
+            .decode(scope, cursor)?
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                AttributeValue::S(s) => Some((name, s)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// A Query of `partition`'s items whose sort key starts with `prefix`, in key order.
+    fn prefix_query(
+        &self,
+        partition: &str,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned()))
+    }
+
+    /// The first `limit` items of `partition` whose sort key starts with `prefix`, in key order
+    /// (one Query).
+    pub async fn query_first(
+        &self,
+        partition: &str,
+        prefix: &str,
+        limit: i32,
+    ) -> Result<Vec<RawItem>, StoreError> {
+        let output = self
+            .prefix_query(partition, prefix)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.items.unwrap_or_default())
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages). For small,
+    /// bounded collections such as a user's sessions.
+    pub async fn query_all(
+        &self,
+        partition: &str,
+        prefix: &str,
+    ) -> Result<Vec<RawItem>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .prefix_query(partition, prefix)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|i| !self.is_expired(i)),
+            );
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// One page of a Query. Reads `limit + 1` items so that `nextCursor` is `None` exactly when
+    /// there is nothing more; the cursor is signed and bound to this query.
+    pub async fn query_page<T: DeserializeOwned>(
+        &self,
+        query: &KeyQuery,
+        page: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let scope = query.scope();
+        let start = page
+            .cursor
+            .as_deref()
+            .map(|cursor| self.cursors.decode(&scope, cursor))
+            .transpose()?;
+        if let Some(start) = &start {
+            // A genuine cursor of this scope always names this partition; check anyway.
+            let partition = start
+                .get(query.partition_attr())
+                .and_then(|v| v.as_s().ok());
+            if partition != Some(&query.partition) {
+                return Err(CursorError.into());
+            }
+        }
+
+        let mut condition = "#pk = :pk".to_owned();
+        let mut names = HashMap::from([("#pk".to_owned(), query.partition_attr().to_owned())]);
+        let mut values =
+            HashMap::from([(":pk".to_owned(), AttributeValue::S(query.partition.clone()))]);
+        match &query.sort {
+            SortKey::Any => {}
+            SortKey::BeginsWith(prefix) => {
+                condition.push_str(" AND begins_with(#sk, :sk)");
+                values.insert(":sk".to_owned(), AttributeValue::S(prefix.clone()));
+            }
+            SortKey::Between(low, high) => {
+                condition.push_str(" AND #sk BETWEEN :low AND :high");
+                values.insert(":low".to_owned(), AttributeValue::S(low.clone()));
+                values.insert(":high".to_owned(), AttributeValue::S(high.clone()));
+            }
+        }
+        if query.sort != SortKey::Any {
+            names.insert("#sk".to_owned(), query.sort_attr().to_owned());
+        }
+        let filter = query.contains.as_ref().map(|(attr, value)| {
+            names.insert("#filter".to_owned(), attr.clone());
+            values.insert(":filter".to_owned(), AttributeValue::S(value.clone()));
+            "contains(#filter, :filter)".to_owned()
+        });
+
+        let limit = usize::from(page.limit.clamp(1, PageRequest::MAX_LIMIT));
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.map(|i| i.name().to_owned()))
+            .key_condition_expression(condition)
+            .set_filter_expression(filter)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(!query.newest_first)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+
+        let mut raw = output.items.unwrap_or_default();
+        let next_key = if raw.len() > limit {
+            raw.truncate(limit);
+            raw.last().map(|last| {
+                query
+                    .key_attrs()
+                    .into_iter()
+                    .filter_map(|attr| last.get(attr).map(|v| (attr.to_owned(), v.clone())))
+                    .collect::<HashMap<_, _>>()
+            })
+        } else {
+            // Fewer items than asked for, yet DynamoDB stopped early (1 MB page): continue there.
+            output.last_evaluated_key
+        };
+        let next_cursor = next_key.map(|key| self.cursors.encode(&scope, &key));
+        let items = raw
+            .into_iter()
+            .filter(|item| !self.is_expired(item))
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<T>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
