@@ -8,7 +8,11 @@ PYTHON      ?= python3
 REQUIREMENTS := infra/requirements.txt
 # The stamp names the requirements' hash: editing the pins reinstalls, a second run does nothing.
 STAMP       := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16)
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Cargo tools the checks need, pinned and installed into the project by `make setup`.
+TOOLS       := .tools
+MACHETE_VERSION := 0.9.2
+MACHETE     := $(TOOLS)/bin/cargo-machete
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 CARGO       ?= cargo
 # `--bin` without `--package`: the feature resolution `cargo lambda watch` uses for the functions,
@@ -29,7 +33,10 @@ TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Install the local toolchain (moto, cfn-lint, SAM CLI, cargo-lambda) into .venv
+setup: $(STAMP) $(MACHETE) ## Install the local toolchain (moto, cfn-lint, SAM CLI, cargo-lambda into .venv; cargo-machete into .tools)
+
+$(MACHETE):
+	$(CARGO) install --quiet --locked --version $(MACHETE_VERSION) --root $(TOOLS) cargo-machete
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +47,9 @@ test: setup ## Every test, against a private local stack (endpoint, functions, g
 	$(VENV)/bin/python -m unittest discover --start-directory infra/tests --top-level-directory infra/tests
 	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(TEST_RUNNER)
 
-lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
+lint: setup ## rustfmt, clippy -D warnings, unused dependencies (cargo-machete), cfn-lint, sam validate --lint
 	$(CARGO) fmt --all -- --check
+	$(MACHETE)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
@@ -97,4 +105,4 @@ admin: ## Make an account an admin: make admin EMAIL=you@example.com (TABLE_NAME
 	  $(ADMIN) grant-role --email "$(EMAIL)" --role ADMIN
 
 clean: ## Remove build outputs, the venv and local state
-	rm -rf target .aws-sam $(VENV) .local
+	rm -rf target .aws-sam $(VENV) $(TOOLS) .local

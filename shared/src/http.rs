@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::error::{ApiError, FieldError};
+use crate::ids::UserId;
 use crate::store::PageRequest;
 use crate::validate::{camel_case_path, report_to_error};
 
@@ -189,6 +190,28 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         })
 }
 
+/// A resource id in a path (`/users/{id}`): how it parses, and the 404 that a path naming no
+/// such resource answers — an id that cannot be one names nothing, so it is not found either.
+pub trait PathId: Sized {
+    fn parse_path(raw: &str) -> Option<Self>;
+    fn not_found() -> ApiError;
+}
+
+impl PathId for UserId {
+    fn parse_path(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok()
+    }
+
+    fn not_found() -> ApiError {
+        ApiError::no_such_user()
+    }
+}
+
+/// The typed id of path parameter `name`: `let id: UserId = path_id(&req, "id")?`.
+pub fn path_id<T: PathId>(req: &Request, name: &str) -> Result<T, ApiError> {
+    T::parse_path(&path_param(req, name)?).ok_or_else(T::not_found)
+}
+
 /// A query-string parameter, if present. Every parameter of the API may appear once: a repeated
 /// one (`?limit=1&limit=50`, which API Gateway hands over joined by a comma) is a 400, never a
 /// silent choice of one of the values.
@@ -290,6 +313,17 @@ pub fn json<T: Serialize + ?Sized>(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    Ok(response)
+}
+
+/// `201 Created` with `Location: location` (the new resource's path) and the JSON body.
+pub fn created<T: Serialize + ?Sized>(
+    location: &str,
+    value: &T,
+) -> Result<Response<Body>, ApiError> {
+    let mut response = json(StatusCode::CREATED, value)?;
+    let location = HeaderValue::from_str(location).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
 

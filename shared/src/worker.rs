@@ -5,10 +5,19 @@
 //! Each message body is a DynamoDB stream record of an outbox item, as EventBridge Pipes
 //! forwards it (and the local stream pump imitates): `{"eventID", "eventName": "INSERT",
 //! "dynamodb": {"NewImage": {…}}}`.
+//!
+//! A worker's `main.rs` is wiring only: build the worker once per cold start, then [`serve`]:
+//!
+//! ```ignore
+//! let worker = AuditWorker::new(shared::State::from_env()?, |k| std::env::var(k).ok())?;
+//! shared::worker::serve(worker, |worker, batch, _deadline| handle(worker, batch)).await
+//! ```
 
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+pub use lambda_runtime::Error;
+use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
 
 use crate::error::cause_chain;
@@ -83,4 +92,24 @@ where
         }
     }
     response
+}
+
+/// Runs an SQS worker: `worker` is built once per cold start and lives for the whole process;
+/// every invocation calls `handle(worker, batch, deadline)`, `deadline` being the invocation's
+/// end in epoch milliseconds. The answer is always the batch response — a failed record is
+/// reported in it, never as an invocation error, so SQS redelivers only the failed records.
+pub async fn serve<W, F, Fut>(worker: W, handle: F) -> Result<(), Error>
+where
+    W: 'static,
+    F: Fn(&'static W, SqsEvent, u64) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
+    let worker: &'static W = Box::leak(Box::new(worker));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        // Boxed: a worker's future (SDK calls several deep) would otherwise be laid out inside
+        // the runtime's, past the compiler's layout depth limit.
+        let response = Box::pin(handle(worker, event.payload, event.context.deadline));
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    }))
+    .await
 }

@@ -6,6 +6,7 @@
 //! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`);
 //! - `security`: forged tokens, the authorization matrix, hostile input, outages.
 
+mod architecture;
 mod attacks;
 mod auth;
 mod calls;

@@ -35,11 +35,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     };
     match accounts::register(state, input, &shared::http::source_ip(&req)).await? {
         Registered::SignedIn(session) => {
-            let mut response = shared::http::json(StatusCode::CREATED, &session)?;
-            if let Ok(location) = format!("/v1/users/{}", session.user.id).parse() {
-                response.headers_mut().insert("location", location);
-            }
-            Ok(response)
+            shared::http::created(&format!("/v1/users/{}", session.user.id), &session)
         }
         Registered::Accepted => shared::http::json(StatusCode::ACCEPTED, &Pending::default()),
     }

@@ -2,7 +2,6 @@
 //! `Idempotency-Key` (optional, 1–128 visible characters): a repeat with the same key and body
 //! within 24 h returns the original post and creates nothing; another body → 422.
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::posts::{self, NewPost, PostStatus};
@@ -55,12 +54,8 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         status: body.status.unwrap_or(PostStatus::Draft),
     };
     let post = posts::create(state, &me, input, key.as_deref()).await?;
-    let mut response = shared::http::with_etag(
-        shared::http::json(StatusCode::CREATED, &post)?,
+    Ok(shared::http::with_etag(
+        shared::http::created(&format!("/v1/posts/{}", post.id), &post)?,
         post.version,
-    );
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/posts/{}", post.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    ))
 }

@@ -5,7 +5,7 @@ use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
-    let id = shared::http::path_param(&req, "id")?;
-    shared::posts::delete(state, &me, &id).await?;
+    let id = shared::http::path_id(&req, "id")?;
+    shared::posts::delete(state, &me, id).await?;
     Ok(shared::http::no_content())
 }

@@ -7,8 +7,8 @@ use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = accounts::authenticate_optional(state, &req).await?;
-    let id = shared::http::path_param(&req, "id")?;
-    let post = shared::posts::get(state, viewer.as_ref(), &id).await?;
+    let id = shared::http::path_id(&req, "id")?;
+    let post = shared::posts::get(state, viewer.as_ref(), id).await?;
     let etag = format!("\"{}\"", post.version);
     let fresh = req
         .headers()

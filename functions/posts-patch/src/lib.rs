@@ -28,7 +28,6 @@ pub struct PatchPost {
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
-    let id = shared::http::path_param(&req, "id")?;
     let body: PatchPost = shared::http::json_body_with_limit(&req, 256 * 1024)?;
     let change = PostChange {
         title: body.title,
@@ -37,7 +36,9 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         status: body.status,
         expected_version: shared::http::if_match_version(&req)?.or(body.version),
     };
-    let post = shared::posts::update(state, &me, &id, change).await?;
+    // After the body, as before: a bad body is answered before an unknown post.
+    let id = shared::http::path_id(&req, "id")?;
+    let post = shared::posts::update(state, &me, id, change).await?;
     Ok(shared::http::with_etag(
         shared::http::json(StatusCode::OK, &post)?,
         post.version,

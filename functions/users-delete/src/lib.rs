@@ -8,8 +8,7 @@ use shared::{ApiError, State, accounts};
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     accounts::require_role(&me, Role::Admin)?;
-    let id = UserId::parse(&shared::http::path_param(&req, "id")?)
-        .map_err(|_| ApiError::no_such_user())?;
+    let id: UserId = shared::http::path_id(&req, "id")?;
     accounts::admin_delete_user(state, &me, id).await?;
     Ok(shared::http::no_content())
 }

@@ -10,11 +10,10 @@ use shared::{ApiError, State, accounts};
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     accounts::require_role(&me, Role::Admin)?;
-    let not_found = ApiError::no_such_user;
-    let id = UserId::parse(&shared::http::path_param(&req, "id")?).map_err(|_| not_found())?;
+    let id: UserId = shared::http::path_id(&req, "id")?;
     let user = accounts::find_user(&state.store, id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(ApiError::no_such_user)?;
     let view = UserView::from(&user);
     Ok(shared::http::with_etag(
         shared::http::json(StatusCode::OK, &view)?,

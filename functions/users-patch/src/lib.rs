@@ -25,8 +25,7 @@ pub struct UserPatch {
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     accounts::require_role(&me, Role::Admin)?;
-    let id = UserId::parse(&shared::http::path_param(&req, "id")?)
-        .map_err(|_| ApiError::no_such_user())?;
+    let id: UserId = shared::http::path_id(&req, "id")?;
     let body: UserPatch = shared::http::json_body(&req)?;
     let change = AdminChange {
         roles: body.roles,

@@ -5,8 +5,8 @@ use lambda_http::{Body, Request, Response};
 use shared::{ApiError, State};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
-    let author = shared::http::path_param(&req, "id")?;
+    let author = shared::http::path_id(&req, "id")?;
     let page = shared::http::page_request(&req)?;
-    let posts = shared::posts::by_author(state, &author, &page).await?;
+    let posts = shared::posts::by_author(state, author, &page).await?;
     shared::http::json(StatusCode::OK, &posts)
 }

@@ -1,14 +1,9 @@
-use lambda_runtime::{LambdaEvent, service_fn};
-
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::State::from_env()?;
-    let worker: &'static worker_audit::AuditWorker =
-        Box::leak(Box::new(worker_audit::AuditWorker::new(state, |k| {
-            std::env::var(k).ok()
-        })?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, std::convert::Infallible>(worker_audit::handle(worker, event.payload).await)
-    }))
+async fn main() -> Result<(), shared::worker::Error> {
+    let worker =
+        worker_audit::AuditWorker::new(shared::State::from_env()?, |k| std::env::var(k).ok())?;
+    shared::worker::serve(worker, |worker, batch, _deadline| {
+        worker_audit::handle(worker, batch)
+    })
     .await
 }

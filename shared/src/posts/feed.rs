@@ -315,10 +315,9 @@ pub(super) async fn feed_entries(
 /// `GET /users/{id}/posts`: that author's published posts, newest first.
 pub async fn by_author(
     state: &State,
-    author: &str,
+    author: UserId,
     page: &PageRequest,
 ) -> Result<Page<PostSummary>, ApiError> {
-    let author = UserId::parse(author).map_err(|_| ApiError::no_such_user())?;
     // The author's existence (a deleted account's posts may still be being purged) and the
     // page, read at once.
     let query = KeyQuery::index(Index::Gsi2, format!("AUTHOR_PUBLISHED#{author}")).newest_first();

@@ -45,6 +45,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::http::PathId;
 use crate::ids::UserId;
 use crate::store::{Key, Store};
 
@@ -298,6 +299,16 @@ impl From<&PostItem> for PostSummary {
 
 fn post_key(id: PostId) -> Key {
     Key::new(format!("POST#{id}"), "POST")
+}
+
+impl PathId for PostId {
+    fn parse_path(raw: &str) -> Option<Self> {
+        Self::parse(raw)
+    }
+
+    fn not_found() -> ApiError {
+        not_found()
+    }
 }
 
 fn not_found() -> ApiError {

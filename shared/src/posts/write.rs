@@ -179,9 +179,8 @@ pub(super) fn can_see(post: &PostItem, viewer: Option<&Principal>) -> bool {
 pub async fn get(
     state: &State,
     viewer: Option<&Principal>,
-    id: &str,
+    id: PostId,
 ) -> Result<PostView, ApiError> {
-    let id = PostId::parse(id).ok_or_else(not_found)?;
     let post: PostItem = state
         .store
         .get(&post_key(id))
@@ -256,11 +255,10 @@ pub(super) fn check_change(
 pub async fn update(
     state: &State,
     me: &Principal,
-    id: &str,
+    id: PostId,
     change: PostChange,
 ) -> Result<PostView, ApiError> {
     let store = &state.store;
-    let id = PostId::parse(id).ok_or_else(not_found)?;
     let before: PostItem = store.get(&post_key(id)).await?.ok_or_else(not_found)?;
     if !can_see(&before, Some(me)) {
         return Err(not_found());
@@ -338,9 +336,8 @@ pub async fn update(
 }
 
 /// `DELETE /posts/{id}`: the author, a moderator or an admin; feed and tag entries go with it.
-pub async fn delete(state: &State, me: &Principal, id: &str) -> Result<(), ApiError> {
+pub async fn delete(state: &State, me: &Principal, id: PostId) -> Result<(), ApiError> {
     let store = &state.store;
-    let id = PostId::parse(id).ok_or_else(not_found)?;
     let post: PostItem = store.get(&post_key(id)).await?.ok_or_else(not_found)?;
     if !can_see(&post, Some(me)) {
         return Err(not_found());
