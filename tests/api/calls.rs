@@ -5,9 +5,8 @@
 use ferrite_tests::{Call, TestApp};
 use serde_json::json;
 use shared::auth::Role;
-use shared::validate::Email;
 
-use crate::support::PASSWORD;
+use ferrite_tests::PASSWORD;
 
 #[tokio::test]
 async fn every_endpoint_makes_the_documented_dynamodb_calls() {
@@ -191,13 +190,7 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     made.sort();
     assert_eq!(made, ["GetItem", "Query"], "GET /v1/users/{{id}}/posts");
 
-    shared::accounts::grant_role(
-        app.state,
-        &Email::parse("calls@example.com").expect("email"),
-        Role::Admin,
-    )
-    .await
-    .expect("grant");
+    app.grant("calls@example.com", Role::Admin).await;
     log.take();
     assert_eq!(
         app.call(

@@ -2,11 +2,10 @@
 
 use ferrite_tests::{Call, TestApp, sent_emails, sqs_event, stream_record};
 
-use crate::support::email_worker;
+use ferrite_tests::email_worker;
 use serde_json::json;
 use shared::auth::Role;
 use shared::events::{Actor, Event};
-use shared::validate::Email;
 
 fn event_for(kind: &str, entity: &str) -> Event {
     Event::new(
@@ -93,13 +92,7 @@ async fn admins_read_the_trail_by_entity_actor_and_time() {
         .as_str()
         .expect("id")
         .to_owned();
-    shared::accounts::grant_role(
-        app.state,
-        &Email::parse("admin@example.com").expect("email"),
-        Role::Admin,
-    )
-    .await
-    .expect("grant");
+    app.grant("admin@example.com", Role::Admin).await;
     let member_id = register("member@example.com").await.body["user"]["id"]
         .as_str()
         .expect("id")
@@ -378,7 +371,7 @@ async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_c
     let id = first.body["user"]["id"].as_str().expect("id").to_owned();
     // Refused: the same address in another case; nine of ten racing registrations.
     assert_eq!(register("ADA@example.com").await.status, 409);
-    let statuses = crate::support::racing_registrations(&app, "grace@example.com", 10).await;
+    let statuses = ferrite_tests::racing_registrations(&app, "grace@example.com", 10).await;
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     // Refused: a stale version.
     let stale = app
@@ -393,7 +386,7 @@ async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_c
     assert_eq!(stale.status, 412);
     // Refused: the last admin demoting or disabling themselves.
     let admin =
-        crate::support::sign_in_as(&app, "ada@example.com", password, Some(Role::Admin)).await;
+        ferrite_tests::sign_in_as(&app, "ada@example.com", password, Some(Role::Admin)).await;
     for body in [json!({"roles": ["USER"]}), json!({"status": "disabled"})] {
         let refused = app
             .call(

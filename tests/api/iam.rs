@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use ferrite_tests::{Call, TestApp, api_url, http};
 use serde_json::json;
 
-use crate::support::PASSWORD;
+use ferrite_tests::PASSWORD;
 
 /// Log lines written while a test runs (a `tracing` writer into memory).
 #[derive(Clone, Default)]

@@ -1,10 +1,18 @@
 #![allow(clippy::too_many_lines)] // a journey reads best as one test, top to bottom
-//! One integration-test binary (faster to build and link than one per file).
+//! One integration-test binary (faster to build and link than one per file); the helpers live in
+//! the `ferrite_tests` library (`tests/src`). Every module, by what it exercises:
 //!
-//! - `store`, `fixtures`: the shared crate against the local AWS endpoint (`AWS_ENDPOINT_URL`);
+//! - `architecture`: the workspace's shape — function crates alone, `shared`'s one-way stack;
+//! - `store`, `fixtures`: the shared crate against the local AWS endpoint, real event shapes;
+//! - `auth`: accounts in-process — registration, sessions, one's own account, the admin routes;
+//! - `posts`: posts in-process — visibility, feeds, concurrency, idempotency;
+//! - `events`: the workers in-process on real SQS events;
+//! - `calls`: the DynamoDB operations each endpoint makes (the README's call-count table);
+//! - `iam`: every function held to its policy in template.yaml;
 //! - `gateway`: the local API gateway in front of a stand-in Invoke API;
-//! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`);
-//! - `security`: forged tokens, the authorization matrix, hostile input, outages.
+//! - `security`: the authorization matrix, forged tokens, hostile input, outages;
+//! - `attacks`: the findings of the independent attack run, each as the test that catches it;
+//! - `e2e`: the whole stack over HTTP (`FERRITE_API_URL`) — gateway, accounts, posts, pipeline.
 
 mod architecture;
 mod attacks;
@@ -18,4 +26,3 @@ mod iam;
 mod posts;
 mod security;
 mod store;
-mod support;

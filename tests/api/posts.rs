@@ -6,7 +6,7 @@ use ferrite_tests::{Call, TestApp, TestResponse};
 use serde_json::{Value, json};
 use shared::auth::Role;
 
-use crate::support::{PASSWORD, user};
+use ferrite_tests::PASSWORD;
 
 async fn create(app: &TestApp, token: &str, body: &Value) -> TestResponse {
     app.call(
@@ -58,7 +58,7 @@ fn ids(response: &TestResponse) -> Vec<String> {
 #[tokio::test]
 async fn a_draft_stays_private_until_published_then_reaches_the_feeds() {
     let app = TestApp::spawn().await;
-    let (author, author_id) = user(&app, "author@example.com", None).await;
+    let (author, author_id) = app.user("author@example.com", None).await;
     let created = create(
         &app,
         &author,
@@ -153,7 +153,7 @@ async fn a_draft_stays_private_until_published_then_reaches_the_feeds() {
 #[tokio::test]
 async fn invalid_posts_are_rejected() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
+    let (author, _) = app.user("author@example.com", None).await;
     for (body, status) in [
         (json!({"title": "", "body": "x"}), 422),
         (json!({"title": "x".repeat(201), "body": "x"}), 422),
@@ -188,10 +188,10 @@ async fn invalid_posts_are_rejected() {
 #[tokio::test]
 async fn visibility_follows_the_matrix_of_roles_and_statuses() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
-    let (other, _) = user(&app, "other@example.com", None).await;
-    let (moderator, _) = user(&app, "mod@example.com", Some(Role::Moderator)).await;
-    let (admin, _) = user(&app, "admin@example.com", Some(Role::Admin)).await;
+    let (author, _) = app.user("author@example.com", None).await;
+    let (other, _) = app.user("other@example.com", None).await;
+    let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
+    let (admin, _) = app.admin("admin@example.com").await;
     let draft = create(&app, &author, &json!({"title": "draft", "body": "b"}))
         .await
         .body["id"]
@@ -258,9 +258,9 @@ async fn visibility_follows_the_matrix_of_roles_and_statuses() {
 #[tokio::test]
 async fn moderators_hide_and_unhide_but_cannot_edit_and_authors_cannot_unhide() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
-    let (other, _) = user(&app, "other@example.com", None).await;
-    let (moderator, _) = user(&app, "mod@example.com", Some(Role::Moderator)).await;
+    let (author, _) = app.user("author@example.com", None).await;
+    let (other, _) = app.user("other@example.com", None).await;
+    let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
     let id = create(
         &app,
         &author,
@@ -325,7 +325,7 @@ async fn moderators_hide_and_unhide_but_cannot_edit_and_authors_cannot_unhide() 
 #[tokio::test]
 async fn concurrent_edits_of_one_version_have_exactly_one_winner() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
+    let (author, _) = app.user("author@example.com", None).await;
     let id = create(&app, &author, &json!({"title": "v1", "body": "b"}))
         .await
         .body["id"]
@@ -355,7 +355,7 @@ async fn concurrent_edits_of_one_version_have_exactly_one_winner() {
 #[tokio::test]
 async fn an_idempotency_key_replays_the_original_and_refuses_another_body() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
+    let (author, _) = app.user("author@example.com", None).await;
     let call = |body: Value| {
         Call::new("POST", "/v1/posts")
             .bearer(&author)
@@ -398,8 +398,8 @@ async fn an_idempotency_key_replays_the_original_and_refuses_another_body() {
 #[tokio::test]
 async fn if_none_match_answers_304_and_deleting_removes_every_entry() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
-    let (other, _) = user(&app, "other@example.com", None).await;
+    let (author, _) = app.user("author@example.com", None).await;
+    let (other, _) = app.user("other@example.com", None).await;
     let id = create(
         &app,
         &author,
@@ -455,7 +455,7 @@ async fn if_none_match_answers_304_and_deleting_removes_every_entry() {
 #[tokio::test]
 async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_ones_arrive() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "author@example.com", None).await;
+    let (author, _) = app.user("author@example.com", None).await;
     let mut created = Vec::new();
     for i in 0..250 {
         let response = create(
@@ -507,7 +507,7 @@ async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_o
 #[tokio::test]
 async fn deleting_an_account_removes_its_posts_from_every_feed() {
     let app = TestApp::spawn().await;
-    let (author, _) = user(&app, "leaving@example.com", None).await;
+    let (author, _) = app.user("leaving@example.com", None).await;
     create(
         &app,
         &author,
@@ -537,7 +537,7 @@ async fn deleting_an_account_removes_its_posts_from_every_feed() {
     assert!(ids(&feed(&app, None, 10, None).await).is_empty());
     assert!(ids(&feed(&app, Some("x"), 10, None).await).is_empty());
     // …and gone once the purge worker has handled the deletion event.
-    let purged = crate::support::purge(&app, crate::support::unhurried()).await;
+    let purged = ferrite_tests::purge(&app, ferrite_tests::unhurried()).await;
     assert!(purged.batch_item_failures.is_empty());
     assert_eq!(post_deletions().await, 2);
     assert!(ids(&feed(&app, None, 10, None).await).is_empty());

@@ -1,0 +1,199 @@
+//! The authorization matrix: every route, every kind of caller.
+
+use ferrite_tests::PASSWORD;
+use ferrite_tests::{Call, TestApp};
+use serde_json::json;
+use shared::auth::Role;
+
+use super::{WHO, create_post, invoke};
+
+#[tokio::test]
+async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller() {
+    let app = TestApp::spawn().await;
+    let (owner, owner_id) = app.user("owner@example.com", None).await;
+    let (other, _) = app.user("other@example.com", None).await;
+    let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
+    let (admin, _) = app.admin("admin@example.com").await;
+    let tokens = [
+        None,
+        Some(&owner),
+        Some(&other),
+        Some(&moderator),
+        Some(&admin),
+    ];
+    let draft = create_post(&app, &owner, "draft").await;
+    let published = create_post(&app, &owner, "published").await;
+
+    // (request, expected status for [anonymous, owner, other user, moderator, admin]);
+    // `0` = not tried here (it would change what the next rows see; dedicated tests cover it).
+    let rows: Vec<(Call, [u16; 5])> = vec![
+        (Call::new("GET", "/v1/health"), [200; 5]),
+        (Call::new("GET", "/.well-known/jwks.json"), [200; 5]),
+        (Call::new("GET", "/v1/openapi.json"), [200; 5]),
+        (Call::new("GET", "/v1/docs"), [200; 5]),
+        (Call::new("GET", "/v1/docs/redoc.standalone.js"), [200; 5]),
+        (Call::new("GET", "/v1/users/me"), [401, 200, 200, 200, 200]),
+        (
+            Call::new("PATCH", "/v1/users/me").json(&json!({"name": "Renamed"})),
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            Call::new("GET", "/v1/users/me/posts"),
+            [401, 200, 200, 200, 200],
+        ),
+        (Call::new("GET", "/v1/users"), [401, 403, 403, 403, 200]),
+        (
+            Call::new("GET", "/v1/users/{id}").param("id", &owner_id),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("PATCH", "/v1/users/{id}")
+                .param("id", &owner_id)
+                .json(&json!({"roles": ["USER"]})),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("GET", "/v1/audit")
+                .query("entityType", "user")
+                .query("entityId", &owner_id),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("GET", "/v1/users/{id}/posts").param("id", &owner_id),
+            [200; 5],
+        ),
+        (Call::new("GET", "/v1/posts"), [200; 5]),
+        (
+            Call::new("GET", "/v1/posts/{id}").param("id", &published),
+            [200; 5],
+        ),
+        (
+            Call::new("GET", "/v1/posts/{id}").param("id", &draft),
+            [404, 200, 404, 200, 200],
+        ),
+        (
+            Call::new("PATCH", "/v1/posts/{id}")
+                .param("id", &draft)
+                .json(&json!({"title": "Edited"})),
+            [401, 200, 404, 403, 403],
+        ),
+        (
+            Call::new("PATCH", "/v1/posts/{id}")
+                .param("id", &published)
+                .json(&json!({"title": "Edited"})),
+            [401, 200, 403, 403, 403],
+        ),
+        (
+            Call::new("POST", "/v1/posts").json(&json!({"title": "T", "body": "B"})),
+            [401, 201, 201, 201, 201],
+        ),
+        (
+            Call::new("DELETE", "/v1/posts/{id}").param("id", &draft),
+            [401, 0, 404, 0, 0],
+        ),
+        (
+            Call::new("DELETE", "/v1/posts/{id}").param("id", &published),
+            [401, 0, 403, 0, 0],
+        ),
+        (
+            Call::new("DELETE", "/v1/users/{id}").param("id", &owner_id),
+            [401, 403, 403, 403, 0],
+        ),
+        // The account routes that need the password refuse a wrong one (a field error), whoever asks.
+        (
+            Call::new("DELETE", "/v1/users/me").json(&json!({"password": "not the password"})),
+            [401, 422, 422, 422, 422],
+        ),
+        (
+            Call::new("PUT", "/v1/users/me/password").json(
+                &json!({"currentPassword": "not the password", "newPassword": "quiet lanterns over the harbour"}),
+            ),
+            [401, 422, 422, 422, 422],
+        ),
+        (
+            Call::new("POST", "/v1/auth/email/verify/resend"),
+            [401, 202, 202, 202, 202],
+        ),
+        // Public routes: a bearer token neither helps nor hurts.
+        (
+            Call::new("POST", "/v1/auth/register").json(
+                &json!({"email": "newcomer@example.com", "name": "New", "password": PASSWORD}),
+            ),
+            [201, 409, 409, 409, 409],
+        ),
+        (
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": "stranger@example.com", "password": "not the password"})),
+            [401; 5],
+        ),
+        (
+            Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": "forged"})),
+            [401; 5],
+        ),
+        (
+            Call::new("POST", "/v1/auth/logout").json(&json!({"refreshToken": "forged"})),
+            [204; 5],
+        ),
+        (
+            Call::new("POST", "/v1/auth/password/forgot")
+                .json(&json!({"email": "nobody@example.com"})),
+            [202; 5],
+        ),
+        (
+            Call::new("POST", "/v1/auth/password/reset")
+                .json(&json!({"token": "forged", "newPassword": "quiet lanterns over the harbour"})),
+            [400; 5],
+        ),
+        (
+            Call::new("POST", "/v1/auth/email/verify").json(&json!({"token": "forged"})),
+            [400; 5],
+        ),
+    ];
+
+    // Every route of the API is in the matrix.
+    let covered: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|(call, _)| (call.method().to_owned(), call.route().to_owned()))
+        .collect();
+    let every: std::collections::BTreeSet<(String, String)> =
+        api_spec::operations().into_iter().collect();
+    assert_eq!(
+        every.difference(&covered).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes missing from the matrix"
+    );
+
+    let mut wrong = Vec::new();
+    for (call, expected) in rows {
+        for ((who, token), want) in WHO.iter().zip(tokens).zip(expected) {
+            if want == 0 {
+                continue;
+            }
+            let call = match token {
+                Some(token) => call.clone().bearer(token),
+                None => call.clone(),
+            };
+            let response = invoke(&app, call.clone()).await;
+            if response.header("x-content-type-options") != Some("nosniff")
+                || response.header("cache-control").is_none()
+                || response.header("x-request-id").is_none()
+            {
+                wrong.push(format!(
+                    "{} {} as {who}: security headers missing",
+                    call.method(),
+                    call.route()
+                ));
+            }
+            if response.status != want {
+                wrong.push(format!(
+                    "{} {} as {who}: {} (expected {want}) {}",
+                    call.method(),
+                    call.route(),
+                    response.status,
+                    response.body
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}

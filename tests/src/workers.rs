@@ -1,0 +1,59 @@
+//! The workers, run in-process on a test's outbox as the template's functions (each signing
+//! with its own role).
+
+use crate::{TestApp, sqs_event, stream_record};
+
+/// The email worker of `app`'s world, sending from `sender` (made a verified SES identity when
+/// `verified`), as the template's worker function (its role's policy resolved for `sender`).
+pub async fn email_worker(
+    app: &TestApp,
+    sender: &str,
+    verified: bool,
+) -> worker_email::EmailWorker {
+    if verified {
+        let ses = aws_sdk_sesv2::Client::new(app.state.sdk_config());
+        drop(
+            ses.create_email_identity()
+                .email_identity(sender)
+                .send()
+                .await,
+        );
+    }
+    // The worker's role may send only from the stack's EmailSender.
+    app.with_parameters(&[("EmailSender", sender)]).await;
+    worker_email::EmailWorker::new(
+        app.state_of("WorkerEmailFunction").clone(),
+        |name| match name {
+            "EMAIL_SENDER" => Some(sender.to_owned()),
+            "APP_BASE_URL" => Some("https://app.example.com".to_owned()),
+            _ => None,
+        },
+    )
+    .expect("worker")
+}
+
+/// Runs the purge worker (as the template's function) on the newest account deletion event of
+/// `app`'s outbox, purging until `until`: the batch response.
+pub async fn purge(
+    app: &TestApp,
+    until: std::time::SystemTime,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let event = app
+        .outbox()
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| shared::posts::ACCOUNT_DELETED_EVENTS.contains(&e.kind.as_str()))
+        .expect("an account deletion event");
+    worker_purge::handle(
+        app.state_of("WorkerPurgeFunction"),
+        sqs_event(&[stream_record(&event)]),
+        until,
+    )
+    .await
+}
+
+/// A deadline far enough away for any purge a test makes.
+pub fn unhurried() -> std::time::SystemTime {
+    std::time::SystemTime::now() + std::time::Duration::from_secs(600)
+}

@@ -1,0 +1,132 @@
+//! template.yaml, read once per test process: the table it declares, its routes, and its roles
+//! resolved for a test's table and registered with the endpoint's IAM.
+
+use std::sync::OnceLock;
+
+use infra::iam::{self, Principal};
+use infra::provision::{self, TableSpec};
+use infra::routes::Route;
+use infra::template::{Context, Template};
+
+/// One signing key set per test process (in-process handler tests sign and verify with it).
+pub fn test_keys() -> &'static shared::auth::keys::KeySet {
+    static KEYS: OnceLock<shared::auth::keys::KeySet> = OnceLock::new();
+    KEYS.get_or_init(|| shared::auth::keys::KeySet::generate().expect("keys"))
+}
+
+pub(super) fn table_spec() -> &'static TableSpec {
+    static SPEC: OnceLock<TableSpec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let ctx = Context::local("test", infra::LOCAL_REGION);
+        let mut specs =
+            provision::table_specs(template(), &ctx).expect("table properties evaluate");
+        assert_eq!(specs.len(), 1, "template.yaml declares one table");
+        specs.remove(0)
+    })
+}
+
+pub(super) fn template() -> &'static Template {
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
+    TEMPLATE.get_or_init(|| Template::load(&infra::template_path()).expect("template.yaml parses"))
+}
+
+/// The template as `sam deploy` expands it: the functions' roles and their policies.
+pub(super) fn expanded_template() -> &'static Template {
+    static EXPANDED: OnceLock<Template> = OnceLock::new();
+    EXPANDED.get_or_init(|| expand(&infra::template_path()))
+}
+
+pub(super) fn expand(template: &std::path::Path) -> Template {
+    iam::expanded(&infra::workspace_root(), template).unwrap_or_else(|e| {
+        panic!(
+            "the SAM translator expands {} (`make setup` installs it): {e:#}",
+            template.display()
+        )
+    })
+}
+
+/// A context where every resource resolves (to its logical id unless a test says otherwise).
+pub(super) fn placeholder_ctx() -> Context {
+    let mut ctx = Context::local("test", infra::LOCAL_REGION);
+    for resource in template().resources() {
+        ctx.refs.insert(
+            resource.logical_id.to_owned(),
+            resource.logical_id.to_owned(),
+        );
+    }
+    for (name, definition) in template().parameters() {
+        if definition.get("Default").is_none() {
+            let from_stack = std::env::var(format!(
+                "FERRITE_PARAM_{}",
+                infra::stack::screaming_snake(name)
+            ));
+            ctx.parameters.insert(
+                name.to_owned(),
+                from_stack.unwrap_or_else(|_| "x".repeat(32)),
+            );
+        }
+    }
+    ctx
+}
+
+/// The HTTP API's routes: which function answers a call.
+pub(super) fn routes() -> &'static [Route] {
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        infra::routes::routes(template(), &placeholder_ctx()).expect("routes of template.yaml")
+    })
+}
+
+/// The roles of template.yaml with their policies resolved against `table` (and the stack's
+/// queues), registered with the endpoint's IAM under keys of this table's own.
+pub(super) async fn register_roles(
+    endpoint: &str,
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    parameters: &[(&str, &str)],
+    expanded: &Template,
+) -> Vec<Principal> {
+    let mut ctx = placeholder_ctx();
+    for (name, value) in parameters {
+        ctx.parameters
+            .insert((*name).to_owned(), (*value).to_owned());
+    }
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe the test table")
+        .table
+        .expect("a table");
+    ctx.refs.insert("Table".to_owned(), table.to_owned());
+    ctx.attributes.insert(
+        "Table.Arn".to_owned(),
+        described.table_arn.expect("table ARN"),
+    );
+    ctx.attributes.insert(
+        "Table.StreamArn".to_owned(),
+        described.latest_stream_arn.expect("stream ARN"),
+    );
+    for queue in template().resources_of("AWS::SQS::Queue") {
+        let name = std::env::var(format!(
+            "{}_URL",
+            infra::stack::screaming_snake(queue.logical_id)
+        ))
+        .ok()
+        .and_then(|url| url.rsplit('/').next().map(str::to_owned))
+        .unwrap_or_else(|| format!("{table}-{}", queue.logical_id));
+        ctx.attributes.insert(
+            format!("{}.Arn", queue.logical_id),
+            format!("arn:aws:sqs:{}:{}:{name}", ctx.region, ctx.account_id),
+        );
+        ctx.attributes
+            .insert(format!("{}.QueueName", queue.logical_id), name);
+    }
+    let principals = iam::principals(&infra::workspace_root(), expanded, &ctx, table)
+        .expect("the template's roles resolve");
+    iam::register(endpoint, &principals)
+        .await
+        .expect("the local endpoint takes the roles");
+    principals
+}
