@@ -28,7 +28,7 @@ MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 $(PARAMS)"
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint bench openapi fuzz fuzz-ci docs-check soak seed fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint new-function bench openapi fuzz fuzz-ci docs-check soak seed fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ lint: setup ## rustfmt, clippy -D warnings, unused dependencies (cargo-machete),
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
+
+new-function: ## A function crate like the others: make new-function NAME=properties-list ROUTE="GET /v1/properties" [DESCRIPTION=...]
+	@test -n "$(NAME)" -a -n "$(ROUTE)" || { echo 'usage: make new-function NAME=properties-list ROUTE="GET /v1/properties"'; exit 2; }
+	$(PYTHON) infra/new_function.py --name "$(NAME)" --route "$(ROUTE)" $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
 
 bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
 	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package infra --bin ferrite-bench

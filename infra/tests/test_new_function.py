@@ -1,0 +1,98 @@
+"""`make new-function` (infra/new_function.py) writes a crate, its template resource and its test
+the way the other functions are written, into a copy of the project's files.
+Run: .venv/bin/python -m unittest discover infra/tests"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+from cfnlint.decode import decode_str
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import new_function  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class NewFunction(unittest.TestCase):
+    def setUp(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="ferrite-new-function-"))
+        self.addCleanup(shutil.rmtree, self.root)
+        (self.root / "functions" / "health").mkdir(parents=True)
+        (self.root / "tests" / "api").mkdir(parents=True)
+        for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs"]:
+            shutil.copy(ROOT / name, self.root / name)
+
+    def template(self) -> dict:
+        decoded, errors = decode_str((self.root / "template.yaml").read_text())
+        self.assertFalse(errors, errors)
+        return decoded
+
+    def test_it_writes_the_crate_the_resource_with_its_policy_and_route_and_a_test(self) -> None:
+        before = set(self.template()["Resources"])
+        new_function.create(self.root, "properties-get", "GET /v1/properties/{id}", None)
+
+        crate = self.root / "functions" / "properties-get"
+        self.assertIn('name = "properties-get"', (crate / "Cargo.toml").read_text())
+        self.assertNotIn("description", (crate / "Cargo.toml").read_text())
+        self.assertIn("properties_get::handle", (crate / "src" / "main.rs").read_text())
+        self.assertIn("accounts::authenticate", (crate / "src" / "lib.rs").read_text())
+
+        resources = self.template()["Resources"]
+        self.assertEqual(set(resources) - before, {"PropertiesGetFunction"})
+        function = resources["PropertiesGetFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"]["Binary"], "properties-get")
+        properties = function["Properties"]
+        self.assertEqual(properties["Description"], "GET /v1/properties/{id} - properties get")
+        [statement] = properties["Policies"][0]["Statement"]
+        self.assertEqual(statement["Action"], ["dynamodb:BatchGetItem"])
+        self.assertEqual(statement["Resource"], [{"Fn::GetAtt": ["Table", "Arn"]}])
+        route = properties["Events"]["Route"]["Properties"]
+        self.assertEqual((route["Method"], route["Path"]), ("GET", "/v1/properties/{id}"))
+        self.assertIn("Outputs", self.template())
+
+        manifest = (self.root / "tests" / "Cargo.toml").read_text()
+        self.assertIn('properties-get = { path = "../functions/properties-get" }', manifest)
+        main = (self.root / "tests" / "api" / "main.rs").read_text()
+        mods = [line for line in main.splitlines() if line.startswith("mod ")]
+        self.assertIn("mod properties_get;", mods)
+        self.assertEqual(mods, sorted(mods), "the module list stays sorted")
+        test = (self.root / "tests" / "api" / "properties_get.rs").read_text()
+        self.assertIn(f'.param("id", "{new_function.SAMPLE_ID}")', test)
+        self.assertIn("assert_eq!(anonymous.status, 401", test)
+
+    def test_the_template_it_writes_passes_cfn_lint(self) -> None:
+        new_function.create(self.root, "units-list", "GET /v1/properties/{id}/units", "Units")
+        lint = subprocess.run(
+            [str(Path(sys.executable).parent / "cfn-lint"), str(self.root / "template.yaml")],
+            capture_output=True,
+            text=True,
+        )
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+
+    def test_it_refuses_a_taken_name_a_taken_route_and_malformed_input_writing_nothing(self) -> None:
+        template = (self.root / "template.yaml").read_text()
+        cases = [
+            ("health", "GET /v1/status"),  # the crate exists
+            ("users-get-again", "GET /v1/users/{id}"),  # the route is taken
+            ("Properties_List", "GET /v1/properties"),
+            ("properties-list", "GET /properties"),
+            ("properties-list", "FETCH /v1/properties"),
+        ]
+        for name, route in cases:
+            with self.subTest(name=name, route=route):
+                with self.assertRaises(new_function.Refused):
+                    new_function.create(self.root, name, route, None)
+        self.assertEqual((self.root / "template.yaml").read_text(), template)
+        self.assertEqual(
+            sorted(p.name for p in (self.root / "functions").iterdir()), ["health"]
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()
