@@ -59,7 +59,7 @@ new-function: ## A function crate like the others: make new-function NAME=proper
 	$(PYTHON) infra/new_function.py --name "$(NAME)" --route "$(ROUTE)" $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
 
 bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
-	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package infra --bin ferrite-bench
+	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package bench-runner --bin ferrite-bench
 
 openapi: ## Regenerate openapi.json from the Rust types (a test fails when it is stale)
 	$(CARGO) run --quiet --package api-spec
