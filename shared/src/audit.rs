@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{Actor, Change, Entity, Event};
 use crate::ids::EventId;
-use crate::store::keys::Index;
-use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError};
+use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError, keys::Index};
 
 /// Default retention of audit entries.
 pub const DEFAULT_RETENTION_DAYS: i64 = 365;

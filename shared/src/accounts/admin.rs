@@ -7,9 +7,10 @@ use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::keys::{Index, USERS_PARTITION};
-use crate::store::{Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
-use crate::store::{OnCondition, expect_version};
+use crate::store::{
+    Key, KeyQuery, OnCondition, Page, PageRequest, Store, StoreError, Update, expect_version,
+    keys::{Index, USERS_PARTITION},
+};
 use crate::validate::Email;
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView, admin_counter_key};
@@ -182,7 +183,7 @@ pub async fn admin_update_user(
     } else {
         "user.status_changed"
     };
-    let event = Event::about_user(kind, Actor::user(me.id(), me.roles()), user.id, now.clone())
+    let event = Event::about_user(kind, me.actor(), user.id, now.clone())
         .change("roles", &user.roles, &roles)
         .change("status", user.status, status);
     writes.push(outbox_put(store, event)?);
@@ -206,7 +207,7 @@ pub async fn admin_delete_user(state: &State, me: &Principal, id: UserId) -> Res
     delete_user(
         state,
         &user,
-        Actor::user(me.id(), me.roles()),
+        me.actor(),
         "user.deleted_by_admin",
         Vec::new(),
     )

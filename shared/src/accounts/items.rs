@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
+use crate::events::Actor;
 use crate::ids::UserId;
 use crate::store::Key;
 
@@ -65,6 +66,11 @@ pub struct UserItem {
 impl UserItem {
     pub fn key(&self) -> Key {
         Key::user(self.id)
+    }
+
+    /// This account as the actor of an event, with its roles at the time.
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.id, &self.roles)
     }
 
     pub fn status_partition(status: UserStatus) -> String {

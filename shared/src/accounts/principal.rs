@@ -16,6 +16,7 @@ use lambda_http::Request;
 use super::items::{SessionItem, UserItem, UserStatus};
 use crate::auth::{Role, jwt};
 use crate::error::ApiError;
+use crate::events::Actor;
 use crate::ids::UserId;
 use crate::state::State;
 
@@ -29,6 +30,11 @@ pub struct Principal {
 impl Principal {
     pub fn id(&self) -> UserId {
         self.user.id
+    }
+
+    /// The caller as the actor of the events its request causes.
+    pub fn actor(&self) -> Actor {
+        self.user.actor()
     }
 
     pub fn roles(&self) -> &[Role] {

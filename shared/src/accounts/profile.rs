@@ -3,10 +3,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::ApiError;
-use crate::events::{Actor, Event, outbox_put};
+use crate::events::{Event, outbox_put};
 use crate::state::State;
-use crate::store::Update;
-use crate::store::{OnCondition, expect_version};
+use crate::store::{OnCondition, Update, expect_version};
 use crate::validate::{DisplayName, Password};
 
 use super::items::UserView;
@@ -29,13 +28,8 @@ pub async fn update_profile(
         return Ok(UserView::from(user));
     };
     let now = state.clock.timestamp();
-    let event = Event::about_user(
-        "user.profile_updated",
-        Actor::user(user.id, &user.roles),
-        user.id,
-        now.clone(),
-    )
-    .change("name", &user.name, name.as_str());
+    let event = Event::about_user("user.profile_updated", user.actor(), user.id, now.clone())
+        .change("name", &user.name, name.as_str());
     store
         .transact(vec![
             Update::new(user.key())
@@ -74,7 +68,7 @@ pub async fn change_password(
             keep_session: Some(&me.session_id),
             link: None,
             kind: "user.password_changed",
-            actor: Actor::user(me.id(), me.roles()),
+            actor: me.actor(),
         },
     )
     .await
@@ -91,7 +85,7 @@ pub async fn delete_own_account(
     let deleted = delete_user(
         state,
         &me.user,
-        Actor::user(me.id(), me.roles()),
+        me.actor(),
         "user.deleted",
         vec![give_back.op],
     )

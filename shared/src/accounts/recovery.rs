@@ -287,7 +287,7 @@ pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
     if !user.email_verified {
         let event = Event::about_user(
             "user.email_verified",
-            Actor::user(user.id, &user.roles),
+            user.actor(),
             user.id,
             state.clock.timestamp(),
         )
@@ -311,7 +311,7 @@ pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), Ap
     let store = &state.store;
     let event = Event::about_user(
         "user.verification_requested",
-        Actor::user(me.id(), me.roles()),
+        me.actor(),
         me.id(),
         state.clock.timestamp(),
     )

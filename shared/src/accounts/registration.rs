@@ -9,8 +9,7 @@ use crate::error::ApiError;
 use crate::events::{Actor, Event, LinkRequest, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::keys::USERS_PARTITION;
-use crate::store::{Key, StoreError, Update};
+use crate::store::{Key, StoreError, Update, keys::USERS_PARTITION};
 use crate::validate::{DisplayName, Email, Password};
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView};

@@ -181,7 +181,7 @@ pub async fn login(
     }
     let event = Event::about_user(
         "user.logged_in",
-        Actor::user(user.id, &user.roles),
+        user.actor(),
         user.id,
         state.clock.timestamp(),
     )

@@ -8,8 +8,7 @@ use crate::accounts::Principal;
 use crate::error::ApiError;
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::keys::Index;
-use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError};
+use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError, keys::Index};
 
 use super::{
     FeedEntry, PostItem, PostStatus, PostSummary, author_exists, living_authors, parse_tag,

@@ -44,7 +44,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Principal;
 use crate::error::ApiError;
+use crate::events::Event;
 use crate::http::PathId;
 use crate::ids::UserId;
 use crate::store::{Key, Store};
@@ -299,6 +301,11 @@ impl From<&PostItem> for PostSummary {
 
 fn post_key(id: PostId) -> Key {
     Key::new(format!("POST#{id}"), "POST")
+}
+
+/// An event about post `id`, caused by `me`.
+fn post_event(kind: &str, me: &Principal, id: PostId, now: String) -> Event {
+    Event::new(kind, me.actor(), "post", &id.to_string(), now)
 }
 
 impl PathId for PostId {

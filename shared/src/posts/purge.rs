@@ -5,8 +5,7 @@ use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::keys::Index;
-use crate::store::{KeyQuery, Page, PageRequest, StoreError};
+use crate::store::{KeyQuery, Page, PageRequest, StoreError, keys::Index};
 
 use super::{PostItem, feed::feed_writes, post_key};
 

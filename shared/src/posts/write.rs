@@ -9,14 +9,13 @@ use sha2::{Digest as _, Sha256};
 use crate::accounts::{self, Principal};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
-use crate::events::{Actor, Event, outbox_put};
+use crate::events::outbox_put;
 use crate::state::State;
-use crate::store::{Key, Store, StoreError, Update};
-use crate::store::{OnCondition, expect_version};
+use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version};
 
 use super::{
     IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, author_exists, feed::feed_writes,
-    feed::month_markers, feed::set_index_keys, normalise_tags, not_found, post_key,
+    feed::month_markers, feed::set_index_keys, normalise_tags, not_found, post_event, post_key,
 };
 
 /// What `POST /posts` carries, validated.
@@ -111,16 +110,10 @@ pub async fn create(
     } else {
         "post.created"
     };
-    let event = Event::new(
-        kind,
-        Actor::user(me.id(), me.roles()),
-        "post",
-        &id.to_string(),
-        now,
-    )
-    .change("title", (), &post.title)
-    .change("tags", (), &post.tags)
-    .change("status", (), post.status);
+    let event = post_event(kind, me, id, now)
+        .change("title", (), &post.title)
+        .change("tags", (), &post.tags)
+        .change("status", (), post.status);
     writes.push(outbox_put(store, event)?);
     store.put_batch(&month_markers(None, &post)).await?;
     match store.transact(writes).await {
@@ -312,21 +305,15 @@ pub async fn update(
         (PostStatus::Hidden, PostStatus::Published) => "post.unhidden",
         _ => "post.updated",
     };
-    let event = Event::new(
-        kind,
-        Actor::user(me.id(), me.roles()),
-        "post",
-        &id.to_string(),
-        now,
-    )
-    .change("title", &before.title, &after.title)
-    .change(
-        "bodyLength",
-        before.body.chars().count(),
-        after.body.chars().count(),
-    )
-    .change("tags", &before.tags, &after.tags)
-    .change("status", before.status, after.status);
+    let event = post_event(kind, me, id, now)
+        .change("title", &before.title, &after.title)
+        .change(
+            "bodyLength",
+            before.body.chars().count(),
+            after.body.chars().count(),
+        )
+        .change("tags", &before.tags, &after.tags)
+        .change("status", before.status, after.status);
     writes.push(outbox_put(store, event)?);
     store
         .put_batch(&month_markers(Some(&before), &after))
@@ -346,15 +333,9 @@ pub async fn delete(state: &State, me: &Principal, id: PostId) -> Result<(), Api
     // Conditional on the version read: a concurrent edit (say, a retag) cannot leave entries behind.
     let mut writes = vec![store.delete_versioned_op(&post_key(id), post.version)?];
     writes.extend(feed_writes(store, Some(&post), None)?);
-    let event = Event::new(
-        "post.deleted",
-        Actor::user(me.id(), me.roles()),
-        "post",
-        &id.to_string(),
-        state.clock.timestamp(),
-    )
-    .change("title", &post.title, ())
-    .change("status", post.status, ());
+    let event = post_event("post.deleted", me, id, state.clock.timestamp())
+        .change("title", &post.title, ())
+        .change("status", post.status, ());
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.or_stale()
 }

@@ -5,7 +5,7 @@ mod gateway;
 mod pipeline;
 mod posts;
 
-use ferrite_tests::{api_url, delivery_bound, eventually, http};
+use ferrite_tests::{PASSWORD, api_url, delivery_bound, eventually, http};
 
 /// A unique address per test run: the end-to-end tests share the stack's table.
 fn unique_email(tag: &str) -> String {
@@ -53,19 +53,36 @@ fn token_in(html: &str) -> String {
         .collect()
 }
 
-async fn admin_token(state: &shared::State) -> String {
-    let email = unique_email("auditor");
-    let password = "violet anchor drifts north";
-    post(
+/// An account registered over HTTP with [`PASSWORD`] (the 201 checked).
+struct Account {
+    email: String,
+    access: String,
+    id: String,
+}
+
+async fn register_over_http(tag: &str, name: &str) -> Account {
+    let email = unique_email(tag);
+    let response = post(
         "/v1/auth/register",
-        &serde_json::json!({"email": email, "name": "Auditor", "password": password}),
+        &serde_json::json!({"email": email, "name": name, "password": PASSWORD}),
         None,
     )
     .await;
+    assert_eq!(response.status(), 201, "registering {email}");
+    let body: serde_json::Value = response.json().await.expect("json");
+    Account {
+        access: body["accessToken"].as_str().expect("token").to_owned(),
+        id: body["user"]["id"].as_str().expect("id").to_owned(),
+        email,
+    }
+}
+
+async fn admin_token(state: &shared::State) -> String {
+    let email = register_over_http("auditor", "Auditor").await.email;
     ferrite_tests::grant(state, &email, shared::auth::Role::Admin).await;
     let login: serde_json::Value = post(
         "/v1/auth/login",
-        &serde_json::json!({"email": email, "password": password}),
+        &serde_json::json!({"email": email, "password": PASSWORD}),
         None,
     )
     .await

@@ -1,28 +1,17 @@
 //! The event pipeline end to end: stream → pipes → queues → workers, nothing lost, nothing invented.
 
-use ferrite_tests::{api_url, delivery_bound, eventually, http};
+use ferrite_tests::{PASSWORD, api_url, delivery_bound, eventually, http};
 
 use super::{
-    admin_token, audit_between, post, reset_token_by_email, stack_state, token_in, unique_email,
-    user_history,
+    Account, admin_token, audit_between, post, register_over_http, reset_token_by_email,
+    stack_state, token_in, unique_email, user_history,
 };
 
 #[tokio::test]
 async fn registering_reaches_the_audit_trail_and_the_mailbox_through_the_pumps() {
     let state = stack_state();
     let admin = admin_token(&state).await;
-    let email = unique_email("events");
-    let password = "violet anchor drifts north";
-    let registered: serde_json::Value = post(
-        "/v1/auth/register",
-        &serde_json::json!({"email": email, "name": "Evie", "password": password}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
-    let id = registered["user"]["id"].as_str().expect("id").to_owned();
+    let Account { email, id, .. } = register_over_http("events", "Evie").await;
 
     let (entry, audit_delay) =
         eventually("the audit entry", delivery_bound("AuditQueue"), || async {
@@ -344,22 +333,10 @@ async fn refused_writes_reach_neither_the_audit_trail_nor_the_mailbox() {
 #[tokio::test]
 async fn a_deleted_accounts_posts_are_purged_through_the_pipeline() {
     let state = stack_state();
-    let email = unique_email("leaving");
-    let password = "violet anchor drifts north";
-    let registered: serde_json::Value = post(
-        "/v1/auth/register",
-        &serde_json::json!({"email": email, "name": "Leaving", "password": password}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
-    let author = registered["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let id = registered["user"]["id"].as_str().expect("id").to_owned();
+    let Account {
+        access: author, id, ..
+    } = register_over_http("leaving", "Leaving").await;
+    let password = PASSWORD;
     for n in 0..12 {
         let created = post(
             "/v1/posts",

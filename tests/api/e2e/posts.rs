@@ -2,27 +2,13 @@
 
 use ferrite_tests::{api_url, delivery_bound, eventually, http};
 
-use super::{admin_token, post, stack_state, unique_email};
+use super::{admin_token, register_over_http, stack_state};
 
 #[tokio::test]
 async fn the_post_journey_works_over_http_and_every_change_reaches_the_audit_trail() {
     let state = stack_state();
     let moderator = admin_token(&state).await; // an admin moderates too
-    let email = unique_email("writer");
-    let password = "violet anchor drifts north";
-    let registered: serde_json::Value = post(
-        "/v1/auth/register",
-        &serde_json::json!({"email": email, "name": "Writer", "password": password}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
-    let author = registered["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let author = register_over_http("writer", "Writer").await.access;
     let tag = format!("e2e{}", &ulid::Ulid::new().to_string().to_lowercase()[..10]);
 
     let created = http()
