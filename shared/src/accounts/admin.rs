@@ -18,14 +18,14 @@ use super::{Principal, find_user, greeting, sessions::session_deletes};
 
 /// The admin counter change when `user` stops being an active admin: fails the transaction
 /// (409 `LAST_ADMIN`) if it is the last one.
-pub(super) fn leave_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
+fn leave_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
     Update::new(admin_counter_key())
         .add("count", -1)
         .if_greater("count", 1)
         .into_transact(store)
 }
 
-pub(super) fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
+fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
     Update::new(admin_counter_key())
         .add("count", 1)
         .into_transact(store)
@@ -33,7 +33,7 @@ pub(super) fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError
 
 /// What a refused transaction that holds the admin counter at `counter_index` means: 409
 /// `LAST_ADMIN` when the counter's condition failed, 412 when another one did.
-pub(super) fn last_admin(counter_index: Option<usize>) -> impl FnOnce(Option<usize>) -> ApiError {
+fn last_admin(counter_index: Option<usize>) -> impl FnOnce(Option<usize>) -> ApiError {
     move |index| {
         if index.is_some() && index == counter_index {
             ApiError::Conflict {

@@ -115,7 +115,7 @@ pub async fn forgot_password(state: &State, email: &Email) -> Result<(), ApiErro
 
 /// Consumes a one-time token of `purpose`; 400 `INVALID_TOKEN` if unknown, used, expired or
 /// of another purpose. Returns the item and the delete to put in the consuming transaction.
-pub(super) async fn take_token(
+async fn take_token(
     state: &State,
     token: &str,
     purpose: TokenPurpose,
@@ -138,7 +138,7 @@ pub(super) async fn take_token(
 
 /// The token must be the newest link of its purpose the account has (a newer one, or a
 /// password set since, voids it).
-pub(super) fn is_newest(
+fn is_newest(
     user: &UserItem,
     purpose: TokenPurpose,
     token: &str,
@@ -157,7 +157,7 @@ pub(super) fn is_newest(
     }
 }
 
-pub(super) fn token_race(error: StoreError) -> ApiError {
+fn token_race(error: StoreError) -> ApiError {
     match error {
         StoreError::ConditionFailed { .. } => ApiError::bad_request(
             "INVALID_TOKEN",

@@ -118,7 +118,7 @@ pub async fn register(
 
 /// Every mode: registrations per source IP, counted before any work (an argon2 hash and an
 /// email each), refused past the limit with 429.
-pub(super) async fn count_registration(state: &State, source_ip: &str) -> Result<(), ApiError> {
+async fn count_registration(state: &State, source_ip: &str) -> Result<(), ApiError> {
     let now = state.clock.unix_seconds();
     let window = window_start(now, REGISTRATION_WINDOW_SECS);
     state
@@ -141,7 +141,7 @@ pub(super) async fn count_registration(state: &State, source_ip: &str) -> Result
 
 /// `silent` mode: the same calls whether or not the address is taken — read the claim, then
 /// one transaction: the new account (`writes` and its `event`), or the owner's notice.
-pub(super) async fn register_silently(
+async fn register_silently(
     state: &State,
     email: &Email,
     mut writes: Vec<TransactWriteItem>,

@@ -67,7 +67,7 @@ pub(super) fn new_session(
     ))
 }
 
-pub(super) fn mint_access(
+fn mint_access(
     state: &State,
     user: &UserItem,
     session_id: &str,
@@ -284,7 +284,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
 
 /// Ends one session: its refresh tokens stop working at once, its access tokens at once too
 /// (they are checked against the session). Idempotent.
-pub(super) async fn revoke_session(
+async fn revoke_session(
     state: &State,
     user: UserId,
     session_id: &str,
@@ -330,7 +330,7 @@ pub async fn logout(state: &State, refresh_token: &str) -> Result<(), ApiError> 
 
 /// Deletes of the oldest sessions of `user` beyond [`MAX_SESSIONS`] - 1, so that one more fits
 /// (one Query; sessions are keyed by time-ordered ids, oldest first).
-pub(super) async fn evictions(
+async fn evictions(
     state: &State,
     user: UserId,
 ) -> Result<Vec<TransactWriteItem>, ApiError> {

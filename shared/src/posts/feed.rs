@@ -14,16 +14,16 @@ use super::{
     FeedEntry, PostItem, PostStatus, PostSummary, author_exists, living_authors, parse_tag,
 };
 
-pub(super) fn month_of(ms: u64) -> String {
+fn month_of(ms: u64) -> String {
     crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))[..7]
         .to_owned()
 }
 
-pub(super) fn published_key(post: &PostItem) -> Option<String> {
+fn published_key(post: &PostItem) -> Option<String> {
     post.published_ms.map(|ms| format!("{ms:013}#{}", post.id))
 }
 
-pub(super) fn feed_partition(tag: Option<&str>, month: &str) -> String {
+fn feed_partition(tag: Option<&str>, month: &str) -> String {
     match tag {
         Some(tag) => format!("TAG#{tag}#{month}"),
         None => format!("FEED#{month}"),
@@ -31,7 +31,7 @@ pub(super) fn feed_partition(tag: Option<&str>, month: &str) -> String {
 }
 
 /// The feed and tag entries a published post has.
-pub(super) fn feed_keys(post: &PostItem) -> Vec<Key> {
+fn feed_keys(post: &PostItem) -> Vec<Key> {
     let (Some(sk), Some(ms)) = (published_key(post), post.published_ms) else {
         return Vec::new();
     };
@@ -93,7 +93,7 @@ pub(super) struct FeedMonth {
 }
 
 /// The partition of a feed's month index (`FEED` or `TAG#<tag>`).
-pub(super) fn months_partition(feed: &str) -> String {
+fn months_partition(feed: &str) -> String {
     format!("FEEDMONTHS#{feed}")
 }
 
@@ -146,7 +146,7 @@ pub async fn backfill_feed_months(store: &Store) -> Result<usize, ApiError> {
 /// months; a page that is not full by then answers with what it has and a cursor.
 pub const MAX_BUCKETS_PER_PAGE: usize = 3;
 
-pub(super) fn previous_month(month: &str) -> Option<String> {
+fn previous_month(month: &str) -> Option<String> {
     let year: i32 = month.get(..4)?.parse().ok()?;
     let mon: u32 = month.get(5..7)?.parse().ok()?;
     Some(if mon == 1 {
@@ -156,7 +156,7 @@ pub(super) fn previous_month(month: &str) -> Option<String> {
     })
 }
 
-pub(super) fn valid_month(month: &str) -> bool {
+fn valid_month(month: &str) -> bool {
     month.len() == 7
         && month.as_bytes()[4] == b'-'
         && month[..4].bytes().all(|b| b.is_ascii_digit())
@@ -165,23 +165,23 @@ pub(super) fn valid_month(month: &str) -> bool {
             .is_ok_and(|m| (1..=12).contains(&m))
 }
 
-pub(super) fn bad_cursor() -> ApiError {
+fn bad_cursor() -> ApiError {
     StoreError::Cursor(crate::store::CursorError).into()
 }
 
 /// Where a feed page starts: a month bucket and, inside it, the bucket's own cursor.
-pub(super) struct FeedPosition {
+struct FeedPosition {
     month: String,
     inner: Option<String>,
 }
 
 /// The feed's cursor is signed and bound to the feed (`feed|FEED`, `feed|TAG#rust`): a cursor
 /// of one feed is refused by another, and a month cannot be forged.
-pub(super) fn feed_scope(feed: &str) -> String {
+fn feed_scope(feed: &str) -> String {
     format!("feed|{feed}")
 }
 
-pub(super) fn seal(store: &Store, feed: &str, position: &FeedPosition) -> String {
+fn seal(store: &Store, feed: &str, position: &FeedPosition) -> String {
     let mut fields = vec![("m", position.month.as_str())];
     if let Some(inner) = &position.inner {
         fields.push(("c", inner.as_str()));
@@ -189,7 +189,7 @@ pub(super) fn seal(store: &Store, feed: &str, position: &FeedPosition) -> String
     store.seal_cursor(&feed_scope(feed), &fields)
 }
 
-pub(super) fn open(store: &Store, feed: &str, cursor: &str) -> Result<FeedPosition, ApiError> {
+fn open(store: &Store, feed: &str, cursor: &str) -> Result<FeedPosition, ApiError> {
     let mut fields = store.open_cursor(&feed_scope(feed), cursor)?;
     let month = fields.remove("m").filter(|m| valid_month(m));
     let month = month.ok_or_else(bad_cursor)?;
@@ -201,7 +201,7 @@ pub(super) fn open(store: &Store, feed: &str, cursor: &str) -> Result<FeedPositi
 
 /// Up to [`MAX_BUCKETS_PER_PAGE`] months before `month` in which `feed` has entries, newest
 /// first, and whether there are more.
-pub(super) async fn older_months(
+async fn older_months(
     store: &Store,
     feed: &str,
     month: &str,
@@ -238,7 +238,7 @@ pub async fn feed(
     Ok(page)
 }
 
-pub(super) async fn feed_entries(
+async fn feed_entries(
     state: &State,
     tag: Option<&str>,
     page: &PageRequest,

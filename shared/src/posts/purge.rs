@@ -15,7 +15,7 @@ pub const ACCOUNT_DELETED_EVENTS: [&str; 2] = ["user.deleted", "user.deleted_by_
 
 /// Posts deleted per transaction by [`purge_author`] (each with up to six feed entries and its
 /// event: at most 80 of the 100 items a transaction may hold).
-pub(super) const PURGE_BATCH: u16 = 10;
+const PURGE_BATCH: u16 = 10;
 
 /// How a purge ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,7 @@ pub struct NewPost {
 /// The stored answer of an idempotent create.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct IdempotencyRecord {
+struct IdempotencyRecord {
     pk: String,
     sk: String,
     request_hash: String,
@@ -38,7 +38,7 @@ pub(super) struct IdempotencyRecord {
     expires_at: i64,
 }
 
-pub(super) fn request_hash(input: &NewPost) -> String {
+fn request_hash(input: &NewPost) -> String {
     let json = serde_json::to_vec(input).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(Sha256::digest(json))
 }
@@ -133,7 +133,7 @@ pub async fn create(
     }
 }
 
-pub(super) async fn replay(
+async fn replay(
     store: &Store,
     key: &Key,
     hash: &str,
@@ -160,7 +160,7 @@ pub(super) async fn replay(
     Ok(Some(PostView::from(&post)))
 }
 
-pub(super) fn can_see(post: &PostItem, viewer: Option<&Principal>) -> bool {
+fn can_see(post: &PostItem, viewer: Option<&Principal>) -> bool {
     post.status == PostStatus::Published
         || viewer.is_some_and(|v| {
             v.id() == post.author_id || v.has_role(Role::Moderator) || v.has_role(Role::Admin)
@@ -201,7 +201,7 @@ pub struct PostChange {
     pub expected_version: Option<u64>,
 }
 
-pub(super) fn forbidden(detail: &str) -> ApiError {
+fn forbidden(detail: &str) -> ApiError {
     ApiError::Forbidden {
         detail: detail.to_owned(),
     }
@@ -209,7 +209,7 @@ pub(super) fn forbidden(detail: &str) -> ApiError {
 
 /// Who may make `change` to `before`: the author edits content and moves draft <-> published;
 /// moderators and admins move published <-> hidden. Returns the status after the change.
-pub(super) fn check_change(
+fn check_change(
     before: &PostItem,
     me: &Principal,
     change: &PostChange,

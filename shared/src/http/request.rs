@@ -1,50 +1,17 @@
-//! HTTP helpers for API functions: reading requests, building responses, and the [`serve`] loop
-//! that turns every handler result — `Ok` or `Err` — into an API Gateway response.
+//! Reading a request: the JSON body (size, media type, unknown fields, validation), path ids,
+//! query parameters (each at most once), `If-Match`, the page asked for, the caller's address.
 
-use std::future::Future;
-use std::time::Instant;
-
-use http::{HeaderValue, StatusCode, header};
+use http::header;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
+use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
-use tracing::Instrument;
 
 use crate::error::{ApiError, FieldError};
 use crate::ids::UserId;
 use crate::store::PageRequest;
 use crate::validate::{camel_case_path, report_to_error};
 
-/// The media type every JSON endpoint reads and writes.
-pub const JSON: &str = "application/json";
-
-/// Default request-body limit of JSON endpoints: 64 KiB.
-pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
-
-/// Header echoing the request id, so a client can quote it in a support request.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The API Gateway request id (what API Gateway's access logs show), or the Lambda request id
-/// when the event has none (direct invocations).
-pub fn request_id(req: &Request) -> String {
-    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
-        && let Some(id) = &ctx.request_id
-    {
-        return id.clone();
-    }
-    req.lambda_context_ref()
-        .map(|ctx| ctx.request_id.clone())
-        .unwrap_or_default()
-}
-
-/// The route key API Gateway matched (`GET /v1/health`), for logs.
-fn route_key(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
-        _ => String::new(),
-    }
-}
+use super::{DEFAULT_BODY_LIMIT, JSON};
 
 /// Is `value` a JSON media type (`application/json`, `application/merge-patch+json`, …) with no
 /// charset other than UTF-8?
@@ -272,14 +239,6 @@ pub fn if_match_version(req: &Request) -> Result<Option<u64>, ApiError> {
         })
 }
 
-/// Sets `ETag: "<version>"` on a response.
-pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
-}
-
 /// `?limit=1..100&cursor=…` → a [`PageRequest`]; a bad `limit` is a 400. The cursor is checked
 /// when the store decodes it.
 pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
@@ -301,103 +260,11 @@ pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
         .map(str::to_owned);
     Ok(PageRequest { limit, cursor })
 }
-
-/// A JSON response with `status`.
-pub fn json<T: Serialize + ?Sized>(
-    status: StatusCode,
-    value: &T,
-) -> Result<Response<Body>, ApiError> {
-    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-    Ok(response)
-}
-
-/// `201 Created` with `Location: location` (the new resource's path) and the JSON body.
-pub fn created<T: Serialize + ?Sized>(
-    location: &str,
-    value: &T,
-) -> Result<Response<Body>, ApiError> {
-    let mut response = json(StatusCode::CREATED, value)?;
-    let location = HeaderValue::from_str(location).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
-}
-
-/// `204 No Content`.
-pub fn no_content() -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}
-
-/// Turns a handler's result into the response sent to API Gateway: an `Err` becomes its
-/// problem+json (logged once), and every response gets `X-Content-Type-Options: nosniff`,
-/// `Cache-Control: no-store` unless the handler chose a policy, and the request id.
-pub fn finish(request_id: &str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    let mut response = result.unwrap_or_else(|error| error.into_response(request_id));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert(REQUEST_ID_HEADER, value);
-    }
-    response
-}
-
-/// Runs one request through `handler` inside a span carrying the request id and route, and
-/// logs one line with the outcome. Never fails: errors are answered, not returned.
-pub async fn dispatch<S, F, Fut>(state: &'static S, handler: F, req: Request) -> Response<Body>
-where
-    S: Sync,
-    F: Fn(&'static S, Request) -> Fut,
-    Fut: Future<Output = Result<Response<Body>, ApiError>>,
-{
-    let request_id = request_id(&req);
-    let span =
-        tracing::info_span!("request", apigwRequestId = %request_id, route = %route_key(&req));
-    async move {
-        let started = Instant::now();
-        let response = finish(&request_id, handler(state, req).await);
-        tracing::info!(
-            status = response.status().as_u16(),
-            durationMs = started.elapsed().as_secs_f64() * 1000.0,
-            "request handled"
-        );
-        response
-    }
-    .instrument(span)
-    .await
-}
-
-/// The Lambda loop of an API function: `main.rs` builds the state once (per cold start) and
-/// hands it here with the handler.
-pub async fn serve<S, F, Fut>(state: S, handler: F) -> Result<(), lambda_http::Error>
-where
-    S: Send + Sync + 'static,
-    F: Fn(&'static S, Request) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
-{
-    // The state lives as long as the process: leaking it gives handlers a `&'static` borrow
-    // instead of an `Arc` clone per request.
-    let state: &'static S = Box::leak(Box::new(state));
-    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(dispatch(state, handler, req).await)
-    }))
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{StatusCode, header};
+    use lambda_http::Body;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize, garde::Validate)]
@@ -548,39 +415,6 @@ mod tests {
         assert_eq!(
             page_request(&request(None, "")).expect("default").limit,
             PageRequest::DEFAULT_LIMIT
-        );
-    }
-
-    #[test]
-    fn every_response_gets_the_security_and_request_id_headers() {
-        let ok = finish("req-9", json(StatusCode::OK, &serde_json::json!({"a": 1})));
-        assert_eq!(ok.headers()[header::CONTENT_TYPE], JSON);
-        assert_eq!(ok.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(ok.headers()[header::CACHE_CONTROL], "no-store");
-        assert_eq!(ok.headers()[REQUEST_ID_HEADER], "req-9");
-
-        let err = finish(
-            "req-9",
-            Err(ApiError::NotFound {
-                detail: "gone".into(),
-            }),
-        );
-        assert_eq!(err.status(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            err.headers()[header::CONTENT_TYPE],
-            crate::error::PROBLEM_JSON
-        );
-        assert_eq!(err.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-
-        let mut cached = no_content();
-        cached.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        );
-        let cached = finish("r", Ok(cached));
-        assert_eq!(
-            cached.headers()[header::CACHE_CONTROL],
-            "public, max-age=300"
         );
     }
 }
