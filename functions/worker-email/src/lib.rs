@@ -14,190 +14,20 @@
 //! possibly sent twice, and a warning is logged (`claim left by an interrupted attempt`) so an
 //! operator can resend. If the crash falls after SES accepted the message, it was sent once.
 
-use std::collections::BTreeMap;
+mod claim;
+mod mailer;
+
+use claim::{claim, claim_key, release, void};
+pub use mailer::{Mailer, Rendered};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use minijinja::Environment;
-use serde::{Deserialize, Serialize};
 use shared::State;
 use shared::config::ConfigError;
 use shared::events::{EmailIntent, Event, LinkPurpose};
-use shared::store::{Key, StoreError, Update};
+use shared::store::{Key, Update};
 use shared::worker::{self, RecordError};
-
-/// Claims live 30 days: far longer than any redelivery.
-const CLAIM_TTL_SECS: i64 = 30 * 86_400;
-
-/// Subject line of each template (templates themselves are in `templates/`).
-const SUBJECTS: &[(&str, &str)] = &[
-    (
-        "welcome",
-        "Welcome to {{ app_name }}: confirm your email address",
-    ),
-    ("verify-email", "Confirm your email address"),
-    ("password-reset", "Reset your {{ app_name }} password"),
-    (
-        "password-changed",
-        "Your {{ app_name }} password was changed",
-    ),
-    ("account-deleted", "Your {{ app_name }} account was deleted"),
-    (
-        "account-exists",
-        "Someone tried to create a {{ app_name }} account with your address",
-    ),
-];
-
-const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("welcome.html", include_str!("../templates/welcome.html")),
-    ("welcome.txt", include_str!("../templates/welcome.txt")),
-    (
-        "verify-email.html",
-        include_str!("../templates/verify-email.html"),
-    ),
-    (
-        "verify-email.txt",
-        include_str!("../templates/verify-email.txt"),
-    ),
-    (
-        "password-reset.html",
-        include_str!("../templates/password-reset.html"),
-    ),
-    (
-        "password-reset.txt",
-        include_str!("../templates/password-reset.txt"),
-    ),
-    (
-        "password-changed.html",
-        include_str!("../templates/password-changed.html"),
-    ),
-    (
-        "password-changed.txt",
-        include_str!("../templates/password-changed.txt"),
-    ),
-    (
-        "account-deleted.html",
-        include_str!("../templates/account-deleted.html"),
-    ),
-    (
-        "account-deleted.txt",
-        include_str!("../templates/account-deleted.txt"),
-    ),
-    (
-        "account-exists.html",
-        include_str!("../templates/account-exists.html"),
-    ),
-    (
-        "account-exists.txt",
-        include_str!("../templates/account-exists.txt"),
-    ),
-];
-
-/// A rendered email.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-/// The templates, compiled once per cold start.
-#[derive(Debug)]
-pub struct Mailer {
-    env: Environment<'static>,
-    app_base_url: String,
-    app_name: String,
-}
-
-impl Mailer {
-    pub fn new(app_base_url: &str, app_name: &str) -> Result<Self, minijinja::Error> {
-        let mut env = Environment::new();
-        // HTML templates escape what they interpolate; text templates do not.
-        env.set_auto_escape_callback(|name| {
-            if std::path::Path::new(name)
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("html"))
-            {
-                minijinja::AutoEscape::Html
-            } else {
-                minijinja::AutoEscape::None
-            }
-        });
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source)?;
-        }
-        for (name, subject) in SUBJECTS {
-            env.add_template_owned(format!("{name}.subject"), (*subject).to_owned())?;
-        }
-        Ok(Self {
-            env,
-            app_base_url: app_base_url.trim_end_matches('/').to_owned(),
-            app_name: app_name.to_owned(),
-        })
-    }
-
-    fn link(&self, path: &str, token: &str) -> String {
-        let mut url = format!("{}{path}?token=", self.app_base_url);
-        url.extend(form_encode(token));
-        url
-    }
-
-    /// Renders the email an event asks for. An unknown template is a malformed record.
-    pub fn render(&self, intent: &EmailIntent) -> Result<Rendered, RecordError> {
-        if !SUBJECTS.iter().any(|(name, _)| *name == intent.template) {
-            return Err(RecordError::Malformed(format!(
-                "unknown email template {:?}",
-                intent.template
-            )));
-        }
-        let mut vars: BTreeMap<&str, String> = BTreeMap::new();
-        vars.insert("app_name", self.app_name.clone());
-        vars.insert(
-            "name",
-            intent
-                .vars
-                .get("name")
-                .cloned()
-                .unwrap_or_else(|| "there".to_owned()),
-        );
-        if let Some(token) = intent.vars.get("verifyToken") {
-            vars.insert("verify_url", self.link("/verify-email", token));
-        }
-        if let Some(token) = intent.vars.get("resetToken") {
-            vars.insert("reset_url", self.link("/reset-password", token));
-        }
-        vars.insert(
-            "forgot_url",
-            format!("{}/forgot-password", self.app_base_url),
-        );
-        let render = |name: String| {
-            self.env
-                .get_template(&name)
-                .and_then(|t| t.render(&vars))
-                .map_err(|e| RecordError::Malformed(format!("template {name}: {e}")))
-        };
-        Ok(Rendered {
-            subject: render(format!("{}.subject", intent.template))?,
-            text: render(format!("{}.txt", intent.template))?,
-            html: render(format!("{}.html", intent.template))?,
-        })
-    }
-}
-
-/// `application/x-www-form-urlencoded` escaping for a token in a link.
-fn form_encode(value: &str) -> impl Iterator<Item = char> + '_ {
-    value.bytes().flat_map(|b| {
-        let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        let chars: Vec<char> = if plain {
-            vec![char::from(b)]
-        } else {
-            format!("%{b:02X}").chars().collect()
-        };
-        chars
-    })
-}
 
 /// The worker's state.
 #[derive(Debug)]
@@ -252,67 +82,6 @@ impl EmailWorker {
             sender,
             mailer,
         })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum ClaimState {
-    Sending,
-    Sent,
-    /// The email's link was void by the time it was to be sent (a password set since): nothing
-    /// was sent, nothing will be.
-    Voided,
-}
-
-/// `EMAIL#<eventId>` / `EMAIL`: the claim that makes sending idempotent.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Claim {
-    pk: String,
-    sk: String,
-    state: ClaimState,
-    template: String,
-    expires_at: i64,
-}
-
-fn claim_key(event: &Event) -> Key {
-    Key::new(format!("EMAIL#{}", event.id), "EMAIL")
-}
-
-fn transient(error: &StoreError) -> RecordError {
-    RecordError::Transient(shared::error::cause_chain(error))
-}
-
-/// Claims the event's email (at most once): false when an earlier delivery claimed it.
-async fn claim(
-    store: &shared::store::Store,
-    key: &Key,
-    event: &Event,
-    template: &str,
-) -> Result<bool, RecordError> {
-    let claim = Claim {
-        pk: key.pk.clone(),
-        sk: key.sk.clone(),
-        state: ClaimState::Sending,
-        template: template.to_owned(),
-        expires_at: store.expires_in(CLAIM_TTL_SECS),
-    };
-    match store.put_new(&claim).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed { .. }) => {
-            let existing: Option<Claim> = store.get(key).await.map_err(|e| transient(&e))?;
-            match existing.map(|c| c.state) {
-                Some(ClaimState::Sent | ClaimState::Voided) => {
-                    tracing::info!(eventId = %event.id, "duplicate delivery: email already handled");
-                }
-                _ => {
-                    tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
-                }
-            }
-            Ok(false)
-        }
-        Err(other) => Err(transient(&other)),
     }
 }
 
@@ -441,26 +210,6 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
                 shared::error::cause_chain(&error)
             )))
         }
-    }
-}
-
-/// Marks a claim done without sending: the email will never go out, and says why.
-async fn void(store: &shared::store::Store, key: &Key, event: &Event, why: &str) {
-    let update = Update::new(key.clone()).set("state", AttributeValue::S("voided".into()));
-    if let Err(error) = store.update(update).await {
-        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked voided");
-    }
-    tracing::info!(eventId = %event.id, reason = why, "email not sent");
-}
-
-/// Gives up a claim, so that SQS's retry can send.
-async fn release(store: &shared::store::Store, key: &Key, event: &Event) {
-    let deleted = match store.delete_op(key, false) {
-        Ok(op) => store.transact(vec![op]).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = deleted {
-        tracing::error!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not released");
     }
 }
 

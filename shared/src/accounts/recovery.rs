@@ -138,11 +138,7 @@ async fn take_token(
 
 /// The token must be the newest link of its purpose the account has (a newer one, or a
 /// password set since, voids it).
-fn is_newest(
-    user: &UserItem,
-    purpose: TokenPurpose,
-    token: &str,
-) -> Result<(), ApiError> {
+fn is_newest(user: &UserItem, purpose: TokenPurpose, token: &str) -> Result<(), ApiError> {
     let pointer = match purpose {
         TokenPurpose::VerifyEmail => &user.verify_token,
         TokenPurpose::ResetPassword => &user.reset_token,

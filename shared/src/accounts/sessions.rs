@@ -67,11 +67,7 @@ pub(super) fn new_session(
     ))
 }
 
-fn mint_access(
-    state: &State,
-    user: &UserItem,
-    session_id: &str,
-) -> Result<String, ApiError> {
+fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<String, ApiError> {
     jwt::mint(
         state.auth.signer()?,
         &state.auth.tokens,
@@ -330,10 +326,7 @@ pub async fn logout(state: &State, refresh_token: &str) -> Result<(), ApiError> 
 
 /// Deletes of the oldest sessions of `user` beyond [`MAX_SESSIONS`] - 1, so that one more fits
 /// (one Query; sessions are keyed by time-ordered ids, oldest first).
-async fn evictions(
-    state: &State,
-    user: UserId,
-) -> Result<Vec<TransactWriteItem>, ApiError> {
+async fn evictions(state: &State, user: UserId) -> Result<Vec<TransactWriteItem>, ApiError> {
     let cap = i32::try_from(MAX_SESSIONS).unwrap_or(i32::MAX);
     let sessions = state
         .store

@@ -133,11 +133,7 @@ pub async fn create(
     }
 }
 
-async fn replay(
-    store: &Store,
-    key: &Key,
-    hash: &str,
-) -> Result<Option<PostView>, ApiError> {
+async fn replay(store: &Store, key: &Key, hash: &str) -> Result<Option<PostView>, ApiError> {
     let Some(record) = store.get::<IdempotencyRecord>(key).await? else {
         return Ok(None);
     };

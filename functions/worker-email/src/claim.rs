@@ -1,0 +1,92 @@
+//! The claim that makes a send happen at most once per event: `EMAIL#<eventId>`, put before
+//! the send, marked `sent` after it, released when SES refuses.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use shared::events::Event;
+use shared::store::{Key, StoreError, Update};
+use shared::worker::RecordError;
+
+/// Claims live 30 days: far longer than any redelivery.
+pub(crate) const CLAIM_TTL_SECS: i64 = 30 * 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ClaimState {
+    Sending,
+    Sent,
+    /// The email's link was void by the time it was to be sent (a password set since): nothing
+    /// was sent, nothing will be.
+    Voided,
+}
+
+/// `EMAIL#<eventId>` / `EMAIL`: the claim that makes sending idempotent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Claim {
+    pk: String,
+    sk: String,
+    state: ClaimState,
+    template: String,
+    expires_at: i64,
+}
+
+pub(crate) fn claim_key(event: &Event) -> Key {
+    Key::new(format!("EMAIL#{}", event.id), "EMAIL")
+}
+
+pub(crate) fn transient(error: &StoreError) -> RecordError {
+    RecordError::Transient(shared::error::cause_chain(error))
+}
+
+/// Claims the event's email (at most once): false when an earlier delivery claimed it.
+pub(crate) async fn claim(
+    store: &shared::store::Store,
+    key: &Key,
+    event: &Event,
+    template: &str,
+) -> Result<bool, RecordError> {
+    let claim = Claim {
+        pk: key.pk.clone(),
+        sk: key.sk.clone(),
+        state: ClaimState::Sending,
+        template: template.to_owned(),
+        expires_at: store.expires_in(CLAIM_TTL_SECS),
+    };
+    match store.put_new(&claim).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => {
+            let existing: Option<Claim> = store.get(key).await.map_err(|e| transient(&e))?;
+            match existing.map(|c| c.state) {
+                Some(ClaimState::Sent | ClaimState::Voided) => {
+                    tracing::info!(eventId = %event.id, "duplicate delivery: email already handled");
+                }
+                _ => {
+                    tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
+                }
+            }
+            Ok(false)
+        }
+        Err(other) => Err(transient(&other)),
+    }
+}
+
+/// Marks a claim done without sending: the email will never go out, and says why.
+pub(crate) async fn void(store: &shared::store::Store, key: &Key, event: &Event, why: &str) {
+    let update = Update::new(key.clone()).set("state", AttributeValue::S("voided".into()));
+    if let Err(error) = store.update(update).await {
+        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked voided");
+    }
+    tracing::info!(eventId = %event.id, reason = why, "email not sent");
+}
+
+/// Gives up a claim, so that SQS's retry can send.
+pub(crate) async fn release(store: &shared::store::Store, key: &Key, event: &Event) {
+    let deleted = match store.delete_op(key, false) {
+        Ok(op) => store.transact(vec![op]).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = deleted {
+        tracing::error!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not released");
+    }
+}

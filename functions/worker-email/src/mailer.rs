@@ -1,0 +1,177 @@
+//! Rendering: each template in plain text and HTML (minijinja), its subject, and the links
+//! built from `APP_BASE_URL`.
+
+use std::collections::BTreeMap;
+
+use minijinja::Environment;
+use shared::events::EmailIntent;
+use shared::worker::RecordError;
+
+/// Subject line of each template (templates themselves are in `templates/`).
+pub(crate) const SUBJECTS: &[(&str, &str)] = &[
+    (
+        "welcome",
+        "Welcome to {{ app_name }}: confirm your email address",
+    ),
+    ("verify-email", "Confirm your email address"),
+    ("password-reset", "Reset your {{ app_name }} password"),
+    (
+        "password-changed",
+        "Your {{ app_name }} password was changed",
+    ),
+    ("account-deleted", "Your {{ app_name }} account was deleted"),
+    (
+        "account-exists",
+        "Someone tried to create a {{ app_name }} account with your address",
+    ),
+];
+
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("welcome.html", include_str!("../templates/welcome.html")),
+    ("welcome.txt", include_str!("../templates/welcome.txt")),
+    (
+        "verify-email.html",
+        include_str!("../templates/verify-email.html"),
+    ),
+    (
+        "verify-email.txt",
+        include_str!("../templates/verify-email.txt"),
+    ),
+    (
+        "password-reset.html",
+        include_str!("../templates/password-reset.html"),
+    ),
+    (
+        "password-reset.txt",
+        include_str!("../templates/password-reset.txt"),
+    ),
+    (
+        "password-changed.html",
+        include_str!("../templates/password-changed.html"),
+    ),
+    (
+        "password-changed.txt",
+        include_str!("../templates/password-changed.txt"),
+    ),
+    (
+        "account-deleted.html",
+        include_str!("../templates/account-deleted.html"),
+    ),
+    (
+        "account-deleted.txt",
+        include_str!("../templates/account-deleted.txt"),
+    ),
+    (
+        "account-exists.html",
+        include_str!("../templates/account-exists.html"),
+    ),
+    (
+        "account-exists.txt",
+        include_str!("../templates/account-exists.txt"),
+    ),
+];
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The templates, compiled once per cold start.
+#[derive(Debug)]
+pub struct Mailer {
+    env: Environment<'static>,
+    app_base_url: String,
+    app_name: String,
+}
+
+impl Mailer {
+    pub fn new(app_base_url: &str, app_name: &str) -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        // HTML templates escape what they interpolate; text templates do not.
+        env.set_auto_escape_callback(|name| {
+            if std::path::Path::new(name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("html"))
+            {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        for (name, subject) in SUBJECTS {
+            env.add_template_owned(format!("{name}.subject"), (*subject).to_owned())?;
+        }
+        Ok(Self {
+            env,
+            app_base_url: app_base_url.trim_end_matches('/').to_owned(),
+            app_name: app_name.to_owned(),
+        })
+    }
+
+    fn link(&self, path: &str, token: &str) -> String {
+        let mut url = format!("{}{path}?token=", self.app_base_url);
+        url.extend(form_encode(token));
+        url
+    }
+
+    /// Renders the email an event asks for. An unknown template is a malformed record.
+    pub fn render(&self, intent: &EmailIntent) -> Result<Rendered, RecordError> {
+        if !SUBJECTS.iter().any(|(name, _)| *name == intent.template) {
+            return Err(RecordError::Malformed(format!(
+                "unknown email template {:?}",
+                intent.template
+            )));
+        }
+        let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+        vars.insert("app_name", self.app_name.clone());
+        vars.insert(
+            "name",
+            intent
+                .vars
+                .get("name")
+                .cloned()
+                .unwrap_or_else(|| "there".to_owned()),
+        );
+        if let Some(token) = intent.vars.get("verifyToken") {
+            vars.insert("verify_url", self.link("/verify-email", token));
+        }
+        if let Some(token) = intent.vars.get("resetToken") {
+            vars.insert("reset_url", self.link("/reset-password", token));
+        }
+        vars.insert(
+            "forgot_url",
+            format!("{}/forgot-password", self.app_base_url),
+        );
+        let render = |name: String| {
+            self.env
+                .get_template(&name)
+                .and_then(|t| t.render(&vars))
+                .map_err(|e| RecordError::Malformed(format!("template {name}: {e}")))
+        };
+        Ok(Rendered {
+            subject: render(format!("{}.subject", intent.template))?,
+            text: render(format!("{}.txt", intent.template))?,
+            html: render(format!("{}.html", intent.template))?,
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` escaping for a token in a link.
+pub(crate) fn form_encode(value: &str) -> impl Iterator<Item = char> + '_ {
+    value.bytes().flat_map(|b| {
+        let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        let chars: Vec<char> = if plain {
+            vec![char::from(b)]
+        } else {
+            format!("%{b:02X}").chars().collect()
+        };
+        chars
+    })
+}
