@@ -1,0 +1,197 @@
+//! The pieces of the local stack and how they are wired: the endpoint's resources provisioned
+//! from the template, development secrets, the functions' environment as the template declares
+//! it, `cargo lambda watch` running the functions, and the gateway in front.
+
+mod env;
+mod process;
+mod secrets;
+
+pub use env::{
+    base_env, cargo_run_variables, function_envs, runner_variable, screaming_snake, watch_env,
+    write_env_file, write_function_envs,
+};
+pub use process::{GroupChild, build_functions, spawn_watch, wait_port};
+pub use secrets::{dev_secret, provision_email_sender, provision_signing_keys, store_key_set};
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
+use crate::gateway::{Cors, Gateway};
+use crate::routes::{self, Route};
+use crate::template::{Context, Template};
+use crate::{iam, provision};
+
+/// `.local/`: pid files, logs, generated secrets and environment files (git-ignored).
+pub fn local_dir(root: &Path) -> PathBuf {
+    root.join(".local")
+}
+
+/// Starts a stream pump per pipe (signing as the pipe's role) and a queue pump per event
+/// source mapping (signing as the worker's role, as Lambda polls with it). Pumps never stop on
+/// an error: they log it and resume (see [`crate::pumps`]).
+pub async fn start_pumps(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+    lambda_url: &str,
+    principals: &[iam::Principal],
+    checkpoints: &crate::pumps::Checkpoints,
+    status: &crate::pumps::PumpStatus,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    for pipe in crate::pumps::pipes(template, ctx)? {
+        let sdk = role_sdk_config(endpoint, principals, &pipe.name).await?;
+        tasks.push(tokio::spawn(crate::pumps::run_stream_pump(
+            sdk,
+            pipe,
+            checkpoints.clone(),
+            status.clone(),
+        )));
+    }
+    for mapping in crate::pumps::mappings(template, ctx)? {
+        let sdk = role_sdk_config(endpoint, principals, &mapping.function).await?;
+        tasks.push(tokio::spawn(crate::pumps::run_queue_pump(
+            sdk,
+            mapping,
+            lambda_url.to_owned(),
+            status.clone(),
+        )));
+    }
+    Ok(tasks)
+}
+
+/// An SDK configuration that signs as the role of the template resource `user`.
+async fn role_sdk_config(
+    endpoint: &str,
+    principals: &[iam::Principal],
+    user: &str,
+) -> Result<aws_config::SdkConfig> {
+    let principal = iam::for_user(principals, user)
+        .ok_or_else(|| anyhow!("{user} has no role in the expanded template"))?;
+    Ok(crate::local_sdk_config_as(endpoint, &principal.access_key_id, iam::LOCAL_SECRET).await)
+}
+
+/// Gives every template parameter that has no default a local value: a generated development
+/// secret for `NoEcho` parameters (deploys get real ones from `sam deploy --guided`).
+pub fn dev_parameters(root: &Path, template: &Template, ctx: &mut Context) -> Result<()> {
+    for (name, definition) in template.parameters() {
+        if definition.get("Default").is_some() || ctx.parameters.contains_key(name) {
+            continue;
+        }
+        let no_echo = definition
+            .get("NoEcho")
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+        if !no_echo {
+            bail!(
+                "template parameter `{name}` has no Default: the local stack cannot choose a value"
+            );
+        }
+        ctx.parameters
+            .insert(name.to_owned(), dev_secret(root, name)?);
+    }
+    Ok(())
+}
+
+/// Creates the template's tables and queues on `endpoint`, recording their names in `ctx`, and
+/// returns the variables a shell needs to use them (`TABLE_NAME`, `<LOGICAL_ID>_URL`).
+pub async fn provision_all(
+    template: &Template,
+    ctx: &mut Context,
+    endpoint: &str,
+    report: &mut dyn FnMut(String),
+) -> Result<BTreeMap<String, String>> {
+    let sdk = crate::local_sdk_config(endpoint).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut env = BTreeMap::new();
+
+    let tables = provision::table_specs(template, ctx)?;
+    for spec in &tables {
+        let name = if tables.len() == 1 {
+            format!("{}-table", ctx.stack_name)
+        } else {
+            format!("{}-{}", ctx.stack_name, spec.logical_id)
+        };
+        provision::create_table(&dynamodb, spec, &name).await?;
+        report(format!("table  {name}  ({})", spec.logical_id));
+        ctx.refs.insert(spec.logical_id.clone(), name.clone());
+        let table = dynamodb
+            .describe_table()
+            .table_name(&name)
+            .send()
+            .await?
+            .table;
+        if let Some(arn) = table.as_ref().and_then(|t| t.table_arn.clone()) {
+            ctx.attributes
+                .insert(format!("{}.Arn", spec.logical_id), arn);
+        }
+        if let Some(arn) = table.and_then(|t| t.latest_stream_arn) {
+            ctx.attributes
+                .insert(format!("{}.StreamArn", spec.logical_id), arn);
+        }
+        if tables.len() == 1 {
+            env.insert("TABLE_NAME".to_owned(), name);
+        }
+    }
+    for queue in provision::create_queues(&sqs, template, ctx).await? {
+        report(format!("queue  {}  ({})", queue.name, queue.logical_id));
+        env.insert(
+            format!("{}_URL", screaming_snake(&queue.logical_id)),
+            queue.url,
+        );
+    }
+    // Resources with no local counterpart (the HTTP API, functions, roles) resolve to their
+    // logical id, so properties that mention them still evaluate.
+    for resource in template.resources() {
+        ctx.refs
+            .entry(resource.logical_id.to_owned())
+            .or_insert_with(|| resource.logical_id.to_owned());
+    }
+    Ok(env)
+}
+
+/// The HTTP API's CORS configuration, from the first `AWS::Serverless::HttpApi` of the template.
+pub fn cors(template: &Template, ctx: &Context) -> Result<Option<Cors>> {
+    let Some(api) = template.resources_of("AWS::Serverless::HttpApi").next() else {
+        return Ok(None);
+    };
+    let Some(config) = api.properties.get("CorsConfiguration") else {
+        return Ok(None);
+    };
+    Ok(Cors::from_config(&template.eval(config, ctx)?))
+}
+
+/// Binds the gateway on `127.0.0.1:port` (0 for any free port) and serves in the background.
+pub async fn start_gateway(
+    template: &Template,
+    ctx: &Context,
+    lambda_url: &str,
+    port: u16,
+) -> Result<(SocketAddr, Vec<Route>, tokio::task::JoinHandle<Result<()>>)> {
+    let routes = routes::routes(template, ctx)?;
+    let gateway = Arc::new(Gateway {
+        routes: routes.clone(),
+        cors: cors(template, ctx)?,
+        lambda_url: lambda_url.to_owned(),
+        client: reqwest::Client::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding the gateway to 127.0.0.1:{port}"))?;
+    let address = listener.local_addr()?;
+    let task = tokio::spawn(gateway.serve(listener));
+    Ok((address, routes, task))
+}
+
+/// The route table as printed by `make dev`.
+pub fn route_table(routes: &[Route]) -> String {
+    let width = routes.iter().map(|r| r.key().len()).max().unwrap_or(0);
+    routes
+        .iter()
+        .map(|r| format!("  {:width$}  -> {}\n", r.key(), r.binary))
+        .collect()
+}

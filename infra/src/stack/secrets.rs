@@ -1,0 +1,139 @@
+//! The stack's secrets, made once per machine: the token signing keys (in the local Secrets
+//! Manager and .local/secrets), the cursor secret, and the verified email sender.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::template::{Context, Template};
+
+use super::local_dir;
+
+/// A development secret: 32 random bytes as hex, generated once into `.local/secrets/<name>`
+/// and reused afterwards.
+pub fn dev_secret(root: &Path, name: &str) -> Result<String> {
+    let dir = local_dir(root).join("secrets");
+    let path = dir.join(name);
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&path, &secret)?;
+    Ok(secret)
+}
+
+/// The local signing keys: generated once into `.local/secrets/jwt-signing-keys.json`, stored
+/// in the local endpoint's Secrets Manager under the template's `SigningKeySecretName`, and
+/// their public half given to the template's `JwtPublicKeys` parameter — what `make deploy`
+/// does in AWS with `ferrite-admin keys ensure`.
+pub async fn provision_signing_keys(
+    root: &Path,
+    template: &Template,
+    ctx: &mut Context,
+    endpoint: &str,
+) -> Result<()> {
+    let has = |name: &str| template.parameters().any(|(p, _)| p == name);
+    if !has("JwtPublicKeys") || !has("SigningKeySecretName") {
+        return Ok(());
+    }
+    let path = local_dir(root)
+        .join("secrets")
+        .join("jwt-signing-keys.json");
+    let stored = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| shared::auth::keys::KeySet::parse(&text).ok());
+    let keys = if let Some(keys) = stored {
+        keys
+    } else {
+        let keys = shared::auth::keys::KeySet::generate()?;
+        std::fs::create_dir_all(path.parent().unwrap_or(root))?;
+        std::fs::write(&path, serde_json::to_string(&keys)?)?;
+        keys
+    };
+    let secret_name =
+        match template.eval(&serde_yaml_ng::from_str("!Ref SigningKeySecretName")?, ctx)? {
+            serde_json::Value::String(name) => name,
+            other => bail!("SigningKeySecretName must be a string, not {other}"),
+        };
+    let sdk = crate::local_sdk_config(endpoint).await;
+    store_key_set(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &secret_name,
+        &keys,
+    )
+    .await?;
+    ctx.parameters
+        .insert("JwtPublicKeys".to_owned(), keys.public_keys()?);
+    Ok(())
+}
+
+/// Creates the secret, or replaces its value when it exists.
+pub async fn store_key_set(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    keys: &shared::auth::keys::KeySet,
+) -> Result<()> {
+    let value = serde_json::to_string(keys)?;
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .send()
+        .await;
+    if let Err(error) = created {
+        let exists = error
+            .as_service_error()
+            .is_some_and(aws_sdk_secretsmanager::operation::create_secret::CreateSecretError::is_resource_exists_exception);
+        if !exists {
+            return Err(anyhow::Error::new(error).context(format!("creating secret {name}")));
+        }
+        client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .with_context(|| format!("updating secret {name}"))?;
+    }
+    Ok(())
+}
+
+/// Verifies the template's `EmailSender` in the local SES (moto refuses unverified senders,
+/// like SES in its sandbox).
+pub async fn provision_email_sender(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+) -> Result<()> {
+    if !template.parameters().any(|(name, _)| name == "EmailSender") {
+        return Ok(());
+    }
+    let sender = match template.eval(&serde_yaml_ng::from_str("!Ref EmailSender")?, ctx)? {
+        serde_json::Value::String(sender) => sender,
+        other => bail!("EmailSender must be a string, not {other}"),
+    };
+    let sdk = crate::local_sdk_config(endpoint).await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    if let Err(error) = ses
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+    {
+        let exists = error
+            .as_service_error()
+            .is_some_and(aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception);
+        if !exists {
+            return Err(
+                anyhow::Error::new(error).context(format!("verifying {sender} in the local SES"))
+            );
+        }
+    }
+    Ok(())
+}
