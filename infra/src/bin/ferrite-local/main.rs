@@ -3,14 +3,19 @@
 //! from template.yaml, the functions under `cargo lambda watch`, and a local API Gateway.
 //! See `ferrite-local --help`.
 
-use std::collections::BTreeMap;
+mod api;
+mod endpoint;
+
+use api::Api;
+use endpoint::{Endpoint, provisioned};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use clap::{Parser, Subcommand};
-use infra::stack::{self, GroupChild, local_dir};
+use infra::stack::{self, local_dir};
 use infra::template::{Context, Template};
 use infra::{LOCAL_REGION, moto, workspace_root};
 
@@ -90,67 +95,14 @@ enum Cmd {
     },
 }
 
-/// The local AWS endpoint: reused if one answers on the port, else started here.
-struct Endpoint {
-    url: String,
-    /// Set when this process started it (and so must stop it).
-    owned: Option<std::process::Child>,
-}
-
-impl Endpoint {
-    /// The endpoint on `port`: an endpoint already answering there is reused.
-    async fn start(root: &Path, port: u16) -> Result<Self> {
-        let url = format!("http://127.0.0.1:{port}");
-        if moto::answers("127.0.0.1", port).await {
-            println!("local AWS endpoint already answering at {url}: reusing it");
-            return Ok(Self { url, owned: None });
-        }
-        Self::start_logged(root, port, &local_dir(root).join("moto.log")).await
-    }
-
-    /// A new endpoint on `port`, logging to `log`.
-    async fn start_logged(root: &Path, port: u16, log: &Path) -> Result<Self> {
-        let url = format!("http://127.0.0.1:{port}");
-        let mut child = moto::spawn(root, "127.0.0.1", port, log)?;
-        if let Err(error) =
-            moto::wait_ready("127.0.0.1", port, Some(&mut child), Duration::from_secs(60)).await
-        {
-            drop(moto::stop(child.id()));
-            return Err(error);
-        }
-        Ok(Self {
-            url,
-            owned: Some(child),
-        })
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.owned.take() {
-            if let Err(error) = moto::stop(child.id()) {
-                eprintln!(
-                    "ferrite-local: could not stop moto (pid {}): {error:#}",
-                    child.id()
-                );
-            }
-            drop(child.wait());
-        }
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// What every command works on: the repository, its template and the stack's name.
 struct Project {
-    root: PathBuf,
-    template: Template,
-    template_path: PathBuf,
-    stack: String,
+    pub(crate) root: PathBuf,
+    pub(crate) template: Template,
+    pub(crate) template_path: PathBuf,
+    pub(crate) stack: String,
     /// Template parameters set on the command line (they win over the template's defaults).
-    parameters: Vec<(String, String)>,
+    pub(crate) parameters: Vec<(String, String)>,
 }
 
 /// `FERRITE_PARAMETERS`: space-separated `Name=Value` pairs.
@@ -171,125 +123,6 @@ fn parameter(raw: &str) -> Result<(String, String), String> {
         return Err(format!("`{name}` is not a template parameter name"));
     }
     Ok((name.to_owned(), value.to_owned()))
-}
-
-/// Endpoint provisioned, secrets chosen, the roles registered with the endpoint's IAM: what
-/// `dev` and `exec --api` start from.
-struct Provisioned {
-    ctx: Context,
-    env: BTreeMap<String, String>,
-    principals: Vec<infra::iam::Principal>,
-}
-
-async fn provisioned(project: &Project, endpoint: &str, quiet: bool) -> Result<Provisioned> {
-    let (root, template) = (project.root.as_path(), &project.template);
-    let mut ctx = Context::local(&project.stack, LOCAL_REGION);
-    for (name, value) in &project.parameters {
-        if !template.parameters().any(|(p, _)| p == name) {
-            bail!("--parameter {name}: the template has no such parameter");
-        }
-        ctx.parameters.insert(name.clone(), value.clone());
-    }
-    stack::provision_signing_keys(root, template, &mut ctx, endpoint).await?;
-    stack::dev_parameters(root, template, &mut ctx)?;
-    stack::provision_email_sender(template, &ctx, endpoint).await?;
-    let mut report = |line: String| {
-        if !quiet {
-            println!("  {line}");
-        }
-    };
-    let mut env = stack::base_env(endpoint);
-    env.extend(stack::provision_all(template, &mut ctx, endpoint, &mut report).await?);
-    let expanded = infra::iam::expanded(root, &project.template_path)?;
-    let principals = infra::iam::principals(root, &expanded, &ctx, &project.stack)?;
-    infra::iam::register(endpoint, &principals).await?;
-    report(format!(
-        "iam    {} roles enforced: each function, pipe and queue poller signs as its own role",
-        principals.len()
-    ));
-    Ok(Provisioned {
-        ctx,
-        env,
-        principals,
-    })
-}
-
-/// The running API: functions under `cargo lambda watch`, the gateway, the event pumps.
-struct Api {
-    watch: GroupChild,
-    url: String,
-    routes: Vec<infra::routes::Route>,
-    gateway: tokio::task::JoinHandle<Result<()>>,
-    pumps: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Api {
-    /// Builds and starts the functions, the gateway on `ports.0` and the pumps (Lambda API on
-    /// `ports.1`). Files (environments, pump checkpoints and status) go to `dir`.
-    async fn start(
-        project: &Project,
-        stack: &Provisioned,
-        endpoint: &str,
-        ports: (u16, u16),
-        dir: &Path,
-        watch_log: Option<&Path>,
-    ) -> Result<Self> {
-        let (gateway_port, lambda_port) = ports;
-        let (root, template, ctx) = (project.root.as_path(), &project.template, &stack.ctx);
-        stack::build_functions(root)?;
-        let env_file = dir.join("functions.env");
-        stack::write_env_file(
-            &env_file,
-            &stack::watch_env(template, ctx, endpoint)?,
-            false,
-        )?;
-        let function_envs = dir.join("functions");
-        stack::write_function_envs(
-            &function_envs,
-            &stack::function_envs(template, ctx, &stack.principals)?,
-        )?;
-        // Hot reload for `make dev` (no log file); none for a run under `exec`.
-        let reload = watch_log.is_none();
-        let mut watch = stack::spawn_watch(
-            root,
-            lambda_port,
-            &env_file,
-            &function_envs,
-            watch_log,
-            reload,
-        )?;
-        stack::wait_port(lambda_port, &mut watch, Duration::from_secs(120)).await?;
-        let lambda_url = format!("http://127.0.0.1:{lambda_port}");
-        let (address, routes, gateway) =
-            stack::start_gateway(template, ctx, &lambda_url, gateway_port).await?;
-        let status = infra::pumps::PumpStatus::new(Some(dir.join("pumps.json")));
-        let checkpoints = infra::pumps::Checkpoints::new(&dir.join("pumps"), &ctx.stack_name);
-        let pumps = stack::start_pumps(
-            template,
-            ctx,
-            endpoint,
-            &lambda_url,
-            &stack.principals,
-            &checkpoints,
-            &status,
-        )
-        .await?;
-        Ok(Self {
-            watch,
-            url: format!("http://{address}"),
-            routes,
-            gateway,
-            pumps,
-        })
-    }
-
-    fn stop(&mut self) {
-        self.gateway.abort();
-        for pump in &self.pumps {
-            pump.abort();
-        }
-        self.watch.stop();
-    }
 }
 
 async fn dev(project: &Project, ports: (u16, u16, u16)) -> Result<()> {
