@@ -1,0 +1,100 @@
+//! The feed under load and after an author leaves.
+
+use std::collections::HashSet;
+
+use ferrite_tests::PASSWORD;
+use ferrite_tests::{Call, TestApp};
+use serde_json::json;
+
+use super::{create, feed, ids};
+
+#[tokio::test]
+async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_ones_arrive() {
+    let app = TestApp::spawn().await;
+    let (author, _) = app.user("author@example.com", None).await;
+    let mut created = Vec::new();
+    for i in 0..250 {
+        let response = create(
+            &app,
+            &author,
+            &json!({"title": format!("post {i}"), "body": "b", "status": "published"}),
+        )
+        .await;
+        assert_eq!(response.status, 201, "post {i}: {}", response.body);
+        created.push(response.body["id"].as_str().expect("id").to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = feed(&app, None, 40, cursor.as_deref()).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        seen.extend(ids(&page));
+        pages += 1;
+        // New posts arrive between pages: they go to the top, not into the pages still to come.
+        create(
+            &app,
+            &author,
+            &json!({"title": format!("late {pages}"), "body": "b", "status": "published"}),
+        )
+        .await;
+        match page.body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 20);
+    }
+    assert_eq!(
+        seen.len(),
+        250,
+        "exactly the posts that existed when paging began"
+    );
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        250,
+        "no duplicates"
+    );
+    created.reverse();
+    assert_eq!(seen, created, "newest first");
+    let tampered = feed(&app, None, 40, Some("eyJtIjoiMjAyNi0xMyJ9")).await;
+    assert_eq!((tampered.status, tampered.code()), (400, "INVALID_CURSOR"));
+}
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_posts_from_every_feed() {
+    let app = TestApp::spawn().await;
+    let (author, _) = app.user("leaving@example.com", None).await;
+    create(
+        &app,
+        &author,
+        &json!({"title": "t", "body": "b", "status": "published", "tags": ["x"]}),
+    )
+    .await;
+    create(&app, &author, &json!({"title": "d", "body": "b"})).await;
+    assert_eq!(ids(&feed(&app, None, 10, None).await).len(), 1);
+    let deleted = app
+        .call(
+            users_me_delete::handle,
+            Call::new("DELETE", "/v1/users/me")
+                .bearer(&author)
+                .json(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    // Hidden at once, before the purge has run…
+    let post_deletions = || async {
+        app.outbox()
+            .await
+            .iter()
+            .filter(|e| e.kind == "post.deleted")
+            .count()
+    };
+    assert_eq!(post_deletions().await, 0);
+    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
+    assert!(ids(&feed(&app, Some("x"), 10, None).await).is_empty());
+    // …and gone once the purge worker has handled the deletion event.
+    let purged = ferrite_tests::purge(&app, ferrite_tests::unhurried()).await;
+    assert!(purged.batch_item_failures.is_empty());
+    assert_eq!(post_deletions().await, 2);
+    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
+}
