@@ -143,17 +143,11 @@ async fn through_the_whole_stack_each_function_pipe_and_poller_signs_as_its_own_
         // under other keys).
         let key = infra::iam::access_key_id(&stack, &format!("{principal}Role"));
         async move {
-            let data: serde_json::Value = http()
-                .get(format!(
-                    "{}/_ferrite/iam/decisions?accessKeyId={key}&action={action}&decision=Allow",
-                    ferrite_tests::endpoint()
-                ))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let url = format!(
+                "{}/_ferrite/iam/decisions?accessKeyId={key}&action={action}&decision=Allow",
+                ferrite_tests::endpoint()
+            );
+            let data = ferrite_tests::get_json(&url, None).await?;
             (data["tally"].as_array()?.first()?["count"].as_u64()? > 0).then_some(())
         }
     };

@@ -206,6 +206,18 @@ impl TestApp {
         statuses
     }
 
+    /// `GET /v1/posts` — the whole feed, or `tag`'s — from `cursor`, as anyone.
+    pub async fn feed(&self, tag: Option<&str>, limit: u16, cursor: Option<&str>) -> TestResponse {
+        let mut call = Call::new("GET", "/v1/posts").query("limit", &limit.to_string());
+        if let Some(tag) = tag {
+            call = call.query("tag", tag);
+        }
+        if let Some(cursor) = cursor {
+            call = call.query("cursor", cursor);
+        }
+        self.call(posts_list::handle, call).await
+    }
+
     /// Every outbox event in this test's table, oldest first.
     pub async fn outbox(&self) -> Vec<shared::events::Event> {
         let items = self

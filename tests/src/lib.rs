@@ -66,6 +66,16 @@ pub fn function_timeout(function: &str) -> std::time::Duration {
     std::time::Duration::from_secs(seconds)
 }
 
+/// `GET url` (with `bearer`, if any) as JSON; `None` when it cannot be had (yet): for the
+/// checks that [`eventually`] polls.
+pub async fn get_json(url: &str, bearer: Option<&str>) -> Option<serde_json::Value> {
+    let mut request = http().get(url);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.ok()?.json().await.ok()
+}
+
 /// Polls `check` every 100 ms until it answers, failing the test past `bound` (which a test
 /// derives from configuration: [`delivery_bound`], [`function_timeout`]). Returns the value and
 /// how long it took.

@@ -4,7 +4,7 @@ use ferrite_tests::PASSWORD;
 use ferrite_tests::{Call, TestApp};
 use serde_json::json;
 
-use super::{feed_page, items_with_key, publish, register_from, table_snapshot};
+use super::{items_with_key, publish, register_from, table_snapshot};
 
 #[tokio::test]
 async fn a_refused_account_deletion_changes_nothing() {
@@ -37,7 +37,7 @@ async fn a_refused_account_deletion_changes_nothing() {
 
     // Not one item changed: the posts, their feed entries, the account, the attempt budget.
     assert_eq!(table_snapshot(&app).await, before);
-    let feed = feed_page(&app, Some("kept"), 10, None).await;
+    let feed = app.feed(Some("kept"), 10, None).await;
     assert_eq!(feed.body["items"].as_array().map(Vec::len), Some(3));
 }
 
@@ -53,7 +53,7 @@ async fn an_account_with_many_posts_is_deleted_in_one_step_and_its_posts_purged_
         let tags: &[&str] = if n % 2 == 0 { &["mixed", "even"] } else { &[] };
         publish(&app, &prolific, &format!("post {n}"), tags).await;
     }
-    let one_post = feed_page(&app, None, 1, None).await.body["items"][0]["id"]
+    let one_post = app.feed(None, 1, None).await.body["items"][0]["id"]
         .as_str()
         .expect("a post")
         .to_owned();
@@ -83,7 +83,7 @@ async fn an_account_with_many_posts_is_deleted_in_one_step_and_its_posts_purged_
 
     // Hidden from every read at once, though still in the table.
     assert_eq!(items_with_key(&app, &["POST#"]).await, 26);
-    let everything = feed_page(&app, None, 100, None).await;
+    let everything = app.feed(None, 100, None).await;
     let titles: Vec<&str> = everything.body["items"]
         .as_array()
         .expect("items")
@@ -92,7 +92,7 @@ async fn an_account_with_many_posts_is_deleted_in_one_step_and_its_posts_purged_
         .collect();
     assert_eq!(titles, ["stays"]);
     assert_eq!(
-        feed_page(&app, Some("even"), 100, None).await.body["items"],
+        app.feed(Some("even"), 100, None).await.body["items"],
         json!([])
     );
     let post = app

@@ -3,7 +3,7 @@
 use ferrite_tests::TestApp;
 use serde_json::json;
 
-use super::{days_ago, feed_page, publish, table_snapshot};
+use super::{days_ago, publish, table_snapshot};
 
 #[tokio::test]
 async fn a_forged_or_foreign_feed_cursor_is_refused_without_walking_months() {
@@ -18,23 +18,17 @@ async fn a_forged_or_foreign_feed_cursor_is_refused_without_walking_months() {
             json!({"m": month}).to_string(),
         );
         log.take();
-        let answer = feed_page(&app, None, 20, Some(&forged)).await;
+        let answer = app.feed(None, 20, Some(&forged)).await;
         assert_eq!(answer.status, 400, "{}", answer.body);
         assert_eq!(answer.code(), "INVALID_CURSOR");
         assert!(log.take().is_empty(), "a forged cursor reads nothing");
     }
     // A genuine cursor of one feed is not a cursor of another.
-    let first = feed_page(&app, Some("rust"), 1, None).await;
+    let first = app.feed(Some("rust"), 1, None).await;
     let cursor = first.body["nextCursor"].as_str().expect("a second page");
-    assert_eq!(feed_page(&app, None, 1, Some(cursor)).await.status, 400);
-    assert_eq!(
-        feed_page(&app, Some("go"), 1, Some(cursor)).await.status,
-        400
-    );
-    assert_eq!(
-        feed_page(&app, Some("rust"), 1, Some(cursor)).await.status,
-        200
-    );
+    assert_eq!(app.feed(None, 1, Some(cursor)).await.status, 400);
+    assert_eq!(app.feed(Some("go"), 1, Some(cursor)).await.status, 400);
+    assert_eq!(app.feed(Some("rust"), 1, Some(cursor)).await.status, 200);
 }
 
 #[tokio::test]
@@ -53,19 +47,19 @@ async fn a_sparse_feed_costs_a_bounded_number_of_calls_per_page() {
     // The rare tag's first page: this month's bucket (empty), the month index, the one month,
     // then the page's authors (a deleted account's posts are not shown).
     log.take();
-    let rare = feed_page(&app, Some("rare"), 20, None).await;
+    let rare = app.feed(Some("rare"), 20, None).await;
     assert_eq!(rare.status, 200);
     assert_eq!(rare.body["items"].as_array().map(Vec::len), Some(1));
     assert!(rare.body["nextCursor"].is_null());
     assert_eq!(log.take(), ["Query", "Query", "Query", "BatchGetItem"]);
 
-    // The whole feed, page by page: every post once, newest first, and no page past the bound.
+    // The whole page by page: every post once, newest first, and no page past the bound.
     let bound = 2 * shared::posts::MAX_BUCKETS_PER_PAGE + 1;
     let mut titles = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         log.take();
-        let page = feed_page(&app, None, 20, cursor.as_deref()).await;
+        let page = app.feed(None, 20, cursor.as_deref()).await;
         assert_eq!(page.status, 200, "{}", page.body);
         let calls = log.take();
         assert!(calls.len() <= bound, "{} calls for one page", calls.len());
@@ -123,23 +117,17 @@ async fn feeds_written_before_the_month_index_are_whole_again_after_the_backfill
             .map(|p| p["title"].as_str().expect("title").to_owned())
             .collect()
     };
-    assert_eq!(
-        titles(feed_page(&app, Some("legacy"), 10, None).await),
-        ["new"]
-    );
+    assert_eq!(titles(app.feed(Some("legacy"), 10, None).await), ["new"]);
 
     let months = shared::posts::backfill_feed_months(&app.state.store)
         .await
         .expect("backfill");
     assert_eq!(months, 4, "two months of the feed and of the tag");
     assert_eq!(
-        titles(feed_page(&app, Some("legacy"), 10, None).await),
+        titles(app.feed(Some("legacy"), 10, None).await),
         ["new", "old"]
     );
-    assert_eq!(
-        titles(feed_page(&app, None, 10, None).await),
-        ["new", "old"]
-    );
+    assert_eq!(titles(app.feed(None, 10, None).await), ["new", "old"]);
     // Idempotent.
     assert_eq!(
         shared::posts::backfill_feed_months(&app.state.store)

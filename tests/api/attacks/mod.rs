@@ -104,23 +104,6 @@ async fn reset_with(app: &TestApp, token: &str, password: &str) -> u16 {
     .status
 }
 
-/// `GET /v1/posts` (the whole feed, or `tag`'s) with `cursor`, as anyone.
-async fn feed_page(
-    app: &TestApp,
-    tag: Option<&str>,
-    limit: u16,
-    cursor: Option<&str>,
-) -> ferrite_tests::TestResponse {
-    let mut call = Call::new("GET", "/v1/posts").query("limit", &limit.to_string());
-    if let Some(tag) = tag {
-        call = call.query("tag", tag);
-    }
-    if let Some(cursor) = cursor {
-        call = call.query("cursor", cursor);
-    }
-    app.call(posts_list::handle, call).await
-}
-
 /// Publishes a post tagged `tags` as `access`.
 async fn publish(app: &TestApp, access: &str, title: &str, tags: &[&str]) {
     let created = app

@@ -116,18 +116,8 @@ async fn put(path: &str, body: &serde_json::Value, token: &str) -> reqwest::Resp
 /// A user's audit history (`GET /v1/audit?entityType=user&entityId=…`), newest first; None
 /// when the API could not answer.
 async fn user_history(admin: &str, user: &str) -> Option<Vec<serde_json::Value>> {
-    let page: serde_json::Value = http()
-        .get(format!(
-            "{}/v1/audit?entityType=user&entityId={user}",
-            api_url()
-        ))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let url = format!("{}/v1/audit?entityType=user&entityId={user}", api_url());
+    let page = ferrite_tests::get_json(&url, Some(admin)).await?;
     page["items"].as_array().cloned()
 }
 

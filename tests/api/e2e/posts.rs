@@ -96,18 +96,8 @@ async fn the_post_journey_works_over_http_and_every_change_reaches_the_audit_tra
         "the post's audit trail",
         delivery_bound("AuditQueue"),
         || async {
-            let page: serde_json::Value = http()
-                .get(format!(
-                    "{}/v1/audit?entityType=post&entityId={id}",
-                    api_url()
-                ))
-                .bearer_auth(&moderator)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let url = format!("{}/v1/audit?entityType=post&entityId={id}", api_url());
+            let page = ferrite_tests::get_json(&url, Some(&moderator)).await?;
             let kinds: Vec<String> = page["items"]
                 .as_array()?
                 .iter()

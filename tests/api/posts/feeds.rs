@@ -6,7 +6,7 @@ use ferrite_tests::PASSWORD;
 use ferrite_tests::{Call, TestApp};
 use serde_json::json;
 
-use super::{create, feed, ids};
+use super::{create, ids};
 
 #[tokio::test]
 async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_ones_arrive() {
@@ -27,7 +27,7 @@ async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_o
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page = feed(&app, None, 40, cursor.as_deref()).await;
+        let page = app.feed(None, 40, cursor.as_deref()).await;
         assert_eq!(page.status, 200, "{:?}", page.body);
         seen.extend(ids(&page));
         pages += 1;
@@ -56,7 +56,7 @@ async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_o
     );
     created.reverse();
     assert_eq!(seen, created, "newest first");
-    let tampered = feed(&app, None, 40, Some("eyJtIjoiMjAyNi0xMyJ9")).await;
+    let tampered = app.feed(None, 40, Some("eyJtIjoiMjAyNi0xMyJ9")).await;
     assert_eq!((tampered.status, tampered.code()), (400, "INVALID_CURSOR"));
 }
 
@@ -71,7 +71,7 @@ async fn deleting_an_account_removes_its_posts_from_every_feed() {
     )
     .await;
     create(&app, &author, &json!({"title": "d", "body": "b"})).await;
-    assert_eq!(ids(&feed(&app, None, 10, None).await).len(), 1);
+    assert_eq!(ids(&app.feed(None, 10, None).await).len(), 1);
     let deleted = app
         .call(
             users_me_delete::handle,
@@ -90,11 +90,11 @@ async fn deleting_an_account_removes_its_posts_from_every_feed() {
             .count()
     };
     assert_eq!(post_deletions().await, 0);
-    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
-    assert!(ids(&feed(&app, Some("x"), 10, None).await).is_empty());
+    assert!(ids(&app.feed(None, 10, None).await).is_empty());
+    assert!(ids(&app.feed(Some("x"), 10, None).await).is_empty());
     // …and gone once the purge worker has handled the deletion event.
     let purged = ferrite_tests::purge(&app, ferrite_tests::unhurried()).await;
     assert!(purged.batch_item_failures.is_empty());
     assert_eq!(post_deletions().await, 2);
-    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
+    assert!(ids(&app.feed(None, 10, None).await).is_empty());
 }

@@ -34,17 +34,6 @@ async fn patch(app: &TestApp, token: &str, id: &str, body: &Value) -> TestRespon
     .await
 }
 
-async fn feed(app: &TestApp, tag: Option<&str>, limit: u16, cursor: Option<&str>) -> TestResponse {
-    let mut call = Call::new("GET", "/v1/posts").query("limit", &limit.to_string());
-    if let Some(tag) = tag {
-        call = call.query("tag", tag);
-    }
-    if let Some(cursor) = cursor {
-        call = call.query("cursor", cursor);
-    }
-    app.call(posts_list::handle, call).await
-}
-
 fn ids(response: &TestResponse) -> Vec<String> {
     response.body["items"]
         .as_array()

@@ -4,7 +4,7 @@ use ferrite_tests::{Call, TestApp};
 use serde_json::{Value, json};
 use shared::auth::Role;
 
-use super::{create, feed, get, ids, patch};
+use super::{create, get, ids, patch};
 
 #[tokio::test]
 async fn a_draft_stays_private_until_published_then_reaches_the_feeds() {
@@ -32,17 +32,14 @@ async fn a_draft_stays_private_until_published_then_reaches_the_feeds() {
     );
     assert_eq!(created.body["tags"], json!(["aws", "rust"]));
     assert_eq!(created.body["publishedAt"], Value::Null);
-    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
+    assert!(ids(&app.feed(None, 10, None).await).is_empty());
 
     let published = patch(&app, &author, &id, &json!({"status": "published"})).await;
     assert_eq!(published.status, 200);
     assert!(published.body["publishedAt"].is_string());
-    assert_eq!(ids(&feed(&app, None, 10, None).await), [id.as_str()]);
-    assert_eq!(
-        ids(&feed(&app, Some("rust"), 10, None).await),
-        [id.as_str()]
-    );
-    assert!(ids(&feed(&app, Some("go"), 10, None).await).is_empty());
+    assert_eq!(ids(&app.feed(None, 10, None).await), [id.as_str()]);
+    assert_eq!(ids(&app.feed(Some("rust"), 10, None).await), [id.as_str()]);
+    assert!(ids(&app.feed(Some("go"), 10, None).await).is_empty());
     let by_author = app
         .call(
             users_posts::handle,
@@ -58,22 +55,22 @@ async fn a_draft_stays_private_until_published_then_reaches_the_feeds() {
             .status,
         200
     );
-    assert!(ids(&feed(&app, Some("rust"), 10, None).await).is_empty());
-    assert_eq!(ids(&feed(&app, Some("go"), 10, None).await), [id.as_str()]);
+    assert!(ids(&app.feed(Some("rust"), 10, None).await).is_empty());
+    assert_eq!(ids(&app.feed(Some("go"), 10, None).await), [id.as_str()]);
     assert_eq!(
-        feed(&app, None, 10, None).await.body["items"][0]["tags"],
+        app.feed(None, 10, None).await.body["items"][0]["tags"],
         json!(["go"])
     );
 
-    // Back to draft: gone from every feed, still in the author's own list.
+    // Back to draft: gone from every still in the author's own list.
     assert_eq!(
         patch(&app, &author, &id, &json!({"status": "draft"}))
             .await
             .status,
         200
     );
-    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
-    assert!(ids(&feed(&app, Some("go"), 10, None).await).is_empty());
+    assert!(ids(&app.feed(None, 10, None).await).is_empty());
+    assert!(ids(&app.feed(Some("go"), 10, None).await).is_empty());
     let mine = app
         .call(
             users_me_posts::handle,
@@ -247,8 +244,8 @@ async fn moderators_hide_and_unhide_but_cannot_edit_and_authors_cannot_unhide() 
             .status,
         200
     );
-    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
-    assert!(ids(&feed(&app, Some("x"), 10, None).await).is_empty());
+    assert!(ids(&app.feed(None, 10, None).await).is_empty());
+    assert!(ids(&app.feed(Some("x"), 10, None).await).is_empty());
     assert_eq!(
         patch(&app, &author, &id, &json!({"status": "published"}))
             .await
@@ -262,7 +259,7 @@ async fn moderators_hide_and_unhide_but_cannot_edit_and_authors_cannot_unhide() 
             .status,
         200
     );
-    assert_eq!(ids(&feed(&app, None, 10, None).await), [id.as_str()]);
+    assert_eq!(ids(&app.feed(None, 10, None).await), [id.as_str()]);
     let kinds: Vec<String> = app
         .outbox()
         .await

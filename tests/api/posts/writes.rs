@@ -3,7 +3,7 @@
 use ferrite_tests::{Call, TestApp};
 use serde_json::{Value, json};
 
-use super::{create, feed, get, ids};
+use super::{create, get, ids};
 
 #[tokio::test]
 async fn concurrent_edits_of_one_version_have_exactly_one_winner() {
@@ -123,8 +123,8 @@ async fn if_none_match_answers_304_and_deleting_removes_every_entry() {
     assert_eq!(delete(&other).await.status, 403);
     assert_eq!(delete(&author).await.status, 204);
     assert_eq!(delete(&author).await.status, 404);
-    assert!(ids(&feed(&app, None, 10, None).await).is_empty());
-    assert!(ids(&feed(&app, Some("x"), 10, None).await).is_empty());
+    assert!(ids(&app.feed(None, 10, None).await).is_empty());
+    assert!(ids(&app.feed(Some("x"), 10, None).await).is_empty());
     assert_eq!(
         app.last_event("post.deleted")
             .await
