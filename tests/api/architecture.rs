@@ -97,7 +97,10 @@ fn no_function_crate_depends_on_another_and_shared_depends_on_no_crate_of_the_wo
 /// The `crate::<module>` paths of one source file's code: comments and the unit-test module
 /// (which may reach anywhere to set a case up) left out.
 fn crate_paths(source: &str) -> Vec<String> {
-    let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let code = source
+        .split("#[cfg(test)]\nmod ")
+        .next()
+        .unwrap_or_default();
     let mut modules = Vec::new();
     for line in code.lines() {
         let line = line.trim_start();

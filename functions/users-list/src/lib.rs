@@ -11,8 +11,8 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     let me = accounts::authenticate(state, &req).await?;
     accounts::require_role(&me, Role::Admin)?;
     let page = shared::http::page_request(&req)?;
-    let status: Option<UserStatus> = shared::http::enum_param(&req, "status", "active, disabled")?;
-    let role: Option<Role> = shared::http::enum_param(&req, "role", "USER, MODERATOR, ADMIN")?;
+    let status: Option<UserStatus> = shared::http::enum_param(&req, "status")?;
+    let role: Option<Role> = shared::http::enum_param(&req, "role")?;
     let users = accounts::list_users(state, status, role, &page).await?;
     shared::http::json(StatusCode::OK, &users)
 }

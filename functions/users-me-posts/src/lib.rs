@@ -8,8 +8,7 @@ use shared::{ApiError, State, accounts};
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     let page = shared::http::page_request(&req)?;
-    let status: Option<PostStatus> =
-        shared::http::enum_param(&req, "status", "draft, published, hidden")?;
+    let status: Option<PostStatus> = shared::http::enum_param(&req, "status")?;
     let posts = shared::posts::mine(state, &me, status, &page).await?;
     shared::http::json(StatusCode::OK, &posts)
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::events::Actor;
+use crate::http::QueryEnum;
 use crate::ids::UserId;
 use crate::store::Key;
 
@@ -12,6 +13,10 @@ use crate::store::Key;
 pub enum UserStatus {
     Active,
     Disabled,
+}
+
+impl QueryEnum for UserStatus {
+    const VALUES: &'static [&'static str] = &["active", "disabled"];
 }
 
 impl UserStatus {

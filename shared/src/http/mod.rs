@@ -4,8 +4,8 @@
 mod request;
 
 pub use request::{
-    PathId, enum_param, if_match_version, json_body, json_body_with_limit, page_request, path_id,
-    path_param, query_param, source_ip,
+    PathId, QueryEnum, enum_param, if_match_version, json_body, json_body_with_limit, page_request,
+    path_id, path_param, query_param, source_ip,
 };
 
 use std::future::Future;

@@ -6,6 +6,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::ids::UserId;
 use crate::store::PageRequest;
@@ -196,17 +197,27 @@ pub fn query_param<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, 
     }
 }
 
-/// A query-string parameter naming one value of an enum (`?status=draft`), by the enum's JSON
-/// spelling; a value outside `allowed` is a 400 that lists them.
-pub fn enum_param<T: DeserializeOwned>(
-    req: &Request,
-    name: &str,
-    allowed: &str,
-) -> Result<Option<T>, ApiError> {
+/// An enum that a query parameter names by its JSON spelling (`?status=draft`): every value,
+/// as the 400 for any other lists them.
+pub trait QueryEnum: DeserializeOwned {
+    const VALUES: &'static [&'static str];
+}
+
+impl QueryEnum for Role {
+    const VALUES: &'static [&'static str] = &["USER", "MODERATOR", "ADMIN"];
+}
+
+/// A query-string parameter naming one value of `T`; any other value is a 400 that lists
+/// [`QueryEnum::VALUES`].
+pub fn enum_param<T: QueryEnum>(req: &Request, name: &str) -> Result<Option<T>, ApiError> {
     query_param(req, name)?
         .map(|raw| {
-            serde_json::from_value::<T>(serde_json::Value::String(raw.to_owned()))
-                .map_err(|_| ApiError::invalid_parameter(name, format!("must be one of {allowed}")))
+            serde_json::from_value::<T>(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+                ApiError::invalid_parameter(
+                    name,
+                    format!("must be one of {}", T::VALUES.join(", ")),
+                )
+            })
         })
         .transpose()
 }
@@ -384,6 +395,23 @@ mod tests {
             panic!()
         };
         assert_eq!(errors[0].field, "count");
+    }
+
+    /// Every value of `T::VALUES` reads as a `T` that writes it back.
+    fn check_query_enum<T: QueryEnum + serde::Serialize>() {
+        for value in T::VALUES {
+            let parsed: T = serde_json::from_value(serde_json::Value::String((*value).to_owned()))
+                .unwrap_or_else(|_| panic!("{value} is not a value"));
+            assert_eq!(serde_json::to_value(parsed).expect("json"), *value);
+        }
+    }
+
+    #[test]
+    fn every_query_enum_lists_exactly_its_values() {
+        check_query_enum::<Role>();
+        check_query_enum::<crate::accounts::items::UserStatus>();
+        check_query_enum::<crate::posts::PostStatus>();
+        assert!(serde_json::from_str::<Role>("\"ROOT\"").is_err());
     }
 
     #[test]

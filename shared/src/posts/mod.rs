@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Principal;
 use crate::error::ApiError;
 use crate::events::Event;
-use crate::http::PathId;
+use crate::http::{PathId, QueryEnum};
 use crate::ids::UserId;
 use crate::store::{Key, Store};
 
@@ -110,6 +110,10 @@ pub enum PostStatus {
     Draft,
     Published,
     Hidden,
+}
+
+impl QueryEnum for PostStatus {
+    const VALUES: &'static [&'static str] = &["draft", "published", "hidden"];
 }
 
 impl PostStatus {
