@@ -37,8 +37,9 @@ use shared::auth::Role;
 use shared::auth::keys::{Jwk, Jwks};
 use shared::error::{FieldError, Problem};
 use shared::events::{Actor, ActorKind, Change, Entity};
-use shared::ids::{EventId, UserId};
+use shared::ids::{EventId, PropertyId, UserId};
 use shared::posts::{PostId, PostStatus, PostSummary, PostView, Tag};
+use shared::properties::{PropertyView, TransferView};
 use shared::store::Page;
 
 const JSON: &str = "application/json";
@@ -339,21 +340,8 @@ fn register<T: ToSchema>(
     components.schema_from::<T>()
 }
 
-/// The whole document.
-pub fn document() -> OpenApi {
-    let mut paths = PathsBuilder::new();
-    let mut by_path: BTreeMap<&str, PathItem> = BTreeMap::new();
-    for route in routes() {
-        let item = PathItem::new(route.method.clone(), operation(&route));
-        by_path
-            .entry(route.path)
-            .and_modify(|existing| existing.merge_operations(item.clone()))
-            .or_insert(item);
-    }
-    for (path, item) in by_path {
-        paths = paths.path(path, item);
-    }
-
+/// Every schema the operations name, with the ones they nest, and the bearer scheme.
+fn components() -> utoipa::openapi::Components {
     let mut nested = Vec::new();
     let mut components = ComponentsBuilder::new();
     components = register::<Problem>(components, &mut nested);
@@ -392,10 +380,17 @@ pub fn document() -> OpenApi {
     components = register::<users_patch::UserPatch>(components, &mut nested);
     components = register::<posts_create::CreatePost>(components, &mut nested);
     components = register::<posts_patch::PatchPost>(components, &mut nested);
+    components = register::<PropertyView>(components, &mut nested);
+    components = register::<TransferView>(components, &mut nested);
+    components = register::<PropertyId>(components, &mut nested);
+    components = register::<properties_create::CreateProperty>(components, &mut nested);
+    components = register::<properties_transfer::TransferProperty>(components, &mut nested);
     components = components
         .schema("PostPage", Page::<PostSummary>::schema())
         .schema("UserPage", Page::<UserView>::schema())
         .schema("AuditPage", Page::<AuditEntry>::schema())
+        .schema("TransferPage", Page::<TransferView>::schema())
+        .schema("PropertyPage", Page::<PropertyView>::schema())
         .schemas_from_iter(nested)
         .security_scheme(
             BEARER,
@@ -409,6 +404,25 @@ pub fn document() -> OpenApi {
                     .build(),
             ),
         );
+    components.build()
+}
+
+/// The whole document.
+pub fn document() -> OpenApi {
+    let mut paths = PathsBuilder::new();
+    let mut by_path: BTreeMap<&str, PathItem> = BTreeMap::new();
+    for route in routes() {
+        let item = PathItem::new(route.method.clone(), operation(&route));
+        by_path
+            .entry(route.path)
+            .and_modify(|existing| existing.merge_operations(item.clone()))
+            .or_insert(item);
+    }
+    for (path, item) in by_path {
+        paths = paths.path(path, item);
+    }
+
+    let components = components();
 
     OpenApiBuilder::new()
         .info(
@@ -416,7 +430,7 @@ pub fn document() -> OpenApi {
                 .title("Ferrite API")
                 .version(shared::VERSION)
                 .description(Some(
-                    "Accounts and auth, users with roles, posts and an audit trail. Every error is \
+                    "Accounts and auth, users with roles, posts, a property registry and an audit trail. Every error is \
                      RFC 9457 `application/problem+json` with a stable `code`.",
                 ))
                 .build(),
@@ -430,6 +444,10 @@ pub fn document() -> OpenApi {
                 ),
                 ("me", "The signed-in user's account"),
                 ("posts", "Posts and feeds"),
+                (
+                    "properties",
+                    "The property registry: properties, owners, ownership transfers",
+                ),
                 ("admin", "Users and the audit trail (admin role)"),
                 ("ops", "Health and this document"),
             ]
@@ -441,7 +459,7 @@ pub fn document() -> OpenApi {
             }),
         ))
         .paths(paths.build())
-        .components(Some(components.build()))
+        .components(Some(components))
         .build()
 }
 

@@ -5,8 +5,10 @@ use shared::accounts::Session;
 use shared::accounts::items::UserView;
 use shared::auth::Role;
 use shared::auth::keys::Jwks;
+use shared::ids::PropertyId;
 use shared::ids::UserId;
 use shared::posts::{PostId, PostStatus, PostView, Tag};
+use shared::properties::{PropertyKind, PropertyView, TransferView};
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -459,6 +461,109 @@ pub(crate) fn routes() -> Vec<Route> {
             body: None,
             params: vec![path_id::<PostId>()],
             ok: vec![(204, "Deleted", None)],
+            errors: &[403, 404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/properties",
+            id: "createProperty",
+            tag: "properties",
+            summary: "Register a property the caller owns (file numbers are unique, compared without case)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<properties_create::CreateProperty>(),
+            params: vec![],
+            ok: vec![(
+                201,
+                "The property (`Location`, `ETag` = version)",
+                json::<PropertyView>(),
+            )],
+            errors: &[409, 422],
+        },
+        Route {
+            method: Get,
+            path: "/v1/properties",
+            id: "listProperties",
+            tag: "properties",
+            summary: "The registry by one served filter: ownerId; country [+ city [+ kind]]; or fileNumber. Each page carries the owners",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![
+                query(
+                    "ownerId",
+                    schema_ref(&UserId::name()),
+                    "An owner's properties.",
+                ),
+                query(
+                    "country",
+                    string(2),
+                    "ISO 3166-1 alpha-2: the properties in this country.",
+                ),
+                query(
+                    "city",
+                    string(100),
+                    "With `country`: in this city (any case).",
+                ),
+                query(
+                    "kind",
+                    schema_ref(&PropertyKind::name()),
+                    "With `country` and `city`: of this kind.",
+                ),
+                query(
+                    "fileNumber",
+                    string(32),
+                    "The property with this file number (any case).",
+                ),
+            ]),
+            ok: vec![(200, "A page of properties", page("PropertyPage"))],
+            errors: &[400],
+        },
+        Route {
+            method: Get,
+            path: "/v1/properties/{id}",
+            id: "getProperty",
+            tag: "properties",
+            summary: "A property with its owner (any signed-in user)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<PropertyId>()],
+            ok: vec![(
+                200,
+                "The property (`ETag` = version)",
+                json::<PropertyView>(),
+            )],
+            errors: &[404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/properties/{id}/transfer",
+            id: "transferProperty",
+            tag: "properties",
+            summary: "Give a property to another owner, recorded in its history (owner, admin)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<properties_transfer::TransferProperty>(),
+            params: vec![path_id::<PropertyId>(), if_match()],
+            ok: vec![(
+                201,
+                "The history entry of the transfer",
+                json::<TransferView>(),
+            )],
+            errors: &[403, 404, 412, 422],
+        },
+        Route {
+            method: Get,
+            path: "/v1/properties/{id}/ownership-history",
+            id: "propertyOwnershipHistory",
+            tag: "properties",
+            summary: "A property's transfers, newest first (owner, admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![path_id::<PropertyId>()]),
+            ok: vec![(200, "A page of transfers", page("TransferPage"))],
             errors: &[403, 404],
         },
     ]

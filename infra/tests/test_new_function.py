@@ -35,39 +35,39 @@ class NewFunction(unittest.TestCase):
 
     def test_it_writes_the_crate_the_resource_with_its_policy_and_route_and_a_test(self) -> None:
         before = set(self.template()["Resources"])
-        new_function.create(self.root, "properties-get", "GET /v1/properties/{id}", None)
+        new_function.create(self.root, "gadgets-get", "GET /v1/gadgets/{id}", None)
 
-        crate = self.root / "functions" / "properties-get"
-        self.assertIn('name = "properties-get"', (crate / "Cargo.toml").read_text())
+        crate = self.root / "functions" / "gadgets-get"
+        self.assertIn('name = "gadgets-get"', (crate / "Cargo.toml").read_text())
         self.assertNotIn("description", (crate / "Cargo.toml").read_text())
-        self.assertIn("properties_get::handle", (crate / "src" / "main.rs").read_text())
+        self.assertIn("gadgets_get::handle", (crate / "src" / "main.rs").read_text())
         self.assertIn("accounts::authenticate", (crate / "src" / "lib.rs").read_text())
 
         resources = self.template()["Resources"]
-        self.assertEqual(set(resources) - before, {"PropertiesGetFunction"})
-        function = resources["PropertiesGetFunction"]
-        self.assertEqual(function["Metadata"]["BuildProperties"]["Binary"], "properties-get")
+        self.assertEqual(set(resources) - before, {"GadgetsGetFunction"})
+        function = resources["GadgetsGetFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"]["Binary"], "gadgets-get")
         properties = function["Properties"]
-        self.assertEqual(properties["Description"], "GET /v1/properties/{id} - properties get")
+        self.assertEqual(properties["Description"], "GET /v1/gadgets/{id} - gadgets get")
         [statement] = properties["Policies"][0]["Statement"]
         self.assertEqual(statement["Action"], ["dynamodb:BatchGetItem"])
         self.assertEqual(statement["Resource"], [{"Fn::GetAtt": ["Table", "Arn"]}])
         route = properties["Events"]["Route"]["Properties"]
-        self.assertEqual((route["Method"], route["Path"]), ("GET", "/v1/properties/{id}"))
+        self.assertEqual((route["Method"], route["Path"]), ("GET", "/v1/gadgets/{id}"))
         self.assertIn("Outputs", self.template())
 
         manifest = (self.root / "tests" / "Cargo.toml").read_text()
-        self.assertIn('properties-get = { path = "../functions/properties-get" }', manifest)
+        self.assertIn('gadgets-get = { path = "../functions/gadgets-get" }', manifest)
         main = (self.root / "tests" / "api" / "main.rs").read_text()
         mods = [line for line in main.splitlines() if line.startswith("mod ")]
-        self.assertIn("mod properties_get;", mods)
+        self.assertIn("mod gadgets_get;", mods)
         self.assertEqual(mods, sorted(mods), "the module list stays sorted")
-        test = (self.root / "tests" / "api" / "properties_get.rs").read_text()
+        test = (self.root / "tests" / "api" / "gadgets_get.rs").read_text()
         self.assertIn(f'.param("id", "{new_function.SAMPLE_ID}")', test)
         self.assertIn("assert_eq!(anonymous.status, 401", test)
 
     def test_the_template_it_writes_passes_cfn_lint(self) -> None:
-        new_function.create(self.root, "units-list", "GET /v1/properties/{id}/units", "Units")
+        new_function.create(self.root, "gadget-parts-list", "GET /v1/gadgets/{id}/parts", "Units")
         lint = subprocess.run(
             [str(Path(sys.executable).parent / "cfn-lint"), str(self.root / "template.yaml")],
             capture_output=True,
@@ -80,9 +80,9 @@ class NewFunction(unittest.TestCase):
         cases = [
             ("health", "GET /v1/status"),  # the crate exists
             ("users-get-again", "GET /v1/users/{id}"),  # the route is taken
-            ("Properties_List", "GET /v1/properties"),
-            ("properties-list", "GET /properties"),
-            ("properties-list", "FETCH /v1/properties"),
+            ("Gadgets_List", "GET /v1/gadgets"),
+            ("gadgets-list", "GET /gadgets"),
+            ("gadgets-list", "FETCH /v1/gadgets"),
         ]
         for name, route in cases:
             with self.subTest(name=name, route=route):

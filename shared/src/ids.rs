@@ -107,6 +107,14 @@ id_type!(
     UserId
 );
 id_type!(
+    /// The id of a property of the registry.
+    PropertyId
+);
+id_type!(
+    /// The id of one ownership transfer (time-ordered: a property's history sorts by it).
+    TransferId
+);
+id_type!(
     /// The id of an event (outbox item, audit entry): time-ordered, the idempotency key of workers.
     EventId
 );

@@ -33,6 +33,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod posts;
+pub mod properties;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -16,7 +16,7 @@ const SHARED_STACK: &[&[&str]] = &[
     &["http", "state"],
     &["events"],
     &["accounts"],
-    &["posts"],
+    &["posts", "properties"],
     &["audit", "worker"],
 ];
 

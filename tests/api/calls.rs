@@ -231,3 +231,93 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
         &["BatchGetItem", "GetItem", "TransactWriteItems"],
     );
 }
+
+#[tokio::test]
+async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let expect = |endpoint: &str, calls: &[&str]| {
+        let made = log.take();
+        assert_eq!(made, calls, "{endpoint}");
+    };
+    let (owner, _) = app.user("owner@example.com", None).await;
+    let (_, buyer_id) = app.user("buyer@example.com", None).await;
+    log.take();
+
+    let created = app
+        .call(
+            properties_create::handle,
+            Call::new("POST", "/v1/properties").bearer(&owner).json(&json!({
+                "fileNumber": "CALLS-1",
+                "address": {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+                "kind": "mixed"
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    // The property, its file number's claim, the owner's count and the event: one transaction.
+    expect(
+        "POST /v1/properties",
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let id = created.body["id"].as_str().expect("id").to_owned();
+
+    let read = app
+        .call(
+            properties_get::handle,
+            Call::new("GET", "/v1/properties/{id}")
+                .param("id", &id)
+                .bearer(&owner),
+        )
+        .await;
+    assert_eq!(read.status, 200);
+    expect(
+        "GET /v1/properties/{id}",
+        &["BatchGetItem", "GetItem", "GetItem"],
+    );
+
+    let listed = app
+        .call(
+            properties_list::handle,
+            Call::new("GET", "/v1/properties")
+                .query("country", "US")
+                .bearer(&owner),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    // The page and its owners: at most two calls besides authentication, whatever the page size.
+    expect(
+        "GET /v1/properties?country=",
+        &["BatchGetItem", "Query", "BatchGetItem"],
+    );
+
+    let moved = app
+        .call(
+            properties_transfer::handle,
+            Call::new("POST", "/v1/properties/{id}/transfer")
+                .param("id", &id)
+                .bearer(&owner)
+                .json(&json!({"newOwnerId": buyer_id})),
+        )
+        .await;
+    assert_eq!(moved.status, 201, "{}", moved.body);
+    expect(
+        "POST /v1/properties/{id}/transfer",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+
+    let (admin, _) = app.admin("admin@example.com").await;
+    log.take();
+    let history = app
+        .call(
+            properties_history::handle,
+            Call::new("GET", "/v1/properties/{id}/ownership-history")
+                .param("id", &id)
+                .bearer(&admin),
+        )
+        .await;
+    assert_eq!(history.status, 200);
+    expect(
+        "GET /v1/properties/{id}/ownership-history",
+        &["BatchGetItem", "GetItem", "Query"],
+    );
+}

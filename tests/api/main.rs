@@ -6,6 +6,7 @@
 //! - `store`, `fixtures`: the shared crate against the local AWS endpoint, real event shapes;
 //! - `auth`: accounts in-process — registration, sessions, one's own account, the admin routes;
 //! - `posts`: posts in-process — visibility, feeds, concurrency, idempotency;
+//! - `properties`: the property registry — unique file numbers, transfers, the history, owners;
 //! - `events`: the workers in-process on real SQS events;
 //! - `calls`: the DynamoDB operations each endpoint makes (the README's call-count table);
 //! - `iam`: every function held to its policy in template.yaml;
@@ -24,5 +25,6 @@ mod fixtures;
 mod gateway;
 mod iam;
 mod posts;
+mod properties;
 mod security;
 mod store;

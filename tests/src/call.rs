@@ -108,7 +108,10 @@ impl Call {
     /// The payload v2 event as `lambda_http` hands it to a handler.
     pub fn request(&self) -> lambda_http::Request {
         let route_key = format!("{} {}", self.method, self.route);
-        let raw_query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // Percent-encoded, as a client sends it and API Gateway hands it on.
+        let raw_query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.query)
+            .finish();
         // API Gateway joins the values of a repeated parameter with commas.
         let mut query = serde_json::Map::new();
         for (k, v) in &self.query {
@@ -122,7 +125,7 @@ impl Call {
             "version": "2.0",
             "routeKey": route_key,
             "rawPath": self.path,
-            "rawQueryString": raw_query.join("&"),
+            "rawQueryString": raw_query,
             "headers": self.headers,
             "requestContext": {
                 "accountId": "123456789012", "apiId": "test", "domainName": "test.local",

@@ -59,10 +59,30 @@ pub(super) async fn delete_user(
     // go, and the last-admin rule is its condition — a refused deletion changes nothing. The
     // account's posts are purged in the background from this event (`posts::purge_author`,
     // the purge worker) and hidden from every read from the moment the account is gone.
+    if user.property_count > 0 {
+        return Err(ApiError::Conflict {
+            code: "OWNS_PROPERTIES",
+            detail: format!(
+                "The account owns {} propert{} of the registry: transfer {} first.",
+                user.property_count,
+                if user.property_count == 1 { "y" } else { "ies" },
+                if user.property_count == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+            ),
+        });
+    }
     let email =
         Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
     let mut writes = vec![
-        store.delete_op(&user.key(), true)?,
+        // Under the condition that it still owns nothing: a property registered meanwhile
+        // refuses the deletion (412; asked again, it is the 409 above).
+        Update::new(user.key())
+            .if_exists()
+            .if_number("propertyCount", 0)
+            .into_delete(store)?,
         store.delete_op(&Key::email(&email), false)?,
     ];
     writes.extend(also);

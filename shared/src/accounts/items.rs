@@ -55,6 +55,11 @@ pub struct UserItem {
     /// user anyway.
     #[serde(default)]
     pub session_epoch: u64,
+    /// Properties of the registry this account owns, kept in the transactions that create and
+    /// transfer them: an account is deleted only under the condition that it is 0 (absent
+    /// counts as 0), so no property is ever left without an owner.
+    #[serde(default)]
+    pub property_count: u64,
     /// Links requested before this instant (ms) are never minted: set when the password is
     /// set, so a reset or verification email still on its way carries no live link.
     #[serde(default)]

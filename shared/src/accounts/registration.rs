@@ -65,6 +65,7 @@ pub async fn register(
         version: 1,
         session_epoch: 0,
         links_valid_after: 0,
+        property_count: 0,
         reset_token: None,
         verify_token: None,
     };

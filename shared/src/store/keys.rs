@@ -24,6 +24,9 @@
 //! | feed / tag entry | `FEED#<yyyy-mm>` / `TAG#<tag>#<yyyy-mm>` | `<publishedKey>` | – | a feed page: Query per month bucket, newest first | posts |
 //! | feed month | `FEEDMONTHS#FEED` / `FEEDMONTHS#TAG#<tag>` | `<yyyy-mm>` | – | the next older month with entries: Query `sk BETWEEN` | posts |
 //! | idempotency record | `IDEMPOTENCY#<userId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts`: GetItem (24 h TTL) | posts |
+//! | property | `PROPERTY#<propertyId>` | `PROPERTY` | `gsi1`: `OWNER#<userId>` / `<propertyId>` | a property: GetItem; an owner's properties: Query `gsi1` | properties |
+//! | file number claim | `FILENUMBER#<FILE-NUMBER>` | `FILENUMBER` | – | uniqueness: written with the property under `attribute_not_exists(pk)` | properties |
+//! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |
 //! | audit entry | `AUDIT#<entityType>#<entityId>` | `<eventId>` | `gsi1`: `AUDIT_ACTOR#<actorId>` / `<eventId>`; `gsi2`: `AUDIT_MONTH#<yyyy-mm>` / `<eventId>` | an entity's history, an actor's actions, a month: Query | audit |
 //! | email send claim | `EMAIL#<eventId>` | `EMAIL` | – | at most one send per event: conditional PutItem (30-day TTL; an event id has no `@`, an address always has one, so it never meets an email claim) | worker-email |

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, TransactWriteItem, Update as SdkUpdate,
+    AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update as SdkUpdate,
 };
 use serde::Serialize;
 
@@ -181,9 +181,9 @@ impl Update {
         (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
     }
 
-    /// Only this update's conditions, as a `ConditionCheck` of a transaction: the transaction
-    /// fails unless they hold, and the item is not written.
-    pub fn into_check(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
+    /// The key and only the conditions of this update, with just the names and values they
+    /// use (DynamoDB refuses unused ones).
+    fn conditions_only(self) -> ConditionsOnly {
         let condition = self
             .condition()
             .unwrap_or_else(|| "attribute_exists(pk)".to_owned());
@@ -197,15 +197,42 @@ impl Update {
             .into_iter()
             .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
             .collect();
+        ConditionsOnly {
+            key: self.key.to_attrs(),
+            names: (!names.is_empty()).then_some(names),
+            values: (!values.is_empty()).then_some(values),
+            condition,
+        }
+    }
+
+    /// Only this update's conditions, as a `ConditionCheck` of a transaction: the transaction
+    /// fails unless they hold, and the item is not written.
+    pub fn into_check(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
+        let only = self.conditions_only();
         let check = ConditionCheck::builder()
             .table_name(&store.table)
-            .set_key(Some(self.key.to_attrs()))
-            .condition_expression(condition)
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .set_key(Some(only.key))
+            .condition_expression(only.condition)
+            .set_expression_attribute_names(only.names)
+            .set_expression_attribute_values(only.values)
             .build()
             .map_err(|e| StoreError::Sdk(Box::new(e)))?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// A `Delete` of the item under this update's conditions, as an item of a transaction:
+    /// the item goes only if they hold (its sets and adds are ignored).
+    pub fn into_delete(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
+        let only = self.conditions_only();
+        let delete = Delete::builder()
+            .table_name(&store.table)
+            .set_key(Some(only.key))
+            .condition_expression(only.condition)
+            .set_expression_attribute_names(only.names)
+            .set_expression_attribute_values(only.values)
+            .build()
+            .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// This update as an item of a transaction.
@@ -221,4 +248,12 @@ impl Update {
             .map_err(|e| StoreError::Sdk(Box::new(e)))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
+}
+
+/// What a `ConditionCheck` or a conditional `Delete` carries of an [`Update`].
+struct ConditionsOnly {
+    key: HashMap<String, AttributeValue>,
+    condition: String,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
 }

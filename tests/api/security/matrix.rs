@@ -22,6 +22,19 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
         Some(&admin),
     ];
     let draft = create_post(&app, &owner, "draft").await;
+    let property = invoke(
+        &app,
+        Call::new("POST", "/v1/properties")
+            .bearer(&owner)
+            .json(&json!({
+                "fileNumber": "MATRIX-1",
+                "address": {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+                "kind": "land"
+            })),
+    )
+    .await;
+    assert_eq!(property.status, 201, "{}", property.body);
+    let property = property.body["id"].as_str().expect("id").to_owned();
     let published = create_post(&app, &owner, "published").await;
 
     // (request, expected status for [anonymous, owner, other user, moderator, admin]);
@@ -98,6 +111,33 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
         (
             Call::new("DELETE", "/v1/users/{id}").param("id", &owner_id),
             [401, 403, 403, 403, 0],
+        ),
+        // The registry: members read; the owner and admins transfer and read the history.
+        (
+            Call::new("POST", "/v1/properties").json(&json!({
+                "fileNumber": "MATRIX-2",
+                "address": {"line1": "2 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+                "kind": "residential"
+            })),
+            [401, 201, 409, 409, 409],
+        ),
+        (
+            Call::new("GET", "/v1/properties").query("ownerId", &owner_id),
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            Call::new("GET", "/v1/properties/{id}").param("id", &property),
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            Call::new("GET", "/v1/properties/{id}/ownership-history").param("id", &property),
+            [401, 200, 403, 403, 200],
+        ),
+        (
+            Call::new("POST", "/v1/properties/{id}/transfer")
+                .param("id", &property)
+                .json(&json!({"newOwnerId": owner_id})),
+            [401, 422, 403, 403, 422],
         ),
         // The account routes that need the password refuse a wrong one (a field error), whoever asks.
         (

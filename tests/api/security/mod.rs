@@ -44,6 +44,13 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "GET /v1/posts/{id}" => app.call(posts_get::handle, call).await,
         "PATCH /v1/posts/{id}" => app.call(posts_patch::handle, call).await,
         "DELETE /v1/posts/{id}" => app.call(posts_delete::handle, call).await,
+        "POST /v1/properties" => app.call(properties_create::handle, call).await,
+        "GET /v1/properties" => app.call(properties_list::handle, call).await,
+        "GET /v1/properties/{id}" => app.call(properties_get::handle, call).await,
+        "POST /v1/properties/{id}/transfer" => app.call(properties_transfer::handle, call).await,
+        "GET /v1/properties/{id}/ownership-history" => {
+            app.call(properties_history::handle, call).await
+        }
         "POST /v1/auth/register" => app.call(auth_register::handle, call).await,
         "POST /v1/auth/login" => app.call(auth_login::handle, call).await,
         "POST /v1/auth/refresh" => app.call(auth_refresh::handle, call).await,

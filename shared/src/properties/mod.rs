@@ -1,0 +1,431 @@
+//! The property registry: properties with a unique file number, a structured address and an
+//! owner, and ownership transfers with their history. Every change is one transaction with
+//! its outbox event.
+//!
+//! | item | `pk` | `sk` | index keys | serves |
+//! | --- | --- | --- | --- | --- |
+//! | property | `PROPERTY#<id>` | `PROPERTY` | `gsi1`: `OWNER#<ownerId>` / `<id>`; `gsi2`: `PLACE#<country>` / `<city>#<kind>#<id>` | a property: GetItem; an owner's properties: Query `gsi1`; by country, city and kind: Query `gsi2` (sort key prefix) |
+//! | file number claim | `FILENUMBER#<FILE-NUMBER>` | `FILENUMBER` | – | uniqueness: written with the property under `attribute_not_exists(pk)` |
+//! | ownership transfer | `PROPERTYHISTORY#<id>` | `<transferId>` | – | a property's history, newest first: Query |
+//!
+//! **Owners.** The owner's account counts its properties (`propertyCount` on the user item),
+//! changed in the same transaction as every create and transfer; an account is deleted only
+//! under the condition that the count is 0. So no property is ever left without an owner, and
+//! a deletion refused for it answers 409 `OWNS_PROPERTIES` (transfer the properties first).
+//!
+//! **Who may do what.** Any signed-in user registers properties they own and reads any
+//! property with its owner (the registry is open to its members). The owner and admins
+//! transfer a property and read its ownership history. Moderators have no rights here beyond
+//! a member's: they moderate posts, not the registry.
+
+mod list;
+mod transfer;
+
+pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
+pub use transfer::{TransferView, history, transfer};
+
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Principal;
+use crate::accounts::items::UserItem;
+use crate::auth::Role;
+use crate::error::{ApiError, FieldError};
+use crate::events::{Event, outbox_put};
+use crate::http::PathId;
+use crate::ids::{PropertyId, UserId};
+use crate::state::State;
+use crate::store::{Key, OnCondition, Store, Update};
+use crate::validate::{Invalid, visible_line};
+
+/// File numbers: 1–32 characters of `A-Z`, `0-9`, `-` and `/`.
+pub const FILE_NUMBER_MAX_CHARS: usize = 32;
+/// The most characters of an address line, a city or a region.
+pub const ADDRESS_LINE_MAX_CHARS: usize = 200;
+pub const CITY_MAX_CHARS: usize = 100;
+pub const POSTAL_CODE_MAX_CHARS: usize = 16;
+
+/// A property's file number in the registry: unique, compared without case (stored upper-case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileNumber(String);
+
+impl FileNumber {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let value = raw.trim().to_ascii_uppercase();
+        if value.is_empty() || value.len() > FILE_NUMBER_MAX_CHARS {
+            return Err(Invalid("must be 1-32 characters"));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'/')
+        {
+            return Err(Invalid("may hold only letters A-Z, digits, '-' and '/'"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// ISO 3166-1 alpha-2 codes, officially assigned (2024).
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI \
+BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ \
+DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ \
+GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN \
+KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS \
+MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT \
+PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF \
+TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM \
+ZW";
+
+/// A country: its ISO 3166-1 alpha-2 code, upper-case.
+pub fn country(raw: &str) -> Result<String, Invalid> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 2 && COUNTRIES.split_whitespace().any(|c| c == code) {
+        Ok(code)
+    } else {
+        Err(Invalid(
+            "must be an ISO 3166-1 alpha-2 country code, such as DE",
+        ))
+    }
+}
+
+/// What a property is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PropertyKind {
+    Residential,
+    Commercial,
+    Mixed,
+    Land,
+}
+
+/// A postal address; each line follows the text policy of names (visible characters, no
+/// control or bidirectional overrides).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    #[schema(max_length = 200)]
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
+    pub line2: Option<String>,
+    #[schema(max_length = 100)]
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100)]
+    pub region: Option<String>,
+    #[schema(max_length = 16)]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "DE", min_length = 2, max_length = 2)]
+    pub country: String,
+}
+
+impl Address {
+    /// The address with every field checked and trimmed (the country upper-case); each invalid
+    /// field is named (`address.city`).
+    pub fn parse(raw: &Self) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let mut line = |field: &str, value: &str, max: usize| match visible_line(value, max) {
+            Ok(line) => line.to_owned(),
+            Err(Invalid(message)) => {
+                errors.push(FieldError::new(format!("address.{field}"), message));
+                String::new()
+            }
+        };
+        let address = Self {
+            line1: line("line1", &raw.line1, ADDRESS_LINE_MAX_CHARS),
+            line2: raw
+                .line2
+                .as_deref()
+                .map(|l| line("line2", l, ADDRESS_LINE_MAX_CHARS)),
+            city: line("city", &raw.city, CITY_MAX_CHARS),
+            region: raw
+                .region
+                .as_deref()
+                .map(|r| line("region", r, CITY_MAX_CHARS)),
+            postal_code: line("postalCode", &raw.postal_code, POSTAL_CODE_MAX_CHARS),
+            country: String::new(),
+        };
+        let country = country(&raw.country).unwrap_or_else(|Invalid(message)| {
+            errors.push(FieldError::new("address.country", message));
+            String::new()
+        });
+        if errors.is_empty() {
+            Ok(Self { country, ..address })
+        } else {
+            Err(ApiError::Validation { errors })
+        }
+    }
+}
+
+/// A property as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub gsi2pk: String,
+    pub gsi2sk: String,
+    pub id: PropertyId,
+    pub file_number: String,
+    pub address: Address,
+    pub kind: PropertyKind,
+    pub owner_id: UserId,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FileNumberClaim {
+    pk: String,
+    sk: String,
+    property_id: PropertyId,
+}
+
+fn property_key(id: PropertyId) -> Key {
+    Key::new(format!("PROPERTY#{id}"), "PROPERTY")
+}
+
+fn file_number_key(number: &FileNumber) -> Key {
+    Key::new(format!("FILENUMBER#{}", number.as_str()), "FILENUMBER")
+}
+
+fn owner_partition(owner: UserId) -> String {
+    format!("OWNER#{owner}")
+}
+
+/// A city as the place index spells it: lower-case, single spaces (`#` cannot appear: the text
+/// policy of addresses allows it, so it is replaced).
+fn city_key(city: &str) -> String {
+    city.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+        .replace('#', " ")
+}
+
+fn place_partition(country: &str) -> String {
+    format!("PLACE#{country}")
+}
+
+impl PropertyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Residential => "residential",
+            Self::Commercial => "commercial",
+            Self::Mixed => "mixed",
+            Self::Land => "land",
+        }
+    }
+}
+
+impl crate::http::QueryEnum for PropertyKind {
+    const VALUES: &'static [&'static str] = &["residential", "commercial", "mixed", "land"];
+}
+
+/// The owner as a property shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Owner {
+    pub id: UserId,
+    pub name: String,
+}
+
+/// What the API shows of a property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyView {
+    pub id: PropertyId,
+    #[schema(example = "B-2024/0042")]
+    pub file_number: String,
+    pub address: Address,
+    pub kind: PropertyKind,
+    pub owner: Owner,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl PropertyView {
+    fn of(property: &PropertyItem, owner_name: &str) -> Self {
+        Self {
+            id: property.id,
+            file_number: property.file_number.clone(),
+            address: property.address.clone(),
+            kind: property.kind,
+            owner: Owner {
+                id: property.owner_id,
+                name: owner_name.to_owned(),
+            },
+            created_at: property.created_at.clone(),
+            updated_at: property.updated_at.clone(),
+            version: property.version,
+        }
+    }
+}
+
+impl PathId for PropertyId {
+    fn parse_path(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok()
+    }
+
+    fn not_found() -> ApiError {
+        not_found()
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound {
+        detail: "No such property.".into(),
+    }
+}
+
+/// An event about property `id`, caused by `me`.
+fn property_event(kind: &str, me: &Principal, id: PropertyId, now: String) -> Event {
+    Event::new(kind, me.actor(), "property", &id.to_string(), now)
+}
+
+/// The owner's count of properties moves by `delta`, under the condition that the account
+/// exists and is active: a property can be given only to a live account.
+fn count_for(owner: UserId, delta: i64) -> Update {
+    Update::new(Key::user(owner))
+        .add("propertyCount", delta)
+        .if_exists()
+        .if_equals(
+            "status",
+            aws_sdk_dynamodb::types::AttributeValue::S("active".into()),
+        )
+}
+
+/// What `POST /properties` carries, parsed.
+#[derive(Debug, Clone)]
+pub struct NewProperty {
+    pub file_number: FileNumber,
+    pub address: Address,
+    pub kind: PropertyKind,
+}
+
+impl NewProperty {
+    /// The request's fields checked together: every invalid one is named in one 422.
+    pub fn parse(
+        file_number: &str,
+        address: &Address,
+        kind: PropertyKind,
+    ) -> Result<Self, ApiError> {
+        let number = FileNumber::parse(file_number);
+        let address = Address::parse(address);
+        match (number, address) {
+            (Ok(file_number), Ok(address)) => Ok(Self {
+                file_number,
+                address,
+                kind,
+            }),
+            (number, address) => {
+                let mut errors = Vec::new();
+                if let Err(Invalid(message)) = number {
+                    errors.push(FieldError::new("fileNumber", message));
+                }
+                if let Err(ApiError::Validation { errors: more }) = address {
+                    errors.extend(more);
+                }
+                Err(ApiError::Validation { errors })
+            }
+        }
+    }
+}
+
+/// `POST /properties`: registers a property owned by the caller. One transaction: the
+/// property, its file number's claim (409 `FILE_NUMBER_TAKEN` when another property has it,
+/// however many register it at once), the owner's count, the event.
+pub async fn create(
+    state: &State,
+    me: &Principal,
+    input: NewProperty,
+) -> Result<PropertyView, ApiError> {
+    let store = &state.store;
+    let id = PropertyId::generate();
+    let now = state.clock.timestamp();
+    let key = property_key(id);
+    let property = PropertyItem {
+        pk: key.pk,
+        sk: key.sk,
+        gsi1pk: owner_partition(me.id()),
+        gsi1sk: id.to_string(),
+        gsi2pk: place_partition(&input.address.country),
+        gsi2sk: format!(
+            "{}#{}#{id}",
+            city_key(&input.address.city),
+            input.kind.as_str()
+        ),
+        id,
+        file_number: input.file_number.as_str().to_owned(),
+        address: input.address,
+        kind: input.kind,
+        owner_id: me.id(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        version: 1,
+    };
+    let claim = file_number_key(&input.file_number);
+    let event = property_event("property.created", me, id, now)
+        .change("fileNumber", (), &property.file_number)
+        .change("address", (), &property.address)
+        .change("kind", (), property.kind)
+        .change("ownerId", (), property.owner_id);
+    let writes = vec![
+        store.put_new_op(&property)?,
+        store.put_new_op(&FileNumberClaim {
+            pk: claim.pk,
+            sk: claim.sk,
+            property_id: id,
+        })?,
+        count_for(me.id(), 1).into_transact(store)?,
+        outbox_put(store, event)?,
+    ];
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| match index {
+            Some(1) => ApiError::Conflict {
+                code: "FILE_NUMBER_TAKEN",
+                detail: "Another property has this file number.".into(),
+            },
+            // The caller's account ended meanwhile (deleted or disabled).
+            Some(2) => ApiError::Unauthorized {
+                code: "INVALID_TOKEN",
+                detail: "The session has ended; sign in again.".into(),
+            },
+            _ => ApiError::internal("a new property's id was taken"),
+        })?;
+    Ok(PropertyView::of(&property, &me.user.name))
+}
+
+/// Reads a property (404 when there is none).
+async fn load(store: &Store, id: PropertyId) -> Result<PropertyItem, ApiError> {
+    store.get(&property_key(id)).await?.ok_or_else(not_found)
+}
+
+/// `GET /properties/{id}`: the property with its owner (two `GetItem`s), to any signed-in user.
+pub async fn get(state: &State, id: PropertyId) -> Result<PropertyView, ApiError> {
+    let property = load(&state.store, id).await?;
+    let owner: Option<UserItem> = state.store.get(&Key::user(property.owner_id)).await?;
+    let name = owner.map(|o| o.name).unwrap_or_default();
+    Ok(PropertyView::of(&property, &name))
+}
+
+/// 403 unless `me` owns `property` or is an admin.
+fn require_manager(me: &Principal, property: &PropertyItem) -> Result<(), ApiError> {
+    if me.id() == property.owner_id || me.has_role(Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
+            detail: "Only the owner or an admin may do this.".into(),
+        })
+    }
+}

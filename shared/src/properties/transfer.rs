@@ -1,0 +1,140 @@
+//! Ownership transfers and their history. A transfer is one transaction conditioned on the
+//! owner and the version the caller saw: the property changes hands, both owners' counts move,
+//! the history entry records the owner actually replaced, and the event goes out — or nothing
+//! happens. Two transfers from one version: exactly one wins.
+
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Principal;
+use crate::error::{ApiError, FieldError};
+use crate::events::outbox_put;
+use crate::ids::{PropertyId, TransferId, UserId};
+use crate::state::State;
+use crate::store::{Key, KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
+use crate::validate::visible_text;
+
+use super::{count_for, load, owner_partition, property_event, property_key, require_manager};
+
+/// The longest note a transfer may carry.
+pub const NOTE_MAX_CHARS: usize = 1000;
+
+/// One entry of a property's ownership history, as stored and as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferView {
+    pub id: TransferId,
+    pub property_id: PropertyId,
+    pub previous_owner_id: UserId,
+    pub new_owner_id: UserId,
+    pub transferred_at: String,
+    /// Who made the transfer: the previous owner or an admin.
+    pub actor_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TransferItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    transfer: TransferView,
+}
+
+fn history_partition(id: PropertyId) -> String {
+    format!("PROPERTYHISTORY#{id}")
+}
+
+/// `POST /properties/{id}/transfer`: gives the property to `new_owner` (the owner or an admin;
+/// `expected_version`, from `If-Match` or the body, must be current when given). 422 when the
+/// new owner is the current one or not an active account; 412 when the property changed since
+/// it was read. Calls: GetItem, TransactWriteItems.
+pub async fn transfer(
+    state: &State,
+    me: &Principal,
+    id: PropertyId,
+    new_owner: UserId,
+    note: Option<&str>,
+    expected_version: Option<u64>,
+) -> Result<TransferView, ApiError> {
+    let store = &state.store;
+    let note = note
+        .map(|n| visible_text(n, NOTE_MAX_CHARS).map(str::to_owned))
+        .transpose()
+        .map_err(|e| e.at("note"))?;
+    let property = load(store, id).await?;
+    require_manager(me, &property)?;
+    let version = expect_version(expected_version, property.version)?;
+    let previous = property.owner_id;
+    if new_owner == previous {
+        return Err(ApiError::Validation {
+            errors: vec![FieldError::new("newOwnerId", "is the current owner")],
+        });
+    }
+    let now = state.clock.timestamp();
+    let entry = TransferView {
+        id: TransferId::generate(),
+        property_id: id,
+        previous_owner_id: previous,
+        new_owner_id: new_owner,
+        transferred_at: now.clone(),
+        actor_id: me.id(),
+        note,
+    };
+    let owner = |user: UserId| aws_sdk_dynamodb::types::AttributeValue::S(user.to_string());
+    let event = property_event("property.transferred", me, id, now.clone())
+        .change("ownerId", previous, new_owner);
+    let writes = vec![
+        Update::new(property_key(id))
+            .set("ownerId", owner(new_owner))
+            .set(
+                "gsi1pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(owner_partition(new_owner)),
+            )
+            .set("updatedAt", aws_sdk_dynamodb::types::AttributeValue::S(now))
+            .if_equals("ownerId", owner(previous))
+            .bump_version(version)
+            .into_transact(store)?,
+        count_for(new_owner, 1).into_transact(store)?,
+        Update::new(Key::user(previous))
+            .add("propertyCount", -1)
+            .if_exists()
+            .into_transact(store)?,
+        store.put_new_op(&TransferItem {
+            pk: history_partition(id),
+            sk: entry.id.to_string(),
+            transfer: entry.clone(),
+        })?,
+        outbox_put(store, event)?,
+    ];
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| match index {
+            Some(1) => ApiError::Validation {
+                errors: vec![FieldError::new("newOwnerId", "is not an active account")],
+            },
+            _ => ApiError::changed_meanwhile(),
+        })?;
+    Ok(entry)
+}
+
+/// `GET /properties/{id}/ownership-history`: the transfers of a property, newest first (the
+/// owner or an admin). Calls: GetItem, Query.
+pub async fn history(
+    state: &State,
+    me: &Principal,
+    id: PropertyId,
+    page: &PageRequest,
+) -> Result<Page<TransferView>, ApiError> {
+    let property = load(&state.store, id).await?;
+    require_manager(me, &property)?;
+    let items: Page<TransferItem> = state
+        .store
+        .query_page(&KeyQuery::table(history_partition(id)).newest_first(), page)
+        .await?;
+    Ok(Page {
+        items: items.items.into_iter().map(|i| i.transfer).collect(),
+        next_cursor: items.next_cursor,
+    })
+}
