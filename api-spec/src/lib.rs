@@ -385,6 +385,7 @@ fn components() -> utoipa::openapi::Components {
     components = register::<PropertyId>(components, &mut nested);
     components = register::<properties_create::CreateProperty>(components, &mut nested);
     components = register::<properties_transfer::TransferProperty>(components, &mut nested);
+    components = register::<properties_patch::PatchProperty>(components, &mut nested);
     components = components
         .schema("PostPage", Page::<PostSummary>::schema())
         .schema("UserPage", Page::<UserView>::schema())

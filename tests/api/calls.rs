@@ -290,6 +290,21 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
         &["BatchGetItem", "Query", "BatchGetItem"],
     );
 
+    let patched = app
+        .call(
+            properties_patch::handle,
+            Call::new("PATCH", "/v1/properties/{id}")
+                .param("id", &id)
+                .bearer(&owner)
+                .json(&json!({"kind": "land"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    expect(
+        "PATCH /v1/properties/{id}",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+
     let moved = app
         .call(
             properties_transfer::handle,
@@ -319,5 +334,19 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     expect(
         "GET /v1/properties/{id}/ownership-history",
         &["BatchGetItem", "GetItem", "Query"],
+    );
+
+    let deleted = app
+        .call(
+            properties_delete::handle,
+            Call::new("DELETE", "/v1/properties/{id}")
+                .param("id", &id)
+                .bearer(&admin),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    expect(
+        "DELETE /v1/properties/{id}",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
     );
 }

@@ -18,9 +18,11 @@
 //! transfer a property and read its ownership history. Moderators have no rights here beyond
 //! a member's: they moderate posts, not the registry.
 
+mod edit;
 mod list;
 mod transfer;
 
+pub use edit::{PropertyChange, delete, update};
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
 pub use transfer::{TransferView, history, transfer};
 

@@ -122,12 +122,26 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             [401, 201, 409, 409, 409],
         ),
         (
+            Call::new("GET", "/v1/users/me/properties"),
+            [401, 200, 200, 200, 200],
+        ),
+        (
             Call::new("GET", "/v1/properties").query("ownerId", &owner_id),
             [401, 200, 200, 200, 200],
         ),
         (
             Call::new("GET", "/v1/properties/{id}").param("id", &property),
             [401, 200, 200, 200, 200],
+        ),
+        (
+            Call::new("PATCH", "/v1/properties/{id}")
+                .param("id", &property)
+                .json(&json!({"kind": "land"})),
+            [401, 200, 403, 403, 200],
+        ),
+        (
+            Call::new("DELETE", "/v1/properties/{id}").param("id", &property),
+            [401, 0, 403, 403, 0],
         ),
         (
             Call::new("GET", "/v1/properties/{id}/ownership-history").param("id", &property),

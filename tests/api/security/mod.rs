@@ -46,7 +46,10 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "DELETE /v1/posts/{id}" => app.call(posts_delete::handle, call).await,
         "POST /v1/properties" => app.call(properties_create::handle, call).await,
         "GET /v1/properties" => app.call(properties_list::handle, call).await,
+        "GET /v1/users/me/properties" => app.call(users_me_properties::handle, call).await,
         "GET /v1/properties/{id}" => app.call(properties_get::handle, call).await,
+        "PATCH /v1/properties/{id}" => app.call(properties_patch::handle, call).await,
+        "DELETE /v1/properties/{id}" => app.call(properties_delete::handle, call).await,
         "POST /v1/properties/{id}/transfer" => app.call(properties_transfer::handle, call).await,
         "GET /v1/properties/{id}/ownership-history" => {
             app.call(properties_history::handle, call).await
