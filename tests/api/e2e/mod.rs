@@ -4,6 +4,7 @@ mod accounts;
 mod gateway;
 mod pipeline;
 mod posts;
+mod properties;
 
 use ferrite_tests::{PASSWORD, api_url, delivery_bound, eventually, http};
 
