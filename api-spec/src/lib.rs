@@ -37,9 +37,9 @@ use shared::auth::Role;
 use shared::auth::keys::{Jwk, Jwks};
 use shared::error::{FieldError, Problem};
 use shared::events::{Actor, ActorKind, Change, Entity};
-use shared::ids::{EventId, PropertyId, UserId};
+use shared::ids::{EventId, PropertyId, UnitId, UserId};
 use shared::posts::{PostId, PostStatus, PostSummary, PostView, Tag};
-use shared::properties::{PropertyView, TransferView};
+use shared::properties::{PropertyView, TransferView, UnitStatus, UnitView};
 use shared::store::Page;
 
 const JSON: &str = "application/json";
@@ -111,8 +111,13 @@ fn string(max: usize) -> RefOr<Schema> {
 }
 
 fn path_id<T: ToSchema>() -> Param {
+    path_id_named::<T>("id")
+}
+
+/// A path parameter `name` holding an id of `T` (`/properties/{id}/units/{unitId}`).
+fn path_id_named<T: ToSchema>(name: &'static str) -> Param {
     Param {
-        name: "id",
+        name,
         location: ParameterIn::Path,
         required: true,
         schema: schema_ref(&T::name()),
@@ -386,6 +391,11 @@ fn components() -> utoipa::openapi::Components {
     components = register::<properties_create::CreateProperty>(components, &mut nested);
     components = register::<properties_transfer::TransferProperty>(components, &mut nested);
     components = register::<properties_patch::PatchProperty>(components, &mut nested);
+    components = register::<UnitView>(components, &mut nested);
+    components = register::<UnitId>(components, &mut nested);
+    components = register::<UnitStatus>(components, &mut nested);
+    components = register::<units_create::CreateUnit>(components, &mut nested);
+    components = register::<units_patch::PatchUnit>(components, &mut nested);
     components = components
         .schema("PostPage", Page::<PostSummary>::schema())
         .schema("UserPage", Page::<UserView>::schema())

@@ -5,17 +5,17 @@ use shared::accounts::Session;
 use shared::accounts::items::UserView;
 use shared::auth::Role;
 use shared::auth::keys::Jwks;
-use shared::ids::PropertyId;
 use shared::ids::UserId;
+use shared::ids::{PropertyId, UnitId};
 use shared::posts::{PostId, PostStatus, PostView, Tag};
-use shared::properties::{PropertyKind, PropertyView, TransferView};
+use shared::properties::{PropertyKind, PropertyView, TransferView, UnitView};
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use super::{
-    Auth, Body, Route, body, date_time, header, json, paged, path_id, query, schema_ref, string,
-    version_header,
+    Auth, Body, Route, body, date_time, header, json, paged, path_id, path_id_named, query,
+    schema_ref, string, version_header,
 };
 
 #[allow(clippy::too_many_lines)] // the route table: one row per route, read top to bottom
@@ -581,6 +581,49 @@ pub(crate) fn routes() -> Vec<Route> {
         },
         Route {
             method: Post,
+            path: "/v1/properties/{id}/units",
+            id: "addUnit",
+            tag: "properties",
+            summary: "Add a unit to a property (owner, admin); labels are unique in a property",
+            auth: Auth::Required,
+            store: true,
+            body: body::<units_create::CreateUnit>(),
+            params: vec![path_id::<PropertyId>()],
+            ok: vec![(
+                201,
+                "The unit (`Location`: its property)",
+                json::<UnitView>(),
+            )],
+            errors: &[403, 404, 409, 422],
+        },
+        Route {
+            method: Patch,
+            path: "/v1/properties/{id}/units/{unitId}",
+            id: "updateUnit",
+            tag: "properties",
+            summary: "Change a unit (owner, admin); a leased unit's status follows its lease",
+            auth: Auth::Required,
+            store: true,
+            body: body::<units_patch::PatchUnit>(),
+            params: vec![path_id::<PropertyId>(), path_id_named::<UnitId>("unitId")],
+            ok: vec![(200, "The unit", json::<UnitView>())],
+            errors: &[403, 404, 409, 412, 422],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/properties/{id}/units/{unitId}",
+            id: "deleteUnit",
+            tag: "properties",
+            summary: "Remove a unit (owner, admin); not while it is leased",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<PropertyId>(), path_id_named::<UnitId>("unitId")],
+            ok: vec![(204, "Deleted", None)],
+            errors: &[403, 404, 409, 412],
+        },
+        Route {
+            method: Post,
             path: "/v1/properties/{id}/transfer",
             id: "transferProperty",
             tag: "properties",
@@ -607,7 +650,7 @@ pub(crate) fn routes() -> Vec<Route> {
             body: None,
             params: paged(vec![path_id::<PropertyId>()]),
             ok: vec![(200, "A page of transfers", page("TransferPage"))],
-            errors: &[403, 404],
+            errors: &[400, 403, 404],
         },
     ]
 }

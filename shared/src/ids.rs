@@ -111,6 +111,10 @@ id_type!(
     PropertyId
 );
 id_type!(
+    /// The id of a unit of a property.
+    UnitId
+);
+id_type!(
     /// The id of one ownership transfer (time-ordered: a property's history sorts by it).
     TransferId
 );

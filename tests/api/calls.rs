@@ -305,6 +305,50 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
         &["BatchGetItem", "GetItem", "TransactWriteItems"],
     );
 
+    let unit = app
+        .call(
+            units_create::handle,
+            Call::new("POST", "/v1/properties/{id}/units")
+                .param("id", &id)
+                .bearer(&owner)
+                .json(&json!({"label": "Flat 1", "bedrooms": 2})),
+        )
+        .await;
+    assert_eq!(unit.status, 201, "{}", unit.body);
+    // A unit lives in its property's item: one conditional update with the event.
+    expect(
+        "POST /v1/properties/{id}/units",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+    let unit_id = unit.body["id"].as_str().expect("id").to_owned();
+    let unit_call = |method: &str| {
+        Call::new(method, "/v1/properties/{id}/units/{unitId}")
+            .param("id", &id)
+            .param("unitId", &unit_id)
+            .bearer(&owner)
+    };
+    let renamed = app
+        .call(
+            units_patch::handle,
+            unit_call("PATCH").json(&json!({"label": "Flat 1A"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    expect(
+        "PATCH /v1/properties/{id}/units/{unitId}",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+    assert_eq!(
+        app.call(units_delete::handle, unit_call("DELETE"))
+            .await
+            .status,
+        204
+    );
+    expect(
+        "DELETE /v1/properties/{id}/units/{unitId}",
+        &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+
     let moved = app
         .call(
             properties_transfer::handle,

@@ -8,6 +8,8 @@
 //! | file number claim | `FILENUMBER#<FILE-NUMBER>` | `FILENUMBER` | – | uniqueness: written with the property under `attribute_not_exists(pk)` |
 //! | ownership transfer | `PROPERTYHISTORY#<id>` | `<transferId>` | – | a property's history, newest first: Query |
 //!
+//! A property's units live in its item (see [`units`]): a property reads and lists with them.
+//!
 //! **Owners.** The owner's account counts its properties (`propertyCount` on the user item),
 //! changed in the same transaction as every create and transfer; an account is deleted only
 //! under the condition that the count is 0. So no property is ever left without an owner, and
@@ -21,10 +23,14 @@
 mod edit;
 mod list;
 mod transfer;
+mod units;
 
 pub use edit::{PropertyChange, delete, update};
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
 pub use transfer::{TransferView, history, transfer};
+pub use units::{MAX_UNITS, UnitFields, UnitStatus, UnitView, add_unit, remove_unit, update_unit};
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +184,9 @@ pub struct PropertyItem {
     pub address: Address,
     pub kind: PropertyKind,
     pub owner_id: UserId,
+    /// The units, by label as compared (see [`units`]).
+    #[serde(default)]
+    pub units: BTreeMap<String, UnitView>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -240,7 +249,7 @@ pub struct Owner {
 }
 
 /// What the API shows of a property.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PropertyView {
     pub id: PropertyId,
@@ -249,6 +258,8 @@ pub struct PropertyView {
     pub address: Address,
     pub kind: PropertyKind,
     pub owner: Owner,
+    /// In the order of their labels.
+    pub units: Vec<UnitView>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -265,6 +276,7 @@ impl PropertyView {
                 id: property.owner_id,
                 name: owner_name.to_owned(),
             },
+            units: property.units.values().cloned().collect(),
             created_at: property.created_at.clone(),
             updated_at: property.updated_at.clone(),
             version: property.version,
@@ -370,6 +382,7 @@ pub async fn create(
         address: input.address,
         kind: input.kind,
         owner_id: me.id(),
+        units: BTreeMap::new(),
         created_at: now.clone(),
         updated_at: now.clone(),
         version: 1,

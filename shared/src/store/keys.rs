@@ -24,7 +24,7 @@
 //! | feed / tag entry | `FEED#<yyyy-mm>` / `TAG#<tag>#<yyyy-mm>` | `<publishedKey>` | – | a feed page: Query per month bucket, newest first | posts |
 //! | feed month | `FEEDMONTHS#FEED` / `FEEDMONTHS#TAG#<tag>` | `<yyyy-mm>` | – | the next older month with entries: Query `sk BETWEEN` | posts |
 //! | idempotency record | `IDEMPOTENCY#<userId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts`: GetItem (24 h TTL) | posts |
-//! | property | `PROPERTY#<propertyId>` | `PROPERTY` | `gsi1`: `OWNER#<userId>` / `<propertyId>` | a property: GetItem; an owner's properties: Query `gsi1` | properties |
+//! | property (with its units, a map by label) | `PROPERTY#<propertyId>` | `PROPERTY` | `gsi1`: `OWNER#<userId>` / `<propertyId>`; `gsi2`: `PLACE#<country>` / `<city>#<kind>#<propertyId>` | a property and its units: GetItem; an owner's properties: Query `gsi1`; by place: Query `gsi2` (sort-key prefix) | properties |
 //! | file number claim | `FILENUMBER#<FILE-NUMBER>` | `FILENUMBER` | – | uniqueness: written with the property under `attribute_not_exists(pk)` | properties |
 //! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |

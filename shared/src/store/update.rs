@@ -42,6 +42,15 @@ impl Update {
         placeholder
     }
 
+    /// A document path (`units.<key>`), each part its own name placeholder: a map's keys may
+    /// hold any character.
+    fn path(&mut self, path: &[&str]) -> String {
+        path.iter()
+            .map(|part| self.name(part))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
     fn value(&mut self, value: AttributeValue) -> String {
         let placeholder = format!(":v{}", self.values.len());
         self.values.insert(placeholder.clone(), value);
@@ -53,6 +62,42 @@ impl Update {
     pub fn set(mut self, attr: &str, value: AttributeValue) -> Self {
         let (n, v) = (self.name(attr), self.value(value));
         self.sets.push(format!("{n} = {v}"));
+        self
+    }
+
+    /// `SET a.b = value`, serialised with `serde_dynamo`: one entry of a map attribute.
+    pub fn set_value_at<T: Serialize>(
+        mut self,
+        path: &[&str],
+        value: &T,
+    ) -> Result<Self, StoreError> {
+        let value = serde_dynamo::to_attribute_value(value)?;
+        let (n, v) = (self.path(path), self.value(value));
+        self.sets.push(format!("{n} = {v}"));
+        Ok(self)
+    }
+
+    /// `REMOVE a.b`: one entry of a map attribute.
+    #[must_use]
+    pub fn remove_at(mut self, path: &[&str]) -> Self {
+        let n = self.path(path);
+        self.removes.push(n);
+        self
+    }
+
+    /// Condition: the entry at `path` does not exist.
+    #[must_use]
+    pub fn if_absent_at(mut self, path: &[&str]) -> Self {
+        let n = self.path(path);
+        self.conditions.push(format!("attribute_not_exists({n})"));
+        self
+    }
+
+    /// Condition: the value at `path` (say `units.<key>.id`) is `value`.
+    #[must_use]
+    pub fn if_equals_at(mut self, path: &[&str], value: AttributeValue) -> Self {
+        let (n, v) = (self.path(path), self.value(value));
+        self.conditions.push(format!("{n} = {v}"));
         self
     }
 

@@ -35,6 +35,16 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
     .await;
     assert_eq!(property.status, 201, "{}", property.body);
     let property = property.body["id"].as_str().expect("id").to_owned();
+    let unit = invoke(
+        &app,
+        Call::new("POST", "/v1/properties/{id}/units")
+            .param("id", &property)
+            .bearer(&owner)
+            .json(&json!({"label": "Unit 1"})),
+    )
+    .await;
+    assert_eq!(unit.status, 201, "{}", unit.body);
+    let unit = unit.body["id"].as_str().expect("id").to_owned();
     let published = create_post(&app, &owner, "published").await;
 
     // (request, expected status for [anonymous, owner, other user, moderator, admin]);
@@ -138,6 +148,25 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .param("id", &property)
                 .json(&json!({"kind": "land"})),
             [401, 200, 403, 403, 200],
+        ),
+        (
+            Call::new("POST", "/v1/properties/{id}/units")
+                .param("id", &property)
+                .json(&json!({"label": "Unit 2"})),
+            [401, 201, 403, 403, 409],
+        ),
+        (
+            Call::new("PATCH", "/v1/properties/{id}/units/{unitId}")
+                .param("id", &property)
+                .param("unitId", &unit)
+                .json(&json!({"bedrooms": 2})),
+            [401, 200, 403, 403, 200],
+        ),
+        (
+            Call::new("DELETE", "/v1/properties/{id}/units/{unitId}")
+                .param("id", &property)
+                .param("unitId", &unit),
+            [401, 0, 403, 403, 0],
         ),
         (
             Call::new("DELETE", "/v1/properties/{id}").param("id", &property),

@@ -50,6 +50,9 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "GET /v1/properties/{id}" => app.call(properties_get::handle, call).await,
         "PATCH /v1/properties/{id}" => app.call(properties_patch::handle, call).await,
         "DELETE /v1/properties/{id}" => app.call(properties_delete::handle, call).await,
+        "POST /v1/properties/{id}/units" => app.call(units_create::handle, call).await,
+        "PATCH /v1/properties/{id}/units/{unitId}" => app.call(units_patch::handle, call).await,
+        "DELETE /v1/properties/{id}/units/{unitId}" => app.call(units_delete::handle, call).await,
         "POST /v1/properties/{id}/transfer" => app.call(properties_transfer::handle, call).await,
         "GET /v1/properties/{id}/ownership-history" => {
             app.call(properties_history::handle, call).await

@@ -1,0 +1,47 @@
+//! `POST /v1/properties/{id}/units` `{label, floor?, bedrooms?, areaM2?, status?}` → 201 with the
+//! unit (the owner or an admin); its label is unique in the property (409 `UNIT_LABEL_TAKEN`).
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::properties::{self, UnitFields, UnitStatus};
+use shared::{ApiError, State, accounts};
+
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateUnit {
+    /// 1–40 characters, unique in the property (compared without case).
+    #[garde(skip)]
+    #[schema(min_length = 1, max_length = 40, example = "Flat 2B")]
+    pub label: String,
+    /// -20 to 300.
+    #[serde(default)]
+    #[garde(skip)]
+    pub floor: Option<i16>,
+    /// 0 to 100.
+    #[serde(default)]
+    #[garde(skip)]
+    pub bedrooms: Option<u8>,
+    /// Above 0, at most 1,000,000.
+    #[serde(default)]
+    #[garde(skip)]
+    pub area_m2: Option<f64>,
+    /// `vacant` (the default) or `unavailable`.
+    #[serde(default)]
+    #[garde(skip)]
+    pub status: Option<UnitStatus>,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = accounts::authenticate(state, &req).await?;
+    let id = shared::http::path_id(&req, "id")?;
+    let body: CreateUnit = shared::http::json_body(&req)?;
+    let fields = UnitFields {
+        label: Some(body.label),
+        floor: body.floor,
+        bedrooms: body.bedrooms,
+        area_m2: body.area_m2,
+        status: body.status,
+    };
+    let unit = properties::add_unit(state, &me, id, &fields).await?;
+    shared::http::created(&format!("/v1/properties/{id}"), &unit)
+}

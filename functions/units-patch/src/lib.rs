@@ -1,0 +1,46 @@
+//! `PATCH /v1/properties/{id}/units/{unitId}` `{label?, floor?, bedrooms?, areaM2?, status?}` →
+//! the unit (the owner or an admin). A leased unit's status follows its lease.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::properties::{self, UnitFields, UnitStatus};
+use shared::{ApiError, State, accounts};
+
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchUnit {
+    #[serde(default)]
+    #[garde(skip)]
+    #[schema(min_length = 1, max_length = 40)]
+    pub label: Option<String>,
+    #[serde(default)]
+    #[garde(skip)]
+    pub floor: Option<i16>,
+    #[serde(default)]
+    #[garde(skip)]
+    pub bedrooms: Option<u8>,
+    #[serde(default)]
+    #[garde(skip)]
+    pub area_m2: Option<f64>,
+    /// `vacant` or `unavailable`.
+    #[serde(default)]
+    #[garde(skip)]
+    pub status: Option<UnitStatus>,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = accounts::authenticate(state, &req).await?;
+    let id = shared::http::path_id(&req, "id")?;
+    let unit = shared::http::path_id(&req, "unitId")?;
+    let body: PatchUnit = shared::http::json_body(&req)?;
+    let fields = UnitFields {
+        label: body.label,
+        floor: body.floor,
+        bedrooms: body.bedrooms,
+        area_m2: body.area_m2,
+        status: body.status,
+    };
+    let unit = properties::update_unit(state, &me, id, unit, &fields).await?;
+    shared::http::json(StatusCode::OK, &unit)
+}

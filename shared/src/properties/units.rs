@@ -1,0 +1,317 @@
+//! Units: the parts of a property that can be let. They live inside the property's item, a map
+//! keyed by the unit's label as compared (trimmed, lower-case), so that a property reads and
+//! lists with its units at no extra cost, a label is unique within its property by the key
+//! itself, and every unit change is one conditional update of the property (with its event).
+//! A property holds at most [`MAX_UNITS`] units.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Principal;
+use crate::error::{ApiError, FieldError};
+use crate::events::{Event, outbox_put};
+use crate::ids::{PropertyId, UnitId};
+use crate::state::State;
+use crate::store::{OnCondition, Update};
+use crate::validate::{Invalid, visible_line};
+
+use super::{PropertyItem, load, property_key, require_manager};
+
+/// The most units one property holds.
+pub const MAX_UNITS: u64 = 200;
+pub const LABEL_MAX_CHARS: usize = 40;
+
+/// Whether a unit can be let. `leased` is not set by hand: it comes with a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitStatus {
+    Vacant,
+    Leased,
+    Unavailable,
+}
+
+/// A unit, as stored in its property and as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitView {
+    pub id: UnitId,
+    #[schema(example = "Flat 2B")]
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<i16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrooms: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_m2: Option<f64>,
+    pub status: UnitStatus,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The fields a unit is created or changed with (absent: unchanged, or none at creation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitFields {
+    pub label: Option<String>,
+    pub floor: Option<i16>,
+    pub bedrooms: Option<u8>,
+    pub area_m2: Option<f64>,
+    pub status: Option<UnitStatus>,
+}
+
+/// A label as the map compares it.
+fn label_key(label: &str) -> String {
+    label
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+impl UnitFields {
+    /// Every field checked: each invalid one is named in one 422.
+    fn checked(&self) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let label = match self
+            .label
+            .as_deref()
+            .map(|l| visible_line(l, LABEL_MAX_CHARS))
+        {
+            Some(Ok(label)) => Some(label.to_owned()),
+            Some(Err(Invalid(message))) => {
+                errors.push(FieldError::new("label", message));
+                None
+            }
+            None => None,
+        };
+        if self.floor.is_some_and(|f| !(-20..=300).contains(&f)) {
+            errors.push(FieldError::new("floor", "must be from -20 to 300"));
+        }
+        if self.bedrooms.is_some_and(|b| b > 100) {
+            errors.push(FieldError::new("bedrooms", "must be at most 100"));
+        }
+        if self
+            .area_m2
+            .is_some_and(|a| !a.is_finite() || a <= 0.0 || a > 1_000_000.0)
+        {
+            errors.push(FieldError::new(
+                "areaM2",
+                "must be above 0 and at most 1,000,000",
+            ));
+        }
+        if self.status == Some(UnitStatus::Leased) {
+            errors.push(FieldError::new(
+                "status",
+                "must be vacant or unavailable (a lease makes a unit leased)",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                label,
+                ..self.clone()
+            })
+        } else {
+            Err(ApiError::Validation { errors })
+        }
+    }
+}
+
+impl crate::http::PathId for UnitId {
+    fn parse_path(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok()
+    }
+
+    fn not_found() -> ApiError {
+        unit_not_found()
+    }
+}
+
+fn unit_not_found() -> ApiError {
+    ApiError::NotFound {
+        detail: "No such unit.".into(),
+    }
+}
+
+fn label_taken() -> ApiError {
+    ApiError::Conflict {
+        code: "UNIT_LABEL_TAKEN",
+        detail: "Another unit of this property has this label.".into(),
+    }
+}
+
+fn unit_event(
+    kind: &str,
+    me: &Principal,
+    unit: UnitId,
+    property: PropertyId,
+    now: String,
+) -> Event {
+    Event::new(kind, me.actor(), "unit", &unit.to_string(), now).change("propertyId", (), property)
+}
+
+/// The unit `unit` of `property` with its map key.
+fn find(property: &PropertyItem, unit: UnitId) -> Result<(String, UnitView), ApiError> {
+    property
+        .units
+        .iter()
+        .find(|(_, u)| u.id == unit)
+        .map(|(key, u)| (key.clone(), u.clone()))
+        .ok_or_else(unit_not_found)
+}
+
+fn id_value(unit: UnitId) -> AttributeValue {
+    AttributeValue::S(unit.to_string())
+}
+
+/// `POST /properties/{id}/units` (the owner or an admin): a new unit, `vacant` unless said
+/// `unavailable`. 409 `UNIT_LABEL_TAKEN` when the property has a unit with that label (compared
+/// without case), 409 `TOO_MANY_UNITS` past [`MAX_UNITS`]. Calls: GetItem, TransactWriteItems.
+pub async fn add_unit(
+    state: &State,
+    me: &Principal,
+    id: PropertyId,
+    fields: &UnitFields,
+) -> Result<UnitView, ApiError> {
+    let store = &state.store;
+    let fields = fields.checked()?;
+    let label = fields.label.clone().ok_or_else(|| ApiError::Validation {
+        errors: vec![FieldError::new("label", "is required")],
+    })?;
+    let property = load(store, id).await?;
+    require_manager(me, &property)?;
+    let now = state.clock.timestamp();
+    let unit = UnitView {
+        id: UnitId::generate(),
+        label: label.clone(),
+        floor: fields.floor,
+        bedrooms: fields.bedrooms,
+        area_m2: fields.area_m2,
+        status: fields.status.unwrap_or(UnitStatus::Vacant),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let key = label_key(&label);
+    let event = unit_event("unit.created", me, unit.id, id, now.clone())
+        .change("label", (), &unit.label)
+        .change("status", (), unit.status);
+    let writes = vec![
+        Update::new(property_key(id))
+            .set_value_at(&["units", &key], &unit)?
+            .add("unitCount", 1)
+            .set("updatedAt", AttributeValue::S(now))
+            .add("version", 1)
+            .if_exists()
+            .if_absent_at(&["units", &key])
+            .if_below("unitCount", MAX_UNITS)
+            .into_transact(store)?,
+        outbox_put(store, event)?,
+    ];
+    store.transact(writes).await.on_condition(|_| {
+        // Which condition of the update failed is not said: a full property, or a label
+        // that is taken (the property as read tells which is likely).
+        if property.units.len() as u64 >= MAX_UNITS {
+            ApiError::Conflict {
+                code: "TOO_MANY_UNITS",
+                detail: format!("A property holds at most {MAX_UNITS} units."),
+            }
+        } else {
+            label_taken()
+        }
+    })?;
+    Ok(unit)
+}
+
+/// `PATCH /properties/{id}/units/{unitId}` (the owner or an admin): the fields given change;
+/// a new label must be free in the property (409 `UNIT_LABEL_TAKEN`). Calls: GetItem,
+/// TransactWriteItems.
+pub async fn update_unit(
+    state: &State,
+    me: &Principal,
+    id: PropertyId,
+    unit: UnitId,
+    fields: &UnitFields,
+) -> Result<UnitView, ApiError> {
+    let store = &state.store;
+    let fields = fields.checked()?;
+    let property = load(store, id).await?;
+    require_manager(me, &property)?;
+    let (key, before) = find(&property, unit)?;
+    if fields.status.is_some() && before.status == UnitStatus::Leased {
+        return Err(ApiError::Conflict {
+            code: "UNIT_LEASED",
+            detail: "The unit is leased: its status follows its lease.".into(),
+        });
+    }
+    let now = state.clock.timestamp();
+    let after = UnitView {
+        label: fields.label.clone().unwrap_or_else(|| before.label.clone()),
+        floor: fields.floor.or(before.floor),
+        bedrooms: fields.bedrooms.or(before.bedrooms),
+        area_m2: fields.area_m2.or(before.area_m2),
+        status: fields.status.unwrap_or(before.status),
+        updated_at: now.clone(),
+        ..before.clone()
+    };
+    let new_key = label_key(&after.label);
+    let mut update = Update::new(property_key(id))
+        .set("updatedAt", AttributeValue::S(now.clone()))
+        .add("version", 1)
+        .if_equals_at(&["units", &key, "id"], id_value(unit));
+    if new_key == key {
+        update = update.set_value_at(&["units", &key], &after)?;
+    } else {
+        update = update
+            .remove_at(&["units", &key])
+            .set_value_at(&["units", &new_key], &after)?
+            .if_absent_at(&["units", &new_key]);
+    }
+    let event = unit_event("unit.updated", me, unit, id, now)
+        .change("label", &before.label, &after.label)
+        .change("floor", before.floor, after.floor)
+        .change("bedrooms", before.bedrooms, after.bedrooms)
+        .change("areaM2", before.area_m2, after.area_m2)
+        .change("status", before.status, after.status);
+    let writes = vec![update.into_transact(store)?, outbox_put(store, event)?];
+    let renamed = new_key != key;
+    store.transact(writes).await.on_condition(|_| {
+        if renamed {
+            label_taken()
+        } else {
+            ApiError::changed_meanwhile()
+        }
+    })?;
+    Ok(after)
+}
+
+/// `DELETE /properties/{id}/units/{unitId}` (the owner or an admin). Calls: GetItem,
+/// TransactWriteItems.
+pub async fn remove_unit(
+    state: &State,
+    me: &Principal,
+    id: PropertyId,
+    unit: UnitId,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let property = load(store, id).await?;
+    require_manager(me, &property)?;
+    let (key, before) = find(&property, unit)?;
+    if before.status == UnitStatus::Leased {
+        return Err(ApiError::Conflict {
+            code: "UNIT_LEASED",
+            detail: "The unit is leased: end its lease first.".into(),
+        });
+    }
+    let now = state.clock.timestamp();
+    let event =
+        unit_event("unit.deleted", me, unit, id, now.clone()).change("label", &before.label, ());
+    let writes = vec![
+        Update::new(property_key(id))
+            .remove_at(&["units", &key])
+            .add("unitCount", -1)
+            .set("updatedAt", AttributeValue::S(now))
+            .add("version", 1)
+            .if_equals_at(&["units", &key, "id"], id_value(unit))
+            .into_transact(store)?,
+        outbox_put(store, event)?,
+    ];
+    store.transact(writes).await.or_stale()
+}
