@@ -37,9 +37,11 @@ use shared::auth::Role;
 use shared::auth::keys::{Jwk, Jwks};
 use shared::error::{FieldError, Problem};
 use shared::events::{Actor, ActorKind, Change, Entity};
-use shared::ids::{EventId, PropertyId, UnitId, UserId};
+use shared::ids::{EventId, LeaseId, PropertyId, UnitId, UserId};
 use shared::posts::{PostId, PostStatus, PostSummary, PostView, Tag};
-use shared::properties::{PropertyView, TransferView, UnitStatus, UnitView};
+use shared::properties::{
+    LeaseStatus, LeaseView, PropertyView, Rent, TransferView, UnitStatus, UnitView,
+};
 use shared::store::Page;
 
 const JSON: &str = "application/json";
@@ -396,12 +398,19 @@ fn components() -> utoipa::openapi::Components {
     components = register::<UnitStatus>(components, &mut nested);
     components = register::<units_create::CreateUnit>(components, &mut nested);
     components = register::<units_patch::PatchUnit>(components, &mut nested);
+    components = register::<LeaseView>(components, &mut nested);
+    components = register::<LeaseId>(components, &mut nested);
+    components = register::<LeaseStatus>(components, &mut nested);
+    components = register::<Rent>(components, &mut nested);
+    components = register::<leases_create::CreateLease>(components, &mut nested);
+    components = register::<leases_end::EndLease>(components, &mut nested);
     components = components
         .schema("PostPage", Page::<PostSummary>::schema())
         .schema("UserPage", Page::<UserView>::schema())
         .schema("AuditPage", Page::<AuditEntry>::schema())
         .schema("TransferPage", Page::<TransferView>::schema())
         .schema("PropertyPage", Page::<PropertyView>::schema())
+        .schema("LeasePage", Page::<LeaseView>::schema())
         .schemas_from_iter(nested)
         .security_scheme(
             BEARER,

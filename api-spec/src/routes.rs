@@ -6,9 +6,9 @@ use shared::accounts::items::UserView;
 use shared::auth::Role;
 use shared::auth::keys::Jwks;
 use shared::ids::UserId;
-use shared::ids::{PropertyId, UnitId};
+use shared::ids::{LeaseId, PropertyId, UnitId};
 use shared::posts::{PostId, PostStatus, PostView, Tag};
-use shared::properties::{PropertyKind, PropertyView, TransferView, UnitView};
+use shared::properties::{LeaseView, PropertyKind, PropertyView, TransferView, UnitView};
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -621,6 +621,71 @@ pub(crate) fn routes() -> Vec<Route> {
             params: vec![path_id::<PropertyId>(), path_id_named::<UnitId>("unitId")],
             ok: vec![(204, "Deleted", None)],
             errors: &[403, 404, 409, 412],
+        },
+        Route {
+            method: Get,
+            path: "/v1/properties/{id}/leases",
+            id: "propertyLeases",
+            tag: "properties",
+            summary: "A property's leases, newest first (owner, admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![path_id::<PropertyId>()]),
+            ok: vec![(200, "A page of leases", page("LeasePage"))],
+            errors: &[400, 403, 404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/leases",
+            id: "createLease",
+            tag: "properties",
+            summary: "Lease a vacant unit to a tenant (the property's owner, admin); one active lease per unit",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_create::CreateLease>(),
+            params: vec![],
+            ok: vec![(201, "The lease (`Location`)", json::<LeaseView>())],
+            errors: &[403, 404, 409],
+        },
+        Route {
+            method: Get,
+            path: "/v1/leases/{id}",
+            id: "getLease",
+            tag: "properties",
+            summary: "A lease (its tenant, the property's owner, admin; 404 for anyone else)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<LeaseId>()],
+            ok: vec![(200, "The lease", json::<LeaseView>())],
+            errors: &[404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/leases/{id}/end",
+            id: "endLease",
+            tag: "properties",
+            summary: "End a lease; its unit is vacant again (the property's owner, admin)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_end::EndLease>(),
+            params: vec![path_id::<LeaseId>()],
+            ok: vec![(200, "The ended lease", json::<LeaseView>())],
+            errors: &[403, 404, 409, 412],
+        },
+        Route {
+            method: Get,
+            path: "/v1/users/me/leases",
+            id: "myLeases",
+            tag: "me",
+            summary: "My leases as a tenant, newest first",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![]),
+            ok: vec![(200, "A page of leases", page("LeasePage"))],
+            errors: &[400],
         },
         Route {
             method: Post,

@@ -115,6 +115,10 @@ id_type!(
     UnitId
 );
 id_type!(
+    /// The id of a lease of a unit.
+    LeaseId
+);
+id_type!(
     /// The id of one ownership transfer (time-ordered: a property's history sorts by it).
     TransferId
 );

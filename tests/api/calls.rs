@@ -349,6 +349,76 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
         &["BatchGetItem", "GetItem", "TransactWriteItems"],
     );
 
+    let let_unit = app
+        .call(
+            units_create::handle,
+            Call::new("POST", "/v1/properties/{id}/units")
+                .param("id", &id)
+                .bearer(&owner)
+                .json(&json!({"label": "To let"})),
+        )
+        .await;
+    let let_unit = let_unit.body["id"].as_str().expect("id").to_owned();
+    log.take();
+    let leased = app
+        .call(
+            leases_create::handle,
+            Call::new("POST", "/v1/leases").bearer(&owner).json(&json!({
+                "unitId": let_unit, "tenantId": buyer_id, "startDate": "2027-01-01",
+                "rent": {"amountMinor": 100, "currency": "USD"}
+            })),
+        )
+        .await;
+    assert_eq!(leased.status, 201, "{}", leased.body);
+    // The unit's property (its lookup), the property, then one transaction: the unit leased
+    // under the condition that it is vacant, the tenant's count, the lease, the event.
+    expect(
+        "POST /v1/leases",
+        &["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"],
+    );
+    let lease_id = leased.body["id"].as_str().expect("id").to_owned();
+    let read = app
+        .call(
+            leases_get::handle,
+            Call::new("GET", "/v1/leases/{id}")
+                .param("id", &lease_id)
+                .bearer(&owner),
+        )
+        .await;
+    assert_eq!(read.status, 200);
+    // The owner is neither tenant nor admin: the property tells that they may see it.
+    expect(
+        "GET /v1/leases/{id}",
+        &["BatchGetItem", "GetItem", "GetItem"],
+    );
+    let their_leases = app
+        .call(
+            properties_leases::handle,
+            Call::new("GET", "/v1/properties/{id}/leases")
+                .param("id", &id)
+                .bearer(&owner),
+        )
+        .await;
+    assert_eq!(their_leases.status, 200);
+    expect(
+        "GET /v1/properties/{id}/leases",
+        &["BatchGetItem", "GetItem", "Query"],
+    );
+    let ended = app
+        .call(
+            leases_end::handle,
+            Call::new("POST", "/v1/leases/{id}/end")
+                .param("id", &lease_id)
+                .bearer(&owner)
+                .json(&json!({"endDate": "2027-02-01"})),
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    expect(
+        "POST /v1/leases/{id}/end",
+        &["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"],
+    );
+
     let moved = app
         .call(
             properties_transfer::handle,

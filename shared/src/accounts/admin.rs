@@ -74,6 +74,12 @@ pub(super) async fn delete_user(
             ),
         });
     }
+    if user.active_lease_count > 0 {
+        return Err(ApiError::Conflict {
+            code: "HOLDS_LEASES",
+            detail: "The account holds active leases as a tenant: they must end first.".into(),
+        });
+    }
     let email =
         Email::parse(&user.email).map_err(|_| ApiError::internal("stored email is invalid"))?;
     let mut writes = vec![
@@ -82,6 +88,7 @@ pub(super) async fn delete_user(
         Update::new(user.key())
             .if_exists()
             .if_number("propertyCount", 0)
+            .if_number("activeLeaseCount", 0)
             .into_delete(store)?,
         store.delete_op(&Key::email(&email), false)?,
     ];

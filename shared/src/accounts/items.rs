@@ -60,6 +60,10 @@ pub struct UserItem {
     /// counts as 0), so no property is ever left without an owner.
     #[serde(default)]
     pub property_count: u64,
+    /// Active leases this account holds as a tenant, kept in the lease transactions: an
+    /// account is deleted only without one.
+    #[serde(default)]
+    pub active_lease_count: u64,
     /// Links requested before this instant (ms) are never minted: set when the password is
     /// set, so a reset or verification email still on its way carries no live link.
     #[serde(default)]

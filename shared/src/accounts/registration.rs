@@ -66,6 +66,7 @@ pub async fn register(
         session_epoch: 0,
         links_valid_after: 0,
         property_count: 0,
+        active_lease_count: 0,
         reset_token: None,
         verify_token: None,
     };

@@ -88,6 +88,12 @@ pub async fn delete(state: &State, me: &Principal, id: PropertyId) -> Result<(),
     let store = &state.store;
     let property = load(store, id).await?;
     require_manager(me, &property)?;
+    if property.active_leases > 0 {
+        return Err(ApiError::Conflict {
+            code: "HAS_ACTIVE_LEASES",
+            detail: "The property has active leases: end them first.".into(),
+        });
+    }
     let number = super::FileNumber::parse(&property.file_number)
         .map_err(|_| ApiError::internal("a stored file number is invalid"))?;
     let event = property_event("property.deleted", me, id, state.clock.timestamp())

@@ -21,11 +21,16 @@
 //! a member's: they moderate posts, not the registry.
 
 mod edit;
+mod leases;
 mod list;
 mod transfer;
 mod units;
 
 pub use edit::{PropertyChange, delete, update};
+pub use leases::{
+    LeaseStatus, LeaseView, NewLease, Rent, create_lease, end_lease, get_lease, my_leases,
+    property_leases,
+};
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
 pub use transfer::{TransferView, history, transfer};
 pub use units::{MAX_UNITS, UnitFields, UnitStatus, UnitView, add_unit, remove_unit, update_unit};
@@ -187,6 +192,9 @@ pub struct PropertyItem {
     /// The units, by label as compared (see [`units`]).
     #[serde(default)]
     pub units: BTreeMap<String, UnitView>,
+    /// Active leases of its units (see [`leases`]): a property is deleted only without one.
+    #[serde(default)]
+    pub active_leases: u64,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -383,6 +391,7 @@ pub async fn create(
         kind: input.kind,
         owner_id: me.id(),
         units: BTreeMap::new(),
+        active_leases: 0,
         created_at: now.clone(),
         updated_at: now.clone(),
         version: 1,

@@ -125,7 +125,7 @@ impl crate::http::PathId for UnitId {
     }
 }
 
-fn unit_not_found() -> ApiError {
+pub(super) fn unit_not_found() -> ApiError {
     ApiError::NotFound {
         detail: "No such unit.".into(),
     }
@@ -149,7 +149,7 @@ fn unit_event(
 }
 
 /// The unit `unit` of `property` with its map key.
-fn find(property: &PropertyItem, unit: UnitId) -> Result<(String, UnitView), ApiError> {
+pub(super) fn find(property: &PropertyItem, unit: UnitId) -> Result<(String, UnitView), ApiError> {
     property
         .units
         .iter()
@@ -158,7 +158,7 @@ fn find(property: &PropertyItem, unit: UnitId) -> Result<(String, UnitView), Api
         .ok_or_else(unit_not_found)
 }
 
-fn id_value(unit: UnitId) -> AttributeValue {
+pub(super) fn id_value(unit: UnitId) -> AttributeValue {
     AttributeValue::S(unit.to_string())
 }
 
@@ -203,6 +203,11 @@ pub async fn add_unit(
             .if_absent_at(&["units", &key])
             .if_below("unitCount", MAX_UNITS)
             .into_transact(store)?,
+        store.put_new_op(&UnitLookup {
+            pk: unit_lookup_key(unit.id).pk,
+            sk: unit_lookup_key(unit.id).sk,
+            property_id: id,
+        })?,
         outbox_put(store, event)?,
     ];
     store.transact(writes).await.on_condition(|_| {
@@ -311,7 +316,23 @@ pub async fn remove_unit(
             .add("version", 1)
             .if_equals_at(&["units", &key, "id"], id_value(unit))
             .into_transact(store)?,
+        store.delete_op(&unit_lookup_key(unit), false)?,
         outbox_put(store, event)?,
     ];
     store.transact(writes).await.or_stale()
+}
+
+/// Which property a unit belongs to, for the routes that name only the unit (`POST /leases`).
+/// Written with the unit, removed with it; one left by a deleted property names a property
+/// that is gone, and is read as no unit.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UnitLookup {
+    pk: String,
+    sk: String,
+    pub(super) property_id: PropertyId,
+}
+
+pub(super) fn unit_lookup_key(unit: UnitId) -> crate::store::Key {
+    crate::store::Key::new(format!("UNIT#{unit}"), "UNIT")
 }

@@ -26,6 +26,8 @@
 //! | idempotency record | `IDEMPOTENCY#<userId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts`: GetItem (24 h TTL) | posts |
 //! | property (with its units, a map by label) | `PROPERTY#<propertyId>` | `PROPERTY` | `gsi1`: `OWNER#<userId>` / `<propertyId>`; `gsi2`: `PLACE#<country>` / `<city>#<kind>#<propertyId>` | a property and its units: GetItem; an owner's properties: Query `gsi1`; by place: Query `gsi2` (sort-key prefix) | properties |
 //! | file number claim | `FILENUMBER#<FILE-NUMBER>` | `FILENUMBER` | – | uniqueness: written with the property under `attribute_not_exists(pk)` | properties |
+//! | unit lookup | `UNIT#<unitId>` | `UNIT` | – | the property of a unit (`POST /leases` names only the unit): GetItem | properties |
+//! | lease | `LEASE#<leaseId>` | `LEASE` | `gsi1`: `TENANT#<userId>` / `<leaseId>`; `gsi2`: `PROPERTYLEASES#<propertyId>` / `<leaseId>` | a lease: GetItem; a tenant's, a property's: Query | properties |
 //! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |
 //! | audit entry | `AUDIT#<entityType>#<entityId>` | `<eventId>` | `gsi1`: `AUDIT_ACTOR#<actorId>` / `<eventId>`; `gsi2`: `AUDIT_MONTH#<yyyy-mm>` / `<eventId>` | an entity's history, an actor's actions, a month: Query | audit |

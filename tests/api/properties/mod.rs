@@ -2,6 +2,7 @@
 //! numbers, reads with the owner, transfers conditioned on the version, the ownership history,
 //! and owners who cannot leave their properties behind.
 
+mod leases;
 mod owners;
 mod registry;
 mod transfers;

@@ -11,7 +11,7 @@ use super::{WHO, create_post, invoke};
 async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller() {
     let app = TestApp::spawn().await;
     let (owner, owner_id) = app.user("owner@example.com", None).await;
-    let (other, _) = app.user("other@example.com", None).await;
+    let (other, other_id) = app.user("other@example.com", None).await;
     let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
     let (admin, _) = app.admin("admin@example.com").await;
     let tokens = [
@@ -45,6 +45,30 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
     .await;
     assert_eq!(unit.status, 201, "{}", unit.body);
     let unit = unit.body["id"].as_str().expect("id").to_owned();
+    // A unit leased to the other user: the tenant sees the lease, nobody else but the
+    // owner and admins.
+    let leased = invoke(
+        &app,
+        Call::new("POST", "/v1/properties/{id}/units")
+            .param("id", &property)
+            .bearer(&owner)
+            .json(&json!({"label": "Unit L"})),
+    )
+    .await;
+    let leased = leased.body["id"].as_str().expect("id").to_owned();
+    let lease_body = json!({
+        "unitId": leased, "tenantId": other_id, "startDate": "2027-01-01",
+        "rent": {"amountMinor": 90_000, "currency": "USD"}
+    });
+    let lease = invoke(
+        &app,
+        Call::new("POST", "/v1/leases")
+            .bearer(&owner)
+            .json(&lease_body),
+    )
+    .await;
+    assert_eq!(lease.status, 201, "{}", lease.body);
+    let lease = lease.body["id"].as_str().expect("id").to_owned();
     let published = create_post(&app, &owner, "published").await;
 
     // (request, expected status for [anonymous, owner, other user, moderator, admin]);
@@ -167,6 +191,25 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .param("id", &property)
                 .param("unitId", &unit),
             [401, 0, 403, 403, 0],
+        ),
+        (
+            Call::new("POST", "/v1/leases").json(&lease_body),
+            [401, 409, 403, 403, 409],
+        ),
+        (
+            Call::new("GET", "/v1/leases/{id}").param("id", &lease),
+            [401, 200, 200, 404, 200],
+        ),
+        (
+            Call::new("POST", "/v1/leases/{id}/end")
+                .param("id", &lease)
+                .json(&json!({"endDate": "2027-06-30"})),
+            [401, 0, 403, 404, 0],
+        ),
+        (Call::new("GET", "/v1/users/me/leases"), [401, 200, 200, 200, 200]),
+        (
+            Call::new("GET", "/v1/properties/{id}/leases").param("id", &property),
+            [401, 200, 403, 403, 200],
         ),
         (
             Call::new("DELETE", "/v1/properties/{id}").param("id", &property),

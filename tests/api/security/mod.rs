@@ -53,6 +53,11 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/properties/{id}/units" => app.call(units_create::handle, call).await,
         "PATCH /v1/properties/{id}/units/{unitId}" => app.call(units_patch::handle, call).await,
         "DELETE /v1/properties/{id}/units/{unitId}" => app.call(units_delete::handle, call).await,
+        "GET /v1/properties/{id}/leases" => app.call(properties_leases::handle, call).await,
+        "POST /v1/leases" => app.call(leases_create::handle, call).await,
+        "GET /v1/leases/{id}" => app.call(leases_get::handle, call).await,
+        "POST /v1/leases/{id}/end" => app.call(leases_end::handle, call).await,
+        "GET /v1/users/me/leases" => app.call(users_me_leases::handle, call).await,
         "POST /v1/properties/{id}/transfer" => app.call(properties_transfer::handle, call).await,
         "GET /v1/properties/{id}/ownership-history" => {
             app.call(properties_history::handle, call).await

@@ -1,0 +1,24 @@
+//! `POST /v1/leases/{id}/end` `{endDate}` → the ended lease (the property's owner or an admin);
+//! its unit is vacant again. 409 `LEASE_ENDED` when it has ended already.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::{ApiError, State, accounts};
+
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EndLease {
+    /// `YYYY-MM-DD`, not before the lease's start.
+    #[garde(skip)]
+    #[schema(example = "2027-06-30")]
+    pub end_date: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = accounts::authenticate(state, &req).await?;
+    let id = shared::http::path_id(&req, "id")?;
+    let body: EndLease = shared::http::json_body(&req)?;
+    let lease = shared::properties::end_lease(state, &me, id, &body.end_date).await?;
+    shared::http::json(StatusCode::OK, &lease)
+}

@@ -1,0 +1,426 @@
+//! Leases: a tenant's right to a unit, from a start date, perhaps to an end date, at a rent.
+//! A lease is one transaction with its unit's status: the unit goes from `vacant` to `leased`
+//! under the condition that it is vacant, so of two concurrent leases of one unit exactly one
+//! succeeds; ending the lease makes the unit vacant again. The property counts its active
+//! leases (it is deleted only without one) and the tenant's account counts theirs (deleted only
+//! without one).
+//!
+//! | item | `pk` | `sk` | index keys | serves |
+//! | --- | --- | --- | --- | --- |
+//! | lease | `LEASE#<leaseId>` | `LEASE` | `gsi1`: `TENANT#<userId>` / `<leaseId>`; `gsi2`: `PROPERTYLEASES#<propertyId>` / `<leaseId>` | a lease: GetItem; a tenant's: Query `gsi1`; a property's: Query `gsi2` |
+//!
+//! Who sees a lease: its tenant, the property's owner and admins — for anyone else it does not
+//! exist (404), so neither do the tenants' identities.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Principal;
+use crate::auth::Role;
+use crate::error::{ApiError, FieldError};
+use crate::events::{Event, outbox_put};
+use crate::ids::{LeaseId, PropertyId, UnitId, UserId};
+use crate::state::State;
+use crate::store::{Index, Key, KeyQuery, OnCondition, Page, PageRequest, Update};
+
+use super::units::{UnitLookup, UnitStatus, find, id_value, unit_lookup_key, unit_not_found};
+use super::{load, property_key, require_manager};
+
+/// Whether a lease is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseStatus {
+    Active,
+    Ended,
+}
+
+/// A rent: an amount in the currency's minor unit (cents), per month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rent {
+    /// In minor units (cents): 1 to 10^12.
+    #[schema(example = 125_000)]
+    pub amount_minor: u64,
+    /// ISO 4217, three letters.
+    #[schema(example = "EUR", min_length = 3, max_length = 3)]
+    pub currency: String,
+}
+
+/// A lease, as stored and as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseView {
+    pub id: LeaseId,
+    pub unit_id: UnitId,
+    pub property_id: PropertyId,
+    pub tenant_id: UserId,
+    /// `YYYY-MM-DD`.
+    #[schema(example = "2027-01-01")]
+    pub start_date: String,
+    /// `YYYY-MM-DD`, after `startDate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    pub rent: Rent,
+    pub status: LeaseStatus,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LeaseItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    gsi2pk: String,
+    gsi2sk: String,
+    #[serde(flatten)]
+    lease: LeaseView,
+}
+
+fn lease_key(id: LeaseId) -> Key {
+    Key::new(format!("LEASE#{id}"), "LEASE")
+}
+
+fn tenant_partition(tenant: UserId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+fn property_leases_partition(property: PropertyId) -> String {
+    format!("PROPERTYLEASES#{property}")
+}
+
+fn lease_not_found() -> ApiError {
+    ApiError::NotFound {
+        detail: "No such lease.".into(),
+    }
+}
+
+impl crate::http::PathId for LeaseId {
+    fn parse_path(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok()
+    }
+
+    fn not_found() -> ApiError {
+        lease_not_found()
+    }
+}
+
+/// A calendar date `YYYY-MM-DD` (years 1900–2999), as given.
+pub fn date(raw: &str) -> Result<String, &'static str> {
+    let bad = "must be a date such as 2027-01-31";
+    let parts: Vec<&str> = raw.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad);
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad);
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return Err(bad);
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad),
+    };
+    if !(1900..=2999).contains(&y) || d == 0 || d > days {
+        return Err(bad);
+    }
+    Ok(raw.to_owned())
+}
+
+/// What `POST /leases` carries.
+#[derive(Debug, Clone)]
+pub struct NewLease {
+    pub unit_id: UnitId,
+    pub tenant_id: UserId,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub rent: Rent,
+}
+
+impl NewLease {
+    /// Every field checked: each invalid one is named in one 422.
+    fn checked(&self) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let start =
+            date(&self.start_date).map_err(|m| errors.push(FieldError::new("startDate", m)));
+        let end = self
+            .end_date
+            .as_deref()
+            .map(date)
+            .transpose()
+            .map_err(|m| errors.push(FieldError::new("endDate", m)));
+        if let (Ok(start), Ok(Some(end))) = (&start, &end)
+            && end <= start
+        {
+            errors.push(FieldError::new("endDate", "must be after startDate"));
+        }
+        if !(1..=1_000_000_000_000).contains(&self.rent.amount_minor) {
+            errors.push(FieldError::new(
+                "rent.amountMinor",
+                "must be from 1 to 10^12",
+            ));
+        }
+        let currency = self.rent.currency.trim().to_ascii_uppercase();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            errors.push(FieldError::new(
+                "rent.currency",
+                "must be an ISO 4217 code such as EUR",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                rent: Rent {
+                    amount_minor: self.rent.amount_minor,
+                    currency,
+                },
+                ..self.clone()
+            })
+        } else {
+            Err(ApiError::Validation { errors })
+        }
+    }
+}
+
+fn lease_event(kind: &str, me: &Principal, lease: &LeaseView, now: String) -> Event {
+    Event::new(kind, me.actor(), "lease", &lease.id.to_string(), now)
+        .change("propertyId", (), lease.property_id)
+        .change("unitId", (), lease.unit_id)
+}
+
+/// The tenant's count of active leases moves by `delta` (a new lease needs an active account).
+fn tenant_count(tenant: UserId, delta: i64) -> Update {
+    let update = Update::new(Key::user(tenant))
+        .add("activeLeaseCount", delta)
+        .if_exists();
+    if delta > 0 {
+        update.if_equals("status", AttributeValue::S("active".into()))
+    } else {
+        update
+    }
+}
+
+/// `POST /leases` (the property's owner or an admin): leases a vacant unit to an active user.
+/// 409 `UNIT_NOT_VACANT` when the unit is leased (however many ask at once) or unavailable;
+/// 422 when the tenant is not an active account. Calls: GetItem (the unit's property), GetItem
+/// (the property), TransactWriteItems.
+pub async fn create_lease(
+    state: &State,
+    me: &Principal,
+    input: &NewLease,
+) -> Result<LeaseView, ApiError> {
+    let store = &state.store;
+    let input = input.checked()?;
+    let lookup: UnitLookup = store
+        .get(&unit_lookup_key(input.unit_id))
+        .await?
+        .ok_or_else(unit_not_found)?;
+    let property = load(store, lookup.property_id)
+        .await
+        .map_err(|_| unit_not_found())?;
+    require_manager(me, &property)?;
+    let (key, unit) = find(&property, input.unit_id)?;
+    let not_vacant = || ApiError::Conflict {
+        code: "UNIT_NOT_VACANT",
+        detail: "The unit is leased or unavailable.".into(),
+    };
+    if unit.status != UnitStatus::Vacant {
+        return Err(not_vacant());
+    }
+    let now = state.clock.timestamp();
+    let lease = LeaseView {
+        id: LeaseId::generate(),
+        unit_id: unit.id,
+        property_id: property.id,
+        tenant_id: input.tenant_id,
+        start_date: input.start_date,
+        end_date: input.end_date,
+        rent: input.rent,
+        status: LeaseStatus::Active,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let key_of = lease_key(lease.id);
+    let event = lease_event("lease.created", me, &lease, now.clone())
+        .change("tenantId", (), lease.tenant_id)
+        .change("startDate", (), &lease.start_date)
+        .change("rent", (), &lease.rent);
+    let writes = vec![
+        Update::new(property_key(property.id))
+            .set_value_at(&["units", &key, "status"], &UnitStatus::Leased)?
+            .add("activeLeases", 1)
+            .set("updatedAt", AttributeValue::S(now))
+            .add("version", 1)
+            .if_equals_at(&["units", &key, "id"], id_value(unit.id))
+            .if_equals_at(
+                &["units", &key, "status"],
+                AttributeValue::S("vacant".into()),
+            )
+            .into_transact(store)?,
+        tenant_count(lease.tenant_id, 1).into_transact(store)?,
+        store.put_new_op(&LeaseItem {
+            pk: key_of.pk,
+            sk: key_of.sk,
+            gsi1pk: tenant_partition(lease.tenant_id),
+            gsi1sk: lease.id.to_string(),
+            gsi2pk: property_leases_partition(lease.property_id),
+            gsi2sk: lease.id.to_string(),
+            lease: lease.clone(),
+        })?,
+        outbox_put(store, event)?,
+    ];
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| match index {
+            Some(1) => ApiError::Validation {
+                errors: vec![FieldError::new("tenantId", "is not an active account")],
+            },
+            Some(0) => not_vacant(),
+            _ => ApiError::internal("a new lease's id was taken"),
+        })?;
+    Ok(lease)
+}
+
+/// Reads a lease for `me`: its tenant, the property's owner or an admin — 404 for anyone else.
+async fn visible_lease(state: &State, me: &Principal, id: LeaseId) -> Result<LeaseView, ApiError> {
+    let item: LeaseItem = state
+        .store
+        .get(&lease_key(id))
+        .await?
+        .ok_or_else(lease_not_found)?;
+    let lease = item.lease;
+    if lease.tenant_id == me.id() || me.has_role(Role::Admin) {
+        return Ok(lease);
+    }
+    match load(&state.store, lease.property_id).await {
+        Ok(property) if property.owner_id == me.id() => Ok(lease),
+        _ => Err(lease_not_found()),
+    }
+}
+
+/// `GET /leases/{id}` (its tenant, the property's owner, admins). Calls: GetItem, and GetItem
+/// (the property) when the caller is neither the tenant nor an admin.
+pub async fn get_lease(state: &State, me: &Principal, id: LeaseId) -> Result<LeaseView, ApiError> {
+    visible_lease(state, me, id).await
+}
+
+/// `POST /leases/{id}/end` `{endDate}` (the property's owner or an admin): the lease ends on
+/// `end_date` (not before its start), its unit is vacant again. 409 `LEASE_ENDED` when it has
+/// ended already. Calls: GetItem (lease), GetItem (property), TransactWriteItems.
+pub async fn end_lease(
+    state: &State,
+    me: &Principal,
+    id: LeaseId,
+    end_date: &str,
+) -> Result<LeaseView, ApiError> {
+    let store = &state.store;
+    let end_date = date(end_date).map_err(|m| ApiError::Validation {
+        errors: vec![FieldError::new("endDate", m)],
+    })?;
+    let item: LeaseItem = store
+        .get(&lease_key(id))
+        .await?
+        .ok_or_else(lease_not_found)?;
+    let lease = item.lease;
+    let property = load(store, lease.property_id).await?;
+    if require_manager(me, &property).is_err() {
+        // The tenant sees the lease but does not manage it; for anyone else it does not exist.
+        return Err(if lease.tenant_id == me.id() {
+            ApiError::Forbidden {
+                detail: "Only the property's owner or an admin may end a lease.".into(),
+            }
+        } else {
+            lease_not_found()
+        });
+    }
+    let ended = || ApiError::Conflict {
+        code: "LEASE_ENDED",
+        detail: "The lease has ended already.".into(),
+    };
+    if lease.status == LeaseStatus::Ended {
+        return Err(ended());
+    }
+    if end_date < lease.start_date {
+        return Err(ApiError::Validation {
+            errors: vec![FieldError::new("endDate", "must not be before startDate")],
+        });
+    }
+    let (key, _) = find(&property, lease.unit_id)?;
+    let now = state.clock.timestamp();
+    let after = LeaseView {
+        end_date: Some(end_date),
+        status: LeaseStatus::Ended,
+        updated_at: now.clone(),
+        ..lease.clone()
+    };
+    let event = lease_event("lease.ended", me, &after, now.clone())
+        .change("status", lease.status, after.status)
+        .change("endDate", &lease.end_date, &after.end_date);
+    let writes = vec![
+        Update::new(lease_key(id))
+            .set("status", AttributeValue::S("ended".into()))
+            .set_value("endDate", &after.end_date)?
+            .set("updatedAt", AttributeValue::S(now.clone()))
+            .if_equals("status", AttributeValue::S("active".into()))
+            .into_transact(store)?,
+        Update::new(property_key(property.id))
+            .set_value_at(&["units", &key, "status"], &UnitStatus::Vacant)?
+            .add("activeLeases", -1)
+            .set("updatedAt", AttributeValue::S(now))
+            .add("version", 1)
+            .if_equals_at(&["units", &key, "id"], id_value(lease.unit_id))
+            .into_transact(store)?,
+        tenant_count(lease.tenant_id, -1).into_transact(store)?,
+        outbox_put(store, event)?,
+    ];
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| match index {
+            Some(0) => ended(),
+            _ => ApiError::changed_meanwhile(),
+        })?;
+    Ok(after)
+}
+
+async fn lease_page(
+    state: &State,
+    query: &KeyQuery,
+    page: &PageRequest,
+) -> Result<Page<LeaseView>, ApiError> {
+    let found: Page<LeaseItem> = state.store.query_page(query, page).await?;
+    Ok(Page {
+        items: found.items.into_iter().map(|i| i.lease).collect(),
+        next_cursor: found.next_cursor,
+    })
+}
+
+/// `GET /users/me/leases`: my leases as a tenant, newest first. Calls: Query.
+pub async fn my_leases(
+    state: &State,
+    me: &Principal,
+    page: &PageRequest,
+) -> Result<Page<LeaseView>, ApiError> {
+    let query = KeyQuery::index(Index::Gsi1, tenant_partition(me.id())).newest_first();
+    lease_page(state, &query, page).await
+}
+
+/// `GET /properties/{id}/leases` (the owner, admins): the property's leases, newest first.
+/// Calls: GetItem, Query.
+pub async fn property_leases(
+    state: &State,
+    me: &Principal,
+    id: PropertyId,
+    page: &PageRequest,
+) -> Result<Page<LeaseView>, ApiError> {
+    let property = load(&state.store, id).await?;
+    require_manager(me, &property)?;
+    let query = KeyQuery::index(Index::Gsi2, property_leases_partition(id)).newest_first();
+    lease_page(state, &query, page).await
+}
