@@ -23,7 +23,9 @@ use crate::ids::{LeaseId, PropertyId, UnitId, UserId};
 use crate::state::State;
 use crate::store::{Index, Key, KeyQuery, OnCondition, Page, PageRequest, Update};
 
-use super::units::{UnitLookup, UnitStatus, find, id_value, unit_lookup_key, unit_not_found};
+use super::units::{
+    UnitLookup, UnitStatus, find, id_value, status_value, unit_lookup_key, unit_not_found,
+};
 use super::{load, property_key, require_manager};
 
 /// Whether a lease is running.
@@ -222,7 +224,11 @@ pub async fn create_lease(
         .ok_or_else(unit_not_found)?;
     let property = load(store, lookup.property_id)
         .await
-        .map_err(|_| unit_not_found())?;
+        .map_err(|error| match error {
+            // A lookup left by a deleted property: no such unit.
+            ApiError::NotFound { .. } => unit_not_found(),
+            other => other,
+        })?;
     require_manager(me, &property)?;
     let (key, unit) = find(&property, input.unit_id)?;
     let not_vacant = || ApiError::Conflict {
@@ -259,7 +265,7 @@ pub async fn create_lease(
             .if_equals_at(&["units", &key, "id"], id_value(unit.id))
             .if_equals_at(
                 &["units", &key, "status"],
-                AttributeValue::S("vacant".into()),
+                status_value(UnitStatus::Vacant)?,
             )
             .into_transact(store)?,
         tenant_count(lease.tenant_id, 1).into_transact(store)?,

@@ -158,6 +158,11 @@ pub(super) fn find(property: &PropertyItem, unit: UnitId) -> Result<(String, Uni
         .ok_or_else(unit_not_found)
 }
 
+/// A unit status as the item stores it.
+pub(super) fn status_value(status: UnitStatus) -> Result<AttributeValue, ApiError> {
+    Ok(serde_dynamo::to_attribute_value(status).map_err(crate::store::StoreError::from)?)
+}
+
 pub(super) fn id_value(unit: UnitId) -> AttributeValue {
     AttributeValue::S(unit.to_string())
 }
@@ -260,7 +265,9 @@ pub async fn update_unit(
     let mut update = Update::new(property_key(id))
         .set("updatedAt", AttributeValue::S(now.clone()))
         .add("version", 1)
-        .if_equals_at(&["units", &key, "id"], id_value(unit));
+        .if_equals_at(&["units", &key, "id"], id_value(unit))
+        // Its status as read: a lease made meanwhile is not overwritten.
+        .if_equals_at(&["units", &key, "status"], status_value(before.status)?);
     if new_key == key {
         update = update.set_value_at(&["units", &key], &after)?;
     } else {
@@ -315,6 +322,8 @@ pub async fn remove_unit(
             .set("updatedAt", AttributeValue::S(now))
             .add("version", 1)
             .if_equals_at(&["units", &key, "id"], id_value(unit))
+            // Still not leased: a lease made meanwhile keeps its unit.
+            .if_equals_at(&["units", &key, "status"], status_value(before.status)?)
             .into_transact(store)?,
         store.delete_op(&unit_lookup_key(unit), false)?,
         outbox_put(store, event)?,

@@ -306,3 +306,56 @@ async fn leases_are_seen_by_their_tenant_the_owner_and_admins_only_and_are_check
         leave.body
     );
 }
+
+#[tokio::test]
+async fn a_unit_changed_or_removed_while_it_is_leased_keeps_its_lease() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("owner@example.com", None).await;
+    let (_, tenant_id) = app.user("tenant@example.com", None).await;
+    let property = id_of(&create(&app, &owner, &at("L-3", "Porto", "PT", "residential")).await);
+    for round in 0..4 {
+        let unit = add_unit(&app, &owner, &property, &format!("Flat {round}")).await;
+        let unit_call = |method: &str| {
+            Call::new(method, "/v1/properties/{id}/units/{unitId}")
+                .param("id", &property)
+                .param("unitId", &unit)
+                .bearer(&owner)
+        };
+        let body = lease_body(&unit, &tenant_id);
+        let (leased, changed) = if round % 2 == 0 {
+            let (l, c) = tokio::join!(
+                lease(&app, &owner, &body),
+                app.call(
+                    units_patch::handle,
+                    unit_call("PATCH").json(&json!({"status": "unavailable"}))
+                ),
+            );
+            (l.status, c.status)
+        } else {
+            let (l, c) = tokio::join!(
+                lease(&app, &owner, &body),
+                app.call(units_delete::handle, unit_call("DELETE")),
+            );
+            (l.status, c.status)
+        };
+        let read = get(&app, &owner, &property).await;
+        let unit_now = read.body["units"]
+            .as_array()
+            .expect("units")
+            .iter()
+            .find(|u| u["id"] == unit.as_str())
+            .cloned();
+        if leased == 201 {
+            // The lease won: whatever the other did, the unit is there and leased.
+            assert_eq!(
+                unit_now.as_ref().map(|u| u["status"].clone()),
+                Some(json!("leased")),
+                "round {round}: lease 201, change {changed}"
+            );
+        } else {
+            // The change won: the lease saw a unit that was not vacant, or none.
+            assert!(matches!(leased, 404 | 409), "round {round}: {leased}");
+            assert!(matches!(changed, 200 | 204), "round {round}: {changed}");
+        }
+    }
+}
