@@ -132,11 +132,16 @@ impl ApiError {
         }
     }
 
+    /// 404 for an id that names no `what` ("No such property.").
+    pub fn no_such(what: &str) -> Self {
+        Self::NotFound {
+            detail: format!("No such {what}."),
+        }
+    }
+
     /// 404 for a user id that names no account.
     pub fn no_such_user() -> Self {
-        Self::NotFound {
-            detail: "No such user.".into(),
-        }
+        Self::no_such("user")
     }
 
     /// 412: the client sent version `expected` of a resource that is at `current`.

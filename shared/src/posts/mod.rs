@@ -323,9 +323,7 @@ impl PathId for PostId {
 }
 
 fn not_found() -> ApiError {
-    ApiError::NotFound {
-        detail: "No such post.".into(),
-    }
+    ApiError::no_such("post")
 }
 
 /// The authors among `authors` whose account still exists (one BatchGetItem): posts of an

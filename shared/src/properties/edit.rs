@@ -12,8 +12,8 @@ use crate::state::State;
 use crate::store::{Key, OnCondition, Update, expect_version};
 
 use super::{
-    Address, PropertyItem, PropertyKind, PropertyView, city_key, file_number_key, load,
-    place_partition, property_event, property_key, require_manager,
+    AccountCount, Address, PropertyItem, PropertyKind, PropertyView, account_count, city_key,
+    file_number_key, load, place_partition, property_event, property_key, require_manager,
 };
 
 /// What `PATCH /properties/{id}` may change. The file number is the property's name in the
@@ -103,10 +103,7 @@ pub async fn delete(state: &State, me: &Principal, id: PropertyId) -> Result<(),
     let writes = vec![
         store.delete_versioned_op(&property_key(id), property.version)?,
         store.delete_op(&file_number_key(&number), true)?,
-        Update::new(Key::user(property.owner_id))
-            .add("propertyCount", -1)
-            .if_exists()
-            .into_transact(store)?,
+        account_count(property.owner_id, AccountCount::Properties, -1).into_transact(store)?,
         outbox_put(store, event)?,
     ];
     store.transact(writes).await.or_stale()

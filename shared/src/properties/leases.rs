@@ -22,11 +22,12 @@ use crate::events::{Event, outbox_put};
 use crate::ids::{LeaseId, PropertyId, UnitId, UserId};
 use crate::state::State;
 use crate::store::{Index, Key, KeyQuery, OnCondition, Page, PageRequest, Update};
+use crate::validate::Invalid;
 
 use super::units::{
     UnitLookup, UnitStatus, find, id_value, status_value, unit_lookup_key, unit_not_found,
 };
-use super::{load, property_key, require_manager};
+use super::{AccountCount, account_count, load, property_key, require_manager};
 
 /// Whether a lease is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -93,9 +94,7 @@ fn property_leases_partition(property: PropertyId) -> String {
 }
 
 fn lease_not_found() -> ApiError {
-    ApiError::NotFound {
-        detail: "No such lease.".into(),
-    }
+    ApiError::no_such("lease")
 }
 
 impl crate::http::PathId for LeaseId {
@@ -195,18 +194,6 @@ fn lease_event(kind: &str, me: &Principal, lease: &LeaseView, now: String) -> Ev
         .change("unitId", (), lease.unit_id)
 }
 
-/// The tenant's count of active leases moves by `delta` (a new lease needs an active account).
-fn tenant_count(tenant: UserId, delta: i64) -> Update {
-    let update = Update::new(Key::user(tenant))
-        .add("activeLeaseCount", delta)
-        .if_exists();
-    if delta > 0 {
-        update.if_equals("status", AttributeValue::S("active".into()))
-    } else {
-        update
-    }
-}
-
 /// `POST /leases` (the property's owner or an admin): leases a vacant unit to an active user.
 /// 409 `UNIT_NOT_VACANT` when the unit is leased (however many ask at once) or unavailable;
 /// 422 when the tenant is not an active account. Calls: GetItem (the unit's property), GetItem
@@ -268,7 +255,7 @@ pub async fn create_lease(
                 status_value(UnitStatus::Vacant)?,
             )
             .into_transact(store)?,
-        tenant_count(lease.tenant_id, 1).into_transact(store)?,
+        account_count(lease.tenant_id, AccountCount::ActiveLeases, 1).into_transact(store)?,
         store.put_new_op(&LeaseItem {
             pk: key_of.pk,
             sk: key_of.sk,
@@ -284,9 +271,7 @@ pub async fn create_lease(
         .transact(writes)
         .await
         .on_condition(|index| match index {
-            Some(1) => ApiError::Validation {
-                errors: vec![FieldError::new("tenantId", "is not an active account")],
-            },
+            Some(1) => Invalid("is not an active account").at("tenantId"),
             Some(0) => not_vacant(),
             _ => ApiError::internal("a new lease's id was taken"),
         })?;
@@ -326,9 +311,7 @@ pub async fn end_lease(
     end_date: &str,
 ) -> Result<LeaseView, ApiError> {
     let store = &state.store;
-    let end_date = date(end_date).map_err(|m| ApiError::Validation {
-        errors: vec![FieldError::new("endDate", m)],
-    })?;
+    let end_date = date(end_date).map_err(|m| Invalid(m).at("endDate"))?;
     let item: LeaseItem = store
         .get(&lease_key(id))
         .await?
@@ -353,9 +336,7 @@ pub async fn end_lease(
         return Err(ended());
     }
     if end_date < lease.start_date {
-        return Err(ApiError::Validation {
-            errors: vec![FieldError::new("endDate", "must not be before startDate")],
-        });
+        return Err(Invalid("must not be before startDate").at("endDate"));
     }
     let (key, _) = find(&property, lease.unit_id)?;
     let now = state.clock.timestamp();
@@ -382,7 +363,7 @@ pub async fn end_lease(
             .add("version", 1)
             .if_equals_at(&["units", &key, "id"], id_value(lease.unit_id))
             .into_transact(store)?,
-        tenant_count(lease.tenant_id, -1).into_transact(store)?,
+        account_count(lease.tenant_id, AccountCount::ActiveLeases, -1).into_transact(store)?,
         outbox_put(store, event)?,
     ];
     store

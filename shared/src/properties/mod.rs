@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
-use crate::accounts::items::UserItem;
+use crate::accounts::items::{UserItem, UserStatus};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Event, outbox_put};
@@ -223,11 +223,15 @@ fn owner_partition(owner: UserId) -> String {
 /// A city as the place index spells it: lower-case, single spaces (`#` cannot appear: the text
 /// policy of addresses allows it, so it is replaced).
 fn city_key(city: &str) -> String {
-    city.split_whitespace()
+    compared(city).replace('#', " ")
+}
+
+/// Text as the registry compares it (a city, a unit's label): single spaces, lower-case.
+fn compared(text: &str) -> String {
+    text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
-        .replace('#', " ")
 }
 
 fn place_partition(country: &str) -> String {
@@ -303,9 +307,7 @@ impl PathId for PropertyId {
 }
 
 fn not_found() -> ApiError {
-    ApiError::NotFound {
-        detail: "No such property.".into(),
-    }
+    ApiError::no_such("property")
 }
 
 /// An event about property `id`, caused by `me`.
@@ -313,16 +315,32 @@ fn property_event(kind: &str, me: &Principal, id: PropertyId, now: String) -> Ev
     Event::new(kind, me.actor(), "property", &id.to_string(), now)
 }
 
-/// The owner's count of properties moves by `delta`, under the condition that the account
-/// exists and is active: a property can be given only to a live account.
-fn count_for(owner: UserId, delta: i64) -> Update {
-    Update::new(Key::user(owner))
-        .add("propertyCount", delta)
-        .if_exists()
-        .if_equals(
+/// What an account counts of the registry, each kept in the transactions that change it and
+/// each 0 for the account to be deleted.
+#[derive(Debug, Clone, Copy)]
+enum AccountCount {
+    /// Properties it owns.
+    Properties,
+    /// Leases it holds as a tenant that are active.
+    ActiveLeases,
+}
+
+/// `user`'s `count` moves by `delta`, under the condition that the account exists — and, for
+/// an increase, that it is active: nothing is given to a disabled account.
+fn account_count(user: UserId, count: AccountCount, delta: i64) -> Update {
+    let attr = match count {
+        AccountCount::Properties => "propertyCount",
+        AccountCount::ActiveLeases => "activeLeaseCount",
+    };
+    let update = Update::new(Key::user(user)).add(attr, delta).if_exists();
+    if delta > 0 {
+        update.if_equals(
             "status",
-            aws_sdk_dynamodb::types::AttributeValue::S("active".into()),
+            aws_sdk_dynamodb::types::AttributeValue::S(UserStatus::Active.as_str().into()),
         )
+    } else {
+        update
+    }
 }
 
 /// What `POST /properties` carries, parsed.
@@ -409,7 +427,7 @@ pub async fn create(
             sk: claim.sk,
             property_id: id,
         })?,
-        count_for(me.id(), 1).into_transact(store)?,
+        account_count(me.id(), AccountCount::Properties, 1).into_transact(store)?,
         outbox_put(store, event)?,
     ];
     store

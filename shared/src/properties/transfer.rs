@@ -6,14 +6,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::events::outbox_put;
 use crate::ids::{PropertyId, TransferId, UserId};
 use crate::state::State;
-use crate::store::{Key, KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
-use crate::validate::visible_text;
+use crate::store::{KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
+use crate::validate::{Invalid, visible_text};
 
-use super::{count_for, load, owner_partition, property_event, property_key, require_manager};
+use super::{
+    AccountCount, account_count, load, owner_partition, property_event, property_key,
+    require_manager,
+};
 
 /// The longest note a transfer may carry.
 pub const NOTE_MAX_CHARS: usize = 1000;
@@ -67,9 +70,7 @@ pub async fn transfer(
     let version = expect_version(expected_version, property.version)?;
     let previous = property.owner_id;
     if new_owner == previous {
-        return Err(ApiError::Validation {
-            errors: vec![FieldError::new("newOwnerId", "is the current owner")],
-        });
+        return Err(Invalid("is the current owner").at("newOwnerId"));
     }
     let now = state.clock.timestamp();
     let entry = TransferView {
@@ -95,11 +96,8 @@ pub async fn transfer(
             .if_equals("ownerId", owner(previous))
             .bump_version(version)
             .into_transact(store)?,
-        count_for(new_owner, 1).into_transact(store)?,
-        Update::new(Key::user(previous))
-            .add("propertyCount", -1)
-            .if_exists()
-            .into_transact(store)?,
+        account_count(new_owner, AccountCount::Properties, 1).into_transact(store)?,
+        account_count(previous, AccountCount::Properties, -1).into_transact(store)?,
         store.put_new_op(&TransferItem {
             pk: history_partition(id),
             sk: entry.id.to_string(),
@@ -111,9 +109,7 @@ pub async fn transfer(
         .transact(writes)
         .await
         .on_condition(|index| match index {
-            Some(1) => ApiError::Validation {
-                errors: vec![FieldError::new("newOwnerId", "is not an active account")],
-            },
+            Some(1) => Invalid("is not an active account").at("newOwnerId"),
             _ => ApiError::changed_meanwhile(),
         })?;
     Ok(entry)

@@ -60,11 +60,7 @@ pub struct UnitFields {
 
 /// A label as the map compares it.
 fn label_key(label: &str) -> String {
-    label
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    super::compared(label)
 }
 
 impl UnitFields {
@@ -126,9 +122,7 @@ impl crate::http::PathId for UnitId {
 }
 
 pub(super) fn unit_not_found() -> ApiError {
-    ApiError::NotFound {
-        detail: "No such unit.".into(),
-    }
+    ApiError::no_such("unit")
 }
 
 fn label_taken() -> ApiError {
@@ -178,9 +172,10 @@ pub async fn add_unit(
 ) -> Result<UnitView, ApiError> {
     let store = &state.store;
     let fields = fields.checked()?;
-    let label = fields.label.clone().ok_or_else(|| ApiError::Validation {
-        errors: vec![FieldError::new("label", "is required")],
-    })?;
+    let label = fields
+        .label
+        .clone()
+        .ok_or_else(|| Invalid("is required").at("label"))?;
     let property = load(store, id).await?;
     require_manager(me, &property)?;
     let now = state.clock.timestamp();
