@@ -114,15 +114,49 @@ pub struct LinkRequest {
     pub requested_ms: u64,
 }
 
+/// Whom an email goes to: an address known when the event was written (`"to"`), or an account
+/// whose current address the email worker reads when it sends (`"toUser"`: no address travels
+/// the outbox, and a changed address is honoured; a deleted account gets nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Recipient {
+    #[serde(rename = "to")]
+    Address(String),
+    #[serde(rename = "toUser")]
+    User(UserId),
+}
+
 /// The email an event asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailIntent {
     pub template: String,
-    pub to: String,
+    #[serde(flatten)]
+    pub to: Recipient,
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkRequest>,
+}
+
+impl EmailIntent {
+    pub fn new(template: &str, to: Recipient, vars: &[(&str, &str)]) -> Self {
+        Self {
+            template: template.to_owned(),
+            to,
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            link: None,
+        }
+    }
+
+    /// The address, when the event named one.
+    pub fn address(&self) -> Option<&str> {
+        match &self.to {
+            Recipient::Address(address) => Some(address),
+            Recipient::User(_) => None,
+        }
+    }
 }
 
 /// The envelope.
@@ -140,6 +174,10 @@ pub struct Event {
     pub changes: BTreeMap<String, Change>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailIntent>,
+    /// The further emails of an event that tells several people (a transfer tells both
+    /// owners). Each is claimed and sent on its own; the pipe forwards an event by its `email`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_emails: Vec<EmailIntent>,
 }
 
 impl Event {
@@ -162,6 +200,7 @@ impl Event {
             },
             changes: BTreeMap::new(),
             email: None,
+            more_emails: Vec::new(),
         }
     }
 
@@ -182,18 +221,32 @@ impl Event {
         self
     }
 
+    /// Asks for an email to `to` (the event's first; see [`Event::email_user`] for more).
     #[must_use]
     pub fn email(mut self, template: &str, to: &str, vars: &[(&str, &str)]) -> Self {
-        self.email = Some(EmailIntent {
-            template: template.to_owned(),
-            to: to.to_owned(),
-            vars: vars
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            link: None,
-        });
+        self.email = Some(EmailIntent::new(
+            template,
+            Recipient::Address(to.to_owned()),
+            vars,
+        ));
         self
+    }
+
+    /// Asks for one more email, to the account `user` at the address it has when the email goes.
+    #[must_use]
+    pub fn email_user(mut self, template: &str, user: UserId, vars: &[(&str, &str)]) -> Self {
+        let intent = EmailIntent::new(template, Recipient::User(user), vars);
+        if self.email.is_none() {
+            self.email = Some(intent);
+        } else {
+            self.more_emails.push(intent);
+        }
+        self
+    }
+
+    /// Every email the event asks for, first to last.
+    pub fn emails(&self) -> impl Iterator<Item = &EmailIntent> {
+        self.email.iter().chain(&self.more_emails)
     }
 
     /// Asks the email worker to mint a one-time link into the email (see [`LinkRequest`]).
@@ -260,5 +313,30 @@ mod tests {
         assert!(json.get("email").is_none());
         let back: Event = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn an_event_can_ask_for_emails_to_an_address_and_to_accounts() {
+        let ada = UserId::generate();
+        let bob = UserId::generate();
+        let event = Event::new("x.y", Actor::system("test"), "x", "1", "t".into())
+            .email_user("first", ada, &[("k", "v")])
+            .email_user("second", bob, &[]);
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(json["email"]["toUser"], ada.to_string());
+        assert_eq!(json["email"]["vars"]["k"], "v");
+        assert!(json["email"].get("to").is_none());
+        assert_eq!(json["moreEmails"][0]["toUser"], bob.to_string());
+        let back: Event = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, event);
+        let templates: Vec<&str> = back.emails().map(|e| e.template.as_str()).collect();
+        assert_eq!(templates, ["first", "second"]);
+
+        let addressed = Event::new("x.y", Actor::system("test"), "x", "1", "t".into())
+            .email("welcome", "a@b.co", &[]);
+        let json = serde_json::to_value(&addressed).expect("json");
+        assert_eq!(json["email"]["to"], "a@b.co");
+        assert!(json.get("moreEmails").is_none());
+        assert_eq!(addressed.emails().next().and_then(|e| e.address()), Some("a@b.co"));
     }
 }

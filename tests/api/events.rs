@@ -265,6 +265,32 @@ async fn an_event_without_email_or_with_an_unknown_template_is_a_failed_record()
     assert_eq!(response.batch_item_failures.len(), 2);
 }
 
+#[tokio::test]
+async fn an_email_to_an_account_that_is_gone_is_not_sent_and_the_events_other_emails_are() {
+    let app = TestApp::spawn().await;
+    let worker = email_worker(&app, "no-reply@example.com", true).await;
+    let to = format!(
+        "still-here-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let (_, here) = app.user(&to, None).await;
+    let here = here.parse().expect("a user id");
+    let event = event_for("property.transferred", "p-1")
+        .email_user("password-changed", shared::ids::UserId::generate(), &[])
+        .email_user("password-changed", here, &[]);
+    let record = stream_record(&event);
+    let response = worker_email::handle(&worker, sqs_event(&[record.clone()])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = sent_emails(&to).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    // Greeted by the name the account has (the event gave none).
+    assert!(sent[0].1.contains("Hello Poster,"), "{}", sent[0].1);
+    // A redelivery sends neither again: the gone account's claim is settled, not pending.
+    let response = worker_email::handle(&worker, sqs_event(&[record])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(sent_emails(&to).await.len(), 1);
+}
+
 /// A reader of a test table's stream, from its first record, as a pipe reads it: one iterator
 /// followed from the start.
 struct StreamReader {

@@ -1,4 +1,4 @@
-//! The claim that makes a send happen at most once per event: `EMAIL#<eventId>`, put before
+//! The claim that makes a send happen at most once per email of an event: `EMAIL#<eventId>`, put before
 //! the send, marked `sent` after it, released when SES refuses.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -31,8 +31,14 @@ pub(crate) struct Claim {
     expires_at: i64,
 }
 
-pub(crate) fn claim_key(event: &Event) -> Key {
-    Key::new(format!("EMAIL#{}", event.id), "EMAIL")
+/// The claim of the event's `n`th email (`EMAIL` for the first, `EMAIL#<n>` for the others).
+pub(crate) fn claim_key(event: &Event, n: usize) -> Key {
+    let sk = if n == 0 {
+        "EMAIL".to_owned()
+    } else {
+        format!("EMAIL#{n}")
+    };
+    Key::new(format!("EMAIL#{}", event.id), sk)
 }
 
 pub(crate) fn transient(error: &StoreError) -> RecordError {

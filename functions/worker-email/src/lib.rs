@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::State;
 use shared::config::ConfigError;
-use shared::events::{EmailIntent, Event, LinkPurpose};
+use shared::events::{EmailIntent, Event, LinkPurpose, Recipient};
 use shared::store::{Key, Update};
 use shared::worker::{self, RecordError};
 
@@ -85,18 +85,37 @@ impl EmailWorker {
     }
 }
 
-/// What must happen before a claimed email may go: its one-time link minted, and (for emails
-/// anyone can trigger) the address's budget spent. `None`: it will never go (the claim is
-/// marked voided); an error releases the claim for a retry.
+/// What must happen before a claimed email may go: its recipient's address read (when the
+/// event names an account), its one-time link minted, and (for emails anyone can trigger) the
+/// address's budget spent. `None`: it will never go (the claim is marked voided); an error
+/// releases the claim for a retry.
 async fn prepare(
     worker: &EmailWorker,
     event: &Event,
     key: &Key,
-    mut intent: EmailIntent,
-) -> Result<Option<EmailIntent>, RecordError> {
+    intent: EmailIntent,
+) -> Result<Option<(String, EmailIntent)>, RecordError> {
     let store = &worker.state.store;
     let failed = |what: &str, error: &shared::ApiError| {
         RecordError::Transient(format!("{what}: {}", shared::error::cause_chain(error)))
+    };
+    let (to, mut intent) = match &intent.to {
+        Recipient::Address(address) => (address.clone(), intent),
+        Recipient::User(user) => match shared::accounts::find_user(store, *user).await {
+            Ok(Some(account)) => {
+                let mut intent = intent.clone();
+                intent.vars.entry("name".to_owned()).or_insert(account.name);
+                (account.email, intent)
+            }
+            Ok(None) => {
+                void(store, key, event, "the account it was for is gone").await;
+                return Ok(None);
+            }
+            Err(error) => {
+                release(store, key, event).await;
+                return Err(failed("reading the recipient", &error));
+            }
+        },
     };
     if let Some(link) = intent.link {
         // The one-time link is minted here, when the email goes out: its token never travelled
@@ -122,7 +141,7 @@ async fn prepare(
     // After the link: an email that could not go anyway spends no budget. Anyone can name any
     // address in a registration: a budget per address keeps it from flooding a mailbox.
     if shared::accounts::STRANGER_TEMPLATES.contains(&intent.template.as_str()) {
-        match shared::accounts::stranger_mail_allowed(&worker.state, &intent.to).await {
+        match shared::accounts::stranger_mail_allowed(&worker.state, &to).await {
             Ok(true) => {}
             Ok(false) => {
                 void(
@@ -140,26 +159,45 @@ async fn prepare(
             }
         }
     }
-    Ok(Some(intent))
+    Ok(Some((to, intent)))
 }
 
+/// Sends every email the event asks for, each under its own claim: a redelivery after a
+/// partial failure sends only what did not go. The first failure is the record's.
 async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError> {
-    let Some(intent) = &event.email else {
+    if event.email.is_none() {
         // The pipe only forwards events with an email section; anything else is not ours.
         return Err(RecordError::Malformed(format!(
             "event {} asks for no email",
             event.id
         )));
-    };
-    let intent = intent.clone();
+    }
     // A malformed email fails before anything is claimed or minted.
-    worker.mailer.render(&with_token(&intent, "placeholder"))?;
+    for intent in event.emails() {
+        worker.mailer.render(&with_token(intent, "placeholder"))?;
+    }
+    let mut outcome = Ok(());
+    for (n, intent) in event.emails().enumerate() {
+        if let Err(error) = deliver_one(worker, event, claim_key(event, n), intent.clone()).await
+            && outcome.is_ok()
+        {
+            outcome = Err(error);
+        }
+    }
+    outcome
+}
+
+async fn deliver_one(
+    worker: &EmailWorker,
+    event: &Event,
+    key: Key,
+    intent: EmailIntent,
+) -> Result<(), RecordError> {
     let store = &worker.state.store;
-    let key = claim_key(event);
     if !claim(store, &key, event, &intent.template).await? {
         return Ok(());
     }
-    let Some(intent) = prepare(worker, event, &key, intent).await? else {
+    let Some((to, intent)) = prepare(worker, event, &key, intent).await? else {
         return Ok(());
     };
     let email = worker.mailer.render(&intent)?;
@@ -183,7 +221,7 @@ async fn deliver(worker: &EmailWorker, event: &Event) -> Result<(), RecordError>
         .ses
         .send_email()
         .from_email_address(&worker.sender)
-        .destination(Destination::builder().to_addresses(&intent.to).build())
+        .destination(Destination::builder().to_addresses(&to).build())
         .content(EmailContent::builder().simple(message).build())
         .send()
         .await;
@@ -244,7 +282,7 @@ mod tests {
         EmailIntent {
             link: None,
             template: template.into(),
-            to: "ada@example.com".into(),
+            to: Recipient::Address("ada@example.com".into()),
             vars: vars
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -295,6 +333,42 @@ mod tests {
         }
         assert!(matches!(
             mailer.render(&intent("nope", &[])),
+            Err(RecordError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn transfer_emails_quote_the_property_and_a_missing_variable_is_malformed() {
+        let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
+        let vars = [
+            ("name", "Ada"),
+            ("fileNumber", "B-2024/0042"),
+            ("address", "1 Harbour Row, Bristol, GB"),
+            ("transferredAt", "2026-12-02T10:00:00.000Z"),
+        ];
+        for (template, subject) in [
+            (
+                shared::properties::TRANSFERRED_AWAY,
+                "Property B-2024/0042 was transferred from you",
+            ),
+            (
+                shared::properties::TRANSFERRED_TO_YOU,
+                "Property B-2024/0042 was transferred to you",
+            ),
+        ] {
+            let rendered = mailer.render(&intent(template, &vars)).expect(template);
+            assert_eq!(rendered.subject, subject);
+            assert!(rendered.text.contains("1 Harbour Row, Bristol, GB"));
+            // HTML escapes `/` too.
+            assert!(rendered.html.contains("<strong>B-2024&#x2f;0042</strong>"));
+            assert!(matches!(
+                mailer.render(&intent(template, &vars[..2])),
+                Err(RecordError::Malformed(_))
+            ));
+        }
+        // A link's email without its token does not go out with an empty link.
+        assert!(matches!(
+            mailer.render(&intent("welcome", &[("name", "Ada")])),
             Err(RecordError::Malformed(_))
         ));
     }

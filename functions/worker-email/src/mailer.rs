@@ -24,6 +24,14 @@ pub(crate) const SUBJECTS: &[(&str, &str)] = &[
         "account-exists",
         "Someone tried to create a {{ app_name }} account with your address",
     ),
+    (
+        "property-transferred-away",
+        "Property {{ fileNumber }} was transferred from you",
+    ),
+    (
+        "property-transferred-to-you",
+        "Property {{ fileNumber }} was transferred to you",
+    ),
 ];
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -70,6 +78,22 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "account-exists.txt",
         include_str!("../templates/account-exists.txt"),
     ),
+    (
+        "property-transferred-away.html",
+        include_str!("../templates/property-transferred-away.html"),
+    ),
+    (
+        "property-transferred-away.txt",
+        include_str!("../templates/property-transferred-away.txt"),
+    ),
+    (
+        "property-transferred-to-you.html",
+        include_str!("../templates/property-transferred-to-you.html"),
+    ),
+    (
+        "property-transferred-to-you.txt",
+        include_str!("../templates/property-transferred-to-you.txt"),
+    ),
 ];
 
 /// A rendered email.
@@ -91,6 +115,7 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(app_base_url: &str, app_name: &str) -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         // HTML templates escape what they interpolate; text templates do not.
         env.set_auto_escape_callback(|name| {
             if std::path::Path::new(name)
@@ -129,7 +154,14 @@ impl Mailer {
                 intent.template
             )));
         }
-        let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+        // The event's variables by their names (a token only as the link built from it); a
+        // template that reads one the event did not give fails to render (strict undefined).
+        let mut vars: BTreeMap<&str, String> = intent
+            .vars
+            .iter()
+            .filter(|(name, _)| !name.ends_with("Token"))
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
         vars.insert("app_name", self.app_name.clone());
         vars.insert(
             "name",

@@ -32,7 +32,7 @@ pub use leases::{
     property_leases,
 };
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
-pub use transfer::{TransferView, history, transfer};
+pub use transfer::{TRANSFERRED_AWAY, TRANSFERRED_TO_YOU, TransferView, history, transfer};
 pub use units::{MAX_UNITS, UnitFields, UnitStatus, UnitView, add_unit, remove_unit, update_unit};
 
 use std::collections::BTreeMap;
@@ -137,6 +137,16 @@ pub struct Address {
 }
 
 impl Address {
+    /// The address on one line, as an email quotes it: `1 Harbour Row, Bristol, GB`.
+    pub fn one_line(&self) -> String {
+        [Some(&self.line1), self.line2.as_ref(), Some(&self.city), Some(&self.country)]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The address with every field checked and trimmed (the country upper-case); each invalid
     /// field is named (`address.city`).
     pub fn parse(raw: &Self) -> Result<Self, ApiError> {

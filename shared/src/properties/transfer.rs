@@ -1,7 +1,7 @@
 //! Ownership transfers and their history. A transfer is one transaction conditioned on the
 //! owner and the version the caller saw: the property changes hands, both owners' counts move,
 //! the history entry records the owner actually replaced, and the event goes out — or nothing
-//! happens. Two transfers from one version: exactly one wins.
+//! happens. Two transfers from one version: exactly one wins. Both owners get an email.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,10 @@ use super::{
     AccountCount, account_count, load, owner_partition, property_event, property_key,
     require_manager,
 };
+
+/// The email templates of a transfer: to the previous owner, and to the new one.
+pub const TRANSFERRED_AWAY: &str = "property-transferred-away";
+pub const TRANSFERRED_TO_YOU: &str = "property-transferred-to-you";
 
 /// The longest note a transfer may carry.
 pub const NOTE_MAX_CHARS: usize = 1000;
@@ -83,8 +87,17 @@ pub async fn transfer(
         note,
     };
     let owner = |user: UserId| aws_sdk_dynamodb::types::AttributeValue::S(user.to_string());
+    // Both owners are told, each at the address their account has when the email goes.
+    let place = property.address.one_line();
+    let vars = [
+        ("fileNumber", property.file_number.as_str()),
+        ("address", place.as_str()),
+        ("transferredAt", now.as_str()),
+    ];
     let event = property_event("property.transferred", me, id, now.clone())
-        .change("ownerId", previous, new_owner);
+        .change("ownerId", previous, new_owner)
+        .email_user(TRANSFERRED_AWAY, previous, &vars)
+        .email_user(TRANSFERRED_TO_YOU, new_owner, &vars);
     let writes = vec![
         Update::new(property_key(id))
             .set("ownerId", owner(new_owner))

@@ -31,7 +31,7 @@
 //! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |
 //! | audit entry | `AUDIT#<entityType>#<entityId>` | `<eventId>` | `gsi1`: `AUDIT_ACTOR#<actorId>` / `<eventId>`; `gsi2`: `AUDIT_MONTH#<yyyy-mm>` / `<eventId>` | an entity's history, an actor's actions, a month: Query | audit |
-//! | email send claim | `EMAIL#<eventId>` | `EMAIL` | – | at most one send per event: conditional PutItem (30-day TTL; an event id has no `@`, an address always has one, so it never meets an email claim) | worker-email |
+//! | email send claim | `EMAIL#<eventId>` | `EMAIL`, `EMAIL#<n>` (the event's n-th further email) | – | at most one send per email of an event: conditional PutItem (30-day TTL; an event id has no `@`, an address always has one, so it never meets an email claim) | worker-email |
 
 use std::collections::HashMap;
 

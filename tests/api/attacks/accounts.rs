@@ -198,7 +198,7 @@ async fn in_silent_mode_a_taken_address_answers_exactly_like_a_new_one() {
         .expect("a notice to the owner");
     let mail = notice.email.expect("an email");
     assert_eq!(
-        (mail.template.as_str(), mail.to.as_str()),
+        (mail.template.as_str(), mail.address().expect("an address")),
         ("account-exists", "owner@example.com")
     );
     assert!(mail.vars.is_empty());

@@ -1,5 +1,5 @@
-//! The property registry over HTTP: register, transfer, history, and each change in the audit
-//! trail through the pipeline.
+//! The property registry over HTTP: register, transfer (both owners mailed), history, and each
+//! change in the audit trail through the pipeline.
 
 use ferrite_tests::{api_url, delivery_bound, eventually, http};
 
@@ -38,6 +38,20 @@ async fn a_property_changes_hands_over_http_and_its_history_and_audit_trail_say_
         .await
         .expect("request");
     assert_eq!(transferred.status(), 201);
+    // Both owners are told, through the stream, the pipe, the queue and the email worker.
+    let subjects = [
+        (&seller.email, format!("Property {number} was transferred from you")),
+        (&buyer.email, format!("Property {number} was transferred to you")),
+    ];
+    for (address, subject) in &subjects {
+        eventually("a transfer email", delivery_bound("EmailQueue"), || async {
+            ferrite_tests::sent_emails(address)
+                .await
+                .into_iter()
+                .find(|(sent, _)| sent == subject)
+        })
+        .await;
+    }
 
     let read = ferrite_tests::get_json(
         &format!("{}/v1/properties?fileNumber={number}", api_url()),

@@ -154,3 +154,42 @@ async fn a_transfer_to_the_owner_to_no_active_account_or_from_a_stale_version_ch
         json!([])
     );
 }
+
+#[tokio::test]
+async fn a_transfer_emails_both_owners_once_each_without_an_address_in_the_outbox() {
+    let app = TestApp::spawn().await;
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (seller_email, buyer_email) = (
+        format!("seller-{tag}@example.com"),
+        format!("buyer-{tag}@example.com"),
+    );
+    let (seller, _) = app.user(&seller_email, None).await;
+    let (_, buyer_id) = app.user(&buyer_email, None).await;
+    let id = id_of(&create(&app, &seller, &property("MAIL-1")).await);
+    let moved = transfer(&app, &seller, &id, &json!({"newOwnerId": buyer_id, "version": 1})).await;
+    assert_eq!(moved.status, 201, "{}", moved.body);
+
+    let event = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|e| e.kind == "property.transferred")
+        .expect("the transfer's event");
+    let envelope = serde_json::to_string(&event).expect("json");
+    assert!(!envelope.contains(&seller_email) && !envelope.contains(&buyer_email));
+    let worker = ferrite_tests::email_worker(&app, "no-reply@example.com", true).await;
+    let record = ferrite_tests::stream_record(&event);
+    // Delivered twice: each owner still gets exactly one email.
+    let response =
+        worker_email::handle(&worker, ferrite_tests::sqs_event(&[record.clone(), record])).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let away = ferrite_tests::sent_emails(&seller_email).await;
+    assert_eq!(away.len(), 1, "{away:?}");
+    assert_eq!(away[0].0, "Property MAIL-1 was transferred from you");
+    assert!(away[0].1.contains("Hauptstraße 1, Berlin, DE"), "{}", away[0].1);
+    let to_you = ferrite_tests::sent_emails(&buyer_email).await;
+    assert_eq!(to_you.len(), 1, "{to_you:?}");
+    assert_eq!(to_you[0].0, "Property MAIL-1 was transferred to you");
+    assert!(to_you[0].1.contains("Hello Poster,"), "{}", to_you[0].1);
+}
