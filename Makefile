@@ -75,7 +75,7 @@ fuzz-ci: ## The short fuzz run of CI (about a minute of generated requests)
 soak: setup ## The whole stack under a mixed workload for SOAK_SECS (default 600), then the pipeline's promises checked
 	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(CARGO) run --quiet --bin ferrite-soak
 
-seed: ## Load a realistic data set into the running `make dev` (make seed N=2000 posts), then time it
+seed: ## Load a realistic data set (posts, registry properties, leases) into the running `make dev` (make seed N=2000 posts), then time it
 	$(CARGO) run --quiet --bin ferrite-seed -- --posts $${N:-1000}
 
 docs-check: setup ## Render /v1/docs in headless Chromium and check that every operation shows

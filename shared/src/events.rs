@@ -332,11 +332,17 @@ mod tests {
         let templates: Vec<&str> = back.emails().map(|e| e.template.as_str()).collect();
         assert_eq!(templates, ["first", "second"]);
 
-        let addressed = Event::new("x.y", Actor::system("test"), "x", "1", "t".into())
-            .email("welcome", "a@b.co", &[]);
+        let addressed = Event::new("x.y", Actor::system("test"), "x", "1", "t".into()).email(
+            "welcome",
+            "a@b.co",
+            &[],
+        );
         let json = serde_json::to_value(&addressed).expect("json");
         assert_eq!(json["email"]["to"], "a@b.co");
         assert!(json.get("moreEmails").is_none());
-        assert_eq!(addressed.emails().next().and_then(|e| e.address()), Some("a@b.co"));
+        assert_eq!(
+            addressed.emails().next().and_then(|e| e.address()),
+            Some("a@b.co")
+        );
     }
 }

@@ -1,8 +1,10 @@
 #![allow(clippy::print_stdout)] // a command-line tool: stdout is its interface
 //! `ferrite-seed` (`make seed N=…`): loads a realistic data set into a running local stack
 //! through its HTTP API — users, then posts (80 % published, 1–3 tags drawn from a Zipf-like
-//! vocabulary, bodies of 200–2,000 characters) — and then measures what a developer feels:
-//! registration and feed-page latency, the table's size and the endpoint's memory.
+//! vocabulary, bodies of 200–2,000 characters), then registry properties (one per ten posts, in
+//! a handful of cities, 1–6 units each, a third of the units leased to other seeded users) —
+//! and then measures what a developer feels: registration, feed-page and property-list latency,
+//! the table's size and the endpoint's memory.
 //!
 //! `--measure-only` skips the load (to compare an empty stack with a seeded one).
 
@@ -22,6 +24,9 @@ struct Args {
     /// Posts to create.
     #[arg(long, default_value_t = 1000)]
     posts: u64,
+    /// Registry properties to create (default: one per ten posts).
+    #[arg(long)]
+    properties: Option<u64>,
     /// Accounts to create (default: one per 25 posts, at least 5).
     #[arg(long)]
     users: Option<u64>,
@@ -50,6 +55,7 @@ struct Args {
 
 async fn load(client: &Client, args: &Args) -> Result<()> {
     let users = args.users.unwrap_or((args.posts / 25).max(5));
+    let properties = args.properties.unwrap_or(args.posts / 10);
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -62,6 +68,8 @@ async fn load(client: &Client, args: &Args) -> Result<()> {
                 .collect::<Vec<_>>(),
             args.posts / args.concurrency + u64::from(worker < args.posts % args.concurrency),
         );
+        let places =
+            properties / args.concurrency + u64::from(worker < properties % args.concurrency);
         let mut rng = Rng::new(args.seed.wrapping_mul(31).wrapping_add(worker));
         tasks.spawn(async move {
             let mut tokens = Vec::new();
@@ -69,14 +77,14 @@ async fn load(client: &Client, args: &Args) -> Result<()> {
                 let email = format!("seed-{run}-{n}@example.com");
                 let name = format!("Seeded {}", traffic::words(&mut rng, 1)[0]);
                 // Each user registers from its own loopback address (the per-IP limit).
-                if let Some((_, access, _)) =
+                if let Some((id, access, _)) =
                     client.as_client_number(n).register(&email, &name).await?
                 {
-                    tokens.push(access);
+                    tokens.push((id, access));
                 }
             }
             for _ in 0..posts {
-                let Some(token) = (!tokens.is_empty()).then(|| {
+                let Some((_, token)) = (!tokens.is_empty()).then(|| {
                     tokens[usize::try_from(rng.below(tokens.len() as u64)).unwrap_or(0)].clone()
                 }) else {
                     break;
@@ -120,6 +128,22 @@ async fn load(client: &Client, args: &Args) -> Result<()> {
                     break;
                 }
             }
+            for n in 0..places {
+                if tokens.len() < 2 {
+                    break;
+                }
+                let pick =
+                    |rng: &mut Rng| usize::try_from(rng.below(tokens.len() as u64)).unwrap_or(0);
+                let owner = pick(&mut rng);
+                seed_property(
+                    &client,
+                    &mut rng,
+                    &format!("{}-{worker}-{n}", &run[18..]),
+                    &tokens,
+                    owner,
+                )
+                .await?;
+            }
             anyhow::Ok(())
         });
     }
@@ -127,12 +151,76 @@ async fn load(client: &Client, args: &Args) -> Result<()> {
         done??;
     }
     println!(
-        "seeded {users} users and {} posts in {:.1}s ({} requests, {} 5xx)",
+        "seeded {users} users, {} posts and {properties} properties in {:.1}s ({} requests, {} 5xx)",
         args.posts,
         started.elapsed().as_secs_f64(),
         client.tally.total(),
         client.tally.server_errors()
     );
+    Ok(())
+}
+
+const CITIES: [(&str, &str); 5] = [
+    ("Bristol", "GB"),
+    ("Leeds", "GB"),
+    ("Lyon", "FR"),
+    ("Porto", "PT"),
+    ("Berlin", "DE"),
+];
+
+/// One property of `tokens[owner]` with 1–6 units, a third of them leased to other users.
+async fn seed_property(
+    client: &Client,
+    rng: &mut Rng,
+    tag: &str,
+    tokens: &[(String, String)],
+    owner: usize,
+) -> Result<()> {
+    let token = &tokens[owner].1;
+    let (city, country) = CITIES[usize::try_from(rng.below(CITIES.len() as u64)).unwrap_or(0)];
+    let kinds = ["residential", "residential", "commercial", "mixed"];
+    let created = client
+        .post(
+            "create property",
+            "/v1/properties",
+            Some(token),
+            &json!({
+                "fileNumber": format!("SEED-{}", tag.to_uppercase()),
+                "kind": kinds[usize::try_from(rng.below(4)).unwrap_or(0)],
+                "address": {"line1": format!("{} {} Street", 1 + rng.below(200), traffic::words(rng, 1)[0]), "city": city, "postalCode": "10115", "country": country}
+            }),
+        )
+        .await?;
+    traffic::expect(&created, 201, "create property")?;
+    let id = created.str("/id").unwrap_or_default();
+    for unit in 0..=rng.below(6).min(5) {
+        let added = client
+            .post(
+                "add unit",
+                &format!("/v1/properties/{id}/units"),
+                Some(token),
+                &json!({"label": format!("Unit {}", unit + 1), "floor": unit / 2, "bedrooms": 1 + rng.below(3), "areaM2": 30 + rng.below(90)}),
+            )
+            .await?;
+        traffic::expect(&added, 201, "add unit")?;
+        let tenant = usize::try_from(rng.below(tokens.len() as u64)).unwrap_or(0);
+        if rng.chance(33) && tenant != owner {
+            let leased = client
+                .post(
+                    "create lease",
+                    "/v1/leases",
+                    Some(token),
+                    &json!({
+                        "unitId": added.str("/id").unwrap_or_default(),
+                        "tenantId": tokens[tenant].0,
+                        "startDate": "2026-06-01",
+                        "rent": {"amountMinor": 60_000 + rng.below(90_000), "currency": "EUR"}
+                    }),
+                )
+                .await?;
+            traffic::expect(&leased, 201, "create lease")?;
+        }
+    }
     Ok(())
 }
 
@@ -158,6 +246,19 @@ async fn measure(client: &Client, args: &Args) -> Result<()> {
         traffic::expect(&answer, 200, "feed page")?;
         feed.push(answer.elapsed);
     }
+    let mut places = Vec::new();
+    for n in 0..args.samples {
+        let (city, country) = CITIES[usize::try_from(n).unwrap_or(0) % CITIES.len()];
+        let answer = client
+            .get(
+                "property list page",
+                &format!("/v1/properties?country={country}&city={city}&limit=20"),
+                Some(&token),
+            )
+            .await?;
+        traffic::expect(&answer, 200, "property list page")?;
+        places.push(answer.elapsed);
+    }
     let items = client.item_count(&args.table).await?;
     let rss = client.endpoint_rss_mib().await?;
     println!(
@@ -171,6 +272,10 @@ async fn measure(client: &Client, args: &Args) -> Result<()> {
     println!(
         "feed page of 20:                     {}",
         traffic::summary(&feed)
+    );
+    println!(
+        "property list page of 20 (a city):   {}",
+        traffic::summary(&places)
     );
     Ok(())
 }

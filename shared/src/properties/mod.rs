@@ -139,12 +139,17 @@ pub struct Address {
 impl Address {
     /// The address on one line, as an email quotes it: `1 Harbour Row, Bristol, GB`.
     pub fn one_line(&self) -> String {
-        [Some(&self.line1), self.line2.as_ref(), Some(&self.city), Some(&self.country)]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
+        [
+            Some(&self.line1),
+            self.line2.as_ref(),
+            Some(&self.city),
+            Some(&self.country),
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 
     /// The address with every field checked and trimmed (the country upper-case); each invalid

@@ -34,7 +34,10 @@ async fn registering_creates_the_account_signs_it_in_and_writes_its_event_atomic
     assert_eq!(event.changes["email"].after, "ada@example.com");
     let email = event.email.expect("welcome email");
     assert_eq!(
-        (email.template.as_str(), email.address().expect("an address")),
+        (
+            email.template.as_str(),
+            email.address().expect("an address")
+        ),
         ("welcome", "ada@example.com")
     );
     // The verification link is minted by the email worker: no live token on the pipeline, and

@@ -40,8 +40,14 @@ async fn a_property_changes_hands_over_http_and_its_history_and_audit_trail_say_
     assert_eq!(transferred.status(), 201);
     // Both owners are told, through the stream, the pipe, the queue and the email worker.
     let subjects = [
-        (&seller.email, format!("Property {number} was transferred from you")),
-        (&buyer.email, format!("Property {number} was transferred to you")),
+        (
+            &seller.email,
+            format!("Property {number} was transferred from you"),
+        ),
+        (
+            &buyer.email,
+            format!("Property {number} was transferred to you"),
+        ),
     ];
     for (address, subject) in &subjects {
         eventually("a transfer email", delivery_bound("EmailQueue"), || async {

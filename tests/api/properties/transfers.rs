@@ -166,7 +166,13 @@ async fn a_transfer_emails_both_owners_once_each_without_an_address_in_the_outbo
     let (seller, _) = app.user(&seller_email, None).await;
     let (_, buyer_id) = app.user(&buyer_email, None).await;
     let id = id_of(&create(&app, &seller, &property("MAIL-1")).await);
-    let moved = transfer(&app, &seller, &id, &json!({"newOwnerId": buyer_id, "version": 1})).await;
+    let moved = transfer(
+        &app,
+        &seller,
+        &id,
+        &json!({"newOwnerId": buyer_id, "version": 1}),
+    )
+    .await;
     assert_eq!(moved.status, 201, "{}", moved.body);
 
     let event = app
@@ -187,7 +193,11 @@ async fn a_transfer_emails_both_owners_once_each_without_an_address_in_the_outbo
     let away = ferrite_tests::sent_emails(&seller_email).await;
     assert_eq!(away.len(), 1, "{away:?}");
     assert_eq!(away[0].0, "Property MAIL-1 was transferred from you");
-    assert!(away[0].1.contains("Hauptstraße 1, Berlin, DE"), "{}", away[0].1);
+    assert!(
+        away[0].1.contains("Hauptstraße 1, Berlin, DE"),
+        "{}",
+        away[0].1
+    );
     let to_you = ferrite_tests::sent_emails(&buyer_email).await;
     assert_eq!(to_you.len(), 1, "{to_you:?}");
     assert_eq!(to_you[0].0, "Property MAIL-1 was transferred to you");

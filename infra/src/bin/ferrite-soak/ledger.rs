@@ -1,53 +1,93 @@
 //! The pipeline's promises, checked after the run: every event audited once, every mail sent
-//! once or dead-lettered, nothing stuck.
+//! once (or, for an account deleted before it went, settled unsent), nothing stuck.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context as _, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::workload::Shared;
 
-/// What the table holds: outbox events (id -> recipient of its mail, if any) and audit entries
-/// (event ids, with repeats).
-pub(crate) struct Ledger {
-    pub(crate) events: BTreeMap<String, Option<String>>,
-    pub(crate) audited: Vec<String>,
+/// Whom one email of an event is for.
+enum Recipient {
+    Address(String),
+    Account(String),
 }
 
-pub(crate) async fn ledger(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Ledger> {
-    let mut events = BTreeMap::new();
+/// What the table holds: outbox events (id -> the addresses its mails went to, in the order it
+/// asked for them) and audit entries (event ids, with repeats).
+pub(crate) struct Ledger {
+    pub(crate) events: BTreeMap<String, Vec<String>>,
+    pub(crate) audited: Vec<String>,
+    /// Mails for accounts deleted before the mail went: settled (`voided`) without a send.
+    pub(crate) voided: u64,
+}
+
+fn recipients(event: &HashMap<String, AttributeValue>) -> Vec<Recipient> {
+    let first = event.get("email").into_iter();
+    let more = event
+        .get("moreEmails")
+        .and_then(|v| v.as_l().ok())
+        .into_iter()
+        .flatten();
+    first
+        .chain(more)
+        .filter_map(|intent| {
+            let intent = intent.as_m().ok()?;
+            let text = |name: &str| intent.get(name).and_then(|v| v.as_s().ok()).cloned();
+            text("to")
+                .map(Recipient::Address)
+                .or_else(|| text("toUser").map(Recipient::Account))
+        })
+        .collect()
+}
+
+/// `directory`: the run's accounts (id -> address), to know where a mail to an account went.
+pub(crate) async fn ledger(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    directory: &BTreeMap<String, String>,
+) -> Result<Ledger> {
+    let mut asked = BTreeMap::new();
     let mut audited = Vec::new();
+    let mut accounts = BTreeSet::new();
+    let mut voided_claims = BTreeSet::new();
     let mut start = None;
     loop {
         let page = dynamodb
             .scan()
             .table_name(table)
-            .filter_expression("begins_with(pk, :outbox) OR begins_with(pk, :audit)")
+            .filter_expression(
+                "begins_with(pk, :outbox) OR begins_with(pk, :audit) OR begins_with(pk, :user) OR begins_with(pk, :claim)",
+            )
             .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX#".into()))
             .expression_attribute_values(":audit", AttributeValue::S("AUDIT#".into()))
+            .expression_attribute_values(":user", AttributeValue::S("USER#".into()))
+            .expression_attribute_values(":claim", AttributeValue::S("EMAIL#".into()))
             .set_exclusive_start_key(start)
             .send()
             .await
             .context("scanning the table")?;
         for item in page.items() {
-            let pk = item
-                .get("pk")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            if let Some(id) = pk.strip_prefix("OUTBOX#") {
-                let to = item
-                    .get("event")
-                    .and_then(|v| v.as_m().ok())
-                    .and_then(|e| e.get("email"))
-                    .and_then(|v| v.as_m().ok())
-                    .and_then(|m| m.get("to"))
+            let text = |name: &str| {
+                item.get(name)
                     .and_then(|v| v.as_s().ok())
-                    .cloned();
-                events.insert(id.to_owned(), to);
-            } else if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
-                audited.push(sk.clone());
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let (pk, sk) = (text("pk"), text("sk"));
+            if let Some(id) = pk.strip_prefix("OUTBOX#") {
+                let event = item.get("event").and_then(|v| v.as_m().ok());
+                asked.insert(id.to_owned(), event.map(recipients).unwrap_or_default());
+            } else if pk.starts_with("AUDIT#") {
+                audited.push(sk);
+            } else if let Some(id) = pk.strip_prefix("USER#").filter(|_| sk == "PROFILE") {
+                accounts.insert(id.to_owned());
+            } else if let Some(event) = pk.strip_prefix("EMAIL#").filter(|k| !k.contains('@')) {
+                // An email send claim (an address's uniqueness claim has an `@`).
+                if text("state") == "voided" {
+                    voided_claims.insert((event.to_owned(), sk));
+                }
             }
         }
         start = page.last_evaluated_key;
@@ -55,7 +95,36 @@ pub(crate) async fn ledger(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> 
             break;
         }
     }
-    Ok(Ledger { events, audited })
+    let mut events = BTreeMap::new();
+    let mut voided = 0;
+    for (id, recipients) in asked {
+        let mut addresses = Vec::new();
+        for (n, recipient) in recipients.into_iter().enumerate() {
+            match recipient {
+                Recipient::Address(address) => addresses.push(address),
+                Recipient::Account(account) => {
+                    let sk = if n == 0 {
+                        "EMAIL".to_owned()
+                    } else {
+                        format!("EMAIL#{n}")
+                    };
+                    if !accounts.contains(&account) && voided_claims.contains(&(id.clone(), sk)) {
+                        voided += 1;
+                    } else {
+                        addresses.push(directory.get(&account).cloned().unwrap_or_else(|| {
+                            format!("<account {account}, not registered by this run>")
+                        }));
+                    }
+                }
+            }
+        }
+        events.insert(id, addresses);
+    }
+    Ok(Ledger {
+        events,
+        audited,
+        voided,
+    })
 }
 
 /// The differences between what the table says happened and what the pipeline delivered.
@@ -66,7 +135,12 @@ pub(crate) async fn problems(
     table: &str,
 ) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    let ledger = ledger(dynamodb, table).await?;
+    let directory = shared
+        .directory
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default();
+    let ledger = ledger(dynamodb, table, &directory).await?;
     let mut seen = BTreeSet::new();
     for id in &ledger.audited {
         if !seen.insert(id.clone()) {

@@ -3,7 +3,8 @@
 //! pipeline's promises checked end to end.
 //!
 //! Virtual users register, sign in, refresh, read and edit their profile, write, publish, read
-//! and delete posts, reset and change passwords and delete their accounts, with some refused
+//! and delete posts, register, list, lease, transfer and delete properties, reset and change
+//! passwords and delete their accounts, with some refused
 //! writes among them (stale `If-Match`, duplicate registrations, wrong passwords). The last fifth
 //! of the run is reads and refused writes only: the endpoint's memory must not grow there. A
 //! prober measures the delivery delay (change → audit entry, request → mail) throughout.
@@ -16,6 +17,7 @@
 //! Runs under `ferrite-local exec --api` (the Makefile does), which exports the stack's URLs.
 
 mod ledger;
+mod registry;
 mod workload;
 
 use ledger::{ledger, problems};
@@ -100,6 +102,8 @@ async fn run(args: Args) -> Result<bool> {
         wrong_passwords: AtomicU64::new(0),
         accounts: AtomicU64::new(0),
         mail_delays: std::sync::Mutex::default(),
+        directory: std::sync::Mutex::default(),
+        file_numbers: AtomicU64::new(0),
     });
     let admin_token = admin(&shared).await?;
     println!(
@@ -183,7 +187,12 @@ async fn run(args: Args) -> Result<bool> {
     }
 
     // The report.
-    let ledger = ledger(&dynamodb, &args.table).await?;
+    let directory = shared
+        .directory
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default();
+    let ledger = ledger(&dynamodb, &args.table, &directory).await?;
     let mails: u64 = client.mail_counts().await?.values().sum();
     let requests = client.tally.total();
     println!(
@@ -206,10 +215,11 @@ async fn run(args: Args) -> Result<bool> {
         );
     }
     println!(
-        "events: {} committed, {} audit entries, {} mails asked for, {mails} sent; drained {drained:.1?} after the load",
+        "events: {} committed, {} audit entries, {} mails asked for, {mails} sent, {} for accounts deleted before they went; drained {drained:.1?} after the load",
         ledger.events.len(),
         ledger.audited.len(),
         ledger.events.values().flatten().count(),
+        ledger.voided,
     );
     println!(
         "delivery, change -> audit entry visible:   {}",

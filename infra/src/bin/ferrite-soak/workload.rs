@@ -1,5 +1,6 @@
-//! The workload: virtual users, each a mix of the API's journeys, and the prober that times
-//! how long an event takes to reach the audit trail.
+//! The workload: virtual users, each a mix of the API's journeys (the registry's in
+//! [`super::registry`]), and the prober that times how long an event takes to reach the audit
+//! trail.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,12 +14,20 @@ use serde_json::{Value as Json, json};
 /// A signed-in account of a virtual user.
 #[derive(Debug, Clone)]
 pub(crate) struct Account {
+    pub(crate) id: String,
     pub(crate) email: String,
     pub(crate) access: String,
     pub(crate) refresh: String,
     pub(crate) password: String,
     pub(crate) posts: Vec<String>,
     pub(crate) reset_done: bool,
+    /// The properties this account owns, as far as it knows (refreshed from the API).
+    pub(crate) properties: Vec<String>,
+    /// The leases it made of its units and has not ended.
+    pub(crate) leases: Vec<String>,
+    /// Whether it takes part in the registry (half do): the others can delete their accounts
+    /// (one that owns a property or holds a lease cannot, 409).
+    pub(crate) registry: bool,
 }
 
 /// Shared by the virtual users: the clock, the wrong-password budget (failed sign-ins are also
@@ -31,6 +40,10 @@ pub(crate) struct Shared {
     pub(crate) wrong_passwords: AtomicU64,
     pub(crate) accounts: AtomicU64,
     pub(crate) mail_delays: std::sync::Mutex<Vec<Duration>>,
+    /// The run's accounts that take part in the registry (id -> address), deleted ones
+    /// included: whom to lease and transfer to, and where the mails to accounts go.
+    pub(crate) directory: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    pub(crate) file_numbers: AtomicU64,
 }
 
 pub(crate) const MAX_WRONG_PASSWORDS: u64 = 60;
@@ -48,13 +61,23 @@ impl Shared {
             .client
             .register(&email, &name)
             .await?
-            .map(|(_, access, refresh)| Account {
-                email,
-                access,
-                refresh,
-                password: PASSWORD.to_owned(),
-                posts: Vec::new(),
-                reset_done: false,
+            .map(|(id, access, refresh)| {
+                let registry = rng.chance(50);
+                if let (true, Ok(mut directory)) = (registry, self.directory.lock()) {
+                    directory.insert(id.clone(), email.clone());
+                }
+                Account {
+                    id,
+                    email,
+                    access,
+                    refresh,
+                    password: PASSWORD.to_owned(),
+                    posts: Vec::new(),
+                    reset_done: false,
+                    properties: Vec::new(),
+                    leases: Vec::new(),
+                    registry,
+                }
             }))
     }
 
@@ -111,7 +134,7 @@ pub(crate) async fn mixed_step(
         return Ok(());
     };
     let token = account.access.clone();
-    let steps = [10, 10, 10, 8, 2, 12, 5, 12, 5, 6, 4, 3, 2, 1, 2, 1, 1];
+    let steps = [10, 10, 10, 8, 2, 12, 5, 12, 5, 6, 4, 3, 2, 1, 2, 1, 14, 1];
     match rng.weighted(&steps) {
         0 => shared.sign_in(account).await?,
         1 => {
@@ -309,7 +332,10 @@ pub(crate) async fn mixed_step(
                 shared.sign_in(account).await?;
             }
         }
+        16 if account.registry => super::registry::step(shared, rng, account).await?,
+        16 => {}
         _ => {
+            // 409 while it owns properties or holds an active lease.
             let deleted = client
                 .call(
                     "delete account",
@@ -331,7 +357,7 @@ pub(crate) async fn mixed_step(
 /// One step of the steady phase: reads and refused writes only.
 pub(crate) async fn steady_step(shared: &Shared, rng: &mut Rng, account: &Account) -> Result<()> {
     let client = &shared.client;
-    match rng.weighted(&[20, 30, 15, 10, 10, 8, 7]) {
+    match rng.weighted(&[20, 30, 15, 10, 10, 8, 7, 10]) {
         0 => drop(
             client
                 .get("me", "/v1/users/me", Some(&account.access))
@@ -369,7 +395,7 @@ pub(crate) async fn steady_step(shared: &Shared, rng: &mut Rng, account: &Accoun
                 .await?;
             traffic::expect(&refused, 412, "a stale If-Match")?;
         }
-        _ => {
+        6 => {
             let duplicate = client
                 .post(
                     "duplicate registration (409)",
@@ -379,6 +405,16 @@ pub(crate) async fn steady_step(shared: &Shared, rng: &mut Rng, account: &Accoun
                 )
                 .await?;
             traffic::expect(&duplicate, 409, "a duplicate registration")?;
+        }
+        _ => {
+            let page = client
+                .get(
+                    "list properties",
+                    "/v1/properties?country=GB&city=Bristol&limit=20",
+                    Some(&account.access),
+                )
+                .await?;
+            traffic::expect(&page, 200, "list properties")?;
         }
     }
     Ok(())
