@@ -28,7 +28,7 @@ MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 $(PARAMS)"
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint new-function bench openapi fuzz fuzz-ci docs-check soak seed fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint new-function bench openapi fuzz fuzz-ci docs-check soak smoke seed fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -75,6 +75,13 @@ fuzz-ci: ## The short fuzz run of CI (about a minute of generated requests)
 soak: setup ## The whole stack under a mixed workload for SOAK_SECS (default 600), then the pipeline's promises checked
 	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(CARGO) run --quiet --bin ferrite-soak
 
+smoke: setup ## The user journeys against API_URL (a deployed stack), leaving nothing behind; without API_URL, against a private local stack
+	@if [ -n "$(API_URL)" ]; then \
+	  $(CARGO) run --quiet --package infra --bin ferrite-smoke -- --api "$(API_URL)"; \
+	else \
+	  $(LOCAL) exec --api -- sh -c 'API_URL=$$FERRITE_API_URL SMOKE_MAILBOX_URL=$$AWS_ENDPOINT_URL $(CARGO) run --quiet --package infra --bin ferrite-smoke -- --local-admin'; \
+	fi
+
 seed: ## Load a realistic data set (posts, registry properties, leases) into the running `make dev` (make seed N=2000 posts), then time it
 	$(CARGO) run --quiet --bin ferrite-seed -- --posts $${N:-1000}
 
@@ -93,15 +100,14 @@ endpoint: setup ## Only the local AWS endpoint on :4566, provisioned; it keeps r
 down: ## Stop the endpoint started by make endpoint
 	$(LOCAL) down
 
-build: setup ## sam build (cargo-lambda, arm64)
-	sam build --template template.yaml
+build: setup ## sam build (cargo-lambda, arm64), no prompt (samconfig.toml)
+	sam build --template template.yaml < /dev/null
 
-SIGNING_KEY_SECRET ?= ferrite/jwt-signing-keys
 ADMIN       := $(CARGO) run --quiet --package infra --bin ferrite-admin --
+ENV         ?= dev
 
-deploy: build ## sam deploy --guided (creates the token signing keys in Secrets Manager if absent)
-	@keys=$$($(ADMIN) keys ensure --secret-id $(SIGNING_KEY_SECRET)) && \
-	  sam deploy --guided --parameter-overrides "JwtPublicKeys=$$keys" "SigningKeySecretName=$(SIGNING_KEY_SECRET)"
+deploy: build ## make deploy ENV=dev|prod: samconfig.toml's section, no prompt (GUIDED=1 asks); keys made if absent
+	$(VENV)/bin/python infra/deploy.py $(ENV) $(if $(GUIDED),--guided)
 
 admin: ## Make an account an admin: make admin EMAIL=you@example.com (TABLE_NAME and AWS credentials, or the local stack)
 	@test -n "$(EMAIL)" || (echo "usage: make admin EMAIL=you@example.com" && exit 2)

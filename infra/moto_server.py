@@ -151,6 +151,17 @@ class LocalAws:
             status, headers, payload = denial
             start_response(status, headers + [("Content-Length", str(len(payload)))])
             return [payload]
+        missing = self.missing_configuration_set(
+            environ, body, region.group(2) if region else "us-east-1"
+        )
+        if missing is not None:
+            return self.reply(
+                start_response,
+                404,
+                {"__type": "NotFoundException", "message": missing},
+                "application/json",
+                [("x-amzn-ErrorType", "NotFoundException")],
+            )
         invalid = self.validate(environ, body)
         if invalid is not None:
             return self.reply(
@@ -161,6 +172,25 @@ class LocalAws:
             )
         # Materialise the body inside the lock: moto may build it lazily.
         return list(self.app(environ, start_response))
+
+    @staticmethod
+    def missing_configuration_set(environ: dict[str, Any], body: bytes, region: str) -> str | None:
+        """SES refuses to send with a configuration set that does not exist; moto ignores the
+        name. Why the send is refused, or None."""
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/v2/email/outbound-emails":
+            return None
+        try:
+            name = json.loads(body or b"{}").get("ConfigurationSetName")
+        except (ValueError, AttributeError):
+            return None
+        if not name:
+            return None
+        from moto.sesv2.models import sesv2_backends
+
+        known = sesv2_backends[ACCOUNT][region].core_backend._list_all_configuration_sets()
+        if any(c.configuration_set_name == name for c in known):
+            return None
+        return f"Configuration set <{name}> does not exist."
 
     @staticmethod
     def validate(environ: dict[str, Any], body: bytes) -> str | None:
@@ -253,13 +283,18 @@ class LocalAws:
 
     @staticmethod
     def reply(
-        start_response: Any, status: int, value: Any, content_type: str = "application/json"
+        start_response: Any,
+        status: int,
+        value: Any,
+        content_type: str = "application/json",
+        headers: list[tuple[str, str]] | None = None,
     ) -> list[bytes]:
         text = json.dumps(value, default=str).encode()
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
         start_response(
             f"{status} {reason}",
-            [("Content-Type", content_type), ("Content-Length", str(len(text)))],
+            [("Content-Type", content_type), ("Content-Length", str(len(text)))]
+            + (headers or []),
         )
         return [text]
 

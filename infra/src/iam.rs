@@ -5,7 +5,7 @@
 //!
 //! The roles come from the template as `sam deploy` expands it: `infra/sam_expand.py` runs the
 //! SAM translator (policy templates such as `DynamoDBReadPolicy` become statements, SQS events
-//! add their poller policies, `Tracing` adds X-Ray's managed policy). Intrinsics are then
+//! add their poller policies, `DeploymentPreference` adds `CodeDeploy`'s role). Intrinsics are then
 //! resolved here against the local resources, the managed policies' documents come from
 //! `infra/iam/managed-policies.json`, and the result is registered with the endpoint.
 
@@ -198,7 +198,8 @@ pub fn for_user<'p>(principals: &'p [Principal], logical_id: &str) -> Option<&'p
 pub async fn register(endpoint: &str, principals: &[Principal]) -> Result<()> {
     let body =
         json!({ "principals": principals.iter().map(Principal::registration).collect::<Vec<_>>() });
-    let response = reqwest::Client::new()
+    let response = crate::http_client()
+        .build()?
         .post(format!(
             "{}/_ferrite/iam/principals",
             endpoint.trim_end_matches('/')
@@ -241,6 +242,7 @@ mod tests {
             "AuditDeadLetterQueue",
             "EmailDeadLetterQueue",
             "PurgeDeadLetterQueue",
+            "PipeDeadLetterQueue",
         ] {
             ctx.attributes.insert(
                 format!("{queue}.Arn"),
@@ -249,6 +251,7 @@ mod tests {
             ctx.attributes
                 .insert(format!("{queue}.QueueName"), queue.into());
         }
+        crate::stack::resolve_log_groups(&template, &mut ctx).expect("log groups");
         for (name, definition) in template.parameters() {
             if definition.get("Default").is_none() {
                 ctx.parameters.insert(name.to_owned(), "x".repeat(32));
@@ -277,12 +280,14 @@ mod tests {
         assert!(text.contains("secretsmanager:GetSecretValue"), "{text}");
         assert!(
             text.contains(
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferrite/jwt-signing-keys-*"
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferrite-local/jwt-signing-keys-*"
             ),
             "{text}"
         );
-        // Managed policies SAM attaches (Tracing: Active).
-        assert!(text.contains("xray:PutTraceSegments"), "{text}");
+        // Managed policies SAM attaches (the basic execution role's logs), and none for X-Ray
+        // (Tracing is off).
+        assert!(text.contains("logs:PutLogEvents"), "{text}");
+        assert!(!text.contains("xray:"), "{text}");
         assert!(!text.contains("Fn::"), "unresolved intrinsic in {text}");
         let pipe = for_user(&principals, "AuditPipe").expect("the audit pipe's role");
         assert!(

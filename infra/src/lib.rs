@@ -27,6 +27,17 @@ use std::path::PathBuf;
 /// Region of the local stack (moto accepts any).
 pub const LOCAL_REGION: &str = "us-east-1";
 
+/// A builder of the HTTP client every tool and test uses. HTTPS (the smoke suite against a
+/// deployed stack) goes over rustls with ring, installed here as the process's provider: the
+/// workspace builds rustls without aws-lc.
+pub fn http_client() -> reqwest::ClientBuilder {
+    // Already installed (by an earlier call) is fine.
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
+    reqwest::Client::builder()
+}
+
 /// The repository root (where `template.yaml` is).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -95,7 +95,7 @@ impl Client {
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             endpoint: endpoint.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
+            http: crate::http_client()
                 .connect_timeout(crate::LOCAL_CONNECT_TIMEOUT)
                 // Longer than the gateway's own limit (a function's timeout plus
                 // INVOKE_ALLOWANCE), so the gateway's 503 arrives rather than a client timeout.
@@ -113,7 +113,7 @@ impl Client {
         let last = u8::try_from(2 + n % 250).unwrap_or(2);
         let address = std::net::IpAddr::from([127, 0, 0, last]);
         let bindable = std::net::TcpListener::bind((address, 0)).is_ok();
-        let http = reqwest::Client::builder()
+        let http = crate::http_client()
             .connect_timeout(crate::LOCAL_CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30) + crate::INVOKE_ALLOWANCE * 2)
             .local_address(bindable.then_some(address))

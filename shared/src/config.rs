@@ -5,11 +5,13 @@
 //! | `TABLE_NAME` | yes | the single DynamoDB table |
 //! | `AWS_REGION` | yes (Lambda sets it) | region of every AWS client |
 //! | `AWS_ENDPOINT_URL` | no | endpoint override: the local stack (moto) in dev and tests |
-//! | `CURSOR_SECRET` | yes | at least 32 bytes; keys the HMAC that makes page cursors tamper-evident |
+//! | `CURSOR_SECRET_ID` | functions that paginate (in AWS) | Secrets Manager secret holding the cursor key, read at init ([`crate::State::with_cursor_key`]) |
+//! | `CURSOR_SECRET` | no | the cursor key itself (at least 32 bytes), for tests and tools; keys the HMAC that makes page cursors tamper-evident |
 //! | `JWT_ISSUER` | no | `iss` of access tokens (default `ferrite`) |
 //! | `JWT_AUDIENCE` | no | `aud` of access tokens (default `ferrite-api`) |
 //! | `JWT_PUBLIC_KEYS` | functions that check tokens | `kid=<base64url x>,…`: the Ed25519 keys that verify access tokens |
 //! | `SIGNING_KEY_SECRET_ID` | functions that mint tokens | Secrets Manager secret holding the private key set |
+//! | `SIGNING_KEY_ID` | no | the key (kid) of the set that signs, pinned per deployment; unset, the set's first |
 //! | `REFRESH_REUSE_GRACE_SECONDS` | no | seconds in which a rotated refresh token may be presented again without revoking its session (default 0) |
 //! | `AWS_LAMBDA_LOG_LEVEL` | no | `TRACE`, `DEBUG`, `INFO` (default), `WARN`, `ERROR`, `FATAL` |
 //! | `AWS_LAMBDA_LOG_FORMAT` | no | `JSON` (default in AWS when the template asks for it) or `Text` |
@@ -76,19 +78,36 @@ impl fmt::Debug for Secret {
 /// Minimum length of `CURSOR_SECRET`, in bytes (an HMAC-SHA256 key should carry 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// A cursor key, checked: at least [`MIN_SECRET_LEN`] bytes (`var` names where it came from).
+pub fn cursor_key(secret: String, var: &'static str) -> Result<Secret, ConfigError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(ConfigError {
+            var,
+            problem: format!("must be at least {MIN_SECRET_LEN} bytes long"),
+        });
+    }
+    Ok(Secret::new(secret.into_bytes()))
+}
+
 /// Every setting a Ferrite function reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
     pub region: String,
     pub endpoint_url: Option<String>,
-    pub cursor_secret: Secret,
+    /// The cursor key when given directly (`CURSOR_SECRET`); in AWS it is read from
+    /// `cursor_secret_id` at init, by the functions that paginate.
+    pub cursor_secret: Option<Secret>,
+    pub cursor_secret_id: Option<String>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_public_keys: Option<String>,
     pub signing_key_secret_id: Option<String>,
+    /// `SIGNING_KEY_ID`: the kid this deployment signs with (the deploy that promoted it sets
+    /// it); unset, the secret's first key.
+    pub signing_key_id: Option<String>,
     pub refresh_reuse_grace_secs: i64,
     /// `REGISTRATION_MODE`: what registering a taken address answers.
     pub registration_mode: RegistrationMode,
@@ -161,13 +180,9 @@ impl Config {
             })
             .transpose()?;
 
-        let cursor_secret = require("CURSOR_SECRET")?;
-        if cursor_secret.len() < MIN_SECRET_LEN {
-            return Err(ConfigError {
-                var: "CURSOR_SECRET",
-                problem: format!("must be at least {MIN_SECRET_LEN} bytes long"),
-            });
-        }
+        let cursor_secret = get("CURSOR_SECRET")
+            .map(|secret| cursor_key(secret, "CURSOR_SECRET"))
+            .transpose()?;
 
         let (log_level, log_format) = log_settings(&lookup)?;
 
@@ -211,13 +226,15 @@ impl Config {
             table_name,
             region,
             endpoint_url,
-            cursor_secret: Secret::new(cursor_secret.into_bytes()),
+            cursor_secret,
+            cursor_secret_id: get("CURSOR_SECRET_ID"),
             log_level,
             log_format,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "ferrite".to_owned()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "ferrite-api".to_owned()),
             jwt_public_keys: get("JWT_PUBLIC_KEYS"),
             signing_key_secret_id: get("SIGNING_KEY_SECRET_ID"),
+            signing_key_id: get("SIGNING_KEY_ID"),
             refresh_reuse_grace_secs,
             registration_mode,
             registrations_per_ip_per_hour,

@@ -93,12 +93,11 @@ impl State {
     ) -> Result<Self, ConfigError> {
         let auth = AuthConfig::from_config(&config)?;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
-        let store = Store::new(
-            client,
-            config.table_name.clone(),
-            CursorCodec::new(config.cursor_secret.clone()),
-            clock,
-        );
+        let cursors = config
+            .cursor_secret
+            .clone()
+            .map_or_else(CursorCodec::unkeyed, CursorCodec::new);
+        let store = Store::new(client, config.table_name.clone(), cursors, clock);
         Ok(Self {
             config,
             store,
@@ -119,6 +118,27 @@ impl State {
         Ok(self)
     }
 
+    /// Reads the string value of a Secrets Manager secret (once per cold start).
+    #[cfg(feature = "secrets")]
+    async fn read_secret(&self, secret_id: &str) -> Result<String, InitError> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let secret = client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                InitError::Secret(format!(
+                    "reading {secret_id}: {}",
+                    crate::error::cause_chain(&e)
+                ))
+            })?;
+        secret
+            .secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| InitError::Secret(format!("{secret_id} has no string value")))
+    }
+
     /// Loads the private signing key from Secrets Manager (`SIGNING_KEY_SECRET_ID`), once per
     /// cold start: for the functions that mint tokens.
     #[cfg(feature = "signing")]
@@ -129,25 +149,36 @@ impl State {
                 problem: "is not set (this function mints access tokens)".into(),
             })
         })?;
-        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        let secret = client
-            .get_secret_value()
-            .secret_id(&secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                InitError::Secret(format!(
-                    "reading {secret_id}: {}",
-                    crate::error::cause_chain(&e)
-                ))
-            })?;
-        let text = secret
-            .secret_string()
-            .ok_or_else(|| InitError::Secret(format!("{secret_id} has no string value")))?;
-        let key = auth::keys::KeySet::parse(text)
-            .and_then(|set| set.signing_key())
+        let text = self.read_secret(&secret_id).await?;
+        let pinned = self.config.signing_key_id.clone();
+        let key = auth::keys::KeySet::parse(&text)
+            .and_then(|set| match &pinned {
+                Some(kid) => set.signing_key_with(kid),
+                None => set.signing_key(),
+            })
             .map_err(|e| InitError::Secret(format!("{secret_id}: {e}")))?;
         self.auth.signer = Some(key);
+        Ok(self)
+    }
+
+    /// Loads the page-cursor key from Secrets Manager (`CURSOR_SECRET_ID`), once per cold
+    /// start: for the functions that paginate. A key given directly (`CURSOR_SECRET`, tests and
+    /// tools) is kept; neither fails the start.
+    #[cfg(feature = "secrets")]
+    pub async fn with_cursor_key(mut self) -> Result<Self, InitError> {
+        if self.config.cursor_secret.is_some() {
+            return Ok(self);
+        }
+        let secret_id = self.config.cursor_secret_id.clone().ok_or_else(|| {
+            InitError::Config(ConfigError {
+                var: "CURSOR_SECRET_ID",
+                problem: "is not set (this function paginates)".into(),
+            })
+        })?;
+        let key =
+            crate::config::cursor_key(self.read_secret(&secret_id).await?, "CURSOR_SECRET_ID")?;
+        self.store = self.store.with_cursors(CursorCodec::new(key.clone()));
+        self.config.cursor_secret = Some(key);
         Ok(self)
     }
 
@@ -162,7 +193,7 @@ impl State {
 pub enum InitError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("signing key: {0}")]
+    #[error("secret: {0}")]
     Secret(String),
 }
 

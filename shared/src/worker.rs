@@ -70,46 +70,149 @@ pub fn event_of(message: &SqsMessage) -> Result<Event, RecordError> {
     Ok(item.event)
 }
 
+/// What a batch came to: the response for SQS (the records to deliver again) and how many
+/// records failed for good reason (an unfinished record is not a failure).
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub response: SqsBatchResponse,
+    pub records: usize,
+    pub failed: usize,
+}
+
+impl std::ops::Deref for BatchOutcome {
+    type Target = SqsBatchResponse;
+
+    fn deref(&self) -> &SqsBatchResponse {
+        &self.response
+    }
+}
+
+impl BatchOutcome {
+    /// The invocation's answer: the batch response, or an error when every record of a
+    /// non-empty batch failed — so that Lambda's `Errors` metric (and its alarm) sees a worker
+    /// that is failing everything; SQS then delivers the whole batch again, as the response
+    /// would have asked.
+    pub fn into_result(self) -> Result<SqsBatchResponse, WholeBatchFailed> {
+        if self.records > 0 && self.failed == self.records {
+            return Err(WholeBatchFailed(self.records));
+        }
+        Ok(self.response)
+    }
+}
+
+/// Every record of a batch failed.
+#[derive(Debug, thiserror::Error)]
+#[error("every record of the batch failed ({0} records): they will be delivered again")]
+pub struct WholeBatchFailed(pub usize);
+
 /// Runs `handle` on every record of the batch (all of them, even after a failure) and reports
 /// the ids of the failed ones. Each failure is logged once with its message id and cause.
-pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> BatchOutcome
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
 {
-    let mut response = SqsBatchResponse::default();
+    let mut outcome = BatchOutcome::default();
     for message in event.records {
+        outcome.records += 1;
         let id = message.message_id.clone().unwrap_or_default();
         if let Err(error) = handle(message).await {
             if let RecordError::Unfinished(progress) = &error {
                 tracing::info!(messageId = %id, %progress, "record unfinished: it resumes on redelivery");
             } else {
+                outcome.failed += 1;
                 tracing::error!(messageId = %id, error = %cause_chain(&error), "record failed");
+                metrics::counter!(crate::telemetry::metric::RECORD_FAILED).increment(1);
             }
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+            outcome.response.batch_item_failures.push(failure);
         }
     }
-    response
+    outcome
 }
 
 /// Runs an SQS worker: `worker` is built once per cold start and lives for the whole process;
 /// every invocation calls `handle(worker, batch, deadline)`, `deadline` being the invocation's
-/// end in epoch milliseconds. The answer is always the batch response — a failed record is
-/// reported in it, never as an invocation error, so SQS redelivers only the failed records.
+/// end in epoch milliseconds. The answer is the batch response — a failed record is reported
+/// in it, so SQS redelivers only the failed records — except when every record failed: then
+/// the invocation fails ([`BatchOutcome::into_result`]).
 pub async fn serve<W, F, Fut>(worker: W, handle: F) -> Result<(), Error>
 where
     W: 'static,
     F: Fn(&'static W, SqsEvent, u64) -> Fut,
-    Fut: Future<Output = SqsBatchResponse>,
+    Fut: Future<Output = BatchOutcome>,
 {
     let worker: &'static W = Box::leak(Box::new(worker));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         // Boxed: a worker's future (SDK calls several deep) would otherwise be laid out inside
         // the runtime's, past the compiler's layout depth limit.
+        crate::telemetry::invocation_started(&event.context.request_id);
         let response = Box::pin(handle(worker, event.payload, event.context.deadline));
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
+        async move {
+            let outcome = response.await;
+            crate::telemetry::flush_metrics();
+            outcome.into_result().map_err(Error::from)
+        }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(ids: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = ids
+            .iter()
+            .map(|id| {
+                let mut message = SqsMessage::default();
+                message.message_id = Some((*id).to_owned());
+                message
+            })
+            .collect();
+        event
+    }
+
+    async fn outcome(ids: &[&str], fail: &[&str], unfinished: &[&str]) -> BatchOutcome {
+        process(batch(ids), |message| {
+            let id = message.message_id.unwrap_or_default();
+            let result = if fail.contains(&id.as_str()) {
+                Err(RecordError::Transient("down".into()))
+            } else if unfinished.contains(&id.as_str()) {
+                Err(RecordError::Unfinished("half".into()))
+            } else {
+                Ok(())
+            };
+            async move { result }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_batch_fails_the_invocation_only_when_every_record_failed() {
+        let some = outcome(&["a", "b"], &["a"], &[]).await;
+        assert_eq!(some.batch_item_failures.len(), 1);
+        assert_eq!(
+            some.into_result()
+                .expect("a partial failure is an answer")
+                .batch_item_failures[0]
+                .item_identifier,
+            "a"
+        );
+        let all = outcome(&["a", "b"], &["a", "b"], &[]).await;
+        assert!(matches!(all.into_result(), Err(WholeBatchFailed(2))));
+        // Unfinished work is not failing: it is reported for redelivery, the invocation succeeds.
+        let resumable = outcome(&["a"], &[], &["a"]).await;
+        assert_eq!(
+            resumable
+                .into_result()
+                .expect("an answer")
+                .batch_item_failures
+                .len(),
+            1
+        );
+        assert!(outcome(&[], &[], &[]).await.into_result().is_ok());
+    }
 }

@@ -279,7 +279,7 @@ async fn an_email_to_an_account_that_is_gone_is_not_sent_and_the_events_other_em
         .email_user("password-changed", shared::ids::UserId::generate(), &[])
         .email_user("password-changed", here, &[]);
     let record = stream_record(&event);
-    let response = worker_email::handle(&worker, sqs_event(&[record.clone()])).await;
+    let response = worker_email::handle(&worker, sqs_event(std::slice::from_ref(&record))).await;
     assert!(response.batch_item_failures.is_empty());
     let sent = sent_emails(&to).await;
     assert_eq!(sent.len(), 1, "{sent:?}");

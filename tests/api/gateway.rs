@@ -84,7 +84,7 @@ async fn gateway() -> String {
             ..Cors::default()
         }),
         lambda_url: fake_lambda().await,
-        client: reqwest::Client::new(),
+        client: infra::http_client().build().expect("a client"),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -222,7 +222,7 @@ async fn an_unreachable_lambda_api_is_a_503() {
         cors: None,
         // Nothing listens on port 9 (discard) of loopback.
         lambda_url: "http://127.0.0.1:9".into(),
-        client: reqwest::Client::new(),
+        client: infra::http_client().build().expect("a client"),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

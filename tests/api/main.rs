@@ -24,6 +24,7 @@ mod events;
 mod fixtures;
 mod gateway;
 mod iam;
+mod operations;
 mod posts;
 mod properties;
 mod security;

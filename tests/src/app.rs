@@ -196,10 +196,19 @@ impl TestApp {
             .to_builder()
             .credentials_provider(credentials)
             .build();
+        // Only the functions the template gives the cursor key (CURSOR_SECRET_ID) can issue and
+        // read cursors, as in AWS.
+        let cursors = match (
+            &base.config.cursor_secret,
+            crate::world::reads_cursor_key(function),
+        ) {
+            (Some(key), true) => shared::store::CursorCodec::new(key.clone()),
+            _ => shared::store::CursorCodec::unkeyed(),
+        };
         state.store = shared::store::Store::new(
             aws_sdk_dynamodb::Client::from_conf(store_config),
             base.store.table(),
-            shared::store::CursorCodec::new(base.config.cursor_secret.clone()),
+            cursors,
             base.store.clock(),
         );
         let state: &'static State = Box::leak(Box::new(state));
@@ -221,7 +230,10 @@ impl TestApp {
         state.store = shared::store::Store::new(
             base.store.client().clone(),
             base.store.table(),
-            shared::store::CursorCodec::new(base.config.cursor_secret.clone()),
+            base.config.cursor_secret.clone().map_or_else(
+                shared::store::CursorCodec::unkeyed,
+                shared::store::CursorCodec::new,
+            ),
             clock,
         );
         Self {

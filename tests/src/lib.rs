@@ -103,7 +103,7 @@ where
 
 /// An HTTP client for the end-to-end tests.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    infra::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client")

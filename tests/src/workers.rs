@@ -34,10 +34,7 @@ pub async fn email_worker(
 
 /// Runs the purge worker (as the template's function) on the newest account deletion event of
 /// `app`'s outbox, purging until `until`: the batch response.
-pub async fn purge(
-    app: &TestApp,
-    until: std::time::SystemTime,
-) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+pub async fn purge(app: &TestApp, until: std::time::SystemTime) -> shared::worker::BatchOutcome {
     let event = app
         .outbox()
         .await

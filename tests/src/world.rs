@@ -123,10 +123,26 @@ pub(super) async fn register_roles(
         ctx.attributes
             .insert(format!("{}.QueueName", queue.logical_id), name);
     }
+    infra::stack::resolve_log_groups(template(), &mut ctx).expect("the log groups resolve");
     let principals = iam::principals(&infra::workspace_root(), expanded, &ctx, table)
         .expect("the template's roles resolve");
     iam::register(endpoint, &principals)
         .await
         .expect("the local endpoint takes the roles");
     principals
+}
+
+/// Whether the template gives `function` (a logical id) the page-cursor key
+/// (`CURSOR_SECRET_ID`): only those functions can issue and read cursors.
+pub(super) fn reads_cursor_key(function: &str) -> bool {
+    template()
+        .resources()
+        .find(|r| r.logical_id == function)
+        .and_then(|r| {
+            r.properties
+                .get("Environment")?
+                .get("Variables")?
+                .get("CURSOR_SECRET_ID")
+        })
+        .is_some()
 }

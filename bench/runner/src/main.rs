@@ -43,15 +43,18 @@ fn env_for(name: &str) -> Result<BTreeMap<String, String>> {
     ] {
         env.insert(key.to_owned(), var(key)?);
     }
-    env.insert("CURSOR_SECRET".into(), var("FERRITE_PARAM_CURSOR_SECRET")?);
+    // The paginating functions read the cursor key from Secrets Manager at init, as in AWS.
+    env.insert("CURSOR_SECRET_ID".into(), var("CURSOR_KEY_SECRET_ARN")?);
     env.insert(
         "JWT_PUBLIC_KEYS".into(),
         var("FERRITE_PARAM_JWT_PUBLIC_KEYS")?,
     );
     env.insert(
         "SIGNING_KEY_SECRET_ID".into(),
-        std::env::var("FERRITE_PARAM_SIGNING_KEY_SECRET_NAME")
-            .unwrap_or_else(|_| "ferrite/jwt-signing-keys".to_owned()),
+        match std::env::var("FERRITE_PARAM_SIGNING_KEY_SECRET_NAME") {
+            Ok(name) if !name.is_empty() => name,
+            _ => format!("{}/jwt-signing-keys", var("FERRITE_STACK")?),
+        },
     );
     env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), name.to_owned());
     env.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "256".into());

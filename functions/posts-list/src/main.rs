@@ -1,4 +1,8 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(shared::State::from_env()?, posts_list::handle).await
+    shared::http::serve(
+        shared::State::from_env()?.with_cursor_key().await?,
+        posts_list::handle,
+    )
+    .await
 }

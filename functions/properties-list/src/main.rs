@@ -1,7 +1,10 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::http::serve(
-        shared::State::from_env()?.require_verifier()?,
+        shared::State::from_env()?
+            .with_cursor_key()
+            .await?
+            .require_verifier()?,
         properties_list::handle,
     )
     .await

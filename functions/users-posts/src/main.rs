@@ -1,4 +1,8 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(shared::State::from_env()?, users_posts::handle).await
+    shared::http::serve(
+        shared::State::from_env()?.with_cursor_key().await?,
+        users_posts::handle,
+    )
+    .await
 }

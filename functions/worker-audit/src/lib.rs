@@ -2,7 +2,7 @@
 //! audit entry — by entity, indexed by actor and by time — with a conditional put, so a
 //! redelivered event changes nothing. Failed records are reported, the others are not.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use shared::config::ConfigError;
 use shared::worker::{self, RecordError};
 use shared::{State, audit};
@@ -35,7 +35,7 @@ impl AuditWorker {
     }
 }
 
-pub async fn handle(worker: &AuditWorker, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle(worker: &AuditWorker, event: SqsEvent) -> worker::BatchOutcome {
     worker::process(event, |message| async move {
         let event = worker::event_of(&message)?;
         let recorded = audit::record(&worker.state.store, &event, worker.retention_days)
@@ -43,6 +43,7 @@ pub async fn handle(worker: &AuditWorker, event: SqsEvent) -> SqsBatchResponse {
             .map_err(|e| RecordError::Transient(shared::error::cause_chain(&e)))?;
         if recorded {
             tracing::info!(eventId = %event.id, eventType = %event.kind, "audit entry written");
+            metrics::counter!(shared::telemetry::metric::AUDIT_ENTRY).increment(1);
         } else {
             tracing::info!(eventId = %event.id, "duplicate delivery: audit entry already written");
         }

@@ -63,13 +63,12 @@ pub(crate) async fn claim(
         Ok(()) => Ok(true),
         Err(StoreError::ConditionFailed { .. }) => {
             let existing: Option<Claim> = store.get(key).await.map_err(|e| transient(&e))?;
-            match existing.map(|c| c.state) {
-                Some(ClaimState::Sent | ClaimState::Voided) => {
-                    tracing::info!(eventId = %event.id, "duplicate delivery: email already handled");
-                }
-                _ => {
-                    tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
-                }
+            if let Some(ClaimState::Sent | ClaimState::Voided) = existing.map(|c| c.state) {
+                tracing::info!(eventId = %event.id, "duplicate delivery: email already handled");
+            } else {
+                tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
+                metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => "interrupted")
+                    .increment(1);
             }
             Ok(false)
         }
@@ -84,6 +83,7 @@ pub(crate) async fn void(store: &shared::store::Store, key: &Key, event: &Event,
         tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked voided");
     }
     tracing::info!(eventId = %event.id, reason = why, "email not sent");
+    metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => "voided").increment(1);
 }
 
 /// Gives up a claim, so that SQS's retry can send.

@@ -20,13 +20,14 @@ mod mailer;
 use claim::{claim, claim_key, release, void};
 pub use mailer::{Mailer, Rendered};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::State;
 use shared::config::ConfigError;
 use shared::events::{EmailIntent, Event, LinkPurpose, Recipient};
 use shared::store::{Key, Update};
+use shared::telemetry::metric;
 use shared::worker::{self, RecordError};
 
 /// The worker's state.
@@ -34,52 +35,69 @@ use shared::worker::{self, RecordError};
 pub struct EmailWorker {
     pub state: State,
     pub ses: aws_sdk_sesv2::Client,
+    /// The `From` header: `"Display Name" <address>`, or the address alone.
     pub sender: String,
+    pub configuration_set: Option<String>,
     pub mailer: Mailer,
 }
 
 impl EmailWorker {
-    /// `EMAIL_SENDER` (required), `APP_BASE_URL` (required, http/https), `APP_NAME` (default Ferrite).
+    /// `EMAIL_SENDER` (required: the address only), `EMAIL_SENDER_NAME` (its display name),
+    /// `EMAIL_CONFIGURATION_SET` (SES's, for bounce and complaint events), `APP_BASE_URL`
+    /// (required, http/https), `APP_NAME` (default Ferrite). With `STAGE=prod` the worker
+    /// refuses to start with what only suits a laptop: an `http://`, localhost or example.com
+    /// base URL, an example.com sender.
     pub fn new(state: State, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
-        let sender = get("EMAIL_SENDER").ok_or(ConfigError {
-            var: "EMAIL_SENDER",
-            problem: "is not set".into(),
+        let refuse = |var: &'static str, problem: &str| ConfigError {
+            var,
+            problem: problem.to_owned(),
+        };
+        let address = get("EMAIL_SENDER").ok_or_else(|| refuse("EMAIL_SENDER", "is not set"))?;
+        let address = shared::validate::Email::parse(address.trim()).map_err(|_| {
+            refuse(
+                "EMAIL_SENDER",
+                "must be an email address (the address only)",
+            )
         })?;
-        if shared::validate::Email::parse(
-            sender
-                .rsplit(['<', ' '])
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('>'),
-        )
-        .is_err()
-        {
-            return Err(ConfigError {
-                var: "EMAIL_SENDER",
-                problem: "must be an email address".into(),
-            });
+        let name = get("EMAIL_SENDER_NAME").unwrap_or_default();
+        if name.contains(['<', '>', '"', '@', '\r', '\n']) || name.chars().count() > 64 {
+            return Err(refuse(
+                "EMAIL_SENDER_NAME",
+                "must be a plain display name (no <>\"@, at most 64 characters)",
+            ));
         }
-        let base = get("APP_BASE_URL").ok_or(ConfigError {
-            var: "APP_BASE_URL",
-            problem: "is not set".into(),
-        })?;
+        let base = get("APP_BASE_URL").ok_or_else(|| refuse("APP_BASE_URL", "is not set"))?;
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ConfigError {
-                var: "APP_BASE_URL",
-                problem: "must be an http(s) URL".into(),
-            });
+            return Err(refuse("APP_BASE_URL", "must be an http(s) URL"));
         }
-        let name = get("APP_NAME").unwrap_or_else(|| "Ferrite".to_owned());
-        let mailer = Mailer::new(&base, &name).map_err(|e| ConfigError {
-            var: "APP_NAME",
-            problem: e.to_string(),
-        })?;
+        if get("STAGE").as_deref() == Some("prod") {
+            let local = ["localhost", "127.0.0.1", "example.com", "example.org"];
+            if !base.starts_with("https://") || local.iter().any(|l| base.contains(l)) {
+                return Err(refuse(
+                    "APP_BASE_URL",
+                    "must be the app's public https URL in prod",
+                ));
+            }
+            if local
+                .iter()
+                .any(|l| address.as_str().ends_with(&format!("@{l}")))
+            {
+                return Err(refuse(
+                    "EMAIL_SENDER",
+                    "must be an address of your own domain in prod",
+                ));
+            }
+        }
+        let app_name = get("APP_NAME").unwrap_or_else(|| "Ferrite".to_owned());
+        let mailer =
+            Mailer::new(&base, &app_name).map_err(|e| refuse("APP_NAME", &e.to_string()))?;
         let ses = aws_sdk_sesv2::Client::new(state.sdk_config());
         Ok(Self {
             state,
             ses,
-            sender,
+            sender: mailer::from_header(&name, address.as_str()),
+            configuration_set: get("EMAIL_CONFIGURATION_SET"),
             mailer,
         })
     }
@@ -221,6 +239,7 @@ async fn deliver_one(
         .ses
         .send_email()
         .from_email_address(&worker.sender)
+        .set_configuration_set_name(worker.configuration_set.clone())
         .destination(Destination::builder().to_addresses(&to).build())
         .content(EmailContent::builder().simple(message).build())
         .send()
@@ -238,9 +257,11 @@ async fn deliver_one(
                 tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "email sent, claim not marked");
             }
             tracing::info!(eventId = %event.id, template = %intent.template, "email sent");
+            metrics::counter!(metric::EMAIL, "outcome" => "sent").increment(1);
             Ok(())
         }
         Err(error) => {
+            metrics::counter!(metric::EMAIL, "outcome" => "failed").increment(1);
             // Release the claim so that SQS's retry can send.
             release(store, &key, event).await;
             Err(RecordError::Transient(format!(
@@ -264,7 +285,7 @@ fn with_token(intent: &EmailIntent, token: &str) -> EmailIntent {
     intent
 }
 
-pub async fn handle(worker: &EmailWorker, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle(worker: &EmailWorker, event: SqsEvent) -> worker::BatchOutcome {
     worker::process(event, |message| async move {
         let event = worker::event_of(&message)?;
         // Boxed: the delivery future (SDK sends, link minting, budgets) is deep enough to
@@ -371,6 +392,83 @@ mod tests {
             mailer.render(&intent("welcome", &[("name", "Ada")])),
             Err(RecordError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn the_sender_is_an_address_with_a_quoted_or_encoded_display_name() {
+        assert_eq!(
+            mailer::from_header("Ferrite", "no-reply@ferrite.dev"),
+            "\"Ferrite\" <no-reply@ferrite.dev>"
+        );
+        assert_eq!(
+            mailer::from_header("", "no-reply@ferrite.dev"),
+            "no-reply@ferrite.dev"
+        );
+        assert_eq!(
+            mailer::from_header("Fèrrite", "a@b.co"),
+            "=?UTF-8?B?RsOocnJpdGU=?= <a@b.co>"
+        );
+    }
+
+    #[test]
+    fn a_prod_worker_refuses_local_links_and_senders_and_a_sender_with_a_name_in_it() {
+        let state = State::from_config(
+            shared::config::Config::from_lookup(|name| match name {
+                "TABLE_NAME" => Some("table".to_owned()),
+                "AWS_REGION" => Some("us-east-1".to_owned()),
+                "CURSOR_SECRET" => Some("c".repeat(32)),
+                _ => None,
+            })
+            .expect("config"),
+            shared::clock::Clock::System,
+        )
+        .expect("state");
+        let start = |vars: &[(&str, &str)]| {
+            EmailWorker::new(state.clone(), |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .map(|_| ())
+            .map_err(|e| e.var)
+        };
+        let dev = [
+            ("EMAIL_SENDER", "no-reply@example.com"),
+            ("APP_BASE_URL", "http://localhost:5173"),
+        ];
+        assert_eq!(start(&dev), Ok(()));
+        assert_eq!(
+            start(&[
+                ("STAGE", "prod"),
+                ("EMAIL_SENDER", "no-reply@ferrite.dev"),
+                ("APP_BASE_URL", "http://localhost:5173"),
+            ]),
+            Err("APP_BASE_URL")
+        );
+        assert_eq!(
+            start(&[
+                ("STAGE", "prod"),
+                ("EMAIL_SENDER", "no-reply@example.com"),
+                ("APP_BASE_URL", "https://app.ferrite.dev"),
+            ]),
+            Err("EMAIL_SENDER")
+        );
+        assert_eq!(
+            start(&[
+                ("STAGE", "prod"),
+                ("EMAIL_SENDER", "no-reply@ferrite.dev"),
+                ("EMAIL_SENDER_NAME", "Ferrite"),
+                ("APP_BASE_URL", "https://app.ferrite.dev"),
+            ]),
+            Ok(())
+        );
+        assert_eq!(
+            start(&[
+                ("EMAIL_SENDER", "Ferrite <no-reply@ferrite.dev>"),
+                ("APP_BASE_URL", "https://app.ferrite.dev"),
+            ]),
+            Err("EMAIL_SENDER")
+        );
     }
 
     #[test]

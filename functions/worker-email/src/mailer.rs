@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use minijinja::Environment;
 use shared::events::EmailIntent;
 use shared::worker::RecordError;
@@ -206,4 +207,18 @@ pub(crate) fn form_encode(value: &str) -> impl Iterator<Item = char> + '_ {
         };
         chars
     })
+}
+
+/// The `From` header of `address` with the display name `name` (none when empty): quoted, and
+/// as an RFC 2047 encoded word when it is not ASCII (SES requires it).
+pub(crate) fn from_header(name: &str, address: &str) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        return address.to_owned();
+    }
+    if name.is_ascii() {
+        return format!("\"{}\" <{address}>", name.replace('\\', "\\\\"));
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+    format!("=?UTF-8?B?{encoded}?= <{address}>")
 }

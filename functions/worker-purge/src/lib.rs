@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use shared::State;
 use shared::ids::UserId;
 use shared::posts::{ACCOUNT_DELETED_EVENTS, purge_author};
@@ -35,7 +35,7 @@ pub fn deadline(deadline_ms: u64) -> SystemTime {
     end.checked_sub(MARGIN.min(left / 4)).unwrap_or(now)
 }
 
-pub async fn handle(state: &State, event: SqsEvent, until: SystemTime) -> SqsBatchResponse {
+pub async fn handle(state: &State, event: SqsEvent, until: SystemTime) -> worker::BatchOutcome {
     worker::process(event, |message| async move {
         let event = worker::event_of(&message)?;
         if !ACCOUNT_DELETED_EVENTS.contains(&event.kind.as_str()) {

@@ -3,8 +3,11 @@
 //!
 //! - `grant-role --email a@b.c --role ADMIN` — the documented way to create the first admin
 //!   (needs `TABLE_NAME`; `AWS_ENDPOINT_URL` for the local stack).
-//! - `keys ensure|rotate|public --secret-id NAME` — the Ed25519 signing keys in Secrets Manager:
-//!   `ensure` creates them if absent; all three print the `JwtPublicKeys` parameter value.
+//! - `keys ensure|stage|promote|retire|parameters --secret-id NAME` — the Ed25519 signing keys
+//!   in Secrets Manager: `ensure` creates them if absent; `stage`, `promote`, `retire` are the
+//!   three steps of a rotation without a 401 (each followed by a deploy); each prints the
+//!   deploy's key parameters, `JwtPublicKeys=… SigningKeyId=…`. `keys public` prints the
+//!   `JwtPublicKeys` value alone.
 //!
 //! - `backfill-feed-months` — records the months of feeds written before the feeds' month
 //!   index existed (run once after upgrading a deployed stack; idempotent).
@@ -29,6 +32,10 @@ use shared::validate::Email;
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// The AWS region (default: the credential chain's, `AWS_REGION`): give the stack's, so
+    /// that the keys and the stack are in one region.
+    #[arg(long, global = true)]
+    region: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,29 +60,38 @@ enum Cmd {
     Keys {
         #[command(subcommand)]
         action: KeysCmd,
-        /// The Secrets Manager secret holding the key set.
-        #[arg(long, global = true, default_value = "ferrite/jwt-signing-keys")]
+        /// The Secrets Manager secret holding the key set (`<stack>/jwt-signing-keys`).
+        #[arg(long, global = true)]
         secret_id: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum KeysCmd {
-    /// Create the secret with a fresh key if it does not exist; print the public keys.
+    /// Create the secret with a fresh key if it does not exist; print the deploy parameters.
     Ensure,
-    /// Put a fresh signing key first, keep the previous one for verification; print the public keys.
-    Rotate,
-    /// Print the public keys (`JwtPublicKeys`).
+    /// Rotation, step 1: add a next key that verifiers learn (deploy) before it signs.
+    Stage,
+    /// Rotation, step 2 (after the stage's deploy): the next key signs from the next deploy on.
+    Promote,
+    /// Rotation, step 3 (an access token's lifetime after the promotion's deploy): drop the
+    /// previous keys (deploy).
+    Retire,
+    /// Print the deploy parameters (`JwtPublicKeys=… SigningKeyId=…`).
+    Parameters,
+    /// Print the public keys alone (`JwtPublicKeys`).
     Public,
 }
 
 /// The operator's credential chain (environment, profiles, SSO, `credential_process`), with the
 /// system trust store.
-async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(shared::aws::http_client(shared::aws::Roots::System))
-        .load()
-        .await
+async fn sdk(region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::aws::http_client(shared::aws::Roots::System));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    loader.load().await
 }
 
 async fn read_keys(
@@ -98,56 +114,82 @@ async fn read_keys(
     }
 }
 
-async fn keys(action: &KeysCmd, secret_id: &str) -> Result<()> {
-    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+async fn keys(action: &KeysCmd, secret_id: &str, region: Option<&str>) -> Result<()> {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk(region).await);
     let existing = read_keys(&client, secret_id).await?;
-    let keys = match (action, existing) {
-        (KeysCmd::Public, None) => {
-            return Err(anyhow!("{secret_id} does not exist: run `keys ensure`"));
+    let now = Clock::System.unix_seconds();
+    let missing = || anyhow!("{secret_id} does not exist: run `keys ensure`");
+    let (keys, changed) = match action {
+        KeysCmd::Ensure => {
+            if let Some(keys) = existing {
+                (keys, false)
+            } else {
+                eprintln!("creating {secret_id}");
+                (KeySet::generate()?, true)
+            }
         }
-        (KeysCmd::Public | KeysCmd::Ensure, Some(keys)) => keys,
-        (KeysCmd::Ensure, None) => {
-            let keys = KeySet::generate()?;
-            infra::stack::store_key_set(&client, secret_id, &keys).await?;
-            eprintln!("created {secret_id}");
-            keys
+        KeysCmd::Parameters | KeysCmd::Public => (existing.ok_or_else(missing)?, false),
+        KeysCmd::Stage => {
+            let mut keys = existing.ok_or_else(missing)?;
+            let kid = keys.stage()?.kid.clone();
+            eprintln!("staged {kid}: deploy (verifiers learn it), then `keys promote`");
+            (keys, true)
         }
-        (KeysCmd::Rotate, existing) => {
-            let mut keys = existing.map_or_else(KeySet::generate, Ok)?;
-            keys.rotate()?;
-            infra::stack::store_key_set(&client, secret_id, &keys).await?;
+        KeysCmd::Promote => {
+            let mut keys = existing.ok_or_else(missing)?;
+            let kid = keys.promote(now)?.kid.clone();
             eprintln!(
-                "rotated {secret_id}: deploy with the new JwtPublicKeys, then new tokens use {}",
-                keys.keys[0].kid
+                "promoted {kid}: deploy (it signs from the new version on); `keys retire` in {} minutes at the earliest",
+                shared::auth::keys::RETIRE_AFTER_SECS / 60
             );
-            keys
+            (keys, true)
+        }
+        KeysCmd::Retire => {
+            let mut keys = existing.ok_or_else(missing)?;
+            let retired = keys.retire(now)?;
+            eprintln!("retired {retired} key(s): deploy");
+            (keys, retired > 0)
         }
     };
-    println!("{}", keys.public_keys()?);
+    if changed {
+        infra::stack::store_key_set(&client, secret_id, &keys).await?;
+    }
+    if matches!(action, KeysCmd::Public) {
+        println!("{}", keys.public_keys()?);
+    } else {
+        println!("{}", deploy_parameters(&keys)?);
+    }
     Ok(())
 }
 
+/// The key parameters of a deploy: `JwtPublicKeys=… SigningKeyId=…`.
+fn deploy_parameters(keys: &KeySet) -> Result<String> {
+    Ok(format!(
+        "JwtPublicKeys={} SigningKeyId={}",
+        keys.public_keys()?,
+        keys.signing_key()?.kid()
+    ))
+}
+
 /// The shared state over `table`, with the operator's credentials.
-async fn state_for(table: &str) -> Result<shared::State> {
-    let sdk = sdk().await;
+async fn state_for(table: &str, region: Option<&str>) -> Result<shared::State> {
+    let sdk = sdk(region).await;
     let region = sdk
         .region()
         .map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
     let config = Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(table.to_owned()),
         "AWS_REGION" => Some(region.clone()),
-        // Unused by these commands, required by the shared configuration.
-        "CURSOR_SECRET" => Some("ferrite-admin-does-not-paginate-anything".to_owned()),
         other => std::env::var(other).ok(),
     })?;
     Ok(shared::State::from_sdk(config, sdk, Clock::System)?)
 }
 
-async fn grant_role(email: &str, role: &str, table: &str) -> Result<()> {
+async fn grant_role(email: &str, role: &str, table: &str, region: Option<&str>) -> Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow!("--email {e}"))?;
     let role: Role = serde_json::from_value(serde_json::Value::String(role.to_uppercase()))
         .map_err(|_| anyhow!("--role must be USER, MODERATOR or ADMIN"))?;
-    let state = state_for(table).await?;
+    let state = state_for(table, region).await?;
     let user = shared::accounts::grant_role(&state, &email, role)
         .await
         .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))
@@ -159,8 +201,8 @@ async fn grant_role(email: &str, role: &str, table: &str) -> Result<()> {
     Ok(())
 }
 
-async fn backfill_feed_months(table: &str) -> Result<()> {
-    let state = state_for(table).await?;
+async fn backfill_feed_months(table: &str, region: Option<&str>) -> Result<()> {
+    let state = state_for(table, region).await?;
     let months = shared::posts::backfill_feed_months(&state.store)
         .await
         .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))
@@ -172,10 +214,11 @@ async fn backfill_feed_months(table: &str) -> Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let region = cli.region.as_deref();
     let result = match &cli.command {
-        Cmd::GrantRole { email, role, table } => grant_role(email, role, table).await,
-        Cmd::Keys { action, secret_id } => keys(action, secret_id).await,
-        Cmd::BackfillFeedMonths { table } => backfill_feed_months(table).await,
+        Cmd::GrantRole { email, role, table } => grant_role(email, role, table, region).await,
+        Cmd::Keys { action, secret_id } => keys(action, secret_id, region).await,
+        Cmd::BackfillFeedMonths { table } => backfill_feed_months(table, region).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

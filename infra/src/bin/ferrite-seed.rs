@@ -89,44 +89,7 @@ async fn load(client: &Client, args: &Args) -> Result<()> {
                 }) else {
                     break;
                 };
-                let title = traffic::words(&mut rng, 4).join(" ");
-                let tags: Vec<&str> = {
-                    let count = 1 + usize::try_from(rng.below(3)).unwrap_or(0);
-                    let mut tags = traffic::words(&mut rng, count);
-                    tags.sort_unstable();
-                    tags.dedup();
-                    tags
-                };
-                let length = 200 + rng.below(1800);
-                let mut body = String::new();
-                while (body.len() as u64) < length {
-                    body.push_str(traffic::words(&mut rng, 1)[0]);
-                    body.push(' ');
-                }
-                let status = if rng.chance(80) { "published" } else { "draft" };
-                let post = json!({"title": title, "body": body, "tags": tags, "status": status});
-                // Retried on a 5xx (a function restarting under `make dev` after an edit) with
-                // the same Idempotency-Key: never a duplicate post.
-                let key = ulid::Ulid::new().to_string();
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    let answer = client
-                        .call(
-                            "create post",
-                            reqwest::Method::POST,
-                            "/v1/posts",
-                            Some(&token),
-                            &[("idempotency-key", &key)],
-                            Some(&post),
-                        )
-                        .await?;
-                    if answer.status >= 500 && attempt < 3 {
-                        continue;
-                    }
-                    traffic::expect(&answer, 201, "create post")?;
-                    break;
-                }
+                seed_post(&client, &mut rng, &token).await?;
             }
             for n in 0..places {
                 if tokens.len() < 2 {
@@ -157,6 +120,49 @@ async fn load(client: &Client, args: &Args) -> Result<()> {
         client.tally.total(),
         client.tally.server_errors()
     );
+    Ok(())
+}
+
+/// One post of `token`'s author: 80 % published, 1–3 tags, a body of 200–2,000 characters.
+async fn seed_post(client: &Client, rng: &mut Rng, token: &str) -> Result<()> {
+    let title = traffic::words(rng, 4).join(" ");
+    let tags: Vec<&str> = {
+        let count = 1 + usize::try_from(rng.below(3)).unwrap_or(0);
+        let mut tags = traffic::words(rng, count);
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    };
+    let length = 200 + rng.below(1800);
+    let mut body = String::new();
+    while (body.len() as u64) < length {
+        body.push_str(traffic::words(rng, 1)[0]);
+        body.push(' ');
+    }
+    let status = if rng.chance(80) { "published" } else { "draft" };
+    let post = json!({"title": title, "body": body, "tags": tags, "status": status});
+    // Retried on a 5xx (a function restarting under `make dev` after an edit) with
+    // the same Idempotency-Key: never a duplicate post.
+    let key = ulid::Ulid::new().to_string();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let answer = client
+            .call(
+                "create post",
+                reqwest::Method::POST,
+                "/v1/posts",
+                Some(token),
+                &[("idempotency-key", &key)],
+                Some(&post),
+            )
+            .await?;
+        if answer.status >= 500 && attempt < 3 {
+            continue;
+        }
+        traffic::expect(&answer, 201, "create post")?;
+        break;
+    }
     Ok(())
 }
 

@@ -19,7 +19,7 @@ pub async fn run_queue_pump(
 ) {
     let name = format!("queue {}", mapping.function);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::builder()
+    let http = crate::http_client()
         .connect_timeout(crate::LOCAL_CONNECT_TIMEOUT)
         .timeout(mapping.invoke_timeout())
         .build()

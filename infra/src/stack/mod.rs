@@ -144,6 +144,9 @@ pub async fn provision_all(
             queue.url,
         );
     }
+    secrets::provision_configuration_sets(template, ctx, &sdk, report).await?;
+    secrets::provision_generated_secrets(template, ctx, &sdk, &mut env, report).await?;
+    resolve_log_groups(template, ctx)?;
     // Resources with no local counterpart (the HTTP API, functions, roles) resolve to their
     // logical id, so properties that mention them still evaluate.
     for resource in template.resources() {
@@ -152,6 +155,29 @@ pub async fn provision_all(
             .or_insert_with(|| resource.logical_id.to_owned());
     }
     Ok(env)
+}
+
+/// Names the template's log groups as AWS would, so that the policies naming them resolve
+/// (nothing writes to them locally: the functions' logs go to the stack's functions.log).
+pub fn resolve_log_groups(template: &Template, ctx: &mut Context) -> Result<()> {
+    for resource in template.resources_of("AWS::Logs::LogGroup") {
+        let name = match resource.properties.get("LogGroupName") {
+            Some(name) => match template.eval(name, ctx)? {
+                serde_json::Value::String(name) => name,
+                other => other.to_string(),
+            },
+            None => format!("{}-{}", ctx.stack_name, resource.logical_id),
+        };
+        ctx.attributes.insert(
+            format!("{}.Arn", resource.logical_id),
+            format!(
+                "arn:aws:logs:{}:{}:log-group:{name}:*",
+                ctx.region, ctx.account_id
+            ),
+        );
+        ctx.refs.insert(resource.logical_id.to_owned(), name);
+    }
+    Ok(())
 }
 
 /// The HTTP API's CORS configuration, from the first `AWS::Serverless::HttpApi` of the template.
@@ -177,7 +203,7 @@ pub async fn start_gateway(
         routes: routes.clone(),
         cors: cors(template, ctx)?,
         lambda_url: lambda_url.to_owned(),
-        client: reqwest::Client::new(),
+        client: crate::http_client().build()?,
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await

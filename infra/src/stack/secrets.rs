@@ -1,5 +1,6 @@
 //! The stack's secrets, made once per machine: the token signing keys (in the local Secrets
-//! Manager and .local/secrets), the cursor secret, and the verified email sender.
+//! Manager and .local/secrets), the generated secrets (the cursor key), the verified email
+//! sender and SES's configuration sets.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -29,7 +30,8 @@ pub fn dev_secret(root: &Path, name: &str) -> Result<String> {
 }
 
 /// The local signing keys: generated once into `.local/secrets/jwt-signing-keys.json`, stored
-/// in the local endpoint's Secrets Manager under the template's `SigningKeySecretName`, and
+/// in the local endpoint's Secrets Manager under the name the template gives the minting
+/// functions (`<stack>/jwt-signing-keys` by default), and
 /// their public half given to the template's `JwtPublicKeys` parameter — what `make deploy`
 /// does in AWS with `ferrite-admin keys ensure`.
 pub async fn provision_signing_keys(
@@ -56,11 +58,23 @@ pub async fn provision_signing_keys(
         std::fs::write(&path, serde_json::to_string(&keys)?)?;
         keys
     };
-    let secret_name =
-        match template.eval(&serde_yaml_ng::from_str("!Ref SigningKeySecretName")?, ctx)? {
-            serde_json::Value::String(name) => name,
-            other => bail!("SigningKeySecretName must be a string, not {other}"),
-        };
+    // The name the token-minting functions are given (SIGNING_KEY_SECRET_ID), as the template
+    // derives it: `<stack>/jwt-signing-keys` unless SigningKeySecretName says otherwise.
+    let Some(expression) = template
+        .resources_of("AWS::Serverless::Function")
+        .find_map(|f| {
+            f.properties
+                .get("Environment")?
+                .get("Variables")?
+                .get("SIGNING_KEY_SECRET_ID")
+        })
+    else {
+        return Ok(());
+    };
+    let secret_name = match template.eval(expression, ctx)? {
+        serde_json::Value::String(name) => name,
+        other => bail!("SIGNING_KEY_SECRET_ID must be a string, not {other}"),
+    };
     let sdk = crate::local_sdk_config(endpoint).await;
     store_key_set(
         &aws_sdk_secretsmanager::Client::new(&sdk),
@@ -134,6 +148,83 @@ pub async fn provision_email_sender(
                 anyhow::Error::new(error).context(format!("verifying {sender} in the local SES"))
             );
         }
+    }
+    Ok(())
+}
+
+/// SES refuses a send that names a configuration set it does not have (so does the local
+/// endpoint): the template's are made here, named `<stack>-<logical id>`.
+pub async fn provision_configuration_sets(
+    template: &Template,
+    ctx: &mut Context,
+    sdk: &aws_config::SdkConfig,
+    report: &mut dyn FnMut(String),
+) -> Result<()> {
+    let ses = aws_sdk_sesv2::Client::new(sdk);
+    for resource in template.resources_of("AWS::SES::ConfigurationSet") {
+        let name = format!("{}-{}", ctx.stack_name, resource.logical_id);
+        if let Err(error) = ses
+            .create_configuration_set()
+            .configuration_set_name(&name)
+            .send()
+            .await
+        {
+            let exists = error.as_service_error().is_some_and(
+                aws_sdk_sesv2::operation::create_configuration_set::CreateConfigurationSetError::is_already_exists_exception,
+            );
+            if !exists {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("creating the configuration set {name}")));
+            }
+        }
+        report(format!(
+            "ses configuration set  {name}  ({})",
+            resource.logical_id
+        ));
+        ctx.refs.insert(resource.logical_id.to_owned(), name);
+    }
+    Ok(())
+}
+
+/// The secrets the stack generates (the cursor key): made once with a random value and kept
+/// after; their ARN is the resource's `Ref` and `<LOGICAL_ID>_ARN` in `env`.
+pub async fn provision_generated_secrets(
+    template: &Template,
+    ctx: &mut Context,
+    sdk: &aws_config::SdkConfig,
+    env: &mut std::collections::BTreeMap<String, String>,
+    report: &mut dyn FnMut(String),
+) -> Result<()> {
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    for resource in template.resources_of("AWS::SecretsManager::Secret") {
+        let name = match resource.properties.get("Name") {
+            Some(name) => match template.eval(name, ctx)? {
+                serde_json::Value::String(name) => name,
+                other => other.to_string(),
+            },
+            None => format!("{}-{}", ctx.stack_name, resource.logical_id),
+        };
+        let arn = if let Ok(found) = secrets.describe_secret().secret_id(&name).send().await {
+            found.arn
+        } else {
+            let value = shared::accounts::random_token()
+                .map_err(|e| anyhow::anyhow!("generating {name}: {e}"))?;
+            secrets
+                .create_secret()
+                .name(&name)
+                .secret_string(value)
+                .send()
+                .await
+                .with_context(|| format!("creating secret {name}"))?
+                .arn
+        }
+        .ok_or_else(|| anyhow::anyhow!("secret {name} has no ARN"))?;
+        report(format!("secret {name}  ({})", resource.logical_id));
+        env.insert(
+            format!("{}_ARN", super::screaming_snake(resource.logical_id)),
+            arn.clone(),
+        );
+        ctx.refs.insert(resource.logical_id.to_owned(), arn);
     }
     Ok(())
 }

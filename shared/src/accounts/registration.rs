@@ -10,6 +10,7 @@ use crate::events::{Actor, Event, LinkRequest, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
 use crate::store::{Key, StoreError, Update, keys::USERS_PARTITION};
+use crate::telemetry::metric;
 use crate::validate::{DisplayName, Email, Password};
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView};
@@ -112,6 +113,7 @@ pub async fn register(
         },
         other => other.into(),
     })?;
+    metrics::counter!(metric::REGISTRATION).increment(1);
     Ok(Registered::SignedIn(Box::new(Session {
         user: UserView::from(&user),
         tokens,
@@ -152,6 +154,7 @@ async fn register_silently(
     let store = &state.store;
     let claim_key = Key::email(email);
     let claim: Option<EmailClaim> = store.get(&claim_key).await?;
+    let creates = claim.is_none();
     let writes = match &claim {
         None => {
             writes.push(outbox_put(store, event)?);
@@ -177,7 +180,12 @@ async fn register_silently(
         }
     };
     match store.transact(writes).await {
-        Ok(()) => Ok(Registered::Accepted),
+        Ok(()) => {
+            if creates {
+                metrics::counter!(metric::REGISTRATION).increment(1);
+            }
+            Ok(Registered::Accepted)
+        }
         // The address was registered, or its account deleted, between the read and the
         // write: the same answer (the registrant learns nothing either way).
         Err(StoreError::ConditionFailed { .. }) => {

@@ -11,6 +11,7 @@ use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
 use crate::store::{Key, Store, StoreError, Update};
+use crate::telemetry::metric;
 use crate::validate::{Email, Password};
 
 use super::items::{
@@ -84,6 +85,25 @@ fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<Strin
 /// the failure limit (per account and per source IP, per 15-minute window) the answer is 429
 /// with `Retry-After`, even for the right password.
 pub async fn login(
+    state: &State,
+    email: &str,
+    password_text: &str,
+    source_ip: &str,
+) -> Result<Session, ApiError> {
+    let result = sign_in(state, email, password_text, source_ip).await;
+    let outcome = match &result {
+        Ok(_) => Some("ok"),
+        Err(ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }) => Some("failed"),
+        Err(ApiError::TooManyRequests { .. }) => Some("throttled"),
+        Err(_) => None,
+    };
+    if let Some(outcome) = outcome {
+        metrics::counter!(metric::SIGN_IN, "outcome" => outcome).increment(1);
+    }
+    result
+}
+
+async fn sign_in(
     state: &State,
     email: &str,
     password_text: &str,
@@ -214,6 +234,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
                 )
                 .await?;
                 tracing::warn!(userId = %item.user_id, sessionId = %item.session_id, "refresh token reuse: session revoked");
+                metrics::counter!(metric::REFRESH_REUSE).increment(1);
             }
             return Err(invalid_refresh());
         }

@@ -88,35 +88,94 @@ impl fmt::Debug for StoredKey {
     }
 }
 
-/// The secret's content: newest key first.
+/// The secret's content: the keys verifiers accept, the one that signs first, and possibly a
+/// staged next key.
+///
+/// Rotating without a 401 takes three steps, each followed by a deploy (README, "Rotating the
+/// signing key"): [`stage`](Self::stage) a next key (verifiers learn it, nobody signs with it);
+/// [`promote`](Self::promote) it (the signers of the new version use it; the previous key
+/// still verifies what it signed); after an access token's lifetime, [`retire`](Self::retire)
+/// the previous keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeySet {
     pub keys: Vec<StoredKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<StoredKey>,
+    /// When the signing key was promoted (unix seconds): the previous keys retire only once
+    /// every token they signed has expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<i64>,
+}
+
+/// How long after a promotion the previous keys may retire: an access token's lifetime, plus
+/// the deploy and its canary during which the previous version still signs.
+pub const RETIRE_AFTER_SECS: i64 = super::jwt::ACCESS_TOKEN_TTL_SECS + 30 * 60;
+
+/// Why a rotation step cannot be taken now.
+fn step_refused(why: &str) -> KeyError {
+    KeyError(why.to_owned())
 }
 
 impl KeySet {
     /// A key set with one fresh key.
     pub fn generate() -> Result<Self, KeyError> {
-        let mut set = Self { keys: Vec::new() };
-        set.rotate()?;
-        Ok(set)
+        Ok(Self {
+            keys: vec![Self::fresh()?],
+            next: None,
+            promoted_at: None,
+        })
     }
 
-    /// Puts a fresh key first (it signs from now on) and keeps one previous key, which still
-    /// verifies tokens it signed until they expire.
-    pub fn rotate(&mut self) -> Result<(), KeyError> {
+    fn fresh() -> Result<StoredKey, KeyError> {
         let seed =
             super::crypto::random_bytes::<32>().ok_or_else(|| KeyError("no randomness".into()))?;
         let key = SigningKey::from_seed(&seed)?;
-        self.keys.insert(
-            0,
-            StoredKey {
-                kid: key.kid.clone(),
-                seed: URL_SAFE_NO_PAD.encode(seed),
-            },
-        );
-        self.keys.truncate(2);
-        Ok(())
+        Ok(StoredKey {
+            kid: key.kid.clone(),
+            seed: URL_SAFE_NO_PAD.encode(seed),
+        })
+    }
+
+    /// Step 1: a fresh next key, published with the others but signing nothing yet. Refused
+    /// while one is staged.
+    pub fn stage(&mut self) -> Result<&StoredKey, KeyError> {
+        if self.next.is_some() {
+            return Err(step_refused(
+                "a next key is staged already: promote it (after a deploy) first",
+            ));
+        }
+        Ok(self.next.insert(Self::fresh()?))
+    }
+
+    /// Step 2 (at `now`, unix seconds): the staged key becomes the one that signs; the
+    /// previous keys keep verifying.
+    pub fn promote(&mut self, now: i64) -> Result<&StoredKey, KeyError> {
+        let next = self
+            .next
+            .take()
+            .ok_or_else(|| step_refused("no next key is staged: run `keys stage` first"))?;
+        self.keys.insert(0, next);
+        self.promoted_at = Some(now);
+        Ok(&self.keys[0])
+    }
+
+    /// Step 3 (at `now`): only the signing key (and a staged one) stay; the others stop
+    /// verifying. Refused until [`RETIRE_AFTER_SECS`] after the promotion, when a token signed
+    /// by a previous key could still be valid. Returns how many keys were retired.
+    pub fn retire(&mut self, now: i64) -> Result<usize, KeyError> {
+        if let Some(promoted) = self.promoted_at {
+            let wait = promoted + RETIRE_AFTER_SECS - now;
+            if wait > 0 && self.keys.len() > 1 {
+                return Err(step_refused(&format!(
+                    "the signing key was promoted {}s ago: tokens of the previous key may still be valid; retire in {wait}s",
+                    now - promoted
+                )));
+            }
+        }
+        let retired = self.keys.len().saturating_sub(1);
+        self.keys.truncate(1);
+        Ok(retired)
     }
 
     pub fn parse(json: &str) -> Result<Self, KeyError> {
@@ -135,7 +194,7 @@ impl KeySet {
         SigningKey::from_seed(&seed)
     }
 
-    /// The key that signs (the newest).
+    /// The key that signs: the first.
     pub fn signing_key(&self) -> Result<SigningKey, KeyError> {
         Self::key(
             self.keys
@@ -144,11 +203,26 @@ impl KeySet {
         )
     }
 
-    /// The `JWT_PUBLIC_KEYS` value for this set: every key, current first.
+    /// The key `kid` of the set (a staged one included): what a signer pinned to `kid`
+    /// (`SIGNING_KEY_ID`, from the deploy that promoted it) signs with, whatever the secret
+    /// says is first since.
+    pub fn signing_key_with(&self, kid: &str) -> Result<SigningKey, KeyError> {
+        let stored = self
+            .keys
+            .iter()
+            .chain(&self.next)
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| KeyError(format!("the key set has no key {kid}")))?;
+        Self::key(stored)
+    }
+
+    /// The `JWT_PUBLIC_KEYS` value for this set: every key, the signing one first, the staged
+    /// one last.
     pub fn public_keys(&self) -> Result<String, KeyError> {
         let entries = self
             .keys
             .iter()
+            .chain(&self.next)
             .map(|k| Self::key(k).map(|k| k.public_entry()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(entries.join(","))
@@ -279,19 +353,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_set_signs_with_its_newest_key_and_publishes_all() {
+    fn a_rotation_publishes_the_next_key_before_it_signs_and_retires_the_old_one_last() {
         let mut set = KeySet::generate().expect("keys");
         let first = set.signing_key().expect("key");
-        set.rotate().expect("rotate");
-        let second = set.signing_key().expect("key");
-        assert_ne!(first.kid(), second.kid());
+        let staged = set.stage().expect("stage").kid.clone();
+        assert!(set.stage().is_err(), "one staged key at a time");
+        // Staged: published, not signing.
+        assert_eq!(set.signing_key().expect("key").kid(), first.kid());
         let public = VerifyingKeys::parse(&set.public_keys().expect("public")).expect("parse");
-        assert!(public.get(first.kid()).is_some() && public.get(second.kid()).is_some());
-        set.rotate().expect("rotate");
-        assert_eq!(set.keys.len(), 2, "one previous key is kept");
+        assert!(public.get(first.kid()).is_some() && public.get(&staged).is_some());
+        assert_eq!(set.signing_key_with(&staged).expect("staged").kid(), staged);
         let round: KeySet =
             KeySet::parse(&serde_json::to_string(&set).expect("json")).expect("parse");
         assert_eq!(round, set);
+        // Promoted: signs; the previous key still verifies.
+        let now = 1_800_000_000;
+        assert_eq!(set.promote(now).expect("promote").kid, staged);
+        assert!(set.promote(now).is_err(), "nothing staged");
+        assert_eq!(set.signing_key().expect("key").kid(), staged);
+        let public = VerifyingKeys::parse(&set.public_keys().expect("public")).expect("parse");
+        assert!(public.get(first.kid()).is_some());
+        assert_eq!(
+            set.signing_key_with(first.kid()).expect("old").kid(),
+            first.kid()
+        );
+        // Retired: not while a token of the previous key may be valid; then only the signing key
+        // is left.
+        assert!(set.retire(now + RETIRE_AFTER_SECS - 1).is_err());
+        assert_eq!(set.retire(now + RETIRE_AFTER_SECS).expect("retire"), 1);
+        assert_eq!(set.public_keys().expect("public").split(',').count(), 1);
+        assert!(set.signing_key_with(first.kid()).is_err());
+        // A secret written before staging existed still reads.
+        let legacy = format!(
+            r#"{{"keys":[{{"kid":"{}","seed":"{}"}}]}}"#,
+            set.keys[0].kid, set.keys[0].seed
+        );
+        let legacy = KeySet::parse(&legacy).expect("legacy");
+        assert_eq!(legacy.keys, set.keys);
+        assert_eq!(legacy.next, None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::telemetry::metric;
 
 /// The media type every JSON endpoint reads and writes.
 pub const JSON: &str = "application/json";
@@ -117,16 +118,27 @@ where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let request_id = request_id(&req);
-    let span =
-        tracing::info_span!("request", apigwRequestId = %request_id, route = %route_key(&req));
+    let route = route_key(&req);
+    let invocation = req
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_default();
+    crate::telemetry::invocation_started(&invocation);
+    let span = tracing::info_span!("request", apigwRequestId = %request_id, route = %route);
     async move {
         let started = Instant::now();
         let response = finish(&request_id, handler(state, req).await);
+        let status = response.status().as_u16();
         tracing::info!(
-            status = response.status().as_u16(),
+            status,
             durationMs = started.elapsed().as_secs_f64() * 1000.0,
             "request handled"
         );
+        let class = crate::telemetry::status_class(status);
+        metrics::counter!(metric::REQUEST, "statusClass" => class).increment(1);
+        metrics::counter!(metric::REQUEST_BY_ROUTE, "route" => route, "statusClass" => class)
+            .increment(1);
+        crate::telemetry::flush_metrics();
         response
     }
     .instrument(span)

@@ -181,7 +181,7 @@ fn feed_scope(feed: &str) -> String {
     format!("feed|{feed}")
 }
 
-fn seal(store: &Store, feed: &str, position: &FeedPosition) -> String {
+fn seal(store: &Store, feed: &str, position: &FeedPosition) -> Result<String, StoreError> {
     let mut fields = vec![("m", position.month.as_str())];
     if let Some(inner) = &position.inner {
         fields.push(("c", inner.as_str()));
@@ -303,7 +303,7 @@ async fn feed_entries(
             Some(next) if items.len() >= usize::from(limit) || buckets >= MAX_BUCKETS_PER_PAGE => {
                 return Ok(Page {
                     items,
-                    next_cursor: Some(seal(store, &feed, &next)),
+                    next_cursor: Some(seal(store, &feed, &next)?),
                 });
             }
             Some(next) => position = next,

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::{KeyQuery, Page, PageRequest, StoreError, keys::Index};
+use crate::store::{KeyQuery, StoreError, keys::Index};
 
 use super::{PostItem, feed::feed_writes, post_key};
 
@@ -42,19 +42,18 @@ pub async fn purge_author(
     let store = &state.store;
     let mut deleted = 0;
     while std::time::SystemTime::now() < until {
-        let page: Page<PostItem> = store
-            .query_page(
+        let mut posts: Vec<PostItem> = store
+            .query_head(
                 &KeyQuery::index(Index::Gsi1, format!("AUTHOR#{author}")),
-                &PageRequest::first(PURGE_BATCH),
+                PURGE_BATCH,
             )
             .await?;
-        if page.items.is_empty() {
+        if posts.is_empty() {
             return Ok(Purge {
                 deleted,
                 done: true,
             });
         }
-        let mut posts = page.items;
         while !posts.is_empty() {
             let mut writes = Vec::new();
             // Index in `writes` of each post's delete, to know which one a failed condition names.

@@ -25,10 +25,18 @@ const MAX_CURSOR_LEN: usize = 2048;
 #[error("invalid cursor")]
 pub struct CursorError;
 
-/// Signs and checks cursors with the deployment's `CURSOR_SECRET`.
+/// A function without the cursor key was asked for a cursor: a deployment mistake (only the
+/// functions that paginate read the key, `CURSOR_SECRET_ID`), answered 500.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this function has no cursor key (CURSOR_SECRET_ID: only the functions that paginate read it)"
+)]
+pub struct NoCursorKey;
+
+/// Signs and checks cursors with the deployment's cursor key.
 #[derive(Clone)]
 pub struct CursorCodec {
-    secret: Secret,
+    secret: Option<Secret>,
 }
 
 impl std::fmt::Debug for CursorCodec {
@@ -39,12 +47,24 @@ impl std::fmt::Debug for CursorCodec {
 
 impl CursorCodec {
     pub fn new(secret: Secret) -> Self {
-        Self { secret }
+        Self {
+            secret: Some(secret),
+        }
     }
 
-    fn mac(&self, scope: &str, payload: &[u8]) -> HmacSha256 {
+    /// A codec of a function that does not paginate: every use is [`NoCursorKey`].
+    pub fn unkeyed() -> Self {
+        Self { secret: None }
+    }
+
+    /// Fails unless the codec has its key.
+    pub fn require_key(&self) -> Result<(), NoCursorKey> {
+        self.secret.as_ref().map(|_| ()).ok_or(NoCursorKey)
+    }
+
+    fn mac(secret: &Secret, scope: &str, payload: &[u8]) -> HmacSha256 {
         // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-        let mut mac = HmacSha256::new_from_slice(self.secret.expose())
+        let mut mac = HmacSha256::new_from_slice(secret.expose())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(scope.as_bytes());
         mac.update(&[0]);
@@ -53,33 +73,41 @@ impl CursorCodec {
     }
 
     /// Encodes a key whose attributes are all strings (every key attribute of the table is).
-    pub fn encode(&self, scope: &str, key: &HashMap<String, AttributeValue>) -> String {
+    pub fn encode(
+        &self,
+        scope: &str,
+        key: &HashMap<String, AttributeValue>,
+    ) -> Result<String, NoCursorKey> {
+        let secret = self.secret.as_ref().ok_or(NoCursorKey)?;
         let plain: BTreeMap<&str, &str> = key
             .iter()
             .filter_map(|(name, value)| value.as_s().ok().map(|s| (name.as_str(), s.as_str())))
             .collect();
         let payload = serde_json::to_vec(&plain).unwrap_or_default();
-        let tag = self.mac(scope, &payload).finalize().into_bytes();
-        format!(
+        let tag = Self::mac(secret, scope, &payload).finalize().into_bytes();
+        Ok(format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&payload),
             URL_SAFE_NO_PAD.encode(tag)
-        )
+        ))
     }
 
-    /// Checks and decodes a cursor issued by [`encode`](Self::encode) for the same `scope`.
+    /// Checks and decodes a cursor issued by [`encode`](Self::encode) for the same `scope` (a
+    /// codec without its key refuses every cursor: check [`require_key`](Self::require_key)
+    /// first to tell the two apart).
     pub fn decode(
         &self,
         scope: &str,
         cursor: &str,
     ) -> Result<HashMap<String, AttributeValue>, CursorError> {
+        let secret = self.secret.as_ref().ok_or(CursorError)?;
         if cursor.len() > MAX_CURSOR_LEN {
             return Err(CursorError);
         }
         let (payload, tag) = cursor.split_once('.').ok_or(CursorError)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CursorError)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CursorError)?;
-        self.mac(scope, &payload)
+        Self::mac(secret, scope, &payload)
             .verify_slice(&tag)
             .map_err(|_| CursorError)?;
         let plain: BTreeMap<String, String> =
@@ -107,14 +135,24 @@ mod tests {
     }
 
     #[test]
+    fn a_codec_without_its_key_issues_and_accepts_no_cursor() {
+        let cursor = codec().encode("s", &key()).expect("keyed");
+        let unkeyed = CursorCodec::unkeyed();
+        assert_eq!(unkeyed.encode("s", &key()), Err(NoCursorKey));
+        assert_eq!(unkeyed.require_key(), Err(NoCursorKey));
+        assert_eq!(unkeyed.decode("s", &cursor), Err(CursorError));
+        assert_eq!(codec().require_key(), Ok(()));
+    }
+
+    #[test]
     fn a_cursor_round_trips_within_its_scope() {
-        let cursor = codec().encode("table|USERS", &key());
+        let cursor = codec().encode("table|USERS", &key()).expect("keyed");
         assert_eq!(codec().decode("table|USERS", &cursor), Ok(key()));
     }
 
     #[test]
     fn a_cursor_is_rejected_in_another_scope_or_with_another_secret() {
-        let cursor = codec().encode("table|USERS", &key());
+        let cursor = codec().encode("table|USERS", &key()).expect("keyed");
         assert_eq!(codec().decode("gsi1|USERS", &cursor), Err(CursorError));
         let other = CursorCodec::new(Secret::new(b"another secret of at least 32 bytes".to_vec()));
         assert_eq!(other.decode("table|USERS", &cursor), Err(CursorError));
@@ -122,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_tampered_or_garbled_cursor_is_rejected() {
-        let cursor = codec().encode("s", &key());
+        let cursor = codec().encode("s", &key()).expect("keyed");
         let (payload, tag) = cursor.split_once('.').expect("two parts");
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"pk":"USER#2","sk":"PROFILE"}"#);
         let mut flipped = tag.to_owned().into_bytes();

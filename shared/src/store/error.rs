@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A page cursor that we did not issue for this query.
     #[error(transparent)]
     Cursor(#[from] CursorError),
+    /// This function was deployed without the cursor key (a deployment mistake).
+    #[error(transparent)]
+    NoCursorKey(#[from] super::cursor::NoCursorKey),
     /// DynamoDB is throttling, busy with a conflicting transaction, or out of reach: retry later.
     #[error("DynamoDB unavailable: {0}")]
     Unavailable(#[source] Cause),
@@ -53,7 +56,9 @@ impl From<StoreError> for ApiError {
                 retry_after_secs: 1,
                 cause,
             },
-            error @ (StoreError::Mapping(_) | StoreError::Sdk(_)) => ApiError::internal(error),
+            error @ (StoreError::Mapping(_) | StoreError::Sdk(_) | StoreError::NoCursorKey(_)) => {
+                ApiError::internal(error)
+            }
         }
     }
 }

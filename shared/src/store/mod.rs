@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use cursor::{CursorCodec, CursorError};
+pub use cursor::{CursorCodec, CursorError, NoCursorKey};
 pub use error::{OnCondition, StoreError, expect_version};
 pub use query::{KeyQuery, Page, PageRequest, SortKey};
 pub use update::Update;
@@ -68,6 +68,13 @@ impl Store {
             cursors,
             clock,
         }
+    }
+
+    /// The same store, signing cursors with `cursors`.
+    #[must_use]
+    pub fn with_cursors(mut self, cursors: CursorCodec) -> Self {
+        self.cursors = cursors;
+        self
     }
 
     pub fn client(&self) -> &Client {

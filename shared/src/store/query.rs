@@ -127,12 +127,12 @@ impl KeyQuery {
 impl Store {
     /// A cursor of `fields`, signed and bound to `scope` (for listings that paginate over more
     /// than one Query, whose position is more than one key).
-    pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> String {
+    pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> Result<String, StoreError> {
         let map = fields
             .iter()
             .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
             .collect();
-        self.cursors.encode(scope, &map)
+        Ok(self.cursors.encode(scope, &map)?)
     }
 
     /// The fields of a cursor made by [`seal_cursor`](Self::seal_cursor) for `scope`.
@@ -141,6 +141,7 @@ impl Store {
         scope: &str,
         cursor: &str,
     ) -> Result<HashMap<String, String>, StoreError> {
+        self.cursors.require_key()?;
         Ok(self
             .cursors
             .decode(scope, cursor)?
@@ -224,6 +225,9 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<T>, StoreError> {
         let scope = query.scope();
+        if page.cursor.is_some() {
+            self.cursors.require_key()?;
+        }
         let start = page
             .cursor
             .as_deref()
@@ -238,7 +242,31 @@ impl Store {
                 return Err(CursorError.into());
             }
         }
+        let (items, next_key) = self.fetch(query, start, page.limit).await?;
+        let next_cursor = next_key
+            .map(|key| self.cursors.encode(&scope, &key))
+            .transpose()?;
+        Ok(Page { items, next_cursor })
+    }
 
+    /// The first `limit` items of a Query, without a cursor (for work that starts over from
+    /// the first page each time, like the purge: no cursor key needed).
+    pub async fn query_head<T: DeserializeOwned>(
+        &self,
+        query: &KeyQuery,
+        limit: u16,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(self.fetch(query, None, limit).await?.0)
+    }
+
+    /// One Query from `start`: up to `limit` live items, and the key to continue from when
+    /// there are more.
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        query: &KeyQuery,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: u16,
+    ) -> Result<(Vec<T>, Option<HashMap<String, AttributeValue>>), StoreError> {
         let mut condition = "#pk = :pk".to_owned();
         let mut names = HashMap::from([("#pk".to_owned(), query.partition_attr().to_owned())]);
         let mut values =
@@ -264,7 +292,7 @@ impl Store {
             "contains(#filter, :filter)".to_owned()
         });
 
-        let limit = usize::from(page.limit.clamp(1, PageRequest::MAX_LIMIT));
+        let limit = usize::from(limit.clamp(1, PageRequest::MAX_LIMIT));
         let output = self
             .client
             .query()
@@ -295,12 +323,11 @@ impl Store {
             // Fewer items than asked for, yet DynamoDB stopped early (1 MB page): continue there.
             output.last_evaluated_key
         };
-        let next_cursor = next_key.map(|key| self.cursors.encode(&scope, &key));
         let items = raw
             .into_iter()
             .filter(|item| !self.is_expired(item))
             .map(serde_dynamo::from_item)
             .collect::<Result<Vec<T>, _>>()?;
-        Ok(Page { items, next_cursor })
+        Ok((items, next_key))
     }
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod own_account;
 mod registration;
+mod rotation;
 mod sessions;
 
 use ferrite_tests::PASSWORD;

@@ -248,9 +248,16 @@ async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journe
     }
     // A JWT's signature alone is enough to replay it.
     secrets.push(access.rsplit('.').next().expect("signature").to_owned());
-    secrets.push(
-        std::env::var("FERRITE_PARAM_CURSOR_SECRET").expect("`make test` exports the parameters"),
-    );
+    // The stack's cursor key, as the paginating functions read it from Secrets Manager.
+    let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack's name");
+    let sdk = infra::local_sdk_config(&ferrite_tests::endpoint()).await;
+    let cursor_key = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id(format!("{stack}/cursor-key"))
+        .send()
+        .await
+        .expect("the stack's cursor key");
+    secrets.push(cursor_key.secret_string().expect("a string").to_owned());
     // The last request's own log line ends the journey (Lambda writes an invocation's logs
     // within the invocation, so the function's timeout bounds the wait).
     let (log, _) = eventually(

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod gateway;
+mod observability;
 mod pipeline;
 mod posts;
 mod properties;
