@@ -460,3 +460,95 @@ async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_c
         .count();
     assert_eq!(registered, 2, "one event per accepted registration");
 }
+
+#[tokio::test]
+async fn a_pipe_describes_a_batch_its_target_refuses_in_its_dead_letter_queue_after_its_retries() {
+    let app = TestApp::spawn().await;
+    // The template's pipes give up after a bounded number of retries, into their DLQ.
+    let template = infra::template::Template::load(&infra::template_path()).expect("template");
+    let mut ctx = infra::template::Context::local("limits", "us-east-1");
+    for resource in template.resources() {
+        ctx.refs.insert(
+            resource.logical_id.to_owned(),
+            format!("url-{}", resource.logical_id),
+        );
+    }
+    ctx.attributes
+        .insert("Table.StreamArn".into(), "arn:stream".into());
+    for pipe in infra::pumps::pipes(&template, &ctx).expect("pipes") {
+        assert_eq!(pipe.give_up.max_retries, Some(10), "{}", pipe.name);
+        assert_eq!(
+            pipe.give_up.dead_letter_url.as_deref(),
+            Some("url-PipeDeadLetterQueue"),
+            "{}",
+            pipe.name
+        );
+    }
+
+    let sqs = aws_sdk_sqs::Client::new(app.state.sdk_config());
+    let queue = |name: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("a queue")
+                .queue_url
+                .expect("a url")
+        }
+    };
+    let target = queue(format!("{}-target", app.table)).await;
+    let dlq = queue(format!("{}-pipe-dlq", app.table)).await;
+    let records: Vec<String> = (0..3)
+        .map(|n| {
+            let mut record: serde_json::Value =
+                serde_json::from_str(&stream_record(&event_for("user.x", &format!("u-{n}"))))
+                    .expect("json");
+            record["dynamodb"]["SequenceNumber"] = format!("{}", 100 + n).into();
+            record.to_string()
+        })
+        .collect();
+    let give_up = infra::pumps::GiveUp {
+        max_retries: Some(2),
+        dead_letter_url: Some(dlq.clone()),
+    };
+    // A target that takes them: all delivered, nothing given up.
+    let fine = infra::pumps::deliver(&sqs, &target, &give_up, &records, "pipe Test").await;
+    assert_eq!(
+        fine,
+        infra::pumps::Delivered {
+            delivered: 3,
+            dead_lettered: 0
+        }
+    );
+    // A target that refuses (it does not exist): retried twice, then described in the DLQ.
+    let gone = format!("{target}-deleted");
+    let refused = infra::pumps::deliver(&sqs, &gone, &give_up, &records, "pipe Test").await;
+    assert_eq!(
+        refused,
+        infra::pumps::Delivered {
+            delivered: 0,
+            dead_lettered: 3
+        }
+    );
+    let messages = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("the DLQ")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 1, "one description per batch");
+    let described: serde_json::Value =
+        serde_json::from_str(messages[0].body().unwrap_or_default()).expect("json");
+    assert_eq!(described["pipe"], "Test");
+    assert_eq!(described["batchSize"], 3);
+    assert_eq!(described["startSequenceNumber"], "100");
+    assert_eq!(described["endSequenceNumber"], "102");
+    assert!(!described["failure"].as_str().unwrap_or_default().is_empty());
+    // The description holds where the records are, not what they say.
+    assert!(!messages[0].body().unwrap_or_default().contains("u-1"));
+}

@@ -27,7 +27,7 @@ mod stream;
 
 pub use filter::{attribute_json, matches};
 pub use queue::run_queue_pump;
-pub use stream::{Checkpoint, Checkpoints, run_stream_pump};
+pub use stream::{Checkpoint, Checkpoints, Delivered, deliver, run_stream_pump};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,6 +58,17 @@ pub struct Pipe {
     /// The template's `StartingPosition` (`LATEST` or `TRIM_HORIZON`): where a pipe that has
     /// never run starts.
     pub starting_position: String,
+    /// What happens to a batch the target refuses: `MaximumRetryAttempts` and the
+    /// `DeadLetterConfig` queue, as EventBridge Pipes applies them.
+    pub give_up: GiveUp,
+}
+
+/// A pipe's limit on a refused batch: retried `max_retries` times (none: until it goes
+/// through), then described in the dead-letter queue, and the pipe moves on.
+#[derive(Debug, Clone, Default)]
+pub struct GiveUp {
+    pub max_retries: Option<u32>,
+    pub dead_letter_url: Option<String>,
 }
 
 /// An SQS event source mapping: batches of `queue_url` go to the function `binary`.
@@ -150,20 +161,43 @@ pub fn pipes(template: &Template, ctx: &Context) -> Result<Vec<Pipe>> {
                         resource.logical_id
                     )
                 })?;
-            let starting_position = resource
+            let stream = resource
                 .properties
                 .get("SourceParameters")
-                .and_then(|p| p.get("DynamoDBStreamParameters"))
+                .and_then(|p| p.get("DynamoDBStreamParameters"));
+            let starting_position = stream
                 .and_then(|p| p.get("StartingPosition"))
                 .and_then(serde_yaml_ng::Value::as_str)
                 .unwrap_or("LATEST")
                 .to_owned();
+            // -1 (or none) is "retry until the record expires".
+            let max_retries = stream
+                .and_then(|p| p.get("MaximumRetryAttempts"))
+                .and_then(serde_yaml_ng::Value::as_i64)
+                .and_then(|n| u32::try_from(n).ok());
+            let dead_letter_url = match stream
+                .and_then(|p| p.get("DeadLetterConfig"))
+                .and_then(|d| d.get("Arn"))
+                .and_then(logical_of_get_att)
+            {
+                Some(queue) => Some(ctx.refs.get(&queue).cloned().ok_or_else(|| {
+                    anyhow!(
+                        "pipe {}: dead-letter queue {queue} is not provisioned",
+                        resource.logical_id
+                    )
+                })?),
+                None => None,
+            };
             Ok(Pipe {
                 name: resource.logical_id.to_owned(),
                 patterns,
                 target_url,
                 source_arn,
                 starting_position,
+                give_up: GiveUp {
+                    max_retries,
+                    dead_letter_url,
+                },
             })
         })
         .collect()
@@ -257,6 +291,8 @@ pub struct PumpReport {
     pub delivered: u64,
     /// Messages of a queue pump's batches that the worker did not process (left for redelivery).
     pub failed: u64,
+    /// Records a stream pump gave up on after the pipe's retries (described in its DLQ).
+    pub dead_lettered: u64,
     /// Times the pump started over after an error.
     pub restarts: u64,
     /// Restarts that resumed from the checkpoint (the rest started at the template's position

@@ -7,7 +7,9 @@ use anyhow::{Context as _, Result, anyhow};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use super::{BACKOFF, IDLE, Pipe, PumpStatus, filter::matches, filter::record_json, next_backoff};
+use super::{
+    BACKOFF, GiveUp, IDLE, Pipe, PumpStatus, filter::matches, filter::record_json, next_backoff,
+};
 
 /// Where a stream pump resumes: `None` means "from the oldest record the stream holds".
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -216,8 +218,11 @@ pub(super) async fn stream_session(
                 .map(|json| json.to_string())
                 .collect();
             for chunk in bodies.chunks(10) {
-                deliver(&sqs, &pipe.target_url, chunk, &name).await;
-                status.update(&name, |r| r.delivered += chunk.len() as u64);
+                let outcome = deliver(&sqs, &pipe.target_url, &pipe.give_up, chunk, &name).await;
+                status.update(&name, |r| {
+                    r.delivered += outcome.delivered;
+                    r.dead_lettered += outcome.dead_lettered;
+                });
             }
             if let Some(last) = page.records().last() {
                 checkpoint.after_sequence = last
@@ -245,19 +250,33 @@ pub(super) async fn stream_session(
     }
 }
 
-/// Sends `bodies` (at most 10) to the queue, retrying the ones that fail until every one is in.
-pub(super) async fn deliver(
+/// What became of a batch: records in the target queue, records given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delivered {
+    pub delivered: u64,
+    pub dead_lettered: u64,
+}
+
+/// Sends `bodies` (at most 10) to the queue, retrying the ones that fail — at most
+/// `give_up.max_retries` times, as the pipe's `MaximumRetryAttempts` says; then the records
+/// still refused are described in the dead-letter queue (their stream coordinates and the
+/// failure, not their content, as EventBridge Pipes does) and the pipe moves on. Without a
+/// limit it retries until every one is in.
+pub async fn deliver(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
+    give_up: &GiveUp,
     bodies: &[String],
     name: &str,
-) {
+) -> Delivered {
     let mut pending: Vec<(String, &String)> = bodies
         .iter()
         .enumerate()
         .map(|(i, body)| (i.to_string(), body))
         .collect();
     let mut backoff = BACKOFF;
+    let mut retries = 0;
+    let mut last_failure = String::new();
     while !pending.is_empty() {
         let entries: Vec<SendMessageBatchRequestEntry> = pending
             .iter()
@@ -283,26 +302,100 @@ pub(super) async fn deliver(
                     .map(aws_sdk_sqs::types::BatchResultErrorEntry::id)
                     .collect();
                 if let Some(first) = output.failed().first() {
+                    last_failure =
+                        format!("{}: {}", first.code(), first.message().unwrap_or_default());
                     eprintln!(
-                        "ferrite-local: {name}: {} of {} messages not accepted ({}: {}) — retrying",
+                        "ferrite-local: {name}: {} of {} messages not accepted ({last_failure}) — retrying",
                         failed.len(),
                         pending.len(),
-                        first.code(),
-                        first.message().unwrap_or_default()
                     );
                 }
                 pending.retain(|(id, _)| failed.contains(&id.as_str()));
             }
             Err(error) => {
+                last_failure = shared::error::cause_chain(&error);
                 eprintln!(
-                    "ferrite-local: {name}: delivery to the queue failed ({}) — retrying in {backoff:?}",
-                    shared::error::cause_chain(&error)
+                    "ferrite-local: {name}: delivery to the queue failed ({last_failure}) — retrying in {backoff:?}"
                 );
             }
         }
-        if !pending.is_empty() {
-            tokio::time::sleep(backoff).await;
-            backoff = next_backoff(backoff);
+        if pending.is_empty() {
+            break;
         }
+        if give_up.max_retries.is_some_and(|limit| retries >= limit) {
+            let refused = pending
+                .iter()
+                .map(|(_, body)| body.as_str())
+                .collect::<Vec<_>>();
+            dead_letter(sqs, give_up, &refused, &last_failure, name).await;
+            let dead = refused.len() as u64;
+            return Delivered {
+                delivered: bodies.len() as u64 - dead,
+                dead_lettered: dead,
+            };
+        }
+        retries += 1;
+        tokio::time::sleep(backoff).await;
+        backoff = next_backoff(backoff);
+    }
+    Delivered {
+        delivered: bodies.len() as u64,
+        dead_lettered: 0,
+    }
+}
+
+/// Describes the records given up on in the pipe's dead-letter queue (retried until it takes
+/// it: there is nowhere else to put them). Without one they are dropped, as a pipe without a
+/// DLQ drops them, and said so.
+async fn dead_letter(
+    sqs: &aws_sdk_sqs::Client,
+    give_up: &GiveUp,
+    records: &[&str],
+    failure: &str,
+    name: &str,
+) {
+    let sequence = |body: &str| {
+        serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned))
+    };
+    let source = records
+        .first()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|r| r["eventSourceARN"].as_str().map(str::to_owned));
+    let description = serde_json::json!({
+        "pipe": name.trim_start_matches("pipe "),
+        "failure": failure,
+        "streamArn": source,
+        "batchSize": records.len(),
+        "startSequenceNumber": records.first().and_then(|b| sequence(b)),
+        "endSequenceNumber": records.last().and_then(|b| sequence(b)),
+    })
+    .to_string();
+    let Some(url) = &give_up.dead_letter_url else {
+        eprintln!(
+            "ferrite-local: {name}: gave up on {} records and has no dead-letter queue: dropped ({description})",
+            records.len()
+        );
+        return;
+    };
+    eprintln!(
+        "ferrite-local: {name}: gave up on {} records after its retries: described in the dead-letter queue",
+        records.len()
+    );
+    let mut backoff = BACKOFF;
+    while let Err(error) = sqs
+        .send_message()
+        .queue_url(url)
+        .message_body(&description)
+        .send()
+        .await
+    {
+        eprintln!(
+            "ferrite-local: {name}: the dead-letter queue refused ({}) — retrying in {backoff:?}",
+            shared::error::cause_chain(&error)
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = next_backoff(backoff);
     }
 }
