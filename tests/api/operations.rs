@@ -142,10 +142,30 @@ fn every_alarm_notifies_the_stacks_topic_and_the_dashboard_shows_every_alarm() {
     }
     let dashboards = resources(&template, "AWS::CloudWatch::Dashboard");
     assert_eq!(dashboards.len(), 1);
-    let shown = names(&dashboards[0].1["Properties"]["DashboardBody"]);
+    let body = &dashboards[0].1["Properties"]["DashboardBody"];
+    let shown = names(body);
     for id in &ids {
         assert!(shown.contains(*id), "the dashboard does not show {id}");
     }
+    // CloudWatch takes the body only as JSON: it is, once its `${…}` are substituted.
+    let text = body["Fn::Sub"][0].as_str().expect("a Fn::Sub body");
+    let substituted: String = text
+        .split("${")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                format!("X{}", part.split_once('}').map_or("", |(_, rest)| rest))
+            }
+        })
+        .collect();
+    let dashboard: Value = serde_json::from_str(&substituted).expect("the dashboard is JSON");
+    assert!(
+        dashboard["widgets"]
+            .as_array()
+            .is_some_and(|w| w.len() >= 8)
+    );
 }
 
 #[test]
