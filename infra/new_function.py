@@ -16,6 +16,7 @@ row in the authorization matrix (tests/api/security) and in the DynamoDB call-co
 """
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -81,7 +82,14 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
 """
 
 
+def yaml_string(text: str) -> str:
+    """`text` as a YAML scalar: plain when YAML reads it back as that string, else quoted."""
+    plain = not (": " in text or " #" in text or text[:1] in "!&*-?{}[],#|>@`'\"%" or text != text.strip())
+    return text if plain else json.dumps(text)
+
+
 def resource(name: str, method: str, path: str, description: str) -> str:
+    description = yaml_string(description)
     return f"""  {pascal(name)}Function:
     Type: AWS::Serverless::Function
     Metadata:

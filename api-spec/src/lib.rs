@@ -354,6 +354,7 @@ fn components() -> utoipa::openapi::Components {
     components = register::<Problem>(components, &mut nested);
     components = register::<FieldError>(components, &mut nested);
     components = register::<health::Health>(components, &mut nested);
+    components = register::<health_ready::Readiness>(components, &mut nested);
     components = register::<Jwks>(components, &mut nested);
     components = register::<Jwk>(components, &mut nested);
     components = register::<Session>(components, &mut nested);

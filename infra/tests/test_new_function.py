@@ -66,6 +66,20 @@ class NewFunction(unittest.TestCase):
         self.assertIn(f'.param("id", "{new_function.SAMPLE_ID}")', test)
         self.assertIn("assert_eq!(anonymous.status, 401", test)
 
+    def test_a_description_yaml_would_misread_is_quoted(self) -> None:
+        for text in ["GET /v1/x - readiness: the table answers", "- leading dash", "hash #inside"]:
+            with self.subTest(text=text):
+                root = Path(tempfile.mkdtemp(prefix="ferrite-new-function-"))
+                self.addCleanup(shutil.rmtree, root)
+                (root / "functions" / "health").mkdir(parents=True)
+                (root / "tests" / "api").mkdir(parents=True)
+                for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs"]:
+                    shutil.copy(ROOT / name, root / name)
+                new_function.create(root, "gadgets-ready", "GET /v1/gadgets/ready", text)
+                decoded, errors = decode_str((root / "template.yaml").read_text())
+                self.assertFalse(errors, errors)
+                self.assertEqual(decoded["Resources"]["GadgetsReadyFunction"]["Properties"]["Description"], text)
+
     def test_the_template_it_writes_passes_cfn_lint(self) -> None:
         new_function.create(self.root, "gadget-parts-list", "GET /v1/gadgets/{id}/parts", "Units")
         lint = subprocess.run(

@@ -24,6 +24,11 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
         .await;
     assert_eq!(health.status, 200);
     expect("GET /v1/health", &[]);
+    let ready = app
+        .call(health_ready::handle, Call::new("GET", "/v1/health/ready"))
+        .await;
+    assert_eq!(ready.status, 200);
+    expect("GET /v1/health/ready", &["GetItem"]);
 
     let registered = app
         .call(

@@ -38,7 +38,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 /// template.yaml with one action taken out of one function's policy, in a file of its own.
-fn template_without(function: &str, action: &str) -> std::path::PathBuf {
+pub(crate) fn template_without(function: &str, action: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(infra::template_path()).expect("template.yaml");
     let start = text
         .find(&format!("\n  {function}:\n"))

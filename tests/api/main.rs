@@ -23,6 +23,7 @@ mod e2e;
 mod events;
 mod fixtures;
 mod gateway;
+mod health_ready;
 mod iam;
 mod operations;
 mod posts;

@@ -387,3 +387,16 @@ fn samconfig_has_a_dev_and_a_prod_environment_and_no_secret() {
         assert!(!text.contains(secret), "samconfig.toml holds {secret}");
     }
 }
+
+#[test]
+fn the_deployed_stack_stays_well_under_cloudformations_resource_limit() {
+    // As `sam deploy` expands it: each function brings its role, version, alias, deployment
+    // group and permission.
+    let expanded = infra::iam::expanded(&infra::workspace_root(), &infra::template_path())
+        .expect("the SAM translator expands the template");
+    let count = expanded.resources().count();
+    assert!(
+        count <= 450,
+        "{count} resources: CloudFormation takes at most 500 in a stack (split it, or drop per-function resources)"
+    );
+}

@@ -42,6 +42,11 @@ pub fn request_id(req: &Request) -> String {
         .unwrap_or_default()
 }
 
+/// A client's `X-Request-Id` we log: 1 to 128 visible ASCII characters.
+pub fn valid_client_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The route key API Gateway matched (`GET /v1/health`), for logs.
 fn route_key(req: &Request) -> String {
     match req.request_context_ref() {
@@ -90,9 +95,33 @@ pub fn no_content() -> Response<Body> {
     response
 }
 
+/// The headers helmet (the default of the Node backends Ferrite competes with) sets, on every
+/// answer unless the handler set its own (the docs page sets its own Content-Security-Policy).
+/// An API answer is never a document to frame, render or embed: its policy allows nothing.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("origin-agent-cluster", "?1"),
+    ("x-dns-prefetch-control", "off"),
+    ("x-download-options", "noopen"),
+    ("x-permitted-cross-domain-policies", "none"),
+    ("x-xss-protection", "0"),
+];
+
 /// Turns a handler's result into the response sent to API Gateway: an `Err` becomes its
 /// problem+json (logged once), and every response gets `X-Content-Type-Options: nosniff`,
-/// `Cache-Control: no-store` unless the handler chose a policy, and the request id.
+/// [`SECURITY_HEADERS`], `Cache-Control: no-store` unless the handler chose a policy, and the
+/// request id.
 pub fn finish(request_id: &str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
     let mut response = result.unwrap_or_else(|error| error.into_response(request_id));
     let headers = response.headers_mut();
@@ -100,6 +129,11 @@ pub fn finish(request_id: &str, result: Result<Response<Body>, ApiError>) -> Res
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(*name) {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -119,12 +153,29 @@ where
 {
     let request_id = request_id(&req);
     let route = route_key(&req);
+    // A client's own request id (bounded, visible ASCII) is logged beside ours, so that either
+    // finds the other; an unusable one is ignored, never echoed.
+    let client_request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| valid_client_request_id(id))
+        .unwrap_or_default()
+        .to_owned();
     let invocation = req
         .lambda_context_ref()
         .map(|context| context.request_id.clone())
         .unwrap_or_default();
     crate::telemetry::invocation_started(&invocation);
-    let span = tracing::info_span!("request", apigwRequestId = %request_id, route = %route);
+    let span = tracing::info_span!(
+        "request",
+        apigwRequestId = %request_id,
+        route = %route,
+        clientRequestId = tracing::field::Empty
+    );
+    if !client_request_id.is_empty() {
+        span.record("clientRequestId", client_request_id.as_str());
+    }
     async move {
         let started = Instant::now();
         let response = finish(&request_id, handler(state, req).await);
@@ -165,6 +216,40 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_response_gets_the_helmet_headers_unless_the_handler_set_its_own() {
+        let ok = finish("req-1", json(StatusCode::OK, &serde_json::json!({})));
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(ok.headers()[*name], *value, "{name}");
+        }
+        assert!(
+            ok.headers()["strict-transport-security"]
+                .to_str()
+                .is_ok_and(|v| v.starts_with("max-age=31536000"))
+        );
+        let mut page = Response::new(Body::Text("<html>".into()));
+        page.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
+        let page = finish("req-2", Ok(page));
+        assert_eq!(
+            page.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'"
+        );
+        assert_eq!(page.headers()["x-frame-options"], "DENY");
+    }
+
+    #[test]
+    fn a_client_request_id_is_logged_only_when_short_visible_ascii() {
+        assert!(valid_client_request_id("web-7f3a/42"));
+        assert!(!valid_client_request_id(""));
+        assert!(!valid_client_request_id("has space"));
+        assert!(!valid_client_request_id("newline\ninjected"));
+        assert!(!valid_client_request_id("é"));
+        assert!(!valid_client_request_id(&"x".repeat(129)));
+    }
 
     #[test]
     fn every_response_gets_the_security_and_request_id_headers() {

@@ -103,6 +103,20 @@ impl Store {
 
     /// Reads one item (strongly consistent). An item past its `expiresAt` is treated as absent:
     /// DynamoDB deletes expired items lazily, up to days later.
+    /// Whether the table answers: one eventually consistent GetItem of a key that holds
+    /// nothing (`HEALTH#probe` / `PROBE`), projected to its key — half a read unit, no data.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::new("HEALTH#probe", "PROBE").to_attrs()))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         let output = self
             .client

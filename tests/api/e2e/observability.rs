@@ -63,17 +63,28 @@ async fn sign_ins_write_emf_metrics_and_every_log_line_names_its_request_functio
     let (failed, failed_id) = sign_in("not the password at all").await;
     assert_eq!(failed, 401);
 
-    // Lambda writes an invocation's output within it: the function's timeout bounds the wait.
+    // Lambda writes an invocation's output within it: the function's timeout bounds the wait
+    // for both requests' "request handled" lines and the metrics flushed after them.
+    let complete = |lines: &[serde_json::Value]| {
+        [&ok_id, &failed_id].iter().all(|gateway_id| {
+            lines
+                .iter()
+                .find(|l| {
+                    l["apigwRequestId"] == gateway_id.as_str() && l["message"] == "request handled"
+                })
+                .and_then(|l| l["requestId"].as_str())
+                .is_some_and(|request_id| {
+                    emf(lines, request_id, "SignIn").is_some()
+                        && emf(lines, request_id, "Request").is_some()
+                })
+        })
+    };
     let (lines, _) = eventually(
         "the sign-ins' log lines and metrics",
         ferrite_tests::function_timeout("AuthLoginFunction"),
         || async {
             let lines = log_lines();
-            let done = lines
-                .iter()
-                .any(|l| l["apigwRequestId"] == failed_id.as_str())
-                && lines.iter().filter(|l| l.get("_aws").is_some()).count() > 0;
-            done.then_some(lines)
+            complete(&lines).then_some(lines)
         },
     )
     .await;
@@ -129,4 +140,64 @@ async fn sign_ins_write_emf_metrics_and_every_log_line_names_its_request_functio
             .unwrap_or_else(|| panic!("no Request document with statusClass {class}"));
         assert_eq!(request["Request"], 1);
     }
+}
+
+#[tokio::test]
+async fn a_clients_request_id_is_logged_beside_ours_and_the_helmet_headers_come_through_the_gateway()
+ {
+    let client_id = format!("web-{}/42", ulid::Ulid::new());
+    let answer = ferrite_tests::http()
+        .get(format!("{}/v1/health", ferrite_tests::api_url()))
+        .header("x-request-id", &client_id)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 200);
+    let ours = answer.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_ne!(
+        ours, client_id,
+        "the response names our id, not the client's"
+    );
+    for (name, value) in shared::http::SECURITY_HEADERS {
+        assert_eq!(answer.headers()[*name], *value, "{name}");
+    }
+    let unusable = ferrite_tests::http()
+        .get(format!("{}/v1/health", ferrite_tests::api_url()))
+        .header("x-request-id", "has spaces in it")
+        .send()
+        .await
+        .expect("request");
+    let unusable_ours = unusable.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let (lines, _) = eventually(
+        "the requests' log lines",
+        ferrite_tests::function_timeout("HealthFunction"),
+        || async {
+            let lines = log_lines();
+            let done = [&ours, &unusable_ours].iter().all(|id| {
+                lines.iter().any(|l| {
+                    l["apigwRequestId"] == id.as_str() && l["message"] == "request handled"
+                })
+            });
+            done.then_some(lines)
+        },
+    )
+    .await;
+    let line = lines
+        .iter()
+        .find(|l| l["apigwRequestId"] == ours.as_str() && l["message"] == "request handled")
+        .expect("the request's line");
+    assert_eq!(line["clientRequestId"], client_id.as_str());
+    let line = lines
+        .iter()
+        .find(|l| {
+            l["apigwRequestId"] == unusable_ours.as_str() && l["message"] == "request handled"
+        })
+        .expect("the other request's line");
+    assert!(line.get("clientRequestId").is_none(), "{line}");
 }

@@ -75,6 +75,7 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
     // `0` = not tried here (it would change what the next rows see; dedicated tests cover it).
     let rows: Vec<(Call, [u16; 5])> = vec![
         (Call::new("GET", "/v1/health"), [200; 5]),
+        (Call::new("GET", "/v1/health/ready"), [200; 5]),
         (Call::new("GET", "/.well-known/jwks.json"), [200; 5]),
         (Call::new("GET", "/v1/openapi.json"), [200; 5]),
         (Call::new("GET", "/v1/docs"), [200; 5]),
@@ -303,6 +304,9 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             if response.header("x-content-type-options") != Some("nosniff")
                 || response.header("cache-control").is_none()
                 || response.header("x-request-id").is_none()
+                || shared::http::SECURITY_HEADERS
+                    .iter()
+                    .any(|(name, _)| response.header(name).is_none())
             {
                 wrong.push(format!(
                     "{} {} as {who}: security headers missing",

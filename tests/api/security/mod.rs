@@ -18,6 +18,7 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
     let route = format!("{} {}", call.method(), call.route());
     match route.as_str() {
         "GET /v1/health" => app.call(|_, req| health::handle(&(), req), call).await,
+        "GET /v1/health/ready" => app.call(health_ready::handle, call).await,
         "GET /v1/openapi.json" | "GET /v1/docs" | "GET /v1/docs/redoc.standalone.js" => {
             app.call(|_, req| api_docs::handle(&(), req), call).await
         }
