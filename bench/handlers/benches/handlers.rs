@@ -13,7 +13,7 @@ use shared::auth::Role;
 use shared::auth::jwt::{self, TokenSettings};
 use shared::auth::keys::{KeySet, VerifyingKeys};
 use shared::config::Secret;
-use shared::posts::{PostItem, PostSummary, PostView};
+use shared::posts::{Author, PostItem, PostSummary, PostView};
 use shared::store::CursorCodec;
 use shared::validate::{DisplayName, Email, Password};
 
@@ -157,7 +157,13 @@ fn responses(c: &mut Criterion) {
                     let post: PostItem = serde_dynamo::from_item(black_box(item)).unwrap();
                     let response = shared::http::json(
                         lambda_http::http::StatusCode::OK,
-                        &PostView::from(&post),
+                        &PostView::of(
+                            &post,
+                            Author {
+                                id: post.author_id,
+                                name: "Ada".into(),
+                            },
+                        ),
                     )
                     .unwrap();
                     shared::http::finish(

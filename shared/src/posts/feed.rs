@@ -10,9 +10,7 @@ use crate::ids::UserId;
 use crate::state::State;
 use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError, keys::Index};
 
-use super::{
-    FeedEntry, PostItem, PostStatus, PostSummary, author_exists, living_authors, parse_tag,
-};
+use super::{FeedEntry, PostItem, PostStatus, PostSummary, authors_of, find_author, parse_tag};
 
 fn month_of(ms: u64) -> String {
     crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))[..7]
@@ -233,8 +231,11 @@ pub async fn feed(
     page: &PageRequest,
 ) -> Result<Page<PostSummary>, ApiError> {
     let mut page = feed_entries(state, tag, page).await?;
-    let living = living_authors(&state.store, page.items.iter().map(|p| p.author_id)).await?;
-    page.items.retain(|p| living.contains(&p.author_id));
+    let authors = authors_of(&state.store, page.items.iter().map(|p| p.author_id)).await?;
+    page.items.retain_mut(|p| {
+        p.author = authors.get(&p.author_id).cloned();
+        p.author.is_some()
+    });
     Ok(page)
 }
 
@@ -320,16 +321,23 @@ pub async fn by_author(
     // The author's existence (a deleted account's posts may still be being purged) and the
     // page, read at once.
     let query = KeyQuery::index(Index::Gsi2, format!("AUTHOR_PUBLISHED#{author}")).newest_first();
-    let (exists, posts) = tokio::join!(
-        author_exists(&state.store, author),
+    let (found, posts) = tokio::join!(
+        find_author(&state.store, author),
         state.store.query_page::<PostItem>(&query, page)
     );
-    if !exists? {
+    let Some(found) = found? else {
         return Err(ApiError::no_such_user());
-    }
+    };
     let posts = posts?;
     Ok(Page {
-        items: posts.items.iter().map(PostSummary::from).collect(),
+        items: posts
+            .items
+            .iter()
+            .map(|p| PostSummary {
+                author: Some(found.clone()),
+                ..PostSummary::from(p)
+            })
+            .collect(),
         next_cursor: posts.next_cursor,
     })
 }
@@ -346,8 +354,16 @@ pub async fn mine(
         query = query.contains("status", status.as_str());
     }
     let posts: Page<PostItem> = state.store.query_page(&query, page).await?;
+    let author = super::Author::me(me);
     Ok(Page {
-        items: posts.items.iter().map(PostSummary::from).collect(),
+        items: posts
+            .items
+            .iter()
+            .map(|p| PostSummary {
+                author: Some(author.clone()),
+                ..PostSummary::from(p)
+            })
+            .collect(),
         next_cursor: posts.next_cursor,
     })
 }

@@ -39,7 +39,7 @@ pub use feed::{MAX_BUCKETS_PER_PAGE, backfill_feed_months, by_author, feed, mine
 pub use purge::{ACCOUNT_DELETED_EVENTS, Purge, purge_author};
 pub use write::{NewPost, PostChange, create, delete, get, update};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -230,6 +230,8 @@ pub struct PostItem {
 pub struct PostView {
     pub id: PostId,
     pub author_id: UserId,
+    /// Who wrote it, as their account is named now.
+    pub author: Author,
     pub title: String,
     /// Markdown.
     pub body: String,
@@ -244,11 +246,13 @@ pub struct PostView {
     pub version: u64,
 }
 
-impl From<&PostItem> for PostView {
-    fn from(p: &PostItem) -> Self {
+impl PostView {
+    /// The post `p` by `author` (the account `p.author_id` names).
+    pub fn of(p: &PostItem, author: Author) -> Self {
         Self {
             id: p.id,
             author_id: p.author_id,
+            author,
             title: p.title.clone(),
             body: p.body.clone(),
             tags: p.tags.clone(),
@@ -277,6 +281,10 @@ pub struct FeedEntry {
 pub struct PostSummary {
     pub id: PostId,
     pub author_id: UserId,
+    /// Who wrote it, as their account is named now: in every answer (read with the page, one
+    /// batched call; the feed's stored entries do not hold it, so a rename shows at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author>,
     pub title: String,
     /// The first 280 characters of the body.
     pub excerpt: String,
@@ -294,6 +302,7 @@ impl From<&PostItem> for PostSummary {
             id: p.id,
             author_id: p.author_id,
             title: p.title.clone(),
+            author: None,
             excerpt: p.body.chars().take(EXCERPT_CHARS).collect(),
             tags: p.tags.clone(),
             status: p.status,
@@ -328,27 +337,64 @@ fn not_found() -> ApiError {
 
 /// The authors among `authors` whose account still exists (one BatchGetItem): posts of an
 /// account being purged are shown to nobody meanwhile.
-async fn living_authors(
+/// The author of a post, as shown with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Author {
+    pub id: UserId,
+    pub name: String,
+}
+
+impl Author {
+    /// The caller, as the author of what they write.
+    pub fn me(me: &Principal) -> Self {
+        Self {
+            id: me.id(),
+            name: me.user.name.clone(),
+        }
+    }
+}
+
+/// The name of a user item (read as raw attributes: only `name` is needed).
+fn author_of(id: UserId, item: &crate::store::RawItem) -> Author {
+    Author {
+        id,
+        name: item
+            .get("name")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// The accounts of `authors` that still exist, with their names (one BatchGetItem).
+async fn authors_of(
     store: &Store,
     authors: impl IntoIterator<Item = UserId>,
-) -> Result<BTreeSet<UserId>, ApiError> {
+) -> Result<BTreeMap<UserId, Author>, ApiError> {
     let wanted: BTreeSet<UserId> = authors.into_iter().collect();
     if wanted.is_empty() {
-        return Ok(wanted);
+        return Ok(BTreeMap::new());
     }
     let keys: Vec<Key> = wanted.iter().map(|id| Key::user(*id)).collect();
     let found = store.batch_get(&keys).await?;
     Ok(wanted
         .into_iter()
         .zip(found)
-        .filter_map(|(id, item)| item.map(|_| id))
+        .filter_map(|(id, item)| item.map(|item| (id, author_of(id, &item))))
         .collect())
 }
 
-/// Whether `author`'s account still exists (one GetItem).
-async fn author_exists(store: &Store, author: UserId) -> Result<bool, ApiError> {
-    let user: Option<serde_json::Value> = store.get(&Key::user(author)).await?;
-    Ok(user.is_some())
+/// `author`'s account if it still exists, named (one GetItem).
+async fn find_author(store: &Store, author: UserId) -> Result<Option<Author>, ApiError> {
+    #[derive(Deserialize)]
+    struct Named {
+        name: String,
+    }
+    let user: Option<Named> = store.get(&Key::user(author)).await?;
+    Ok(user.map(|user| Author {
+        id: author,
+        name: user.name,
+    }))
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use crate::state::State;
 use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version};
 
 use super::{
-    IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, author_exists, feed::feed_writes,
-    feed::month_markers, feed::set_index_keys, normalise_tags, not_found, post_event, post_key,
+    Author, IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, feed::feed_writes,
+    feed::month_markers, feed::set_index_keys, find_author, normalise_tags, not_found, post_event,
+    post_key,
 };
 
 /// What `POST /posts` carries, validated.
@@ -63,7 +64,7 @@ pub async fn create(
         .map(|key| Key::new(format!("IDEMPOTENCY#{}#{key}", me.id()), "IDEMPOTENCY"));
     let hash = request_hash(&input);
     if let Some(key) = &idempotency
-        && let Some(replayed) = replay(store, key, &hash).await?
+        && let Some(replayed) = replay(store, key, &hash, me).await?
     {
         return Ok(replayed);
     }
@@ -117,7 +118,7 @@ pub async fn create(
     writes.push(outbox_put(store, event)?);
     store.put_batch(&month_markers(None, &post)).await?;
     match store.transact(writes).await {
-        Ok(()) => Ok(PostView::from(&post)),
+        Ok(()) => Ok(PostView::of(&post, Author::me(me))),
         // The same key raced us: answer what the winner stored.
         Err(StoreError::ConditionFailed { index })
             if index.is_some() && index == idempotency_index =>
@@ -125,7 +126,7 @@ pub async fn create(
             let key = idempotency
                 .as_ref()
                 .ok_or_else(|| ApiError::internal("idempotency key vanished"))?;
-            replay(store, key, &hash)
+            replay(store, key, &hash, me)
                 .await?
                 .ok_or_else(|| ApiError::internal("idempotency record missing after a conflict"))
         }
@@ -133,7 +134,13 @@ pub async fn create(
     }
 }
 
-async fn replay(store: &Store, key: &Key, hash: &str) -> Result<Option<PostView>, ApiError> {
+/// The post an earlier request with this key created (`me` wrote it: keys are per author).
+async fn replay(
+    store: &Store,
+    key: &Key,
+    hash: &str,
+    me: &Principal,
+) -> Result<Option<PostView>, ApiError> {
     let Some(record) = store.get::<IdempotencyRecord>(key).await? else {
         return Ok(None);
     };
@@ -153,7 +160,7 @@ async fn replay(store: &Store, key: &Key, hash: &str) -> Result<Option<PostView>
                 code: "POST_GONE",
                 detail: "The post created with this key was deleted.".into(),
             })?;
-    Ok(Some(PostView::from(&post)))
+    Ok(Some(PostView::of(&post, Author::me(me))))
 }
 
 fn can_see(post: &PostItem, viewer: Option<&Principal>) -> bool {
@@ -180,11 +187,13 @@ pub async fn get(
     }
     // A deleted account's posts are gone for readers from the moment the account is, though
     // the purge removes them a little later. The author reading their own post exists.
-    let by_viewer = viewer.is_some_and(|v| v.id() == post.author_id);
-    if !by_viewer && !author_exists(&state.store, post.author_id).await? {
-        return Err(not_found());
-    }
-    Ok(PostView::from(&post))
+    let author = match viewer.filter(|v| v.id() == post.author_id) {
+        Some(me) => Author::me(me),
+        None => find_author(&state.store, post.author_id)
+            .await?
+            .ok_or_else(not_found)?,
+    };
+    Ok(PostView::of(&post, author))
 }
 
 /// What `PATCH /posts/{id}` may change.
@@ -273,7 +282,7 @@ pub async fn update(
         after.published_ms = Some(now_ms);
     }
     if after == before {
-        return Ok(PostView::from(&before));
+        return Ok(PostView::of(&before, author_for(state, me, &before).await?));
     }
     after.updated_at = now.clone();
     after.version = before.version + 1;
@@ -315,7 +324,18 @@ pub async fn update(
         .put_batch(&month_markers(Some(&before), &after))
         .await?;
     store.transact(writes).await.or_stale()?;
-    Ok(PostView::from(&after))
+    Ok(PostView::of(&after, author_for(state, me, &after).await?))
+}
+
+/// The author of `post` as `me` sees it: me (no call), or the account read (one GetItem: a
+/// moderator's or an admin's change); a deleted author's post is not found.
+async fn author_for(state: &State, me: &Principal, post: &PostItem) -> Result<Author, ApiError> {
+    if me.id() == post.author_id {
+        return Ok(Author::me(me));
+    }
+    find_author(&state.store, post.author_id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// `DELETE /posts/{id}`: the author, a moderator or an admin; feed and tag entries go with it.

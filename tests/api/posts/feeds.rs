@@ -98,3 +98,71 @@ async fn deleting_an_account_removes_its_posts_from_every_feed() {
     assert_eq!(post_deletions().await, 2);
     assert!(ids(&app.feed(None, 10, None).await).is_empty());
 }
+
+#[tokio::test]
+async fn every_post_and_feed_item_carries_its_authors_current_name_so_a_rename_shows_at_once() {
+    let app = TestApp::spawn().await;
+    let (author, author_id) = app.user("named@example.com", None).await;
+    let (reader, _) = app.user("reader@example.com", None).await;
+    let created = create(
+        &app,
+        &author,
+        &json!({"title": "signed", "body": "b", "tags": ["names"], "status": "published"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(
+        created.body["author"],
+        json!({"id": author_id, "name": "Poster"})
+    );
+    let id = created.body["id"].as_str().expect("id").to_owned();
+
+    let rename = app
+        .call(
+            users_me_patch::handle,
+            Call::new("PATCH", "/v1/users/me")
+                .bearer(&author)
+                .header("if-match", "\"1\"")
+                .json(&json!({"name": "Renamed Author"})),
+        )
+        .await;
+    assert_eq!(rename.status, 200, "{}", rename.body);
+    let renamed = json!({"id": author_id, "name": "Renamed Author"});
+
+    // Anonymous and signed-in readers, every listing: the name as it is now.
+    let post = super::get(&app, None, &id).await;
+    assert_eq!(post.body["author"], renamed);
+    for page in [
+        app.feed(None, 20, None).await,
+        app.feed(Some("names"), 20, None).await,
+        app.call(
+            users_posts::handle,
+            Call::new("GET", "/v1/users/{id}/posts")
+                .param("id", &author_id)
+                .bearer(&reader),
+        )
+        .await,
+        app.call(
+            users_me_posts::handle,
+            Call::new("GET", "/v1/users/me/posts").bearer(&author),
+        )
+        .await,
+    ] {
+        assert_eq!(page.status, 200, "{}", page.body);
+        let items = page.body["items"].as_array().expect("items");
+        assert!(!items.is_empty(), "{}", page.body);
+        for item in items {
+            assert_eq!(item["author"], renamed, "{item}");
+        }
+    }
+    // A moderator's change answers with the author too (read: the moderator is not them).
+    let (moderator, _) = app
+        .user(
+            "moderates-names@example.com",
+            Some(shared::auth::Role::Moderator),
+        )
+        .await;
+    let hidden = super::patch(&app, &moderator, &id, &json!({"status": "hidden"})).await;
+    assert_eq!(hidden.status, 200, "{}", hidden.body);
+    assert_eq!(hidden.body["author"], renamed);
+}
