@@ -197,6 +197,18 @@ fn version_header(name: &'static str, description: &'static str) -> Param {
     )
 }
 
+/// `If-None-Match` of a public list: the `ETag` of the page held (a digest of its body).
+fn list_etag_header() -> Param {
+    header(
+        "If-None-Match",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r#"^(W/)?"[0-9a-f]{32}"$"#))
+            .into(),
+        "The page's `ETag` held: unchanged → 304 (public pages are cacheable for a minute).",
+    )
+}
+
 fn problem(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)

@@ -14,8 +14,8 @@ use utoipa::openapi::path::HttpMethod;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use super::{
-    Auth, Body, Route, body, date_time, header, json, paged, path_id, path_id_named, query,
-    schema_ref, string, version_header,
+    Auth, Body, Route, body, date_time, header, json, list_etag_header, paged, path_id,
+    path_id_named, query, schema_ref, string, version_header,
 };
 
 #[allow(clippy::too_many_lines)] // the route table: one row per route, read top to bottom
@@ -357,8 +357,11 @@ pub(crate) fn routes() -> Vec<Route> {
             auth: Auth::None,
             store: true,
             body: None,
-            params: paged(vec![path_id::<UserId>()]),
-            ok: vec![(200, "A page of posts", page("PostPage"))],
+            params: paged(vec![path_id::<UserId>(), list_etag_header()]),
+            ok: vec![
+                (200, "A page of posts (`ETag`, cacheable)", page("PostPage")),
+                (304, "Not modified", None),
+            ],
             errors: &[400, 404],
         },
         Route {
@@ -423,12 +426,14 @@ pub(crate) fn routes() -> Vec<Route> {
             auth: Auth::None,
             store: true,
             body: None,
-            params: paged(vec![query(
-                "tag",
-                schema_ref(&Tag::name()),
-                "Only this tag's posts.",
-            )]),
-            ok: vec![(200, "A page of posts", page("PostPage"))],
+            params: paged(vec![
+                query("tag", schema_ref(&Tag::name()), "Only this tag's posts."),
+                list_etag_header(),
+            ]),
+            ok: vec![
+                (200, "A page of posts (`ETag`, cacheable)", page("PostPage")),
+                (304, "Not modified", None),
+            ],
             errors: &[400],
         },
         Route {

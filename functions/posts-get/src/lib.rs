@@ -1,4 +1,6 @@
 //! `GET /v1/posts/{id}` → the post with `ETag`; `If-None-Match` with the current ETag → 304.
+//! Published and anonymous: cacheable (`POST_CACHE`, `Vary: Authorization`); otherwise
+//! `private, no-store`.
 //! Drafts and hidden posts exist only for their author, moderators and admins (404 otherwise).
 
 use lambda_http::http::{StatusCode, header};
@@ -10,31 +12,26 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     let id = shared::http::path_id(&req, "id")?;
     let post = shared::posts::get(state, viewer.as_ref(), id).await?;
     let etag = format!("\"{}\"", post.version);
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| {
-            tags.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
-        });
-    let mut response = if fresh {
-        let mut response = shared::http::no_content();
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        response
+    let mut response = if shared::http::if_none_match(&req, &etag) {
+        shared::http::not_modified(&etag)
     } else {
-        shared::http::json(StatusCode::OK, &post)?
+        shared::http::with_etag(shared::http::json(StatusCode::OK, &post)?, post.version)
     };
-    response = shared::http::with_etag(response, post.version);
-    // Drafts and hidden posts must not sit in shared caches.
-    let policy = if post.status == shared::posts::PostStatus::Published {
-        "no-cache"
+    // A published post read anonymously may sit in shared caches; what a signed-in caller
+    // reads (drafts, hidden posts, their own) must not. The answer depends on the header.
+    let policy = if post.status == shared::posts::PostStatus::Published && viewer.is_none() {
+        shared::http::POST_CACHE
     } else {
         "private, no-store"
     };
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static(policy),
+    );
+    headers.insert(
+        header::VARY,
+        header::HeaderValue::from_static("authorization"),
     );
     Ok(response)
 }

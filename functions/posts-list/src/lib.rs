@@ -1,7 +1,6 @@
 //! `GET /v1/posts?tag=&limit=&cursor=` → published posts, newest first: the whole feed, or
 //! one tag's. Public.
 
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::{ApiError, State};
 
@@ -9,5 +8,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     let page = shared::http::page_request(&req)?;
     let tag = shared::http::query_param(&req, "tag")?;
     let feed = shared::posts::feed(state, tag, &page).await?;
-    shared::http::json(StatusCode::OK, &feed)
+    // Public and the same for everyone: shared caches may keep it (FEED_CACHE), and a client
+    // revalidates with If-None-Match (304).
+    shared::http::cacheable_json(&req, &feed, shared::http::FEED_CACHE)
 }

@@ -55,6 +55,67 @@ fn route_key(req: &Request) -> String {
     }
 }
 
+/// How long caches may keep the public feeds (the whole feed, a tag's, an author's): a new or
+/// changed post shows within a minute at worst.
+pub const FEED_CACHE: &str = "public, max-age=30, s-maxage=60, stale-while-revalidate=30";
+
+/// How long caches may keep a published post read anonymously.
+pub const POST_CACHE: &str = "public, max-age=60, s-maxage=60";
+
+/// Whether the request's `If-None-Match` names `etag` (or `*`); weak comparison, as RFC 9110
+/// asks for `If-None-Match`.
+pub fn if_none_match(req: &Request, etag: &str) -> bool {
+    let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|t| t.trim() == "*" || strip(t) == strip(etag))
+        })
+}
+
+/// `304 Not Modified` with the `ETag` it confirms.
+pub fn not_modified(etag: &str) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// A public, cacheable JSON answer: `Cache-Control: policy`, a strong `ETag` of the body, and
+/// 304 when `If-None-Match` names it (lists have no version: the body's digest is their tag).
+pub fn cacheable_json<T: Serialize + ?Sized>(
+    req: &Request,
+    value: &T,
+    policy: &'static str,
+) -> Result<Response<Body>, ApiError> {
+    use sha2::Digest as _;
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let etag = format!("\"{hex}\"");
+    let mut response = if if_none_match(req, &etag) {
+        not_modified(&etag)
+    } else {
+        let mut response = Response::new(Body::Text(body));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        response.headers_mut().insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag).map_err(ApiError::internal)?,
+        );
+        response
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    Ok(response)
+}
+
 /// Sets `ETag: "<version>"` on a response.
 pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
     if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
@@ -239,6 +300,52 @@ mod tests {
             "default-src 'self'"
         );
         assert_eq!(page.headers()["x-frame-options"], "DENY");
+    }
+
+    #[test]
+    fn a_public_list_has_an_etag_of_its_body_and_answers_304_when_it_is_named() {
+        let body = serde_json::json!({"items": [1, 2, 3]});
+        let plain = http::Request::builder()
+            .uri("/v1/posts")
+            .body(Body::Empty)
+            .expect("request");
+        let first = cacheable_json(&plain, &body, FEED_CACHE).expect("answer");
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(first.headers()[header::CACHE_CONTROL], FEED_CACHE);
+        let etag = first.headers()[header::ETAG]
+            .to_str()
+            .expect("etag")
+            .to_owned();
+        assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+        for named in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"x\", {etag}"),
+            "*".into(),
+        ] {
+            let again = http::Request::builder()
+                .uri("/v1/posts")
+                .header(header::IF_NONE_MATCH, named.as_str())
+                .body(Body::Empty)
+                .expect("request");
+            let again = cacheable_json(&again, &body, FEED_CACHE).expect("answer");
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{named}");
+            assert_eq!(again.headers()[header::ETAG], etag.as_str());
+            assert_eq!(again.headers()[header::CACHE_CONTROL], FEED_CACHE);
+        }
+        let changed = serde_json::json!({"items": [1, 2, 3, 4]});
+        let stale = http::Request::builder()
+            .uri("/v1/posts")
+            .header(header::IF_NONE_MATCH, etag.as_str())
+            .body(Body::Empty)
+            .expect("request");
+        let fresh = cacheable_json(&stale, &changed, FEED_CACHE).expect("answer");
+        assert_eq!(
+            fresh.status(),
+            StatusCode::OK,
+            "a changed list is sent again"
+        );
+        assert_ne!(fresh.headers()[header::ETAG], etag.as_str());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Posts in-process against the local endpoint: visibility, feeds, concurrency, idempotency.
 
+mod caching;
 mod feeds;
 mod visibility;
 mod writes;
