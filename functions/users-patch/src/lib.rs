@@ -1,4 +1,4 @@
-//! `PATCH /v1/users/{id}` `{roles?, status?, version?}` (admin) → 200 with the user.
+//! `PATCH /v1/users/{id}` `{roles?, status?, name?, version?}` (admin) → 200 with the user.
 //! The last active admin cannot be demoted or disabled (409 `LAST_ADMIN`).
 
 use lambda_http::http::StatusCode;
@@ -18,6 +18,10 @@ pub struct UserPatch {
     pub roles: Option<Vec<Role>>,
     #[garde(skip)]
     pub status: Option<UserStatus>,
+    /// A correction of the user's name.
+    #[garde(inner(custom(shared::validate::display_name)))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
     #[garde(skip)]
     pub version: Option<u64>,
 }
@@ -27,9 +31,16 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     accounts::require_role(&me, Role::Admin)?;
     let id: UserId = shared::http::path_id(&req, "id")?;
     let body: UserPatch = shared::http::json_body(&req)?;
+    let name = body
+        .name
+        .as_deref()
+        .map(shared::validate::DisplayName::parse)
+        .transpose()
+        .map_err(|e| e.at("name"))?;
     let change = AdminChange {
         roles: body.roles,
         status: body.status,
+        name,
         expected_version: shared::http::if_match_version(&req)?.or(body.version),
     };
     let view = accounts::admin_update_user(state, &me, id, change).await?;

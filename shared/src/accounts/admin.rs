@@ -137,11 +137,13 @@ pub async fn list_users(
 pub struct AdminChange {
     pub roles: Option<Vec<Role>>,
     pub status: Option<UserStatus>,
+    /// An admin corrects a user's name (an offensive or mistaken one).
+    pub name: Option<crate::validate::DisplayName>,
     pub expected_version: Option<u64>,
 }
 
-/// `PATCH /users/{id}`: roles and status. Disabling ends the user's sessions. The last active
-/// admin cannot be demoted or disabled (409 `LAST_ADMIN`).
+/// `PATCH /users/{id}`: roles, status and name. Disabling ends the user's sessions. The last
+/// active admin cannot be demoted or disabled (409 `LAST_ADMIN`).
 pub async fn admin_update_user(
     state: &State,
     me: &Principal,
@@ -160,14 +162,18 @@ pub async fn admin_update_user(
         roles.insert(0, Role::User);
     }
     let status = change.status.unwrap_or(user.status);
+    let name = change
+        .name
+        .map_or_else(|| user.name.clone(), |n| n.as_str().to_owned());
     let was_admin = user.roles.contains(&Role::Admin) && user.status == UserStatus::Active;
     let is_admin = roles.contains(&Role::Admin) && status == UserStatus::Active;
-    if roles == user.roles && status == user.status {
+    if roles == user.roles && status == user.status && name == user.name {
         return Ok(UserView::from(&user));
     }
     let now = state.clock.timestamp();
     let mut update = Update::new(user.key())
         .set_value("roles", &roles)?
+        .set("name", AttributeValue::S(name.clone()))
         .set("status", AttributeValue::S(status.as_str().to_owned()))
         .set(
             "gsi2pk",
@@ -205,14 +211,17 @@ pub async fn admin_update_user(
     if disabling {
         writes.extend(session_deletes(state, user.id, None).await?);
     }
-    let kind = if status == user.status {
+    let kind = if status != user.status {
+        "user.status_changed"
+    } else if roles != user.roles {
         "user.roles_changed"
     } else {
-        "user.status_changed"
+        "user.renamed_by_admin"
     };
     let event = Event::about_user(kind, me.actor(), user.id, now.clone())
         .change("roles", &user.roles, &roles)
-        .change("status", user.status, status);
+        .change("status", user.status, status)
+        .change("name", &user.name, &name);
     writes.push(outbox_put(store, event)?);
     store
         .transact(writes)
@@ -221,6 +230,7 @@ pub async fn admin_update_user(
     let mut updated = user;
     updated.roles = roles;
     updated.status = status;
+    updated.name = name;
     updated.updated_at = now;
     updated.version = version + 1;
     Ok(UserView::from(&updated))

@@ -219,3 +219,63 @@ async fn admins_read_and_delete_users_by_id() {
         id
     );
 }
+
+#[tokio::test]
+async fn an_admin_corrects_a_users_name_and_the_correction_is_audited_and_shown_on_their_posts() {
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.admin("name-fixer@example.com").await;
+    let (user, user_id) = app.user("misnamed@example.com", None).await;
+    let post = app
+        .call(
+            posts_create::handle,
+            Call::new("POST", "/v1/posts")
+                .bearer(&user)
+                .json(&json!({"title": "t", "body": "b", "status": "published"})),
+        )
+        .await;
+    let post_id = post.body["id"].as_str().expect("id").to_owned();
+    let patch = |body: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        let user_id = user_id.clone();
+        async move {
+            app.call(
+                users_patch::handle,
+                Call::new("PATCH", "/v1/users/{id}")
+                    .param("id", &user_id)
+                    .bearer(&admin)
+                    .json(&body),
+            )
+            .await
+        }
+    };
+    let invalid = patch(json!({"name": "\u{200b}\u{200b}"})).await;
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    let fixed = patch(json!({"name": "Corrected Name", "version": 1})).await;
+    assert_eq!(fixed.status, 200, "{}", fixed.body);
+    assert_eq!(fixed.body["name"], "Corrected Name");
+    assert_eq!(fixed.body["version"], 2);
+    let event = app
+        .last_event("user.renamed_by_admin")
+        .await
+        .expect("the correction's event");
+    assert_eq!(event.changes["name"].before, "Poster");
+    assert_eq!(event.changes["name"].after, "Corrected Name");
+    assert!(!event.changes.contains_key("roles") && !event.changes.contains_key("status"));
+    let read = app
+        .call(
+            posts_get::handle,
+            Call::new("GET", "/v1/posts/{id}").param("id", &post_id),
+        )
+        .await;
+    assert_eq!(read.body["author"]["name"], "Corrected Name");
+    // The user's own sign-in is untouched: their token still works.
+    let me = app
+        .call(
+            users_me_get::handle,
+            Call::new("GET", "/v1/users/me").bearer(&user),
+        )
+        .await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["name"], "Corrected Name");
+}
