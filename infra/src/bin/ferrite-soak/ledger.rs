@@ -179,6 +179,9 @@ pub(crate) async fn problems(
         "EMAIL_QUEUE_URL",
         "AUDIT_DEAD_LETTER_QUEUE_URL",
         "EMAIL_DEAD_LETTER_QUEUE_URL",
+        "PURGE_DEAD_LETTER_QUEUE_URL",
+        // A batch a pipe gave up on after its retries is described here.
+        "PIPE_DEAD_LETTER_QUEUE_URL",
     ] {
         let url = std::env::var(variable).with_context(|| format!("{variable} is not set"))?;
         let attributes = sqs
