@@ -157,17 +157,28 @@ pub async fn provision_all(
     Ok(env)
 }
 
+/// The name a resource has in the local stack: its `property` (`LogGroupName`, `Name`) as
+/// the template gives it, or `<stack>-<logical id>` when it gives none.
+pub(crate) fn physical_name(
+    template: &Template,
+    resource: &crate::template::Resource<'_>,
+    property: &str,
+    ctx: &Context,
+) -> Result<String> {
+    Ok(match resource.properties.get(property) {
+        Some(name) => match template.eval(name, ctx)? {
+            serde_json::Value::String(name) => name,
+            other => other.to_string(),
+        },
+        None => format!("{}-{}", ctx.stack_name, resource.logical_id),
+    })
+}
+
 /// Names the template's log groups as AWS would, so that the policies naming them resolve
 /// (nothing writes to them locally: the functions' logs go to the stack's functions.log).
 pub fn resolve_log_groups(template: &Template, ctx: &mut Context) -> Result<()> {
     for resource in template.resources_of("AWS::Logs::LogGroup") {
-        let name = match resource.properties.get("LogGroupName") {
-            Some(name) => match template.eval(name, ctx)? {
-                serde_json::Value::String(name) => name,
-                other => other.to_string(),
-            },
-            None => format!("{}-{}", ctx.stack_name, resource.logical_id),
-        };
+        let name = physical_name(template, &resource, "LogGroupName", ctx)?;
         ctx.attributes.insert(
             format!("{}.Arn", resource.logical_id),
             format!(

@@ -153,7 +153,8 @@ pub async fn provision_email_sender(
 }
 
 /// SES refuses a send that names a configuration set it does not have (so does the local
-/// endpoint): the template's are made here, named `<stack>-<logical id>`.
+/// endpoint): the template's are made here, named as the template names them (or
+/// `<stack>-<logical id>`).
 pub async fn provision_configuration_sets(
     template: &Template,
     ctx: &mut Context,
@@ -162,7 +163,7 @@ pub async fn provision_configuration_sets(
 ) -> Result<()> {
     let ses = aws_sdk_sesv2::Client::new(sdk);
     for resource in template.resources_of("AWS::SES::ConfigurationSet") {
-        let name = format!("{}-{}", ctx.stack_name, resource.logical_id);
+        let name = super::physical_name(template, &resource, "Name", ctx)?;
         if let Err(error) = ses
             .create_configuration_set()
             .configuration_set_name(&name)
@@ -197,13 +198,7 @@ pub async fn provision_generated_secrets(
 ) -> Result<()> {
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     for resource in template.resources_of("AWS::SecretsManager::Secret") {
-        let name = match resource.properties.get("Name") {
-            Some(name) => match template.eval(name, ctx)? {
-                serde_json::Value::String(name) => name,
-                other => other.to_string(),
-            },
-            None => format!("{}-{}", ctx.stack_name, resource.logical_id),
-        };
+        let name = super::physical_name(template, &resource, "Name", ctx)?;
         let arn = if let Ok(found) = secrets.describe_secret().secret_id(&name).send().await {
             found.arn
         } else {
