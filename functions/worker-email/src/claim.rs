@@ -31,14 +31,9 @@ pub(crate) struct Claim {
     expires_at: i64,
 }
 
-/// The claim of the event's `n`th email (`EMAIL` for the first, `EMAIL#<n>` for the others).
+/// The claim of the event's `n`th email (see [`Key::email_send`]).
 pub(crate) fn claim_key(event: &Event, n: usize) -> Key {
-    let sk = if n == 0 {
-        "EMAIL".to_owned()
-    } else {
-        format!("EMAIL#{n}")
-    };
-    Key::new(format!("EMAIL#{}", event.id), sk)
+    Key::email_send(event.id, n)
 }
 
 pub(crate) fn transient(error: &StoreError) -> RecordError {

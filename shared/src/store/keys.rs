@@ -37,7 +37,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::ids::UserId;
+use crate::ids::{EventId, UserId};
 use crate::validate::Email;
 
 pub const PK: &str = "pk";
@@ -112,6 +112,17 @@ impl Key {
     /// The item that reserves an email address for one account.
     pub fn email(email: &Email) -> Self {
         Self::new(format!("EMAIL#{}", email.as_str()), "EMAIL")
+    }
+
+    /// The at-most-once claim of the `n`-th email event `event` asks for (`EMAIL` for the
+    /// first, `EMAIL#<n>` for the others).
+    pub fn email_send(event: EventId, n: usize) -> Self {
+        let sk = if n == 0 {
+            "EMAIL".to_owned()
+        } else {
+            format!("EMAIL#{n}")
+        };
+        Self::new(format!("EMAIL#{event}"), sk)
     }
 }
 

@@ -103,12 +103,12 @@ pub(crate) async fn ledger(
             match recipient {
                 Recipient::Address(address) => addresses.push(address),
                 Recipient::Account(account) => {
-                    let sk = if n == 0 {
-                        "EMAIL".to_owned()
-                    } else {
-                        format!("EMAIL#{n}")
-                    };
-                    if !accounts.contains(&account) && voided_claims.contains(&(id.clone(), sk)) {
+                    let claim = id
+                        .parse()
+                        .map(|event| shared::store::Key::email_send(event, n).sk)
+                        .unwrap_or_default();
+                    if !accounts.contains(&account) && voided_claims.contains(&(id.clone(), claim))
+                    {
                         voided += 1;
                     } else {
                         addresses.push(directory.get(&account).cloned().unwrap_or_else(|| {
