@@ -214,6 +214,24 @@ impl Client {
         )))
     }
 
+    /// Registers `email` with [`PASSWORD`] and makes it an admin the documented way
+    /// (`ferrite-admin grant-role`, the binary beside the running tool): for tools run against
+    /// a local stack (`TABLE_NAME` and `AWS_ENDPOINT_URL` set).
+    pub async fn register_admin(&self, email: &str, name: &str) -> Result<()> {
+        self.register(email, name)
+            .await?
+            .context("registering the admin's account")?;
+        let status =
+            std::process::Command::new(std::env::current_exe()?.with_file_name("ferrite-admin"))
+                .args(["grant-role", "--email", email, "--role", "ADMIN"])
+                .status()
+                .context("running ferrite-admin")?;
+        if !status.success() {
+            bail!("ferrite-admin grant-role failed");
+        }
+        Ok(())
+    }
+
     /// Mail the local SES accepted for `to`: `(subject, body)`.
     pub async fn mail_to(&self, to: &str) -> Result<Vec<(String, String)>> {
         let query = form_urlencoded::Serializer::new(String::new())

@@ -117,19 +117,7 @@ async fn admin_token(args: &Args, client: &Client, run: &str) -> Result<Option<(
         (Some(email), Some(password)) => (email.clone(), password.clone()),
         _ if args.local_admin => {
             let email = format!("smoke-admin-{run}@{}", args.domain);
-            client
-                .register(&email, "Smoke Admin")
-                .await?
-                .context("registering the run's admin")?;
-            let status = std::process::Command::new(
-                std::env::current_exe()?.with_file_name("ferrite-admin"),
-            )
-            .args(["grant-role", "--email", &email, "--role", "ADMIN"])
-            .status()
-            .context("running ferrite-admin")?;
-            if !status.success() {
-                bail!("ferrite-admin grant-role failed");
-            }
+            client.register_admin(&email, "Smoke Admin").await?;
             (email, PASSWORD.to_owned())
         }
         _ => return Ok(None),

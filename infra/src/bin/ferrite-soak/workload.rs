@@ -503,19 +503,7 @@ pub(crate) async fn prober(
 /// An admin's access token: registered through the API, promoted the documented way.
 pub(crate) async fn admin(shared: &Shared) -> Result<String> {
     let email = format!("soak-admin-{}@example.com", shared.run);
-    shared
-        .client
-        .register(&email, "Soak Admin")
-        .await?
-        .context("the admin's account")?;
-    let status =
-        std::process::Command::new(std::env::current_exe()?.with_file_name("ferrite-admin"))
-            .args(["grant-role", "--email", &email, "--role", "ADMIN"])
-            .status()
-            .context("running ferrite-admin")?;
-    if !status.success() {
-        bail!("ferrite-admin grant-role failed");
-    }
+    shared.client.register_admin(&email, "Soak Admin").await?;
     let login = shared
         .client
         .post(
