@@ -131,6 +131,8 @@ fn init_metrics(namespace: Option<String>) {
         .init()
     {
         Ok(collector) => {
+            // The function is a property of every document; the collector keeps it.
+            collector.set_property("function", function_name());
             // Installed once per process (`INIT`): a second set cannot happen.
             if COLLECTOR.set(collector).is_err() {
                 tracing::warn!("a metrics collector was installed already");
@@ -146,7 +148,6 @@ pub fn invocation_started(request_id: &str) {
     let n = INVOCATIONS.fetch_add(1, Ordering::Relaxed);
     if let Some(collector) = COLLECTOR.get() {
         collector.set_property("requestId", request_id.to_owned());
-        collector.set_property("function", function_name());
     }
     if n == 0 {
         metrics::counter!(metric::COLD_START).increment(1);
