@@ -11,7 +11,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     let viewer = accounts::authenticate_optional(state, &req).await?;
     let id = shared::http::path_id(&req, "id")?;
     let post = shared::posts::get(state, viewer.as_ref(), id).await?;
-    let etag = format!("\"{}\"", post.version);
+    let etag = shared::http::version_etag(post.version);
     let mut response = if shared::http::if_none_match(&req, &etag) {
         shared::http::not_modified(&etag)
     } else {

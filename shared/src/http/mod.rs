@@ -100,10 +100,7 @@ pub fn cacheable_json<T: Serialize + ?Sized>(
     let mut response = if if_none_match(req, &etag) {
         not_modified(&etag)
     } else {
-        let mut response = Response::new(Body::Text(body));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        let mut response = json_text(StatusCode::OK, body);
         response.headers_mut().insert(
             header::ETAG,
             HeaderValue::from_str(&etag).map_err(ApiError::internal)?,
@@ -116,9 +113,14 @@ pub fn cacheable_json<T: Serialize + ?Sized>(
     Ok(response)
 }
 
+/// The `ETag` of a resource at `version`: `"<version>"`.
+pub fn version_etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
 /// Sets `ETag: "<version>"` on a response.
 pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+    if let Ok(value) = HeaderValue::from_str(&version_etag(version)) {
         response.headers_mut().insert(header::ETAG, value);
     }
     response
@@ -130,12 +132,17 @@ pub fn json<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<Response<Body>, ApiError> {
     let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    Ok(json_text(status, body))
+}
+
+/// A response with `status` whose body is the JSON text `body`.
+fn json_text(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-    Ok(response)
+    response
 }
 
 /// `201 Created` with `Location: location` (the new resource's path) and the JSON body.
