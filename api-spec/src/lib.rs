@@ -252,7 +252,29 @@ fn error_response(status: u16) -> utoipa::openapi::Response {
         422 => problem(
             "The body is well-formed but invalid: every invalid field is listed in `errors`",
         ),
-        429 => problem_with_header("Too many attempts", "Retry-After", "Seconds to wait"),
+        429 => {
+            let mut response =
+                problem_with_header("Too many attempts", "Retry-After", "Seconds to wait");
+            for (name, about) in [
+                (
+                    "RateLimit-Policy",
+                    "The quota policies that refused, e.g. `\"post-create\";q=30;w=3600` (IETF draft-ietf-httpapi-ratelimit-headers; also sent on the answers that counted)",
+                ),
+                (
+                    "RateLimit",
+                    "What is left of each policy's quota and when it resets, e.g. `\"post-create\";r=0;t=1800`",
+                ),
+            ] {
+                response.headers.insert(
+                    name.to_owned(),
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some(about))
+                        .build(),
+                );
+            }
+            response
+        }
         500 => problem("An unexpected failure (generic: the cause is logged, never returned)"),
         503 => problem_with_header(
             "A dependency (DynamoDB) is unavailable or throttling",
@@ -368,6 +390,7 @@ fn components() -> utoipa::openapi::Components {
     components = register::<health::Health>(components, &mut nested);
     components = register::<health_ready::Readiness>(components, &mut nested);
     components = register::<Jwks>(components, &mut nested);
+    components = register::<shared::accounts::PublicProfile>(components, &mut nested);
     components = register::<Jwk>(components, &mut nested);
     components = register::<Session>(components, &mut nested);
     components = register::<auth_register::Pending>(components, &mut nested);
@@ -394,9 +417,11 @@ fn components() -> utoipa::openapi::Components {
     components = register::<auth_password_forgot::Forgot>(components, &mut nested);
     components = register::<auth_password_reset::Reset>(components, &mut nested);
     components = register::<auth_email_verify::Verify>(components, &mut nested);
+    components = register::<auth_email_change_confirm::ConfirmEmailChange>(components, &mut nested);
     components = register::<users_me_patch::ProfilePatch>(components, &mut nested);
     components = register::<users_me_delete::DeleteMe>(components, &mut nested);
     components = register::<users_me_password::ChangePassword>(components, &mut nested);
+    components = register::<users_me_email::ChangeEmail>(components, &mut nested);
     components = register::<users_patch::UserPatch>(components, &mut nested);
     components = register::<posts_create::CreatePost>(components, &mut nested);
     components = register::<posts_patch::PatchPost>(components, &mut nested);

@@ -1,8 +1,8 @@
 //! The route table: every operation of the API with its parameters, body, answers and who may
 //! call it — data, read by [`crate::document`].
 
-use shared::accounts::Session;
 use shared::accounts::items::UserView;
+use shared::accounts::{PublicProfile, Session};
 use shared::auth::Role;
 use shared::auth::keys::Jwks;
 use shared::ids::UserId;
@@ -182,7 +182,7 @@ pub(crate) fn routes() -> Vec<Route> {
             body: body::<auth_password_forgot::Forgot>(),
             params: vec![],
             ok: vec![(202, "Accepted", None)],
-            errors: &[],
+            errors: &[429],
         },
         Route {
             method: Post,
@@ -209,6 +209,19 @@ pub(crate) fn routes() -> Vec<Route> {
             params: vec![],
             ok: vec![(204, "Verified", None)],
             errors: &[],
+        },
+        Route {
+            method: Post,
+            path: "/v1/auth/email/change/confirm",
+            id: "confirmEmailChange",
+            tag: "auth",
+            summary: "Open an email-change link: the account moves to the new address (its other sessions end)",
+            auth: Auth::None,
+            store: true,
+            body: body::<auth_email_change_confirm::ConfirmEmailChange>(),
+            params: vec![],
+            ok: vec![(204, "Changed", None)],
+            errors: &[409],
         },
         Route {
             method: Post,
@@ -274,6 +287,19 @@ pub(crate) fn routes() -> Vec<Route> {
             params: vec![],
             ok: vec![(204, "Changed", None)],
             errors: &[429],
+        },
+        Route {
+            method: Post,
+            path: "/v1/users/me/email",
+            id: "changeEmail",
+            tag: "me",
+            summary: "Move my account to another address: a link goes to it, the change waits for it (needs the password)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<users_me_email::ChangeEmail>(),
+            params: vec![],
+            ok: vec![(202, "Accepted (`RateLimit`: link emails left)", None)],
+            errors: &[409, 429],
         },
         Route {
             method: Get,
@@ -366,6 +392,26 @@ pub(crate) fn routes() -> Vec<Route> {
         },
         Route {
             method: Get,
+            path: "/v1/users/{id}/profile",
+            id: "getUserProfile",
+            tag: "posts",
+            summary: "A user's public profile: name, member since, published posts",
+            auth: Auth::None,
+            store: true,
+            body: None,
+            params: vec![path_id::<UserId>(), list_etag_header()],
+            ok: vec![
+                (
+                    200,
+                    "The profile (`ETag`, cacheable)",
+                    json::<PublicProfile>(),
+                ),
+                (304, "Not modified", None),
+            ],
+            errors: &[404],
+        },
+        Route {
+            method: Get,
             path: "/v1/audit",
             id: "listAudit",
             tag: "admin",
@@ -414,8 +460,12 @@ pub(crate) fn routes() -> Vec<Route> {
                     .into(),
                 "Replays the first answer for 24 h; the same key with another body is a 422.",
             )],
-            ok: vec![(201, "Created (`Location`, `ETag`)", json::<PostView>())],
-            errors: &[409],
+            ok: vec![(
+                201,
+                "Created (`Location`, `ETag`, `RateLimit`: posts left this hour)",
+                json::<PostView>(),
+            )],
+            errors: &[409, 429],
         },
         Route {
             method: Get,

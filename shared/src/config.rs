@@ -13,6 +13,7 @@
 //! | `SIGNING_KEY_SECRET_ID` | functions that mint tokens | Secrets Manager secret holding the private key set |
 //! | `SIGNING_KEY_ID` | no | the key (kid) of the set that signs, pinned per deployment; unset, the set's first |
 //! | `REFRESH_REUSE_GRACE_SECONDS` | no | seconds in which a rotated refresh token may be presented again without revoking its session (default 0) |
+//! | `REGISTRATIONS_PER_IP_PER_HOUR`, `POSTS_PER_USER_PER_HOUR`, `PASSWORD_RESETS_PER_IP_PER_HOUR`, `LINK_EMAILS_PER_ACCOUNT_PER_HOUR`, `LOGIN_FAILURES_PER_ACCOUNT`, `LOGIN_FAILURES_PER_IP` | no | per-client limits ([`Limits`]) |
 //! | `AWS_LAMBDA_LOG_LEVEL` | no | `TRACE`, `DEBUG`, `INFO` (default), `WARN`, `ERROR`, `FATAL` |
 //! | `AWS_LAMBDA_LOG_FORMAT` | no | `JSON` (default in AWS when the template asks for it) or `Text` |
 //!
@@ -111,8 +112,81 @@ pub struct Config {
     pub refresh_reuse_grace_secs: i64,
     /// `REGISTRATION_MODE`: what registering a taken address answers.
     pub registration_mode: RegistrationMode,
-    /// `REGISTRATIONS_PER_IP_PER_HOUR`: registrations one source address may attempt per hour.
+    /// Per-client limits (template parameters; see [`Limits`]).
+    pub limits: Limits,
+}
+
+/// Per-client limits, each a template parameter passed to exactly the functions that count it.
+///
+/// | variable | default | counts |
+/// | --- | --- | --- |
+/// | `REGISTRATIONS_PER_IP_PER_HOUR` | 30 | registrations per source address and hour |
+/// | `POSTS_PER_USER_PER_HOUR` | 30 | posts created per account and hour |
+/// | `PASSWORD_RESETS_PER_IP_PER_HOUR` | 20 | password-reset requests per source address and hour |
+/// | `LINK_EMAILS_PER_ACCOUNT_PER_HOUR` | 5 | verification, reset and email-change links per account (or address) and hour; one a minute at most |
+/// | `LOGIN_FAILURES_PER_ACCOUNT` | 5 | failed sign-ins (and password confirmations) per account in 15 minutes |
+/// | `LOGIN_FAILURES_PER_IP` | 100 | failed sign-ins per source address in 15 minutes |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
     pub registrations_per_ip_per_hour: u64,
+    pub posts_per_user_per_hour: u64,
+    pub password_resets_per_ip_per_hour: u64,
+    pub link_emails_per_account_per_hour: u64,
+    pub login_failures_per_account: u64,
+    pub login_failures_per_ip: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            registrations_per_ip_per_hour: DEFAULT_REGISTRATIONS_PER_IP_PER_HOUR,
+            posts_per_user_per_hour: 30,
+            password_resets_per_ip_per_hour: 20,
+            link_emails_per_account_per_hour: 5,
+            login_failures_per_account: 5,
+            login_failures_per_ip: 100,
+        }
+    }
+}
+
+impl Limits {
+    /// Reads every limit through `get`; a value that is not a number from 1 to 1,000,000 is a
+    /// [`ConfigError`] naming its variable.
+    fn from_lookup(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |var: &'static str, default: u64| match get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| ConfigError {
+                    var,
+                    problem: "must be a number from 1 to 1000000".into(),
+                }),
+        };
+        let d = Self::default();
+        Ok(Self {
+            registrations_per_ip_per_hour: read(
+                "REGISTRATIONS_PER_IP_PER_HOUR",
+                d.registrations_per_ip_per_hour,
+            )?,
+            posts_per_user_per_hour: read("POSTS_PER_USER_PER_HOUR", d.posts_per_user_per_hour)?,
+            password_resets_per_ip_per_hour: read(
+                "PASSWORD_RESETS_PER_IP_PER_HOUR",
+                d.password_resets_per_ip_per_hour,
+            )?,
+            link_emails_per_account_per_hour: read(
+                "LINK_EMAILS_PER_ACCOUNT_PER_HOUR",
+                d.link_emails_per_account_per_hour,
+            )?,
+            login_failures_per_account: read(
+                "LOGIN_FAILURES_PER_ACCOUNT",
+                d.login_failures_per_account,
+            )?,
+            login_failures_per_ip: read("LOGIN_FAILURES_PER_IP", d.login_failures_per_ip)?,
+        })
+    }
 }
 
 /// What `POST /auth/register` answers for an address that already has an account
@@ -209,18 +283,7 @@ impl Config {
                 });
             }
         };
-        let registrations_per_ip_per_hour = match get("REGISTRATIONS_PER_IP_PER_HOUR") {
-            None => DEFAULT_REGISTRATIONS_PER_IP_PER_HOUR,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=1_000_000).contains(n))
-                .ok_or_else(|| ConfigError {
-                    var: "REGISTRATIONS_PER_IP_PER_HOUR",
-                    problem: "must be a number from 1 to 1000000".into(),
-                })?,
-        };
+        let limits = Limits::from_lookup(get)?;
 
         Ok(Self {
             table_name,
@@ -237,7 +300,7 @@ impl Config {
             signing_key_id: get("SIGNING_KEY_ID"),
             refresh_reuse_grace_secs,
             registration_mode,
-            registrations_per_ip_per_hour,
+            limits,
         })
     }
 }
@@ -324,6 +387,32 @@ mod tests {
     }
 
     #[test]
+    fn every_limit_is_read_from_its_own_variable() {
+        let config = Config::from_lookup(env(&[
+            ("TABLE_NAME", "ferrite"),
+            ("AWS_REGION", "eu-west-1"),
+            ("REGISTRATIONS_PER_IP_PER_HOUR", "1"),
+            ("POSTS_PER_USER_PER_HOUR", "2"),
+            ("PASSWORD_RESETS_PER_IP_PER_HOUR", "3"),
+            ("LINK_EMAILS_PER_ACCOUNT_PER_HOUR", "4"),
+            ("LOGIN_FAILURES_PER_ACCOUNT", "6"),
+            ("LOGIN_FAILURES_PER_IP", " 7 "),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            config.limits,
+            Limits {
+                registrations_per_ip_per_hour: 1,
+                posts_per_user_per_hour: 2,
+                password_resets_per_ip_per_hour: 3,
+                link_emails_per_account_per_hour: 4,
+                login_failures_per_account: 6,
+                login_failures_per_ip: 7,
+            }
+        );
+    }
+
+    #[test]
     fn a_missing_table_name_names_the_variable() {
         let err = Config::from_lookup(env(&[
             ("AWS_REGION", "eu-west-1"),
@@ -352,6 +441,8 @@ mod tests {
             ("CURSOR_SECRET", "short", "CURSOR_SECRET"),
             ("AWS_LAMBDA_LOG_LEVEL", "LOUD", "AWS_LAMBDA_LOG_LEVEL"),
             ("AWS_LAMBDA_LOG_FORMAT", "xml", "AWS_LAMBDA_LOG_FORMAT"),
+            ("POSTS_PER_USER_PER_HOUR", "0", "POSTS_PER_USER_PER_HOUR"),
+            ("LOGIN_FAILURES_PER_IP", "many", "LOGIN_FAILURES_PER_IP"),
         ];
         for (var, value, expected) in cases {
             let mut pairs: Vec<(&str, &str)> =

@@ -12,7 +12,7 @@
 
 use std::error::Error as StdError;
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
@@ -74,9 +74,14 @@ pub enum ApiError {
     /// **422** — the body is well-formed but some fields are invalid; every invalid field is listed.
     #[error("validation failed: {} field error(s)", errors.len())]
     Validation { errors: Vec<FieldError> },
-    /// **429** — too many requests; retry after `retry_after_secs`.
+    /// **429** — too many requests; retry after `retry_after_secs`. `rate_limit` names the
+    /// client's spent quota in the `RateLimit-Policy` / `RateLimit` fields (see
+    /// [`crate::limits`]).
     #[error("too many requests: retry after {retry_after_secs}s")]
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+        rate_limit: Option<RateLimitFields>,
+    },
     /// **503** — a dependency is throttling or unavailable; retrying later should work.
     #[error("service unavailable")]
     Unavailable {
@@ -88,6 +93,31 @@ pub enum ApiError {
     #[error("internal error")]
     Internal(#[source] Cause),
 }
+
+/// The values of the `RateLimit-Policy` and `RateLimit` fields of the IETF draft
+/// (draft-ietf-httpapi-ratelimit-headers-11), already written as structured-field lists, e.g.
+/// `"post-create";q=30;w=3600` and `"post-create";r=0;t=1800`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitFields {
+    pub policy: String,
+    pub state: String,
+}
+
+impl RateLimitFields {
+    /// Sets both fields on `headers` (values that are not visible ASCII are left out).
+    pub fn insert_into(&self, headers: &mut http::HeaderMap) {
+        for (name, value) in [(RATELIMIT_POLICY, &self.policy), (RATELIMIT, &self.state)] {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+/// `RateLimit-Policy`: the quota policies that apply to the request.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`: what is left of each policy's quota, and when it resets.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// An RFC 9457 problem: the body of every error response (`application/problem+json`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -233,7 +263,9 @@ impl ApiError {
                 format!("The request body must be sent as {expected}.")
             }
             Self::Validation { .. } => "The request has invalid fields.".to_owned(),
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
                 format!("Too many requests. Retry after {retry_after_secs} seconds.")
             }
             Self::Unavailable { .. } => {
@@ -290,8 +322,16 @@ impl ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         match &self {
-            Self::TooManyRequests { retry_after_secs }
-            | Self::Unavailable {
+            Self::TooManyRequests {
+                retry_after_secs,
+                rate_limit,
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                if let Some(fields) = rate_limit {
+                    fields.insert_into(headers);
+                }
+            }
+            Self::Unavailable {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -384,6 +424,7 @@ mod tests {
             (
                 ApiError::TooManyRequests {
                     retry_after_secs: 60,
+                    rate_limit: None,
                 },
                 429,
                 "RATE_LIMITED",
@@ -443,9 +484,15 @@ mod tests {
     fn rate_limits_and_outages_tell_the_client_when_to_retry() {
         let response = ApiError::TooManyRequests {
             retry_after_secs: 42,
+            rate_limit: Some(RateLimitFields {
+                policy: "\"p\";q=5;w=60".into(),
+                state: "\"p\";r=0;t=42".into(),
+            }),
         }
         .into_response("r");
         assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(response.headers()["ratelimit-policy"], "\"p\";q=5;w=60");
+        assert_eq!(response.headers()["ratelimit"], "\"p\";r=0;t=42");
         let response = ApiError::Unavailable {
             retry_after_secs: 2,
             cause: "x".into(),

@@ -90,6 +90,8 @@ pub struct Change {
 pub enum LinkPurpose {
     VerifyEmail,
     ResetPassword,
+    /// Confirms a new address (sent to it): the account moves to it when the link is opened.
+    ChangeEmail,
 }
 
 impl LinkPurpose {
@@ -98,6 +100,7 @@ impl LinkPurpose {
         match self {
             Self::VerifyEmail => "verifyToken",
             Self::ResetPassword => "resetToken",
+            Self::ChangeEmail => "changeEmailToken",
         }
     }
 }
@@ -236,6 +239,18 @@ impl Event {
     #[must_use]
     pub fn email_user(mut self, template: &str, user: UserId, vars: &[(&str, &str)]) -> Self {
         let intent = EmailIntent::new(template, Recipient::User(user), vars);
+        if self.email.is_none() {
+            self.email = Some(intent);
+        } else {
+            self.more_emails.push(intent);
+        }
+        self
+    }
+
+    /// Asks for one more email, to the address `to` (see [`Event::email`] for the first).
+    #[must_use]
+    pub fn email_also(mut self, template: &str, to: &str, vars: &[(&str, &str)]) -> Self {
+        let intent = EmailIntent::new(template, Recipient::Address(to.to_owned()), vars);
         if self.email.is_none() {
             self.email = Some(intent);
         } else {

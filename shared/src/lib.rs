@@ -9,6 +9,7 @@
 //! - [`telemetry`] — JSON logs following Lambda's log controls;
 //! - [`auth`] — access tokens (EdDSA JWT), passwords (argon2id), roles, `authenticate`;
 //! - [`accounts`] — registration, sessions, refresh rotation, profile and admin operations;
+//! - [`limits`] — per-client limits in fixed windows, told in the `RateLimit` fields;
 //! - [`events`] — the event envelope written to the outbox with every change;
 //! - [`ids`], [`clock`] — time-ordered ids and injectable time.
 //!
@@ -32,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod limits;
 pub mod posts;
 pub mod properties;
 pub mod state;

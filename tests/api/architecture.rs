@@ -14,7 +14,7 @@ const SHARED_STACK: &[&[&str]] = &[
     &["validate", "aws", "telemetry"],
     &["store", "auth"],
     &["http", "state"],
-    &["events"],
+    &["events", "limits"],
     &["accounts"],
     &["posts", "properties"],
     &["audit", "worker"],

@@ -129,10 +129,16 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
         )
         .await;
     assert_eq!(created.status, 201);
-    // The feed's month markers are written before the post's transaction, outside it.
+    // The per-account limit is counted first; the feed's month markers are written before
+    // the post's transaction, outside it.
     expect(
         "POST /v1/posts",
-        &["BatchGetItem", "BatchWriteItem", "TransactWriteItems"],
+        &[
+            "BatchGetItem",
+            "UpdateItem",
+            "BatchWriteItem",
+            "TransactWriteItems",
+        ],
     );
     let id = created.body["id"].as_str().expect("id").to_owned();
 
@@ -195,6 +201,17 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     made.sort();
     assert_eq!(made, ["GetItem", "Query"], "GET /v1/users/{{id}}/posts");
 
+    assert_eq!(
+        app.call(
+            users_profile::handle,
+            Call::new("GET", "/v1/users/{id}/profile").param("id", &user_id)
+        )
+        .await
+        .status,
+        200
+    );
+    expect("GET /v1/users/{id}/profile", &["GetItem"]);
+
     app.grant("calls@example.com", Role::Admin).await;
     log.take();
     assert_eq!(
@@ -234,6 +251,68 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     expect(
         "DELETE /v1/posts/{id}",
         &["BatchGetItem", "GetItem", "TransactWriteItems"],
+    );
+
+    let forgot = app
+        .call(
+            auth_password_forgot::handle,
+            Call::new("POST", "/v1/auth/password/forgot")
+                .json(&json!({"email": "calls@example.com"})),
+        )
+        .await;
+    assert_eq!(forgot.status, 202);
+    // Per-IP limit, the claim, the address's two link-email windows, the event.
+    expect(
+        "POST /v1/auth/password/forgot",
+        &[
+            "UpdateItem",
+            "GetItem",
+            "UpdateItem",
+            "UpdateItem",
+            "TransactWriteItems",
+        ],
+    );
+
+    let asked = app
+        .call(
+            users_me_email::handle,
+            Call::new("POST", "/v1/users/me/email")
+                .bearer(&access)
+                .json(&json!({"newEmail": "calls-moved@example.com", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    // The password attempt, the new address's claim, the two link-email windows, the change.
+    expect(
+        "POST /v1/users/me/email",
+        &[
+            "BatchGetItem",
+            "UpdateItem",
+            "GetItem",
+            "UpdateItem",
+            "UpdateItem",
+            "TransactWriteItems",
+        ],
+    );
+    let token = app.link_token("user.email_change_requested").await;
+    log.take();
+    let confirmed = app
+        .call(
+            auth_email_change_confirm::handle,
+            Call::new("POST", "/v1/auth/email/change/confirm").json(&json!({"token": token})),
+        )
+        .await;
+    assert_eq!(confirmed.status, 204, "{}", confirmed.body);
+    // The token, the user, the asking session, the other sessions, one transaction.
+    expect(
+        "POST /v1/auth/email/change/confirm",
+        &[
+            "GetItem",
+            "GetItem",
+            "GetItem",
+            "Query",
+            "TransactWriteItems",
+        ],
     );
 }
 

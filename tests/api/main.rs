@@ -7,6 +7,8 @@
 //! - `auth`: accounts in-process — registration, sessions, one's own account, the admin routes;
 //! - `posts`: posts in-process — visibility, feeds, concurrency, idempotency;
 //! - `properties`: the property registry — unique file numbers, transfers, the history, owners;
+//! - `email_change`, `users_profile`, `limits`: changing one's address, public profiles, the
+//!   per-client limits and their `RateLimit` fields;
 //! - `events`: the workers in-process on real SQS events;
 //! - `calls`: the DynamoDB operations each endpoint makes (the README's call-count table);
 //! - `iam`: every function held to its policy in template.yaml;
@@ -20,13 +22,16 @@ mod attacks;
 mod auth;
 mod calls;
 mod e2e;
+mod email_change;
 mod events;
 mod fixtures;
 mod gateway;
 mod health_ready;
 mod iam;
+mod limits;
 mod operations;
 mod posts;
 mod properties;
 mod security;
 mod store;
+mod users_profile;

@@ -87,7 +87,7 @@ async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)
     )
     .await
     .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))?;
-    let shared::accounts::Registered::SignedIn(session) = registered else {
+    let shared::accounts::Registered::SignedIn(session) = registered.value else {
         bail!("the bench stack registers in `conflict` mode (the template's default)");
     };
     let token = session.tokens.access_token.clone();
@@ -111,7 +111,7 @@ async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)
     )
     .await
     .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))?;
-    Ok((email, token, post.id.to_string()))
+    Ok((email, token, post.value.id.to_string()))
 }
 
 fn argon2_ms() -> Vec<f64> {

@@ -1,5 +1,6 @@
 //! `POST /v1/auth/email/verify/resend` (authenticated) → 202: a new verification link;
-//! 429 past one a minute / five an hour; 409 if already verified.
+//! 429 past one a minute / `LinkEmailsPerAccountPerHour` an hour (`RateLimit` fields on both);
+//! 409 if already verified.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -7,9 +8,10 @@ use shared::{ApiError, State, accounts};
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
-    accounts::resend_verification(state, &me).await?;
-    shared::http::json(
+    let quotas = accounts::resend_verification(state, &me).await?;
+    let response = shared::http::json(
         StatusCode::ACCEPTED,
         &std::collections::BTreeMap::from([("message", "A new verification link is on its way.")]),
-    )
+    )?;
+    Ok(shared::limits::with_quotas(response, &quotas))
 }

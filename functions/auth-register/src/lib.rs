@@ -7,6 +7,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::accounts::{self, Registered, Registration};
+use shared::limits;
 use shared::validate::{DisplayName, Email, Password};
 use shared::{ApiError, State};
 
@@ -33,12 +34,14 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         name: DisplayName::parse(&body.name).map_err(|e| e.at("name"))?,
         password: Password::parse(&body.password).map_err(|e| e.at("password"))?,
     };
-    match accounts::register(state, input, &shared::http::source_ip(&req)).await? {
+    let registered = accounts::register(state, input, &shared::http::source_ip(&req)).await?;
+    let response = match registered.value {
         Registered::SignedIn(session) => {
-            shared::http::created(&format!("/v1/users/{}", session.user.id), &session)
+            shared::http::created(&format!("/v1/users/{}", session.user.id), &session)?
         }
-        Registered::Accepted => shared::http::json(StatusCode::ACCEPTED, &Pending::default()),
-    }
+        Registered::Accepted => shared::http::json(StatusCode::ACCEPTED, &Pending::default())?,
+    };
+    Ok(limits::with_quotas(response, &registered.quotas))
 }
 
 /// The answer of a registration in `silent` mode: the same for a new and a taken address.

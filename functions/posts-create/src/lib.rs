@@ -1,6 +1,8 @@
 //! `POST /v1/posts` `{title, body, tags?, status?}` → 201 with `Location` and `ETag`.
 //! `Idempotency-Key` (optional, 1–128 visible characters): a repeat with the same key and body
-//! within 24 h returns the original post and creates nothing; another body → 422.
+//! within 24 h returns the original post and creates nothing; another body → 422. Past
+//! `PostsPerUserPerHour` new posts an hour, 429; a new post's answer carries the quota in the
+//! `RateLimit` fields.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -53,9 +55,13 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         tags: body.tags,
         status: body.status.unwrap_or(PostStatus::Draft),
     };
-    let post = posts::create(state, &me, input, key.as_deref()).await?;
-    Ok(shared::http::with_etag(
-        shared::http::created(&format!("/v1/posts/{}", post.id), &post)?,
-        post.version,
+    let created = posts::create(state, &me, input, key.as_deref()).await?;
+    let post = created.value;
+    Ok(shared::limits::with_quotas(
+        shared::http::with_etag(
+            shared::http::created(&format!("/v1/posts/{}", post.id), &post)?,
+            post.version,
+        ),
+        &created.quotas,
     ))
 }

@@ -1,5 +1,5 @@
 //! `GET /v1/posts/{id}` → the post with `ETag`; `If-None-Match` with the current ETag → 304.
-//! Published and anonymous: cacheable (`POST_CACHE`, `Vary: Authorization`); otherwise
+//! Published and anonymous: cacheable (`ITEM_CACHE`, `Vary: Authorization`); otherwise
 //! `private, no-store`.
 //! Drafts and hidden posts exist only for their author, moderators and admins (404 otherwise).
 
@@ -20,7 +20,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     // A published post read anonymously may sit in shared caches; what a signed-in caller
     // reads (drafts, hidden posts, their own) must not. The answer depends on the header.
     let policy = if post.status == shared::posts::PostStatus::Published && viewer.is_none() {
-        shared::http::POST_CACHE
+        shared::http::ITEM_CACHE
     } else {
         "private, no-store"
     };

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::State;
 use shared::config::ConfigError;
-use shared::events::{EmailIntent, Event, LinkPurpose, Recipient};
+use shared::events::{EmailIntent, Event, Recipient};
 use shared::store::{Key, Update};
 use shared::telemetry::metric;
 use shared::worker::{self, RecordError};
@@ -276,11 +276,10 @@ async fn deliver_one(
 fn with_token(intent: &EmailIntent, token: &str) -> EmailIntent {
     let mut intent = intent.clone();
     if let Some(link) = intent.link {
-        let var = match link.purpose {
-            LinkPurpose::VerifyEmail => "verifyToken",
-            LinkPurpose::ResetPassword => "resetToken",
-        };
-        intent.vars.insert(var.to_owned(), token.to_owned());
+        // The template's variable is named like the user's pointer to the newest link.
+        intent
+            .vars
+            .insert(link.purpose.pointer().to_owned(), token.to_owned());
     }
     intent
 }

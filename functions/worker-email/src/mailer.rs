@@ -26,6 +26,18 @@ pub(crate) const SUBJECTS: &[(&str, &str)] = &[
         "Someone tried to create a {{ app_name }} account with your address",
     ),
     (
+        "confirm-email-change",
+        "Confirm your new {{ app_name }} email address",
+    ),
+    (
+        "email-change-requested",
+        "A change of your {{ app_name }} email address was requested",
+    ),
+    (
+        "email-changed",
+        "Your {{ app_name }} email address was changed",
+    ),
+    (
         "property-transferred-away",
         "Property {{ fileNumber }} was transferred from you",
     ),
@@ -78,6 +90,30 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "account-exists.txt",
         include_str!("../templates/account-exists.txt"),
+    ),
+    (
+        "confirm-email-change.html",
+        include_str!("../templates/confirm-email-change.html"),
+    ),
+    (
+        "confirm-email-change.txt",
+        include_str!("../templates/confirm-email-change.txt"),
+    ),
+    (
+        "email-change-requested.html",
+        include_str!("../templates/email-change-requested.html"),
+    ),
+    (
+        "email-change-requested.txt",
+        include_str!("../templates/email-change-requested.txt"),
+    ),
+    (
+        "email-changed.html",
+        include_str!("../templates/email-changed.html"),
+    ),
+    (
+        "email-changed.txt",
+        include_str!("../templates/email-changed.txt"),
     ),
     (
         "property-transferred-away.html",
@@ -177,6 +213,9 @@ impl Mailer {
         }
         if let Some(token) = intent.vars.get("resetToken") {
             vars.insert("reset_url", self.link("/reset-password", token));
+        }
+        if let Some(token) = intent.vars.get("changeEmailToken") {
+            vars.insert("confirm_email_url", self.link("/confirm-email", token));
         }
         vars.insert(
             "forgot_url",

@@ -13,8 +13,8 @@ use crate::store::{
 };
 use crate::validate::Email;
 
-use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView, admin_counter_key};
-use super::{Principal, find_user, greeting, sessions::session_deletes};
+use super::items::{EmailClaim, UserItem, UserStatus, UserView, admin_counter_key};
+use super::{Principal, find_user, greeting, recovery::void_links, sessions::session_deletes};
 
 /// The admin counter change when `user` stops being an active admin: fails the transaction
 /// (409 `LAST_ADMIN`) if it is the last one.
@@ -184,17 +184,13 @@ pub async fn admin_update_user(
     let disabling = status == UserStatus::Disabled && user.status == UserStatus::Active;
     if disabling {
         // Every session and email link of the account ends, however many there are.
-        update = update
-            .set(
+        update = void_links(
+            update.set(
                 "sessionEpoch",
                 AttributeValue::N((user.session_epoch + 1).to_string()),
-            )
-            .set(
-                "linksValidAfter",
-                AttributeValue::N(state.clock.unix_millis().to_string()),
-            )
-            .remove(TokenPurpose::ResetPassword.pointer())
-            .remove(TokenPurpose::VerifyEmail.pointer());
+            ),
+            state.clock.unix_millis(),
+        );
     }
     let mut writes = vec![update.into_transact(store)?];
     let counter_index = match (was_admin, is_admin) {

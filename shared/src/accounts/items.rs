@@ -64,6 +64,12 @@ pub struct UserItem {
     /// account is deleted only without one.
     #[serde(default)]
     pub active_lease_count: u64,
+    /// Published posts of this account, kept in the post transactions that publish, unpublish,
+    /// hide and delete them (the public profile shows it). Signed: a post published before the
+    /// counter existed and deleted since takes it below its true value rather than breaking the
+    /// item; shown clamped at 0.
+    #[serde(default)]
+    pub published_post_count: i64,
     /// Links requested before this instant (ms) are never minted: set when the password is
     /// set, so a reset or verification email still on its way carries no live link.
     #[serde(default)]
@@ -75,11 +81,30 @@ pub struct UserItem {
     /// The hash of the newest verification link's token (same rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_token: Option<String>,
+    /// The hash of the newest email-change link's token (same rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_email_token: Option<String>,
+    /// The address a change was asked for (normalised), until its link is opened: the account
+    /// keeps its address and its claim until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
+    /// The session that asked for the change: the one that survives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_email_session: Option<String>,
 }
 
 impl UserItem {
     pub fn key(&self) -> Key {
         Key::user(self.id)
+    }
+
+    /// The hash of the newest link of `purpose`.
+    pub fn newest_link(&self, purpose: TokenPurpose) -> Option<&str> {
+        match purpose {
+            TokenPurpose::VerifyEmail => self.verify_token.as_deref(),
+            TokenPurpose::ResetPassword => self.reset_token.as_deref(),
+            TokenPurpose::ChangeEmail => self.change_email_token.as_deref(),
+        }
     }
 
     /// This account as the actor of an event, with its roles at the time.
@@ -203,19 +228,6 @@ impl OneTimeToken {
     pub fn key(token_hash: &str) -> Key {
         Key::new(format!("TOKEN#{token_hash}"), "TOKEN")
     }
-}
-
-/// `THROTTLE#<scope>#<subject>` / `<window start>`: attempts in a fixed window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Counter {
-    pub pk: String,
-    pub sk: String,
-    #[serde(default)]
-    pub count: u64,
-    #[serde(default)]
-    pub last_at: i64,
-    pub expires_at: i64,
 }
 
 /// `STATS` / `ADMINS`: how many active admins exist (guards the last one).

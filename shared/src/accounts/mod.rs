@@ -11,7 +11,10 @@
 //! | refresh | 1 GetItem (token), 1 BatchGetItem (user + session), 1 TransactWriteItems |
 //! | logout | 1 GetItem, 1 TransactWriteItems |
 //! | authenticated request | 1 BatchGetItem (user + session) before the handler's own work |
-//! | forgot password | 1 GetItem, 2 UpdateItem (throttle windows), 1 TransactWriteItems if the account exists |
+//! | public profile | 1 GetItem |
+//! | email change request | 1 UpdateItem (password attempt), 1 GetItem (new address's claim), 2 UpdateItem (link budget), 1 TransactWriteItems (pending change, attempt given back, event) |
+//! | email change confirmation | 2 GetItem (token, user), 1 GetItem (the asking session), 1 Query (sessions), 1 TransactWriteItems (token, both claims, user, sessions, event) |
+//! | forgot password | 1 UpdateItem (per-IP limit), 1 GetItem, 2 UpdateItem (the address's windows), 1 TransactWriteItems (the event, or a count of unsent requests) |
 //!
 //! Refresh tokens are 256-bit random values stored only as SHA-256 hashes. Each refresh
 //! rotates the token in one transaction (the old one marked `rotated` under a condition, the
@@ -20,6 +23,7 @@
 //! rotation, which answers 401 without revoking (a client's concurrent retry).
 
 mod admin;
+mod email_change;
 pub mod items;
 mod principal;
 mod profile;
@@ -29,10 +33,13 @@ mod sessions;
 mod throttle;
 
 pub use admin::{AdminChange, admin_delete_user, admin_update_user, grant_role, list_users};
+pub use email_change::{confirm_email_change, request_email_change};
 pub use principal::{
     Principal, authenticate, authenticate_optional, bearer_token, require_owner_or, require_role,
 };
-pub use profile::{change_password, delete_own_account, update_profile};
+pub use profile::{
+    PublicProfile, change_password, delete_own_account, public_profile, update_profile,
+};
 pub use recovery::{
     STRANGER_TEMPLATES, forgot_password, mint_link, resend_verification, reset_password,
     stranger_mail_allowed, verify_email,
@@ -47,6 +54,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{ApiError, FieldError};
 use crate::ids::UserId;
+use crate::limits::Policy;
 use crate::store::{Key, Store};
 use items::{SessionItem, UserItem, UserView};
 
@@ -56,15 +64,13 @@ pub const SESSION_TTL_SECS: i64 = 30 * 24 * 3600;
 pub const VERIFY_TOKEN_TTL_SECS: i64 = 48 * 3600;
 /// Password reset links are valid for 30 minutes.
 pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
-/// Failed logins allowed per account, and per source IP, in one window.
-pub const LOGIN_MAX_FAILURES_PER_ACCOUNT: u64 = 5;
-pub const LOGIN_MAX_FAILURES_PER_IP: u64 = 100;
+/// Email-change links (sent to the new address) are valid for 24 hours.
+pub const CHANGE_EMAIL_TOKEN_TTL_SECS: i64 = 24 * 3600;
+/// The window of the sign-in failure budgets (their sizes: [`crate::config::Limits`]).
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
-/// Emails (reset, verification) per account: one a minute, five an hour.
-const EMAIL_LIMITS: [(i64, u64); 2] = [(60, 1), (3600, 5)];
 /// Emails a stranger can make us send to an address ([`STRANGER_TEMPLATES`]): three an hour.
 /// Past it the change still happens; its email is not sent.
-const STRANGER_MAIL_LIMITS: [(i64, u64); 1] = [(3600, 3)];
+const STRANGER_MAIL: Policy = Policy::new("stranger-mail", 3, 3600);
 /// Sessions one account may hold; signing in once more ends the oldest.
 pub const MAX_SESSIONS: usize = 10;
 

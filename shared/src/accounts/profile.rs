@@ -1,14 +1,17 @@
-//! The signed-in user's own account: profile, password change, deletion.
+//! The signed-in user's own account (profile, password change, deletion) and anyone's public
+//! profile.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::events::{Event, outbox_put};
+use crate::ids::UserId;
 use crate::state::State;
 use crate::store::{OnCondition, Update, expect_version};
 use crate::validate::{DisplayName, Password};
 
-use super::items::UserView;
+use super::items::{UserItem, UserView};
 use super::{
     Principal, admin::delete_user, recovery::PasswordSet, recovery::set_password,
     throttle::confirm_password,
@@ -96,4 +99,40 @@ pub async fn delete_own_account(
         state.store.update(give_back.update).await?;
     }
     deleted
+}
+
+/// What anyone may see of an account: no address, no roles, no status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicProfile {
+    pub id: UserId,
+    pub name: String,
+    /// When the account was created.
+    #[schema(format = DateTime)]
+    pub member_since: String,
+    /// Posts of this account that are published now (drafts and hidden posts do not count).
+    pub published_posts: u64,
+}
+
+impl From<&UserItem> for PublicProfile {
+    fn from(user: &UserItem) -> Self {
+        Self {
+            id: user.id,
+            name: user.name.clone(),
+            member_since: user.created_at.clone(),
+            published_posts: u64::try_from(user.published_post_count).unwrap_or(0),
+        }
+    }
+}
+
+/// `GET /users/{id}/profile`: anyone's public profile (one GetItem; the published-post count
+/// is kept on the account by the post transactions, so no post is read). 404 for an account
+/// that does not exist — or is deleted, though its posts are still being purged.
+pub async fn public_profile(state: &State, id: UserId) -> Result<PublicProfile, ApiError> {
+    let user: UserItem = state
+        .store
+        .get(&crate::store::Key::user(id))
+        .await?
+        .ok_or_else(ApiError::no_such_user)?;
+    Ok(PublicProfile::from(&user))
 }

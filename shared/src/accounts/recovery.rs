@@ -6,16 +6,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use crate::auth::password::{self};
 use crate::error::ApiError;
 use crate::events::{Actor, Event, LinkRequest, outbox_put};
+use crate::limits::{self, Policy, Quota};
 use crate::state::State;
 use crate::store::{Key, StoreError, Update};
 use crate::validate::{Email, Password};
 
 use super::items::{EmailClaim, OneTimeToken, SessionItem, TokenPurpose, UserItem};
 use super::{
-    LOGIN_WINDOW_SECS, Principal, RESET_TOKEN_TTL_SECS, STRANGER_MAIL_LIMITS,
+    CHANGE_EMAIL_TOKEN_TTL_SECS, LOGIN_WINDOW_SECS, Principal, RESET_TOKEN_TTL_SECS, STRANGER_MAIL,
     VERIFY_TOKEN_TTL_SECS, find_user, greeting, random_token, sessions::session_deletes,
-    throttle::counter_key, throttle::email_allowance, throttle::email_budget,
-    throttle::window_start, token_hash,
+    throttle::LinkMail, throttle::link_mail_budget, token_hash,
 };
 
 /// Mints the token of a link an email asks for — the email worker does, when it sends it: the
@@ -30,6 +30,7 @@ pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<Strin
     let ttl = match link.purpose {
         TokenPurpose::VerifyEmail => VERIFY_TOKEN_TTL_SECS,
         TokenPurpose::ResetPassword => RESET_TOKEN_TTL_SECS,
+        TokenPurpose::ChangeEmail => CHANGE_EMAIL_TOKEN_TTL_SECS,
     };
     let key = OneTimeToken::key(&hash);
     let writes = vec![
@@ -54,30 +55,51 @@ pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<Strin
 }
 
 /// The emails anyone can make us send to an address they name (a registration, an account
-/// deletion right after): budgeted per address by the email worker.
-pub const STRANGER_TEMPLATES: [&str; 3] = ["welcome", "account-deleted", "account-exists"];
+/// deletion right after, an email change to it): budgeted per address by the email worker.
+pub const STRANGER_TEMPLATES: [&str; 4] = [
+    "welcome",
+    "account-deleted",
+    "account-exists",
+    "confirm-email-change",
+];
 
 /// Counts one email a stranger can trigger towards `address`: false past its budget (the email
 /// worker then sends nothing; the change itself has happened).
 pub async fn stranger_mail_allowed(state: &State, address: &str) -> Result<bool, ApiError> {
-    Ok(
-        email_budget(state, "stranger-mail", address, &STRANGER_MAIL_LIMITS)
-            .await?
-            .is_ok(),
+    let counted = limits::count_all(
+        &state.store,
+        state.clock.unix_seconds(),
+        &[STRANGER_MAIL],
+        address,
     )
+    .await?;
+    Ok(!counted.exceeded)
 }
 
-/// `POST /auth/password/forgot`: always 202. An email with a 30-minute single-use link goes
-/// out only if the account exists and its email allowance is not used up; the caller cannot
-/// tell the difference, by the answer or by the work done: every path makes the same calls
-/// (GetItem, the allowance's `UpdateItem`s, one TransactWriteItems — the event, or a count of
-/// requests that sent nothing).
-pub async fn forgot_password(state: &State, email: &Email) -> Result<(), ApiError> {
+/// `POST /auth/password/forgot`: 202, or 429 past the requests one source address may make
+/// (`PASSWORD_RESETS_PER_IP_PER_HOUR`, counted first; the answer carries that quota). An
+/// email with a 30-minute single-use link goes out only if the account exists and its email
+/// allowance is not used up; the caller cannot tell the difference, by the answer or by the
+/// work done: every path makes the same calls (the per-IP `UpdateItem`, GetItem, the
+/// allowance's `UpdateItem`s, one TransactWriteItems — the event, or a count of requests that
+/// sent nothing).
+pub async fn forgot_password(
+    state: &State,
+    email: &Email,
+    source_ip: &str,
+) -> Result<Vec<Quota>, ApiError> {
     let store = &state.store;
+    let now = state.clock.unix_seconds();
+    let per_ip = Policy::new(
+        "password-reset-ip",
+        state.config.limits.password_resets_per_ip_per_hour,
+        3600,
+    );
+    let quota = limits::consume(store, now, per_ip, source_ip).await?;
     let claim: Option<EmailClaim> = store.get(&Key::email(email)).await?;
-    let allowed = email_allowance(state, "reset-email", email.as_str())
+    let allowed = !link_mail_budget(state, LinkMail::Reset, email.as_str())
         .await?
-        .is_ok();
+        .exceeded;
     let write = match claim {
         Some(claim) if allowed => {
             let event = Event::about_user(
@@ -98,24 +120,18 @@ pub async fn forgot_password(state: &State, email: &Email) -> Result<(), ApiErro
             if let Some(claim) = claim {
                 tracing::info!(userId = %claim.user_id, "password reset email suppressed by rate limit");
             }
-            let now = state.clock.unix_seconds();
-            let window = window_start(now, LOGIN_WINDOW_SECS);
-            Update::new(counter_key("reset-unsent", "all", window))
-                .add("count", 1)
-                .set(
-                    "expiresAt",
-                    AttributeValue::N((window + LOGIN_WINDOW_SECS + 60).to_string()),
-                )
+            Policy::new("reset-unsent", u64::MAX, LOGIN_WINDOW_SECS)
+                .count("all", now)
                 .into_transact(store)?
         }
     };
     store.transact(vec![write]).await?;
-    Ok(())
+    Ok(vec![quota])
 }
 
 /// Consumes a one-time token of `purpose`; 400 `INVALID_TOKEN` if unknown, used, expired or
 /// of another purpose. Returns the item and the delete to put in the consuming transaction.
-async fn take_token(
+pub(super) async fn take_token(
     state: &State,
     token: &str,
     purpose: TokenPurpose,
@@ -126,41 +142,51 @@ async fn take_token(
         .get(&key)
         .await?
         .filter(|t: &OneTimeToken| t.purpose == purpose)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALID_TOKEN",
-                "The link is invalid, expired or already used.",
-            )
-        })?;
+        .ok_or_else(invalid_token)?;
     let delete = state.store.delete_op(&key, true)?;
     Ok((item, delete))
 }
 
 /// The token must be the newest link of its purpose the account has (a newer one, or a
 /// password set since, voids it).
-fn is_newest(user: &UserItem, purpose: TokenPurpose, token: &str) -> Result<(), ApiError> {
-    let pointer = match purpose {
-        TokenPurpose::VerifyEmail => &user.verify_token,
-        TokenPurpose::ResetPassword => &user.reset_token,
-    };
-    if pointer.as_deref() == Some(token_hash(token).as_str()) {
+pub(super) fn is_newest(
+    user: &UserItem,
+    purpose: TokenPurpose,
+    token: &str,
+) -> Result<(), ApiError> {
+    if user.newest_link(purpose) == Some(token_hash(token).as_str()) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "INVALID_TOKEN",
-            "The link is invalid, expired or already used.",
-        ))
+        Err(invalid_token())
     }
+}
+
+/// 400 `INVALID_TOKEN`: what every unusable link answers, whatever the reason.
+pub(super) fn invalid_token() -> ApiError {
+    ApiError::bad_request(
+        "INVALID_TOKEN",
+        "The link is invalid, expired or already used.",
+    )
 }
 
 fn token_race(error: StoreError) -> ApiError {
     match error {
-        StoreError::ConditionFailed { .. } => ApiError::bad_request(
-            "INVALID_TOKEN",
-            "The link is invalid, expired or already used.",
-        ),
+        StoreError::ConditionFailed { .. } => invalid_token(),
         other => other.into(),
     }
+}
+
+/// Ends every email link of the account: links requested before `now_ms` are never minted,
+/// the pointers to the newest ones go (so minted ones are void), and so does a pending email
+/// change.
+pub(super) fn void_links(update: Update, now_ms: u64) -> Update {
+    update
+        .set("linksValidAfter", AttributeValue::N(now_ms.to_string()))
+        .remove(TokenPurpose::ResetPassword.pointer())
+        .remove(TokenPurpose::VerifyEmail.pointer())
+        .remove(TokenPurpose::ChangeEmail.pointer())
+        .remove("pendingEmail")
+        .remove("pendingEmailSession")
 }
 
 /// `POST /auth/password/reset`: sets a new password from a reset link and ends every session.
@@ -172,12 +198,7 @@ pub async fn reset_password(
     let (item, consume) = take_token(state, token, TokenPurpose::ResetPassword).await?;
     let user = find_user(&state.store, item.user_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALID_TOKEN",
-                "The link is invalid, expired or already used.",
-            )
-        })?;
+        .ok_or_else(invalid_token)?;
     is_newest(&user, TokenPurpose::ResetPassword, token)?;
     set_password(
         state,
@@ -222,17 +243,14 @@ pub(super) async fn set_password(
     .map_err(|e| e.at("newPassword"))?;
     let hash = password::hash(new_password).map_err(ApiError::internal)?;
     let epoch = user.session_epoch + 1;
-    let mut update = Update::new(user.key())
-        .set("passwordHash", AttributeValue::S(hash))
-        .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
-        .set("sessionEpoch", AttributeValue::N(epoch.to_string()))
-        .set(
-            "linksValidAfter",
-            AttributeValue::N(state.clock.unix_millis().to_string()),
-        )
-        .remove(TokenPurpose::ResetPassword.pointer())
-        .remove(TokenPurpose::VerifyEmail.pointer())
-        .bump_version(user.version);
+    let mut update = void_links(
+        Update::new(user.key())
+            .set("passwordHash", AttributeValue::S(hash))
+            .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
+            .set("sessionEpoch", AttributeValue::N(epoch.to_string())),
+        state.clock.unix_millis(),
+    )
+    .bump_version(user.version);
     if let Some(token) = how.link {
         update = update.if_equals(
             TokenPurpose::ResetPassword.pointer(),
@@ -262,12 +280,9 @@ pub(super) async fn set_password(
 pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
     let store = &state.store;
     let (item, consume) = take_token(state, token, TokenPurpose::VerifyEmail).await?;
-    let user = find_user(store, item.user_id).await?.ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_TOKEN",
-            "The link is invalid, expired or already used.",
-        )
-    })?;
+    let user = find_user(store, item.user_id)
+        .await?
+        .ok_or_else(invalid_token)?;
     is_newest(&user, TokenPurpose::VerifyEmail, token)?;
     let pointer = TokenPurpose::VerifyEmail.pointer();
     let mut writes = vec![
@@ -293,17 +308,18 @@ pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
     store.transact(writes).await.map_err(token_race)
 }
 
-/// `POST /auth/email/verify/resend`: a new verification link (one a minute, five an hour).
-pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), ApiError> {
+/// `POST /auth/email/verify/resend`: a new verification link (one a minute,
+/// `LINK_EMAILS_PER_ACCOUNT_PER_HOUR` an hour: 429 past either). Returns the quotas counted.
+pub async fn resend_verification(state: &State, me: &Principal) -> Result<Vec<Quota>, ApiError> {
     if me.user.email_verified {
         return Err(ApiError::Conflict {
             code: "ALREADY_VERIFIED",
             detail: "This email address is already verified.".into(),
         });
     }
-    if let Err(retry_after_secs) = email_allowance(state, "verify-email", &me.user.email).await? {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
+    let quotas = link_mail_budget(state, LinkMail::Verify, &me.user.email)
+        .await?
+        .allowed()?;
     let store = &state.store;
     let event = Event::about_user(
         "user.verification_requested",
@@ -318,5 +334,5 @@ pub async fn resend_verification(state: &State, me: &Principal) -> Result<(), Ap
         requested_ms: state.clock.unix_millis(),
     });
     store.transact(vec![outbox_put(store, event)?]).await?;
-    Ok(())
+    Ok(quotas)
 }

@@ -8,16 +8,14 @@ use crate::config::RegistrationMode;
 use crate::error::ApiError;
 use crate::events::{Actor, Event, LinkRequest, outbox_put};
 use crate::ids::UserId;
+use crate::limits::{self, Limited, Policy};
 use crate::state::State;
 use crate::store::{Key, StoreError, Update, keys::USERS_PARTITION};
 use crate::telemetry::metric;
 use crate::validate::{DisplayName, Email, Password};
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView};
-use super::{
-    Session, greeting, sessions::new_session, throttle::attempt_in, throttle::counter_key,
-    throttle::throttled_until, throttle::window_start,
-};
+use super::{Session, greeting, sessions::new_session};
 
 /// What `POST /auth/register` carries, parsed.
 #[derive(Debug)]
@@ -34,15 +32,34 @@ pub struct Registration {
 /// both answer [`Registered::Accepted`] after the same DynamoDB calls: a new account gets its
 /// welcome with a confirmation link, the owner of a taken address a notice (with a
 /// confirmation link, in case it is them and they never confirmed).
+/// The answer carries the per-IP quota ([`Limited`]).
 pub async fn register(
     state: &State,
     input: Registration,
     source_ip: &str,
-) -> Result<Registered, ApiError> {
+) -> Result<Limited<Registered>, ApiError> {
     let inputs = password::user_inputs(input.name.as_str(), input.email.as_str());
     password::check_strength(&input.password, &inputs).map_err(|e| e.at("password"))?;
+    let quota = limits::consume(
+        &state.store,
+        state.clock.unix_seconds(),
+        Policy::new(
+            "register-ip",
+            state.config.limits.registrations_per_ip_per_hour,
+            REGISTRATION_WINDOW_SECS,
+        ),
+        source_ip,
+    )
+    .await?;
+    let value = create_account(state, input).await?;
+    Ok(Limited {
+        value,
+        quotas: vec![quota],
+    })
+}
+
+async fn create_account(state: &State, input: Registration) -> Result<Registered, ApiError> {
     let store = &state.store;
-    count_registration(state, source_ip).await?;
     let hash = password::hash(&input.password).map_err(ApiError::internal)?;
     let id = UserId::generate();
     let now = state.clock.timestamp();
@@ -68,8 +85,12 @@ pub async fn register(
         links_valid_after: 0,
         property_count: 0,
         active_lease_count: 0,
+        published_post_count: 0,
         reset_token: None,
         verify_token: None,
+        change_email_token: None,
+        pending_email: None,
+        pending_email_session: None,
     };
     let claim_key = Key::email(&input.email);
     let event = Event::about_user(
@@ -118,29 +139,6 @@ pub async fn register(
         user: UserView::from(&user),
         tokens,
     })))
-}
-
-/// Every mode: registrations per source IP, counted before any work (an argon2 hash and an
-/// email each), refused past the limit with 429.
-async fn count_registration(state: &State, source_ip: &str) -> Result<(), ApiError> {
-    let now = state.clock.unix_seconds();
-    let window = window_start(now, REGISTRATION_WINDOW_SECS);
-    state
-        .store
-        .update(attempt_in(
-            counter_key("register-ip", source_ip, window),
-            window,
-            REGISTRATION_WINDOW_SECS,
-            state.config.registrations_per_ip_per_hour,
-        ))
-        .await
-        .map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => {
-                throttled_until(window + REGISTRATION_WINDOW_SECS, now)
-            }
-            other => other.into(),
-        })?;
-    Ok(())
 }
 
 /// `silent` mode: the same calls whether or not the address is taken — read the claim, then

@@ -18,10 +18,9 @@ use super::items::{
     EmailClaim, RefreshItem, RefreshState, SessionItem, UserItem, UserStatus, UserView,
 };
 use super::{
-    LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_WINDOW_SECS, MAX_SESSIONS,
-    SESSION_TTL_SECS, Session, TokenPair, find_user, invalid_credentials, invalid_refresh,
-    load_user_and_session, random_token, throttle::attempt, throttle::counter_key,
-    throttle::give_back, throttle::spent, throttle::window_start, token_hash,
+    MAX_SESSIONS, SESSION_TTL_SECS, Session, TokenPair, find_user, invalid_credentials,
+    invalid_refresh, load_user_and_session, random_token, throttle::give_back,
+    throttle::login_policies, throttle::spent, token_hash,
 };
 
 /// The new session's items (session + refresh token) and the token pair for the client.
@@ -117,26 +116,22 @@ async fn sign_in(
         .as_ref()
         .map_or_else(|| "invalid-address".to_owned(), ToString::to_string);
     let now = state.clock.unix_seconds();
-    let window = window_start(now, LOGIN_WINDOW_SECS);
-    let account_counter = counter_key("login-account", &subject, window);
-    let ip_counter = counter_key("login-ip", source_ip, window);
+    let policies = login_policies(&state.config.limits);
+    let [account_policy, ip_policy] = policies;
+    let account_counter = account_policy.counter(&subject, now);
+    let ip_counter = ip_policy.counter(source_ip, now);
     let claim_key = email
         .as_ref()
         .map_or_else(|| Key::new("EMAIL#", "EMAIL"), Key::email);
 
-    // The attempt is counted first, atomically (see `attempt`).
+    // The attempt is counted first, atomically (see `give_back`).
     store
         .transact(vec![
-            attempt(
-                account_counter.clone(),
-                window,
-                LOGIN_MAX_FAILURES_PER_ACCOUNT,
-            )
-            .into_transact(store)?,
-            attempt(ip_counter.clone(), window, LOGIN_MAX_FAILURES_PER_IP).into_transact(store)?,
+            account_policy.attempt(&subject, now).into_transact(store)?,
+            ip_policy.attempt(source_ip, now).into_transact(store)?,
         ])
         .await
-        .map_err(|e| spent(e, window, now))?;
+        .map_err(|e| spent(e, &policies, now))?;
     let claim: Option<EmailClaim> = store.get(&claim_key).await?;
     let user = match &claim {
         Some(claim) => find_user(store, claim.user_id).await?,

@@ -1,67 +1,51 @@
-//! Budgets: sign-in failures per account and per source IP (counted before the password is
-//! checked, given back when it was right), and emails per account and per address.
+//! Budgets of the accounts: sign-in failures per account and per source IP (counted before the
+//! password is checked, given back when it was right), and link emails per account and per
+//! address — each a [`Policy`] of [`crate::limits`].
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::auth::password::{self, Check};
+use crate::config::Limits;
 use crate::error::ApiError;
+use crate::limits::{self, Counted, Policy};
 use crate::state::State;
 use crate::store::{Key, Store, StoreError, Update};
 use crate::validate::Email;
 
-use super::items::Counter;
-use super::{EMAIL_LIMITS, LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_WINDOW_SECS, Principal, field};
+use super::{LOGIN_WINDOW_SECS, Principal, field};
 
-pub(super) fn window_start(now: i64, window: i64) -> i64 {
-    now - now.rem_euclid(window)
+/// The sign-in failure budgets (per account, per source address; 15-minute windows).
+pub(super) fn login_policies(limits: &Limits) -> [Policy; 2] {
+    [
+        Policy::new(
+            "login-account",
+            limits.login_failures_per_account,
+            LOGIN_WINDOW_SECS,
+        ),
+        Policy::new("login-ip", limits.login_failures_per_ip, LOGIN_WINDOW_SECS),
+    ]
 }
 
-pub(super) fn counter_key(scope: &str, subject: &str, window_start: i64) -> Key {
-    Key::new(
-        format!("THROTTLE#{scope}#{subject}"),
-        window_start.to_string(),
-    )
-}
-
-/// 429 until the throttle window starting at `window` ends.
-pub(super) fn throttled(window: i64, now: i64) -> ApiError {
-    throttled_until(window + LOGIN_WINDOW_SECS, now)
-}
-
-/// 429 until `end` (epoch seconds).
-pub(super) fn throttled_until(end: i64, now: i64) -> ApiError {
-    ApiError::TooManyRequests {
-        retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
-    }
-}
-
-/// One more attempt in the throttle window starting at `window`, refused (the transaction or
-/// the update fails its condition) when `limit` attempts are already counted. An attempt is
+/// Gives back an attempt that turned out right (see [`Policy::attempt`]): an attempt is
 /// counted *before* the password is checked and given back when it was right, so parallel
-/// guesses cannot all be checked against the same count: at most `limit` failures per window,
-/// however many arrive at once. The counter expires (TTL) a minute after the window ends.
-pub(super) fn attempt(counter: Key, window: i64, limit: u64) -> Update {
-    attempt_in(counter, window, LOGIN_WINDOW_SECS, limit)
-}
-
-/// [`attempt`] in a window of `window_secs`.
-pub(super) fn attempt_in(counter: Key, window: i64, window_secs: i64, limit: u64) -> Update {
-    let expires = window + window_secs + 60;
-    Update::new(counter)
-        .add("count", 1)
-        .set("expiresAt", AttributeValue::N(expires.to_string()))
-        .if_below("count", limit)
-}
-
-/// Gives back an attempt that turned out right (see [`attempt`]).
+/// guesses cannot all be checked against the same count.
 pub(super) fn give_back(store: &Store, counter: Key) -> Result<TransactWriteItem, StoreError> {
     Update::new(counter).add("count", -1).into_transact(store)
 }
 
-/// A counted attempt refused because the budget is spent: 429.
-pub(super) fn spent(error: StoreError, window: i64, now: i64) -> ApiError {
+/// A counted attempt refused because a budget is spent: 429 naming the spent budgets (the one
+/// the transaction's failed condition points at, or all of `policies` when it does not say).
+pub(super) fn spent(error: StoreError, policies: &[Policy], now: i64) -> ApiError {
     match error {
-        StoreError::ConditionFailed { .. } => throttled(window, now),
+        StoreError::ConditionFailed { index } => {
+            let quotas: Vec<_> = policies
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| index.is_none_or(|at| at == *i))
+                .map(|(_, p)| p.spent(now))
+                .collect();
+            limits::refusal(&quotas)
+        }
         other => other.into(),
     }
 }
@@ -79,18 +63,14 @@ pub(super) async fn confirm_password(
 ) -> Result<GiveBack, ApiError> {
     let store = &state.store;
     let now = state.clock.unix_seconds();
-    let window = window_start(now, LOGIN_WINDOW_SECS);
     let subject =
         Email::parse(&me.user.email).map_or_else(|_| me.user.email.clone(), |e| e.to_string());
-    let counter = counter_key("login-account", &subject, window);
+    let [policy, _] = login_policies(&state.config.limits);
+    let counter = policy.counter(&subject, now);
     store
-        .update(attempt(
-            counter.clone(),
-            window,
-            LOGIN_MAX_FAILURES_PER_ACCOUNT,
-        ))
+        .update(policy.attempt(&subject, now))
         .await
-        .map_err(|e| spent(e, window, now))?;
+        .map_err(|e| spent(e, &[policy], now))?;
     if password::verify(text, &me.user.password_hash) == Check::Mismatch {
         return Err(field(field_name, "is incorrect"));
     }
@@ -107,44 +87,40 @@ pub(super) struct GiveBack {
     pub(super) update: Update,
 }
 
-/// Counts one more email for `subject` in each window; `Err(retry_after)` past a limit.
-pub(super) async fn email_allowance(
-    state: &State,
-    scope: &str,
-    subject: &str,
-) -> Result<Result<(), u64>, ApiError> {
-    email_budget(state, scope, subject, &EMAIL_LIMITS).await
+/// Emails with a link the account's owner asks for (verification, password reset, email
+/// change): one a minute, `LINK_EMAILS_PER_ACCOUNT_PER_HOUR` an hour, per kind and address.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum LinkMail {
+    Verify,
+    Reset,
+    Change,
 }
 
-/// Counts one email of `scope` to `subject` in each of `limits`' windows (seconds, most
-/// allowed): `Err(seconds until allowed again)` past any of them.
-pub(super) async fn email_budget(
-    state: &State,
-    scope: &str,
-    subject: &str,
-    limits: &[(i64, u64)],
-) -> Result<Result<(), u64>, ApiError> {
-    let now = state.clock.unix_seconds();
-    // Every window is counted, whatever the first one says: the same calls on every path.
-    let mut wait = None;
-    for &(window, max) in limits {
-        let start = window_start(now, window);
-        let item = state
-            .store
-            .update(
-                Update::new(counter_key(scope, subject, start))
-                    .add("count", 1)
-                    .set(
-                        "expiresAt",
-                        AttributeValue::N((start + window + 60).to_string()),
-                    ),
-            )
-            .await?;
-        let counter: Counter = Store::parse(item)?;
-        if counter.count > max {
-            let until = u64::try_from(start + window - now).unwrap_or(1).max(1);
-            wait = Some(wait.map_or(until, |w: u64| w.max(until)));
-        }
+impl LinkMail {
+    pub(super) fn policies(self, limits: &Limits) -> [Policy; 2] {
+        let (minute, hour) = match self {
+            Self::Verify => ("verify-email-minute", "verify-email"),
+            Self::Reset => ("reset-email-minute", "reset-email"),
+            Self::Change => ("change-email-minute", "change-email"),
+        };
+        [
+            Policy::new(minute, 1, 60),
+            Policy::new(hour, limits.link_emails_per_account_per_hour, 3600),
+        ]
     }
-    Ok(wait.map_or(Ok(()), Err))
+}
+
+/// Counts one link email of `kind` to `subject` in each of its windows.
+pub(super) async fn link_mail_budget(
+    state: &State,
+    kind: LinkMail,
+    subject: &str,
+) -> Result<Counted, ApiError> {
+    limits::count_all(
+        &state.store,
+        state.clock.unix_seconds(),
+        &kind.policies(&state.config.limits),
+        subject,
+    )
+    .await
 }

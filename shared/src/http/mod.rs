@@ -59,8 +59,9 @@ fn route_key(req: &Request) -> String {
 /// changed post shows within a minute at worst.
 pub const FEED_CACHE: &str = "public, max-age=30, s-maxage=60, stale-while-revalidate=30";
 
-/// How long caches may keep a published post read anonymously.
-pub const POST_CACHE: &str = "public, max-age=60, s-maxage=60";
+/// How long caches may keep one public resource read anonymously (a published post, a public
+/// profile): a change shows within a minute at worst.
+pub const ITEM_CACHE: &str = "public, max-age=60, s-maxage=60";
 
 /// Whether the request's `If-None-Match` names `etag` (or `*`); weak comparison, as RFC 9110
 /// asks for `If-None-Match`.

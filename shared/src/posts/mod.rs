@@ -335,8 +335,6 @@ fn not_found() -> ApiError {
     ApiError::no_such("post")
 }
 
-/// The authors among `authors` whose account still exists (one BatchGetItem): posts of an
-/// account being purged are shown to nobody meanwhile.
 /// The author of a post, as shown with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Author {
@@ -366,7 +364,8 @@ fn author_of(id: UserId, item: &crate::store::RawItem) -> Author {
     }
 }
 
-/// The accounts of `authors` that still exist, with their names (one BatchGetItem).
+/// The accounts of `authors` that still exist, with their names (one BatchGetItem): posts of
+/// an account being purged are shown to nobody meanwhile.
 async fn authors_of(
     store: &Store,
     authors: impl IntoIterator<Item = UserId>,

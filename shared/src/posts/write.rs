@@ -1,6 +1,7 @@
 //! Post writes: idempotent creation, reads with visibility, edits under optimistic locking,
 //! deletion — each one transaction with its feed entries and its outbox event.
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use crate::accounts::{self, Principal};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::events::outbox_put;
+use crate::limits::{self, Limited, Policy};
 use crate::state::State;
 use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version};
 
@@ -47,13 +49,15 @@ fn request_hash(input: &NewPost) -> String {
 /// `POST /posts`: creates a post (a draft unless `status` is `published`). With an
 /// `Idempotency-Key`, a repeat of the same request within 24 hours returns the post created the
 /// first time and creates nothing; the same key with another body is a 422.
-/// Returns the post and whether it was created now (201) or replayed (also 201, same body).
+/// Posts one account may create per hour (`POSTS_PER_USER_PER_HOUR`) are counted once the
+/// request is known not to be a replay: past the quota, 429. Returns the post, with the quota
+/// when it was created now (a replay counts nothing and carries none).
 pub async fn create(
     state: &State,
     me: &Principal,
     input: NewPost,
     idempotency_key: Option<&str>,
-) -> Result<PostView, ApiError> {
+) -> Result<Limited<PostView>, ApiError> {
     if input.status == PostStatus::Hidden {
         return Err(ApiError::Validation {
             errors: vec![FieldError::new("status", "must be draft or published")],
@@ -66,9 +70,76 @@ pub async fn create(
     if let Some(key) = &idempotency
         && let Some(replayed) = replay(store, key, &hash, me).await?
     {
-        return Ok(replayed);
+        return Ok(Limited {
+            value: replayed,
+            quotas: Vec::new(),
+        });
     }
+    let quota = limits::consume(
+        store,
+        state.clock.unix_seconds(),
+        post_policy(state),
+        &me.id().to_string(),
+    )
+    .await?;
 
+    let post = new_item(state, me, &input);
+    let (id, now) = (post.id, post.created_at.clone());
+    let published = post.status == PostStatus::Published;
+    let mut writes = vec![store.put_new_op(&post)?];
+    let idempotency_index = idempotency.as_ref().map(|_| writes.len());
+    if let Some(key) = &idempotency {
+        writes.push(store.put_new_op(&IdempotencyRecord {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+            request_hash: hash.clone(),
+            post_id: id,
+            expires_at: store.expires_in(IDEMPOTENCY_TTL_SECS),
+        })?);
+    }
+    writes.extend(feed_writes(store, None, Some(&post))?);
+    let count_index = writes.len();
+    writes.extend(published_count(store, None, Some(&post))?);
+    let kind = if published {
+        "post.published"
+    } else {
+        "post.created"
+    };
+    let event = post_event(kind, me, id, now)
+        .change("title", (), &post.title)
+        .change("tags", (), &post.tags)
+        .change("status", (), post.status);
+    writes.push(outbox_put(store, event)?);
+    store.put_batch(&month_markers(None, &post)).await?;
+    match store.transact(writes).await {
+        Ok(()) => Ok(Limited {
+            value: PostView::of(&post, Author::me(me)),
+            quotas: vec![quota],
+        }),
+        Err(StoreError::ConditionFailed { index: Some(index) }) if index == count_index => {
+            Err(author_gone())
+        }
+        // The same key raced us: answer what the winner stored.
+        Err(StoreError::ConditionFailed { index })
+            if index.is_some() && index == idempotency_index =>
+        {
+            let key = idempotency
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("idempotency key vanished"))?;
+            let value = replay(store, key, &hash, me)
+                .await?
+                .ok_or_else(|| ApiError::internal("idempotency record missing after a conflict"))?;
+            Ok(Limited {
+                value,
+                quotas: vec![quota],
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The item of a new post of `me`'s, with its index keys.
+fn new_item(state: &State, me: &Principal, input: &NewPost) -> PostItem {
     let now = state.clock.timestamp();
     let now_ms = state.clock.unix_millis();
     let id = PostId::generate();
@@ -94,44 +165,16 @@ pub async fn create(
         version: 1,
     };
     set_index_keys(&mut post);
-    let mut writes = vec![store.put_new_op(&post)?];
-    let idempotency_index = idempotency.as_ref().map(|_| writes.len());
-    if let Some(key) = &idempotency {
-        writes.push(store.put_new_op(&IdempotencyRecord {
-            pk: key.pk.clone(),
-            sk: key.sk.clone(),
-            request_hash: hash.clone(),
-            post_id: id,
-            expires_at: store.expires_in(IDEMPOTENCY_TTL_SECS),
-        })?);
-    }
-    writes.extend(feed_writes(store, None, Some(&post))?);
-    let kind = if published {
-        "post.published"
-    } else {
-        "post.created"
-    };
-    let event = post_event(kind, me, id, now)
-        .change("title", (), &post.title)
-        .change("tags", (), &post.tags)
-        .change("status", (), post.status);
-    writes.push(outbox_put(store, event)?);
-    store.put_batch(&month_markers(None, &post)).await?;
-    match store.transact(writes).await {
-        Ok(()) => Ok(PostView::of(&post, Author::me(me))),
-        // The same key raced us: answer what the winner stored.
-        Err(StoreError::ConditionFailed { index })
-            if index.is_some() && index == idempotency_index =>
-        {
-            let key = idempotency
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("idempotency key vanished"))?;
-            replay(store, key, &hash, me)
-                .await?
-                .ok_or_else(|| ApiError::internal("idempotency record missing after a conflict"))
-        }
-        Err(other) => Err(other.into()),
-    }
+    post
+}
+
+/// Posts one account may create per hour (`POSTS_PER_USER_PER_HOUR`).
+fn post_policy(state: &State) -> Policy {
+    Policy::new(
+        "post-create",
+        state.config.limits.posts_per_user_per_hour,
+        3600,
+    )
 }
 
 /// The post an earlier request with this key created (`me` wrote it: keys are per author).
@@ -303,6 +346,8 @@ pub async fn update(
             .into_transact(store)?,
     ];
     writes.extend(feed_writes(store, Some(&before), Some(&after))?);
+    let count_index = writes.len();
+    writes.extend(published_count(store, Some(&before), Some(&after))?);
     let kind = match transition {
         (PostStatus::Draft, PostStatus::Published) => "post.published",
         (PostStatus::Published, PostStatus::Draft) => "post.unpublished",
@@ -323,7 +368,10 @@ pub async fn update(
     store
         .put_batch(&month_markers(Some(&before), &after))
         .await?;
-    store.transact(writes).await.or_stale()?;
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| changed_or_gone(index, count_index))?;
     Ok(PostView::of(&after, author_for(state, me, &after).await?))
 }
 
@@ -349,9 +397,56 @@ pub async fn delete(state: &State, me: &Principal, id: PostId) -> Result<(), Api
     // Conditional on the version read: a concurrent edit (say, a retag) cannot leave entries behind.
     let mut writes = vec![store.delete_versioned_op(&post_key(id), post.version)?];
     writes.extend(feed_writes(store, Some(&post), None)?);
+    let count_index = writes.len();
+    writes.extend(published_count(store, Some(&post), None)?);
     let event = post_event("post.deleted", me, id, state.clock.timestamp())
         .change("title", &post.title, ())
         .change("status", post.status, ());
     writes.push(outbox_put(store, event)?);
-    store.transact(writes).await.or_stale()
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| changed_or_gone(index, count_index))
+}
+
+/// The author's published-post count moved by a change from `before` to `after` (none when
+/// the post neither starts nor stops being published), under the condition that the account
+/// exists: a post never counts for an account deleted meanwhile (its purge is on its way).
+fn published_count(
+    store: &Store,
+    before: Option<&PostItem>,
+    after: Option<&PostItem>,
+) -> Result<Option<TransactWriteItem>, StoreError> {
+    let published =
+        |p: Option<&PostItem>| i64::from(p.is_some_and(|p| p.status == PostStatus::Published));
+    let delta = published(after) - published(before);
+    let Some(author) = after.or(before).map(|p| p.author_id) else {
+        return Ok(None);
+    };
+    if delta == 0 {
+        return Ok(None);
+    }
+    Update::new(Key::user(author))
+        .add("publishedPostCount", delta)
+        .if_exists()
+        .into_transact(store)
+        .map(Some)
+}
+
+/// A post change's failed condition: the author's account, when it is the count's (`count_index`)
+/// that failed; otherwise the post changed meanwhile (412).
+fn changed_or_gone(index: Option<usize>, count_index: usize) -> ApiError {
+    if index == Some(count_index) {
+        author_gone()
+    } else {
+        ApiError::changed_meanwhile()
+    }
+}
+
+/// The post's author's account was deleted meanwhile: its posts are being purged.
+fn author_gone() -> ApiError {
+    ApiError::Conflict {
+        code: "AUTHOR_GONE",
+        detail: "The author's account was deleted; its posts are being removed.".into(),
+    }
 }

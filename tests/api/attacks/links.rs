@@ -165,7 +165,13 @@ async fn forgot_password_makes_the_same_calls_whether_or_not_the_account_exists(
     assert_eq!(held_back, known);
     assert_eq!(
         known,
-        ["GetItem", "UpdateItem", "UpdateItem", "TransactWriteItems"]
+        [
+            "UpdateItem",
+            "GetItem",
+            "UpdateItem",
+            "UpdateItem",
+            "TransactWriteItems"
+        ]
     );
 }
 

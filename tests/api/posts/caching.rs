@@ -82,7 +82,7 @@ async fn a_published_post_is_cacheable_only_when_read_anonymously_and_a_draft_ne
     assert_eq!(anonymous.status, 200);
     assert_eq!(
         anonymous.header("cache-control"),
-        Some(shared::http::POST_CACHE)
+        Some(shared::http::ITEM_CACHE)
     );
     assert_eq!(anonymous.header("vary"), Some("authorization"));
     let signed_in = super::get(&app, Some(&author), &id).await;

@@ -10,7 +10,12 @@ use super::{create, ids};
 
 #[tokio::test]
 async fn the_feed_pages_through_250_posts_without_loss_or_duplicates_while_new_ones_arrive() {
-    let app = TestApp::spawn().await;
+    // One author writes them all: past the default hourly quota of posts.
+    let app = TestApp::spawn_with(
+        shared::clock::Clock::System,
+        &[("POSTS_PER_USER_PER_HOUR", "1000")],
+    )
+    .await;
     let (author, _) = app.user("author@example.com", None).await;
     let mut created = Vec::new();
     for i in 0..250 {

@@ -110,6 +110,10 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             Call::new("GET", "/v1/users/{id}/posts").param("id", &owner_id),
             [200; 5],
         ),
+        (
+            Call::new("GET", "/v1/users/{id}/profile").param("id", &owner_id),
+            [200; 5],
+        ),
         (Call::new("GET", "/v1/posts"), [200; 5]),
         (
             Call::new("GET", "/v1/posts/{id}").param("id", &published),
@@ -238,6 +242,11 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             [401, 422, 422, 422, 422],
         ),
         (
+            Call::new("POST", "/v1/users/me/email")
+                .json(&json!({"newEmail": "elsewhere@example.org", "password": "not the password"})),
+            [401, 422, 422, 422, 422],
+        ),
+        (
             Call::new("POST", "/v1/auth/email/verify/resend"),
             [401, 202, 202, 202, 202],
         ),
@@ -273,6 +282,10 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
         ),
         (
             Call::new("POST", "/v1/auth/email/verify").json(&json!({"token": "forged"})),
+            [400; 5],
+        ),
+        (
+            Call::new("POST", "/v1/auth/email/change/confirm").json(&json!({"token": "forged"})),
             [400; 5],
         ),
     ];

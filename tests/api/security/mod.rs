@@ -33,12 +33,14 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "PATCH /v1/users/me" => app.call(users_me_patch::handle, call).await,
         "DELETE /v1/users/me" => app.call(users_me_delete::handle, call).await,
         "PUT /v1/users/me/password" => app.call(users_me_password::handle, call).await,
+        "POST /v1/users/me/email" => app.call(users_me_email::handle, call).await,
         "GET /v1/users/me/posts" => app.call(users_me_posts::handle, call).await,
         "GET /v1/users" => app.call(users_list::handle, call).await,
         "GET /v1/users/{id}" => app.call(users_get::handle, call).await,
         "PATCH /v1/users/{id}" => app.call(users_patch::handle, call).await,
         "DELETE /v1/users/{id}" => app.call(users_delete::handle, call).await,
         "GET /v1/users/{id}/posts" => app.call(users_posts::handle, call).await,
+        "GET /v1/users/{id}/profile" => app.call(users_profile::handle, call).await,
         "GET /v1/audit" => app.call(audit_list::handle, call).await,
         "POST /v1/posts" => app.call(posts_create::handle, call).await,
         "GET /v1/posts" => app.call(posts_list::handle, call).await,
@@ -70,6 +72,9 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/auth/password/forgot" => app.call(auth_password_forgot::handle, call).await,
         "POST /v1/auth/password/reset" => app.call(auth_password_reset::handle, call).await,
         "POST /v1/auth/email/verify" => app.call(auth_email_verify::handle, call).await,
+        "POST /v1/auth/email/change/confirm" => {
+            app.call(auth_email_change_confirm::handle, call).await
+        }
         "POST /v1/auth/email/verify/resend" => {
             app.call(auth_email_verify_resend::handle, call).await
         }

@@ -1,0 +1,39 @@
+//! `POST /v1/users/me/email` `{newEmail, password}` → 202: a confirmation link goes to the new
+//! address and a notice to the current one; the address changes only when the link is opened
+//! (`POST /v1/auth/email/change/confirm`). 422 for a wrong password or the current address,
+//! 409 `EMAIL_TAKEN` (in `conflict` mode), 429 past the password or link-email budgets
+//! (`RateLimit` fields on the 202 and the 429).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::validate::Email;
+use shared::{ApiError, State, accounts};
+
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangeEmail {
+    /// The address to move the account to.
+    #[garde(custom(shared::validate::email))]
+    #[schema(format = Email, max_length = 254, example = "ada@example.org")]
+    pub new_email: String,
+    /// The current password, to confirm.
+    #[garde(length(chars, min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128, format = Password)]
+    pub password: String,
+}
+
+pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
+    let me = accounts::authenticate(state, &req).await?;
+    let body: ChangeEmail = shared::http::json_body(&req)?;
+    let new_email = Email::parse(&body.new_email).map_err(|e| e.at("newEmail"))?;
+    let quotas = accounts::request_email_change(state, &me, &new_email, &body.password).await?;
+    let response = shared::http::json(
+        StatusCode::ACCEPTED,
+        &std::collections::BTreeMap::from([(
+            "message",
+            "A confirmation link is on its way to the new address.",
+        )]),
+    )?;
+    Ok(shared::limits::with_quotas(response, &quotas))
+}

@@ -1,0 +1,189 @@
+//! Changing an account's email address: asked for with the password, confirmed by a link sent
+//! to the new address. The address (and its uniqueness claim) moves only when the link is
+//! opened, in one transaction; every session but the one that asked ends then.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::config::RegistrationMode;
+use crate::error::ApiError;
+use crate::events::{Event, LinkRequest, outbox_put};
+use crate::limits::Quota;
+use crate::state::State;
+use crate::store::{Key, StoreError, Update};
+use crate::validate::Email;
+
+use super::items::{EmailClaim, SessionItem, TokenPurpose};
+use super::recovery::{invalid_token, is_newest, take_token, void_links};
+use super::sessions::session_deletes;
+use super::throttle::{LinkMail, confirm_password, link_mail_budget};
+use super::{Principal, field, find_user, greeting, token_hash};
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict {
+        code: "EMAIL_TAKEN",
+        detail: "An account with this email address already exists.".into(),
+    }
+}
+
+/// `POST /users/me/email`: asks to move the account to `new_email`. Needs the password
+/// (throttled like sign-in: 422 when wrong, 429 past the budget); link emails are budgeted
+/// (`LINK_EMAILS_PER_ACCOUNT_PER_HOUR`, one a minute: 429). The new address gets a 24-hour
+/// confirmation link, the current one a notice; nothing else changes until the link is opened
+/// ([`confirm_email_change`]). A newer request replaces an older one (its link dies). An
+/// address that has an account is 409 `EMAIL_TAKEN` in `conflict` mode; in `silent` mode the
+/// answer is the same as for a free address, and no link is sent. Returns the quotas counted.
+pub async fn request_email_change(
+    state: &State,
+    me: &Principal,
+    new_email: &Email,
+    password_text: &str,
+) -> Result<Vec<Quota>, ApiError> {
+    let store = &state.store;
+    let user = &me.user;
+    if Email::parse(&user.email).is_ok_and(|current| current == *new_email) {
+        return Err(field("newEmail", "is already the account's address"));
+    }
+    let give_back = confirm_password(state, me, "password", password_text).await?;
+    let outcome = async {
+        // A taken address is refused before the budget is counted: a 409 sends nothing.
+        let taken = store
+            .get::<EmailClaim>(&Key::email(new_email))
+            .await?
+            .is_some();
+        if taken && state.config.registration_mode == RegistrationMode::Conflict {
+            return Err(email_taken());
+        }
+        let quotas = link_mail_budget(state, LinkMail::Change, &user.email)
+            .await?
+            .allowed()?;
+        Ok((quotas, taken))
+    }
+    .await;
+    let (quotas, taken) = match outcome {
+        Ok(outcome) => outcome,
+        Err(refused) => {
+            // The right password's attempt is given back even when the request is refused.
+            store.update(give_back.update).await?;
+            return Err(refused);
+        }
+    };
+
+    let now = state.clock.timestamp();
+    let mut event = Event::about_user(
+        "user.email_change_requested",
+        me.actor(),
+        me.id(),
+        now.clone(),
+    )
+    .change("pendingEmail", (), new_email.as_str());
+    if !taken {
+        event = event
+            .email("confirm-email-change", new_email.as_str(), &greeting(user))
+            .link(LinkRequest {
+                purpose: TokenPurpose::ChangeEmail,
+                user_id: me.id(),
+                requested_ms: state.clock.unix_millis(),
+            });
+    }
+    let event = event.email_also("email-change-requested", &user.email, &greeting(user));
+    store
+        .transact(vec![
+            give_back.op,
+            Update::new(user.key())
+                .set("pendingEmail", AttributeValue::S(new_email.to_string()))
+                .set(
+                    "pendingEmailSession",
+                    AttributeValue::S(me.session_id.clone()),
+                )
+                // An older request's link dies with its pointer.
+                .remove(TokenPurpose::ChangeEmail.pointer())
+                .set("updatedAt", AttributeValue::S(now))
+                .bump_version(user.version)
+                .into_transact(store)?,
+            outbox_put(store, event)?,
+        ])
+        .await
+        .map_err(|error| match error {
+            StoreError::ConditionFailed { .. } => ApiError::changed_meanwhile(),
+            other => other.into(),
+        })?;
+    Ok(quotas)
+}
+
+/// `POST /auth/email/change/confirm`: opens an email-change link. In one transaction: the link
+/// is consumed (it must be the account's newest), the new address's claim is written (409
+/// `EMAIL_TAKEN` if it was taken meanwhile) and the old one's deleted, the account moves to the
+/// new address (verified: the link proved it), every other email link dies, and every session
+/// but the one that asked ends. The old address is told.
+pub async fn confirm_email_change(state: &State, token: &str) -> Result<(), ApiError> {
+    let store = &state.store;
+    let (item, consume) = take_token(state, token, TokenPurpose::ChangeEmail).await?;
+    let user = find_user(store, item.user_id)
+        .await?
+        .ok_or_else(invalid_token)?;
+    is_newest(&user, TokenPurpose::ChangeEmail, token)?;
+    let new_email = user
+        .pending_email
+        .as_deref()
+        .and_then(|raw| Email::parse(raw).ok())
+        .ok_or_else(invalid_token)?;
+    let old_claim = Email::parse(&user.email).map_or_else(
+        |_| Key::new(format!("EMAIL#{}", user.email), "EMAIL"),
+        |old| Key::email(&old),
+    );
+    let new_claim = Key::email(&new_email);
+    let epoch = user.session_epoch + 1;
+    // The session that asked survives, if it still exists (it may have signed out since).
+    let keep = match &user.pending_email_session {
+        Some(session) => store
+            .get::<SessionItem>(&SessionItem::key(user.id, session))
+            .await?
+            .map(|s| s.session_id),
+        None => None,
+    };
+    let pointer = TokenPurpose::ChangeEmail.pointer();
+
+    let mut writes = vec![
+        consume,
+        store.put_new_op(&EmailClaim {
+            pk: new_claim.pk,
+            sk: new_claim.sk,
+            user_id: user.id,
+        })?,
+        store.delete_op(&old_claim, true)?,
+        void_links(
+            Update::new(user.key())
+                .set("email", AttributeValue::S(new_email.to_string()))
+                .set("emailVerified", AttributeValue::Bool(true))
+                .set("sessionEpoch", AttributeValue::N(epoch.to_string()))
+                .set("updatedAt", AttributeValue::S(state.clock.timestamp())),
+            state.clock.unix_millis(),
+        )
+        .if_equals(pointer, AttributeValue::S(token_hash(token)))
+        .bump_version(user.version)
+        .into_transact(store)?,
+    ];
+    if let Some(session) = &keep {
+        writes.push(
+            Update::new(SessionItem::key(user.id, session))
+                .set("epoch", AttributeValue::N(epoch.to_string()))
+                .if_exists()
+                .into_transact(store)?,
+        );
+    }
+    writes.extend(session_deletes(state, user.id, keep.as_deref()).await?);
+    let event = Event::about_user(
+        "user.email_changed",
+        user.actor(),
+        user.id,
+        state.clock.timestamp(),
+    )
+    .change("email", &user.email, new_email.as_str())
+    .email("email-changed", &user.email, &greeting(&user));
+    writes.push(outbox_put(store, event)?);
+    store.transact(writes).await.map_err(|error| match error {
+        StoreError::ConditionFailed { index: Some(1) } => email_taken(),
+        StoreError::ConditionFailed { .. } => invalid_token(),
+        other => other.into(),
+    })
+}
