@@ -258,6 +258,20 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
             .get("get post", &format!("/v1/posts/{id}"), None)
             .await?;
         report.expect("GET /v1/posts/{id} (anonymous)", &read, 200);
+        let profile = client
+            .get("profile", &format!("/v1/users/{user_id}/profile"), None)
+            .await?;
+        if report.expect("GET /v1/users/{id}/profile (anonymous)", &profile, 200)
+            && profile.body["publishedPosts"] != 1
+        {
+            report.fail(
+                "GET /v1/users/{id}/profile (anonymous)",
+                &format!(
+                    "publishedPosts is {}, not 1",
+                    profile.body["publishedPosts"]
+                ),
+            );
+        }
         let mine = client
             .get("my posts", "/v1/users/me/posts", Some(&access))
             .await?;
@@ -280,6 +294,21 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
             .await?;
         report.expect("DELETE /v1/posts/{id}", &deleted, 204);
     }
+
+    let email = if args.mailbox.is_some() {
+        let moved = format!("smoke-{run}-moved@{}", args.domain);
+        if change_address(&client, report, wait, &access, &moved).await? {
+            moved
+        } else {
+            email
+        }
+    } else {
+        Report::skip(
+            "POST /v1/users/me/email, confirmed by the mailed link",
+            "no mailbox: set SMOKE_MAILBOX_URL to read the stack's mail",
+        );
+        email
+    };
 
     match admin_token(args, &client, &run).await? {
         Some((admin, admin_refresh)) => {
@@ -386,6 +415,60 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Moves the signed-in account to `moved` through the link mailed there: whether it moved.
+async fn change_address(
+    client: &Client,
+    report: &mut Report,
+    wait: Duration,
+    access: &str,
+    moved: &str,
+) -> Result<bool> {
+    let step = "POST /v1/users/me/email, confirmed by the mailed link";
+    let asked = client
+        .post(
+            "change email",
+            "/v1/users/me/email",
+            Some(access),
+            &json!({"newEmail": moved, "password": PASSWORD}),
+        )
+        .await?;
+    if !report.expect("POST /v1/users/me/email", &asked, 202) {
+        return Ok(false);
+    }
+    let mail = within(wait, || async {
+        Ok(client
+            .mail_to(moved)
+            .await?
+            .into_iter()
+            .find(|(s, _)| s.starts_with("Confirm your new")))
+    })
+    .await?;
+    let Some(token) = mail.and_then(|(_, body)| infra::traffic::link_token(&body)) else {
+        report.fail(step, &format!("no confirmation mail within {wait:?}"));
+        return Ok(false);
+    };
+    let confirmed = client
+        .post(
+            "confirm email change",
+            "/v1/auth/email/change/confirm",
+            None,
+            &json!({"token": token}),
+        )
+        .await?;
+    if !report.expect(step, &confirmed, 204) {
+        return Ok(false);
+    }
+    let me = client.get("me", "/v1/users/me", Some(access)).await?;
+    if me.body["email"] != moved {
+        report.fail(
+            step,
+            &format!("the account's address is {}", me.body["email"]),
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// The keys of the items that still belong to the account (its profile, claims, sessions,
