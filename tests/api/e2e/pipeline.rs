@@ -345,6 +345,13 @@ async fn a_deleted_accounts_posts_are_purged_through_the_pipeline() {
         )
         .await;
         assert_eq!(created.status(), 201);
+        // The per-account quota's fields pass through the gateway.
+        let policy = created.headers().get("ratelimit-policy");
+        assert!(
+            policy.is_some_and(|p| p.as_bytes().starts_with(b"\"post-create\";q=")),
+            "{policy:?}"
+        );
+        assert!(created.headers().contains_key("ratelimit"));
     }
     let deleted = http()
         .delete(format!("{}/v1/users/me", api_url()))
