@@ -28,7 +28,7 @@ MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 PostsPerUs
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint new-function bench openapi fuzz fuzz-ci docs-check soak smoke seed fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint new-function bench capacity openapi fuzz fuzz-ci docs-check soak smoke seed fmt dev endpoint down build deploy admin clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -60,6 +60,11 @@ new-function: ## A function crate like the others: make new-function NAME=proper
 
 bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
 	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package bench-runner --bin ferrite-bench
+
+capacity: setup ## Cost per endpoint and per month, and where it stops, from measured calls and capacity units -> CAPACITY.md
+	rm -f .local/capacity/calls.jsonl && mkdir -p .local/capacity
+	FERRITE_CAPACITY_OUT=$(CURDIR)/.local/capacity/calls.jsonl $(LOCAL) exec -- $(CARGO) test --quiet --package ferrite-tests --test api -- calls::
+	$(VENV)/bin/python infra/capacity.py --calls .local/capacity/calls.jsonl --out CAPACITY.md
 
 openapi: ## Regenerate openapi.json from the Rust types (a test fails when it is stale)
 	$(CARGO) run --quiet --package api-spec

@@ -14,6 +14,9 @@ with each function held to its IAM policy.
   against its policies and refused as AWS refuses them.
 - **AWS's validation where moto is lenient**: unused expression attribute values or names are a
   ValidationException, as in DynamoDB.
+- **Consumed capacity as DynamoDB bills it** (`moto_capacity.py`): a request that asks for
+  `ReturnConsumedCapacity` gets the read and write units computed from the items it read and
+  wrote (moto answers a constant); `make capacity` is built on it.
 - **A control API** under `/_ferrite/` for the local stack and the tests: register principals,
   read the authorisation decisions, the mail SES accepted, table statistics and the endpoint's
   own status (patches, memory).
@@ -36,6 +39,7 @@ from urllib.parse import parse_qs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import moto_capacity  # noqa: E402
 import moto_patches  # noqa: E402
 
 moto_patches.apply()
@@ -107,6 +111,12 @@ def secret_arn(region: str) -> Any:
     return lookup
 
 
+def dynamodb_backend(region: str) -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT][region]
+
+
 class LocalAws:
     """WSGI middleware around moto: control API, IAM, the fair lock."""
 
@@ -118,6 +128,7 @@ class LocalAws:
         self.started = time.time()
         # operation -> [count, seconds holding the lock, seconds waiting for it, slowest]
         self.timings: dict[str, list[float]] = {}
+        self.capacity = moto_capacity.Capacity(dynamodb_backend)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = read_body(environ)
@@ -170,8 +181,52 @@ class LocalAws:
                 {"__type": "com.amazon.coral.validate#ValidationException", "message": invalid},
                 "application/x-amz-json-1.0",
             )
+        capacity = self.capacity_request(environ, body)
+        if capacity is not None:
+            return self.with_capacity(environ, start_response, region, *capacity)
         # Materialise the body inside the lock: moto may build it lazily.
         return list(self.app(environ, start_response))
+
+    @staticmethod
+    def capacity_request(environ: dict[str, Any], body: bytes) -> tuple[str, dict, str] | None:
+        """(operation, request, detail) of a DynamoDB request that asks for its consumed
+        capacity, which moto would answer with a constant (see moto_capacity)."""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target.partition(".")[2]
+        if not target.startswith("DynamoDB_") or operation not in moto_capacity.READS + moto_capacity.WRITES:
+            return None
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return None
+        detail = request.get("ReturnConsumedCapacity", "NONE") if isinstance(request, dict) else "NONE"
+        if detail not in ("TOTAL", "INDEXES"):
+            return None
+        return operation, request, detail
+
+    def with_capacity(
+        self,
+        environ: dict[str, Any],
+        start_response: Any,
+        region: Any,
+        operation: str,
+        request: dict[str, Any],
+        detail: str,
+    ) -> list[bytes]:
+        """moto's answer, with the capacity DynamoDB would have consumed."""
+        name = region.group(2) if region else "us-east-1"
+        before = self.capacity.snapshot(name, self.capacity.write_keys(operation, request))
+        started: list[Any] = []
+        payload = b"".join(self.app(environ, lambda status, headers, *rest: started.append((status, headers))))
+        status, headers = started[0]
+        if status.startswith("200"):
+            answer = json.loads(payload or b"{}")
+            tally = self.capacity.units(name, operation, request, answer, before)
+            payload = json.dumps(moto_capacity.Capacity.answer_with(operation, answer, tally, detail)).encode()
+            headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+            headers.append(("Content-Length", str(len(payload))))
+        start_response(status, headers)
+        return [payload]
 
     @staticmethod
     def missing_configuration_set(environ: dict[str, Any], body: bytes, region: str) -> str | None:

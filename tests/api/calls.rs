@@ -1,5 +1,7 @@
 //! DynamoDB calls per request: each endpoint's happy path makes exactly the operations its
-//! access pattern documents (README, "DynamoDB calls per request"). A regression that adds a
+//! access pattern documents (README, "DynamoDB calls per request"). With
+//! `FERRITE_CAPACITY_OUT` set, every endpoint's calls and consumed capacity are also written
+//! there (`make capacity` turns them into CAPACITY.md). A regression that adds a
 //! round trip fails here.
 
 use ferrite_tests::{Call, TestApp};
@@ -12,8 +14,10 @@ use ferrite_tests::PASSWORD;
 async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     let (app, log) = TestApp::spawn_counting().await;
     let expect = |endpoint: &str, calls: &[&str]| {
-        let made = log.take();
-        assert_eq!(made, calls, "{endpoint}");
+        let made = log.take_measured();
+        let names: Vec<&str> = made.iter().map(|m| m.operation.as_str()).collect();
+        assert_eq!(names, calls, "{endpoint}");
+        ferrite_tests::call_log::record_capacity(endpoint, &made);
     };
 
     let health = app
@@ -197,7 +201,9 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
         200
     );
     // The author's existence and the page, read concurrently (in either order).
-    let mut made = log.take();
+    let measured = log.take_measured();
+    ferrite_tests::call_log::record_capacity("GET /v1/users/{id}/posts", &measured);
+    let mut made: Vec<String> = measured.into_iter().map(|m| m.operation).collect();
     made.sort();
     assert_eq!(made, ["GetItem", "Query"], "GET /v1/users/{{id}}/posts");
 
@@ -314,14 +320,55 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
             "TransactWriteItems",
         ],
     );
+
+    // The workers, per batch of every event above (the capacity model divides by the batch).
+    let events = app.outbox().await;
+    log.take();
+    let bodies: Vec<String> = events.iter().map(ferrite_tests::stream_record).collect();
+    let audit =
+        worker_audit::AuditWorker::new(app.state_of("WorkerAuditFunction").clone(), |_| None)
+            .expect("worker");
+    let audited = worker_audit::handle(&audit, ferrite_tests::sqs_event(&bodies)).await;
+    assert!(audited.batch_item_failures.is_empty());
+    let measured = log.take_measured();
+    assert_eq!(
+        measured
+            .iter()
+            .filter(|m| m.operation == "TransactWriteItems" || m.operation == "PutItem")
+            .count(),
+        events.len(),
+        "one audit write per event: {measured:?}"
+    );
+    ferrite_tests::call_log::record_capacity(
+        &format!("worker-audit (a batch of {} events)", events.len()),
+        &measured,
+    );
+    let mailing: Vec<String> = events
+        .iter()
+        .filter(|e| e.email.is_some())
+        .map(ferrite_tests::stream_record)
+        .collect();
+    let email_worker = ferrite_tests::workers::email_worker(&app, "calls@example.net", true).await;
+    log.take();
+    let sent = worker_email::handle(&email_worker, ferrite_tests::sqs_event(&mailing)).await;
+    assert!(sent.batch_item_failures.is_empty());
+    ferrite_tests::call_log::record_capacity(
+        &format!(
+            "worker-email (a batch of {} events with email)",
+            mailing.len()
+        ),
+        &log.take_measured(),
+    );
 }
 
 #[tokio::test]
 async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     let (app, log) = TestApp::spawn_counting().await;
     let expect = |endpoint: &str, calls: &[&str]| {
-        let made = log.take();
-        assert_eq!(made, calls, "{endpoint}");
+        let made = log.take_measured();
+        let names: Vec<&str> = made.iter().map(|m| m.operation.as_str()).collect();
+        assert_eq!(names, calls, "{endpoint}");
+        ferrite_tests::call_log::record_capacity(endpoint, &made);
     };
     let (owner, _) = app.user("owner@example.com", None).await;
     let (_, buyer_id) = app.user("buyer@example.com", None).await;
