@@ -321,6 +321,14 @@ class Model:
         return sorted(found, key=lambda f: f[2])
 
 
+def load_section() -> list[str]:
+    """The figures of the latest `make load` (bench/load.md), or how to get them."""
+    path = ROOT / "bench/load.md"
+    if not path.exists():
+        return ["No `make load` run yet: it writes bench/load.md, which this section shows.", ""]
+    return [path.read_text().rstrip(), ""]
+
+
 def money(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
@@ -419,6 +427,9 @@ def render(model: Model, source: str) -> str:
         + f". The first limit of the design is **{design[0]}**, at about {design[2]:,.0f} rps. "
         f"The feed's month bucket for writes {verdict}.",
         "",
+        "## Under load, locally",
+        "",
+        *load_section(),
         "## Assumptions",
         "",
         "| name | value | what it stands for |",

@@ -291,6 +291,18 @@ impl Client {
     }
 
     /// Items and stream records per table of the endpoint.
+    /// Where the local endpoint's time went, per operation, since it started
+    /// (`/_ferrite/timings`: count, ms handled inside its lock, ms waited for it).
+    pub async fn endpoint_timings(&self) -> Result<Json> {
+        Ok(self
+            .http
+            .get(format!("{}/_ferrite/timings", self.endpoint))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
     pub async fn tables(&self) -> Result<Json> {
         Ok(self
             .http

@@ -18,6 +18,7 @@
 
 mod ledger;
 mod registry;
+mod report;
 mod workload;
 
 use ledger::{ledger, problems};
@@ -45,6 +46,12 @@ struct Args {
     /// Virtual users sending requests back to back.
     #[arg(long, env = "SOAK_USERS", default_value_t = 6)]
     users: u64,
+    /// Stop sending after this many requests, even before `secs` (a load run's bound).
+    #[arg(long, env = "SOAK_MAX_REQUESTS", default_value_t = u64::MAX)]
+    max_requests: u64,
+    /// Also write the run's figures, in Markdown, to this file (`make load`: bench/load.md).
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
     #[arg(long, env = "FERRITE_API_URL")]
     api: String,
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -99,6 +106,7 @@ async fn run(args: Args) -> Result<bool> {
         run: ulid::Ulid::new().to_string().to_lowercase(),
         deadline: started + total,
         mixed_until: started + total * 4 / 5,
+        max_requests: args.max_requests,
         wrong_passwords: AtomicU64::new(0),
         accounts: AtomicU64::new(0),
         mail_delays: std::sync::Mutex::default(),
@@ -117,7 +125,7 @@ async fn run(args: Args) -> Result<bool> {
         let (shared, client) = (shared.clone(), client.clone());
         tokio::spawn(async move {
             let mut samples: Vec<(Duration, f64, bool)> = Vec::new();
-            while Instant::now() < shared.deadline + Duration::from_secs(1) {
+            while shared.sending_until(shared.deadline + Duration::from_secs(1)) {
                 if let Ok(status) = client.endpoint_status().await {
                     samples.push((
                         started.elapsed(),
@@ -130,6 +138,7 @@ async fn run(args: Args) -> Result<bool> {
             samples
         })
     };
+    let timings_before = client.endpoint_timings().await?;
     let probe = tokio::spawn(prober(shared.clone(), admin_token.clone(), audit_bound));
     let mut users = tokio::task::JoinSet::new();
     for n in 0..args.users {
@@ -154,6 +163,7 @@ async fn run(args: Args) -> Result<bool> {
     };
     let samples = memory.await.unwrap_or_default();
     let load_secs = started.elapsed().as_secs_f64();
+    let timings_after = client.endpoint_timings().await?;
 
     // Drain: the pipeline settles within the template's delivery bound, or something was lost.
     let sdk = infra::local_sdk_config(&args.endpoint).await;
@@ -276,6 +286,33 @@ async fn run(args: Args) -> Result<bool> {
             "the endpoint grew {:.0} MiB while only reading",
             last - mixed_end
         ));
+    }
+    let profile = report::profile(&timings_before, &timings_after, &client.tally);
+    println!(
+        "time per request (mean): {:.1} ms measured by the clients, {:.1} ms inside the endpoint ({:.1} calls), {:.1} ms waiting for its lock, {:.1} ms the rest (gateway, functions, HTTP)",
+        profile.client_ms,
+        profile.handled_ms,
+        profile.calls,
+        profile.waited_ms,
+        profile.rest_ms(),
+    );
+    if let Some(path) = &args.report {
+        let run = report::Run {
+            users: args.users,
+            secs: load_secs,
+            max_requests: args.max_requests,
+            server_errors,
+            events: ledger.events.len(),
+            audited: ledger.audited.len(),
+            mails_asked: ledger.events.values().flatten().count(),
+            mails_sent: mails,
+            drained,
+            audit_delays: &audit_delays,
+            failures: &failures,
+        };
+        std::fs::write(path, report::markdown(&run, &client.tally, &profile))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
     }
     if failures.is_empty() {
         println!(

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) run: String,
     pub(crate) deadline: Instant,
     pub(crate) mixed_until: Instant,
+    /// The run stops sending once this many requests were answered (`make load`'s bound).
+    pub(crate) max_requests: u64,
     pub(crate) wrong_passwords: AtomicU64,
     pub(crate) accounts: AtomicU64,
     pub(crate) mail_delays: std::sync::Mutex<Vec<Duration>>,
@@ -53,6 +55,11 @@ pub(crate) const NEW_PASSWORDS: [&str; 2] = [
 ];
 
 impl Shared {
+    /// Whether to send more: before `until`, and under the request bound.
+    pub(crate) fn sending_until(&self, until: Instant) -> bool {
+        Instant::now() < until && self.client.tally.total() < self.max_requests
+    }
+
     async fn register(&self, rng: &mut Rng) -> Result<Option<Account>> {
         let n = self.accounts.fetch_add(1, Ordering::Relaxed);
         let email = format!("soak-{}-{n}@example.com", self.run);
@@ -427,7 +434,7 @@ pub(crate) async fn virtual_user(
 ) -> Result<()> {
     let mut rng = Rng::new(seed);
     let mut account: Option<Account> = None;
-    while Instant::now() < shared.mixed_until {
+    while shared.sending_until(shared.mixed_until) {
         mixed_step(&shared, &mut rng, &mut account, mail_bound).await?;
     }
     let account = match account {
@@ -438,7 +445,7 @@ pub(crate) async fn virtual_user(
             }
         },
     };
-    while Instant::now() < shared.deadline {
+    while shared.sending_until(shared.deadline) {
         steady_step(&shared, &mut rng, &account).await?;
     }
     Ok(())
@@ -458,7 +465,7 @@ pub(crate) async fn prober(
         .context("the prober's account")?;
     let mut delays = Vec::new();
     let mut n = 0;
-    while Instant::now() < shared.deadline {
+    while shared.sending_until(shared.deadline) {
         n += 1;
         let me = client.get("me", "/v1/users/me", Some(&token)).await?;
         let etag = me.etag.context("an ETag")?;
