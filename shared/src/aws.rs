@@ -21,14 +21,18 @@
 
 use std::time::Duration;
 
+mod http1;
+
+use std::sync::Arc;
+
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::timeout::TimeoutConfig;
 pub use aws_types::SdkConfig;
 use aws_types::region::Region;
+use rustls_pki_types::pem::PemObject as _;
 
 use crate::config::Config;
 
@@ -96,22 +100,34 @@ pub fn sdk_config(config: &Config) -> SdkConfig {
     builder.build()
 }
 
-/// The SDK's hyper client with rustls (ring) and the trust store `roots`.
+/// The SDK's HTTP client: HTTP/1.1 over rustls (ring), trusting `roots` ([`http1`]).
 pub fn http_client(roots: Roots) -> SharedHttpClient {
-    let builder = aws_smithy_http_client::Builder::new();
     let store = match roots {
-        Roots::None => return builder.build_http(),
-        Roots::Amazon => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
-        Roots::System => TrustStore::default(),
+        Roots::None => return http1::Http1Client::shared(None),
+        Roots::Amazon => {
+            let mut store = rustls::RootCertStore::empty();
+            let certificates = rustls_pki_types::CertificateDer::pem_slice_iter(AMAZON_ROOTS_PEM)
+                .collect::<Result<Vec<_>, _>>()
+                .expect("the bundled Amazon roots are valid PEM");
+            let (added, _) = store.add_parsable_certificates(certificates);
+            debug_assert_eq!(added, 5, "five bundled roots");
+            store
+        }
+        Roots::System => {
+            let mut store = rustls::RootCertStore::empty();
+            // Unreadable or unparsable system certificates are skipped, as the SDK's client does.
+            store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            store
+        }
     };
-    let context = TlsContext::builder()
-        .with_trust_store(store)
-        .build()
-        .expect("a trust store without extra server names always builds");
-    builder
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(context)
-        .build_https()
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    http1::Http1Client::shared(Some(tls))
 }
 
 /// Credentials of the execution role, from the variables Lambda sets (read when the SDK first
