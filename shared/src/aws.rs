@@ -13,6 +13,9 @@
 //!   SDK talks to AWS's own endpoints: every AWS service endpoint chains to one of them. With
 //!   an `https://` `AWS_ENDPOINT_URL` (someone else's endpoint) the system store is used; with
 //!   an `http://` one (the local stack) no TLS is set up at all;
+//! - **HTTP/1.1 only** (`aws/http1.rs`): hyper-util's pooled keep-alive client over
+//!   hyper-rustls, instead of the SDK's own client, which always compiles in HTTP/2 and a proxy
+//!   layer that no AWS call here needs (−0.8 MB per function, BENCHMARKS.md);
 //! - **timeouts** are explicit, so a stalled connection fails the request (503) well inside the
 //!   function's own timeout instead of eating it.
 //!
@@ -100,7 +103,7 @@ pub fn sdk_config(config: &Config) -> SdkConfig {
     builder.build()
 }
 
-/// The SDK's HTTP client: HTTP/1.1 over rustls (ring), trusting `roots` ([`http1`]).
+/// The SDK's HTTP client: HTTP/1.1 over rustls (ring), trusting `roots` (`aws/http1.rs`).
 pub fn http_client(roots: Roots) -> SharedHttpClient {
     let store = match roots {
         Roots::None => return http1::Http1Client::shared(None),

@@ -56,19 +56,18 @@ impl Http1Client {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(connect_timeout);
-        let builder = HttpsConnectorBuilder::new();
-        let connector = match &self.tls {
-            Some(tls) => builder
-                .with_tls_config(rustls::ClientConfig::clone(tls))
-                .https_only()
-                .enable_http1()
-                .wrap_connector(tcp),
-            None => builder
-                .with_tls_config(plain_http_placeholder())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(tcp),
-        };
+        // `http://` stays possible with TLS configured, as with the SDK's client: the admin CLI
+        // trusts the system store and still talks to the local stack in plain HTTP.
+        let tls = self
+            .tls
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(plain_http_placeholder);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector)
@@ -76,7 +75,8 @@ impl Http1Client {
 }
 
 /// hyper-rustls wants a TLS configuration even for a connector that will only see `http://`
-/// (the local stack): an empty trust store, which can verify nothing.
+/// (the local stack): an empty trust store, which can verify nothing, so an `https://` call
+/// through it fails rather than trusting anyone.
 fn plain_http_placeholder() -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -216,17 +216,21 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_handshake_is_a_retryable_io_error() {
         let (address, _) = server().await;
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-        let error = connector(Some(tls))
+        let error = connector(Some(plain_http_placeholder()))
             .call(get(&format!("https://{address}/")))
             .await
             .expect_err("no TLS there");
         assert!(error.is_io(), "{error:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_client_with_tls_still_speaks_plain_http_to_an_http_endpoint() {
+        // The admin CLI (system roots) against the local stack.
+        let (address, _) = server().await;
+        let response = connector(Some(plain_http_placeholder()))
+            .call(get(&format!("http://{address}/")))
+            .await
+            .expect("an answer");
+        assert_eq!(response.status().as_u16(), 200);
     }
 }
