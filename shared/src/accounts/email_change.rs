@@ -86,7 +86,7 @@ pub async fn request_email_change(
             });
     }
     let event = event.email_also("email-change-requested", &user.email, &greeting(user));
-    store
+    let changed = store
         .transact(vec![
             give_back.op,
             Update::new(user.key())
@@ -102,12 +102,19 @@ pub async fn request_email_change(
                 .into_transact(store)?,
             outbox_put(store, event)?,
         ])
-        .await
-        .map_err(|error| match error {
-            StoreError::ConditionFailed { .. } => ApiError::changed_meanwhile(),
-            other => other.into(),
-        })?;
-    Ok(quotas)
+        .await;
+    match changed {
+        Ok(()) => Ok(quotas),
+        Err(error) => {
+            // The account changed meanwhile (412) or the write failed: the right password's
+            // attempt is given back on its own.
+            store.update(give_back.update).await?;
+            Err(match error {
+                StoreError::ConditionFailed { .. } => ApiError::changed_meanwhile(),
+                other => other.into(),
+            })
+        }
+    }
 }
 
 /// `POST /auth/email/change/confirm`: opens an email-change link. In one transaction: the link

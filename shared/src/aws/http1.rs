@@ -25,7 +25,7 @@ use aws_smithy_types::body::SdkBody;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// How idle pooled connections may stay open: under the 60 s after which AWS's load balancers
 /// close an idle connection, so a call never lands on one being closed.
@@ -70,6 +70,9 @@ impl Http1Client {
             .wrap_connector(tcp);
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            // Without a timer the idle timeout is not applied: a connection idle past it (a
+            // frozen Lambda sandbox thawed later) would be reused.
+            .pool_timer(TokioTimer::new())
             .build(connector)
     }
 }
