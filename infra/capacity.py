@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from moto_capacity import read_units
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Every number the model needs that is not measured here. Each is printed in CAPACITY.md.
@@ -119,11 +121,6 @@ def route_of(endpoint: str) -> str:
     """The template route of a measured endpoint name ('GET /v1/posts/{id} (anonymous)')."""
     name = re.sub(r" \(.*\)$", "", endpoint).split("?")[0]
     return name
-
-
-def read_units(size: float, consistent: bool) -> float:
-    units = max(1, math.ceil(size / 4096))
-    return units if consistent else units / 2
 
 
 class Model:
