@@ -9,21 +9,14 @@ use crate::error::ApiError;
 use crate::events::{Event, LinkRequest, outbox_put};
 use crate::limits::Quota;
 use crate::state::State;
-use crate::store::{Key, StoreError, Update};
+use crate::store::{Key, OnCondition, Update};
 use crate::validate::Email;
 
 use super::items::{EmailClaim, SessionItem, TokenPurpose};
 use super::recovery::{invalid_token, is_newest, take_token, void_links};
-use super::sessions::session_deletes;
+use super::sessions::sessions_after_epoch;
 use super::throttle::{LinkMail, confirm_password, link_mail_budget};
-use super::{Principal, field, find_user, greeting, token_hash};
-
-fn email_taken() -> ApiError {
-    ApiError::Conflict {
-        code: "EMAIL_TAKEN",
-        detail: "An account with this email address already exists.".into(),
-    }
-}
+use super::{Principal, email_taken, field, find_user, greeting, token_hash};
 
 /// `POST /users/me/email`: asks to move the account to `new_email`. Needs the password
 /// (throttled like sign-in: 422 when wrong, 429 past the budget); link emails are budgeted
@@ -103,18 +96,13 @@ pub async fn request_email_change(
             outbox_put(store, event)?,
         ])
         .await;
-    match changed {
-        Ok(()) => Ok(quotas),
-        Err(error) => {
-            // The account changed meanwhile (412) or the write failed: the right password's
-            // attempt is given back on its own.
-            store.update(give_back.update).await?;
-            Err(match error {
-                StoreError::ConditionFailed { .. } => ApiError::changed_meanwhile(),
-                other => other.into(),
-            })
-        }
+    if changed.is_err() {
+        // The account changed meanwhile (412) or the write failed: the right password's
+        // attempt is given back on its own.
+        store.update(give_back.update).await?;
     }
+    changed.or_stale()?;
+    Ok(quotas)
 }
 
 /// `POST /auth/email/change/confirm`: opens an email-change link. In one transaction: the link
@@ -170,15 +158,7 @@ pub async fn confirm_email_change(state: &State, token: &str) -> Result<(), ApiE
         .bump_version(user.version)
         .into_transact(store)?,
     ];
-    if let Some(session) = &keep {
-        writes.push(
-            Update::new(SessionItem::key(user.id, session))
-                .set("epoch", AttributeValue::N(epoch.to_string()))
-                .if_exists()
-                .into_transact(store)?,
-        );
-    }
-    writes.extend(session_deletes(state, user.id, keep.as_deref()).await?);
+    writes.extend(sessions_after_epoch(state, user.id, keep.as_deref(), epoch).await?);
     let event = Event::about_user(
         "user.email_changed",
         user.actor(),
@@ -188,9 +168,11 @@ pub async fn confirm_email_change(state: &State, token: &str) -> Result<(), ApiE
     .change("email", &user.email, new_email.as_str())
     .email("email-changed", &user.email, &greeting(&user));
     writes.push(outbox_put(store, event)?);
-    store.transact(writes).await.map_err(|error| match error {
-        StoreError::ConditionFailed { index: Some(1) } => email_taken(),
-        StoreError::ConditionFailed { .. } => invalid_token(),
-        other => other.into(),
-    })
+    store
+        .transact(writes)
+        .await
+        .on_condition(|index| match index {
+            Some(1) => email_taken(),
+            _ => invalid_token(),
+        })
 }

@@ -111,6 +111,14 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
+/// 409 `EMAIL_TAKEN`: the address's claim belongs to another account.
+fn email_taken() -> ApiError {
+    ApiError::Conflict {
+        code: "EMAIL_TAKEN",
+        detail: "An account with this email address already exists.".into(),
+    }
+}
+
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthorized {
         code: "INVALID_CREDENTIALS",

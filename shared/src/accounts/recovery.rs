@@ -11,10 +11,10 @@ use crate::state::State;
 use crate::store::{Key, StoreError, Update};
 use crate::validate::{Email, Password};
 
-use super::items::{EmailClaim, OneTimeToken, SessionItem, TokenPurpose, UserItem};
+use super::items::{EmailClaim, OneTimeToken, TokenPurpose, UserItem};
 use super::{
     CHANGE_EMAIL_TOKEN_TTL_SECS, LOGIN_WINDOW_SECS, Principal, RESET_TOKEN_TTL_SECS, STRANGER_MAIL,
-    VERIFY_TOKEN_TTL_SECS, find_user, greeting, random_token, sessions::session_deletes,
+    VERIFY_TOKEN_TTL_SECS, find_user, greeting, random_token, sessions::sessions_after_epoch,
     throttle::LinkMail, throttle::link_mail_budget, token_hash,
 };
 
@@ -259,15 +259,7 @@ pub(super) async fn set_password(
     }
     let mut writes = how.also;
     writes.push(update.into_transact(store)?);
-    if let Some(session) = how.keep_session {
-        writes.push(
-            Update::new(SessionItem::key(user.id, session))
-                .set("epoch", AttributeValue::N(epoch.to_string()))
-                .if_exists()
-                .into_transact(store)?,
-        );
-    }
-    writes.extend(session_deletes(state, user.id, how.keep_session).await?);
+    writes.extend(sessions_after_epoch(state, user.id, how.keep_session, epoch).await?);
     let event = Event::about_user(how.kind, how.actor, user.id, state.clock.timestamp())
         .change("passwordChanged", false, true)
         .email("password-changed", &user.email, &greeting(user));

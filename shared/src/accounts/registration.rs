@@ -15,7 +15,7 @@ use crate::telemetry::metric;
 use crate::validate::{DisplayName, Email, Password};
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView};
-use super::{Session, greeting, sessions::new_session};
+use super::{Session, email_taken, greeting, sessions::new_session};
 
 /// What `POST /auth/register` carries, parsed.
 #[derive(Debug)]
@@ -128,10 +128,7 @@ async fn create_account(state: &State, input: Registration) -> Result<Registered
     writes.extend(session_writes);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(|error| match error {
-        StoreError::ConditionFailed { index: Some(1) } => ApiError::Conflict {
-            code: "EMAIL_TAKEN",
-            detail: "An account with this email address already exists.".into(),
-        },
+        StoreError::ConditionFailed { index: Some(1) } => email_taken(),
         other => other.into(),
     })?;
     metrics::counter!(metric::REGISTRATION).increment(1);

@@ -363,6 +363,27 @@ async fn evictions(state: &State, user: UserId) -> Result<Vec<TransactWriteItem>
 
 /// Deletes of the sessions of `user` but `keep`, for tidiness: they are already over (their
 /// epoch is past), so bounded is enough (a transaction holds 100 items).
+/// Ends every session of `user` but `keep` when the account's session epoch moves to `epoch`:
+/// the kept session moves with it (if it still exists), the others are deleted.
+pub(super) async fn sessions_after_epoch(
+    state: &State,
+    user: UserId,
+    keep: Option<&str>,
+    epoch: u64,
+) -> Result<Vec<TransactWriteItem>, ApiError> {
+    let mut writes = Vec::new();
+    if let Some(session) = keep {
+        writes.push(
+            Update::new(SessionItem::key(user, session))
+                .set("epoch", AttributeValue::N(epoch.to_string()))
+                .if_exists()
+                .into_transact(&state.store)?,
+        );
+    }
+    writes.extend(session_deletes(state, user, keep).await?);
+    Ok(writes)
+}
+
 pub(super) async fn session_deletes(
     state: &State,
     user: UserId,
