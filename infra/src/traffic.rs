@@ -279,38 +279,31 @@ impl Client {
         Ok(counts)
     }
 
-    /// The endpoint's `/_ferrite/status` (moto version, patches, resident memory).
-    pub async fn endpoint_status(&self) -> Result<Json> {
+    /// A GET of the local endpoint's control API (`/_ferrite/…`), as JSON.
+    async fn control(&self, path: &str) -> Result<Json> {
         Ok(self
             .http
-            .get(format!("{}/_ferrite/status", self.endpoint))
+            .get(format!("{}/_ferrite/{path}", self.endpoint))
             .send()
             .await?
             .json()
             .await?)
     }
 
-    /// Items and stream records per table of the endpoint.
+    /// The endpoint's `/_ferrite/status` (moto version, patches, resident memory).
+    pub async fn endpoint_status(&self) -> Result<Json> {
+        self.control("status").await
+    }
+
     /// Where the local endpoint's time went, per operation, since it started
     /// (`/_ferrite/timings`: count, ms handled inside its lock, ms waited for it).
     pub async fn endpoint_timings(&self) -> Result<Json> {
-        Ok(self
-            .http
-            .get(format!("{}/_ferrite/timings", self.endpoint))
-            .send()
-            .await?
-            .json()
-            .await?)
+        self.control("timings").await
     }
 
+    /// Items and stream records per table of the endpoint.
     pub async fn tables(&self) -> Result<Json> {
-        Ok(self
-            .http
-            .get(format!("{}/_ferrite/dynamodb/tables", self.endpoint))
-            .send()
-            .await?
-            .json()
-            .await?)
+        self.control("dynamodb/tables").await
     }
 
     /// Items in `table`.

@@ -182,15 +182,7 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
 
     if args.mailbox.is_some() {
         let subject = "Welcome";
-        let mail = within(wait, || async {
-            Ok(client
-                .mail_to(&email)
-                .await?
-                .into_iter()
-                .find(|(s, _)| s.starts_with(subject)))
-        })
-        .await?;
-        match mail.and_then(|(_, body)| infra::traffic::link_token(&body)) {
+        match mailed_token(&client, wait, &email, subject).await? {
             Some(token) => {
                 let verified = client
                     .post(
@@ -417,6 +409,25 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// The link token of the first mail to `to` whose subject starts with `subject`, once it
+/// arrives within `wait`.
+async fn mailed_token(
+    client: &Client,
+    wait: Duration,
+    to: &str,
+    subject: &str,
+) -> Result<Option<String>> {
+    let mail = within(wait, || async {
+        Ok(client
+            .mail_to(to)
+            .await?
+            .into_iter()
+            .find(|(s, _)| s.starts_with(subject)))
+    })
+    .await?;
+    Ok(mail.and_then(|(_, body)| infra::traffic::link_token(&body)))
+}
+
 /// Moves the signed-in account to `moved` through the link mailed there: whether it moved.
 async fn change_address(
     client: &Client,
@@ -437,15 +448,7 @@ async fn change_address(
     if !report.expect("POST /v1/users/me/email", &asked, 202) {
         return Ok(false);
     }
-    let mail = within(wait, || async {
-        Ok(client
-            .mail_to(moved)
-            .await?
-            .into_iter()
-            .find(|(s, _)| s.starts_with("Confirm your new")))
-    })
-    .await?;
-    let Some(token) = mail.and_then(|(_, body)| infra::traffic::link_token(&body)) else {
+    let Some(token) = mailed_token(client, wait, moved, "Confirm your new").await? else {
         report.fail(step, &format!("no confirmation mail within {wait:?}"));
         return Ok(false);
     };
