@@ -4,11 +4,12 @@
 //!
 //! - `architecture`: the workspace's shape — function crates alone, `shared`'s one-way stack;
 //! - `store`, `fixtures`: the shared crate against the local AWS endpoint, real event shapes;
-//! - `auth`: accounts in-process — registration, sessions, one's own account, the admin routes;
+//! - `auth`: accounts in-process — registration, sessions, one's own account and its email change,
+//!   the admin routes;
 //! - `posts`: posts in-process — visibility, feeds, concurrency, idempotency;
 //! - `properties`: the property registry — unique file numbers, transfers, the history, owners;
-//! - `email_change`, `users_profile`, `limits`: changing one's address, public profiles, the
-//!   per-client limits and their `RateLimit` fields;
+//! - `users_profile`, `limits`: public profiles, the per-client limits and their `RateLimit`
+//!   fields;
 //! - `events`: the workers in-process on real SQS events;
 //! - `calls`: the DynamoDB operations each endpoint makes (the README's call-count table);
 //! - `iam`: every function held to its policy in template.yaml;
@@ -22,7 +23,6 @@ mod attacks;
 mod auth;
 mod calls;
 mod e2e;
-mod email_change;
 mod events;
 mod fixtures;
 mod gateway;

@@ -6,6 +6,8 @@ use ferrite_tests::{Call, PASSWORD, TestApp, TestResponse, sign_in_as};
 use serde_json::json;
 use shared::events::{LinkPurpose, Recipient};
 
+use super::{login, me};
+
 async fn ask(app: &TestApp, token: &str, new_email: &str, password: &str) -> TestResponse {
     app.call(
         users_me_email::handle,
@@ -24,21 +26,9 @@ async fn confirm(app: &TestApp, token: &str) -> TestResponse {
     .await
 }
 
-async fn me(app: &TestApp, token: &str) -> TestResponse {
-    app.call(
-        users_me_get::handle,
-        Call::new("GET", "/v1/users/me").bearer(token),
-    )
-    .await
-}
-
-async fn login(app: &TestApp, email: &str) -> u16 {
-    app.call(
-        auth_login::handle,
-        Call::new("POST", "/v1/auth/login").json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await
-    .status
+/// The status of a sign-in with the test password.
+async fn signs_in(app: &TestApp, email: &str) -> u16 {
+    login(app, email, PASSWORD).await.status
 }
 
 #[tokio::test]
@@ -79,8 +69,8 @@ async fn an_address_changes_only_when_the_new_one_confirms_and_then_other_sessio
         Recipient::Address("before@example.com".into())
     );
     assert_eq!(me(&app, &asking).await.body["email"], "before@example.com");
-    assert_eq!(login(&app, "before@example.com").await, 200);
-    assert_eq!(login(&app, "after@example.com").await, 401);
+    assert_eq!(signs_in(&app, "before@example.com").await, 200);
+    assert_eq!(signs_in(&app, "after@example.com").await, 401);
 
     let token = app.link_token("user.email_change_requested").await;
     let other_after_request = sign_in_as(&app, "before@example.com", PASSWORD, None).await;
@@ -94,8 +84,8 @@ async fn an_address_changes_only_when_the_new_one_confirms_and_then_other_sessio
     assert_eq!(mine.body["emailVerified"], true);
     assert_eq!(me(&app, &other).await.status, 401);
     assert_eq!(me(&app, &other_after_request).await.status, 401);
-    assert_eq!(login(&app, "after@example.com").await, 200);
-    assert_eq!(login(&app, "before@example.com").await, 401);
+    assert_eq!(signs_in(&app, "after@example.com").await, 200);
+    assert_eq!(signs_in(&app, "before@example.com").await, 401);
 
     // The link works once; the old address is told, and is free for someone else.
     assert_eq!(confirm(&app, &token).await.code(), "INVALID_TOKEN");
@@ -168,7 +158,7 @@ async fn a_change_is_refused_without_the_password_to_a_taken_or_the_same_address
         again.headers
     );
     // Only the wrong password counted as a failure: sign-in still works.
-    assert_eq!(login(&app, "stays@example.com").await, 200);
+    assert_eq!(signs_in(&app, "stays@example.com").await, 200);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! endpoint, each test in its own table.
 
 mod admin;
+mod email_change;
 mod own_account;
 mod registration;
 mod rotation;
