@@ -12,7 +12,15 @@
 //! invocation ([`flush_metrics`]) by `metrics_cloudwatch_embedded` behind the `metrics`
 //! facade, in the namespace `METRICS_NAMESPACE` (`Ferrite/<stack>`). Dimensions are
 //! low-cardinality labels only (an outcome, a status class, a route); the function and the
-//! request id are properties of the document, not dimensions. See [`metric`] for the names.
+//! request id are properties of the document, not dimensions — except for [`metric::FAILURE`],
+//! whose `FunctionName` dimension is what each function's canary alarm watches. See [`metric`]
+//! for the names.
+//!
+//! **Metrics survive log-level filtering.** With JSON logs, Lambda drops application lines
+//! below `ApplicationLogLevel`, and counts a line without a `level` (or without a valid RFC 3339
+//! `timestamp`) as INFO: at WARN or ERROR it would drop every metric. So each EMF document
+//! carries a `timestamp` and the `level` of the configured threshold (INFO when the threshold
+//! is lower): kept at every level the template allows.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
@@ -48,12 +56,26 @@ pub mod metric {
     /// Accounts created.
     pub const REGISTRATION: &str = "Registration";
     /// Emails, by `outcome`: `sent`, `failed` (SES refused, retried), `interrupted` (a claim
-    /// left by a crashed attempt: not sent again), `voided` (never to be sent).
+    /// left by a crashed attempt: not sent again), `voided` (never to be sent), `rejected` (SES
+    /// refused it for good: sandbox recipient, unverified sender, sending paused; not retried).
     pub const EMAIL: &str = "Email";
     /// Audit entries written (a redelivery writes none).
     pub const AUDIT_ENTRY: &str = "AuditEntryWritten";
     /// Worker records that failed (they are delivered again, then dead-lettered).
     pub const RECORD_FAILED: &str = "RecordFailed";
+    /// What a function counts as its own failure — a 5xx answer of an API function, a record a
+    /// worker failed — by [`FUNCTION_NAME`]: the metric each function's `<Fn>CanaryAlarm` in
+    /// template.yaml watches beside Lambda's `Errors` of its `live` alias (a handler answers a
+    /// failure as a 500 problem+json, which Lambda does not count as an error).
+    pub const FAILURE: &str = "Failure";
+    /// The dimension of [`FAILURE`]: the function's name (`AWS_LAMBDA_FUNCTION_NAME`, what
+    /// `!Ref <Fn>` names in the template).
+    pub const FUNCTION_NAME: &str = "FunctionName";
+}
+
+/// Counts one [`metric::FAILURE`] of this function.
+pub fn count_failure() {
+    metrics::counter!(metric::FAILURE, metric::FUNCTION_NAME => function_name()).increment(1);
 }
 
 fn level_filter(level: LogLevel) -> LevelFilter {
@@ -116,13 +138,31 @@ pub fn init(level: LogLevel, format: LogFormat) {
         };
         // A subscriber installed by someone else (a test harness) is fine: keep it.
         drop(installed);
-        init_metrics(std::env::var("METRICS_NAMESPACE").ok());
+        init_metrics(
+            std::env::var("METRICS_NAMESPACE").ok(),
+            emf_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref()),
+        );
     });
 }
 
+/// The `level` an EMF document carries: the configured application log level when it is above
+/// INFO (Lambda keeps lines at or above it), INFO otherwise. Lambda's levels, upper case.
+pub fn emf_level(configured: Option<&str>) -> &'static str {
+    match configured
+        .map(str::trim)
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        Some("WARN") => "WARN",
+        Some("ERROR") => "ERROR",
+        Some("FATAL") => "FATAL",
+        _ => "INFO",
+    }
+}
+
 /// Installs the EMF recorder for `namespace` (none: metrics are not recorded, e.g. in tests
-/// that call handlers in-process).
-fn init_metrics(namespace: Option<String>) {
+/// that call handlers in-process), its documents marked `level`.
+fn init_metrics(namespace: Option<String>, level: &'static str) {
     let Some(namespace) = namespace.filter(|n| !n.trim().is_empty()) else {
         return;
     };
@@ -133,6 +173,7 @@ fn init_metrics(namespace: Option<String>) {
         Ok(collector) => {
             // The function is a property of every document; the collector keeps it.
             collector.set_property("function", function_name());
+            collector.set_property("level", level);
             // Installed once per process (`INIT`): a second set cannot happen.
             if COLLECTOR.set(collector).is_err() {
                 tracing::warn!("a metrics collector was installed already");
@@ -158,10 +199,15 @@ pub fn invocation_started(request_id: &str) {
 /// stdout (Lambda sends it to CloudWatch Logs, which extracts the metrics). Call at the end of
 /// every invocation.
 pub fn flush_metrics() {
-    if let Some(collector) = COLLECTOR.get()
-        && let Err(error) = collector.flush(std::io::stdout())
-    {
-        tracing::warn!(%error, "metrics not written");
+    if let Some(collector) = COLLECTOR.get() {
+        // Lambda's log filter needs a valid RFC 3339 timestamp beside the level.
+        collector.set_property(
+            "timestamp",
+            crate::clock::rfc3339(std::time::SystemTime::now()),
+        );
+        if let Err(error) = collector.flush(std::io::stdout()) {
+            tracing::warn!(%error, "metrics not written");
+        }
     }
 }
 
@@ -347,6 +393,27 @@ mod tests {
         assert_eq!(lines[1]["route"], "GET /v1/x");
         assert_eq!(lines[1]["status"], 200);
         assert_eq!(lines[1]["level"], "INFO");
+    }
+
+    #[test]
+    fn metrics_carry_a_level_that_lambdas_filter_keeps_at_every_configured_level() {
+        // Lambda keeps a line whose level is at or above the configured one; the template
+        // allows TRACE … ERROR (and Lambda FATAL).
+        let rank = |level: &str| {
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+                .iter()
+                .position(|l| *l == level)
+                .expect("one of Lambda's levels")
+        };
+        for configured in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "warn"] {
+            let level = emf_level(Some(configured));
+            assert!(
+                rank(level) >= rank(&configured.to_ascii_uppercase()),
+                "{configured} drops a document marked {level}"
+            );
+        }
+        assert_eq!(emf_level(None), "INFO");
+        assert_eq!(emf_level(Some("DEBUG")), "INFO", "no lower than INFO");
     }
 
     #[test]

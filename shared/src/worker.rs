@@ -123,6 +123,7 @@ where
                 outcome.failed += 1;
                 tracing::error!(messageId = %id, error = %cause_chain(&error), "record failed");
                 metrics::counter!(crate::telemetry::metric::RECORD_FAILED).increment(1);
+                crate::telemetry::count_failure();
             }
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;

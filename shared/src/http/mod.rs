@@ -256,6 +256,9 @@ where
         );
         let class = crate::telemetry::status_class(status);
         metrics::counter!(metric::REQUEST, "statusClass" => class).increment(1);
+        if status >= 500 {
+            crate::telemetry::count_failure();
+        }
         metrics::counter!(metric::REQUEST_BY_ROUTE, "route" => route, "statusClass" => class)
             .increment(1);
         crate::telemetry::flush_metrics();
