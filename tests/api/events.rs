@@ -220,7 +220,7 @@ async fn a_duplicate_delivery_sends_one_email() {
 }
 
 #[tokio::test]
-async fn when_ses_refuses_the_record_fails_and_can_be_retried() {
+async fn when_ses_fails_for_now_the_record_fails_and_a_retry_sends_it() {
     let app = TestApp::spawn().await;
     let to = format!(
         "retry-{}@example.com",
@@ -233,9 +233,11 @@ async fn when_ses_refuses_the_record_fails_and_can_be_retried() {
     );
     let body = stream_record(&event);
 
-    // An unverified sender: SES rejects the message.
-    let refused = email_worker(&app, "unverified-sender@example.org", false).await;
-    let response = worker_email::handle(&refused, sqs_event(std::slice::from_ref(&body))).await;
+    // SES refuses for a reason that a retry may not meet (here: a configuration set it does
+    // not have yet, NotFoundException): the record fails, so SQS delivers it again.
+    let mut failing = email_worker(&app, "no-reply@example.com", true).await;
+    failing.configuration_set = Some(format!("not-yet-{}", app.table));
+    let response = worker_email::handle(&failing, sqs_event(std::slice::from_ref(&body))).await;
     assert_eq!(
         response.batch_item_failures.len(),
         1,
@@ -252,6 +254,49 @@ async fn when_ses_refuses_the_record_fails_and_can_be_retried() {
             .is_empty()
     );
     assert_eq!(sent_emails(&to).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_email_ses_rejects_for_good_is_settled_instead_of_retried_into_the_dead_letter_queue() {
+    let app = TestApp::spawn().await;
+    let to = format!(
+        "rejected-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let event = event_for("user.registered", "u-4r").email(
+        "welcome",
+        &to,
+        &[("name", "Ada"), ("verifyToken", "t")],
+    );
+    let body = stream_record(&event);
+
+    // A sender no identity verifies: SES rejects the message (MessageRejected), and will
+    // every time. The record succeeds — nothing to retry — and nothing is sent.
+    let refused = email_worker(&app, "unverified-sender@example.org", false).await;
+    let response = worker_email::handle(&refused, sqs_event(std::slice::from_ref(&body))).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a permanent rejection is settled, not failed into the DLQ"
+    );
+    assert!(sent_emails(&to).await.is_empty());
+    let claim: serde_json::Value = app
+        .state
+        .store
+        .get(&shared::store::Key::email_send(event.id, 0))
+        .await
+        .expect("read")
+        .expect("the claim is kept");
+    assert_eq!(claim["state"], "rejected", "{claim}");
+
+    // Settled: a redelivery does not try again, even once the worker could send.
+    let healthy = email_worker(&app, "no-reply@example.com", true).await;
+    assert!(
+        worker_email::handle(&healthy, sqs_event(&[body]))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert!(sent_emails(&to).await.is_empty());
 }
 
 #[tokio::test]
@@ -475,6 +520,7 @@ async fn a_pipe_describes_a_batch_its_target_refuses_in_its_dead_letter_queue_af
     }
     ctx.attributes
         .insert("Table.StreamArn".into(), "arn:stream".into());
+    infra::stack::resolve_event_buses(&template, &mut ctx).expect("the event buses resolve");
     for pipe in infra::pumps::pipes(&template, &ctx).expect("pipes") {
         assert_eq!(pipe.give_up.max_retries, Some(10), "{}", pipe.name);
         assert_eq!(
@@ -483,6 +529,17 @@ async fn a_pipe_describes_a_batch_its_target_refuses_in_its_dead_letter_queue_af
             "{}",
             pipe.name
         );
+        // Its bus's rules give up too, into the events' dead-letter queue, with the events.
+        if let infra::pumps::Target::Bus(bus) = &pipe.target {
+            for target in bus.rules.iter().flat_map(|r| &r.targets) {
+                assert_eq!(target.give_up.max_retries, Some(185), "{}", target.id);
+                assert_eq!(
+                    target.give_up.dead_letter_url.as_deref(),
+                    Some("url-EventDeadLetterQueue")
+                );
+                assert!(target.give_up.dead_letter_as_is);
+            }
+        }
     }
 
     let sqs = aws_sdk_sqs::Client::new(app.state.sdk_config());
@@ -512,6 +569,7 @@ async fn a_pipe_describes_a_batch_its_target_refuses_in_its_dead_letter_queue_af
     let give_up = infra::pumps::GiveUp {
         max_retries: Some(2),
         dead_letter_url: Some(dlq.clone()),
+        dead_letter_as_is: false,
     };
     // A target that takes them: all delivered, nothing given up.
     let fine = infra::pumps::deliver(&sqs, &target, &give_up, &records, "pipe Test").await;
@@ -551,4 +609,33 @@ async fn a_pipe_describes_a_batch_its_target_refuses_in_its_dead_letter_queue_af
     assert!(!described["failure"].as_str().unwrap_or_default().is_empty());
     // The description holds where the records are, not what they say.
     assert!(!messages[0].body().unwrap_or_default().contains("u-1"));
+
+    // A rule of the bus gives up into its dead-letter queue with the events themselves, ready
+    // to be sent to their queue again.
+    let rule_dlq = queue(format!("{}-rule-dlq", app.table)).await;
+    let rule_give_up = infra::pumps::GiveUp {
+        max_retries: Some(1),
+        dead_letter_url: Some(rule_dlq.clone()),
+        dead_letter_as_is: true,
+    };
+    let refused = infra::pumps::deliver(&sqs, &gone, &rule_give_up, &records, "rule Test").await;
+    assert_eq!(refused.dead_lettered, 3);
+    let mut kept = Vec::new();
+    while kept.len() < 3 {
+        let batch = sqs
+            .receive_message()
+            .queue_url(&rule_dlq)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("the rule's DLQ")
+            .messages
+            .unwrap_or_default();
+        assert!(!batch.is_empty(), "every refused event is in the DLQ");
+        kept.extend(batch.iter().filter_map(|m| m.body().map(str::to_owned)));
+    }
+    kept.sort();
+    let mut sent = records.clone();
+    sent.sort();
+    assert_eq!(kept, sent);
 }

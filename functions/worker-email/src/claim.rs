@@ -18,6 +18,8 @@ pub(crate) enum ClaimState {
     /// The email's link was void by the time it was to be sent (a password set since): nothing
     /// was sent, nothing will be.
     Voided,
+    /// SES refused it for good (see `permanent_rejection`): nothing was sent, nothing will be.
+    Rejected,
 }
 
 /// `EMAIL#<eventId>` / `EMAIL`: the claim that makes sending idempotent.
@@ -58,7 +60,9 @@ pub(crate) async fn claim(
         Ok(()) => Ok(true),
         Err(StoreError::ConditionFailed { .. }) => {
             let existing: Option<Claim> = store.get(key).await.map_err(|e| transient(&e))?;
-            if let Some(ClaimState::Sent | ClaimState::Voided) = existing.map(|c| c.state) {
+            if let Some(ClaimState::Sent | ClaimState::Voided | ClaimState::Rejected) =
+                existing.map(|c| c.state)
+            {
                 tracing::info!(eventId = %event.id, "duplicate delivery: email already handled");
             } else {
                 tracing::warn!(eventId = %event.id, "claim left by an interrupted attempt: not sending again (at most once)");
@@ -79,6 +83,23 @@ pub(crate) async fn void(store: &shared::store::Store, key: &Key, event: &Event,
     }
     tracing::info!(eventId = %event.id, reason = why, "email not sent");
     metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => "voided").increment(1);
+}
+
+/// Marks a claim settled after SES refused the email for good (`reason`: SES's code): it is not
+/// sent again on redelivery, and the record succeeds instead of ending in the dead-letter queue.
+pub(crate) async fn reject(
+    store: &shared::store::Store,
+    key: &Key,
+    event: &Event,
+    template: &str,
+    reason: &str,
+) {
+    let update = Update::new(key.clone()).set("state", AttributeValue::S("rejected".into()));
+    if let Err(error) = store.update(update).await {
+        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked rejected");
+    }
+    tracing::warn!(eventId = %event.id, template, reason, "SES rejected the email for good: not retried");
+    metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => "rejected").increment(1);
 }
 
 /// Gives up a claim, so that SQS's retry can send.

@@ -4,9 +4,12 @@
 //!
 //! **At most one email per event.** SES has no idempotency key, so the worker claims the event
 //! first (a conditional put of `EMAIL#<eventId>` in the table), sends, then marks the claim
-//! `sent`. A redelivered event finds the claim and sends nothing. When SES fails (throttling,
-//! outage, rejected sender) the claim is released and the record reported failed: SQS retries
-//! it, and after `maxReceiveCount` it waits in the dead-letter queue — never dropped.
+//! `sent`. A redelivered event finds the claim and sends nothing. When SES fails for a while
+//! (throttling, an outage) the claim is released and the record reported failed: SQS retries
+//! it, and after `maxReceiveCount` it waits in the dead-letter queue — never dropped. When SES
+//! refuses for good (a rejected message or recipient — the sandbox's unverified recipients —
+//! an unverified sender, sending paused), retrying cannot help: the claim is marked `rejected`,
+//! the `Email` metric counts `outcome=rejected` and one warning names SES's reason.
 //!
 //! The remaining window, stated honestly: if the process dies after the claim and before
 //! `SendEmail` returns (a crash or a timeout within those milliseconds), the claim stays
@@ -17,7 +20,7 @@
 mod claim;
 mod mailer;
 
-use claim::{claim, claim_key, release, void};
+use claim::{claim, claim_key, reject, release, void};
 pub use mailer::{Mailer, Rendered};
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -261,6 +264,13 @@ async fn deliver_one(
             Ok(())
         }
         Err(error) => {
+            if let Some(reason) = permanent_rejection(&error) {
+                // Retrying cannot change SES's answer: the email is settled as rejected (the
+                // claim stays, so a redelivery does not try again) instead of failing the record
+                // into the dead-letter queue. Counted and logged once; the cause is SES's code.
+                reject(store, &key, event, &intent.template, reason).await;
+                return Ok(());
+            }
             metrics::counter!(metric::EMAIL, "outcome" => "failed").increment(1);
             // Release the claim so that SQS's retry can send.
             release(store, &key, event).await;
@@ -269,6 +279,24 @@ async fn deliver_one(
                 shared::error::cause_chain(&error)
             )))
         }
+    }
+}
+
+/// SES's refusals that a retry cannot change, by their code: the message or a recipient was
+/// rejected (in the sandbox, an unverified recipient), the sender's identity or MAIL FROM domain
+/// is not verified, the account's sending is paused or suspended, or the request is malformed.
+/// Throttling, timeouts and SES's own errors are transient (SQS delivers the record again).
+fn permanent_rejection(
+    error: &aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError>,
+) -> Option<&'static str> {
+    use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
+    match error.as_service_error()? {
+        E::MessageRejected(_) => Some("MessageRejected"),
+        E::MailFromDomainNotVerifiedException(_) => Some("MailFromDomainNotVerified"),
+        E::SendingPausedException(_) => Some("SendingPaused"),
+        E::AccountSuspendedException(_) => Some("AccountSuspended"),
+        E::BadRequestException(_) => Some("BadRequest"),
+        _ => None,
     }
 }
 
