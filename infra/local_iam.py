@@ -22,8 +22,13 @@ the condition keys of the request context (`ses:FromAddress`, ...). AWS's rules,
 - SES v2 SendEmail is checked against the sender's identity with `ses:FromAddress`,
   `ses:FromDisplayName`, `ses:Recipients` and `ses:ApiVersion` in the context.
 
-Evaluation follows IAM's logic for identity-based policies: an explicit Deny wins, otherwise an
-Allow whose Action, Resource and every Condition match is needed. Action and Resource accept
+Evaluation follows IAM's logic within one account: an explicit Deny in the caller's policies or
+in the resource's policy wins; otherwise an Allow whose Action, Resource and every Condition match
+is needed, in the caller's identity-based policies or in the resource-based policy of the
+resource (an SQS queue policy) naming the caller. A *service principal* — an EventBridge rule
+delivering to its targets — has no identity policies: only a resource policy naming its service
+(`events.amazonaws.com`) can let it in, with `aws:SourceArn` (the rule's ARN) and
+`aws:SourceAccount` in the request's context. Action and Resource accept
 `NotAction` / `NotResource` and the `*` and `?` wildcards (actions without regard to case,
 resources segment by segment). Condition operators: String*, Arn*, Bool, Null, Numeric*, with
 `IfExists` and the `ForAllValues:` / `ForAnyValue:` set qualifiers. A condition key the local
@@ -56,6 +61,15 @@ class Principal:
     arn: str  # the assumed-role session ARN, as AWS names the caller in a denial
     statements: list[dict[str, Any]]
     name: str = ""
+    # A service acting for a resource (`events.amazonaws.com` for a rule): its calls carry
+    # `aws:SourceArn` and are allowed only by resource-based policies.
+    service: str | None = None
+    source_arn: str | None = None
+
+    def role_arn(self) -> str:
+        """`arn:aws:iam::<account>:role/<name>` of an assumed-role session ARN."""
+        match = re.fullmatch(r"arn:aws:sts::(\d+):assumed-role/([^/]+)/.*", self.arn)
+        return f"arn:aws:iam::{match.group(1)}:role/{match.group(2)}" if match else self.arn
 
 
 @dataclass
@@ -238,6 +252,27 @@ def evaluate(statements: list[dict[str, Any]], requested: Requested) -> str:
     return "Allow" if allowed else "ImplicitDeny"
 
 
+def principal_named(statement: dict[str, Any], principal: Principal) -> bool:
+    """Whether a resource-based policy statement's `Principal` names the caller."""
+    named = statement.get("Principal")
+    if named == "*":
+        return True
+    if not isinstance(named, dict):
+        return False
+    if principal.service:
+        return principal.service in _as_list(named.get("Service"))
+    arns = _as_list(named.get("AWS"))
+    return "*" in arns or principal.arn in arns or principal.role_arn() in arns
+
+
+def evaluate_resource_policy(
+    statements: list[dict[str, Any]], principal: Principal, requested: Requested
+) -> str:
+    """A resource-based policy's verdict for the caller: "Allow", "ExplicitDeny" or
+    "ImplicitDeny" (its statements that name another principal do not apply)."""
+    return evaluate([s for s in statements if principal_named(s, principal)], requested)
+
+
 # ---- what a request asks for -----------------------------------------------------------------
 
 
@@ -360,6 +395,19 @@ def _sesv2(
     raise UnmodelledRequest(f"SES v2 {method} {path}")
 
 
+def _events(operation: str, body: dict[str, Any], region: str, account: str) -> list[Requested]:
+    if operation == "PutEvents":
+        buses = {e.get("EventBusName") or "default" for e in body.get("Entries", [])}
+        return [
+            Requested(
+                "events:PutEvents",
+                bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{bus}",
+            )
+            for bus in sorted(buses)
+        ]
+    raise UnmodelledRequest(f"AWSEvents.{operation}")
+
+
 def requested_actions(
     method: str,
     path: str,
@@ -387,6 +435,8 @@ def requested_actions(
             return _sqs(operation, body, region, account)
         if prefix == "secretsmanager":
             return _secretsmanager(operation, body, region, account, secret_arn)
+        if prefix == "AWSEvents":
+            return _events(operation, body, region, account)
         raise UnmodelledRequest(target)
     if path.startswith("/v2/email/"):
         return _sesv2(method, path, body, region, account)
@@ -407,6 +457,8 @@ class Authorizer:
     def __init__(self, account: str = "123456789012") -> None:
         self.account = account
         self.principals: dict[str, Principal] = {}
+        # Resource ARN -> the statements of its resource-based policy (queue policies).
+        self.resource_policies: dict[str, list[dict[str, Any]]] = {}
         self.decisions: collections.deque[dict[str, Any]] = collections.deque(maxlen=2000)
         # (access key, principal name, action, outcome) -> count
         self.tally: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
@@ -420,8 +472,47 @@ class Authorizer:
                     arn=p["arn"],
                     statements=p["statements"],
                     name=p.get("name", ""),
+                    service=p.get("service"),
+                    source_arn=p.get("sourceArn"),
                 )
             return len(self.principals)
+
+    def register_resource_policies(self, policies: dict[str, list[dict[str, Any]]]) -> int:
+        """Sets the resource-based policies of these resources (replacing what they had)."""
+        with self.lock:
+            self.resource_policies.update(policies)
+            return len(self.resource_policies)
+
+    def decide(self, principal: Principal, requested: Requested, region: str) -> str:
+        """IAM's verdict on one requested action of a registered principal (recorded)."""
+        requested.context.setdefault("aws:PrincipalArn", principal.arn)
+        requested.context.setdefault("aws:RequestedRegion", region)
+        requested.context.setdefault("aws:SecureTransport", False)
+        if principal.service:
+            requested.context.setdefault("aws:SourceArn", principal.source_arn)
+            requested.context.setdefault("aws:SourceAccount", self.account)
+            requested.context.setdefault("aws:PrincipalServiceName", principal.service)
+        identity = "ImplicitDeny" if principal.service else evaluate(principal.statements, requested)
+        resource = evaluate_resource_policy(
+            self.resource_policies.get(requested.resource, []), principal, requested
+        )
+        if "ExplicitDeny" in (identity, resource):
+            outcome = "ExplicitDeny"
+        elif "Allow" in (identity, resource):
+            outcome = "Allow"
+        else:
+            outcome = "ImplicitDeny"
+        self._record(principal, requested, outcome)
+        return outcome
+
+    def authorize(self, access_key: str, action: str, resource: str, region: str) -> str | None:
+        """The verdict for a call a local stand-in for an AWS service makes on a principal's
+        behalf without a request of its own (a pipe putting events on its bus); None for an
+        unknown key."""
+        principal = self.principals.get(access_key)
+        if principal is None:
+            return None
+        return self.decide(principal, Requested(action, resource), region)
 
     def unregister(self, access_key_ids: list[str]) -> None:
         with self.lock:
@@ -454,11 +545,7 @@ class Authorizer:
                 secret_arn,
             )
             for requested in wanted:
-                requested.context.setdefault("aws:PrincipalArn", principal.arn)
-                requested.context.setdefault("aws:RequestedRegion", region)
-                requested.context.setdefault("aws:SecureTransport", False)
-                outcome = evaluate(principal.statements, requested)
-                self._record(principal, requested, outcome)
+                outcome = self.decide(principal, requested, region)
                 if outcome != "Allow":
                     return self._denial(target, path, principal, requested, outcome)
         except UnmodelledRequest as error:
@@ -490,11 +577,19 @@ class Authorizer:
 
     @staticmethod
     def message(principal: Principal, requested: Requested, outcome: str) -> str:
-        why = (
-            f"with an explicit deny in an identity-based policy"
-            if outcome == "ExplicitDeny"
-            else f"because no identity-based policy allows the {requested.action} action"
-        )
+        if principal.service:
+            why = (
+                "with an explicit deny in a resource-based policy"
+                if outcome == "ExplicitDeny"
+                else f"because no resource-based policy allows {principal.service} "
+                f"(aws:SourceArn {principal.source_arn}) the {requested.action} action"
+            )
+        else:
+            why = (
+                "with an explicit deny in an identity-based policy"
+                if outcome == "ExplicitDeny"
+                else f"because no identity-based policy allows the {requested.action} action"
+            )
         return (
             f"User: {principal.arn} is not authorized to perform: {requested.action} "
             f"on resource: {requested.resource} {why}"

@@ -17,7 +17,9 @@ with each function held to its IAM policy.
 - **Consumed capacity as DynamoDB bills it** (`moto_capacity.py`): a request that asks for
   `ReturnConsumedCapacity` gets the read and write units computed from the items it read and
   wrote (moto answers a constant); `make capacity` is built on it.
-- **A control API** under `/_ferrite/` for the local stack and the tests: register principals,
+- **A control API** under `/_ferrite/` for the local stack and the tests: register principals
+  and resource-based policies (queue policies), ask for a verdict a local stand-in for a service
+  needs (a pipe putting events on its bus),
   read the authorisation decisions, the mail SES accepted, table statistics and the endpoint's
   own status (patches, memory).
 
@@ -287,9 +289,39 @@ class LocalAws:
         if path == "/_ferrite/iam/principals" and method == "POST":
             count = self.authorizer.register(payload.get("principals", []))
             return self.reply(start_response, 200, {"principals": count})
+        if path == "/_ferrite/iam/principals" and method == "GET":
+            # One principal's registration, as it was registered (a test that changes a role for
+            # a moment puts it back with this).
+            principal = self.authorizer.principals.get(query.get("accessKeyId", ""))
+            if principal is None:
+                return self.reply(start_response, 404, {"message": "no such principal"})
+            registration = {
+                "accessKeyId": principal.access_key_id,
+                "arn": principal.arn,
+                "name": principal.name,
+                "statements": principal.statements,
+            }
+            if principal.service:
+                registration |= {"service": principal.service, "sourceArn": principal.source_arn}
+            return self.reply(start_response, 200, registration)
         if path == "/_ferrite/iam/principals" and method == "DELETE":
             self.authorizer.unregister(payload.get("accessKeyIds", []))
             return self.reply(start_response, 200, {})
+        if path == "/_ferrite/iam/resource-policies" and method == "POST":
+            count = self.authorizer.register_resource_policies(payload.get("policies", {}))
+            return self.reply(start_response, 200, {"resourcePolicies": count})
+        if path == "/_ferrite/iam/authorize" and method == "POST":
+            # A local stand-in for a service asks whether a principal may make a call it makes
+            # on that principal's behalf (a pipe's PutEvents on its bus).
+            decision = self.authorizer.authorize(
+                payload.get("accessKeyId", ""),
+                payload.get("action", ""),
+                payload.get("resource", ""),
+                payload.get("region", "us-east-1"),
+            )
+            if decision is None:
+                return self.reply(start_response, 404, {"message": "no such principal"})
+            return self.reply(start_response, 200, {"decision": decision})
         if path == "/_ferrite/iam/decisions" and method == "GET":
             # Every decision, tallied; the newest in full. Filters: accessKeyId, principal,
             # action, decision.

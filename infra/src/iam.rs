@@ -32,17 +32,26 @@ pub struct Principal {
     pub arn: String,
     /// Inline and managed policy statements, intrinsics resolved.
     pub statements: Vec<Json>,
+    /// For a service acting for a resource (an EventBridge rule delivering to its targets):
+    /// the service (`events.amazonaws.com`) and the resource's ARN (`aws:SourceArn`). Such a
+    /// principal has no identity policies: only resource-based policies let it in.
+    pub service: Option<(String, String)>,
 }
 
 impl Principal {
     /// What the endpoint's control API takes.
     pub fn registration(&self) -> Json {
-        json!({
+        let mut registration = json!({
             "accessKeyId": self.access_key_id,
             "arn": self.arn,
             "name": self.user,
             "statements": self.statements,
-        })
+        });
+        if let Some((service, source_arn)) = &self.service {
+            registration["service"] = json!(service);
+            registration["sourceArn"] = json!(source_arn);
+        }
+        registration
     }
 }
 
@@ -184,9 +193,51 @@ pub fn principals(
             access_key_id: access_key_id(scope, role.logical_id),
             user,
             statements,
+            service: None,
+        });
+    }
+    // EventBridge delivers a rule's events as `events.amazonaws.com` for that rule.
+    for rule in expanded.resources_of("AWS::Events::Rule") {
+        let arn = ctx
+            .attributes
+            .get(&format!("{}.Arn", rule.logical_id))
+            .cloned()
+            .ok_or_else(|| anyhow!("rule {} has no ARN in the local stack", rule.logical_id))?;
+        out.push(Principal {
+            role: rule.logical_id.to_owned(),
+            user: rule.logical_id.to_owned(),
+            access_key_id: access_key_id(scope, rule.logical_id),
+            arn: arn.clone(),
+            statements: Vec::new(),
+            service: Some(("events.amazonaws.com".to_owned(), arn)),
         });
     }
     Ok(out)
+}
+
+/// The resource-based policies of `expanded` (its `AWS::SQS::QueuePolicy`s), intrinsics
+/// resolved: each queue's ARN and the statements of its policy.
+pub fn resource_policies(
+    expanded: &Template,
+    ctx: &Context,
+) -> Result<BTreeMap<String, Vec<Json>>> {
+    let mut policies: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    for policy in expanded.resources_of("AWS::SQS::QueuePolicy") {
+        let props = expanded
+            .eval(policy.properties, ctx)
+            .with_context(|| format!("queue policy {}", policy.logical_id))?;
+        let statements = statements_of(&props["PolicyDocument"]);
+        for queue_url in props["Queues"].as_array().into_iter().flatten() {
+            let queue_url = queue_url.as_str().unwrap_or_default();
+            let name = queue_url.rsplit('/').next().unwrap_or_default();
+            let arn = format!("arn:aws:sqs:{}:{}:{name}", ctx.region, ctx.account_id);
+            policies
+                .entry(arn)
+                .or_default()
+                .extend(statements.iter().cloned());
+        }
+    }
+    Ok(policies)
 }
 
 /// The principal a template resource (function or pipe) signs as.
@@ -198,19 +249,37 @@ pub fn for_user<'p>(principals: &'p [Principal], logical_id: &str) -> Option<&'p
 pub async fn register(endpoint: &str, principals: &[Principal]) -> Result<()> {
     let body =
         json!({ "principals": principals.iter().map(Principal::registration).collect::<Vec<_>>() });
+    control_post(endpoint, "principals", &body, "the roles").await
+}
+
+/// Registers the resource-based policies of [`resource_policies`] with the local endpoint's IAM.
+pub async fn register_resource_policies(
+    endpoint: &str,
+    policies: &BTreeMap<String, Vec<Json>>,
+) -> Result<()> {
+    control_post(
+        endpoint,
+        "resource-policies",
+        &json!({ "policies": policies }),
+        "the queue policies",
+    )
+    .await
+}
+
+async fn control_post(endpoint: &str, route: &str, body: &Json, what: &str) -> Result<()> {
     let response = crate::http_client()
         .build()?
         .post(format!(
-            "{}/_ferrite/iam/principals",
+            "{}/_ferrite/iam/{route}",
             endpoint.trim_end_matches('/')
         ))
-        .json(&body)
+        .json(body)
         .send()
         .await
-        .context("registering the roles with the local endpoint's IAM")?;
+        .with_context(|| format!("registering {what} with the local endpoint's IAM"))?;
     if !response.status().is_success() {
         bail!(
-            "the local endpoint refused the roles: {} {}",
+            "the local endpoint refused {what}: {} {}",
             response.status(),
             response.text().await.unwrap_or_default()
         );
@@ -243,6 +312,7 @@ mod tests {
             "EmailDeadLetterQueue",
             "PurgeDeadLetterQueue",
             "PipeDeadLetterQueue",
+            "EventDeadLetterQueue",
         ] {
             ctx.attributes.insert(
                 format!("{queue}.Arn"),
@@ -252,6 +322,7 @@ mod tests {
                 .insert(format!("{queue}.QueueName"), queue.into());
         }
         crate::stack::resolve_log_groups(&template, &mut ctx).expect("log groups");
+        crate::stack::resolve_event_buses(&template, &mut ctx).expect("event buses");
         for (name, definition) in template.parameters() {
             if definition.get("Default").is_none() {
                 ctx.parameters.insert(name.to_owned(), "x".repeat(32));
@@ -289,11 +360,23 @@ mod tests {
         assert!(text.contains("logs:PutLogEvents"), "{text}");
         assert!(!text.contains("xray:"), "{text}");
         assert!(!text.contains("Fn::"), "unresolved intrinsic in {text}");
-        let pipe = for_user(&principals, "AuditPipe").expect("the audit pipe's role");
+        let pipe = for_user(&principals, "OutboxPipe").expect("the outbox pipe's role");
+        let text = serde_json::to_string(&pipe.statements).expect("json");
+        assert!(text.contains("events:PutEvents"), "{text}");
         assert!(
-            serde_json::to_string(&pipe.statements)
-                .expect("json")
-                .contains("sqs:SendMessage")
+            text.contains("arn:aws:events:us-east-1:123456789012:event-bus/ferrite-local-events"),
+            "{text}"
+        );
+        // A rule delivers as EventBridge for that rule: no policies of its own.
+        let rule = for_user(&principals, "AuditRule").expect("the audit rule");
+        assert!(rule.statements.is_empty());
+        assert_eq!(
+            rule.service,
+            Some((
+                "events.amazonaws.com".to_owned(),
+                "arn:aws:events:us-east-1:123456789012:rule/ferrite-local-events/ferrite-local-AuditRule"
+                    .to_owned()
+            ))
         );
         let worker = for_user(&principals, "WorkerAuditFunction").expect("worker role");
         assert!(
@@ -305,5 +388,34 @@ mod tests {
         let keys: std::collections::BTreeSet<_> =
             principals.iter().map(|p| &p.access_key_id).collect();
         assert_eq!(keys.len(), principals.len(), "one key per role");
+    }
+
+    #[test]
+    fn queue_policies_resolve_to_the_queues_arn_and_name_the_rule_that_may_send() {
+        let root = crate::workspace_root();
+        let expanded = expanded(&root, &crate::template_path()).expect("SAM expansion");
+        let mut ctx = local_ctx();
+        for queue in ["AuditQueue", "EventDeadLetterQueue"] {
+            ctx.refs.insert(
+                queue.to_owned(),
+                format!("http://localhost:4566/123456789012/{queue}"),
+            );
+        }
+        let policies = resource_policies(&expanded, &ctx).expect("policies");
+        let audit =
+            serde_json::to_string(&policies["arn:aws:sqs:us-east-1:123456789012:AuditQueue"])
+                .expect("json");
+        assert!(audit.contains("events.amazonaws.com"), "{audit}");
+        assert!(
+            audit.contains("rule/ferrite-local-events/ferrite-local-AuditRule"),
+            "{audit}"
+        );
+        let dead = serde_json::to_string(
+            &policies["arn:aws:sqs:us-east-1:123456789012:EventDeadLetterQueue"],
+        )
+        .expect("json");
+        for rule in ["AuditRule", "EmailRule", "PurgeRule"] {
+            assert!(dead.contains(rule), "{rule} may dead-letter: {dead}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! Property values are evaluated to plain JSON by [`Template::eval`], which understands the
 //! intrinsic functions a local stack can answer: `Ref` (parameters with defaults or overrides,
 //! pseudo parameters, resources already provisioned), `Fn::GetAtt` (attributes of resources
-//! already provisioned), `Fn::Sub` and `Fn::Join`. Anything else is an error that names it.
+//! already provisioned), `Fn::Sub`, `Fn::Join`, `Fn::Split` and `Fn::Select`. Anything else is an error that names it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -386,6 +386,39 @@ impl Template {
                     .collect();
                 Ok(Json::String(values.join(delimiter)))
             }
+            "Fn::Split" => {
+                let Json::Array(parts) = self.eval(argument, ctx)? else {
+                    bail!("`Fn::Split` takes [delimiter, string]");
+                };
+                let (Some(Json::String(delimiter)), Some(Json::String(text))) =
+                    (parts.first(), parts.get(1))
+                else {
+                    bail!("`Fn::Split` takes [delimiter, string]");
+                };
+                Ok(Json::Array(
+                    text.split(delimiter.as_str())
+                        .map(|part| Json::String(part.to_owned()))
+                        .collect(),
+                ))
+            }
+            "Fn::Select" => {
+                let Json::Array(parts) = self.eval(argument, ctx)? else {
+                    bail!("`Fn::Select` takes [index, [values]]");
+                };
+                let index = match parts.first() {
+                    Some(Json::Number(n)) => n.as_u64(),
+                    Some(Json::String(s)) => s.parse().ok(),
+                    _ => None,
+                };
+                let (Some(index), Some(Json::Array(values))) = (index, parts.get(1)) else {
+                    bail!("`Fn::Select` takes [index, [values]]");
+                };
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| values.get(i))
+                    .cloned()
+                    .ok_or_else(|| anyhow!("`Fn::Select`: index {index} is out of range"))
+            }
             other => bail!("intrinsic function `{other}` is not supported by the local stack"),
         }
     }
@@ -434,6 +467,7 @@ Resources:
       Name: !Sub "${AWS::StackName}-queue-${Size}-${!Literal}"
       Named: !Sub ["${Prefix}-x", { Prefix: !Ref AWS::Region }]
       Joined: !Join [",", [a, !Ref Size]]
+      Domain: !Select [1, !Split ["@", "no-reply@mail.example.org"]]
       Origins: !Ref Origins
       Maybe: !If [IsBig, big, !Ref AWS::NoValue]
       Chosen: !If [IsSmall, small, other]
@@ -463,6 +497,7 @@ Conditions:
         assert_eq!(props["Name"], "stack-queue-5-${Literal}");
         assert_eq!(props["Named"], "eu-west-1-x");
         assert_eq!(props["Joined"], "a,5");
+        assert_eq!(props["Domain"], "mail.example.org");
         assert_eq!(props["Origins"], serde_json::json!(["a", "b"]));
         // Conditions: Size is 5, so IsBig is false and AWS::NoValue removes what it stands for.
         assert!(props.get("Maybe").is_none());

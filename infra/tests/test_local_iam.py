@@ -51,6 +51,69 @@ class Evaluation(unittest.TestCase):
         statements = [allow("dynamodb:Query", TABLE.upper())]
         self.assertEqual(evaluate(statements, Requested("dynamodb:Query", TABLE)), "ImplicitDeny")
 
+    def test_a_service_principal_gets_in_only_through_a_resource_policy_naming_its_source(self) -> None:
+        # SQS: "Amazon EventBridge ... the queue policy must allow events.amazonaws.com
+        # sqs:SendMessage", scoped by aws:SourceArn to the rule.
+        queue = "arn:aws:sqs:us-east-1:123456789012:audit"
+        rule = "arn:aws:events:us-east-1:123456789012:rule/bus/audit"
+        authorizer = local_iam.Authorizer()
+        authorizer.register(
+            [
+                {"accessKeyId": "AKIARULE", "arn": rule, "statements": [], "name": "AuditRule",
+                 "service": "events.amazonaws.com", "sourceArn": rule},
+                {"accessKeyId": "AKIAOTHER", "arn": rule + "x", "statements": [], "name": "Other",
+                 "service": "events.amazonaws.com", "sourceArn": rule + "x"},
+            ]
+        )
+        send = lambda key: authorizer.authorize(key, "sqs:SendMessage", queue, "us-east-1")  # noqa: E731
+        self.assertEqual(send("AKIARULE"), "ImplicitDeny", "no queue policy: refused")
+        authorizer.register_resource_policies(
+            {
+                queue: [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+                    }
+                ]
+            }
+        )
+        self.assertEqual(send("AKIARULE"), "Allow")
+        self.assertEqual(send("AKIAOTHER"), "ImplicitDeny", "another rule is not the source")
+        self.assertEqual(
+            authorizer.authorize("AKIARULE", "sqs:DeleteMessage", queue, "us-east-1"), "ImplicitDeny"
+        )
+        self.assertIsNone(authorizer.authorize("AKIAUNKNOWN", "sqs:SendMessage", queue, "us-east-1"))
+
+    def test_a_role_is_allowed_by_its_policies_or_a_resource_policy_naming_it_and_denied_by_either(self) -> None:
+        queue = "arn:aws:sqs:us-east-1:123456789012:q"
+        session = "arn:aws:sts::123456789012:assumed-role/WorkerRole/worker"
+        authorizer = local_iam.Authorizer()
+        authorizer.register([{"accessKeyId": "AKIAROLE", "arn": session, "statements": [], "name": "W"}])
+        self.assertEqual(authorizer.authorize("AKIAROLE", "sqs:SendMessage", queue, "us-east-1"), "ImplicitDeny")
+        grant = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/WorkerRole"},
+                 "Action": "sqs:SendMessage", "Resource": queue}
+        authorizer.register_resource_policies({queue: [grant]})
+        self.assertEqual(authorizer.authorize("AKIAROLE", "sqs:SendMessage", queue, "us-east-1"), "Allow")
+        authorizer.register_resource_policies({queue: [grant, {**grant, "Effect": "Deny", "Principal": "*"}]})
+        self.assertEqual(authorizer.authorize("AKIAROLE", "sqs:SendMessage", queue, "us-east-1"), "ExplicitDeny")
+
+    def test_put_events_is_checked_against_each_bus_it_names(self) -> None:
+        body = json.dumps({"Entries": [{"EventBusName": "app-events"}, {}]}).encode()
+        wanted = requested_actions(
+            "POST", "/", "AWSEvents.PutEvents", body, "application/x-amz-json-1.1",
+            "us-east-1", "123456789012",
+        )
+        self.assertEqual(
+            [(r.action, r.resource) for r in wanted],
+            [
+                ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/app-events"),
+                ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default"),
+            ],
+        )
+
     def test_not_action_and_not_resource_invert_the_match(self) -> None:
         statements = [{"Effect": "Allow", "NotAction": "dynamodb:DeleteItem", "NotResource": "arn:aws:sqs:*"}]
         self.assertEqual(evaluate(statements, Requested("dynamodb:GetItem", TABLE)), "Allow")

@@ -140,8 +140,13 @@ async fn through_the_whole_stack_each_function_pipe_and_poller_signs_as_its_own_
     let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack's name");
     let decided = |principal: &'static str, action: &'static str| {
         // The stack's own key for the role (tests register the same roles for their tables
-        // under other keys).
-        let key = infra::iam::access_key_id(&stack, &format!("{principal}Role"));
+        // under other keys); a rule has no role, its key is its own.
+        let role = if principal.ends_with("Rule") {
+            principal.to_owned()
+        } else {
+            format!("{principal}Role")
+        };
+        let key = infra::iam::access_key_id(&stack, &role);
         async move {
             let url = format!(
                 "{}/_ferrite/iam/decisions?accessKeyId={key}&action={action}&decision=Allow",
@@ -161,11 +166,13 @@ async fn through_the_whole_stack_each_function_pipe_and_poller_signs_as_its_own_
             "{principal} was allowed {action} with its own key"
         );
     }
-    // The event pipeline: pipes read the stream and send to their queue with their roles, the
+    // The event pipeline: the pipe reads the stream and puts on the bus with its role, the rule
+    // sends to its queue as EventBridge for that rule (let in by the queue's policy), the
     // workers' event source mappings poll with the workers' roles.
     for (principal, action) in [
-        ("AuditPipe", "dynamodb:GetRecords"),
-        ("AuditPipe", "sqs:SendMessage"),
+        ("OutboxPipe", "dynamodb:GetRecords"),
+        ("OutboxPipe", "events:PutEvents"),
+        ("AuditRule", "sqs:SendMessage"),
         ("WorkerAuditFunction", "sqs:ReceiveMessage"),
         ("WorkerAuditFunction", "dynamodb:PutItem"),
     ] {
@@ -176,4 +183,30 @@ async fn through_the_whole_stack_each_function_pipe_and_poller_signs_as_its_own_
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn a_rule_delivers_only_to_the_queue_whose_policy_names_it() {
+    // EventBridge sends as `events.amazonaws.com` for the rule: the audit rule's events are let
+    // into the audit queue by its policy, and into no other queue.
+    let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack's name");
+    let key = infra::iam::access_key_id(&stack, "AuditRule");
+    let sdk =
+        infra::local_sdk_config_as(&ferrite_tests::endpoint(), &key, infra::iam::LOCAL_SECRET)
+            .await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let email_queue = std::env::var("EMAIL_QUEUE_URL").expect("`make test` exports the queue URLs");
+    let refused = sqs
+        .send_message()
+        .queue_url(&email_queue)
+        .message_body("{}")
+        .send()
+        .await
+        .expect_err("the email queue's policy names the email rule only");
+    let text = format!("{:?}", refused.into_service_error());
+    assert!(text.contains("AccessDenied"), "{text}");
+    assert!(
+        text.contains("no resource-based policy allows events.amazonaws.com"),
+        "{text}"
+    );
 }

@@ -124,6 +124,7 @@ pub(super) async fn register_roles(
             .insert(format!("{}.QueueName", queue.logical_id), name);
     }
     infra::stack::resolve_log_groups(template(), &mut ctx).expect("the log groups resolve");
+    infra::stack::resolve_event_buses(template(), &mut ctx).expect("the event buses resolve");
     let principals = iam::principals(&infra::workspace_root(), expanded, &ctx, table)
         .expect("the template's roles resolve");
     iam::register(endpoint, &principals)

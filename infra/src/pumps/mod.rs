@@ -1,9 +1,15 @@
-//! Local event delivery, as AWS does it for the template's `AWS::Pipes::Pipe` resources and
-//! the functions' `SQS` event source mappings:
+//! Local event delivery, as AWS does it for the template's `AWS::Pipes::Pipe` resources, its
+//! event buses and `AWS::Events::Rule`s, and the functions' `SQS` event source mappings:
 //!
 //! - a **stream pump** per pipe reads the table's DynamoDB stream from the local endpoint with
 //!   the pipe's role, applies the pipe's filter patterns (read from template.yaml) and sends the
-//!   matching records to the pipe's target queue, as EventBridge Pipes would;
+//!   matching records to the pipe's target, as EventBridge Pipes would: a queue, or an event
+//!   bus — the pipe's role must be allowed `events:PutEvents` on it (the endpoint's IAM
+//!   decides), each record becomes an event whose `detail` it is, and every rule of the bus
+//!   whose pattern matches sends it (its `InputPath`) to its target queues as EventBridge does:
+//!   signing as the rule (`events.amazonaws.com` with the rule's ARN as `aws:SourceArn`), so
+//!   only a queue policy that lets that rule in admits it; a refused delivery is retried up to
+//!   the target's `RetryPolicy`, then the event goes to its `DeadLetterConfig` queue;
 //! - a **queue pump** per mapping receives batches with the worker's role, invokes the worker
 //!   through the Lambda Invoke API with a real SQS event, deletes only the messages the worker
 //!   did not report in `batchItemFailures`, and leaves the others to the queue's redrive policy
@@ -34,7 +40,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value as Json;
 
 use crate::template::{Context, Template};
@@ -47,12 +53,12 @@ pub const IDLE: Duration = Duration::from_millis(150);
 const BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// A pipe: stream records matching any of `patterns` go to the queue `target_url`.
+/// A pipe: stream records matching any of `patterns` go to its target.
 #[derive(Debug, Clone)]
 pub struct Pipe {
     pub name: String,
     pub patterns: Vec<Json>,
-    pub target_url: String,
+    pub target: Target,
     /// The stream it reads (`Source`): pipes are given their stream, they do not look it up.
     pub source_arn: String,
     /// The template's `StartingPosition` (`LATEST` or `TRIM_HORIZON`): where a pipe that has
@@ -63,12 +69,70 @@ pub struct Pipe {
     pub give_up: GiveUp,
 }
 
-/// A pipe's limit on a refused batch: retried `max_retries` times (none: until it goes
-/// through), then described in the dead-letter queue, and the pipe moves on.
+/// Where a pipe sends the records that pass its filter.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A queue (its URL).
+    Queue(String),
+    /// An event bus and its rules.
+    Bus(Bus),
+}
+
+impl Target {
+    /// The queue's URL, for a pipe that targets a queue.
+    pub fn queue_url(&self) -> Option<&str> {
+        match self {
+            Self::Queue(url) => Some(url),
+            Self::Bus(_) => None,
+        }
+    }
+}
+
+/// An `AWS::Events::EventBus` as a pipe's target: what the pipe's events say they are
+/// (`TargetParameters.EventBridgeEventBusParameters`) and the rules on the bus.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    pub name: String,
+    pub arn: String,
+    pub source: String,
+    pub detail_type: String,
+    pub rules: Vec<Rule>,
+    /// How the pipe's `events:PutEvents` is authorised: the endpoint and the pipe role's key
+    /// (set by [`crate::stack::start_pumps`]; none, unchecked).
+    pub authorizer: Option<(String, String)>,
+}
+
+/// An `AWS::Events::Rule` of a bus: events matching `pattern` go to its targets.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub arn: String,
+    pub pattern: Json,
+    pub targets: Vec<RuleTarget>,
+    /// The SQS client that signs as the rule (set by [`crate::stack::start_pumps`]; none, the
+    /// pipe's).
+    pub sqs: Option<aws_sdk_sqs::Client>,
+}
+
+/// A rule's queue target: what of the event it sends (`InputPath`) and its retry policy.
+#[derive(Debug, Clone)]
+pub struct RuleTarget {
+    pub id: String,
+    pub queue_url: String,
+    pub input_path: Option<String>,
+    pub give_up: GiveUp,
+}
+
+/// A pipe's or rule target's limit on a refused delivery: retried `max_retries` times (none:
+/// until it goes through), then put in the dead-letter queue — described (a pipe's stream
+/// batch: its coordinates and the failure) or as it was (a rule's event) — and delivery moves on.
 #[derive(Debug, Clone, Default)]
 pub struct GiveUp {
     pub max_retries: Option<u32>,
     pub dead_letter_url: Option<String>,
+    /// The dead-letter queue gets the refused messages themselves (EventBridge rules), not a
+    /// description of the stream batch (Pipes).
+    pub dead_letter_as_is: bool,
 }
 
 /// An SQS event source mapping: batches of `queue_url` go to the function `binary`.
@@ -107,27 +171,35 @@ impl Mapping {
     }
 }
 
-/// The template's pipes whose source is a table stream and whose target is a queue.
+/// The template's pipes whose source is a table stream and whose target is a queue or an
+/// event bus of the template.
 pub fn pipes(template: &Template, ctx: &Context) -> Result<Vec<Pipe>> {
     template
         .resources_of("AWS::Pipes::Pipe")
         .map(|resource| {
-            let target = resource
+            let target_id = resource
                 .properties
                 .get("Target")
                 .and_then(logical_of_get_att)
                 .ok_or_else(|| {
                     anyhow!(
-                        "pipe {}: Target must be !GetAtt <Queue>.Arn",
+                        "pipe {}: Target must be !GetAtt <Queue or EventBus>.Arn",
                         resource.logical_id
                     )
                 })?;
-            let target_url = ctx.refs.get(&target).cloned().ok_or_else(|| {
-                anyhow!(
-                    "pipe {}: queue {target} is not provisioned",
-                    resource.logical_id
-                )
-            })?;
+            let target = if template
+                .resources_of("AWS::Events::EventBus")
+                .any(|bus| bus.logical_id == target_id)
+            {
+                Target::Bus(bus(template, ctx, resource.properties, &target_id)?)
+            } else {
+                Target::Queue(ctx.refs.get(&target_id).cloned().ok_or_else(|| {
+                    anyhow!(
+                        "pipe {}: queue {target_id} is not provisioned",
+                        resource.logical_id
+                    )
+                })?)
+            };
             let filters = resource
                 .properties
                 .get("SourceParameters")
@@ -175,32 +247,167 @@ pub fn pipes(template: &Template, ctx: &Context) -> Result<Vec<Pipe>> {
                 .and_then(|p| p.get("MaximumRetryAttempts"))
                 .and_then(serde_yaml_ng::Value::as_i64)
                 .and_then(|n| u32::try_from(n).ok());
-            let dead_letter_url = match stream
-                .and_then(|p| p.get("DeadLetterConfig"))
-                .and_then(|d| d.get("Arn"))
-                .and_then(logical_of_get_att)
-            {
-                Some(queue) => Some(ctx.refs.get(&queue).cloned().ok_or_else(|| {
-                    anyhow!(
-                        "pipe {}: dead-letter queue {queue} is not provisioned",
-                        resource.logical_id
-                    )
-                })?),
-                None => None,
-            };
+            let dead_letter_url = queue_url_of(
+                ctx,
+                stream
+                    .and_then(|p| p.get("DeadLetterConfig"))
+                    .and_then(|d| d.get("Arn")),
+                &format!("pipe {}", resource.logical_id),
+            )?;
             Ok(Pipe {
                 name: resource.logical_id.to_owned(),
                 patterns,
-                target_url,
+                target,
                 source_arn,
                 starting_position,
                 give_up: GiveUp {
                     max_retries,
                     dead_letter_url,
+                    dead_letter_as_is: false,
                 },
             })
         })
         .collect()
+}
+
+/// The URL of the queue `arn` names (`!GetAtt <Queue>.Arn`), if it names one.
+fn queue_url_of(
+    ctx: &Context,
+    arn: Option<&serde_yaml_ng::Value>,
+    whose: &str,
+) -> Result<Option<String>> {
+    match arn.and_then(logical_of_get_att) {
+        Some(queue) => {
+            Ok(Some(ctx.refs.get(&queue).cloned().ok_or_else(|| {
+                anyhow!("{whose}: queue {queue} is not provisioned")
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The bus `logical_id` as the target of the pipe whose properties are `pipe`, with its rules.
+fn bus(
+    template: &Template,
+    ctx: &Context,
+    pipe: &serde_yaml_ng::Value,
+    logical_id: &str,
+) -> Result<Bus> {
+    let name = ctx
+        .refs
+        .get(logical_id)
+        .cloned()
+        .ok_or_else(|| anyhow!("event bus {logical_id} is not resolved"))?;
+    let arn = ctx
+        .attributes
+        .get(&format!("{logical_id}.Arn"))
+        .cloned()
+        .ok_or_else(|| anyhow!("event bus {logical_id} has no ARN"))?;
+    let parameters = pipe
+        .get("TargetParameters")
+        .and_then(|p| p.get("EventBridgeEventBusParameters"))
+        .map(|p| template.eval(p, ctx))
+        .transpose()?
+        .unwrap_or(Json::Null);
+    let mut rules = Vec::new();
+    for rule in template.resources_of("AWS::Events::Rule") {
+        let on = rule
+            .properties
+            .get("EventBusName")
+            .map(|b| template.eval(b, ctx))
+            .transpose()?;
+        if on.as_ref().and_then(Json::as_str) != Some(name.as_str()) {
+            continue;
+        }
+        let whose = format!("rule {}", rule.logical_id);
+        let pattern = match rule
+            .properties
+            .get("EventPattern")
+            .map(|p| template.eval(p, ctx))
+            .transpose()?
+        {
+            Some(Json::String(text)) => serde_json::from_str(&text).context(whose.clone())?,
+            Some(pattern) => pattern,
+            None => bail!("{whose} has no EventPattern (scheduled rules are not run locally)"),
+        };
+        let mut targets = Vec::new();
+        for target in rule
+            .properties
+            .get("Targets")
+            .and_then(serde_yaml_ng::Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let id = target
+                .get("Id")
+                .and_then(serde_yaml_ng::Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let queue_url = queue_url_of(ctx, target.get("Arn"), &whose)?
+                .ok_or_else(|| anyhow!("{whose}: target {id} must be !GetAtt <Queue>.Arn"))?;
+            let retry = target.get("RetryPolicy");
+            targets.push(RuleTarget {
+                id,
+                queue_url,
+                input_path: target
+                    .get("InputPath")
+                    .and_then(serde_yaml_ng::Value::as_str)
+                    .map(str::to_owned),
+                give_up: GiveUp {
+                    // EventBridge's default: 185 attempts within 24 hours.
+                    max_retries: Some(
+                        retry
+                            .and_then(|r| r.get("MaximumRetryAttempts"))
+                            .and_then(serde_yaml_ng::Value::as_u64)
+                            .and_then(|n| u32::try_from(n).ok())
+                            .unwrap_or(185),
+                    ),
+                    dead_letter_url: queue_url_of(
+                        ctx,
+                        target.get("DeadLetterConfig").and_then(|d| d.get("Arn")),
+                        &whose,
+                    )?,
+                    dead_letter_as_is: true,
+                },
+            });
+        }
+        rules.push(Rule {
+            name: rule.logical_id.to_owned(),
+            arn: ctx
+                .attributes
+                .get(&format!("{}.Arn", rule.logical_id))
+                .cloned()
+                .ok_or_else(|| anyhow!("{whose} has no ARN"))?,
+            pattern,
+            targets,
+            sqs: None,
+        });
+    }
+    Ok(Bus {
+        name,
+        arn,
+        source: parameters["Source"].as_str().unwrap_or_default().to_owned(),
+        detail_type: parameters["DetailType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        rules,
+        authorizer: None,
+    })
+}
+
+/// What a rule's target receives of `event`: the part its `InputPath` selects (`$.a.b`), or the
+/// whole event.
+pub fn input_of(event: &Json, input_path: Option<&str>) -> Json {
+    let Some(path) = input_path else {
+        return event.clone();
+    };
+    path.trim_start_matches('$')
+        .split('.')
+        .filter(|part| !part.is_empty())
+        .try_fold(event, |value, part| value.get(part))
+        .cloned()
+        .unwrap_or(Json::Null)
 }
 
 /// The `SQS` events of the template's functions.
@@ -375,6 +582,15 @@ mod tests {
     }
 
     #[test]
+    fn a_rules_input_path_selects_the_part_of_the_event_its_target_receives() {
+        let event = json!({"source": "s", "detail": {"eventName": "INSERT", "dynamodb": {"x": 1}}});
+        assert_eq!(input_of(&event, Some("$.detail")), event["detail"]);
+        assert_eq!(input_of(&event, Some("$.detail.dynamodb")), json!({"x": 1}));
+        assert_eq!(input_of(&event, None), event);
+        assert_eq!(input_of(&event, Some("$")), event);
+    }
+
+    #[test]
     fn the_repository_template_declares_its_pipes_and_workers() {
         let template = Template::load(&crate::template_path()).expect("template");
         let mut ctx = Context::local("t", "us-east-1");
@@ -398,22 +614,38 @@ mod tests {
             }
         }
         let pipes = pipes(&template, &ctx).expect("pipes");
-        let targets: Vec<(&str, &str, &str)> = pipes
+        // One reader of the stream, a bus, and a rule per queue.
+        assert_eq!(pipes.len(), 1);
+        let pipe = &pipes[0];
+        assert_eq!(
+            (pipe.source_arn.as_str(), pipe.starting_position.as_str()),
+            ("stream-Table", "TRIM_HORIZON")
+        );
+        let Target::Bus(bus) = &pipe.target else {
+            panic!("the pipe targets the event bus")
+        };
+        assert_eq!(bus.arn, "arn-EventBus");
+        let rules: Vec<(&str, &str, Option<&str>, Option<&str>)> = bus
+            .rules
             .iter()
-            .map(|p| {
-                (
-                    p.source_arn.as_str(),
-                    p.target_url.as_str(),
-                    p.starting_position.as_str(),
-                )
+            .flat_map(|r| {
+                r.targets.iter().map(|t| {
+                    (
+                        r.name.as_str(),
+                        t.queue_url.as_str(),
+                        t.input_path.as_deref(),
+                        t.give_up.dead_letter_url.as_deref(),
+                    )
+                })
             })
             .collect();
+        let dlq = Some("url-EventDeadLetterQueue");
         assert_eq!(
-            targets,
+            rules,
             [
-                ("stream-Table", "url-AuditQueue", "LATEST"),
-                ("stream-Table", "url-EmailQueue", "LATEST"),
-                ("stream-Table", "url-PurgeQueue", "LATEST")
+                ("AuditRule", "url-AuditQueue", Some("$.detail"), dlq),
+                ("EmailRule", "url-EmailQueue", Some("$.detail"), dlq),
+                ("PurgeRule", "url-PurgeQueue", Some("$.detail"), dlq)
             ]
         );
         let mappings = mappings(&template, &ctx).expect("mappings");

@@ -1,5 +1,6 @@
 //! Stream pumps: one per pipe, reading the table's stream with the pipe's role, resuming from a
-//! checkpoint, delivering matching records to the pipe's target queue.
+//! checkpoint, delivering matching records to the pipe's target: a queue, or an event bus whose
+//! rules deliver them on to their queues.
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +8,11 @@ use anyhow::{Context as _, Result, anyhow};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use serde_json::{Value as Json, json};
+
 use super::{
-    BACKOFF, GiveUp, IDLE, Pipe, PumpStatus, filter::matches, filter::record_json, next_backoff,
+    BACKOFF, Bus, GiveUp, IDLE, Pipe, PumpStatus, Target, filter::matches, filter::record_json,
+    input_of, next_backoff,
 };
 
 /// Where a stream pump resumes: `None` means "from the oldest record the stream holds".
@@ -210,15 +214,22 @@ pub(super) async fn stream_session(
                 .send()
                 .await
                 .context("reading the stream")?;
-            let bodies: Vec<String> = page
+            let records: Vec<Json> = page
                 .records()
                 .iter()
                 .map(|record| record_json(record, &region, &checkpoint.stream_arn))
                 .filter(|json| pipe.patterns.iter().any(|p| matches(p, json)))
-                .map(|json| json.to_string())
                 .collect();
-            for chunk in bodies.chunks(10) {
-                let outcome = deliver(&sqs, &pipe.target_url, &pipe.give_up, chunk, &name).await;
+            for chunk in records.chunks(10) {
+                let outcome = match &pipe.target {
+                    Target::Queue(url) => {
+                        let bodies: Vec<String> = chunk.iter().map(Json::to_string).collect();
+                        deliver(&sqs, url, &pipe.give_up, &bodies, &name).await
+                    }
+                    Target::Bus(bus) => {
+                        put_on_bus(&sqs, bus, &pipe.give_up, chunk, &name, &region, status).await
+                    }
+                };
                 status.update(&name, |r| {
                     r.delivered += outcome.delivered;
                     r.dead_lettered += outcome.dead_lettered;
@@ -247,6 +258,132 @@ pub(super) async fn stream_session(
     match outcome {
         Ok(never) => match never {},
         Err(error) => error,
+    }
+}
+
+/// What a pipe puts on a bus for one stream record: an event whose `detail` is the record,
+/// `source` and `detail-type` as the pipe's target parameters say.
+pub fn bus_event(bus: &Bus, record: &Json, region: &str) -> Json {
+    let account = bus.arn.split(':').nth(4).unwrap_or_default();
+    let time = shared::clock::rfc3339(std::time::SystemTime::now());
+    json!({
+        "version": "0",
+        "id": ulid::Ulid::new().to_string(),
+        "detail-type": bus.detail_type,
+        "source": bus.source,
+        "account": account,
+        // EventBridge's `time` has whole seconds.
+        "time": format!("{}Z", time.get(..19).unwrap_or(&time)),
+        "region": region,
+        "resources": [],
+        "detail": record,
+    })
+}
+
+/// The pipe puts `records` on `bus` — if its role may (`events:PutEvents` on the bus, decided
+/// by the endpoint's IAM; refused, the batch is retried and dead-lettered as the pipe's
+/// `give_up` says) — and each rule whose pattern matches an event sends it to its targets.
+async fn put_on_bus(
+    sqs: &aws_sdk_sqs::Client,
+    bus: &Bus,
+    give_up: &GiveUp,
+    records: &[Json],
+    name: &str,
+    region: &str,
+    status: &PumpStatus,
+) -> Delivered {
+    let mut backoff = BACKOFF;
+    let mut retries = 0;
+    while let Err(refused) = may_put_events(bus, region).await {
+        if give_up.max_retries.is_some_and(|limit| retries >= limit) {
+            let bodies: Vec<String> = records.iter().map(Json::to_string).collect();
+            let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+            dead_letter(sqs, give_up, &refs, &refused, name).await;
+            return Delivered {
+                delivered: 0,
+                dead_lettered: records.len() as u64,
+            };
+        }
+        eprintln!(
+            "ferrite-local: {name}: PutEvents on {} refused ({refused}) — retrying in {backoff:?}",
+            bus.name
+        );
+        retries += 1;
+        tokio::time::sleep(backoff).await;
+        backoff = next_backoff(backoff);
+    }
+    let events: Vec<Json> = records
+        .iter()
+        .map(|record| bus_event(bus, record, region))
+        .collect();
+    for rule in &bus.rules {
+        let matching: Vec<&Json> = events
+            .iter()
+            .filter(|event| matches(&rule.pattern, event))
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let rule_sqs = rule.sqs.as_ref().unwrap_or(sqs);
+        let label = format!("rule {}", rule.name);
+        for target in &rule.targets {
+            let bodies: Vec<String> = matching
+                .iter()
+                .map(|event| input_of(event, target.input_path.as_deref()).to_string())
+                .collect();
+            let outcome = deliver(
+                rule_sqs,
+                &target.queue_url,
+                &target.give_up,
+                &bodies,
+                &format!("{label} -> {}", target.id),
+            )
+            .await;
+            status.update(&label, |r| {
+                r.delivered += outcome.delivered;
+                r.dead_lettered += outcome.dead_lettered;
+            });
+        }
+    }
+    Delivered {
+        delivered: records.len() as u64,
+        dead_lettered: 0,
+    }
+}
+
+/// Whether the pipe's role may put events on `bus` (the endpoint's IAM decides, as AWS's does
+/// when the pipe calls `PutEvents` with its role).
+async fn may_put_events(bus: &Bus, region: &str) -> std::result::Result<(), String> {
+    let Some((endpoint, key)) = &bus.authorizer else {
+        return Ok(());
+    };
+    let answer = async {
+        let client = crate::http_client().build()?;
+        let response = client
+            .post(format!(
+                "{}/_ferrite/iam/authorize",
+                endpoint.trim_end_matches('/')
+            ))
+            .json(&json!({
+                "accessKeyId": key,
+                "action": "events:PutEvents",
+                "resource": bus.arn,
+                "region": region,
+            }))
+            .send()
+            .await?
+            .error_for_status()?;
+        anyhow::Ok(response.json::<Json>().await?)
+    }
+    .await
+    .map_err(|error| format!("{error:#}"))?;
+    match answer["decision"].as_str() {
+        Some("Allow") => Ok(()),
+        other => Err(format!(
+            "AccessDeniedException: the pipe's role may not events:PutEvents on {} ({})",
+            bus.arn,
+            other.unwrap_or("no decision")
+        )),
     }
 }
 
@@ -372,6 +509,20 @@ async fn dead_letter(
         "endSequenceNumber": records.last().and_then(|b| sequence(b)),
     })
     .to_string();
+    if give_up.dead_letter_as_is {
+        // An EventBridge rule's dead-letter queue takes what it could not deliver (locally: the
+        // target's input, ready to be sent to its queue again).
+        if let Some(url) = &give_up.dead_letter_url {
+            for record in records {
+                send_until_taken(sqs, url, record, name).await;
+            }
+            eprintln!(
+                "ferrite-local: {name}: gave up on {} events after its retries: in the dead-letter queue ({failure})",
+                records.len()
+            );
+            return;
+        }
+    }
     let Some(url) = &give_up.dead_letter_url else {
         eprintln!(
             "ferrite-local: {name}: gave up on {} records and has no dead-letter queue: dropped ({description})",
@@ -383,11 +534,17 @@ async fn dead_letter(
         "ferrite-local: {name}: gave up on {} records after its retries: described in the dead-letter queue",
         records.len()
     );
+    send_until_taken(sqs, url, &description, name).await;
+}
+
+/// Sends `body` to the dead-letter queue `url`, retrying until it takes it: there is nowhere
+/// else to put it.
+async fn send_until_taken(sqs: &aws_sdk_sqs::Client, url: &str, body: &str, name: &str) {
     let mut backoff = BACKOFF;
     while let Err(error) = sqs
         .send_message()
         .queue_url(url)
-        .message_body(&description)
+        .message_body(body)
         .send()
         .await
     {

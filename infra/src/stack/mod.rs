@@ -43,8 +43,19 @@ pub async fn start_pumps(
     status: &crate::pumps::PumpStatus,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = Vec::new();
-    for pipe in crate::pumps::pipes(template, ctx)? {
+    for mut pipe in crate::pumps::pipes(template, ctx)? {
         let sdk = role_sdk_config(endpoint, principals, &pipe.name).await?;
+        if let crate::pumps::Target::Bus(bus) = &mut pipe.target {
+            // The pipe's PutEvents is decided by its role; each rule delivers as itself.
+            let pipe_key = iam::for_user(principals, &pipe.name)
+                .map(|p| p.access_key_id.clone())
+                .ok_or_else(|| anyhow!("{} has no role in the expanded template", pipe.name))?;
+            bus.authorizer = Some((endpoint.to_owned(), pipe_key));
+            for rule in &mut bus.rules {
+                let rule_sdk = role_sdk_config(endpoint, principals, &rule.name).await?;
+                rule.sqs = Some(aws_sdk_sqs::Client::new(&rule_sdk));
+            }
+        }
         tasks.push(tokio::spawn(crate::pumps::run_stream_pump(
             sdk,
             pipe,
@@ -147,6 +158,7 @@ pub async fn provision_all(
     secrets::provision_configuration_sets(template, ctx, &sdk, report).await?;
     secrets::provision_generated_secrets(template, ctx, &sdk, &mut env, report).await?;
     resolve_log_groups(template, ctx)?;
+    resolve_event_buses(template, ctx)?;
     // Resources with no local counterpart (the HTTP API, functions, roles) resolve to their
     // logical id, so properties that mention them still evaluate.
     for resource in template.resources() {
@@ -187,6 +199,55 @@ pub fn resolve_log_groups(template: &Template, ctx: &mut Context) -> Result<()> 
             ),
         );
         ctx.refs.insert(resource.logical_id.to_owned(), name);
+    }
+    Ok(())
+}
+
+/// Names the template's event buses and rules as AWS would (a bus by its `Name`, a rule's ARN
+/// `…:rule/<bus>/<rule>`), so that the pipe, the rules and the queue policies that name them
+/// resolve. The local stack delivers their events itself ([`crate::pumps`]).
+pub fn resolve_event_buses(template: &Template, ctx: &mut Context) -> Result<()> {
+    for resource in template.resources_of("AWS::Events::EventBus") {
+        let name = physical_name(template, &resource, "Name", ctx)?;
+        ctx.attributes.insert(
+            format!("{}.Arn", resource.logical_id),
+            format!(
+                "arn:aws:events:{}:{}:event-bus/{name}",
+                ctx.region, ctx.account_id
+            ),
+        );
+        ctx.attributes
+            .insert(format!("{}.Name", resource.logical_id), name.clone());
+        ctx.refs.insert(resource.logical_id.to_owned(), name);
+    }
+    for resource in template.resources_of("AWS::Events::Rule") {
+        let bus = match resource.properties.get("EventBusName") {
+            Some(bus) => match template.eval(bus, ctx)? {
+                serde_json::Value::String(bus) => bus,
+                other => other.to_string(),
+            },
+            None => "default".to_owned(),
+        };
+        let name = physical_name(template, &resource, "Name", ctx)?;
+        let path = if bus == "default" {
+            name.clone()
+        } else {
+            format!("{bus}/{name}")
+        };
+        ctx.attributes.insert(
+            format!("{}.Arn", resource.logical_id),
+            format!(
+                "arn:aws:events:{}:{}:rule/{path}",
+                ctx.region, ctx.account_id
+            ),
+        );
+        // `Ref` of a rule on a custom bus is `bus|rule`.
+        let reference = if bus == "default" {
+            name
+        } else {
+            format!("{bus}|{name}")
+        };
+        ctx.refs.insert(resource.logical_id.to_owned(), reference);
     }
     Ok(())
 }

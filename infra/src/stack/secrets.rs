@@ -118,35 +118,58 @@ pub async fn store_key_set(
     Ok(())
 }
 
-/// Verifies the template's `EmailSender` in the local SES (moto refuses unverified senders,
-/// like SES in its sandbox).
+/// Verifies the template's SES identities in the local SES, as the stack declares them (the
+/// sender's domain, when `ManageEmailIdentity` holds); without one, the `EmailSender` address
+/// itself, which the stack then expects verified outside it. moto, like SES in its sandbox,
+/// refuses a sender no identity covers — and the email worker settles such a send as rejected.
 pub async fn provision_email_sender(
     template: &Template,
     ctx: &Context,
     endpoint: &str,
 ) -> Result<()> {
-    if !template.parameters().any(|(name, _)| name == "EmailSender") {
-        return Ok(());
+    let mut identities = Vec::new();
+    for resource in template.resources_of("AWS::SES::EmailIdentity") {
+        if let Some(condition) = resource
+            .definition
+            .get("Condition")
+            .and_then(serde_yaml_ng::Value::as_str)
+            && !template.condition(condition, ctx)?
+        {
+            continue;
+        }
+        let Some(identity) = resource.properties.get("EmailIdentity") else {
+            bail!("{} has no EmailIdentity", resource.logical_id);
+        };
+        match template.eval(identity, ctx)? {
+            serde_json::Value::String(identity) => identities.push(identity),
+            other => bail!(
+                "{}: EmailIdentity must be a string, not {other}",
+                resource.logical_id
+            ),
+        }
     }
-    let sender = match template.eval(&serde_yaml_ng::from_str("!Ref EmailSender")?, ctx)? {
-        serde_json::Value::String(sender) => sender,
-        other => bail!("EmailSender must be a string, not {other}"),
-    };
+    if identities.is_empty() && template.parameters().any(|(name, _)| name == "EmailSender") {
+        match template.eval(&serde_yaml_ng::from_str("!Ref EmailSender")?, ctx)? {
+            serde_json::Value::String(sender) => identities.push(sender),
+            other => bail!("EmailSender must be a string, not {other}"),
+        }
+    }
     let sdk = crate::local_sdk_config(endpoint).await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
-    if let Err(error) = ses
-        .create_email_identity()
-        .email_identity(&sender)
-        .send()
-        .await
-    {
-        let exists = error
-            .as_service_error()
-            .is_some_and(aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception);
-        if !exists {
-            return Err(
-                anyhow::Error::new(error).context(format!("verifying {sender} in the local SES"))
-            );
+    for identity in identities {
+        if let Err(error) = ses
+            .create_email_identity()
+            .email_identity(&identity)
+            .send()
+            .await
+        {
+            let exists = error
+                .as_service_error()
+                .is_some_and(aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception);
+            if !exists {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("verifying {identity} in the local SES")));
+            }
         }
     }
     Ok(())

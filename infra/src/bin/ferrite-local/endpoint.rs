@@ -99,8 +99,13 @@ pub(crate) async fn provisioned(
     let expanded = infra::iam::expanded(root, &project.template_path)?;
     let principals = infra::iam::principals(root, &expanded, &ctx, &project.stack)?;
     infra::iam::register(endpoint, &principals).await?;
+    infra::iam::register_resource_policies(
+        endpoint,
+        &infra::iam::resource_policies(&expanded, &ctx)?,
+    )
+    .await?;
     report(format!(
-        "iam    {} roles enforced: each function, pipe and queue poller signs as its own role",
+        "iam    {} roles enforced: each function, pipe, rule and queue poller signs as its own role, queue policies too",
         principals.len()
     ));
     Ok(Provisioned {

@@ -182,6 +182,8 @@ pub(crate) async fn problems(
         "PURGE_DEAD_LETTER_QUEUE_URL",
         // A batch a pipe gave up on after its retries is described here.
         "PIPE_DEAD_LETTER_QUEUE_URL",
+        // An event a rule of the bus could not deliver to its queue.
+        "EVENT_DEAD_LETTER_QUEUE_URL",
     ] {
         let url = std::env::var(variable).with_context(|| format!("{variable} is not set"))?;
         let attributes = sqs
