@@ -47,11 +47,16 @@ test: setup ## Every test, against a private local stack (endpoint, functions, g
 	$(VENV)/bin/python -m unittest discover --start-directory infra/tests --top-level-directory infra/tests
 	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(TEST_RUNNER)
 
-lint: setup ## rustfmt, clippy -D warnings, unused dependencies (cargo-machete), cfn-lint, sam validate --lint
+lint: setup ## rustfmt, clippy -D warnings, unused dependencies (cargo-machete), cfn-lint (source and SAM-expanded), sam validate --lint
 	$(CARGO) fmt --all -- --check
 	$(MACHETE)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
+	@# What CloudFormation receives: the template after the SAM transform (aliases, deployment
+	@# groups, roles, permissions), which cfn-lint does not expand on its own. No rule is ignored.
+	@mkdir -p .local
+	$(VENV)/bin/python infra/sam_expand.py template.yaml > .local/expanded-template.json
+	cfn-lint .local/expanded-template.json
 	sam validate --lint --template template.yaml
 
 new-function: ## A function crate like the others: make new-function NAME=properties-list ROUTE="GET /v1/properties" [DESCRIPTION=...]
@@ -114,8 +119,12 @@ build: setup ## sam build (cargo-lambda, arm64), no prompt (samconfig.toml)
 ADMIN       := $(CARGO) run --quiet --package infra --bin ferrite-admin --
 ENV         ?= dev
 
+# `make deploy ENV=dev --dry-run` (make's -n) prints every command, deploy.py's included: its
+# line runs under -n (`+`) with --dry-run, so it only prints.
+DRY_RUN     := $(if $(findstring n,$(firstword -$(MAKEFLAGS))),--dry-run)
+
 deploy: build ## make deploy ENV=dev|prod: samconfig.toml's section, no prompt (GUIDED=1 asks); keys made if absent
-	$(VENV)/bin/python infra/deploy.py $(ENV) $(if $(GUIDED),--guided)
+	+$(if $(DRY_RUN),$(PYTHON),$(VENV)/bin/python) infra/deploy.py $(ENV) $(if $(GUIDED),--guided) $(DRY_RUN)
 
 admin: ## Make an account an admin: make admin EMAIL=you@example.com (TABLE_NAME and AWS credentials, or the local stack)
 	@test -n "$(EMAIL)" || (echo "usage: make admin EMAIL=you@example.com" && exit 2)

@@ -4,7 +4,8 @@ looks like the others.
 Writes, and changes nothing else:
 - `functions/NAME/` — Cargo.toml (the three dependencies every API function has), `src/main.rs`
   (the one-line wiring), `src/lib.rs` (a handler that authenticates the caller and answers 204);
-- its resource in template.yaml, before `Outputs:` — the route, the description (the one place a
+- its resource in template.yaml, before `Outputs:`, with the alarm its canary releases watch
+  (`<Fn>CanaryAlarm`, see `canary_alarm`) — the route, the description (the one place a
   function is described), and a least-privilege policy: `dynamodb:BatchGetItem` on the table,
   which is exactly what `accounts::authenticate` calls; add the actions the handler makes as you
   write it (the local stack enforces the policy, so a missing one fails the test);
@@ -88,6 +89,51 @@ def yaml_string(text: str) -> str:
     return text if plain else json.dumps(text)
 
 
+def canary_alarm(function: str) -> str:
+    """The alarm a function's deployment group watches (`<Fn>CanaryAlarm`): the `live` alias's
+    invocation errors plus the failures the function counts itself (5xx answers, failed records:
+    `shared::telemetry::metric::FAILURE`), one-minute periods so a five-minute canary sees them.
+    It names the function and its alias through `!Ref`/`!Sub` of the function only: an alarm that
+    depended on the API (which depends on every alias) would close a dependency circle through the
+    alias's UpdatePolicy."""
+    stem = function.removesuffix("Function")
+    return f"""  {stem}CanaryAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: !Sub "${{{function}}} (live alias) failed an invocation, answered 5xx or failed a record in the last minute; a canary release of it rolls back."
+      Metrics:
+        - Id: errors
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: Errors
+              Dimensions:
+                - {{ Name: FunctionName, Value: !Ref {function} }}
+                - {{ Name: Resource, Value: !Sub "${{{function}}}:live" }}
+            Period: 60
+            Stat: Sum
+        - Id: failures
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: !Sub "Ferrite/${{AWS::StackName}}"
+              MetricName: Failure
+              Dimensions: [{{ Name: FunctionName, Value: !Ref {function} }}]
+            Period: 60
+            Stat: Sum
+        - Id: failed
+          Label: invocation errors and failures
+          Expression: FILL(errors, 0) + FILL(failures, 0)
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+
+"""
+
+
 def resource(name: str, method: str, path: str, description: str) -> str:
     description = yaml_string(description)
     return f"""  {pascal(name)}Function:
@@ -99,6 +145,8 @@ def resource(name: str, method: str, path: str, description: str) -> str:
     Properties:
       CodeUri: .
       Description: {description}
+      DeploymentPreference:
+        Alarms: [!Ref {pascal(name)}CanaryAlarm]
       Policies:
         - Statement:
             - Effect: Allow
@@ -114,7 +162,7 @@ def resource(name: str, method: str, path: str, description: str) -> str:
             Path: {path}
             Method: {method}
 
-"""
+""" + canary_alarm(f"{pascal(name)}Function")
 
 
 def test_rs(name: str, method: str, path: str) -> str:

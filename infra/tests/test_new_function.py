@@ -44,8 +44,15 @@ class NewFunction(unittest.TestCase):
         self.assertIn("accounts::authenticate", (crate / "src" / "lib.rs").read_text())
 
         resources = self.template()["Resources"]
-        self.assertEqual(set(resources) - before, {"GadgetsGetFunction"})
+        self.assertEqual(set(resources) - before, {"GadgetsGetFunction", "GadgetsGetCanaryAlarm"})
         function = resources["GadgetsGetFunction"]
+        # Its canary releases are rolled back by an alarm on its own errors and failures.
+        self.assertEqual(
+            function["Properties"]["DeploymentPreference"]["Alarms"], [{"Ref": "GadgetsGetCanaryAlarm"}]
+        )
+        alarm = resources["GadgetsGetCanaryAlarm"]["Properties"]
+        dimensions = [m["MetricStat"]["Metric"]["Dimensions"] for m in alarm["Metrics"] if "MetricStat" in m]
+        self.assertIn([{"Name": "FunctionName", "Value": {"Ref": "GadgetsGetFunction"}}], dimensions)
         self.assertEqual(function["Metadata"]["BuildProperties"]["Binary"], "gadgets-get")
         properties = function["Properties"]
         self.assertEqual(properties["Description"], "GET /v1/gadgets/{id} - gadgets get")

@@ -249,11 +249,12 @@ async fn no_password_token_hash_or_secret_reaches_the_logs_of_a_full_auth_journe
     // A JWT's signature alone is enough to replay it.
     secrets.push(access.rsplit('.').next().expect("signature").to_owned());
     // The stack's cursor key, as the paginating functions read it from Secrets Manager.
-    let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack's name");
+    let cursor_secret = std::env::var("CURSOR_KEY_SECRET_ARN")
+        .expect("`make test` exports the stack's generated secrets");
     let sdk = infra::local_sdk_config(&ferrite_tests::endpoint()).await;
     let cursor_key = aws_sdk_secretsmanager::Client::new(&sdk)
         .get_secret_value()
-        .secret_id(format!("{stack}/cursor-key"))
+        .secret_id(cursor_secret)
         .send()
         .await
         .expect("the stack's cursor key");

@@ -121,6 +121,15 @@ async fn sign_ins_write_emf_metrics_and_every_log_line_names_its_request_functio
                 .all(|l| l["requestId"] == request_id)
         );
         let doc = emf(&lines, request_id, "SignIn").expect("a SignIn document");
+        // Lambda's log-level filter keeps a line by its `level` and needs an RFC 3339
+        // `timestamp`; without them it counts the document as INFO and drops it at WARN or ERROR.
+        assert_eq!(doc["level"], "INFO", "{doc}");
+        assert!(
+            doc["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.len() >= 20 && t.as_bytes()[10] == b'T' && t.ends_with('Z')),
+            "{doc}"
+        );
         let set = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(set["Namespace"], format!("Ferrite/{stack}"));
         assert_eq!(set["Dimensions"], serde_json::json!([["outcome"]]));
@@ -200,4 +209,123 @@ async fn a_clients_request_id_is_logged_beside_ours_and_the_helmet_headers_come_
         })
         .expect("the other request's line");
     assert!(line.get("clientRequestId").is_none(), "{line}");
+}
+
+/// The alarm a function's deployment group watches for `metric` with `dimension` = the
+/// function, as CloudFormation receives the template (SAM-expanded): its metric stat, if any.
+fn canary_metric(function: &str, metric: &str, dimension: &str) -> Option<serde_json::Value> {
+    let root = infra::workspace_root();
+    let expanded = infra::iam::expanded(&root, &infra::template_path()).expect("the SAM expansion");
+    let json = |v: &serde_yaml_ng::Value| serde_json::to_value(v).expect("json");
+    let alias = expanded
+        .resources_of("AWS::Lambda::Alias")
+        .find(|a| json(a.properties)["FunctionName"]["Ref"] == function)?;
+    let group = json(alias.definition)["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        ["DeploymentGroupName"]["Ref"]
+        .as_str()?
+        .to_owned();
+    let group = expanded.resources().find(|r| r.logical_id == group)?;
+    let alarms = json(group.properties)["AlarmConfiguration"]["Alarms"].clone();
+    alarms.as_array()?.iter().find_map(|entry| {
+        let alarm = expanded
+            .resources()
+            .find(|r| Some(r.logical_id) == entry["Name"]["Ref"].as_str())?;
+        json(alarm.properties)["Metrics"]
+            .as_array()?
+            .iter()
+            .map(|m| m["MetricStat"]["Metric"].clone())
+            .find(|m| {
+                m["MetricName"] == metric
+                    && m["Dimensions"]
+                        == serde_json::json!([{"Name": dimension, "Value": {"Ref": function}}])
+            })
+    })
+}
+
+#[tokio::test]
+async fn a_function_answering_5xx_moves_the_metric_its_own_canary_alarm_watches() {
+    use shared::telemetry::metric::{FAILURE, FUNCTION_NAME};
+    // What the template's canary watches for the readiness function (rolled back when it moves).
+    let watched = canary_metric("HealthReadyFunction", FAILURE, FUNCTION_NAME)
+        .expect("HealthReadyFunction's deployment group watches its Failure metric");
+    assert_eq!(
+        watched["Namespace"],
+        serde_json::json!({"Fn::Sub": "Ferrite/${AWS::StackName}"})
+    );
+
+    // Make the running function fail for one request: its role is refused GetItem for a moment
+    // (an explicit Deny added to its policies at the endpoint's IAM), then put back as it was.
+    // Nothing else calls this route over HTTP while the tests run.
+    let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack");
+    let key = infra::iam::access_key_id(&stack, "HealthReadyFunctionRole");
+    let principals = format!("{}/_ferrite/iam/principals", ferrite_tests::endpoint());
+    let http = ferrite_tests::http();
+    let original: serde_json::Value = http
+        .get(format!("{principals}?accessKeyId={key}"))
+        .send()
+        .await
+        .expect("the endpoint")
+        .error_for_status()
+        .expect("the readiness function's role is registered")
+        .json()
+        .await
+        .expect("json");
+    let mut denied = original.clone();
+    denied["statements"]
+        .as_array_mut()
+        .expect("statements")
+        .push(serde_json::json!({"Effect": "Deny", "Action": "dynamodb:GetItem", "Resource": "*"}));
+    let register = |principal: serde_json::Value| {
+        let (http, principals) = (http.clone(), principals.clone());
+        async move {
+            http.post(&principals)
+                .json(&serde_json::json!({"principals": [principal]}))
+                .send()
+                .await
+                .expect("the endpoint")
+                .error_for_status()
+                .expect("registered");
+        }
+    };
+    register(denied).await;
+    let answer = http
+        .get(format!("{}/v1/health/ready", ferrite_tests::api_url()))
+        .send()
+        .await;
+    register(original).await;
+    let answer = answer.expect("an answer");
+    assert_eq!(answer.status(), 503, "the table refused: not ready");
+    let gateway_id = answer.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+
+    // The invocation's Failure document, written within the invocation.
+    let (doc, _) = eventually(
+        "the failed request's Failure metric",
+        ferrite_tests::function_timeout("HealthReadyFunction"),
+        || async {
+            let lines = log_lines();
+            let request_id = lines
+                .iter()
+                .find(|l| {
+                    l["apigwRequestId"] == gateway_id.as_str() && l["message"] == "request handled"
+                })
+                .and_then(|l| l["requestId"].as_str())?
+                .to_owned();
+            emf(&lines, &request_id, FAILURE).cloned()
+        },
+    )
+    .await;
+    let set = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(set["Namespace"], format!("Ferrite/{stack}"));
+    assert_eq!(set["Dimensions"], serde_json::json!([[FUNCTION_NAME]]));
+    assert_eq!(doc[FAILURE], 1);
+    // The dimension is the function's own name (AWS_LAMBDA_FUNCTION_NAME: in AWS what `!Ref` of
+    // the function gives, the value the alarm names).
+    assert!(
+        !doc[FUNCTION_NAME].as_str().unwrap_or_default().is_empty(),
+        "{doc}"
+    );
+    assert_eq!(doc[FUNCTION_NAME], doc["function"], "{doc}");
 }

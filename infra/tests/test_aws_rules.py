@@ -1,0 +1,482 @@
+"""AWS's rules, checked on the template as CloudFormation receives it: template.yaml expanded by
+the SAM translator (`infra/sam_expand.py`, the library `sam deploy` and `make dev` use), so the
+aliases, deployment groups, roles and permissions SAM adds are all there. Each test names the AWS
+documentation it encodes and, when it fails, the resources it blames.
+
+No local service evaluates KMS key policies or Lambda's log-level filtering as AWS does, so those
+rules are checked here on the template's structure (and Lambda's filtering also on what the
+functions print: shared::telemetry's tests and tests/api/e2e/observability.rs).
+
+`AWS_RULES_TEMPLATE=path` checks another template (an older revision, say).
+Run: .venv/bin/python -m unittest discover infra/tests"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import re
+import sys
+import unittest
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "infra"))
+
+import sam_expand  # noqa: E402
+
+TEMPLATE = os.environ.get("AWS_RULES_TEMPLATE", str(ROOT / "template.yaml"))
+PSEUDO = {"AWS::AccountId", "AWS::NoValue", "AWS::NotificationARNs", "AWS::Partition",
+          "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
+
+
+@functools.cache
+def expanded() -> dict[str, Any]:
+    # The translator prints feature-toggle notes on stderr; they are not findings.
+    with contextlib.redirect_stderr(io.StringIO()):
+        return sam_expand.expand(TEMPLATE)
+
+
+def resources(kind: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in expanded()["Resources"].items():
+        if kind is None or resource["Type"] == kind:
+            yield logical_id, resource
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    return expanded()["Resources"][logical_id].get("Properties", {})
+
+
+def references(value: Any) -> set[str]:
+    """The logical ids and parameters a value names: `Ref`, `Fn::GetAtt`, `${…}` of `Fn::Sub`."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, argument in value.items():
+            if key == "Ref" and isinstance(argument, str):
+                found.add(argument)
+            elif key == "Fn::GetAtt":
+                target = argument[0] if isinstance(argument, list) else str(argument).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                pattern = argument[0] if isinstance(argument, list) else argument
+                variables = argument[1] if isinstance(argument, list) and len(argument) > 1 else {}
+                for name in re.findall(r"\$\{([^}!][^}]*)\}", pattern if isinstance(pattern, str) else ""):
+                    name = name.split(".")[0]
+                    if name not in variables:
+                        found.add(name)
+                found |= references(variables)
+            else:
+                found |= references(argument)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found - PSEUDO
+
+
+def dependencies(logical_id: str) -> set[str]:
+    """What CloudFormation must create before a resource: everything its properties, its
+    `DependsOn` and its `UpdatePolicy` name (an UpdatePolicy's refs are dependencies too)."""
+    resource = expanded()["Resources"][logical_id]
+    depends = resource.get("DependsOn", [])
+    named = references(resource.get("Properties", {})) | references(resource.get("UpdatePolicy", {}))
+    named |= set(depends if isinstance(depends, list) else [depends])
+    return {n for n in named if n in expanded()["Resources"]}
+
+
+def is_ref(value: Any, logical_id: str) -> bool:
+    return value == {"Ref": logical_id}
+
+
+def get_att(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        argument = value["Fn::GetAtt"]
+        parts = argument if isinstance(argument, list) else str(argument).split(".", 1)
+        return parts[0], parts[1]
+    return None
+
+
+def rust_const(path: str, name: str) -> str:
+    """A `pub const NAME: &str = "…";` of the Rust sources: the rules below hold the template to
+    what the code emits."""
+    text = (ROOT / path).read_text()
+    match = re.search(rf'pub const {name}: &str = "([^"]*)";', text)
+    assert match, f"{path} has no const {name}"
+    return match.group(1)
+
+
+def alarm_periods(alarm: dict[str, Any]) -> list[int]:
+    if "Metrics" in alarm:
+        return [m["MetricStat"]["Period"] for m in alarm["Metrics"] if "MetricStat" in m]
+    return [alarm.get("Period", 0)]
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every metric an alarm watches: namespace, name and dimensions {name: value}."""
+    if "Metrics" in alarm:
+        stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+    else:
+        stats = [alarm]
+    return [
+        {
+            "Namespace": m.get("Namespace"),
+            "MetricName": m.get("MetricName"),
+            "Dimensions": {d["Name"]: d["Value"] for d in m.get("Dimensions", [])},
+        }
+        for m in stats
+    ]
+
+
+class Dependencies(unittest.TestCase):
+    def test_no_resource_depends_on_itself_through_others(self) -> None:
+        """CloudFormation: "Resolve circular dependency errors" and the UpdatePolicy attribute
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatepolicy.html):
+        a stack with a circular dependency fails to create (cfn-lint E3004)."""
+        graph = {logical_id: dependencies(logical_id) for logical_id, _ in resources()}
+        state: dict[str, int] = {}
+        path: list[str] = []
+
+        def visit(node: str) -> list[str] | None:
+            state[node] = 1
+            path.append(node)
+            for nxt in sorted(graph[node]):
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if nxt not in state:
+                    cycle = visit(nxt)
+                    if cycle:
+                        return cycle
+            path.pop()
+            state[node] = 2
+            return None
+
+        sys.setrecursionlimit(10_000)
+        for node in sorted(graph):
+            if node not in state:
+                cycle = visit(node)
+                self.assertIsNone(cycle, f"circular dependency: {' -> '.join(cycle or [])}")
+
+
+class Canaries(unittest.TestCase):
+    """CodeDeploy: "Monitoring deployments with CloudWatch alarms in CodeDeploy" — a deployment
+    group watches at most 10 alarms (https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html),
+    and rolls back when one of them is in ALARM during the deployment."""
+
+    def groups(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(deployment group, function, group properties) of every alias with a canary."""
+        out = []
+        for alias_id, alias in resources("AWS::Lambda::Alias"):
+            update = alias.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate")
+            if not update:
+                continue
+            group = update["DeploymentGroupName"]["Ref"]
+            function = alias["Properties"]["FunctionName"]["Ref"]
+            out.append((group, function, props(group)))
+        return out
+
+    def test_every_function_releases_through_a_deployment_group_with_alarms_of_its_own(self) -> None:
+        functions = {f for f, _ in resources("AWS::Lambda::Function")}
+        groups = self.groups()
+        self.assertEqual({f for _, f, _ in groups}, functions, "functions without a canary")
+        for group, function, properties in groups:
+            alarms = properties.get("AlarmConfiguration", {}).get("Alarms", [])
+            self.assertTrue(properties["AlarmConfiguration"].get("Enabled"), group)
+            self.assertTrue(1 <= len(alarms) <= 10, f"{group}: {len(alarms)} alarms (1..10)")
+            for entry in alarms:
+                alarm_id = entry["Name"]["Ref"]
+                # The alarm may name only its function (and the topic it notifies): anything
+                # else it depends on may depend on the alias, closing a circle.
+                named = dependencies(alarm_id) - {"AlarmTopic"}
+                self.assertEqual(named, {function}, f"{alarm_id} of {group} names {sorted(named)}")
+
+    def test_each_canary_alarm_sees_its_functions_errors_and_5xx_within_the_canary(self) -> None:
+        """A handler answers a failure as a 500 problem+json, which Lambda's `Errors` does not
+        count: the alarm also watches the `Failure` metric the function emits
+        (shared::telemetry), by FunctionName. Periods of 60 s, so that it can fire within a
+        5-minute canary (Canary10Percent5Minutes)."""
+        failure = rust_const("shared/src/telemetry.rs", "FAILURE")
+        dimension = rust_const("shared/src/telemetry.rs", "FUNCTION_NAME")
+        for group, function, properties in self.groups():
+            watched = []
+            for entry in properties["AlarmConfiguration"]["Alarms"]:
+                alarm = props(entry["Name"]["Ref"])
+                self.assertTrue(all(p <= 60 for p in alarm_periods(alarm)), f"{group}: periods {alarm_periods(alarm)}")
+                self.assertLessEqual(max(alarm_periods(alarm)) * alarm["EvaluationPeriods"], 300, group)
+                watched += alarm_metrics(alarm)
+            errors = {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Errors",
+                "Dimensions": {"FunctionName": {"Ref": function}, "Resource": {"Fn::Sub": f"${{{function}}}:live"}},
+            }
+            failures = {
+                "Namespace": {"Fn::Sub": "Ferrite/${AWS::StackName}"},
+                "MetricName": failure,
+                "Dimensions": {dimension: {"Ref": function}},
+            }
+            self.assertIn(errors, watched, f"{group} does not watch {function}'s live alias errors")
+            self.assertIn(failures, watched, f"{group} does not watch {function}'s {failure} metric")
+
+
+class Notifications(unittest.TestCase):
+    def test_alarm_topics_are_encrypted_with_a_key_cloudwatch_may_use(self) -> None:
+        """CloudWatch: "Using Amazon CloudWatch alarms" — an alarm cannot publish to a topic
+        encrypted with the AWS managed key `alias/aws/sns`; a customer managed key's policy must
+        allow cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html)."""
+        topics = set()
+        for _, alarm in resources("AWS::CloudWatch::Alarm"):
+            for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+                for action in alarm["Properties"].get(key, []):
+                    topics |= {r for r in references(action) if expanded()["Resources"].get(r, {}).get("Type") == "AWS::SNS::Topic"}
+        self.assertTrue(topics, "no alarm notifies a topic")
+        for topic in sorted(topics):
+            key = props(topic).get("KmsMasterKeyId")
+            if key is None:
+                continue
+            self.assertIsInstance(key, dict, f"{topic}: key {key!r} (an AWS managed or outside key: its policy cannot be checked)")
+            key_id = key.get("Ref") or (get_att(key) or ("",))[0]
+            policy = props(key_id)["KeyPolicy"]
+            granted = set()
+            for statement in policy["Statement"]:
+                principal = statement.get("Principal", {})
+                services = principal.get("Service", []) if isinstance(principal, dict) else []
+                services = services if isinstance(services, list) else [services]
+                if statement.get("Effect") == "Allow" and "cloudwatch.amazonaws.com" in services:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    condition = json.dumps(statement.get("Condition", {}))
+                    self.assertTrue(
+                        "aws:SourceAccount" in condition or "aws:SourceArn" in condition,
+                        f"{key_id}: CloudWatch's grant is not scoped to this account",
+                    )
+                    granted |= set(actions)
+            for action in ("kms:Decrypt", "kms:GenerateDataKey*"):
+                self.assertIn(action, granted, f"{key_id} (encrypts {topic}) does not let CloudWatch {action}")
+
+
+class Email(unittest.TestCase):
+    def evaluate(self, value: Any) -> Any:
+        """A value with the parameters at their defaults (Ref, Fn::Split, Fn::Select)."""
+        if isinstance(value, dict) and "Ref" in value:
+            return expanded()["Parameters"][value["Ref"]].get("Default")
+        if isinstance(value, dict) and "Fn::Split" in value:
+            delimiter, text = value["Fn::Split"]
+            return self.evaluate(text).split(delimiter)
+        if isinstance(value, dict) and "Fn::Select" in value:
+            index, values = value["Fn::Select"]
+            return self.evaluate(values)[int(index)]
+        return value
+
+    def test_the_sender_is_a_domain_identity_with_easy_dkim_and_its_records_are_an_output(self) -> None:
+        """SES: "Creating and verifying identities" — an email address identity is verified only
+        by a link SES mails to it; a domain identity by DNS records, and Easy DKIM signs its mail
+        (https://docs.aws.amazon.com/ses/latest/dg/creating-identities.html,
+        https://docs.aws.amazon.com/ses/latest/dg/send-email-authentication-dkim-easy.html)."""
+        identities = list(resources("AWS::SES::EmailIdentity"))
+        self.assertTrue(identities, "the stack declares no SES identity")
+        outputs = json.dumps(expanded().get("Outputs", {}))
+        for logical_id, resource in identities:
+            identity = self.evaluate(resource["Properties"]["EmailIdentity"])
+            self.assertNotIn("@", identity, f"{logical_id} is an address identity ({identity})")
+            dkim = resource["Properties"].get("DkimAttributes", {})
+            self.assertNotEqual(dkim.get("SigningEnabled"), False, f"{logical_id}: DKIM signing off")
+            for n in (1, 2, 3):
+                for part in ("Name", "Value"):
+                    self.assertIn(f"{logical_id}.DkimDNSToken{part}{n}", outputs, f"no output gives {logical_id}'s DKIM record {n}")
+
+    def test_the_email_worker_settles_permanent_rejections_instead_of_retrying_them(self) -> None:
+        """SES: "Sending email ... SendEmail errors" — MessageRejected, an unverified MAIL FROM
+        domain, paused or suspended sending do not change on retry
+        (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors)."""
+        text = (ROOT / "functions/worker-email/src/lib.rs").read_text()
+        match = re.search(r"fn permanent_rejection\(.*?\n}\n", text, re.S)
+        self.assertIsNotNone(match, "worker-email has no permanent_rejection")
+        for variant in ("MessageRejected", "MailFromDomainNotVerifiedException", "SendingPausedException", "AccountSuspendedException"):
+            self.assertIn(f"E::{variant}", match.group(0) if match else "", variant)
+
+
+class Events(unittest.TestCase):
+    def stream_readers(self) -> dict[str, list[str]]:
+        readers: dict[str, list[str]] = {}
+        for logical_id, pipe in resources("AWS::Pipes::Pipe"):
+            source = get_att(pipe["Properties"]["Source"])
+            if source and source[1] == "StreamArn":
+                readers.setdefault(source[0], []).append(logical_id)
+        for logical_id, mapping in resources("AWS::Lambda::EventSourceMapping"):
+            source = get_att(mapping["Properties"].get("EventSourceArn"))
+            if source and source[1] == "StreamArn":
+                readers.setdefault(source[0], []).append(logical_id)
+        return readers
+
+    def test_a_table_stream_has_at_most_two_readers(self) -> None:
+        """DynamoDB: "Change data capture for DynamoDB Streams" — no more than two processes
+        should read the same stream shard at once, or they are throttled
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html)."""
+        readers = self.stream_readers()
+        self.assertTrue(readers, "nothing reads the table's stream")
+        for table, names in readers.items():
+            self.assertLessEqual(len(names), 2, f"{table}'s stream has {len(names)} readers: {names}")
+
+    def test_pipes_start_at_the_oldest_record_so_a_replaced_pipe_skips_nothing(self) -> None:
+        """EventBridge Pipes: DynamoDB stream sources — `StartingPosition` LATEST starts after
+        what was written while the pipe was being (re)created; TRIM_HORIZON starts at the oldest
+        record (https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceDynamoDBStreamParameters.html)."""
+        for logical_id, pipe in resources("AWS::Pipes::Pipe"):
+            position = pipe["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]["StartingPosition"]
+            self.assertEqual(position, "TRIM_HORIZON", logical_id)
+
+    def test_rules_deliver_to_queues_that_let_them_with_retries_a_dead_letter_queue_and_an_alarm(self) -> None:
+        """EventBridge: "Using resource-based policies for Amazon EventBridge" (an SQS target's
+        queue policy must allow events.amazonaws.com sqs:SendMessage for the rule) and "Using
+        dead-letter queues to process undelivered events"
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions,
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+        policies: dict[str, list[dict[str, Any]]] = {}
+        for _, policy in resources("AWS::SQS::QueuePolicy"):
+            for queue in policy["Properties"]["Queues"]:
+                policies.setdefault(queue["Ref"], []).extend(policy["Properties"]["PolicyDocument"]["Statement"])
+        alarmed = {
+            json.dumps(m["Dimensions"].get("QueueName"))
+            for _, alarm in resources("AWS::CloudWatch::Alarm")
+            for m in alarm_metrics(alarm["Properties"])
+        }
+
+        def admits(queue: str, rule: str) -> bool:
+            for statement in policies.get(queue, []):
+                principal = statement.get("Principal", {})
+                if statement.get("Effect") != "Allow" or principal.get("Service") != "events.amazonaws.com":
+                    continue
+                sources = json.dumps(statement.get("Condition", {}))
+                if "sqs:SendMessage" in json.dumps(statement["Action"]) and json.dumps({"Fn::GetAtt": [rule, "Arn"]}) in sources:
+                    return True
+            return False
+
+        rules = list(resources("AWS::Events::Rule"))
+        self.assertTrue(rules, "no rules")
+        for rule, resource in rules:
+            for target in resource["Properties"]["Targets"]:
+                where = f"{rule} -> {target['Id']}"
+                retry = target.get("RetryPolicy", {})
+                self.assertTrue(retry, f"{where}: no RetryPolicy")
+                self.assertLessEqual(retry.get("MaximumRetryAttempts", 185), 185, where)
+                self.assertTrue(60 <= retry.get("MaximumEventAgeInSeconds", 86400) <= 86400, where)
+                dlq = get_att(target.get("DeadLetterConfig", {}).get("Arn"))
+                self.assertIsNotNone(dlq, f"{where}: no dead-letter queue")
+                for queue in filter(None, [get_att(target["Arn"]), dlq]):
+                    if expanded()["Resources"][queue[0]]["Type"] != "AWS::SQS::Queue":
+                        continue
+                    self.assertTrue(admits(queue[0], rule), f"{where}: {queue[0]}'s policy does not let {rule} send")
+                self.assertIn(json.dumps({"Fn::GetAtt": [dlq[0], "QueueName"]}) if dlq else "", alarmed, f"{where}: no alarm on {dlq}")
+
+
+class Metrics(unittest.TestCase):
+    def test_metric_math_fills_every_operand_so_a_sparse_metric_does_not_silence_the_sum(self) -> None:
+        """CloudWatch: "Using metric math" — an expression over a metric with no data point in a
+        period has no value; FILL(m, 0) gives the missing points a value
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html)."""
+        for logical_id, alarm in resources("AWS::CloudWatch::Alarm"):
+            metrics = alarm["Properties"].get("Metrics", [])
+            ids = {m["Id"] for m in metrics if "MetricStat" in m}
+            for m in metrics:
+                expression = m.get("Expression")
+                if not expression:
+                    continue
+                for metric_id in ids:
+                    uses = len(re.findall(rf"\b{metric_id}\b", expression))
+                    filled = len(re.findall(rf"FILL\(\s*{metric_id}\s*,", expression))
+                    self.assertEqual(uses, filled, f"{logical_id}: `{expression}` uses {metric_id} without FILL")
+
+    def test_an_alarm_on_metric_math_watches_at_most_ten_metrics(self) -> None:
+        """CloudWatch: "Create a CloudWatch alarm based on a metric math expression" — at most
+        10 metrics (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create-alarm-on-metric-math-expression.html)."""
+        for logical_id, alarm in resources("AWS::CloudWatch::Alarm"):
+            count = sum(1 for m in alarm["Properties"].get("Metrics", []) if "MetricStat" in m)
+            self.assertLessEqual(count, 10, logical_id)
+
+    def test_metrics_survive_every_log_level_the_template_allows(self) -> None:
+        """Lambda: "Log-level filtering" — with JSON logs, a line without `level` (or without a
+        valid timestamp) counts as INFO, so at WARN or ERROR every EMF document would be dropped
+        (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+        The functions mark their EMF documents (shared::telemetry, tested there and on what the
+        running functions print); here: the template allows no level they do not write."""
+        allowed = expanded()["Parameters"]["LogLevel"]["AllowedValues"]
+        self.assertLessEqual(set(allowed), {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}, "FATAL drops every line the functions write")
+        telemetry = (ROOT / "shared/src/telemetry.rs").read_text()
+        self.assertIn('set_property("level"', telemetry)
+        self.assertIn('"timestamp"', telemetry)
+        for logical_id, function in resources("AWS::Lambda::Function"):
+            logging = function["Properties"].get("LoggingConfig", {})
+            self.assertEqual(logging.get("LogFormat"), "JSON", logical_id)
+            self.assertEqual(logging.get("ApplicationLogLevel"), {"Ref": "LogLevel"}, logical_id)
+
+
+class Secrets(unittest.TestCase):
+    def test_secrets_are_named_by_cloudformation_so_a_deleted_stack_can_be_created_again(self) -> None:
+        """Secrets Manager: "Delete an AWS Secrets Manager secret" — a deleted secret keeps its
+        name for its 7-30 day recovery window, so a fixed name blocks re-creating the stack
+        (https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_delete-secret.html)."""
+        for logical_id, secret in resources("AWS::SecretsManager::Secret"):
+            self.assertNotIn("Name", secret["Properties"], logical_id)
+
+
+class Quotas(unittest.TestCase):
+    def test_the_stack_is_within_cloudformations_quotas(self) -> None:
+        """CloudFormation quotas: 500 resources, 200 parameters, 200 outputs, a 1 MB template
+        body from S3 (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html)."""
+        template = expanded()
+        self.assertLessEqual(len(template["Resources"]), 500, "resources")
+        self.assertLessEqual(len(template.get("Parameters", {})), 200, "parameters")
+        self.assertLessEqual(len(template.get("Outputs", {})), 200, "outputs")
+        self.assertLessEqual(len(json.dumps(template)), 1_000_000, "template body")
+
+    def test_every_functions_environment_fits_lambdas_4_kb(self) -> None:
+        """Lambda quotas: environment variables, 4 KB for all keys and values
+        (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Values are
+        counted at their longest: parameters at their default or the longest their pattern
+        allows for the key list, resource names and ARNs at 256 characters."""
+        parameters = expanded()["Parameters"]
+
+        def longest(value: Any) -> int:
+            if isinstance(value, str):
+                return len(value)
+            if isinstance(value, (int, float, bool)):
+                return len(str(value))
+            if isinstance(value, dict) and "Ref" in value:
+                name = value["Ref"]
+                if name in parameters:
+                    if name == "JwtPublicKeys":
+                        return 3 * 61 - 1  # three kid=x keys during a rotation
+                    return max(len(str(parameters[name].get("Default", ""))), 256 if parameters[name].get("Type") == "String" and "Default" not in parameters[name] else 0)
+                return 256
+            if isinstance(value, dict) and "Fn::If" in value:
+                return max(longest(value["Fn::If"][1]), longest(value["Fn::If"][2]))
+            if isinstance(value, dict) and "Fn::Sub" in value:
+                pattern = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+                return len(pattern) + 256 * pattern.count("${")
+            return 256
+
+        for logical_id, function in resources("AWS::Lambda::Function"):
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            size = sum(len(k) + longest(v) for k, v in variables.items())
+            self.assertLessEqual(size, 4096, f"{logical_id}: environment up to {size} bytes")
+
+    def test_a_queues_visibility_timeout_covers_its_workers_timeout_six_times(self) -> None:
+        """Lambda: "Using Lambda with Amazon SQS" — an event source mapping is refused when the
+        queue's visibility timeout is below the function's timeout; AWS recommends six times
+        (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)."""
+        for logical_id, mapping in resources("AWS::Lambda::EventSourceMapping"):
+            source = get_att(mapping["Properties"]["EventSourceArn"])
+            if not source or expanded()["Resources"][source[0]]["Type"] != "AWS::SQS::Queue":
+                continue
+            function = mapping["Properties"]["FunctionName"]
+            function_id = function.get("Ref", "").split(".")[0] or references(function).pop()
+            function_id = function_id.removesuffix("Aliaslive") if function_id not in expanded()["Resources"] or expanded()["Resources"][function_id]["Type"] != "AWS::Lambda::Function" else function_id
+            timeout = props(function_id).get("Timeout", 3)
+            visibility = props(source[0]).get("VisibilityTimeout", 30)
+            self.assertGreaterEqual(visibility, 6 * timeout, f"{logical_id}: {source[0]} {visibility}s for {function_id}'s {timeout}s")
+            self.assertIn("ReportBatchItemFailures", mapping["Properties"].get("FunctionResponseTypes", []), logical_id)
+
+
+if __name__ == "__main__":
+    unittest.main()
