@@ -43,15 +43,31 @@ struct Args {
     admin_email: Option<String>,
     #[arg(long, env = "SMOKE_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
-    /// The domain of the smoke account's address (mail to it must be readable, or harmless).
-    #[arg(long, env = "SMOKE_EMAIL_DOMAIN", default_value = "example.com")]
-    domain: String,
+    /// The domain of the smoke accounts' addresses (`smoke-<run>@<domain>`: mail to it must be
+    /// readable, or harmless). Without it they are SES's mailbox simulator
+    /// (`success+smoke-<run>@simulator.amazonses.com`): delivered, never a bounce that counts
+    /// against the account's reputation, accepted in the SES sandbox.
+    #[arg(long, env = "SMOKE_EMAIL_DOMAIN")]
+    domain: Option<String>,
     /// How long to wait for mail and for the audit trail.
     #[arg(long, env = "SMOKE_WAIT_SECS", default_value_t = 60)]
     wait_secs: u64,
     /// Local stack only: make an admin for the audit step (needs `TABLE_NAME`, `AWS_ENDPOINT_URL`).
     #[arg(long)]
     local_admin: bool,
+}
+
+/// SES's mailbox simulator: mail to it is accepted and "delivered", bounces nothing.
+const MAILBOX_SIMULATOR: &str = "simulator.amazonses.com";
+
+impl Args {
+    /// The address of a smoke account named `local` (see [`Args::domain`]).
+    fn address(&self, local: &str) -> String {
+        match &self.domain {
+            Some(domain) => format!("{local}@{domain}"),
+            None => format!("success+{local}@{MAILBOX_SIMULATOR}"),
+        }
+    }
 }
 
 /// The run's outcome, step by step.
@@ -116,7 +132,7 @@ async fn admin_token(args: &Args, client: &Client, run: &str) -> Result<Option<(
     let (email, password) = match (&args.admin_email, &args.admin_password) {
         (Some(email), Some(password)) => (email.clone(), password.clone()),
         _ if args.local_admin => {
-            let email = format!("smoke-admin-{run}@{}", args.domain);
+            let email = args.address(&format!("smoke-admin-{run}"));
             client.register_admin(&email, "Smoke Admin").await?;
             (email, PASSWORD.to_owned())
         }
@@ -149,7 +165,7 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
     let client = Client::new(&args.api, &mailbox)?;
     let wait = Duration::from_secs(args.wait_secs);
     let run = ulid::Ulid::new().to_string().to_lowercase();
-    let email = format!("smoke-{run}@{}", args.domain);
+    let email = args.address(&format!("smoke-{run}"));
 
     let health = client.get("health", "/v1/health", None).await?;
     if !report.expect("GET /v1/health", &health, 200) {
@@ -288,7 +304,7 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
     }
 
     let email = if args.mailbox.is_some() {
-        let moved = format!("smoke-{run}-moved@{}", args.domain);
+        let moved = args.address(&format!("smoke-{run}-moved"));
         if change_address(&client, report, wait, &access, &moved).await? {
             moved
         } else {
@@ -540,5 +556,30 @@ async fn main() -> std::process::ExitCode {
             eprintln!("ferrite-smoke: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn against_a_deployed_stack_the_smoke_accounts_mail_the_ses_mailbox_simulator_unless_told_otherwise()
+     {
+        // SES: "Using the mailbox simulator" — mail to example.com bounces and counts against
+        // the account's reputation; the simulator's `success` address never does.
+        let args = Args::parse_from(["ferrite-smoke", "--api", "https://api.example.net"]);
+        assert_eq!(
+            args.address("smoke-1"),
+            "success+smoke-1@simulator.amazonses.com"
+        );
+        let args = Args::parse_from([
+            "ferrite-smoke",
+            "--api",
+            "https://api.example.net",
+            "--domain",
+            "qa.example.org",
+        ]);
+        assert_eq!(args.address("smoke-1"), "smoke-1@qa.example.org");
     }
 }
