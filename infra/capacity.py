@@ -44,7 +44,7 @@ ASSUMPTIONS: dict[str, tuple[float, str]] = {
     "peak_to_average": (3.0, "busiest second of the day over the day's mean rate"),
     "container_rps_per_vcpu": (400.0, "NestJS on Node: requests per second one vCPU serves when each waits 1-3 DynamoDB round trips (event loop, ~2.5 ms CPU each)"),
     "container_tasks_minimum": (2.0, "always-on tasks for availability (two zones)"),
-    "sqs_requests_per_message": (1.2, "send (the pipe, batched) + receive and delete by the event source mapping, in batches of up to 10"),
+    "sqs_requests_per_message": (1.2, "send (a rule of the bus) + receive and delete by the event source mapping, in batches of up to 10"),
     "ses_sending_rate": (14.0, "emails per second of a production SES account's default quota (the sandbox: 1)"),
     "lambda_concurrency": (1000.0, "the account's default concurrency quota (all functions together)"),
     "partition_wcu": (1000.0, "write units per second one partition key serves (DynamoDB)"),
@@ -183,13 +183,14 @@ class Model:
             e["read"] * p["dynamodb_on_demand"]["per_million_read_request_units"]
             + e["write"] * p["dynamodb_on_demand"]["per_million_write_request_units"]
         )
-        # Each event: a pipe request, the audit queue, a share of an audit worker invocation
-        # (batches of 10) and its write; each email: the email queue, a share of the email
-        # worker, its claim writes, SES.
+        # Each event: a pipe request, an event on the bus, the audit queue, a share of an audit
+        # worker invocation (batches of 10) and its write; each email: the email queue, a share
+        # of the email worker, its claim writes, SES.
         batch = 10
         audit_worker_gb_s = (self.a["handler_cpu_ms_at_1_vcpu"] / (256 / 1769) + batch * self.a["dynamodb_write_ms"]) / 1000 * 256 / 1024 / batch
         pipeline = e["events"] * (
             p["eventbridge_pipes"]["per_million_requests"]
+            + p["eventbridge_bus"]["per_million_events"]
             + self.a["sqs_requests_per_message"] * p["sqs_standard"]["per_million_requests"]
             + p["lambda"]["per_million_requests"] / batch
             + audit_worker_gb_s * 1e6 * p["lambda"]["per_gb_second_arm64"]
@@ -374,7 +375,7 @@ def render(model: Model, source: str) -> str:
         ]
     out.append(
         f"Behind every event (an outbox item): a stream record the pipe forwards (one pipe "
-        f"request), the audit queue, a tenth of an audit worker invocation and its write — "
+        f"request) as an event on the stack's bus (one custom event), the audit queue, a tenth of an audit worker invocation and its write — "
         f"measured: {model.per_event['write']:g} WRU per event (the entry and its two index "
         f"entries). Behind every email: the email queue, a tenth of an email worker invocation, "
         f"its claim — measured {model.per_email['write']:g} WRU and {model.per_email['read']:g} RRU "
