@@ -13,8 +13,9 @@ fn retry_after(answer: &TestResponse) -> u64 {
         .expect("seconds")
 }
 
+/// A world whose clock stands still ([`ferrite_tests::standing_clock`]).
 async fn spawn(settings: &[(&str, &str)]) -> TestApp {
-    TestApp::spawn_with(shared::clock::Clock::System, settings).await
+    TestApp::spawn_with(ferrite_tests::standing_clock(), settings).await
 }
 
 #[tokio::test]

@@ -123,3 +123,10 @@ pub fn endpoint() -> String {
         ),
     }
 }
+
+/// A clock that stands still at the moment it is made. The throttles and budgets count in fixed
+/// windows (a minute, 15 minutes, an hour): a test that spends one and checks it is spent uses
+/// this clock, or running across a window's edge would give it a fresh budget half-way through.
+pub fn standing_clock() -> shared::clock::Clock {
+    shared::clock::Clock::Fixed(std::time::SystemTime::now())
+}

@@ -139,7 +139,7 @@ async fn an_account_with_many_posts_is_deleted_in_one_step_and_its_posts_purged_
 async fn registrations_are_limited_per_source_ip_in_every_mode() {
     for (mode, accepted) in [("conflict", 201), ("silent", 202)] {
         let app = TestApp::spawn_with(
-            shared::clock::Clock::System,
+            ferrite_tests::standing_clock(),
             &[
                 ("REGISTRATION_MODE", mode),
                 ("REGISTRATIONS_PER_IP_PER_HOUR", "3"),

@@ -8,7 +8,7 @@ use super::{login, many_sessions, me_status, pair, refresh_status};
 
 #[tokio::test]
 async fn parallel_wrong_passwords_spend_the_failure_budget_exactly_once_each() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_clock(ferrite_tests::standing_clock()).await;
     app.user("target@example.com", None).await;
     // Fifteen guesses at once, each handled as its own request (the handlers interleave at
     // every DynamoDB call, as parallel Lambda instances would).
@@ -39,7 +39,7 @@ async fn parallel_wrong_passwords_spend_the_failure_budget_exactly_once_each() {
 
 #[tokio::test]
 async fn parallel_wrong_current_passwords_spend_the_same_budget() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_clock(ferrite_tests::standing_clock()).await;
     let (token, _) = app.user("held@example.com", None).await;
     let guesses = (0..12)
         .map(|n| {

@@ -110,9 +110,10 @@ async fn an_address_changes_only_when_the_new_one_confirms_and_then_other_sessio
 async fn a_change_is_refused_without_the_password_to_a_taken_or_the_same_address_and_past_its_budget()
  {
     // Two failures allowed: one wrong password, and every refused or accepted request with the
-    // right one must give its attempt back, or sign-in below is refused.
+    // right one must give its attempt back, or sign-in below is refused. The clock stands
+    // still ([`ferrite_tests::standing_clock`]).
     let app = TestApp::spawn_with(
-        shared::clock::Clock::System,
+        ferrite_tests::standing_clock(),
         &[("LOGIN_FAILURES_PER_ACCOUNT", "2")],
     )
     .await;

@@ -43,7 +43,8 @@ async fn changing_the_password_ends_the_other_sessions_only() {
 
 #[tokio::test]
 async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
-    let app = TestApp::spawn().await;
+    let app =
+        TestApp::spawn_with_clock(shared::clock::Clock::Fixed(std::time::SystemTime::now())).await;
     let (access, _) = tokens(&register(&app, "reset@example.com").await);
     let forgot = |email: &str| {
         app.call(
@@ -96,7 +97,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
 
 #[tokio::test]
 async fn the_verification_link_verifies_the_address_and_resending_is_rate_limited() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_clock(ferrite_tests::standing_clock()).await;
     let (access, _) = tokens(&register(&app, "verify@example.com").await);
     let resend = || {
         app.call(

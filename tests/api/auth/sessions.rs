@@ -33,7 +33,7 @@ async fn login_answers_unknown_emails_and_wrong_passwords_identically() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_per_account_even_for_the_right_password() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_clock(ferrite_tests::standing_clock()).await;
     register(&app, "throttle@example.com").await;
     for _ in 0..5 {
         assert_eq!(

@@ -219,7 +219,7 @@ async fn twenty_concurrent_refreshes_without_grace_mint_one_token_and_never_leav
 
 #[tokio::test]
 async fn a_stolen_access_token_cannot_guess_the_password_faster_than_the_sign_in_form() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_clock(ferrite_tests::standing_clock()).await;
     let (token, _) = app.user("guessed@example.com", None).await;
     let change = |current: &str| {
         Call::new("PUT", "/v1/users/me/password")
