@@ -461,6 +461,34 @@ class Quotas(unittest.TestCase):
             size = sum(len(k) + longest(v) for k, v in variables.items())
             self.assertLessEqual(size, 4096, f"{logical_id}: environment up to {size} bytes")
 
+    def test_no_function_sets_a_reserved_environment_variable(self) -> None:
+        """Lambda: "Defined runtime environment variables" — the runtime's reserved keys cannot
+        be set; a function that sets one fails to create
+        (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)."""
+        reserved = {
+            "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+            "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+            "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+            "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+        }
+        for logical_id, function in resources("AWS::Lambda::Function"):
+            variables = set(function["Properties"].get("Environment", {}).get("Variables", {}))
+            self.assertFalse(variables & reserved, f"{logical_id} sets {sorted(variables & reserved)}")
+
+    def test_a_workers_queue_lets_a_message_be_received_at_least_five_times_before_its_dlq(self) -> None:
+        """Lambda: "Using Lambda with Amazon SQS" — with a dead-letter queue, set the source
+        queue's maxReceiveCount to at least 5, so a throttled or briefly failing worker does not
+        dead-letter good messages
+        (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)."""
+        for logical_id, mapping in resources("AWS::Lambda::EventSourceMapping"):
+            source = get_att(mapping["Properties"]["EventSourceArn"])
+            if not source or expanded()["Resources"][source[0]]["Type"] != "AWS::SQS::Queue":
+                continue
+            redrive = props(source[0]).get("RedrivePolicy")
+            self.assertIsNotNone(redrive, f"{source[0]} (read by {logical_id}) has no dead-letter queue")
+            self.assertGreaterEqual(int(redrive["maxReceiveCount"]), 5, source[0])
+
     def test_a_queues_visibility_timeout_covers_its_workers_timeout_six_times(self) -> None:
         """Lambda: "Using Lambda with Amazon SQS" — an event source mapping is refused when the
         queue's visibility timeout is below the function's timeout; AWS recommends six times
