@@ -78,16 +78,6 @@ pub enum Target {
     Bus(Bus),
 }
 
-impl Target {
-    /// The queue's URL, for a pipe that targets a queue.
-    pub fn queue_url(&self) -> Option<&str> {
-        match self {
-            Self::Queue(url) => Some(url),
-            Self::Bus(_) => None,
-        }
-    }
-}
-
 /// An `AWS::Events::EventBus` as a pipe's target: what the pipe's events say they are
 /// (`TargetParameters.EventBridgeEventBusParameters`) and the rules on the bus.
 #[derive(Debug, Clone)]
@@ -97,9 +87,18 @@ pub struct Bus {
     pub source: String,
     pub detail_type: String,
     pub rules: Vec<Rule>,
-    /// How the pipe's `events:PutEvents` is authorised: the endpoint and the pipe role's key
-    /// (set by [`crate::stack::start_pumps`]; none, unchecked).
-    pub authorizer: Option<(String, String)>,
+    /// How the pipe's `events:PutEvents` is authorised (set by [`crate::stack::start_pumps`];
+    /// none, unchecked).
+    pub authorizer: Option<Authorizer>,
+}
+
+/// The local endpoint's IAM, asked on the pipe's behalf: its control URL, the pipe role's key,
+/// and the HTTP client (made once, used for every batch).
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub http: reqwest::Client,
 }
 
 /// An `AWS::Events::Rule` of a bus: events matching `pattern` go to its targets.
@@ -311,12 +310,8 @@ fn bus(
         .unwrap_or(Json::Null);
     let mut rules = Vec::new();
     for rule in template.resources_of("AWS::Events::Rule") {
-        let on = rule
-            .properties
-            .get("EventBusName")
-            .map(|b| template.eval(b, ctx))
-            .transpose()?;
-        if on.as_ref().and_then(Json::as_str) != Some(name.as_str()) {
+        let on = crate::stack::property_text(template, &rule, "EventBusName", ctx)?;
+        if on.as_deref() != Some(name.as_str()) {
             continue;
         }
         let whose = format!("rule {}", rule.logical_id);

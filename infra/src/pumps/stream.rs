@@ -263,7 +263,7 @@ pub(super) async fn stream_session(
 
 /// What a pipe puts on a bus for one stream record: an event whose `detail` is the record,
 /// `source` and `detail-type` as the pipe's target parameters say.
-pub fn bus_event(bus: &Bus, record: &Json, region: &str) -> Json {
+fn bus_event(bus: &Bus, record: &Json, region: &str) -> Json {
     let account = bus.arn.split(':').nth(4).unwrap_or_default();
     let time = shared::clock::rfc3339(std::time::SystemTime::now());
     json!({
@@ -354,18 +354,18 @@ async fn put_on_bus(
 /// Whether the pipe's role may put events on `bus` (the endpoint's IAM decides, as AWS's does
 /// when the pipe calls `PutEvents` with its role).
 async fn may_put_events(bus: &Bus, region: &str) -> std::result::Result<(), String> {
-    let Some((endpoint, key)) = &bus.authorizer else {
+    let Some(authorizer) = &bus.authorizer else {
         return Ok(());
     };
     let answer = async {
-        let client = crate::http_client().build()?;
-        let response = client
+        let response = authorizer
+            .http
             .post(format!(
                 "{}/_ferrite/iam/authorize",
-                endpoint.trim_end_matches('/')
+                authorizer.endpoint.trim_end_matches('/')
             ))
             .json(&json!({
-                "accessKeyId": key,
+                "accessKeyId": authorizer.access_key_id,
                 "action": "events:PutEvents",
                 "resource": bus.arn,
                 "region": region,

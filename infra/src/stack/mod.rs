@@ -50,7 +50,11 @@ pub async fn start_pumps(
             let pipe_key = iam::for_user(principals, &pipe.name)
                 .map(|p| p.access_key_id.clone())
                 .ok_or_else(|| anyhow!("{} has no role in the expanded template", pipe.name))?;
-            bus.authorizer = Some((endpoint.to_owned(), pipe_key));
+            bus.authorizer = Some(crate::pumps::Authorizer {
+                endpoint: endpoint.to_owned(),
+                access_key_id: pipe_key,
+                http: crate::http_client().build()?,
+            });
             for rule in &mut bus.rules {
                 let rule_sdk = role_sdk_config(endpoint, principals, &rule.name).await?;
                 rule.sqs = Some(aws_sdk_sqs::Client::new(&rule_sdk));
@@ -177,13 +181,27 @@ pub(crate) fn physical_name(
     property: &str,
     ctx: &Context,
 ) -> Result<String> {
-    Ok(match resource.properties.get(property) {
-        Some(name) => match template.eval(name, ctx)? {
-            serde_json::Value::String(name) => name,
-            other => other.to_string(),
-        },
-        None => format!("{}-{}", ctx.stack_name, resource.logical_id),
-    })
+    Ok(property_text(template, resource, property, ctx)?
+        .unwrap_or_else(|| format!("{}-{}", ctx.stack_name, resource.logical_id)))
+}
+
+/// A resource's `property`, evaluated, as text (a string as it is, anything else as JSON).
+pub(crate) fn property_text(
+    template: &Template,
+    resource: &crate::template::Resource<'_>,
+    property: &str,
+    ctx: &Context,
+) -> Result<Option<String>> {
+    resource
+        .properties
+        .get(property)
+        .map(|value| {
+            Ok(match template.eval(value, ctx)? {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            })
+        })
+        .transpose()
 }
 
 /// Names the template's log groups as AWS would, so that the policies naming them resolve
@@ -221,13 +239,8 @@ pub fn resolve_event_buses(template: &Template, ctx: &mut Context) -> Result<()>
         ctx.refs.insert(resource.logical_id.to_owned(), name);
     }
     for resource in template.resources_of("AWS::Events::Rule") {
-        let bus = match resource.properties.get("EventBusName") {
-            Some(bus) => match template.eval(bus, ctx)? {
-                serde_json::Value::String(bus) => bus,
-                other => other.to_string(),
-            },
-            None => "default".to_owned(),
-        };
+        let bus = property_text(template, &resource, "EventBusName", ctx)?
+            .unwrap_or_else(|| "default".to_owned());
         let name = physical_name(template, &resource, "Name", ctx)?;
         let path = if bus == "default" {
             name.clone()
