@@ -1,7 +1,6 @@
 //! The claim that makes a send happen at most once per email of an event: `EMAIL#<eventId>`, put before
 //! the send, marked `sent` after it, released when SES refuses.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use shared::events::Event;
 use shared::store::{Key, StoreError, Update};
@@ -20,6 +19,18 @@ pub(crate) enum ClaimState {
     Voided,
     /// SES refused it for good (see `permanent_rejection`): nothing was sent, nothing will be.
     Rejected,
+}
+
+impl ClaimState {
+    /// The `Email` metric's outcome of a claim in this state (its stored, serde, name).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Voided => "voided",
+            Self::Rejected => "rejected",
+        }
+    }
 }
 
 /// `EMAIL#<eventId>` / `EMAIL`: the claim that makes sending idempotent.
@@ -77,12 +88,8 @@ pub(crate) async fn claim(
 
 /// Marks a claim done without sending: the email will never go out, and says why.
 pub(crate) async fn void(store: &shared::store::Store, key: &Key, event: &Event, why: &str) {
-    let update = Update::new(key.clone()).set("state", AttributeValue::S("voided".into()));
-    if let Err(error) = store.update(update).await {
-        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked voided");
-    }
+    settle(store, key, event, ClaimState::Voided).await;
     tracing::info!(eventId = %event.id, reason = why, "email not sent");
-    metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => "voided").increment(1);
 }
 
 /// Marks a claim settled after SES refused the email for good (`reason`: SES's code): it is not
@@ -94,12 +101,22 @@ pub(crate) async fn reject(
     template: &str,
     reason: &str,
 ) {
-    let update = Update::new(key.clone()).set("state", AttributeValue::S("rejected".into()));
-    if let Err(error) = store.update(update).await {
-        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "claim not marked rejected");
-    }
+    settle(store, key, event, ClaimState::Rejected).await;
     tracing::warn!(eventId = %event.id, template, reason, "SES rejected the email for good: not retried");
-    metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => "rejected").increment(1);
+}
+
+/// Marks the claim `state` — an email that will never be sent — and counts it as the `Email`
+/// metric's outcome of that name.
+async fn settle(store: &shared::store::Store, key: &Key, event: &Event, state: ClaimState) {
+    let name = state.name();
+    let marked = match Update::new(key.clone()).set_value("state", &state) {
+        Ok(update) => store.update(update).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = marked {
+        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), state = name, "claim not marked");
+    }
+    metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => name).increment(1);
 }
 
 /// Gives up a claim, so that SQS's retry can send.
