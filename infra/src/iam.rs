@@ -227,10 +227,28 @@ pub fn resource_policies(
             .eval(policy.properties, ctx)
             .with_context(|| format!("queue policy {}", policy.logical_id))?;
         let statements = statements_of(&props["PolicyDocument"]);
-        for queue_url in props["Queues"].as_array().into_iter().flatten() {
-            let queue_url = queue_url.as_str().unwrap_or_default();
-            let name = queue_url.rsplit('/').next().unwrap_or_default();
-            let arn = format!("arn:aws:sqs:{}:{}:{name}", ctx.region, ctx.account_id);
+        // `Queues` names each queue by `!Ref` (its URL); the policy applies to its ARN.
+        let queues = policy
+            .properties
+            .get("Queues")
+            .and_then(serde_yaml_ng::Value::as_sequence)
+            .into_iter()
+            .flatten();
+        for queue in queues {
+            let logical_id = queue
+                .get("Ref")
+                .and_then(serde_yaml_ng::Value::as_str)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "queue policy {}: Queues must be !Ref <Queue>",
+                        policy.logical_id
+                    )
+                })?;
+            let arn = ctx
+                .attributes
+                .get(&format!("{logical_id}.Arn"))
+                .cloned()
+                .ok_or_else(|| anyhow!("queue {logical_id} is not provisioned"))?;
             policies
                 .entry(arn)
                 .or_default()
@@ -394,14 +412,7 @@ mod tests {
     fn queue_policies_resolve_to_the_queues_arn_and_name_the_rule_that_may_send() {
         let root = crate::workspace_root();
         let expanded = expanded(&root, &crate::template_path()).expect("SAM expansion");
-        let mut ctx = local_ctx();
-        for queue in ["AuditQueue", "EventDeadLetterQueue"] {
-            ctx.refs.insert(
-                queue.to_owned(),
-                format!("http://localhost:4566/123456789012/{queue}"),
-            );
-        }
-        let policies = resource_policies(&expanded, &ctx).expect("policies");
+        let policies = resource_policies(&expanded, &local_ctx()).expect("policies");
         let audit =
             serde_json::to_string(&policies["arn:aws:sqs:us-east-1:123456789012:AuditQueue"])
                 .expect("json");
