@@ -107,6 +107,15 @@ def rust_const(path: str, name: str) -> str:
     return match.group(1)
 
 
+def function_of(name: Any) -> str:
+    """The `AWS::Lambda::Function` a `FunctionName` names: the function, or its alias's."""
+    named = name["Ref"]
+    resource = expanded()["Resources"][named]
+    if resource["Type"] == "AWS::Lambda::Alias":
+        return resource["Properties"]["FunctionName"]["Ref"]
+    return named
+
+
 def alarm_periods(alarm: dict[str, Any]) -> list[int]:
     if "Metrics" in alarm:
         return [m["MetricStat"]["Period"] for m in alarm["Metrics"] if "MetricStat" in m]
@@ -444,10 +453,10 @@ class Quotas(unittest.TestCase):
                 return len(str(value))
             if isinstance(value, dict) and "Ref" in value:
                 name = value["Ref"]
-                if name in parameters:
-                    if name == "JwtPublicKeys":
-                        return 3 * 61 - 1  # three kid=x keys during a rotation
-                    return max(len(str(parameters[name].get("Default", ""))), 256 if parameters[name].get("Type") == "String" and "Default" not in parameters[name] else 0)
+                if name == "JwtPublicKeys":
+                    return 3 * 61 - 1  # three kid=x keys during a rotation
+                if name in parameters and "Default" in parameters[name]:
+                    return len(str(parameters[name]["Default"]))
                 return 256
             if isinstance(value, dict) and "Fn::If" in value:
                 return max(longest(value["Fn::If"][1]), longest(value["Fn::If"][2]))
@@ -497,9 +506,7 @@ class Quotas(unittest.TestCase):
             source = get_att(mapping["Properties"]["EventSourceArn"])
             if not source or expanded()["Resources"][source[0]]["Type"] != "AWS::SQS::Queue":
                 continue
-            function = mapping["Properties"]["FunctionName"]
-            function_id = function.get("Ref", "").split(".")[0] or references(function).pop()
-            function_id = function_id.removesuffix("Aliaslive") if function_id not in expanded()["Resources"] or expanded()["Resources"][function_id]["Type"] != "AWS::Lambda::Function" else function_id
+            function_id = function_of(mapping["Properties"]["FunctionName"])
             timeout = props(function_id).get("Timeout", 3)
             visibility = props(source[0]).get("VisibilityTimeout", 30)
             self.assertGreaterEqual(visibility, 6 * timeout, f"{logical_id}: {source[0]} {visibility}s for {function_id}'s {timeout}s")
