@@ -18,6 +18,21 @@ fn event_for(kind: &str, entity: &str) -> Event {
     .change("name", (), "Ada")
 }
 
+/// A welcome email event to a fresh address `<prefix>-<ulid>@example.com`: the address and
+/// the event.
+fn welcome_email(prefix: &str, entity: &str, token: &str) -> (String, Event) {
+    let to = format!(
+        "{prefix}-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let event = event_for("user.registered", entity).email(
+        "welcome",
+        &to,
+        &[("name", "Ada"), ("verifyToken", token)],
+    );
+    (to, event)
+}
+
 fn audit_worker(app: &TestApp) -> worker_audit::AuditWorker {
     worker_audit::AuditWorker::new(app.state_of("WorkerAuditFunction").clone(), |_| None)
         .expect("worker")
@@ -195,15 +210,7 @@ async fn admins_read_the_trail_by_entity_actor_and_time() {
 async fn a_duplicate_delivery_sends_one_email() {
     let app = TestApp::spawn().await;
     let worker = email_worker(&app, "no-reply@example.com", true).await;
-    let to = format!(
-        "dup-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let event = event_for("user.registered", "u-3").email(
-        "welcome",
-        &to,
-        &[("name", "Ada"), ("verifyToken", "tok123")],
-    );
+    let (to, event) = welcome_email("dup", "u-3", "tok123");
     let body = stream_record(&event);
     let response =
         worker_email::handle(&worker, sqs_event(&[body.clone(), body.clone(), body])).await;
@@ -222,15 +229,7 @@ async fn a_duplicate_delivery_sends_one_email() {
 #[tokio::test]
 async fn when_ses_fails_for_now_the_record_fails_and_a_retry_sends_it() {
     let app = TestApp::spawn().await;
-    let to = format!(
-        "retry-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let event = event_for("user.registered", "u-4").email(
-        "welcome",
-        &to,
-        &[("name", "Ada"), ("verifyToken", "t")],
-    );
+    let (to, event) = welcome_email("retry", "u-4", "t");
     let body = stream_record(&event);
 
     // SES refuses for a reason that a retry may not meet (here: a configuration set it does
@@ -259,15 +258,7 @@ async fn when_ses_fails_for_now_the_record_fails_and_a_retry_sends_it() {
 #[tokio::test]
 async fn an_email_ses_rejects_for_good_is_settled_instead_of_retried_into_the_dead_letter_queue() {
     let app = TestApp::spawn().await;
-    let to = format!(
-        "rejected-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let event = event_for("user.registered", "u-4r").email(
-        "welcome",
-        &to,
-        &[("name", "Ada"), ("verifyToken", "t")],
-    );
+    let (to, event) = welcome_email("rejected", "u-4r", "t");
     let body = stream_record(&event);
 
     // A sender no identity verifies: SES rejects the message (MessageRejected), and will

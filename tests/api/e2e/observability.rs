@@ -17,6 +17,16 @@ fn log_lines() -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The "request handled" line of the request the gateway named `gateway_id`.
+fn handled_line<'a>(
+    lines: &'a [serde_json::Value],
+    gateway_id: &str,
+) -> Option<&'a serde_json::Value> {
+    lines
+        .iter()
+        .find(|l| l["apigwRequestId"] == gateway_id && l["message"] == "request handled")
+}
+
 /// The EMF document of the invocation `request_id` that holds `metric`.
 fn emf<'a>(
     lines: &'a [serde_json::Value],
@@ -67,11 +77,7 @@ async fn sign_ins_write_emf_metrics_and_every_log_line_names_its_request_functio
     // for both requests' "request handled" lines and the metrics flushed after them.
     let complete = |lines: &[serde_json::Value]| {
         [&ok_id, &failed_id].iter().all(|gateway_id| {
-            lines
-                .iter()
-                .find(|l| {
-                    l["apigwRequestId"] == gateway_id.as_str() && l["message"] == "request handled"
-                })
+            handled_line(lines, gateway_id)
                 .and_then(|l| l["requestId"].as_str())
                 .is_some_and(|request_id| {
                     emf(lines, request_id, "SignIn").is_some()
@@ -89,9 +95,7 @@ async fn sign_ins_write_emf_metrics_and_every_log_line_names_its_request_functio
     )
     .await;
     let handled = |gateway_id: &str| {
-        lines
-            .iter()
-            .find(|l| l["apigwRequestId"] == gateway_id && l["message"] == "request handled")
+        handled_line(&lines, gateway_id)
             .unwrap_or_else(|| panic!("no log line of request {gateway_id}"))
             .clone()
     };
@@ -188,26 +192,16 @@ async fn a_clients_request_id_is_logged_beside_ours_and_the_helmet_headers_come_
         ferrite_tests::function_timeout("HealthFunction"),
         || async {
             let lines = log_lines();
-            let done = [&ours, &unusable_ours].iter().all(|id| {
-                lines.iter().any(|l| {
-                    l["apigwRequestId"] == id.as_str() && l["message"] == "request handled"
-                })
-            });
+            let done = [&ours, &unusable_ours]
+                .iter()
+                .all(|id| handled_line(&lines, id).is_some());
             done.then_some(lines)
         },
     )
     .await;
-    let line = lines
-        .iter()
-        .find(|l| l["apigwRequestId"] == ours.as_str() && l["message"] == "request handled")
-        .expect("the request's line");
+    let line = handled_line(&lines, &ours).expect("the request's line");
     assert_eq!(line["clientRequestId"], client_id.as_str());
-    let line = lines
-        .iter()
-        .find(|l| {
-            l["apigwRequestId"] == unusable_ours.as_str() && l["message"] == "request handled"
-        })
-        .expect("the other request's line");
+    let line = handled_line(&lines, &unusable_ours).expect("the other request's line");
     assert!(line.get("clientRequestId").is_none(), "{line}");
 }
 
@@ -306,12 +300,8 @@ async fn a_function_answering_5xx_moves_the_metric_its_own_canary_alarm_watches(
         ferrite_tests::function_timeout("HealthReadyFunction"),
         || async {
             let lines = log_lines();
-            let request_id = lines
-                .iter()
-                .find(|l| {
-                    l["apigwRequestId"] == gateway_id.as_str() && l["message"] == "request handled"
-                })
-                .and_then(|l| l["requestId"].as_str())?
+            let request_id = handled_line(&lines, &gateway_id)?["requestId"]
+                .as_str()?
                 .to_owned();
             emf(&lines, &request_id, FAILURE).cloned()
         },
