@@ -47,21 +47,22 @@ test: setup ## Every test, against a private local stack (endpoint, functions, g
 	$(VENV)/bin/python -m unittest discover --start-directory infra/tests --top-level-directory infra/tests
 	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(TEST_RUNNER)
 
-lint: setup ## rustfmt, clippy -D warnings, unused dependencies (cargo-machete), cfn-lint (source and SAM-expanded), sam validate --lint
+lint: setup ## rustfmt, clippy -D warnings, unused dependencies (cargo-machete), cfn-lint (every stack, as written and SAM-expanded), sam validate --lint
 	$(CARGO) fmt --all -- --check
 	$(MACHETE)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	cfn-lint template.yaml
-	@# What CloudFormation receives: the template after the SAM transform (aliases, deployment
-	@# groups, roles, permissions), which cfn-lint does not expand on its own. No rule is ignored.
-	@mkdir -p .local
-	$(VENV)/bin/python infra/sam_expand.py template.yaml > .local/expanded-template.json
-	cfn-lint .local/expanded-template.json
-	sam validate --lint --template template.yaml
+	cfn-lint template.yaml stacks/*.yaml
+	@# What CloudFormation receives: each stack of the tree after the SAM transform (aliases,
+	@# deployment groups, roles, permissions), which cfn-lint does not expand on its own. No rule
+	@# is ignored.
+	@rm -rf .local/expanded && mkdir -p .local/expanded
+	$(VENV)/bin/python infra/sam_expand.py --tree template.yaml .local/expanded
+	cfn-lint .local/expanded/*.json
+	@for template in template.yaml stacks/*.yaml; do sam validate --lint --template $$template; done
 
-new-function: ## A function crate like the others: make new-function NAME=properties-list ROUTE="GET /v1/properties" [DESCRIPTION=...]
+new-function: ## A function crate like the others, in its domain's stack: make new-function NAME=properties-list ROUTE="GET /v1/properties" [STACK=registry] [DESCRIPTION=...]
 	@test -n "$(NAME)" -a -n "$(ROUTE)" || { echo 'usage: make new-function NAME=properties-list ROUTE="GET /v1/properties"'; exit 2; }
-	$(PYTHON) infra/new_function.py --name "$(NAME)" --route "$(ROUTE)" $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
+	$(PYTHON) infra/new_function.py --name "$(NAME)" --route "$(ROUTE)" $(if $(STACK),--stack "$(STACK)") $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
 
 bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
 	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package bench-runner --bin ferrite-bench

@@ -6,7 +6,8 @@ Inputs, each named in the output:
 - the calls and capacity each endpoint's happy path made, measured by `tests/api/calls.rs`
   against the local endpoint (`FERRITE_CAPACITY_OUT`), which bills reads and writes as DynamoDB
   on-demand does (`infra/moto_capacity.py`);
-- `template.yaml`: each route's function and memory, the stage throttle, batch sizes;
+- the stacks (template.yaml and stacks/, flattened): each route's function and memory, the stage
+  throttle, batch sizes;
 - `bench/prices.json`: the dated price table, with its sources;
 - the assumptions below (`ASSUMPTIONS`), written out in the output.
 
@@ -22,7 +23,7 @@ import pathlib
 import re
 from typing import Any
 
-import yaml
+import stacks
 
 from moto_capacity import read_units
 
@@ -92,28 +93,30 @@ WORKLOAD = {
 DAILY_USERS = (10_000, 100_000, 1_000_000)
 
 
-class Loader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags read as plain values."""
-
-
-Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def routes(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """'METHOD /path' -> {function, memory} from the template."""
+    """'METHOD /path' -> {function, memory} from the (flattened) tree of stacks: each
+    `AWS::ApiGatewayV2::Route`, through its integration, to the function it invokes."""
     default_memory = template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
-    found = {}
-    for resource in template["Resources"].values():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties", {})
+    resources = template["Resources"]
+
+    def function(logical_id: str) -> dict[str, Any]:
+        resource = resources[logical_id]
         binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
-        for event in (props.get("Events") or {}).values():
-            if event.get("Type") == "HttpApi":
-                route = f"{event['Properties']['Method']} {event['Properties']['Path']}"
-                found[route] = {"function": binary, "memory": props.get("MemorySize", default_memory)}
-        if binary and binary.startswith("worker-"):
-            found[binary] = {"function": binary, "memory": props.get("MemorySize", default_memory)}
+        return {"function": binary, "memory": resource.get("Properties", {}).get("MemorySize", default_memory)}
+
+    found = {}
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::ApiGatewayV2::Route":
+            continue
+        props = resource["Properties"]
+        integration = re.fullmatch(r"integrations/\$\{(\w+)\}", props["Target"]["Fn::Sub"]).group(1)
+        uri = resources[integration]["Properties"]["IntegrationUri"]["Ref"]
+        found[props["RouteKey"]] = function(uri.split(".")[0])
+    for logical_id, resource in resources.items():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            entry = function(logical_id)
+            if entry["function"] and entry["function"].startswith("worker-"):
+                found[entry["function"]] = entry
     return found
 
 
@@ -340,7 +343,7 @@ def render(model: Model, source: str) -> str:
         "`tests/api/calls.rs` against the local endpoint, which bills each request the way "
         "DynamoDB on-demand does from the items it stores (`infra/moto_capacity.py`: item sizes, "
         "4 KB reads, 1 KB writes, transactions ×2, every global index a write touches); the "
-        "functions' memory and the stage throttle from `template.yaml`; the prices of "
+        "functions' memory and the stage throttle from the stacks (`template.yaml`, `stacks/`); the prices of "
         f"`bench/prices.json` ({p['region']}, transcribed {p['transcribed']}: {p['checked']}). "
         "Everything else is an assumption, listed at the end with its value. Durations are "
         "**estimated**, not measured in AWS: CPU from the benches scaled by the memory's CPU "
@@ -456,7 +459,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "CAPACITY.md"))
     args = parser.parse_args()
     measured = [json.loads(line) for line in pathlib.Path(args.calls).read_text().splitlines() if line.strip()]
-    template = yaml.load(pathlib.Path(args.template).read_text(), Loader=Loader)  # noqa: S506
+    template = stacks.flatten(args.template)
     prices = json.loads(pathlib.Path(args.prices).read_text())
     model = Model(measured, template, prices)
     pathlib.Path(args.out).write_text(render(model, pathlib.Path(args.calls).name))

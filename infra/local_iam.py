@@ -1,7 +1,7 @@
 """IAM for the local endpoint: every call a function makes is authorised against its role's
 policies, the way AWS authorises it, and refused the way AWS refuses it.
 
-The local stack (`infra/src/iam.rs`) expands template.yaml with the SAM translator, resolves each
+The local stack (`infra/src/iam.rs`) expands the stacks (flattened) with the SAM translator, resolves each
 role's policies against the local resources' ARNs and registers one *principal* per role: an
 access key id, the role's ARN and its policy statements. A function signs its calls with its
 role's key; the pumps sign with the key of the pipe's role (stream -> queue) or of the worker's

@@ -15,7 +15,7 @@ fn the_committed_openapi_json_is_what_the_types_generate() {
 
 #[test]
 fn the_document_has_exactly_the_routes_of_the_template() {
-    let template = infra::template::Template::load(&infra::template_path()).expect("template");
+    let template = infra::tree::template().expect("template");
     let mut ctx = infra::template::Context::local("spec", "us-east-1");
     for (name, definition) in template.parameters() {
         if definition.get("Default").is_none() {

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Value as Json, json};
@@ -63,50 +62,6 @@ pub fn access_key_id(scope: &str, role: &str) -> String {
     let digest = Sha256::digest(format!("{scope}\0{role}").as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02X}")).collect();
     format!("AKIA{hex}")
-}
-
-/// The template expanded by the SAM translator, cached by the template's content in
-/// `.local/iam/` (the translator takes about two seconds to load).
-pub fn expanded(root: &Path, template_path: &Path) -> Result<Template> {
-    let text = std::fs::read(template_path)
-        .with_context(|| format!("reading {}", template_path.display()))?;
-    let script = root.join("infra/sam_expand.py");
-    let mut hasher = Sha256::new();
-    hasher.update(&text);
-    hasher.update(std::fs::read(&script).unwrap_or_default());
-    let key: String = hasher
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let dir = root.join(".local/iam");
-    let cached = dir.join(format!("expanded-{key}.json"));
-    if let Ok(json) = std::fs::read_to_string(&cached) {
-        return Template::parse(&json).context("parsing the cached SAM expansion");
-    }
-    let python = crate::moto::python(root);
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(template_path)
-        .output()
-        .with_context(|| format!("running {} (make setup installs it)", python.display()))?;
-    if !output.status.success() {
-        bail!(
-            "the SAM translator could not expand {}:\n{}",
-            template_path.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    std::fs::create_dir_all(&dir)?;
-    // Written whole, then renamed: concurrent test processes never read half a file.
-    let partial = dir.join(format!(
-        "expanded-{key}.json.{}.partial",
-        std::process::id()
-    ));
-    std::fs::write(&partial, &output.stdout)?;
-    std::fs::rename(&partial, &cached)?;
-    Template::parse(&String::from_utf8(output.stdout)?).context("parsing the SAM expansion")
 }
 
 fn managed_policies(root: &Path) -> Result<serde_json::Map<String, Json>> {
@@ -311,7 +266,7 @@ mod tests {
 
     fn local_ctx() -> Context {
         let mut ctx = Context::local("ferrite-local", "us-east-1");
-        let template = Template::load(&crate::template_path()).expect("template");
+        let template = crate::tree::template().expect("template");
         for resource in template.resources() {
             ctx.refs.insert(
                 resource.logical_id.to_owned(),
@@ -352,7 +307,8 @@ mod tests {
     #[test]
     fn every_role_of_the_template_becomes_a_principal_with_its_policies_resolved() {
         let root = crate::workspace_root();
-        let expanded = expanded(&root, &crate::template_path()).expect("SAM expansion");
+        let expanded =
+            crate::tree::expanded(&root, &crate::template_path()).expect("SAM expansion");
         let principals =
             principals(&root, &expanded, &local_ctx(), "ferrite-local").expect("principals");
         let login = for_user(&principals, "AuthLoginFunction").expect("login's role");
@@ -411,7 +367,8 @@ mod tests {
     #[test]
     fn queue_policies_resolve_to_the_queues_arn_and_name_the_rule_that_may_send() {
         let root = crate::workspace_root();
-        let expanded = expanded(&root, &crate::template_path()).expect("SAM expansion");
+        let expanded =
+            crate::tree::expanded(&root, &crate::template_path()).expect("SAM expansion");
         let policies = resource_policies(&expanded, &local_ctx()).expect("policies");
         let audit =
             serde_json::to_string(&policies["arn:aws:sqs:us-east-1:123456789012:AuditQueue"])

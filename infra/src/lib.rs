@@ -1,11 +1,12 @@
 //! Ferrite's local stack, without Docker: the moto server as the local AWS endpoint (DynamoDB,
 //! Streams, SQS, SES), provisioned from `template.yaml`.
 //!
-//! - [`template`] reads the SAM template, short-form tags included, and evaluates intrinsics;
+//! - [`tree`] reads the tree of stacks (template.yaml and stacks/*.yaml) as one template;
+//! - [`template`] reads a SAM template, short-form tags included, and evaluates intrinsics;
 //! - [`provision`] creates the template's tables and queues on the local endpoint;
 //! - [`moto`] starts, probes and stops the moto server (patched, see `infra/moto_patches.py`);
 //! - [`iam`] turns the template's roles into principals the endpoint authorises calls against;
-//! - [`routes`] reads the HTTP API's routes from the functions' `HttpApi` events;
+//! - [`routes`] reads the HTTP API's routes (`AWS::ApiGatewayV2::Route`s and their integrations);
 //! - [`gateway`] is a local API Gateway (payload v2) in front of the Lambda Invoke API;
 //! - [`pumps`] deliver the table's stream to the queues and the queues to the workers;
 //! - [`stack`] wires them: secrets, the functions' environment, `cargo lambda watch`.
@@ -21,6 +22,7 @@ pub mod routes;
 pub mod stack;
 pub mod template;
 pub mod traffic;
+pub mod tree;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
-//! The route table of the HTTP API, read from template.yaml — every `HttpApi` event of every
-//! `AWS::Serverless::Function` — and API Gateway's route selection over it.
+//! The route table of the HTTP API, read from the stacks — every `AWS::ApiGatewayV2::Route`, and
+//! the function its `AWS::ApiGatewayV2::Integration` invokes — and API Gateway's route selection
+//! over it.
 //!
 //! Selection follows API Gateway HTTP APIs: the most specific route wins (literal segments over
 //! `{param}` over greedy `{proxy+}`, left to right), a route for the exact method beats `ANY`,
@@ -118,57 +119,132 @@ pub fn functions(template: &Template, ctx: &Context) -> Result<Vec<Function>> {
         .collect()
 }
 
-/// Every `HttpApi` event route of every function.
+/// The logical id a reference names: `Ref: X` (and `X.Alias`, SAM's reference to a function's
+/// alias) or the one variable of a `Fn::Sub` (`integrations/${X}`).
+fn referenced(value: &serde_yaml_ng::Value) -> Option<String> {
+    let (function, argument) = match value {
+        serde_yaml_ng::Value::Mapping(map) if map.len() == 1 => {
+            let (key, argument) = map.iter().next()?;
+            (key.as_str()?.to_owned(), argument)
+        }
+        serde_yaml_ng::Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let long = if name == "Ref" {
+                name.to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            (long, &tagged.value)
+        }
+        _ => return None,
+    };
+    let text = argument.as_str()?;
+    let name = match function.as_str() {
+        "Ref" => text,
+        "Fn::Sub" => {
+            let start = text.find("${")? + 2;
+            let end = start + text[start..].find('}')?;
+            if text[end..].contains("${") {
+                return None;
+            }
+            &text[start..end]
+        }
+        _ => return None,
+    };
+    Some(name.split('.').next()?.to_owned())
+}
+
+/// The function each `AWS::ApiGatewayV2::Integration` of the template invokes (its logical id).
+/// The local gateway speaks what these integrations declare and nothing else: Lambda proxy
+/// integrations with payload format 2.0.
+fn integrations(template: &Template, ctx: &Context) -> Result<HashMap<String, String>> {
+    let mut targets = HashMap::new();
+    for integration in template.resources_of("AWS::ApiGatewayV2::Integration") {
+        let id = integration.logical_id;
+        let property = |name: &str| -> Result<Json> {
+            template
+                .eval(&integration.properties[name], &lenient(template, ctx))
+                .with_context(|| format!("integration {id}, {name}"))
+        };
+        if property("IntegrationType")? != "AWS_PROXY" || property("PayloadFormatVersion")? != "2.0"
+        {
+            bail!(
+                "integration {id}: the local gateway serves AWS_PROXY integrations of payload format 2.0"
+            );
+        }
+        let function = integration
+            .properties
+            .get("IntegrationUri")
+            .and_then(referenced)
+            .filter(|f| {
+                template
+                    .resources_of("AWS::Serverless::Function")
+                    .any(|r| r.logical_id == f)
+            })
+            .ok_or_else(|| {
+                anyhow!("integration {id}: IntegrationUri must name a function (`!Ref Fn.Alias`)")
+            })?;
+        targets.insert(id.to_owned(), function);
+    }
+    Ok(targets)
+}
+
+/// `ctx` where any resource not provisioned locally (the API, its integrations) resolves to its
+/// logical id: a route's properties name them, and none has a local counterpart.
+fn lenient(template: &Template, ctx: &Context) -> Context {
+    let mut ctx = ctx.clone();
+    for resource in template.resources() {
+        ctx.refs
+            .entry(resource.logical_id.to_owned())
+            .or_insert_with(|| resource.logical_id.to_owned());
+    }
+    ctx
+}
+
+/// Every `AWS::ApiGatewayV2::Route` of the template, with the function its integration invokes.
 pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
     let functions: HashMap<String, Function> = functions(template, ctx)?
         .into_iter()
         .map(|f| (f.logical_id.clone(), f))
         .collect();
+    let integrations = integrations(template, ctx)?;
     let mut routes = Vec::new();
-    for resource in template.resources_of("AWS::Serverless::Function") {
-        let Some(events) = resource
+    for resource in template.resources_of("AWS::ApiGatewayV2::Route") {
+        let id = resource.logical_id;
+        let key = template
+            .eval(&resource.properties["RouteKey"], &lenient(template, ctx))
+            .with_context(|| format!("route {id}"))?;
+        let key = key
+            .as_str()
+            .ok_or_else(|| anyhow!("route {id}: RouteKey must be a string"))?;
+        let integration = resource
             .properties
-            .get("Events")
-            .and_then(|e| e.as_mapping())
-        else {
-            continue;
-        };
-        let function = &functions[resource.logical_id];
-        for (name, event) in events {
-            if event.get("Type").and_then(serde_yaml_ng::Value::as_str) != Some("HttpApi") {
-                continue;
+            .get("Target")
+            .and_then(referenced)
+            .ok_or_else(|| anyhow!("route {id}: Target must be `integrations/${{Integration}}`"))?;
+        let function = integrations
+            .get(&integration)
+            .and_then(|f| functions.get(f))
+            .ok_or_else(|| {
+                anyhow!("route {id}: {integration} is not an integration of a function")
+            })?;
+        let (method, path) = match key.split_once(' ') {
+            None if key == "$default" => (None, key.to_owned()),
+            Some((method, path)) => {
+                validate_path(path).with_context(|| format!("route {id}"))?;
+                let method = Some(method.to_ascii_uppercase()).filter(|m| m != "ANY");
+                (method, path.to_owned())
             }
-            let props = event
-                .get("Properties")
-                .map(|p| template.eval(p, ctx))
-                .transpose()?
-                .unwrap_or(Json::Null);
-            let path = props["Path"].as_str();
-            let method = props["Method"].as_str().map(str::to_ascii_uppercase);
-            let (path, method) = match (path, method) {
-                // An HttpApi event without Path and Method is the $default route.
-                (None, None) => ("$default".to_owned(), None),
-                (Some(path), method) => {
-                    validate_path(path).with_context(|| {
-                        format!("function {}, event {name:?}", resource.logical_id)
-                    })?;
-                    let method =
-                        method.filter(|m| m != "ANY" && m != "X-AMAZON-APIGATEWAY-ANY-METHOD");
-                    (path.to_owned(), method)
-                }
-                (None, Some(_)) => bail!(
-                    "function {}, event {name:?}: Method without Path",
-                    resource.logical_id
-                ),
-            };
-            routes.push(Route {
-                method,
-                path,
-                function: resource.logical_id.to_owned(),
-                binary: function.binary.clone(),
-                timeout_secs: function.timeout_secs,
-            });
-        }
+            None => bail!("route {id}: RouteKey {key:?} is `METHOD /path` or `$default`"),
+        };
+        routes.push(Route {
+            method,
+            path,
+            function: function.logical_id.clone(),
+            binary: function.binary.clone(),
+            timeout_secs: function.timeout_secs,
+        });
     }
     let mut keys: Vec<String> = routes.iter().map(Route::key).collect();
     keys.sort();
@@ -379,20 +455,16 @@ mod tests {
     fn no_api_function_may_touch_a_queue_or_send_email() {
         // Events travel through the outbox and the table's stream: an API request never
         // depends on SQS or SES being up. Only the workers' policies may name them.
-        let template = Template::load(&crate::template_path()).expect("template");
+        let template = crate::tree::template().expect("template");
+        let routed: Vec<String> = integrations(&template, &Context::local("t", "us-east-1"))
+            .expect("integrations")
+            .into_values()
+            .collect();
+        assert!(routed.len() > 40, "the API's functions: {routed:?}");
         for function in template.resources_of("AWS::Serverless::Function") {
-            let has_route = function
-                .properties
-                .get("Events")
-                .and_then(|e| e.as_mapping())
-                .is_some_and(|events| {
-                    events.values().any(|e| {
-                        e.get("Type").and_then(serde_yaml_ng::Value::as_str) == Some("HttpApi")
-                    })
-                });
             let policies =
                 serde_yaml_ng::to_string(&function.properties.get("Policies")).expect("yaml");
-            if has_route {
+            if routed.iter().any(|f| f == function.logical_id) {
                 assert!(
                     !policies.contains("sqs:") && !policies.contains("ses:"),
                     "{} may not use SQS or SES",
@@ -404,7 +476,7 @@ mod tests {
 
     #[test]
     fn the_repository_template_routes_health() {
-        let template = Template::load(&crate::template_path()).expect("template");
+        let template = crate::tree::template().expect("template");
         let mut ctx = Context::local("t", "us-east-1");
         // Resources with no local counterpart resolve to their logical id (as provisioning
         // leaves them).

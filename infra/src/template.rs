@@ -68,6 +68,11 @@ impl Template {
         }
     }
 
+    /// The whole template as a YAML value.
+    pub fn to_value(&self) -> Value {
+        Value::Mapping(self.root.clone())
+    }
+
     fn section(&self, name: &str) -> Option<&Mapping> {
         self.root.get(name).and_then(Value::as_mapping)
     }

@@ -31,7 +31,7 @@ MEASURED = [
 
 
 def model() -> capacity.Model:
-    template = capacity.yaml.load((ROOT / "template.yaml").read_text(), Loader=capacity.Loader)  # noqa: S506
+    template = capacity.stacks.flatten(ROOT / "template.yaml")
     prices = json.loads((ROOT / "bench/prices.json").read_text())
     return capacity.Model(MEASURED, template, prices)
 

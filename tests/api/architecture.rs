@@ -242,7 +242,11 @@ fn the_stack_check_sees_an_import_that_runs_up() {
 
 #[test]
 fn each_function_is_described_once_in_the_template() {
-    let template = std::fs::read_to_string(root().join("template.yaml")).expect("template");
+    let template: String = infra::tree::files(&root().join("template.yaml"))
+        .expect("the stacks")
+        .iter()
+        .map(|file| std::fs::read_to_string(file).expect("a template of the tree"))
+        .collect();
     let functions = template.matches("Type: AWS::Serverless::Function").count();
     assert!(functions >= 29, "{functions} functions");
     let mut described = 0;
@@ -270,7 +274,7 @@ fn each_function_is_described_once_in_the_template() {
             !text
                 .lines()
                 .any(|l| l.trim_start().starts_with("description")),
-            "{}: the function's description lives in template.yaml only",
+            "{}: the function's description lives in its stack's template only",
             manifest.display()
         );
     }

@@ -501,7 +501,7 @@ async fn refused_writes_put_nothing_on_the_stream_and_every_streamed_event_was_c
 async fn a_pipe_describes_a_batch_its_target_refuses_in_its_dead_letter_queue_after_its_retries() {
     let app = TestApp::spawn().await;
     // The template's pipes give up after a bounded number of retries, into their DLQ.
-    let template = infra::template::Template::load(&infra::template_path()).expect("template");
+    let template = infra::tree::template().expect("template");
     let mut ctx = infra::template::Context::local("limits", "us-east-1");
     for resource in template.resources() {
         ctx.refs.insert(

@@ -37,27 +37,33 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-/// template.yaml with one action taken out of one function's policy, in a file of its own.
+/// The tree of stacks (template.yaml and stacks/) with one action taken out of one function's
+/// policy, copied into a folder of its own; the path of its root template.
 pub(crate) fn template_without(function: &str, action: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(infra::template_path()).expect("template.yaml");
-    let start = text
-        .find(&format!("\n  {function}:\n"))
-        .unwrap_or_else(|| panic!("{function} in template.yaml"));
-    let line = format!("                - {action}\n");
-    let at = start
-        + text[start..]
-            .find(&line)
-            .unwrap_or_else(|| panic!("{function} is granted {action}"));
-    let changed = format!("{}{}", &text[..at], &text[at + line.len()..]);
-    let dir = infra::workspace_root().join(".local/test-templates");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join(format!(
-        "without-{function}-{}.yaml",
+    let root = infra::workspace_root();
+    let dir = root.join(format!(
+        ".local/test-templates/without-{function}-{}",
         action.replace(':', "-")
     ));
-    let mut file = std::fs::File::create(&path).expect("file");
-    file.write_all(changed.as_bytes()).expect("write");
-    path
+    let line = format!("                - {action}\n");
+    let mut changed = false;
+    for file in infra::tree::files(&infra::template_path()).expect("the stacks") {
+        let mut text = std::fs::read_to_string(&file).expect("a template of the tree");
+        if let Some(start) = text.find(&format!("\n  {function}:\n")) {
+            let at = start
+                + text[start..]
+                    .find(&line)
+                    .unwrap_or_else(|| panic!("{function} is granted {action}"));
+            text.replace_range(at..at + line.len(), "");
+            changed = true;
+        }
+        let copy = dir.join(file.strip_prefix(&root).expect("inside the repository"));
+        std::fs::create_dir_all(copy.parent().expect("a folder")).expect("dir");
+        let mut out = std::fs::File::create(&copy).expect("file");
+        out.write_all(text.as_bytes()).expect("write");
+    }
+    assert!(changed, "{function} is in a stack of the tree");
+    dir.join("template.yaml")
 }
 
 #[tokio::test]

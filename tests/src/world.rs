@@ -27,7 +27,7 @@ pub(super) fn table_spec() -> &'static TableSpec {
 
 pub(super) fn template() -> &'static Template {
     static TEMPLATE: OnceLock<Template> = OnceLock::new();
-    TEMPLATE.get_or_init(|| Template::load(&infra::template_path()).expect("template.yaml parses"))
+    TEMPLATE.get_or_init(|| infra::tree::template().expect("the stacks parse"))
 }
 
 /// The template as `sam deploy` expands it: the functions' roles and their policies.
@@ -37,7 +37,7 @@ pub(super) fn expanded_template() -> &'static Template {
 }
 
 pub(super) fn expand(template: &std::path::Path) -> Template {
-    iam::expanded(&infra::workspace_root(), template).unwrap_or_else(|e| {
+    infra::tree::expanded(&infra::workspace_root(), template).unwrap_or_else(|e| {
         panic!(
             "the SAM translator expands {} (`make setup` installs it): {e:#}",
             template.display()

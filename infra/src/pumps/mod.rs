@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn the_repository_template_declares_its_pipes_and_workers() {
-        let template = Template::load(&crate::template_path()).expect("template");
+        let template = crate::tree::template().expect("template");
         let mut ctx = Context::local("t", "us-east-1");
         for resource in template.resources() {
             ctx.refs.insert(

@@ -265,9 +265,9 @@ pub fn resolve_event_buses(template: &Template, ctx: &mut Context) -> Result<()>
     Ok(())
 }
 
-/// The HTTP API's CORS configuration, from the first `AWS::Serverless::HttpApi` of the template.
+/// The HTTP API's CORS configuration, from the `AWS::ApiGatewayV2::Api` of the stacks.
 pub fn cors(template: &Template, ctx: &Context) -> Result<Option<Cors>> {
-    let Some(api) = template.resources_of("AWS::Serverless::HttpApi").next() else {
+    let Some(api) = template.resources_of("AWS::ApiGatewayV2::Api").next() else {
         return Ok(None);
     };
     let Some(config) = api.properties.get("CorsConfiguration") else {

@@ -209,7 +209,8 @@ async fn a_clients_request_id_is_logged_beside_ours_and_the_helmet_headers_come_
 /// function, as CloudFormation receives the template (SAM-expanded): its metric stat, if any.
 fn canary_metric(function: &str, metric: &str, dimension: &str) -> Option<serde_json::Value> {
     let root = infra::workspace_root();
-    let expanded = infra::iam::expanded(&root, &infra::template_path()).expect("the SAM expansion");
+    let expanded =
+        infra::tree::expanded(&root, &infra::template_path()).expect("the SAM expansion");
     let json = |v: &serde_yaml_ng::Value| serde_json::to_value(v).expect("json");
     let alias = expanded
         .resources_of("AWS::Lambda::Alias")

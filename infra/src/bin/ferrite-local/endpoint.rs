@@ -96,7 +96,7 @@ pub(crate) async fn provisioned(
     };
     let mut env = stack::base_env(endpoint);
     env.extend(stack::provision_all(template, &mut ctx, endpoint, &mut report).await?);
-    let expanded = infra::iam::expanded(root, &project.template_path)?;
+    let expanded = infra::tree::expanded(root, &project.template_path)?;
     let principals = infra::iam::principals(root, &expanded, &ctx, &project.stack)?;
     infra::iam::register(endpoint, &principals).await?;
     infra::iam::register_resource_policies(

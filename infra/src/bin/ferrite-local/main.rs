@@ -338,7 +338,7 @@ async fn main() -> ExitCode {
     let template_path = cli.template.clone().unwrap_or_else(infra::template_path);
     let run = async {
         let project = Project {
-            template: Template::load(&template_path)?,
+            template: infra::tree::flattened(&root, &template_path)?,
             template_path: template_path.clone(),
             root: root.clone(),
             stack: cli.stack.clone(),

@@ -82,7 +82,7 @@ async fn main() -> std::process::ExitCode {
 
 #[allow(clippy::too_many_lines)] // the run, its checks and its report, in order
 async fn run(args: Args) -> Result<bool> {
-    let template = infra::template::Template::load(&infra::template_path())?;
+    let template = infra::tree::template()?;
     let mut ctx = infra::template::Context::local("soak", infra::LOCAL_REGION);
     for resource in template.resources() {
         ctx.refs.insert(
