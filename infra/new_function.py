@@ -4,11 +4,14 @@ looks like the others.
 Writes, and changes nothing else:
 - `functions/NAME/` — Cargo.toml (the three dependencies every API function has), `src/main.rs`
   (the one-line wiring), `src/lib.rs` (a handler that authenticates the caller and answers 204);
-- its resource in template.yaml, before `Outputs:`, with the alarm its canary releases watch
-  (`<Fn>CanaryAlarm`, see `canary_alarm`) — the route, the description (the one place a
-  function is described), and a least-privilege policy: `dynamodb:BatchGetItem` on the table,
-  which is exactly what `accounts::authenticate` calls; add the actions the handler makes as you
-  write it (the local stack enforces the policy, so a missing one fails the test);
+- its resources at the end of its domain's stack (`stacks/<domain>.yaml`: STACK=, or the stack
+  that routes the longest stretch of the new path already, e.g. `/v1/users/me/...` goes beside
+  `/v1/users/me`): the function with its description (the one place a function is described)
+  and a least-privilege policy — `dynamodb:BatchGetItem` on the table, which is exactly what
+  `accounts::authenticate` calls; add the actions the handler makes as you write it (the local
+  stack enforces the policy, so a missing one fails the test) —, the alarm its canary releases
+  watch (`<Fn>CanaryAlarm`, see `canary_alarm`), and its route: an integration with its `live`
+  alias, the route, and the permission that lets the API invoke it (`route`);
 - `tests/api/<name>.rs` — a test of the handler in-process against the local endpoint, as the
   template's function, listed in `tests/api/main.rs`, with the crate added to `tests/Cargo.toml`.
 
@@ -117,7 +120,7 @@ def canary_alarm(function: str) -> str:
           ReturnData: false
           MetricStat:
             Metric:
-              Namespace: !Sub "Ferrite/${{AWS::StackName}}"
+              Namespace: !Ref MetricsNamespace
               MetricName: Failure
               Dimensions: [{{ Name: FunctionName, Value: !Ref {function} }}]
             Period: 60
@@ -129,8 +132,39 @@ def canary_alarm(function: str) -> str:
       Threshold: 0
       ComparisonOperator: GreaterThanThreshold
       TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
+      AlarmActions: [!Ref AlarmTopicArn]
+"""
 
+
+def route(function: str, method: str, path: str) -> str:
+    """What SAM's `HttpApi` event would generate, written out because the API is declared in the
+    base stack: an integration with the function's `live` alias (payload format 2.0), the route,
+    and the permission that lets API Gateway invoke the alias from that route only (path
+    parameters as `*` in the ARN)."""
+    stem = function.removesuffix("Function")
+    arn_path = re.sub(r"\{[^}]+\}", "*", path)
+    return f"""  {stem}Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref HttpApiId
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Ref {function}.Alias
+      PayloadFormatVersion: "2.0"
+
+  {stem}Route:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref HttpApiId
+      RouteKey: {method} {path}
+      Target: !Sub "integrations/${{{stem}Integration}}"
+
+  {stem}Permission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !Ref {function}.Alias
+      Principal: apigateway.amazonaws.com
+      SourceArn: !Sub "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApiId}}/*/{method}{arn_path}"
 """
 
 
@@ -143,7 +177,7 @@ def resource(name: str, method: str, path: str, description: str) -> str:
       BuildProperties:
         Binary: {name}
     Properties:
-      CodeUri: .
+      CodeUri: ..
       Description: {description}
       DeploymentPreference:
         Alarms: [!Ref {pascal(name)}CanaryAlarm]
@@ -153,16 +187,9 @@ def resource(name: str, method: str, path: str, description: str) -> str:
               Action:
                 - dynamodb:BatchGetItem
               Resource:
-                - !GetAtt Table.Arn
-      Events:
-        Route:
-          Type: HttpApi
-          Properties:
-            ApiId: !Ref HttpApi
-            Path: {path}
-            Method: {method}
+                - !Ref TableArn
 
-""" + canary_alarm(f"{pascal(name)}Function")
+""" + canary_alarm(f"{pascal(name)}Function") + "\n" + route(f"{pascal(name)}Function", method, path)
 
 
 def test_rs(name: str, method: str, path: str) -> str:
@@ -188,7 +215,31 @@ async fn {snake(name)}_refuses_an_anonymous_caller_and_answers_a_signed_in_one()
 """
 
 
-def create(root: Path, name: str, route: str, description: str | None) -> list[Path]:
+def domain_stack(root: Path, templates: dict[Path, str], path: str, stack: str | None) -> Path:
+    """The nested stack a new route belongs in: `stack` when given, else the one whose routes
+    share the longest run of leading path segments with `path` (at least `/v1/<first>`)."""
+    nested = {p.stem: p for p in templates if p.parent.name == "stacks"}
+    if stack is not None:
+        if stack not in nested or stack == "base":
+            raise Refused(f"STACK={stack!r}: one of {sorted(set(nested) - {'base'})}")
+        return nested[stack]
+    segments = path.split("/")
+    best, best_rank = None, (2, False)
+    for template_path in nested.values():
+        for key in re.findall(r"^      RouteKey: \S+ (\S+)$", templates[template_path], re.M):
+            other = key.split("/")
+            shared = next((i for i, (a, b) in enumerate(zip(segments, other)) if a != b), min(len(segments), len(other)))
+            # Ties go to a route that is wholly a prefix of the new path (/v1/users/me for
+            # /v1/users/me/x, over /v1/users/me/posts).
+            rank = (shared, shared == len(other))
+            if rank > best_rank:
+                best, best_rank = template_path, rank
+    if best is None:
+        raise Refused(f"no stack routes anything under {'/'.join(segments[:3])} yet: choose one with STACK=")
+    return best
+
+
+def create(root: Path, name: str, route: str, description: str | None, stack: str | None = None) -> list[Path]:
     if not NAME.match(name):
         raise Refused(f"NAME={name!r}: lower-case words joined by '-', e.g. properties-list")
     match = ROUTE.match(route)
@@ -198,16 +249,17 @@ def create(root: Path, name: str, route: str, description: str | None) -> list[P
     crate = root / "functions" / name
     if crate.exists():
         raise Refused(f"{crate} exists already")
-    template_path = root / "template.yaml"
-    template = template_path.read_text()
+    templates = {p: p.read_text() for p in [root / "template.yaml", *sorted((root / "stacks").glob("*.yaml"))]}
     logical_id = f"{pascal(name)}Function"
-    if re.search(rf"^  {logical_id}:", template, re.M):
-        raise Refused(f"template.yaml has a {logical_id} already")
-    if re.search(rf"^\s+Path: {re.escape(path)}\n\s+Method: {method}$", template, re.M):
-        raise Refused(f"template.yaml routes {method} {path} to another function already")
-    outputs = template.find("\nOutputs:")
-    if outputs < 0:
-        raise Refused("template.yaml has no Outputs section to insert the function before")
+    for template_path, template in templates.items():
+        where = template_path.relative_to(root)
+        for taken in (logical_id, f"{pascal(name)}Route", f"{pascal(name)}Integration"):
+            if re.search(rf"^  {taken}:", template, re.M):
+                raise Refused(f"{where} has a {taken} already")
+        if re.search(rf"^      RouteKey: {re.escape(method)} {re.escape(path)}$", template, re.M):
+            raise Refused(f"{where} routes {method} {path} to another function already")
+    template_path = domain_stack(root, templates, path, stack)
+    template = templates[template_path]
     tests_manifest = root / "tests" / "Cargo.toml"
     manifest = tests_manifest.read_text()
     marker = "# The function crates, whose handlers the tests call in-process.\n"
@@ -226,10 +278,7 @@ def create(root: Path, name: str, route: str, description: str | None) -> list[P
     written[0].write_text(cargo_toml(name))
     written[1].write_text(main_rs(name))
     written[2].write_text(lib_rs(method, path))
-    template_path.write_text(
-        template[: outputs + 1].rstrip("\n") + "\n\n" + resource(name, method, path, text)
-        + template[outputs + 1 :]
-    )
+    template_path.write_text(template.rstrip("\n") + "\n\n" + resource(name, method, path, text))
     tests_manifest.write_text(
         manifest.replace(marker, f'{marker}{name} = {{ path = "../functions/{name}" }}\n', 1)
     )
@@ -249,10 +298,11 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--name", required=True)
     parser.add_argument("--route", required=True)
     parser.add_argument("--description")
+    parser.add_argument("--stack", help="the nested stack (stacks/<stack>.yaml); default: the one routing the nearest path")
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     args = parser.parse_args(argv)
     try:
-        written = create(args.root, args.name, args.route, args.description)
+        written = create(args.root, args.name, args.route, args.description, args.stack)
     except Refused as refused:
         print(f"new-function: {refused}", file=sys.stderr)
         return 2

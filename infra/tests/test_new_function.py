@@ -1,5 +1,5 @@
-"""`make new-function` (infra/new_function.py) writes a crate, its template resource and its test
-the way the other functions are written, into a copy of the project's files.
+"""`make new-function` (infra/new_function.py) writes a crate, its resources in its domain's stack
+and its test the way the other functions are written, into a copy of the project's files.
 Run: .venv/bin/python -m unittest discover infra/tests"""
 
 from __future__ import annotations
@@ -15,27 +15,40 @@ from cfnlint.decode import decode_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import new_function  # noqa: E402
+import stacks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def copy_project(root: Path) -> None:
+    """The files new_function reads and writes: the tree of stacks and the tests' lists."""
+    (root / "functions" / "health").mkdir(parents=True)
+    (root / "tests" / "api").mkdir(parents=True)
+    shutil.copytree(ROOT / "stacks", root / "stacks")
+    for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs"]:
+        shutil.copy(ROOT / name, root / name)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in [root / "template.yaml", *(root / "stacks").glob("*.yaml")]}
 
 
 class NewFunction(unittest.TestCase):
     def setUp(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="ferrite-new-function-"))
         self.addCleanup(shutil.rmtree, self.root)
-        (self.root / "functions" / "health").mkdir(parents=True)
-        (self.root / "tests" / "api").mkdir(parents=True)
-        for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs"]:
-            shutil.copy(ROOT / name, self.root / name)
+        copy_project(self.root)
 
-    def template(self) -> dict:
-        decoded, errors = decode_str((self.root / "template.yaml").read_text())
+    def template(self, stack: str = "registry") -> dict:
+        decoded, errors = decode_str((self.root / "stacks" / f"{stack}.yaml").read_text())
         self.assertFalse(errors, errors)
         return decoded
 
     def test_it_writes_the_crate_the_resource_with_its_policy_and_route_and_a_test(self) -> None:
         before = set(self.template()["Resources"])
-        new_function.create(self.root, "gadgets-get", "GET /v1/gadgets/{id}", None)
+        untouched = {k: v for k, v in snapshot(self.root).items() if k != "stacks/registry.yaml"}
+        new_function.create(self.root, "gadgets-get", "GET /v1/gadgets/{id}", None, "registry")
+        self.assertEqual({k: v for k, v in snapshot(self.root).items() if k != "stacks/registry.yaml"}, untouched)
 
         crate = self.root / "functions" / "gadgets-get"
         self.assertIn('name = "gadgets-get"', (crate / "Cargo.toml").read_text())
@@ -44,7 +57,11 @@ class NewFunction(unittest.TestCase):
         self.assertIn("accounts::authenticate", (crate / "src" / "lib.rs").read_text())
 
         resources = self.template()["Resources"]
-        self.assertEqual(set(resources) - before, {"GadgetsGetFunction", "GadgetsGetCanaryAlarm"})
+        self.assertEqual(
+            set(resources) - before,
+            {"GadgetsGetFunction", "GadgetsGetCanaryAlarm", "GadgetsGetIntegration", "GadgetsGetRoute",
+             "GadgetsGetPermission"},
+        )
         function = resources["GadgetsGetFunction"]
         # Its canary releases are rolled back by an alarm on its own errors and failures.
         self.assertEqual(
@@ -58,10 +75,16 @@ class NewFunction(unittest.TestCase):
         self.assertEqual(properties["Description"], "GET /v1/gadgets/{id} - gadgets get")
         [statement] = properties["Policies"][0]["Statement"]
         self.assertEqual(statement["Action"], ["dynamodb:BatchGetItem"])
-        self.assertEqual(statement["Resource"], [{"Fn::GetAtt": ["Table", "Arn"]}])
-        route = properties["Events"]["Route"]["Properties"]
-        self.assertEqual((route["Method"], route["Path"]), ("GET", "/v1/gadgets/{id}"))
-        self.assertIn("Outputs", self.template())
+        self.assertEqual(statement["Resource"], [{"Ref": "TableArn"}])
+        self.assertNotIn("Events", properties)
+        route = resources["GadgetsGetRoute"]["Properties"]
+        self.assertEqual(route["RouteKey"], "GET /v1/gadgets/{id}")
+        self.assertEqual(route["Target"], {"Fn::Sub": "integrations/${GadgetsGetIntegration}"})
+        integration = resources["GadgetsGetIntegration"]["Properties"]
+        self.assertEqual(integration["IntegrationUri"], {"Ref": "GadgetsGetFunction.Alias"})
+        permission = resources["GadgetsGetPermission"]["Properties"]
+        self.assertEqual(permission["FunctionName"], {"Ref": "GadgetsGetFunction.Alias"})
+        self.assertTrue(permission["SourceArn"]["Fn::Sub"].endswith("${HttpApiId}/*/GET/v1/gadgets/*"))
 
         manifest = (self.root / "tests" / "Cargo.toml").read_text()
         self.assertIn('gadgets-get = { path = "../functions/gadgets-get" }', manifest)
@@ -78,38 +101,54 @@ class NewFunction(unittest.TestCase):
             with self.subTest(text=text):
                 root = Path(tempfile.mkdtemp(prefix="ferrite-new-function-"))
                 self.addCleanup(shutil.rmtree, root)
-                (root / "functions" / "health").mkdir(parents=True)
-                (root / "tests" / "api").mkdir(parents=True)
-                for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs"]:
-                    shutil.copy(ROOT / name, root / name)
-                new_function.create(root, "gadgets-ready", "GET /v1/gadgets/ready", text)
-                decoded, errors = decode_str((root / "template.yaml").read_text())
+                copy_project(root)
+                new_function.create(root, "gadgets-ready", "GET /v1/gadgets/ready", text, "ops")
+                decoded, errors = decode_str((root / "stacks" / "ops.yaml").read_text())
                 self.assertFalse(errors, errors)
                 self.assertEqual(decoded["Resources"]["GadgetsReadyFunction"]["Properties"]["Description"], text)
 
-    def test_the_template_it_writes_passes_cfn_lint(self) -> None:
-        new_function.create(self.root, "gadget-parts-list", "GET /v1/gadgets/{id}/parts", "Units")
+    def test_a_route_goes_to_the_stack_that_routes_the_nearest_path(self) -> None:
+        for name, route, stack in [
+            ("users-me-gizmos", "GET /v1/users/me/gizmos", "users"),
+            ("properties-gizmos", "POST /v1/properties/{id}/gizmos", "registry"),
+            ("auth-gizmo", "POST /v1/auth/gizmo", "auth"),
+        ]:
+            with self.subTest(route=route):
+                new_function.create(self.root, name, route, None)
+                resource = f"{new_function.pascal(name)}Route"
+                self.assertTrue(resource in self.template(stack)["Resources"], f"{resource} is not in {stack}")
+        with self.assertRaises(new_function.Refused):
+            new_function.create(self.root, "gadgets-list", "GET /v1/gadgets", None)
+
+    def test_the_stacks_it_writes_pass_cfn_lint_and_the_local_stacks_reading(self) -> None:
+        new_function.create(self.root, "gadget-parts-list", "GET /v1/gadgets/{id}/parts", "Units", "registry")
         lint = subprocess.run(
-            [str(Path(sys.executable).parent / "cfn-lint"), str(self.root / "template.yaml")],
+            [str(Path(sys.executable).parent / "cfn-lint"), str(self.root / "template.yaml"),
+             str(self.root / "stacks" / "registry.yaml")],
             capture_output=True,
             text=True,
         )
         self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        flat = stacks.flatten(self.root / "template.yaml")
+        self.assertEqual(flat["Resources"]["GadgetPartsListRoute"]["Properties"]["RouteKey"], "GET /v1/gadgets/{id}/parts")
 
     def test_it_refuses_a_taken_name_a_taken_route_and_malformed_input_writing_nothing(self) -> None:
-        template = (self.root / "template.yaml").read_text()
+        before = snapshot(self.root)
         cases = [
             ("health", "GET /v1/status"),  # the crate exists
             ("users-get-again", "GET /v1/users/{id}"),  # the route is taken
             ("Gadgets_List", "GET /v1/gadgets"),
             ("gadgets-list", "GET /gadgets"),
             ("gadgets-list", "FETCH /v1/gadgets"),
+            ("gadgets-list", "GET /v1/gadgets"),  # no stack routes /v1/gadgets: STACK= says which
         ]
         for name, route in cases:
             with self.subTest(name=name, route=route):
                 with self.assertRaises(new_function.Refused):
                     new_function.create(self.root, name, route, None)
-        self.assertEqual((self.root / "template.yaml").read_text(), template)
+        with self.assertRaises(new_function.Refused):
+            new_function.create(self.root, "gadgets-list", "GET /v1/gadgets", None, "base")
+        self.assertEqual(snapshot(self.root), before)
         self.assertEqual(
             sorted(p.name for p in (self.root / "functions").iterdir()), ["health"]
         )
