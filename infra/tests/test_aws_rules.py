@@ -1,7 +1,13 @@
-"""AWS's rules, checked on the template as CloudFormation receives it: template.yaml expanded by
-the SAM translator (`infra/sam_expand.py`, the library `sam deploy` and `make dev` use), so the
-aliases, deployment groups, roles and permissions SAM adds are all there. Each test names the AWS
-documentation it encodes and, when it fails, the resources it blames.
+"""AWS's rules, checked on the templates as CloudFormation receives them: the tree of stacks
+(template.yaml and the nested stacks of stacks/) expanded by the SAM translator
+(`infra/sam_expand.py`, the library `sam deploy` and `make dev` use), so the aliases, deployment
+groups, roles and permissions SAM adds are all there. Each test names the AWS documentation it
+encodes and, when it fails, the resources it blames.
+
+Two views: `tree()`, each stack expanded on its own (what CloudFormation counts and orders per
+stack), and `expanded()`, the whole tree flattened into one namespace (infra/stacks.py) and
+expanded, so a rule that spans stacks — a queue in the base stack and the worker that reads it
+in another — is checked on both ends.
 
 No local service evaluates KMS key policies or Lambda's log-level filtering as AWS does, so those
 rules are checked here on the template's structure (and Lambda's filtering also on what the
@@ -27,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "infra"))
 
 import sam_expand  # noqa: E402
+import stacks  # noqa: E402
 
 TEMPLATE = os.environ.get("AWS_RULES_TEMPLATE", str(ROOT / "template.yaml"))
 PSEUDO = {"AWS::AccountId", "AWS::NoValue", "AWS::NotificationARNs", "AWS::Partition",
@@ -35,9 +42,17 @@ PSEUDO = {"AWS::AccountId", "AWS::NoValue", "AWS::NotificationARNs", "AWS::Parti
 
 @functools.cache
 def expanded() -> dict[str, Any]:
+    """The whole tree in one namespace, expanded."""
     # The translator prints feature-toggle notes on stderr; they are not findings.
     with contextlib.redirect_stderr(io.StringIO()):
-        return sam_expand.expand(TEMPLATE)
+        return sam_expand.expand_flat(TEMPLATE)
+
+
+@functools.cache
+def tree() -> dict[str, dict[str, Any]]:
+    """Each stack of the tree expanded on its own: {"root" or the nested stack's logical id: template}."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        return sam_expand.expand_tree(TEMPLATE)
 
 
 def resources(kind: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -76,14 +91,16 @@ def references(value: Any) -> set[str]:
     return found - PSEUDO
 
 
-def dependencies(logical_id: str) -> set[str]:
-    """What CloudFormation must create before a resource: everything its properties, its
-    `DependsOn` and its `UpdatePolicy` name (an UpdatePolicy's refs are dependencies too)."""
-    resource = expanded()["Resources"][logical_id]
+def dependencies(logical_id: str, template: dict[str, Any] | None = None) -> set[str]:
+    """What CloudFormation must create before a resource of `template` (the flattened tree by
+    default): everything its properties, its `DependsOn` and its `UpdatePolicy` name (an
+    UpdatePolicy's refs are dependencies too)."""
+    template = template or expanded()
+    resource = template["Resources"][logical_id]
     depends = resource.get("DependsOn", [])
     named = references(resource.get("Properties", {})) | references(resource.get("UpdatePolicy", {}))
     named |= set(depends if isinstance(depends, list) else [depends])
-    return {n for n in named if n in expanded()["Resources"]}
+    return {n for n in named if n in template["Resources"]}
 
 
 def is_ref(value: Any, logical_id: str) -> bool:
@@ -142,8 +159,13 @@ class Dependencies(unittest.TestCase):
     def test_no_resource_depends_on_itself_through_others(self) -> None:
         """CloudFormation: "Resolve circular dependency errors" and the UpdatePolicy attribute
         (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatepolicy.html):
-        a stack with a circular dependency fails to create (cfn-lint E3004)."""
-        graph = {logical_id: dependencies(logical_id) for logical_id, _ in resources()}
+        a stack with a circular dependency fails to create (cfn-lint E3004). Checked in each
+        stack (the root orders its nested stacks by the outputs they pass) and across the tree."""
+        for name, template in [*tree().items(), ("the whole tree", expanded())]:
+            with self.subTest(stack=name):
+                self.assert_acyclic({i: dependencies(i, template) for i in template["Resources"]})
+
+    def assert_acyclic(self, graph: dict[str, set[str]]) -> None:
         state: dict[str, int] = {}
         path: list[str] = []
 
@@ -356,8 +378,7 @@ class Events(unittest.TestCase):
                 principal = statement.get("Principal", {})
                 if statement.get("Effect") != "Allow" or principal.get("Service") != "events.amazonaws.com":
                     continue
-                sources = json.dumps(statement.get("Condition", {}))
-                if "sqs:SendMessage" in json.dumps(statement["Action"]) and json.dumps({"Fn::GetAtt": [rule, "Arn"]}) in sources:
+                if "sqs:SendMessage" in json.dumps(statement["Action"]) and rule in references(statement.get("Condition", {})):
                     return True
             return False
 
@@ -430,14 +451,25 @@ class Secrets(unittest.TestCase):
 
 
 class Quotas(unittest.TestCase):
-    def test_the_stack_is_within_cloudformations_quotas(self) -> None:
-        """CloudFormation quotas: 500 resources, 200 parameters, 200 outputs, a 1 MB template
-        body from S3 (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html)."""
-        template = expanded()
-        self.assertLessEqual(len(template["Resources"]), 500, "resources")
-        self.assertLessEqual(len(template.get("Parameters", {})), 200, "parameters")
-        self.assertLessEqual(len(template.get("Outputs", {})), 200, "outputs")
-        self.assertLessEqual(len(json.dumps(template)), 1_000_000, "template body")
+    def test_every_stack_is_within_cloudformations_quotas(self) -> None:
+        """CloudFormation quotas, per stack (a nested stack is a stack): 500 resources, 200
+        parameters, 200 outputs, a 1 MB template body from S3
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html)."""
+        for name, template in tree().items():
+            with self.subTest(stack=name):
+                self.assertLessEqual(len(template["Resources"]), 500, "resources")
+                self.assertLessEqual(len(template.get("Parameters", {})), 200, "parameters")
+                self.assertLessEqual(len(template.get("Outputs", {})), 200, "outputs")
+                self.assertLessEqual(len(json.dumps(template)), 1_000_000, "template body")
+
+    def test_every_stack_keeps_room_to_grow(self) -> None:
+        """Ferrite's own rule on CloudFormation's 500 resources per stack: a stack past 300 is
+        split before it binds (about six resources a function: a domain stack adds ~20 functions
+        at most before it must split). The message shows every stack's count."""
+        counts = {name: len(template["Resources"]) for name, template in tree().items()}
+        table = ", ".join(f"{name} {count}" for name, count in counts.items())
+        full = [name for name, count in counts.items() if count > 300]
+        self.assertFalse(full, f"past 300 resources: {full} (every stack: {table})")
 
     def test_every_functions_environment_fits_lambdas_4_kb(self) -> None:
         """Lambda quotas: environment variables, 4 KB for all keys and values
@@ -511,6 +543,136 @@ class Quotas(unittest.TestCase):
             visibility = props(source[0]).get("VisibilityTimeout", 30)
             self.assertGreaterEqual(visibility, 6 * timeout, f"{logical_id}: {source[0]} {visibility}s for {function_id}'s {timeout}s")
             self.assertIn("ReportBatchItemFailures", mapping["Properties"].get("FunctionResponseTypes", []), logical_id)
+
+
+class NestedStacks(unittest.TestCase):
+    """The tree: a root of nested stacks (`AWS::Serverless::Application` → `AWS::CloudFormation::Stack`)."""
+
+    def test_a_nested_stack_names_things_after_the_root_not_after_itself(self) -> None:
+        """CloudFormation: "Pseudo parameters reference" — `AWS::StackName` is the name of the
+        stack it is used in, and a nested stack's name is `<root>-<LogicalId>-<suffix>`
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html,
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-nested-stacks.html):
+        metric namespaces, log groups and secret names built from it would differ per stack, and
+        from what `make deploy` and the functions expect. Nested stacks take the root's name as
+        the `AppName` parameter."""
+        def named(value: Any) -> bool:
+            if isinstance(value, dict):
+                if value.get("Ref") == "AWS::StackName":
+                    return True
+                sub = value.get("Fn::Sub")
+                pattern = sub[0] if isinstance(sub, list) else sub
+                if isinstance(pattern, str) and "${AWS::StackName}" in pattern:
+                    return True
+                return any(named(v) for v in value.values())
+            return isinstance(value, list) and any(named(v) for v in value)
+
+        for stack in stacks.tree(TEMPLATE)[1:]:
+            for section in ("Resources", "Outputs", "Conditions", "Globals"):
+                uses = [i for i, v in stack.template.get(section, {}).items() if named(v)]
+                self.assertFalse(uses, f"{stack.path.name}, {section}: {uses} name AWS::StackName")
+
+    def test_the_table_outlives_every_stack_operation(self) -> None:
+        """CloudFormation: "DeletionPolicy attribute" — deleting or replacing a nested stack deletes
+        its resources unless they are retained
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html);
+        DynamoDB's deletion protection refuses a DeleteTable from anyone, CloudFormation included
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.Basics.html#WorkingWithTables.Basics.DeletionProtection)."""
+        tables = [(name, i, t) for name, template in tree().items()
+                  for i, t in template["Resources"].items() if t["Type"] == "AWS::DynamoDB::Table"]
+        self.assertEqual([(name, i) for name, i, _ in tables], [("Base", "Table")], "one table, in the base stack")
+        _, _, table = tables[0]
+        self.assertEqual(table.get("DeletionPolicy"), "Retain")
+        self.assertEqual(table.get("UpdateReplacePolicy"), "Retain")
+        self.assertIs(table["Properties"].get("DeletionProtectionEnabled"), True)
+        base = tree()["root"]["Resources"]["Base"]
+        self.assertNotIn("Condition", base, "the base stack always exists")
+
+    def test_nested_applications_deploy_with_the_auto_expand_capability(self) -> None:
+        """SAM: "Deploying nested applications" — a template with `AWS::Serverless::Application`
+        is deployed with CAPABILITY_AUTO_EXPAND (and CAPABILITY_IAM for the roles)
+        (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-template-nested-applications.html)."""
+        config = (ROOT / "samconfig.toml").read_text()
+        sections = re.findall(r'\[(\w+)\.deploy\.parameters\]([^\[]*)', config)
+        self.assertTrue(sections, "samconfig.toml has deploy sections")
+        for env, body in sections:
+            capabilities = re.search(r'capabilities = "([^"]*)"', body)
+            self.assertIsNotNone(capabilities, env)
+            self.assertIn("CAPABILITY_AUTO_EXPAND", capabilities.group(1).split(), env)
+            self.assertIn("CAPABILITY_IAM", capabilities.group(1).split(), env)
+
+
+class Api(unittest.TestCase):
+    """One HTTP API in the base stack; its routes beside their functions in the domain stacks."""
+
+    def routes(self) -> dict[str, dict[str, Any]]:
+        return {p["RouteKey"]: {"id": i, **p} for i, r in resources("AWS::ApiGatewayV2::Route")
+                for p in [r["Properties"]]}
+
+    def test_the_api_has_no_body_that_would_erase_the_routes_of_other_stacks(self) -> None:
+        """API Gateway: "Import an OpenAPI file to update an existing API definition" and
+        ReimportApi — an HTTP API defined by `Body` is re-imported on update, overwriting its
+        definition, routes created outside the body included
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-import-api-update.html,
+        https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid.html#apis-apiidput)."""
+        apis = list(resources("AWS::ApiGatewayV2::Api"))
+        self.assertEqual(len(apis), 1, "one API: one base URL for clients")
+        for logical_id, api in apis:
+            for key in ("Body", "BodyS3Location"):
+                self.assertNotIn(key, api["Properties"], logical_id)
+        self.assertFalse(list(resources("AWS::Serverless::HttpApi")))
+
+    def test_route_changes_deploy_themselves(self) -> None:
+        """API Gateway: a route changes what clients see only once deployed to a stage; a stage
+        with `AutoDeploy` deploys every change of the API
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-stage.html):
+        without it, a route added by a domain stack would never be served."""
+        stages = [p["Properties"] for _, p in resources("AWS::ApiGatewayV2::Stage")]
+        self.assertEqual([s["StageName"] for s in stages], ["$default"])
+        self.assertIs(stages[0].get("AutoDeploy"), True)
+
+    def test_the_api_stays_within_its_route_and_integration_quotas(self) -> None:
+        """API Gateway: "Quotas for configuring and running an HTTP API" — 300 routes per API
+        (raisable) and 300 integrations per API (not raisable)
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html). One
+        integration per function, shared by its routes."""
+        self.assertLessEqual(len(self.routes()), 300)
+        integrations = list(resources("AWS::ApiGatewayV2::Integration"))
+        self.assertLessEqual(len(integrations), 300)
+        uris = [json.dumps(i["Properties"]["IntegrationUri"], sort_keys=True) for _, i in integrations]
+        self.assertEqual(len(uris), len(set(uris)), "one integration per function")
+
+    def test_every_route_invokes_a_live_alias_that_lets_api_gateway_call_it_for_that_route(self) -> None:
+        """API Gateway: "Create AWS Lambda proxy integrations for HTTP APIs" — the function's
+        resource policy must let apigateway.amazonaws.com invoke it from the route's ARN
+        (`…:api-id/stage/METHOD/path`, path parameters as `*`); without it the route answers
+        500 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html,
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html).
+        The integration targets the `live` alias, so canary releases shift the API's traffic."""
+        everything = expanded()["Resources"]
+        permissions = [p["Properties"] for _, p in resources("AWS::Lambda::Permission")]
+        apis = [i for i, _ in resources("AWS::ApiGatewayV2::Api")]
+        self.assertTrue(self.routes(), "no routes")
+        for key, route in self.routes().items():
+            with self.subTest(route=key):
+                self.assertEqual(route["ApiId"], {"Ref": apis[0]})
+                target = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
+                self.assertIsNotNone(target, route["Target"])
+                integration = props(target.group(1))
+                self.assertEqual(integration["ApiId"], {"Ref": apis[0]})
+                self.assertEqual(integration["IntegrationType"], "AWS_PROXY")
+                self.assertEqual(integration["PayloadFormatVersion"], "2.0")
+                alias = integration["IntegrationUri"]["Ref"]
+                self.assertEqual(everything[alias]["Type"], "AWS::Lambda::Alias")
+                self.assertEqual(everything[alias]["Properties"]["Name"], "live")
+                method, path = key.split(" ", 1)
+                arn_path = re.sub(r"\{[^}]+\}", "*", path)
+                expected = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + apis[0] + "}/*/" + method + arn_path
+                granted = [p for p in permissions if p["FunctionName"] == {"Ref": alias}
+                           and p["Principal"] == "apigateway.amazonaws.com"
+                           and p["Action"] == "lambda:InvokeFunction"
+                           and p["SourceArn"] == {"Fn::Sub": expected}]
+                self.assertTrue(granted, f"no permission lets the API invoke {alias} for {key}")
 
 
 if __name__ == "__main__":
