@@ -205,7 +205,7 @@ def flatten(root_path: str | Path) -> dict:
     conditions = dict(root.template.get("Conditions", {}))
     resources = {k: v for k, v in root.resources.items() if v.get("Type") != APPLICATION}
     owner = {k: "root" for k in resources}
-    globals_ = None
+    globals_ = root.template.get("Globals")
     for stack in nested.values():
         bound = bindings(stack)
         for name, condition in stack.template.get("Conditions", {}).items():

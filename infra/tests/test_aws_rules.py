@@ -619,7 +619,7 @@ class Api(unittest.TestCase):
         self.assertEqual(len(apis), 1, "one API: one base URL for clients")
         for logical_id, api in apis:
             for key in ("Body", "BodyS3Location"):
-                self.assertNotIn(key, api["Properties"], logical_id)
+                self.assertFalse(key in api["Properties"], f"{logical_id} has a {key}")
         self.assertFalse(list(resources("AWS::Serverless::HttpApi")))
 
     def test_route_changes_deploy_themselves(self) -> None:

@@ -120,6 +120,13 @@ class Flatten(unittest.TestCase):
         self.assertEqual(api["CorsConfiguration"]["AllowOrigins"], {"Ref": "Origins"})
         self.assertEqual(flat["Outputs"]["Table"]["Value"], {"Ref": "Table"})
 
+    def test_a_template_without_nested_stacks_is_itself_with_its_globals(self) -> None:
+        single = self.tree(root=DOMAIN.replace("!Ref TableArn", "arn:table").replace("${TableArn}", "arn:table")
+                           .replace("  TableArn: {Type: String}\n", ""))
+        flat = stacks.flatten(single)
+        self.assertEqual(flat["Globals"]["Function"]["Environment"]["Variables"]["TABLE_NAME"], {"Ref": "TableName"})
+        self.assertEqual(set(flat["Resources"]), {"Fn"})
+
     def test_what_cloudformation_would_refuse_or_the_one_namespace_cannot_hold_is_an_error(self) -> None:
         cases = {
             "a logical id declared twice": dict(domain=DOMAIN.replace("  Fn:\n", "  Table:\n")),
