@@ -27,9 +27,24 @@ pub struct Route {
     pub binary: String,
     /// The function's timeout (seconds).
     pub timeout_secs: u64,
+    /// The `SourceArn` patterns (`*` for any text) from which the function's resource policy —
+    /// its `AWS::Lambda::Permission`s for `apigateway.amazonaws.com` — lets API Gateway invoke
+    /// it. API Gateway answers 500 for a route whose ARN none of them matches.
+    pub invocable_from: Vec<String>,
+    /// The route's execute-api ARN up to the method: `arn:aws:execute-api:<region>:<account>:<api>/$default/`.
+    pub arn_prefix: String,
 }
 
 impl Route {
+    /// Whether API Gateway may invoke the route's function for `method path` (the ARN it
+    /// invokes from: `<arn_prefix><METHOD><path>`).
+    pub fn invocable(&self, method: &str, path: &str) -> bool {
+        let arn = format!("{}{method}{path}", self.arn_prefix);
+        self.invocable_from
+            .iter()
+            .any(|pattern| wildcard_match(pattern, &arn))
+    }
+
     /// API Gateway's route key: `GET /v1/health`, `ANY /{proxy+}`, `$default`.
     pub fn key(&self) -> String {
         if self.path == "$default" {
@@ -202,6 +217,64 @@ fn lenient(template: &Template, ctx: &Context) -> Context {
     ctx
 }
 
+/// `text` matches `pattern`, in which `*` stands for any run of characters (`/` included), as in
+/// an ARN condition of a resource policy.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// For each function, the `SourceArn` patterns its `AWS::Lambda::Permission`s let API Gateway
+/// invoke it from (`*` for a permission without one).
+fn api_permissions(template: &Template, ctx: &Context) -> Result<HashMap<String, Vec<String>>> {
+    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+    for permission in template.resources_of("AWS::Lambda::Permission") {
+        let id = permission.logical_id;
+        let property = |name: &str| -> Result<Json> {
+            permission
+                .properties
+                .get(name)
+                .map(|value| template.eval(value, ctx))
+                .transpose()
+                .with_context(|| format!("permission {id}, {name}"))
+                .map(Option::unwrap_or_default)
+        };
+        let action = property("Action")?;
+        if property("Principal")? != "apigateway.amazonaws.com"
+            || !(action == "lambda:InvokeFunction" || action == "lambda:*")
+        {
+            continue;
+        }
+        let Some(function) = permission
+            .properties
+            .get("FunctionName")
+            .and_then(referenced)
+        else {
+            continue;
+        };
+        let source = property("SourceArn")?;
+        found
+            .entry(function)
+            .or_default()
+            .push(source.as_str().unwrap_or("*").to_owned());
+    }
+    Ok(found)
+}
+
 /// Every `AWS::ApiGatewayV2::Route` of the template, with the function its integration invokes.
 pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
     let functions: HashMap<String, Function> = functions(template, ctx)?
@@ -209,12 +282,17 @@ pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
         .map(|f| (f.logical_id.clone(), f))
         .collect();
     let integrations = integrations(template, ctx)?;
+    let lenient_ctx = lenient(template, ctx);
+    let permissions = api_permissions(template, &lenient_ctx)?;
     let mut routes = Vec::new();
     for resource in template.resources_of("AWS::ApiGatewayV2::Route") {
         let id = resource.logical_id;
         let key = template
-            .eval(&resource.properties["RouteKey"], &lenient(template, ctx))
+            .eval(&resource.properties["RouteKey"], &lenient_ctx)
             .with_context(|| format!("route {id}"))?;
+        let api = template
+            .eval(&resource.properties["ApiId"], &lenient_ctx)
+            .with_context(|| format!("route {id}, ApiId"))?;
         let key = key
             .as_str()
             .ok_or_else(|| anyhow!("route {id}: RouteKey must be a string"))?;
@@ -244,6 +322,16 @@ pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
             function: function.logical_id.clone(),
             binary: function.binary.clone(),
             timeout_secs: function.timeout_secs,
+            invocable_from: permissions
+                .get(&function.logical_id)
+                .cloned()
+                .unwrap_or_default(),
+            arn_prefix: format!(
+                "arn:aws:execute-api:{}:{}:{}/$default/",
+                ctx.region,
+                ctx.account_id,
+                api.as_str().unwrap_or_default()
+            ),
         });
     }
     let mut keys: Vec<String> = routes.iter().map(Route::key).collect();
@@ -374,6 +462,8 @@ mod tests {
             function: function.to_owned(),
             binary: function.to_lowercase(),
             timeout_secs: 3,
+            invocable_from: vec!["*".to_owned()],
+            arn_prefix: "arn:aws:execute-api:us-east-1:123456789012:api/$default/".to_owned(),
         }
     }
 
@@ -475,11 +565,76 @@ mod tests {
     }
 
     #[test]
-    fn the_repository_template_routes_health() {
+    fn a_wildcard_stands_for_any_run_of_characters() {
+        for (pattern, text, matches) in [
+            (
+                "arn:x:api/*/GET/v1/posts/*",
+                "arn:x:api/$default/GET/v1/posts/42",
+                true,
+            ),
+            (
+                "arn:x:api/*/GET/v1/posts/*",
+                "arn:x:api/$default/GET/v1/posts/42/extra",
+                true,
+            ),
+            (
+                "arn:x:api/*/GET/v1/posts/*",
+                "arn:x:api/$default/GET/v1/posts",
+                false,
+            ),
+            (
+                "arn:x:api/*/GET/v1/posts",
+                "arn:x:api/$default/GET/v1/posts/42",
+                false,
+            ),
+            (
+                "arn:x:api/*/GET/v1/posts",
+                "arn:x:api/$default/GET/v1/posts",
+                true,
+            ),
+            (
+                "arn:x:api/*/POST/v1/posts",
+                "arn:x:api/$default/GET/v1/posts",
+                false,
+            ),
+            ("*", "anything", true),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "acb", false),
+        ] {
+            assert_eq!(wildcard_match(pattern, text), matches, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn every_route_of_the_repository_lets_api_gateway_invoke_its_function() {
         let template = crate::tree::template().expect("template");
+        let routes = routes(&template, &repository_ctx(&template)).expect("routes");
+        assert!(routes.len() > 40, "{} routes", routes.len());
+        for route in &routes {
+            let sample = route
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "42" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = route.method.as_deref().unwrap_or("GET");
+            assert!(
+                route.invocable(method, &sample),
+                "{} from {sample}",
+                route.key()
+            );
+            assert!(
+                !route.invocable("TRACE", &sample),
+                "{}: only its method",
+                route.key()
+            );
+        }
+    }
+
+    /// The repository's stacks' context: resources with no local counterpart resolve to their
+    /// logical id (as provisioning leaves them).
+    fn repository_ctx(template: &Template) -> Context {
         let mut ctx = Context::local("t", "us-east-1");
-        // Resources with no local counterpart resolve to their logical id (as provisioning
-        // leaves them).
         for resource in template.resources() {
             ctx.refs.insert(
                 resource.logical_id.to_owned(),
@@ -490,6 +645,13 @@ mod tests {
         ctx.refs.insert("Table".into(), "table".into());
         ctx.parameters
             .insert("JwtPublicKeys".into(), "kid=x".into());
+        ctx
+    }
+
+    #[test]
+    fn the_repository_template_routes_health() {
+        let template = crate::tree::template().expect("template");
+        let ctx = repository_ctx(&template);
         let routes = routes(&template, &ctx).expect("routes");
         let health = select(&routes, "GET", "/v1/health").expect("health is routed");
         assert_eq!(health.route.key(), "GET /v1/health");

@@ -66,6 +66,10 @@ fn route(method: Option<&str>, path: &str, binary: &str) -> Route {
         function: format!("{binary}Function"),
         binary: binary.to_owned(),
         timeout_secs: 3,
+        // Any route may invoke it (the resource policy is the template's business, tested in
+        // infra::gateway).
+        invocable_from: vec!["*".to_owned()],
+        arn_prefix: "arn:aws:execute-api:us-east-1:123456789012:api/$default/".to_owned(),
     }
 }
 

@@ -238,6 +238,21 @@ impl Gateway {
                     matched.route.binary.clone(),
                 );
             };
+            if !matched.route.invocable(&method, &path) {
+                // AWS checks the function's resource policy when it invokes: a route without an
+                // `AWS::Lambda::Permission` for it deploys, and answers 500 on every call.
+                tracing_line(&format!(
+                    "{}: no AWS::Lambda::Permission lets API Gateway invoke {} from {}{method}{path} (AWS answers 500)",
+                    matched.route.key(),
+                    matched.route.function,
+                    matched.route.arn_prefix
+                ));
+                break 'answer (
+                    gateway_error(StatusCode::INTERNAL_SERVER_ERROR),
+                    matched.route.key(),
+                    matched.route.binary.clone(),
+                );
+            }
             let event = build_event(&parts, &body, &matched, &peer.ip().to_string(), &request_id);
             (
                 self.invoke(matched.route, &event).await,
@@ -306,6 +321,87 @@ fn tracing_line(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A function, its integration and route, and (unless `permission` is None) the permission
+    /// that lets API Gateway invoke it from `permission` (a `SourceArn` pattern).
+    fn one_route(permission: Option<&str>) -> crate::template::Template {
+        let permission = permission.map_or_else(String::new, |source| {
+            format!(
+                r#"
+  HealthPermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !Ref HealthFunction.Alias
+      Principal: apigateway.amazonaws.com
+      SourceArn: !Sub "{source}"
+"#
+            )
+        });
+        crate::template::Template::parse(&format!(
+            r#"
+Resources:
+  HttpApi:
+    Type: AWS::ApiGatewayV2::Api
+  HealthFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {{ BuildProperties: {{ Binary: health }} }}
+  HealthIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref HttpApi
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Ref HealthFunction.Alias
+      PayloadFormatVersion: "2.0"
+  HealthRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref HttpApi
+      RouteKey: GET /v1/things/{{id}}
+      Target: !Sub "integrations/${{HealthIntegration}}"
+{permission}"#
+        ))
+        .expect("template")
+    }
+
+    #[tokio::test]
+    async fn a_route_whose_function_does_not_let_api_gateway_invoke_it_answers_500_without_invoking()
+     {
+        let ctx = crate::template::Context::local("t", "us-east-1");
+        let api = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}";
+        for (permission, invoked) in [
+            (None, false),
+            (Some(format!("{api}/*/POST/v1/things/*")), false),
+            (Some(format!("{api}/*/GET/v1/other/*")), false),
+            (Some(format!("{api}/*/GET/v1/things/*")), true),
+            (Some(format!("{api}/*")), true),
+        ] {
+            // Nothing listens at the Lambda URL: an invocation is a 503, a refusal a 500.
+            let (address, routes, task) = crate::stack::start_gateway(
+                &one_route(permission.as_deref()),
+                &ctx,
+                "http://127.0.0.1:9",
+                0,
+            )
+            .await
+            .expect("gateway");
+            assert_eq!(routes.len(), 1);
+            let answer = crate::http_client()
+                .build()
+                .expect("client")
+                .get(format!("http://{address}/v1/things/42"))
+                .send()
+                .await
+                .expect("answer");
+            let expected = if invoked { 503 } else { 500 };
+            assert_eq!(answer.status().as_u16(), expected, "{permission:?}");
+            if !invoked {
+                let body: Json = answer.json().await.expect("json");
+                assert_eq!(body, json!({"message": "Internal Server Error"}));
+            }
+            task.abort();
+        }
+    }
 
     #[test]
     fn cors_configuration_is_read_from_the_template_shape() {
