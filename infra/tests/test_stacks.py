@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -139,6 +140,23 @@ class Flatten(unittest.TestCase):
             with self.subTest(case):
                 with self.assertRaises(stacks.TreeError):
                     stacks.flatten(self.tree(**files))
+
+
+class Readme(unittest.TestCase):
+    def test_the_readme_shows_every_stack_with_its_resource_count(self) -> None:
+        """README's tree of stacks (Deploying, "The stacks") lists each stack with the resources
+        CloudFormation receives for it (after the SAM transform): kept true here."""
+        import sam_expand
+
+        with contextlib.redirect_stderr(io.StringIO()):
+            expanded = sam_expand.expand_tree(str(ROOT / "template.yaml"))
+        files = {stack.name: stack.path.relative_to(ROOT) for stack in stacks.tree(ROOT / "template.yaml")}
+        readme = (ROOT / "README.md").read_text()
+        for name, template in expanded.items():
+            with self.subTest(stack=name):
+                shown = re.search(rf"{re.escape(str(files[name]))}(?: \(root\))?\s+(\d+)\s", readme)
+                self.assertIsNotNone(shown, f"README's tree has no line for {files[name]}")
+                self.assertEqual(int(shown.group(1)), len(template["Resources"]), f"{files[name]}'s count in README")
 
 
 class SamBuild(unittest.TestCase):
