@@ -250,6 +250,26 @@ impl Template {
         }))
     }
 
+    /// A resource's `property`, evaluated, as text (a string as it is, anything else as JSON);
+    /// `None` when the resource does not set it.
+    pub fn property_text(
+        &self,
+        resource: &Resource<'_>,
+        property: &str,
+        ctx: &Context,
+    ) -> Result<Option<String>> {
+        resource
+            .properties
+            .get(property)
+            .map(|value| {
+                Ok(match self.eval(value, ctx)? {
+                    Json::String(text) => text,
+                    other => other.to_string(),
+                })
+            })
+            .transpose()
+    }
+
     /// The value of a condition of the `Conditions` section.
     pub fn condition(&self, name: &str, ctx: &Context) -> Result<bool> {
         let expression = self

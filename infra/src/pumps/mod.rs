@@ -310,7 +310,7 @@ fn bus(
         .unwrap_or(Json::Null);
     let mut rules = Vec::new();
     for rule in template.resources_of("AWS::Events::Rule") {
-        let on = crate::stack::property_text(template, &rule, "EventBusName", ctx)?;
+        let on = template.property_text(&rule, "EventBusName", ctx)?;
         if on.as_deref() != Some(name.as_str()) {
             continue;
         }

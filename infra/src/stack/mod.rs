@@ -181,27 +181,9 @@ pub(crate) fn physical_name(
     property: &str,
     ctx: &Context,
 ) -> Result<String> {
-    Ok(property_text(template, resource, property, ctx)?
+    Ok(template
+        .property_text(resource, property, ctx)?
         .unwrap_or_else(|| format!("{}-{}", ctx.stack_name, resource.logical_id)))
-}
-
-/// A resource's `property`, evaluated, as text (a string as it is, anything else as JSON).
-pub(crate) fn property_text(
-    template: &Template,
-    resource: &crate::template::Resource<'_>,
-    property: &str,
-    ctx: &Context,
-) -> Result<Option<String>> {
-    resource
-        .properties
-        .get(property)
-        .map(|value| {
-            Ok(match template.eval(value, ctx)? {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            })
-        })
-        .transpose()
 }
 
 /// Names the template's log groups as AWS would, so that the policies naming them resolve
@@ -239,7 +221,8 @@ pub fn resolve_event_buses(template: &Template, ctx: &mut Context) -> Result<()>
         ctx.refs.insert(resource.logical_id.to_owned(), name);
     }
     for resource in template.resources_of("AWS::Events::Rule") {
-        let bus = property_text(template, &resource, "EventBusName", ctx)?
+        let bus = template
+            .property_text(&resource, "EventBusName", ctx)?
             .unwrap_or_else(|| "default".to_owned());
         let name = physical_name(template, &resource, "Name", ctx)?;
         let path = if bus == "default" {
