@@ -1,17 +1,23 @@
 //! `shared`: the common layer of every Ferrite function.
 //!
-//! - [`config`] — settings from the environment, validated once per cold start;
-//! - [`error`] — [`ApiError`], answered as RFC 9457 problem+json;
-//! - [`http`] — body parsing (413/415/400/422), parameters, response builders, the [`http::serve`] loop;
-//! - [`validate`] — domain newtypes (`Email`, `Password`, …) and `garde` integration;
-//! - [`aws`] — the SDK configuration, built for a cold start (no provider chain, Amazon roots);
-//! - [`store`] — the single DynamoDB table: key layout, conditional writes, optimistic locking, cursors;
-//! - [`telemetry`] — JSON logs following Lambda's log controls;
-//! - [`auth`] — access tokens (EdDSA JWT), passwords (argon2id), roles, `authenticate`;
-//! - [`accounts`] — registration, sessions, refresh rotation, profile and admin operations;
-//! - [`limits`] — per-client limits in fixed windows, told in the `RateLimit` fields;
-//! - [`events`] — the event envelope written to the outbox with every change;
-//! - [`ids`], [`clock`] — time-ordered ids and injectable time.
+//! Its modules form a one-way stack (each uses only the layers below its own; the stack is
+//! written down once and checked in `tests/api/architecture.rs`), top layer first:
+//!
+//! - [`audit`] — the audit trail; `worker` (feature `worker`) — the SQS worker contract and `worker::serve`;
+//! - [`posts`] — posts, feeds, the purge of a deleted author's posts; [`properties`] — the
+//!   property registry (properties, units, leases, owners, transfers, history);
+//! - [`accounts`] — the principal (`authenticate`, `require_role`), registration, sessions and
+//!   refresh rotation, recovery, one's own account, admin;
+//! - [`events`] — the event envelope written to the outbox with every change; [`limits`] —
+//!   per-client limits in fixed windows, told in the `RateLimit` fields;
+//! - [`http`] — body parsing (413/415/400/422), parameters, responses, the [`http::serve`] loop;
+//!   [`state`] — [`State`], built once per cold start;
+//! - [`store`] — the single DynamoDB table: key layout, conditional writes, optimistic locking,
+//!   cursors; [`auth`] — access tokens (EdDSA JWT), keys, passwords (argon2id), roles;
+//! - [`validate`] — domain newtypes (`Email`, `Password`, …) and `garde` integration; [`aws`] —
+//!   the SDK configuration, built for a cold start; [`telemetry`] — JSON logs and EMF metrics;
+//! - [`error`] — [`ApiError`], answered as RFC 9457 problem+json; [`ids`], [`clock`] —
+//!   time-ordered ids and injectable time; [`config`] — settings from the environment.
 //!
 //! A function's `main.rs` is wiring only:
 //!

@@ -94,48 +94,150 @@ fn no_function_crate_depends_on_another_and_shared_depends_on_no_crate_of_the_wo
     );
 }
 
-/// The `crate::<module>` paths of one source file's code: comments and the unit-test module
-/// (which may reach anywhere to set a case up) left out.
-fn crate_paths(source: &str) -> Vec<String> {
+/// One source file's code: comments and the unit-test module (which may reach anywhere to set
+/// a case up) left out, lines joined so that a `use` group spanning lines reads as one.
+fn code_of(source: &str) -> String {
     let code = source
         .split("#[cfg(test)]\nmod ")
         .next()
         .unwrap_or_default();
-    let mut modules = Vec::new();
-    for line in code.lines() {
-        let line = line.trim_start();
-        if line.starts_with("//") {
-            continue;
-        }
-        let mut rest = line;
-        while let Some(at) = rest.find("crate::") {
-            let after = &rest[at + "crate::".len()..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            // `crate::{a, b}` names several: the braces' contents are read on their own.
-            if name.is_empty() && after.starts_with('{') {
-                let inner = after[1..].split('}').next().unwrap_or_default();
-                modules.extend(
-                    inner
-                        .split(',')
-                        .map(|part| {
-                            part.trim()
-                                .split("::")
-                                .next()
-                                .unwrap_or_default()
-                                .to_owned()
-                        })
-                        .filter(|m| !m.is_empty()),
-                );
-            } else if !name.is_empty() {
-                modules.push(name);
+    code.lines()
+        .map(|line| line.split("//").next().unwrap_or_default().trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The paths a `{…}` group names, each a `::`-joined path (`{a::{B, C}, d}` → `a::B`, `a::C`,
+/// `d`), from `text` just after its opening brace. Nested groups are expanded.
+fn group_paths(text: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    let mut parts = Vec::new();
+    for (at, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                parts.push(&text[start..at]);
+                break;
             }
-            rest = after;
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
         }
     }
-    modules
+    for part in parts {
+        let part = part.trim();
+        match part.split_once("::{") {
+            Some((prefix, inner)) => paths.extend(
+                group_paths(inner)
+                    .into_iter()
+                    .map(|p| format!("{}::{p}", prefix.trim())),
+            ),
+            None if !part.is_empty() => paths.push(part.to_owned()),
+            None => {}
+        }
+    }
+    paths
+}
+
+/// Every path a file's code names after `prefix` (`crate::`, `super::`), groups expanded:
+/// `crate::{error::ApiError, ids::UserId}` → `error::ApiError`, `ids::UserId`.
+fn paths_after(code: &str, prefix: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(prefix) {
+        // `super::` inside `crate::super::` or `my_crate::` is not this prefix.
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + prefix.len()..];
+        rest = after;
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        if let Some(group) = after.strip_prefix('{') {
+            paths.extend(group_paths(group));
+        } else {
+            let path: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            match after[path.len()..].strip_prefix('{') {
+                // `accounts::{a::Y, b}`: the group's paths, each under the path before it.
+                Some(group) if path.ends_with("::") => {
+                    paths.extend(group_paths(group).into_iter().map(|p| format!("{path}{p}")));
+                }
+                _ => paths.push(path.trim_end_matches(':').to_owned()),
+            }
+        }
+    }
+    paths
+}
+
+/// The top-level modules of the crate a file's code names (`crate::<module>…`).
+fn crate_paths(source: &str) -> Vec<String> {
+    paths_after(&code_of(source), "crate::")
+        .into_iter()
+        .filter_map(|path| path.split("::").next().map(str::to_owned))
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// Loops between the files of one module (`auth/jwt.rs` uses `auth/keys.rs`, which uses
+/// `auth/jwt.rs`): each file of `<module>/` other than `mod.rs` is a node, and `super::<file>` or
+/// `crate::<module>::<file>` an edge. Returned as "module: a.rs <-> b.rs".
+fn loops_inside_modules(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(src)
+        .expect("read src")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let module = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("read module") {
+            let path = entry.expect("entry").path();
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|e| e == "rs") && stem != "mod" {
+                names.push(stem.to_owned());
+            }
+        }
+        for name in &names {
+            let code =
+                code_of(&std::fs::read_to_string(dir.join(format!("{name}.rs"))).expect("read"));
+            let mut uses: Vec<String> = paths_after(&code, "super::")
+                .into_iter()
+                .chain(
+                    paths_after(&code, "crate::")
+                        .into_iter()
+                        .filter_map(|p| p.strip_prefix(&format!("{module}::")).map(str::to_owned)),
+                )
+                .filter_map(|p| p.split("::").next().map(str::to_owned))
+                .filter(|target| target != name && names.contains(target))
+                .collect();
+            uses.sort();
+            uses.dedup();
+            edges.insert(name.clone(), uses);
+        }
+        for (a, targets) in &edges {
+            for b in targets {
+                if a < b && edges.get(b).is_some_and(|back| back.contains(a)) {
+                    found.push(format!("{module}: {a}.rs <-> {b}.rs"));
+                }
+            }
+        }
+    }
+    found
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -197,6 +299,7 @@ fn violations(src: &Path) -> Vec<String> {
         }
     }
     found.sort();
+    found.dedup();
     found
 }
 
@@ -207,6 +310,16 @@ fn every_module_of_shared_uses_only_the_layers_below_its_own() {
     assert!(
         found.is_empty(),
         "the stack is one-way (see SHARED_STACK):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_two_files_of_a_module_use_each_other() {
+    let found = loops_inside_modules(&root().join("shared/src"));
+    assert!(
+        found.is_empty(),
+        "a loop inside a module: move what both need below them (into the module's mod.rs or a file both use):\n{}",
         found.join("\n")
     );
 }
@@ -228,6 +341,19 @@ fn the_stack_check_sees_an_import_that_runs_up() {
         "use crate::{error::ApiError, ids::UserId};\nuse crate::novel::Thing;\n",
     )
     .expect("accounts");
+    // A group spanning lines, with a nested group, reaching up from the bottom layer.
+    std::fs::write(
+        copy.join("ids.rs"),
+        "use crate::{\n    clock::Clock,\n    store::{keys, Table},\n};\n",
+    )
+    .expect("ids.rs");
+    std::fs::write(copy.join("accounts/a.rs"), "use super::b::X;\n").expect("a.rs");
+    std::fs::write(
+        copy.join("accounts/b.rs"),
+        "use crate::accounts::{a::Y, mod_item};\n",
+    )
+    .expect("b.rs");
+    let loops = loops_inside_modules(&copy);
     let found = violations(&copy);
     std::fs::remove_dir_all(&copy).expect("clean up");
     assert_eq!(
@@ -235,9 +361,12 @@ fn the_stack_check_sees_an_import_that_runs_up() {
         [
             "accounts/mod.rs: `accounts` uses `novel`, which has no place in SHARED_STACK",
             "error.rs: `error` (layer 0) uses `accounts` (layer 5)",
+            "ids.rs: `ids` (layer 0) uses `clock` (layer 0)",
+            "ids.rs: `ids` (layer 0) uses `store` (layer 2)",
         ],
         "{found:#?}"
     );
+    assert_eq!(loops, ["accounts: a.rs <-> b.rs"]);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
-use crate::auth::jwt;
 use crate::auth::password::{self, Check};
+use crate::auth::{self, jwt};
 use crate::config::RegistrationMode;
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
@@ -61,7 +61,7 @@ pub(super) fn new_session(
             access_token: access,
             refresh_token: refresh,
             token_type: "Bearer",
-            expires_in: jwt::ACCESS_TOKEN_TTL_SECS,
+            expires_in: auth::ACCESS_TOKEN_TTL_SECS,
         },
         session_id,
     ))
@@ -289,7 +289,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
             access_token: access,
             refresh_token: new_token,
             token_type: "Bearer",
-            expires_in: jwt::ACCESS_TOKEN_TTL_SECS,
+            expires_in: auth::ACCESS_TOKEN_TTL_SECS,
         },
     })
 }

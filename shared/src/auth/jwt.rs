@@ -8,11 +8,9 @@
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::ACCESS_TOKEN_TTL_SECS;
 use super::Role;
 use super::keys::{SigningKey, VerifyingKeys};
-
-/// Lifetime of an access token.
-pub const ACCESS_TOKEN_TTL_SECS: i64 = 15 * 60;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 30;

@@ -110,7 +110,7 @@ pub struct KeySet {
 
 /// How long after a promotion the previous keys may retire: an access token's lifetime, plus
 /// the deploy and its canary during which the previous version still signs.
-pub const RETIRE_AFTER_SECS: i64 = super::jwt::ACCESS_TOKEN_TTL_SECS + 30 * 60;
+pub const RETIRE_AFTER_SECS: i64 = super::ACCESS_TOKEN_TTL_SECS + 30 * 60;
 
 /// Why a rotation step cannot be taken now.
 fn step_refused(why: &str) -> KeyError {

@@ -12,6 +12,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Lifetime of an access token: what it is signed for ([`jwt`]) and how long a retired key
+/// must still verify ([`keys::RETIRE_AFTER_SECS`]).
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 15 * 60;
+
 /// What a user may do. Serialised as `USER`, `MODERATOR`, `ADMIN`.
 #[derive(
     Debug,
