@@ -34,7 +34,7 @@ ASSUMPTIONS: dict[str, tuple[float, str]] = {
     "dynamodb_read_ms": (4.0, "DynamoDB GetItem/Query/BatchGetItem round trip from Lambda in-region, p50 (AWS: single-digit milliseconds)"),
     "dynamodb_write_ms": (8.0, "UpdateItem/TransactWriteItems round trip, p50 (a transaction's two phases)"),
     "handler_cpu_ms_at_1_vcpu": (0.5, "parse, authorize (EdDSA verify 0.04 ms), serialise, log: the criterion benches sum to ~0.2 ms; doubled for the runtime"),
-    "argon2_ms_at_1_vcpu": (20.0, "one argon2id hash or verification, m=19 MiB t=2 (README: ~20 ms on the bench machine's core)"),
+    "argon2_ms_at_1_vcpu": (20.0, "one argon2id hash or verification, m=19 MiB t=2 (docs/performance.md: ~20 ms on the bench machine's core)"),
     "vcpu_at_1769_mb": (1.0, "Lambda's CPU share: one vCPU at 1,769 MB, proportional below"),
     "log_bytes_per_request": (1500.0, "a request's log: the JSON 'request handled' line, its EMF metric documents, START/END/REPORT"),
     "feed_entry_bytes": (600.0, "a feed entry: ids, title (~60 chars), excerpt (280), tags, dates, keys"),

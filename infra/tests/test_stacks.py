@@ -144,7 +144,7 @@ class Flatten(unittest.TestCase):
 
 class Readme(unittest.TestCase):
     def test_the_readme_shows_every_stack_with_its_resource_count(self) -> None:
-        """README's tree of stacks (Deploying, "The stacks") lists each stack with the resources
+        """README's tree of stacks (Deploying) lists each stack with the resources
         CloudFormation receives for it (after the SAM transform): kept true here."""
         import sam_expand
 

@@ -1,6 +1,6 @@
 //! The shape of the workspace, checked: function crates stand alone, `shared` reaches nothing
 //! of the workspace, and `shared`'s modules form a one-way stack. The stack is written down once,
-//! here ([`SHARED_STACK`]); README's Layout section draws the same one.
+//! here ([`SHARED_STACK`]); docs/architecture.md draws the same one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! DynamoDB calls per request: each endpoint's happy path makes exactly the operations its
-//! access pattern documents (README, "DynamoDB calls per request"). With
+//! access pattern documents (docs/architecture.md, "DynamoDB calls per request"). With
 //! `FERRITE_CAPACITY_OUT` set, every endpoint's calls and consumed capacity are also written
 //! there (`make capacity` turns them into CAPACITY.md). A regression that adds a
 //! round trip fails here.

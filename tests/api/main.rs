@@ -11,7 +11,7 @@
 //! - `users_profile`, `limits`: public profiles, the per-client limits and their `RateLimit`
 //!   fields;
 //! - `events`: the workers in-process on real SQS events;
-//! - `calls`: the DynamoDB operations each endpoint makes (the README's call-count table);
+//! - `calls`: the DynamoDB operations each endpoint makes (the call-count table of docs/architecture.md);
 //! - `iam`: every function held to its policy in template.yaml;
 //! - `gateway`: the local API gateway in front of a stand-in Invoke API;
 //! - `security`: the authorization matrix, forged tokens, hostile input, outages;

@@ -280,7 +280,7 @@ fn releases_go_out_as_a_canary_rolled_back_by_the_alarms_and_prod_refuses_local_
     }
     assert!(
         globals.get("Tracing").is_none(),
-        "tracing is off, for the reason README gives"
+        "tracing is off, for the reason docs/operating.md gives"
     );
     let table = &template["Resources"]["Table"];
     assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);

@@ -1,5 +1,5 @@
 //! `DELETE /v1/users/me` `{password}` → 204: the account, its email claim and its sessions are
-//! removed (the user's content: see the README).
+//! removed (the user's content: see docs/api.md).
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;

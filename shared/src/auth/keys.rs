@@ -91,7 +91,7 @@ impl fmt::Debug for StoredKey {
 /// The secret's content: the keys verifiers accept, the one that signs first, and possibly a
 /// staged next key.
 ///
-/// Rotating without a 401 takes three steps, each followed by a deploy (README, "Rotating the
+/// Rotating without a 401 takes three steps, each followed by a deploy (docs/deploying.md, "Rotating the
 /// signing key"): [`stage`](Self::stage) a next key (verifiers learn it, nobody signs with it);
 /// [`promote`](Self::promote) it (the signers of the new version use it; the previous key
 /// still verifies what it signed); after an access token's lifetime, [`retire`](Self::retire)
