@@ -1,7 +1,7 @@
 //! The route table: every operation of the API with its parameters, body, answers and who may
 //! call it — data, read by [`crate::document`].
 
-use shared::accounts::items::UserView;
+use shared::accounts::items::{UserStatus, UserView};
 use shared::accounts::{PublicProfile, Session};
 use shared::auth::Role;
 use shared::auth::keys::Jwks;
@@ -327,11 +327,18 @@ pub(crate) fn routes() -> Vec<Route> {
             auth: Auth::Required,
             store: true,
             body: None,
-            params: paged(vec![query(
-                "role",
-                schema_ref(&Role::name()),
-                "Only users with this role.",
-            )]),
+            params: paged(vec![
+                query(
+                    "status",
+                    schema_ref(&UserStatus::name()),
+                    "Only users in this state (`active` or `disabled`).",
+                ),
+                query(
+                    "role",
+                    schema_ref(&Role::name()),
+                    "Only users with this role.",
+                ),
+            ]),
             ok: vec![(200, "A page of users", page("UserPage"))],
             errors: &[400, 403],
         },
