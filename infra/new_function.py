@@ -177,7 +177,6 @@ def resource(name: str, method: str, path: str, description: str) -> str:
       BuildProperties:
         Binary: {name}
     Properties:
-      CodeUri: ..
       Description: {description}
       DeploymentPreference:
         Alarms: [!Ref {pascal(name)}CanaryAlarm]
