@@ -68,6 +68,9 @@ macro_rules! id_type {
 
         ulid_schema!($name, "A ULID: 26 Crockford base32 characters, time-ordered.");
 
+        // In a request body, an id is one value: it parses whole or is one problem of the body.
+        eserde::impl_edeserialize_compat!($name);
+
         impl FromStr for $name {
             type Err = InvalidId;
             fn from_str(value: &str) -> Result<Self, InvalidId> {

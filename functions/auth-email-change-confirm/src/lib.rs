@@ -4,10 +4,9 @@
 //! `EMAIL_TAKEN` if the address got an account meanwhile.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmEmailChange {
     /// The token from the confirmation email's link.

@@ -1,10 +1,9 @@
 //! `POST /v1/auth/email/verify` `{token}` → 204: the address is verified.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
     /// The token from the verification email's link.

@@ -4,10 +4,9 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     // Only bounded here: an unknown or malformed address must answer like a wrong password.

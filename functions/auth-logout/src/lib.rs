@@ -1,10 +1,9 @@
 //! `POST /v1/auth/logout` `{refreshToken}` → 204: ends that session (idempotent).
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Logout {
     #[garde(length(min = 1, max = 256))]

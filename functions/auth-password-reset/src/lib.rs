@@ -2,11 +2,10 @@
 //! every session of the user ends. 400 `INVALID_TOKEN` for an unknown, used or expired link.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::validate::Password;
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Reset {
     /// The token from the reset email's link.

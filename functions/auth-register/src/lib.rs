@@ -5,13 +5,12 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::accounts::{self, Registered, Registration};
 use shared::limits;
 use shared::validate::{DisplayName, Email, Password};
 use shared::{ApiError, State};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
     #[garde(custom(shared::validate::email))]

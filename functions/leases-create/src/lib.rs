@@ -3,12 +3,11 @@
 //! — of concurrent leases of one unit, exactly one succeeds.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::ids::{UnitId, UserId};
 use shared::properties::{self, NewLease, Rent};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateLease {
     #[garde(skip)]

@@ -5,11 +5,10 @@
 //! `RateLimit` fields.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::posts::{self, NewPost, PostStatus};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
     #[garde(custom(posts::title))]

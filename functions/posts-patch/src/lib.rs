@@ -3,11 +3,10 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::posts::{PostChange, PostStatus};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPost {
     #[garde(inner(custom(shared::posts::title)))]

@@ -3,11 +3,10 @@
 //! number (compared without case).
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::properties::{self, Address, NewProperty, PropertyKind};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateProperty {
     /// 1–32 of `A-Z`, `0-9`, `-`, `/`; unique in the registry, compared without case.

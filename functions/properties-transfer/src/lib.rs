@@ -4,11 +4,10 @@
 //! an active account.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::ids::UserId;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TransferProperty {
     #[garde(skip)]

@@ -2,11 +2,10 @@
 //! unit (the owner or an admin); its label is unique in the property (409 `UNIT_LABEL_TAKEN`).
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::properties::{self, UnitFields, UnitStatus};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateUnit {
     /// 1–40 characters, unique in the property (compared without case).

@@ -2,10 +2,9 @@
 //! removed (the user's content: see docs/api.md).
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMe {
     /// The current password, to confirm.

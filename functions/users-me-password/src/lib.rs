@@ -1,11 +1,10 @@
 //! `PUT /v1/users/me/password` `{currentPassword, newPassword}` → 204; every other session ends.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::validate::Password;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangePassword {
     #[garde(length(chars, min = 1, max = 128))]

@@ -4,11 +4,10 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::validate::DisplayName;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     #[garde(inner(custom(shared::validate::display_name)))]

@@ -3,14 +3,13 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::accounts::AdminChange;
 use shared::accounts::items::UserStatus;
 use shared::auth::Role;
 use shared::ids::UserId;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[garde(inner(length(min = 1, max = 3)))]

@@ -10,7 +10,7 @@ pub mod password;
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Lifetime of an access token: what it is signed for ([`jwt`]) and how long a retired key
 /// must still verify ([`keys::RETIRE_AFTER_SECS`]).
@@ -27,7 +27,7 @@ pub const ACCESS_TOKEN_TTL_SECS: i64 = 15 * 60;
     PartialOrd,
     Ord,
     Serialize,
-    Deserialize,
+    eserde::Deserialize,
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "UPPERCASE")]

@@ -40,7 +40,7 @@ fn body_bytes(req: &Request) -> &[u8] {
 /// Reads a JSON body with the default 64 KiB limit. See [`json_body_with_limit`].
 pub fn json_body<T>(req: &Request) -> Result<T, ApiError>
 where
-    T: DeserializeOwned + garde::Validate<Context = ()>,
+    T: DeserializeOwned + for<'de> eserde::EDeserialize<'de> + garde::Validate<Context = ()>,
 {
     json_body_with_limit(req, DEFAULT_BODY_LIMIT)
 }
@@ -50,11 +50,12 @@ where
 /// - **415** unless `Content-Type` is JSON (UTF-8);
 /// - **400** `MALFORMED_JSON` for bad syntax or an empty body, `UNKNOWN_FIELD` for a field the
 ///   type does not declare (types use `#[serde(deny_unknown_fields)]`);
-/// - **422** `VALIDATION_FAILED` for a missing field, a wrong type, or a failed `garde` rule —
-///   every invalid field listed.
+/// - **422** `VALIDATION_FAILED` for missing fields and wrong types — every one of them, at every
+///   depth, in one answer (request types derive `eserde::Deserialize`, which collects what serde
+///   stops at) — or, once the shape is right, for failed `garde` rules, every invalid field listed.
 pub fn json_body_with_limit<T>(req: &Request, limit: usize) -> Result<T, ApiError>
 where
-    T: DeserializeOwned + garde::Validate<Context = ()>,
+    T: DeserializeOwned + for<'de> eserde::EDeserialize<'de> + garde::Validate<Context = ()>,
 {
     let bytes = body_bytes(req);
     if bytes.len() > limit {
@@ -83,12 +84,80 @@ where
         )
     })?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    let value: T = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(first) => return Err(every_problem::<T>(bytes, json_error(first))),
+    };
 
     value
         .validate()
         .map_err(|report| report_to_error(&report))?;
     Ok(value)
+}
+
+/// The body's shape is wrong (`first` is what serde stopped at): when that is a missing field or
+/// a wrong type, every such problem of the body, found by `eserde` in a second pass (only on
+/// this error path: a valid body is read once). An unknown field anywhere still answers 400
+/// `UNKNOWN_FIELD`, as serde would have when it reached it.
+fn every_problem<T>(bytes: &[u8], first: ApiError) -> ApiError
+where
+    T: for<'de> eserde::EDeserialize<'de>,
+{
+    if !matches!(first, ApiError::Validation { .. }) {
+        return first;
+    }
+    let Err(problems) = eserde::json::from_slice::<T>(bytes) else {
+        return first;
+    };
+    let mut errors: Vec<FieldError> = Vec::new();
+    for problem in problems.iter() {
+        let path = problem
+            .path()
+            .map_or_else(|| ".".to_owned(), |p| camel_case_path(&p.to_string()));
+        let message = problem.message();
+        // serde_json's data errors end with " at line L column C": noise in a 422.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message, |(head, _)| head);
+        if let Some(field) = message.strip_prefix("unknown field `") {
+            let name = field.split('`').next().unwrap_or_default();
+            let field = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            return ApiError::BadRequest {
+                code: "UNKNOWN_FIELD",
+                detail: format!("The field `{field}` is not accepted here."),
+                errors: vec![FieldError::new(field, "is not a known field")],
+            };
+        }
+        let (field, message) = match message.strip_prefix("missing field `") {
+            Some(rest) => {
+                // eserde names a missing field as the Rust field: the client's name is camelCase.
+                let name = camel_case_path(rest.split('`').next().unwrap_or_default());
+                let field = if path == "." {
+                    name
+                } else {
+                    format!("{path}.{name}")
+                };
+                (field, "is required".to_owned())
+            }
+            None => (path, message.to_owned()),
+        };
+        if field == "." {
+            // Nothing to name: serde's own error says it better.
+            return first;
+        }
+        if !errors.iter().any(|e| e.field == field) {
+            errors.push(FieldError::new(field, message));
+        }
+    }
+    if errors.is_empty() {
+        first
+    } else {
+        ApiError::Validation { errors }
+    }
 }
 
 fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -276,9 +345,8 @@ mod tests {
     use super::*;
     use http::{StatusCode, header};
     use lambda_http::Body;
-    use serde::Deserialize;
 
-    #[derive(Debug, Deserialize, garde::Validate)]
+    #[derive(Debug, eserde::Deserialize, garde::Validate)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
     struct NewThing {
         #[garde(length(chars, min = 1, max = 10))]
@@ -395,6 +463,70 @@ mod tests {
             panic!()
         };
         assert_eq!(errors[0].field, "count");
+    }
+
+    // Only ever refused: its fields are never read.
+    #[allow(dead_code)]
+    #[derive(Debug, eserde::Deserialize, garde::Validate)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct NewPlace {
+        #[garde(skip)]
+        file_number: String,
+        #[garde(skip)]
+        address: Address,
+        #[garde(skip)]
+        floors: u8,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, eserde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Address {
+        line1: String,
+        postal_code: String,
+        city: String,
+    }
+
+    fn place(body: &str) -> ApiError {
+        json_body::<NewPlace>(&request(Some(JSON), body)).unwrap_err()
+    }
+
+    #[test]
+    fn every_missing_or_mistyped_field_is_named_in_one_422_at_every_depth() {
+        let ApiError::Validation { errors } =
+            place(r#"{"fileNumber": 7, "address": {"line1": "1 Main St"}}"#)
+        else {
+            panic!("a 422")
+        };
+        let mut named: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        named.sort_unstable();
+        assert_eq!(
+            named,
+            [
+                ("address.city", "is required"),
+                ("address.postalCode", "is required"),
+                ("fileNumber", "invalid type: integer `7`, expected a string"),
+                ("floors", "is required"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_at_any_depth_is_400_even_beside_other_problems() {
+        let err = place(
+            r#"{"fileNumber":"B-1","address":{"line1":"x","postalCode":"1","city":"c","owner":"me"},"floors":"two"}"#,
+        );
+        assert_eq!(err.code(), "UNKNOWN_FIELD");
+        let ApiError::BadRequest { errors, .. } = err else {
+            panic!("a 400")
+        };
+        assert_eq!(
+            errors,
+            vec![FieldError::new("address.owner", "is not a known field")]
+        );
     }
 
     /// Every value of `T::VALUES` reads as a `T` that writes it back.

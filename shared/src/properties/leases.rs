@@ -38,7 +38,7 @@ pub enum LeaseStatus {
 }
 
 /// A rent: an amount in the currency's minor unit (cents), per month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rent {
     /// In minor units (cents): 1 to 10^12.

@@ -105,7 +105,7 @@ pub fn country(raw: &str) -> Result<String, Invalid> {
 }
 
 /// What a property is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PropertyKind {
     Residential,
@@ -116,7 +116,7 @@ pub enum PropertyKind {
 
 /// A postal address; each line follows the text policy of names (visible characters, no
 /// control or bidirectional overrides).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     #[schema(max_length = 200)]

@@ -22,7 +22,7 @@ pub const MAX_UNITS: u64 = 200;
 pub const LABEL_MAX_CHARS: usize = 40;
 
 /// Whether a unit can be let. `leased` is not set by hand: it comes with a lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitStatus {
     Vacant,

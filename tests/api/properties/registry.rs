@@ -96,6 +96,27 @@ async fn invalid_properties_are_refused_naming_every_field() {
     fields.sort_unstable();
     assert_eq!(fields, ["address.country", "address.line1", "fileNumber"]);
 
+    // A body of the wrong shape: every missing field, at every depth, in one 422.
+    let shapeless = create(&app, &owner, &json!({"fileNumber": "", "address": {}})).await;
+    assert_eq!(shapeless.status, 422, "{}", shapeless.body);
+    let mut fields: Vec<&str> = shapeless.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "address.city",
+            "address.country",
+            "address.line1",
+            "address.postalCode",
+            "kind"
+        ]
+    );
+
     let mut unknown = property("OK-1");
     unknown["ownerId"] = json!("01ARZ3NDEKTSV4RRFFQ69G5FAV");
     assert_eq!(
