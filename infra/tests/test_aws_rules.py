@@ -18,141 +18,31 @@ Run: .venv/bin/python -m unittest discover infra/tests"""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import json
-import os
 import re
 import sys
 import unittest
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT / "infra"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sam_expand  # noqa: E402
+from aws_template import (  # noqa: E402
+    ROOT,
+    alarm_metrics,
+    alarm_periods,
+    dependencies,
+    expanded,
+    function_of,
+    get_att,
+    props,
+    references,
+    resources,
+    rust_const,
+    tree,
+)
 import stacks  # noqa: E402
-
-TEMPLATE = os.environ.get("AWS_RULES_TEMPLATE", str(ROOT / "template.yaml"))
-PSEUDO = {"AWS::AccountId", "AWS::NoValue", "AWS::NotificationARNs", "AWS::Partition",
-          "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
-
-
-@functools.cache
-def expanded() -> dict[str, Any]:
-    """The whole tree in one namespace, expanded."""
-    # The translator prints feature-toggle notes on stderr; they are not findings.
-    with contextlib.redirect_stderr(io.StringIO()):
-        return sam_expand.expand_flat(TEMPLATE)
-
-
-@functools.cache
-def tree() -> dict[str, dict[str, Any]]:
-    """Each stack of the tree expanded on its own: {"root" or the nested stack's logical id: template}."""
-    with contextlib.redirect_stderr(io.StringIO()):
-        return sam_expand.expand_tree(TEMPLATE)
-
-
-def resources(kind: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-    for logical_id, resource in expanded()["Resources"].items():
-        if kind is None or resource["Type"] == kind:
-            yield logical_id, resource
-
-
-def props(logical_id: str) -> dict[str, Any]:
-    return expanded()["Resources"][logical_id].get("Properties", {})
-
-
-def references(value: Any) -> set[str]:
-    """The logical ids and parameters a value names: `Ref`, `Fn::GetAtt`, `${…}` of `Fn::Sub`."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, argument in value.items():
-            if key == "Ref" and isinstance(argument, str):
-                found.add(argument)
-            elif key == "Fn::GetAtt":
-                target = argument[0] if isinstance(argument, list) else str(argument).split(".")[0]
-                found.add(target)
-            elif key == "Fn::Sub":
-                pattern = argument[0] if isinstance(argument, list) else argument
-                variables = argument[1] if isinstance(argument, list) and len(argument) > 1 else {}
-                for name in re.findall(r"\$\{([^}!][^}]*)\}", pattern if isinstance(pattern, str) else ""):
-                    name = name.split(".")[0]
-                    if name not in variables:
-                        found.add(name)
-                found |= references(variables)
-            else:
-                found |= references(argument)
-    elif isinstance(value, list):
-        for item in value:
-            found |= references(item)
-    return found - PSEUDO
-
-
-def dependencies(logical_id: str, template: dict[str, Any] | None = None) -> set[str]:
-    """What CloudFormation must create before a resource of `template` (the flattened tree by
-    default): everything its properties, its `DependsOn` and its `UpdatePolicy` name (an
-    UpdatePolicy's refs are dependencies too)."""
-    template = template or expanded()
-    resource = template["Resources"][logical_id]
-    depends = resource.get("DependsOn", [])
-    named = references(resource.get("Properties", {})) | references(resource.get("UpdatePolicy", {}))
-    named |= set(depends if isinstance(depends, list) else [depends])
-    return {n for n in named if n in template["Resources"]}
-
-
-def is_ref(value: Any, logical_id: str) -> bool:
-    return value == {"Ref": logical_id}
-
-
-def get_att(value: Any) -> tuple[str, str] | None:
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        argument = value["Fn::GetAtt"]
-        parts = argument if isinstance(argument, list) else str(argument).split(".", 1)
-        return parts[0], parts[1]
-    return None
-
-
-def rust_const(path: str, name: str) -> str:
-    """A `pub const NAME: &str = "…";` of the Rust sources: the rules below hold the template to
-    what the code emits."""
-    text = (ROOT / path).read_text()
-    match = re.search(rf'pub const {name}: &str = "([^"]*)";', text)
-    assert match, f"{path} has no const {name}"
-    return match.group(1)
-
-
-def function_of(name: Any) -> str:
-    """The `AWS::Lambda::Function` a `FunctionName` names: the function, or its alias's."""
-    named = name["Ref"]
-    resource = expanded()["Resources"][named]
-    if resource["Type"] == "AWS::Lambda::Alias":
-        return resource["Properties"]["FunctionName"]["Ref"]
-    return named
-
-
-def alarm_periods(alarm: dict[str, Any]) -> list[int]:
-    if "Metrics" in alarm:
-        return [m["MetricStat"]["Period"] for m in alarm["Metrics"] if "MetricStat" in m]
-    return [alarm.get("Period", 0)]
-
-
-def alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every metric an alarm watches: namespace, name and dimensions {name: value}."""
-    if "Metrics" in alarm:
-        stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
-    else:
-        stats = [alarm]
-    return [
-        {
-            "Namespace": m.get("Namespace"),
-            "MetricName": m.get("MetricName"),
-            "Dimensions": {d["Name"]: d["Value"] for d in m.get("Dimensions", [])},
-        }
-        for m in stats
-    ]
 
 
 class Dependencies(unittest.TestCase):
@@ -543,136 +433,6 @@ class Quotas(unittest.TestCase):
             visibility = props(source[0]).get("VisibilityTimeout", 30)
             self.assertGreaterEqual(visibility, 6 * timeout, f"{logical_id}: {source[0]} {visibility}s for {function_id}'s {timeout}s")
             self.assertIn("ReportBatchItemFailures", mapping["Properties"].get("FunctionResponseTypes", []), logical_id)
-
-
-class NestedStacks(unittest.TestCase):
-    """The tree: a root of nested stacks (`AWS::Serverless::Application` → `AWS::CloudFormation::Stack`)."""
-
-    def test_a_nested_stack_names_things_after_the_root_not_after_itself(self) -> None:
-        """CloudFormation: "Pseudo parameters reference" — `AWS::StackName` is the name of the
-        stack it is used in, and a nested stack's name is `<root>-<LogicalId>-<suffix>`
-        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html,
-        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-nested-stacks.html):
-        metric namespaces, log groups and secret names built from it would differ per stack, and
-        from what `make deploy` and the functions expect. Nested stacks take the root's name as
-        the `AppName` parameter."""
-        def named(value: Any) -> bool:
-            if isinstance(value, dict):
-                if value.get("Ref") == "AWS::StackName":
-                    return True
-                sub = value.get("Fn::Sub")
-                pattern = sub[0] if isinstance(sub, list) else sub
-                if isinstance(pattern, str) and "${AWS::StackName}" in pattern:
-                    return True
-                return any(named(v) for v in value.values())
-            return isinstance(value, list) and any(named(v) for v in value)
-
-        for stack in stacks.tree(TEMPLATE)[1:]:
-            for section in ("Resources", "Outputs", "Conditions", "Globals"):
-                uses = [i for i, v in stack.template.get(section, {}).items() if named(v)]
-                self.assertFalse(uses, f"{stack.path.name}, {section}: {uses} name AWS::StackName")
-
-    def test_the_table_outlives_every_stack_operation(self) -> None:
-        """CloudFormation: "DeletionPolicy attribute" — deleting or replacing a nested stack deletes
-        its resources unless they are retained
-        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html);
-        DynamoDB's deletion protection refuses a DeleteTable from anyone, CloudFormation included
-        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.Basics.html#WorkingWithTables.Basics.DeletionProtection)."""
-        tables = [(name, i, t) for name, template in tree().items()
-                  for i, t in template["Resources"].items() if t["Type"] == "AWS::DynamoDB::Table"]
-        self.assertEqual([(name, i) for name, i, _ in tables], [("Base", "Table")], "one table, in the base stack")
-        _, _, table = tables[0]
-        self.assertEqual(table.get("DeletionPolicy"), "Retain")
-        self.assertEqual(table.get("UpdateReplacePolicy"), "Retain")
-        self.assertIs(table["Properties"].get("DeletionProtectionEnabled"), True)
-        base = tree()["root"]["Resources"]["Base"]
-        self.assertNotIn("Condition", base, "the base stack always exists")
-
-    def test_nested_applications_deploy_with_the_auto_expand_capability(self) -> None:
-        """SAM: "Deploying nested applications" — a template with `AWS::Serverless::Application`
-        is deployed with CAPABILITY_AUTO_EXPAND (and CAPABILITY_IAM for the roles)
-        (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-template-nested-applications.html)."""
-        config = (ROOT / "samconfig.toml").read_text()
-        sections = re.findall(r'\[(\w+)\.deploy\.parameters\]([^\[]*)', config)
-        self.assertTrue(sections, "samconfig.toml has deploy sections")
-        for env, body in sections:
-            capabilities = re.search(r'capabilities = "([^"]*)"', body)
-            self.assertIsNotNone(capabilities, env)
-            self.assertIn("CAPABILITY_AUTO_EXPAND", capabilities.group(1).split(), env)
-            self.assertIn("CAPABILITY_IAM", capabilities.group(1).split(), env)
-
-
-class Api(unittest.TestCase):
-    """One HTTP API in the base stack; its routes beside their functions in the domain stacks."""
-
-    def routes(self) -> dict[str, dict[str, Any]]:
-        return {p["RouteKey"]: {"id": i, **p} for i, r in resources("AWS::ApiGatewayV2::Route")
-                for p in [r["Properties"]]}
-
-    def test_the_api_has_no_body_that_would_erase_the_routes_of_other_stacks(self) -> None:
-        """API Gateway: "Import an OpenAPI file to update an existing API definition" and
-        ReimportApi — an HTTP API defined by `Body` is re-imported on update, overwriting its
-        definition, routes created outside the body included
-        (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-import-api-update.html,
-        https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid.html#apis-apiidput)."""
-        apis = list(resources("AWS::ApiGatewayV2::Api"))
-        self.assertEqual(len(apis), 1, "one API: one base URL for clients")
-        for logical_id, api in apis:
-            for key in ("Body", "BodyS3Location"):
-                self.assertFalse(key in api["Properties"], f"{logical_id} has a {key}")
-        self.assertFalse(list(resources("AWS::Serverless::HttpApi")))
-
-    def test_route_changes_deploy_themselves(self) -> None:
-        """API Gateway: a route changes what clients see only once deployed to a stage; a stage
-        with `AutoDeploy` deploys every change of the API
-        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-stage.html):
-        without it, a route added by a domain stack would never be served."""
-        stages = [p["Properties"] for _, p in resources("AWS::ApiGatewayV2::Stage")]
-        self.assertEqual([s["StageName"] for s in stages], ["$default"])
-        self.assertIs(stages[0].get("AutoDeploy"), True)
-
-    def test_the_api_stays_within_its_route_and_integration_quotas(self) -> None:
-        """API Gateway: "Quotas for configuring and running an HTTP API" — 300 routes per API
-        (raisable) and 300 integrations per API (not raisable)
-        (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html). One
-        integration per function, shared by its routes."""
-        self.assertLessEqual(len(self.routes()), 300)
-        integrations = list(resources("AWS::ApiGatewayV2::Integration"))
-        self.assertLessEqual(len(integrations), 300)
-        uris = [json.dumps(i["Properties"]["IntegrationUri"], sort_keys=True) for _, i in integrations]
-        self.assertEqual(len(uris), len(set(uris)), "one integration per function")
-
-    def test_every_route_invokes_a_live_alias_that_lets_api_gateway_call_it_for_that_route(self) -> None:
-        """API Gateway: "Create AWS Lambda proxy integrations for HTTP APIs" — the function's
-        resource policy must let apigateway.amazonaws.com invoke it from the route's ARN
-        (`…:api-id/stage/METHOD/path`, path parameters as `*`); without it the route answers
-        500 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html,
-        https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html).
-        The integration targets the `live` alias, so canary releases shift the API's traffic."""
-        everything = expanded()["Resources"]
-        permissions = [p["Properties"] for _, p in resources("AWS::Lambda::Permission")]
-        apis = [i for i, _ in resources("AWS::ApiGatewayV2::Api")]
-        self.assertTrue(self.routes(), "no routes")
-        for key, route in self.routes().items():
-            with self.subTest(route=key):
-                self.assertEqual(route["ApiId"], {"Ref": apis[0]})
-                target = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
-                self.assertIsNotNone(target, route["Target"])
-                integration = props(target.group(1))
-                self.assertEqual(integration["ApiId"], {"Ref": apis[0]})
-                self.assertEqual(integration["IntegrationType"], "AWS_PROXY")
-                self.assertEqual(integration["PayloadFormatVersion"], "2.0")
-                alias = integration["IntegrationUri"]["Ref"]
-                self.assertEqual(everything[alias]["Type"], "AWS::Lambda::Alias")
-                self.assertEqual(everything[alias]["Properties"]["Name"], "live")
-                method, path = key.split(" ", 1)
-                arn_path = re.sub(r"\{[^}]+\}", "*", path)
-                expected = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + apis[0] + "}/*/" + method + arn_path
-                granted = [p for p in permissions if p["FunctionName"] == {"Ref": alias}
-                           and p["Principal"] == "apigateway.amazonaws.com"
-                           and p["Action"] == "lambda:InvokeFunction"
-                           and p["SourceArn"] == {"Fn::Sub": expected}]
-                self.assertTrue(granted, f"no permission lets the API invoke {alias} for {key}")
 
 
 if __name__ == "__main__":
