@@ -36,7 +36,6 @@ macro_rules! ulid_schema {
         impl utoipa::ToSchema for $name {}
     };
 }
-pub(crate) use ulid_schema;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -108,6 +107,10 @@ macro_rules! id_type {
 id_type!(
     /// The id of a user account.
     UserId
+);
+id_type!(
+    /// The id of a post.
+    PostId
 );
 id_type!(
     /// The id of a property of the registry.

@@ -346,7 +346,7 @@ async fn evictions(state: &State, user: UserId) -> Result<Vec<TransactWriteItem>
     let cap = i32::try_from(MAX_SESSIONS).unwrap_or(i32::MAX);
     let sessions = state
         .store
-        .query_first(&format!("USER#{user}"), "SESSION#", cap + 5)
+        .query_first(&Key::user(user).pk, "SESSION#", cap + 5)
         .await?;
     let excess = (sessions.len() + 1).saturating_sub(MAX_SESSIONS);
     sessions
@@ -391,7 +391,7 @@ pub(super) async fn session_deletes(
 ) -> Result<Vec<TransactWriteItem>, ApiError> {
     let sessions = state
         .store
-        .query_all(&format!("USER#{user}"), "SESSION#")
+        .query_all(&Key::user(user).pk, "SESSION#")
         .await?;
     sessions
         .into_iter()

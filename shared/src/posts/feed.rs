@@ -8,7 +8,10 @@ use crate::accounts::Principal;
 use crate::error::ApiError;
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError, keys::Index};
+use crate::store::{
+    Key, KeyQuery, Page, PageRequest, SortKey, Store, StoreError,
+    keys::{self, Index},
+};
 
 use super::{FeedEntry, PostItem, PostStatus, PostSummary, authors_of, find_author, parse_tag};
 
@@ -75,7 +78,7 @@ pub(super) fn feed_writes(
 /// Keeps the author's published index (`gsi2`) in step with the status.
 pub(super) fn set_index_keys(post: &mut PostItem) {
     if post.status == PostStatus::Published {
-        post.gsi2pk = Some(format!("AUTHOR_PUBLISHED#{}", post.author_id));
+        post.gsi2pk = Some(keys::author_published(post.author_id));
         post.gsi2sk = published_key(post);
     } else {
         post.gsi2pk = None;
@@ -320,7 +323,7 @@ pub async fn by_author(
 ) -> Result<Page<PostSummary>, ApiError> {
     // The author's existence (a deleted account's posts may still be being purged) and the
     // page, read at once.
-    let query = KeyQuery::index(Index::Gsi2, format!("AUTHOR_PUBLISHED#{author}")).newest_first();
+    let query = KeyQuery::index(Index::Gsi2, keys::author_published(author)).newest_first();
     let (found, posts) = tokio::join!(
         find_author(&state.store, author),
         state.store.query_page::<PostItem>(&query, page)
@@ -349,7 +352,7 @@ pub async fn mine(
     status: Option<PostStatus>,
     page: &PageRequest,
 ) -> Result<Page<PostSummary>, ApiError> {
-    let mut query = KeyQuery::index(Index::Gsi1, format!("AUTHOR#{}", me.id())).newest_first();
+    let mut query = KeyQuery::index(Index::Gsi1, keys::author_posts(me.id())).newest_first();
     if let Some(status) = status {
         query = query.contains("status", status.as_str());
     }

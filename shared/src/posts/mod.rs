@@ -40,7 +40,6 @@ pub use purge::{ACCOUNT_DELETED_EVENTS, Purge, purge_author};
 pub use write::{NewPost, PostChange, create, delete, get, update};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,51 +57,8 @@ pub const BODY_MAX_CHARS: usize = 50_000;
 pub const MAX_TAGS: usize = 5;
 const EXCERPT_CHARS: usize = 280;
 
-/// A post's id (time-ordered ULID).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PostId(ulid::Ulid);
-
-impl PostId {
-    pub fn generate() -> Self {
-        Self(ulid::Ulid::new())
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        let id = ulid::Ulid::from_string(value).ok()?;
-        (id.to_string().eq_ignore_ascii_case(value)).then_some(Self(id))
-    }
-}
-
-impl TryFrom<String> for PostId {
-    type Error = crate::ids::InvalidId;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value).ok_or(crate::ids::InvalidId)
-    }
-}
-
-impl From<PostId> for String {
-    fn from(id: PostId) -> String {
-        id.0.to_string()
-    }
-}
-
-impl fmt::Display for PostId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-crate::ids::ulid_schema!(
-    PostId,
-    "A post's id: a ULID (26 Crockford base32 characters)."
-);
-
-impl fmt::Debug for PostId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PostId({})", self.0)
-    }
-}
+/// A post's id: defined with the other ids (`crate::ids`), named here where posts use it.
+pub use crate::ids::PostId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -323,7 +279,7 @@ fn post_event(kind: &str, me: &Principal, id: PostId, now: String) -> Event {
 
 impl PathId for PostId {
     fn parse_path(raw: &str) -> Option<Self> {
-        Self::parse(raw)
+        Self::parse(raw).ok()
     }
 
     fn not_found() -> ApiError {

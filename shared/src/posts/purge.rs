@@ -5,7 +5,10 @@ use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::{KeyQuery, StoreError, keys::Index};
+use crate::store::{
+    KeyQuery, StoreError,
+    keys::{self, Index},
+};
 
 use super::{PostItem, feed::feed_writes, post_key};
 
@@ -44,7 +47,7 @@ pub async fn purge_author(
     while std::time::SystemTime::now() < until {
         let mut posts: Vec<PostItem> = store
             .query_head(
-                &KeyQuery::index(Index::Gsi1, format!("AUTHOR#{author}")),
+                &KeyQuery::index(Index::Gsi1, keys::author_posts(author)),
                 PURGE_BATCH,
             )
             .await?;

@@ -13,7 +13,7 @@ use crate::error::{ApiError, FieldError};
 use crate::events::outbox_put;
 use crate::limits::{self, Limited, Policy};
 use crate::state::State;
-use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version};
+use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version, keys};
 
 use super::{
     Author, IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, feed::feed_writes,
@@ -148,7 +148,7 @@ fn new_item(state: &State, me: &Principal, input: &NewPost) -> PostItem {
     let mut post = PostItem {
         pk: key.pk,
         sk: key.sk,
-        gsi1pk: format!("AUTHOR#{}", me.id()),
+        gsi1pk: keys::author_posts(me.id()),
         gsi1sk: id.to_string(),
         gsi2pk: None,
         gsi2sk: None,

@@ -129,6 +129,16 @@ impl Key {
 /// Partition of `gsi1` listing every user.
 pub const USERS_PARTITION: &str = "USERS";
 
+/// Partition of `gsi1` holding every post of `author`, drafts and hidden ones too.
+pub fn author_posts(author: UserId) -> String {
+    format!("AUTHOR#{author}")
+}
+
+/// Partition of `gsi2` holding `author`'s published posts only (a sparse index).
+pub fn author_published(author: UserId) -> String {
+    format!("AUTHOR_PUBLISHED#{author}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +152,11 @@ mod tests {
         );
         let email = Email::parse("Ada@Example.com").expect("email");
         assert_eq!(Key::email(&email).pk, "EMAIL#ada@example.com");
+        assert_eq!(author_posts(id), "AUTHOR#01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        assert_eq!(
+            author_published(id),
+            "AUTHOR_PUBLISHED#01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        );
         let attrs = Key::user(id).to_attrs();
         assert_eq!(
             attrs["pk"],
