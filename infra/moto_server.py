@@ -1,7 +1,7 @@
 """The local AWS endpoint: moto's server, patched to keep AWS's promises, one request at a time,
 with each function held to its IAM policy.
 
-- **Patched moto** (`moto_patches.py`): atomic writes rolled back item by item, stream records
+- **Patched moto** (`moto_patches/`): atomic writes rolled back item by item, stream records
   only for committed changes, indexed queries, stream iterators that expire, memory bounded by
   live data, idempotent transactions.
 - **One request at a time, first come first served.** moto's backends are not safe under

@@ -4,7 +4,7 @@
 //! - [`tree`] reads the tree of stacks (template.yaml and stacks/*.yaml) as one template;
 //! - [`template`] reads a SAM template, short-form tags included, and evaluates intrinsics;
 //! - [`provision`] creates the template's tables and queues on the local endpoint;
-//! - [`moto`] starts, probes and stops the moto server (patched, see `infra/moto_patches.py`);
+//! - [`moto`] starts, probes and stops the moto server (patched, see `infra/moto_patches/`);
 //! - [`iam`] turns the template's roles into principals the endpoint authorises calls against;
 //! - [`routes`] reads the HTTP API's routes (`AWS::ApiGatewayV2::Route`s and their integrations);
 //! - [`gateway`] is a local API Gateway (payload v2) in front of the Lambda Invoke API;

@@ -1,4 +1,4 @@
-"""The patched moto keeps DynamoDB's promises (infra/moto_patches.py), checked through the
+"""The patched moto keeps DynamoDB's promises (infra/moto_patches/), checked through the
 endpoint's HTTP interface with boto3. Run: .venv/bin/python -m unittest discover infra/tests"""
 
 from __future__ import annotations
@@ -469,7 +469,7 @@ class FastResults(unittest.TestCase):
         ]
         for call in calls:
             fast = call()
-            with mock.patch.object(moto_patches, "FAST_SERIALIZATION", False):
+            with mock.patch.object(moto_patches.fast_results, "FAST_SERIALIZATION", False):
                 slow = call()
             for answer in (fast, slow):
                 answer.pop("ResponseMetadata")
