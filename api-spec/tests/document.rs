@@ -13,8 +13,8 @@ fn the_committed_openapi_json_is_what_the_types_generate() {
     );
 }
 
-#[test]
-fn the_document_has_exactly_the_routes_of_the_template() {
+/// The stacks as one template, and a context where every parameter and resource resolves.
+fn stacks() -> (infra::template::Template, infra::template::Context) {
     let template = infra::tree::template().expect("template");
     let mut ctx = infra::template::Context::local("spec", "us-east-1");
     for (name, definition) in template.parameters() {
@@ -28,6 +28,12 @@ fn the_document_has_exactly_the_routes_of_the_template() {
             resource.logical_id.to_owned(),
         );
     }
+    (template, ctx)
+}
+
+#[test]
+fn the_document_has_exactly_the_routes_of_the_template() {
+    let (template, ctx) = stacks();
     let routed: BTreeSet<(String, String)> = infra::routes::routes(&template, &ctx)
         .expect("routes")
         .iter()
@@ -107,19 +113,7 @@ fn reads_of(source: &str) -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_operation_documents_exactly_the_query_parameters_and_headers_its_handler_reads() {
-    let template = infra::tree::template().expect("template");
-    let mut ctx = infra::template::Context::local("spec", "us-east-1");
-    for (name, definition) in template.parameters() {
-        if definition.get("Default").is_none() {
-            ctx.parameters.insert(name.to_owned(), "x".repeat(32));
-        }
-    }
-    for resource in template.resources() {
-        ctx.refs.insert(
-            resource.logical_id.to_owned(),
-            resource.logical_id.to_owned(),
-        );
-    }
+    let (template, ctx) = stacks();
     let document: serde_json::Value =
         serde_json::from_str(&api_spec::document_json()).expect("json");
     let root = infra::workspace_root();

@@ -1,11 +1,13 @@
 //! HTTP helpers for API functions: reading requests, building responses, and the [`serve`] loop
 //! that turns every handler result — `Ok` or `Err` — into an API Gateway response.
 
+mod body;
 mod request;
 
+pub use body::{json_body, json_body_with_limit};
 pub use request::{
-    PathId, QueryEnum, enum_param, if_match_version, json_body, json_body_with_limit, page_request,
-    path_id, path_param, query_param, source_ip,
+    PathId, QueryEnum, enum_param, if_match_version, page_request, path_id, path_param,
+    query_param, source_ip,
 };
 
 use std::future::Future;

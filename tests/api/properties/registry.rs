@@ -76,6 +76,18 @@ async fn a_registered_property_shows_its_owner_and_its_file_number_is_taken_once
     assert_eq!(first.changes["ownerId"].after, owner_id.as_str());
 }
 
+/// The fields a 422 names, sorted.
+fn fields_named(body: &serde_json::Value) -> Vec<&str> {
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect();
+    fields.sort_unstable();
+    fields
+}
+
 #[tokio::test]
 async fn invalid_properties_are_refused_naming_every_field() {
     let app = TestApp::spawn().await;
@@ -87,27 +99,16 @@ async fn invalid_properties_are_refused_naming_every_field() {
     });
     let refused = create(&app, &owner, &bad).await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    let mut fields: Vec<&str> = refused.body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["field"].as_str().expect("field"))
-        .collect();
-    fields.sort_unstable();
-    assert_eq!(fields, ["address.country", "address.line1", "fileNumber"]);
+    assert_eq!(
+        fields_named(&refused.body),
+        ["address.country", "address.line1", "fileNumber"]
+    );
 
     // A body of the wrong shape: every missing field, at every depth, in one 422.
     let shapeless = create(&app, &owner, &json!({"fileNumber": "", "address": {}})).await;
     assert_eq!(shapeless.status, 422, "{}", shapeless.body);
-    let mut fields: Vec<&str> = shapeless.body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["field"].as_str().expect("field"))
-        .collect();
-    fields.sort_unstable();
     assert_eq!(
-        fields,
+        fields_named(&shapeless.body),
         [
             "address.city",
             "address.country",
