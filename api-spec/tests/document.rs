@@ -22,12 +22,7 @@ fn stacks() -> (infra::template::Template, infra::template::Context) {
             ctx.parameters.insert(name.to_owned(), "x".repeat(32));
         }
     }
-    for resource in template.resources() {
-        ctx.refs.insert(
-            resource.logical_id.to_owned(),
-            resource.logical_id.to_owned(),
-        );
-    }
+    ctx.resolve_unprovisioned(&template);
     (template, ctx)
 }
 

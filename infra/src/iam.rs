@@ -267,12 +267,7 @@ mod tests {
     fn local_ctx() -> Context {
         let mut ctx = Context::local("ferrite-local", "us-east-1");
         let template = crate::tree::template().expect("template");
-        for resource in template.resources() {
-            ctx.refs.insert(
-                resource.logical_id.to_owned(),
-                resource.logical_id.to_owned(),
-            );
-        }
+        ctx.resolve_unprovisioned(&template);
         let table = "arn:aws:dynamodb:us-east-1:123456789012:table/ferrite-local-table";
         ctx.attributes.insert("Table.Arn".into(), table.into());
         ctx.attributes

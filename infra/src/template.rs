@@ -34,6 +34,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// Every resource of `template` that resolves to nothing yet resolves to its logical id,
+    /// as provisioning leaves a resource with no local counterpart (the HTTP API, functions,
+    /// roles): properties that mention them still evaluate.
+    pub fn resolve_unprovisioned(&mut self, template: &Template) {
+        for resource in template.resources() {
+            self.refs
+                .entry(resource.logical_id.to_owned())
+                .or_insert_with(|| resource.logical_id.to_owned());
+        }
+    }
+
     pub fn local(stack_name: &str, region: &str) -> Self {
         Self {
             stack_name: stack_name.to_owned(),
@@ -451,7 +462,7 @@ impl Template {
 
 /// Recognises an intrinsic function in short form (`!Ref x`) or long form (`{Ref: x}`,
 /// `{"Fn::GetAtt": [a, b]}`), returning its long name and argument.
-fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+pub(crate) fn intrinsic(value: &Value) -> Option<(String, &Value)> {
     match value {
         Value::Tagged(tagged) => {
             let tag = tagged.tag.to_string();

@@ -48,12 +48,7 @@ pub(super) fn expand(template: &std::path::Path) -> Template {
 /// A context where every resource resolves (to its logical id unless a test says otherwise).
 pub(super) fn placeholder_ctx() -> Context {
     let mut ctx = Context::local("test", infra::LOCAL_REGION);
-    for resource in template().resources() {
-        ctx.refs.insert(
-            resource.logical_id.to_owned(),
-            resource.logical_id.to_owned(),
-        );
-    }
+    ctx.resolve_unprovisioned(template());
     for (name, definition) in template().parameters() {
         if definition.get("Default").is_none() {
             let from_stack = std::env::var(format!(

@@ -146,18 +146,13 @@ pub struct Mapping {
 }
 
 fn logical_of_get_att(value: &serde_yaml_ng::Value) -> Option<String> {
-    let text = match value {
-        serde_yaml_ng::Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
-            tagged.value.as_str()?.to_owned()
-        }
-        serde_yaml_ng::Value::Mapping(map) => {
-            let args = map.get("Fn::GetAtt")?;
-            match args {
-                serde_yaml_ng::Value::Sequence(parts) => parts.first()?.as_str()?.to_owned(),
-                other => other.as_str()?.to_owned(),
-            }
-        }
-        _ => return None,
+    let (function, argument) = crate::template::intrinsic(value)?;
+    if function != "Fn::GetAtt" {
+        return None;
+    }
+    let text = match argument {
+        serde_yaml_ng::Value::Sequence(parts) => parts.first()?.as_str()?,
+        other => other.as_str()?,
     };
     Some(text.split('.').next()?.to_owned())
 }

@@ -93,23 +93,7 @@ pub fn functions(template: &Template, ctx: &Context) -> Result<Vec<Function>> {
 /// The logical id a reference names: `Ref: X` (and `X.Alias`, SAM's reference to a function's
 /// alias) or the one variable of a `Fn::Sub` (`integrations/${X}`).
 fn referenced(value: &serde_yaml_ng::Value) -> Option<String> {
-    let (function, argument) = match value {
-        serde_yaml_ng::Value::Mapping(map) if map.len() == 1 => {
-            let (key, argument) = map.iter().next()?;
-            (key.as_str()?.to_owned(), argument)
-        }
-        serde_yaml_ng::Value::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let long = if name == "Ref" {
-                name.to_owned()
-            } else {
-                format!("Fn::{name}")
-            };
-            (long, &tagged.value)
-        }
-        _ => return None,
-    };
+    let (function, argument) = crate::template::intrinsic(value)?;
     let text = argument.as_str()?;
     let name = match function.as_str() {
         "Ref" => text,
@@ -128,14 +112,14 @@ fn referenced(value: &serde_yaml_ng::Value) -> Option<String> {
 
 /// The function each `AWS::ApiGatewayV2::Integration` of the template invokes (its logical id).
 /// The local gateway speaks what these integrations declare and nothing else: Lambda proxy
-/// integrations with payload format 2.0.
+/// integrations with payload format 2.0. `ctx` resolves every resource ([`lenient`]).
 fn integrations(template: &Template, ctx: &Context) -> Result<HashMap<String, String>> {
     let mut targets = HashMap::new();
     for integration in template.resources_of("AWS::ApiGatewayV2::Integration") {
         let id = integration.logical_id;
         let property = |name: &str| -> Result<Json> {
             template
-                .eval(&integration.properties[name], &lenient(template, ctx))
+                .eval(&integration.properties[name], ctx)
                 .with_context(|| format!("integration {id}, {name}"))
         };
         if property("IntegrationType")? != "AWS_PROXY" || property("PayloadFormatVersion")? != "2.0"
@@ -165,11 +149,7 @@ fn integrations(template: &Template, ctx: &Context) -> Result<HashMap<String, St
 /// logical id: a route's properties name them, and none has a local counterpart.
 fn lenient(template: &Template, ctx: &Context) -> Context {
     let mut ctx = ctx.clone();
-    for resource in template.resources() {
-        ctx.refs
-            .entry(resource.logical_id.to_owned())
-            .or_insert_with(|| resource.logical_id.to_owned());
-    }
+    ctx.resolve_unprovisioned(template);
     ctx
 }
 
@@ -216,8 +196,8 @@ pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
         .into_iter()
         .map(|f| (f.logical_id.clone(), f))
         .collect();
-    let integrations = integrations(template, ctx)?;
     let lenient_ctx = lenient(template, ctx);
+    let integrations = integrations(template, &lenient_ctx)?;
     let permissions = api_permissions(template, &lenient_ctx)?;
     let mut routes = Vec::new();
     for resource in template.resources_of("AWS::ApiGatewayV2::Route") {
@@ -302,10 +282,13 @@ mod tests {
         // Events travel through the outbox and the table's stream: an API request never
         // depends on SQS or SES being up. Only the workers' policies may name them.
         let template = crate::tree::template().expect("template");
-        let routed: Vec<String> = integrations(&template, &Context::local("t", "us-east-1"))
-            .expect("integrations")
-            .into_values()
-            .collect();
+        let routed: Vec<String> = integrations(
+            &template,
+            &lenient(&template, &Context::local("t", "us-east-1")),
+        )
+        .expect("integrations")
+        .into_values()
+        .collect();
         assert!(routed.len() > 40, "the API's functions: {routed:?}");
         for function in template.resources_of("AWS::Serverless::Function") {
             let policies =
@@ -350,12 +333,7 @@ mod tests {
     /// logical id (as provisioning leaves them).
     fn repository_ctx(template: &Template) -> Context {
         let mut ctx = Context::local("t", "us-east-1");
-        for resource in template.resources() {
-            ctx.refs.insert(
-                resource.logical_id.to_owned(),
-                resource.logical_id.to_owned(),
-            );
-        }
+        ctx.resolve_unprovisioned(template);
         ctx.refs.insert("HttpApi".into(), "api".into());
         ctx.refs.insert("Table".into(), "table".into());
         ctx.parameters

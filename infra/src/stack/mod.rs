@@ -163,13 +163,7 @@ pub async fn provision_all(
     secrets::provision_generated_secrets(template, ctx, &sdk, &mut env, report).await?;
     resolve_log_groups(template, ctx)?;
     resolve_event_buses(template, ctx)?;
-    // Resources with no local counterpart (the HTTP API, functions, roles) resolve to their
-    // logical id, so properties that mention them still evaluate.
-    for resource in template.resources() {
-        ctx.refs
-            .entry(resource.logical_id.to_owned())
-            .or_insert_with(|| resource.logical_id.to_owned());
-    }
+    ctx.resolve_unprovisioned(template);
     Ok(env)
 }
 

@@ -316,12 +316,7 @@ async fn gateway_only(
             ctx.parameters.insert(name.to_owned(), String::new());
         }
     }
-    for resource in template.resources() {
-        ctx.refs.insert(
-            resource.logical_id.to_owned(),
-            resource.logical_id.to_owned(),
-        );
-    }
+    ctx.resolve_unprovisioned(template);
     let (address, routes, task) = stack::start_gateway(template, &ctx, lambda_url, port).await?;
     println!("gateway on http://{address} -> {lambda_url}");
     print!("{}", stack::route_table(&routes));

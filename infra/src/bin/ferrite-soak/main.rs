@@ -84,12 +84,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<bool> {
     let template = infra::tree::template()?;
     let mut ctx = infra::template::Context::local("soak", infra::LOCAL_REGION);
-    for resource in template.resources() {
-        ctx.refs.insert(
-            resource.logical_id.to_owned(),
-            resource.logical_id.to_owned(),
-        );
-    }
+    ctx.resolve_unprovisioned(&template);
     for (name, definition) in template.parameters() {
         if definition.get("Default").is_none() {
             ctx.parameters.insert(name.to_owned(), "x".repeat(32));
