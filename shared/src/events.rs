@@ -95,8 +95,8 @@ pub enum LinkPurpose {
 }
 
 impl LinkPurpose {
-    /// The user attribute that names this purpose's newest link.
-    pub fn pointer(self) -> &'static str {
+    /// The variable of the email templates that carries this purpose's link token.
+    pub fn template_variable(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verifyToken",
             Self::ResetPassword => "resetToken",

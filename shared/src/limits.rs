@@ -8,7 +8,6 @@
 //! minute after its window ends. Counting is conditional (`count < quota`), so parallel
 //! requests cannot overshoot the quota however many arrive at once.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Response};
 use serde::Deserialize;
 
@@ -70,16 +69,21 @@ impl Policy {
     /// One more request of `subject`, refused (the update's condition fails) once `quota` are
     /// counted in the window. Also usable inside a transaction.
     pub fn attempt(&self, subject: &str, now: i64) -> Update {
-        self.count(subject, now).if_below("count", self.quota)
+        self.count(subject, now)
+            .if_below(Counter::COUNT, self.quota)
     }
 
     /// One more request of `subject`, counted whatever the count already is (for budgets that
     /// must not reveal, by a refusal, that they are spent).
     pub fn count(&self, subject: &str, now: i64) -> Update {
-        Update::new(self.counter(subject, now)).add("count", 1).set(
-            "expiresAt",
-            AttributeValue::N(self.expires_at(now).to_string()),
-        )
+        Update::new(self.counter(subject, now))
+            .add(Counter::COUNT, 1)
+            .set(Counter::EXPIRES_AT, &self.expires_at(now))
+    }
+
+    /// The request counted at `counter` (see [`Self::counter`]) given back: it does not count.
+    pub fn give_back(counter: Key) -> Update {
+        Update::new(counter).add(Counter::COUNT, -1)
     }
 
     /// The state of a client whose quota is spent.
@@ -101,10 +105,19 @@ impl Policy {
     }
 }
 
+/// `THROTTLE#<policy>#<subject>` / `<window start>`: one window's count, written only by `ADD`.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Counter {
     count: u64,
+    #[serde(default)]
+    expires_at: i64,
 }
+
+crate::store::attributes! { Counter in counter_attributes {
+    COUNT: u64 = count,
+    EXPIRES_AT: i64 = expires_at,
+} }
 
 /// Counts one request of `subject` under `policy`: the quota left after it, or a 429 (with
 /// `Retry-After` and the fields) when it is spent.
@@ -139,7 +152,7 @@ pub async fn count_all(
     };
     for policy in policies {
         let item = store.update(policy.count(subject, now)).await?;
-        let Counter { count } = Store::parse(item)?;
+        let Counter { count, .. } = Store::parse(item)?;
         counted.exceeded |= count > policy.quota;
         counted.quotas.push(policy.after(count, now));
     }

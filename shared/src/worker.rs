@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use crate::error::cause_chain;
 use crate::events::{Event, OutboxItem};
+use crate::store::StreamImage;
 
 /// Why one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,7 @@ struct StreamRecord {
 #[derive(Deserialize)]
 struct StreamChange {
     #[serde(rename = "NewImage")]
-    new_image: serde_dynamo::Item,
+    new_image: StreamImage,
 }
 
 /// The event carried by one SQS message.
@@ -65,8 +66,10 @@ pub fn event_of(message: &SqsMessage) -> Result<Event, RecordError> {
             record.event_name
         )));
     }
-    let item: OutboxItem = serde_dynamo::from_item(record.dynamodb.new_image)
-        .map_err(|e| RecordError::Malformed(format!("not an outbox item: {e}")))?;
+    let item: OutboxItem =
+        record.dynamodb.new_image.parse().map_err(|e| {
+            RecordError::Malformed(format!("not an outbox item: {}", cause_chain(&e)))
+        })?;
     Ok(item.event)
 }
 

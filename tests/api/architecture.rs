@@ -260,16 +260,38 @@ fn violations(src: &Path) -> Vec<String> {
     };
     let mut files = Vec::new();
     rust_files(src, &mut files);
-    let mut found = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(src).expect("under src");
-        let module = relative
+    let module_of = |file: &Path| {
+        file.strip_prefix(src)
+            .expect("under src")
             .components()
             .next()
             .and_then(|c| c.as_os_str().to_str())
             .expect("a module")
             .trim_end_matches(".rs")
-            .to_owned();
+            .to_owned()
+    };
+    // A `#[macro_export]` macro lives at the crate root (`crate::name`) but belongs to the
+    // module that defines it: it stands in that module's layer.
+    let mut macros: BTreeMap<String, String> = BTreeMap::new();
+    for file in &files {
+        let source = std::fs::read_to_string(file).expect("read");
+        for exported in source.split("#[macro_export]").skip(1) {
+            if let Some(name) = exported
+                .trim_start()
+                .strip_prefix("macro_rules! ")
+                .and_then(|rest| {
+                    rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .next()
+                })
+            {
+                macros.insert(name.to_owned(), module_of(file));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src).expect("under src");
+        let module = module_of(&file);
         if module == "lib" {
             continue;
         }
@@ -282,6 +304,7 @@ fn violations(src: &Path) -> Vec<String> {
         };
         let source = std::fs::read_to_string(&file).expect("read");
         for dep in crate_paths(&source) {
+            let dep = macros.get(&dep).cloned().unwrap_or(dep);
             if dep == module {
                 continue;
             }
@@ -407,4 +430,105 @@ fn each_function_is_described_once_in_the_template() {
             manifest.display()
         );
     }
+}
+
+/// The files that may handle DynamoDB's raw shapes (`AttributeValue`, raw item maps, a
+/// hand-serialised item): the store, and the tools that read raw records — the local pumps'
+/// filter, soak's ledger, the handler bench's canned answers, the tests' raw reads and the
+/// stream records their fixtures build. Everything
+/// else reads and writes typed items, and names attributes through the items' `attributes!`.
+const RAW_SHAPES_ALLOWED: &[&str] = &[
+    "shared/src/store/",
+    "infra/src/pumps/filter.rs",
+    "infra/src/bin/ferrite-soak/ledger.rs",
+    "bench/handlers/benches/handlers.rs",
+    "tests/src/call.rs",
+    "tests/src/outbox.rs",
+    "tests/api/attacks/feeds.rs",
+    "tests/api/attacks/mod.rs",
+];
+
+/// Each `.rs` file of the workspace's crates (not `target/`), relative to the root.
+fn workspace_rust_files() -> Vec<(String, String)> {
+    let root = root();
+    let mut files = Vec::new();
+    for dir in ["shared", "functions", "infra", "tests", "bench", "api-spec"] {
+        let path = root.join(dir);
+        if path.is_dir() {
+            rust_files(&path, &mut files);
+        }
+    }
+    files
+        .into_iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "target"))
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).expect("source");
+            let relative = f.strip_prefix(&root).expect("in the workspace");
+            (relative.to_string_lossy().replace('\\', "/"), text)
+        })
+        .collect()
+}
+
+/// Where `source` handles a raw DynamoDB shape, as `file:line: what`.
+fn raw_shapes(file: &str, source: &str) -> Vec<String> {
+    const RAW: &[&str] = &[
+        "AttributeValue",
+        "RawItem",
+        "serde_dynamo::",
+        "Attr::declared",
+    ];
+    let code = source
+        .split("#[cfg(test)]\nmod ")
+        .next()
+        .unwrap_or_default();
+    code.lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .enumerate()
+        .flat_map(|(n, line)| {
+            RAW.iter()
+                .filter(|raw| line.contains(*raw))
+                .map(move |raw| format!("{file}:{}: {raw}", n + 1))
+        })
+        .collect()
+}
+
+#[test]
+fn dynamodb_shapes_appear_only_in_the_store_and_the_tools_that_read_raw_records() {
+    let found: Vec<String> = workspace_rust_files()
+        .iter()
+        .filter(|(file, _)| !RAW_SHAPES_ALLOWED.iter().any(|a| file.starts_with(a)))
+        .filter(|(file, _)| file != "tests/api/architecture.rs")
+        .flat_map(|(file, source)| raw_shapes(file, source))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "read and write typed items; name attributes with the item's `attributes!` constants:\n{}",
+        found.join("\n")
+    );
+    // The check itself: a domain file building a value by hand is caught.
+    let planted = "fn f() { let v = aws_sdk_dynamodb::types::AttributeValue::S(x); }";
+    assert_eq!(raw_shapes("shared/src/posts/x.rs", planted).len(), 1);
+}
+
+#[test]
+fn the_store_takes_attribute_names_only_as_typed_attributes_of_items() {
+    // An attribute named by text would let a domain file spell one that no item has.
+    let mut found = Vec::new();
+    for (file, source) in workspace_rust_files() {
+        if !file.starts_with("shared/src/store/") {
+            continue;
+        }
+        let code = code_of(&source);
+        let after = |marker: &'static str| code.split(marker).skip(1);
+        for signature in after("pub fn ").chain(after("pub async fn ")) {
+            let signature = signature.split(['{', ';']).next().unwrap_or_default();
+            let textual = ["attr: &str", "attr: String", "path: &[&str]", "attr: impl"]
+                .iter()
+                .any(|p| signature.contains(p));
+            if textual {
+                found.push(format!("{file}: pub fn {signature}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use ferrite_tests::TestApp;
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
@@ -24,6 +23,10 @@ struct UserItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
 }
+
+shared::store::attributes! { UserItem in user_item_attributes {
+    NAME: String = name,
+} }
 
 impl UserItem {
     fn new(id: UserId, email: &Email, name: &str) -> Self {
@@ -184,7 +187,7 @@ async fn optimistic_locking_rejects_a_stale_version() {
     // The production path: an Update conditioned on the version read (`bump_version`).
     let rename = |key: &Key, expected: u64, n: &str| {
         Update::new(key.clone())
-            .set("name", AttributeValue::S(n.to_owned()))
+            .set(UserItem::NAME, &n.to_owned())
             .if_exists()
             .bump_version(expected)
     };
@@ -240,7 +243,7 @@ async fn concurrent_updates_of_one_version_have_exactly_one_winner() {
         let store = store.clone();
         tasks.spawn(async move {
             let change = Update::new(Key::user(id))
-                .set("name", AttributeValue::S(format!("writer {writer}")))
+                .set(UserItem::NAME, &format!("writer {writer}"))
                 .bump_version(1);
             store.update(change).await.map(|_| writer)
         });

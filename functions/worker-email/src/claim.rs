@@ -42,7 +42,15 @@ pub(crate) struct Claim {
     state: ClaimState,
     template: String,
     expires_at: i64,
+    /// SES's id of the sent message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
 }
+
+shared::store::attributes! { Claim in claim_attributes {
+    STATE: ClaimState = state,
+    MESSAGE_ID: String = message_id,
+} }
 
 /// The claim of the event's `n`th email (see [`Key::email_send`]).
 pub(crate) fn claim_key(event: &Event, n: usize) -> Key {
@@ -66,6 +74,7 @@ pub(crate) async fn claim(
         state: ClaimState::Sending,
         template: template.to_owned(),
         expires_at: store.expires_in(CLAIM_TTL_SECS),
+        message_id: None,
     };
     match store.put_new(&claim).await {
         Ok(()) => Ok(true),
@@ -109,14 +118,29 @@ pub(crate) async fn reject(
 /// metric's outcome of that name.
 async fn settle(store: &shared::store::Store, key: &Key, event: &Event, state: ClaimState) {
     let name = state.name();
-    let marked = match Update::new(key.clone()).set_value("state", &state) {
-        Ok(update) => store.update(update).await,
-        Err(error) => Err(error),
-    };
+    let marked = store
+        .update(Update::new(key.clone()).set(Claim::STATE, &state))
+        .await;
     if let Err(error) = marked {
         tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), state = name, "claim not marked");
     }
     metrics::counter!(shared::telemetry::metric::EMAIL, "outcome" => name).increment(1);
+}
+
+/// Marks the claim `sent`, with SES's message id. The email is out: failing to mark it would
+/// only make a redelivery skip it anyway, so a failure is logged, not returned.
+pub(crate) async fn mark_sent(
+    store: &shared::store::Store,
+    key: Key,
+    event: &Event,
+    message_id: &str,
+) {
+    let update = Update::new(key)
+        .set(Claim::STATE, &ClaimState::Sent)
+        .set(Claim::MESSAGE_ID, &message_id.to_owned());
+    if let Err(error) = store.update(update).await {
+        tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "email sent, claim not marked");
+    }
 }
 
 /// Gives up a claim, so that SQS's retry can send.

@@ -20,16 +20,15 @@
 mod claim;
 mod mailer;
 
-use claim::{claim, claim_key, reject, release, void};
+use claim::{claim, claim_key, mark_sent, reject, release, void};
 pub use mailer::{Mailer, Rendered};
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::State;
 use shared::config::ConfigError;
 use shared::events::{EmailIntent, Event, Recipient};
-use shared::store::{Key, Update};
+use shared::store::Key;
 use shared::telemetry::metric;
 use shared::worker::{self, RecordError};
 
@@ -249,16 +248,7 @@ async fn deliver_one(
         .await;
     match sent {
         Ok(output) => {
-            let update = Update::new(key)
-                .set("state", AttributeValue::S("sent".into()))
-                .set(
-                    "messageId",
-                    AttributeValue::S(output.message_id().unwrap_or_default().to_owned()),
-                );
-            // The email is out; failing to mark it would only make a redelivery skip it anyway.
-            if let Err(error) = store.update(update).await {
-                tracing::warn!(eventId = %event.id, error = %shared::error::cause_chain(&error), "email sent, claim not marked");
-            }
+            mark_sent(store, key, event, output.message_id().unwrap_or_default()).await;
             tracing::info!(eventId = %event.id, template = %intent.template, "email sent");
             metrics::counter!(metric::EMAIL, "outcome" => "sent").increment(1);
             Ok(())
@@ -304,10 +294,10 @@ fn permanent_rejection(
 fn with_token(intent: &EmailIntent, token: &str) -> EmailIntent {
     let mut intent = intent.clone();
     if let Some(link) = intent.link {
-        // The template's variable is named like the user's pointer to the newest link.
-        intent
-            .vars
-            .insert(link.purpose.pointer().to_owned(), token.to_owned());
+        intent.vars.insert(
+            link.purpose.template_variable().to_owned(),
+            token.to_owned(),
+        );
     }
     intent
 }

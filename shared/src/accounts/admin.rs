@@ -1,6 +1,6 @@
 //! The admin operations: listing users, roles and status, deletion, and the last-admin guard.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::auth::Role;
 use crate::error::ApiError;
@@ -13,21 +13,21 @@ use crate::store::{
 };
 use crate::validate::Email;
 
-use super::items::{EmailClaim, UserItem, UserStatus, UserView, admin_counter_key};
+use super::items::{AdminCounter, EmailClaim, UserItem, UserStatus, UserView};
 use super::{Principal, find_user, greeting, recovery::void_links, sessions::session_deletes};
 
 /// The admin counter change when `user` stops being an active admin: fails the transaction
 /// (409 `LAST_ADMIN`) if it is the last one.
 fn leave_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
-    Update::new(admin_counter_key())
-        .add("count", -1)
-        .if_greater("count", 1)
+    Update::new(AdminCounter::key())
+        .add(AdminCounter::COUNT, -1)
+        .if_greater(AdminCounter::COUNT, 1)
         .into_transact(store)
 }
 
 fn join_admins(store: &Store) -> Result<TransactWriteItem, StoreError> {
-    Update::new(admin_counter_key())
-        .add("count", 1)
+    Update::new(AdminCounter::key())
+        .add(AdminCounter::COUNT, 1)
         .into_transact(store)
 }
 
@@ -87,8 +87,8 @@ pub(super) async fn delete_user(
         // refuses the deletion (412; asked again, it is the 409 above).
         Update::new(user.key())
             .if_exists()
-            .if_number("propertyCount", 0)
-            .if_number("activeLeaseCount", 0)
+            .if_number(UserItem::PROPERTY_COUNT, 0)
+            .if_number(UserItem::ACTIVE_LEASE_COUNT, 0)
             .into_delete(store)?,
         store.delete_op(&Key::email(&email), false)?,
     ];
@@ -123,7 +123,7 @@ pub async fn list_users(
     }
     .newest_first();
     if let Some(role) = role {
-        query = query.contains("roles", role.as_str());
+        query = query.contains(UserItem::ROLES, role.as_str());
     }
     let users: Page<UserItem> = state.store.query_page(&query, page).await?;
     Ok(Page {
@@ -172,23 +172,17 @@ pub async fn admin_update_user(
     }
     let now = state.clock.timestamp();
     let mut update = Update::new(user.key())
-        .set_value("roles", &roles)?
-        .set("name", AttributeValue::S(name.clone()))
-        .set("status", AttributeValue::S(status.as_str().to_owned()))
-        .set(
-            "gsi2pk",
-            AttributeValue::S(UserItem::status_partition(status)),
-        )
-        .set("updatedAt", AttributeValue::S(now.clone()))
+        .set(UserItem::ROLES, &roles)
+        .set(UserItem::NAME, &name)
+        .set(UserItem::STATUS, &status)
+        .set(UserItem::GSI2PK, &UserItem::status_partition(status))
+        .set(UserItem::UPDATED_AT, &now)
         .bump_version(version);
     let disabling = status == UserStatus::Disabled && user.status == UserStatus::Active;
     if disabling {
         // Every session and email link of the account ends, however many there are.
         update = void_links(
-            update.set(
-                "sessionEpoch",
-                AttributeValue::N((user.session_epoch + 1).to_string()),
-            ),
+            update.set(UserItem::SESSION_EPOCH, &(user.session_epoch + 1)),
             state.clock.unix_millis(),
         );
     }
@@ -270,8 +264,8 @@ pub async fn grant_role(state: &State, email: &Email, role: Role) -> Result<User
     let now = state.clock.timestamp();
     let mut writes = vec![
         Update::new(user.key())
-            .set_value("roles", &roles)?
-            .set("updatedAt", AttributeValue::S(now.clone()))
+            .set(UserItem::ROLES, &roles)
+            .set(UserItem::UPDATED_AT, &now)
             .bump_version(user.version)
             .into_transact(store)?,
     ];

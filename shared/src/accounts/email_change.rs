@@ -2,8 +2,6 @@
 //! to the new address. The address (and its uniqueness claim) moves only when the link is
 //! opened, in one transaction; every session but the one that asked ends then.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use crate::config::RegistrationMode;
 use crate::error::ApiError;
 use crate::events::{Event, LinkRequest, outbox_put};
@@ -12,7 +10,7 @@ use crate::state::State;
 use crate::store::{Key, OnCondition, Update};
 use crate::validate::Email;
 
-use super::items::{EmailClaim, SessionItem, TokenPurpose};
+use super::items::{EmailClaim, SessionItem, TokenPurpose, UserItem};
 use super::recovery::{invalid_token, is_newest, take_token, void_links};
 use super::sessions::sessions_after_epoch;
 use super::throttle::{LinkMail, confirm_password, link_mail_budget};
@@ -83,14 +81,11 @@ pub async fn request_email_change(
         .transact(vec![
             give_back.op,
             Update::new(user.key())
-                .set("pendingEmail", AttributeValue::S(new_email.to_string()))
-                .set(
-                    "pendingEmailSession",
-                    AttributeValue::S(me.session_id.clone()),
-                )
+                .set(UserItem::PENDING_EMAIL, &new_email.to_string())
+                .set(UserItem::PENDING_EMAIL_SESSION, &me.session_id)
                 // An older request's link dies with its pointer.
-                .remove(TokenPurpose::ChangeEmail.pointer())
-                .set("updatedAt", AttributeValue::S(now))
+                .remove(UserItem::CHANGE_EMAIL_TOKEN)
+                .set(UserItem::UPDATED_AT, &now)
                 .bump_version(user.version)
                 .into_transact(store)?,
             outbox_put(store, event)?,
@@ -136,7 +131,6 @@ pub async fn confirm_email_change(state: &State, token: &str) -> Result<(), ApiE
             .map(|s| s.session_id),
         None => None,
     };
-    let pointer = TokenPurpose::ChangeEmail.pointer();
 
     let mut writes = vec![
         consume,
@@ -148,13 +142,13 @@ pub async fn confirm_email_change(state: &State, token: &str) -> Result<(), ApiE
         store.delete_op(&old_claim, true)?,
         void_links(
             Update::new(user.key())
-                .set("email", AttributeValue::S(new_email.to_string()))
-                .set("emailVerified", AttributeValue::Bool(true))
-                .set("sessionEpoch", AttributeValue::N(epoch.to_string()))
-                .set("updatedAt", AttributeValue::S(state.clock.timestamp())),
+                .set(UserItem::EMAIL, &new_email.to_string())
+                .set(UserItem::EMAIL_VERIFIED, &true)
+                .set(UserItem::SESSION_EPOCH, &epoch)
+                .set(UserItem::UPDATED_AT, &state.clock.timestamp()),
             state.clock.unix_millis(),
         )
-        .if_equals(pointer, AttributeValue::S(token_hash(token)))
+        .if_equals(UserItem::CHANGE_EMAIL_TOKEN, &token_hash(token))
         .bump_version(user.version)
         .into_transact(store)?,
     ];

@@ -6,7 +6,7 @@ use crate::auth::Role;
 use crate::events::Actor;
 use crate::http::QueryEnum;
 use crate::ids::UserId;
-use crate::store::Key;
+use crate::store::{Attr, Key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +93,27 @@ pub struct UserItem {
     pub pending_email_session: Option<String>,
 }
 
+crate::store::attributes! { UserItem in user_attributes {
+    GSI2PK: String = gsi2pk,
+    EMAIL: String = email,
+    NAME: String = name,
+    ROLES: Vec<Role> = roles,
+    STATUS: UserStatus = status,
+    EMAIL_VERIFIED: bool = email_verified,
+    PASSWORD_HASH: String = password_hash,
+    UPDATED_AT: String = updated_at,
+    SESSION_EPOCH: u64 = session_epoch,
+    PROPERTY_COUNT: u64 = property_count,
+    ACTIVE_LEASE_COUNT: u64 = active_lease_count,
+    PUBLISHED_POST_COUNT: i64 = published_post_count,
+    LINKS_VALID_AFTER: u64 = links_valid_after,
+    RESET_TOKEN: String = reset_token,
+    VERIFY_TOKEN: String = verify_token,
+    CHANGE_EMAIL_TOKEN: String = change_email_token,
+    PENDING_EMAIL: String = pending_email,
+    PENDING_EMAIL_SESSION: String = pending_email_session,
+} }
+
 impl UserItem {
     pub fn key(&self) -> Key {
         Key::user(self.id)
@@ -104,6 +125,15 @@ impl UserItem {
             TokenPurpose::VerifyEmail => self.verify_token.as_deref(),
             TokenPurpose::ResetPassword => self.reset_token.as_deref(),
             TokenPurpose::ChangeEmail => self.change_email_token.as_deref(),
+        }
+    }
+
+    /// The attribute holding the hash of the newest link of `purpose`.
+    pub fn newest_link_attr(purpose: TokenPurpose) -> Attr<Self, String> {
+        match purpose {
+            TokenPurpose::VerifyEmail => Self::VERIFY_TOKEN,
+            TokenPurpose::ResetPassword => Self::RESET_TOKEN,
+            TokenPurpose::ChangeEmail => Self::CHANGE_EMAIL_TOKEN,
         }
     }
 
@@ -174,7 +204,15 @@ pub struct SessionItem {
     /// The user's `session_epoch` when the session began: it lives only while they match.
     #[serde(default)]
     pub epoch: u64,
+    /// When its refresh token was last rotated (none before the first refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refreshed_at: Option<String>,
 }
+
+crate::store::attributes! { SessionItem in session_attributes {
+    EPOCH: u64 = epoch,
+    LAST_REFRESHED_AT: String = last_refreshed_at,
+} }
 
 impl SessionItem {
     pub fn key(user: UserId, session_id: &str) -> Key {
@@ -204,6 +242,11 @@ pub struct RefreshItem {
     pub expires_at: i64,
 }
 
+crate::store::attributes! { RefreshItem in refresh_attributes {
+    STATE: RefreshState = state,
+    ROTATED_AT: i64 = rotated_at,
+} }
+
 impl RefreshItem {
     pub fn key(token_hash: &str) -> Key {
         Key::new(format!("REFRESH#{token_hash}"), "REFRESH")
@@ -230,7 +273,21 @@ impl OneTimeToken {
     }
 }
 
-/// `STATS` / `ADMINS`: how many active admins exist (guards the last one).
-pub fn admin_counter_key() -> Key {
-    Key::new("STATS", "ADMINS")
+/// `STATS` / `ADMINS`: how many active admins exist (guards the last one). Written only by
+/// `ADD`, never put whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminCounter {
+    #[serde(default)]
+    pub count: u64,
+}
+
+crate::store::attributes! { AdminCounter in admin_counter_attributes {
+    COUNT: u64 = count,
+} }
+
+impl AdminCounter {
+    pub fn key() -> Key {
+        Key::new("STATS", "ADMINS")
+    }
 }

@@ -23,6 +23,7 @@
 //! rotation, which answers 401 without revoking (a client's concurrent retry).
 
 mod admin;
+pub mod counts;
 mod email_change;
 pub mod items;
 mod principal;

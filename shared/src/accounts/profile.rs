@@ -1,7 +1,6 @@
 //! The signed-in user's own account (profile, password change, deletion) and anyone's public
 //! profile.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -36,8 +35,8 @@ pub async fn update_profile(
     store
         .transact(vec![
             Update::new(user.key())
-                .set("name", AttributeValue::S(name.as_str().to_owned()))
-                .set("updatedAt", AttributeValue::S(now.clone()))
+                .set(UserItem::NAME, &name.as_str().to_owned())
+                .set(UserItem::UPDATED_AT, &now)
                 .bump_version(version)
                 .into_transact(store)?,
             outbox_put(store, event)?,

@@ -1,7 +1,7 @@
 //! Email links and recovery: links minted when the email is sent, password reset, email
 //! verification, and setting a password (which ends everything the old one opened).
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::auth::password::{self};
 use crate::error::ApiError;
@@ -42,9 +42,9 @@ pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<Strin
             expires_at: store.expires_in(ttl),
         })?,
         Update::new(Key::user(link.user_id))
-            .set(link.purpose.pointer(), AttributeValue::S(hash))
+            .set(UserItem::newest_link_attr(link.purpose), &hash)
             .if_exists()
-            .if_below("linksValidAfter", link.requested_ms)
+            .if_below(UserItem::LINKS_VALID_AFTER, link.requested_ms)
             .into_transact(store)?,
     ];
     match store.transact(writes).await {
@@ -181,12 +181,12 @@ fn token_race(error: StoreError) -> ApiError {
 /// change.
 pub(super) fn void_links(update: Update, now_ms: u64) -> Update {
     update
-        .set("linksValidAfter", AttributeValue::N(now_ms.to_string()))
-        .remove(TokenPurpose::ResetPassword.pointer())
-        .remove(TokenPurpose::VerifyEmail.pointer())
-        .remove(TokenPurpose::ChangeEmail.pointer())
-        .remove("pendingEmail")
-        .remove("pendingEmailSession")
+        .set(UserItem::LINKS_VALID_AFTER, &now_ms)
+        .remove(UserItem::RESET_TOKEN)
+        .remove(UserItem::VERIFY_TOKEN)
+        .remove(UserItem::CHANGE_EMAIL_TOKEN)
+        .remove(UserItem::PENDING_EMAIL)
+        .remove(UserItem::PENDING_EMAIL_SESSION)
 }
 
 /// `POST /auth/password/reset`: sets a new password from a reset link and ends every session.
@@ -245,17 +245,14 @@ pub(super) async fn set_password(
     let epoch = user.session_epoch + 1;
     let mut update = void_links(
         Update::new(user.key())
-            .set("passwordHash", AttributeValue::S(hash))
-            .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
-            .set("sessionEpoch", AttributeValue::N(epoch.to_string())),
+            .set(UserItem::PASSWORD_HASH, &hash)
+            .set(UserItem::UPDATED_AT, &state.clock.timestamp())
+            .set(UserItem::SESSION_EPOCH, &epoch),
         state.clock.unix_millis(),
     )
     .bump_version(user.version);
     if let Some(token) = how.link {
-        update = update.if_equals(
-            TokenPurpose::ResetPassword.pointer(),
-            AttributeValue::S(token_hash(token)),
-        );
+        update = update.if_equals(UserItem::RESET_TOKEN, &token_hash(token));
     }
     let mut writes = how.also;
     writes.push(update.into_transact(store)?);
@@ -276,14 +273,13 @@ pub async fn verify_email(state: &State, token: &str) -> Result<(), ApiError> {
         .await?
         .ok_or_else(invalid_token)?;
     is_newest(&user, TokenPurpose::VerifyEmail, token)?;
-    let pointer = TokenPurpose::VerifyEmail.pointer();
     let mut writes = vec![
         consume,
         Update::new(user.key())
-            .set("emailVerified", AttributeValue::Bool(true))
-            .set("updatedAt", AttributeValue::S(state.clock.timestamp()))
-            .remove(pointer)
-            .if_equals(pointer, AttributeValue::S(token_hash(token)))
+            .set(UserItem::EMAIL_VERIFIED, &true)
+            .set(UserItem::UPDATED_AT, &state.clock.timestamp())
+            .remove(UserItem::VERIFY_TOKEN)
+            .if_equals(UserItem::VERIFY_TOKEN, &token_hash(token))
             .bump_version(user.version)
             .into_transact(store)?,
     ];

@@ -1,7 +1,7 @@
 //! Sessions: sign-in, refresh-token rotation with reuse detection, logout, and the cap on
 //! sessions per account.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::auth::password::{self, Check};
 use crate::auth::{self, jwt};
@@ -43,6 +43,7 @@ pub(super) fn new_session(
             created_at: state.clock.timestamp(),
             expires_at,
             epoch: user.session_epoch,
+            last_refreshed_at: None,
         })?,
         store.put_new_op(&RefreshItem {
             pk: refresh_key.pk,
@@ -183,7 +184,7 @@ async fn sign_in(
         let new_hash = password::hash(&password).map_err(ApiError::internal)?;
         writes.push(
             Update::new(user.key())
-                .set("passwordHash", AttributeValue::S(new_hash.clone()))
+                .set(UserItem::PASSWORD_HASH, &new_hash)
                 .bump_version(user.version)
                 .into_transact(store)?,
         );
@@ -248,12 +249,9 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
     let new_key = RefreshItem::key(&token_hash(&new_token));
     let writes = vec![
         Update::new(key)
-            .set("state", AttributeValue::S("rotated".into()))
-            .set(
-                "rotatedAt",
-                AttributeValue::N(state.clock.unix_seconds().to_string()),
-            )
-            .if_equals("state", AttributeValue::S("active".into()))
+            .set(RefreshItem::STATE, &RefreshState::Rotated)
+            .set(RefreshItem::ROTATED_AT, &state.clock.unix_seconds())
+            .if_equals(RefreshItem::STATE, &RefreshState::Active)
             .into_transact(store)?,
         store.put_new_op(&RefreshItem {
             pk: new_key.pk,
@@ -266,15 +264,12 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
         })?,
         // The session must still exist (not revoked meanwhile)...
         Update::new(SessionItem::key(user.id, &item.session_id))
-            .set(
-                "lastRefreshedAt",
-                AttributeValue::S(state.clock.timestamp()),
-            )
+            .set(SessionItem::LAST_REFRESHED_AT, &state.clock.timestamp())
             .if_exists()
             .into_transact(store)?,
         // ...and every session must not have ended meanwhile.
         Update::new(user.key())
-            .if_number("sessionEpoch", user.session_epoch)
+            .if_number(UserItem::SESSION_EPOCH, user.session_epoch)
             .into_check(store)?,
     ];
     store.transact(writes).await.map_err(|error| match error {
@@ -316,7 +311,7 @@ async fn revoke_session(
     if let Some(key) = refresh_key {
         writes.push(
             Update::new(key)
-                .set("state", AttributeValue::S("revoked".into()))
+                .set(RefreshItem::STATE, &RefreshState::Revoked)
                 .if_exists()
                 .into_transact(store)?,
         );
@@ -375,7 +370,7 @@ pub(super) async fn sessions_after_epoch(
     if let Some(session) = keep {
         writes.push(
             Update::new(SessionItem::key(user, session))
-                .set("epoch", AttributeValue::N(epoch.to_string()))
+                .set(SessionItem::EPOCH, &epoch)
                 .if_exists()
                 .into_transact(&state.store)?,
         );

@@ -30,7 +30,7 @@ pub(super) fn login_policies(limits: &Limits) -> [Policy; 2] {
 /// counted *before* the password is checked and given back when it was right, so parallel
 /// guesses cannot all be checked against the same count.
 pub(super) fn give_back(store: &Store, counter: Key) -> Result<TransactWriteItem, StoreError> {
-    Update::new(counter).add("count", -1).into_transact(store)
+    Policy::give_back(counter).into_transact(store)
 }
 
 /// A counted attempt refused because a budget is spent: 429 naming the spent budgets (the one
@@ -76,7 +76,7 @@ pub(super) async fn confirm_password(
     }
     Ok(GiveBack {
         op: give_back(store, counter.clone())?,
-        update: Update::new(counter).add("count", -1),
+        update: Policy::give_back(counter),
     })
 }
 

@@ -354,7 +354,7 @@ pub async fn mine(
 ) -> Result<Page<PostSummary>, ApiError> {
     let mut query = KeyQuery::index(Index::Gsi1, keys::author_posts(me.id())).newest_first();
     if let Some(status) = status {
-        query = query.contains("status", status.as_str());
+        query = query.contains(PostItem::STATUS, status.as_str());
     }
     let posts: Page<PostItem> = state.store.query_page(&query, page).await?;
     let author = super::Author::me(me);

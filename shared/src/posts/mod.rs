@@ -48,7 +48,7 @@ use crate::error::ApiError;
 use crate::events::Event;
 use crate::http::{PathId, QueryEnum};
 use crate::ids::UserId;
-use crate::store::{Key, Store};
+use crate::store::{Key, Store, StoreError};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -180,6 +180,18 @@ pub struct PostItem {
     pub version: u64,
 }
 
+crate::store::attributes! { PostItem in post_attributes {
+    GSI2PK: String = gsi2pk,
+    GSI2SK: String = gsi2sk,
+    TITLE: String = title,
+    BODY: String = body,
+    TAGS: Vec<String> = tags,
+    STATUS: PostStatus = status,
+    UPDATED_AT: String = updated_at,
+    PUBLISHED_AT: String = published_at,
+    PUBLISHED_MS: u64 = published_ms,
+} }
+
 /// What the API shows of a post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -308,16 +320,11 @@ impl Author {
     }
 }
 
-/// The name of a user item (read as raw attributes: only `name` is needed).
-fn author_of(id: UserId, item: &crate::store::RawItem) -> Author {
-    Author {
-        id,
-        name: item
-            .get("name")
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default(),
-    }
+/// What a post needs of its author's user item: the name.
+#[derive(Deserialize)]
+struct Named {
+    #[serde(default)]
+    name: String,
 }
 
 /// The accounts of `authors` that still exist, with their names (one BatchGetItem): posts of
@@ -335,16 +342,16 @@ async fn authors_of(
     Ok(wanted
         .into_iter()
         .zip(found)
-        .filter_map(|(id, item)| item.map(|item| (id, author_of(id, &item))))
-        .collect())
+        .filter_map(|(id, item)| item.map(|item| (id, item)))
+        .map(|(id, item)| {
+            let Named { name } = Store::parse(item)?;
+            Ok((id, Author { id, name }))
+        })
+        .collect::<Result<_, StoreError>>()?)
 }
 
 /// `author`'s account if it still exists, named (one GetItem).
 async fn find_author(store: &Store, author: UserId) -> Result<Option<Author>, ApiError> {
-    #[derive(Deserialize)]
-    struct Named {
-        name: String,
-    }
     let user: Option<Named> = store.get(&Key::user(author)).await?;
     Ok(user.map(|user| Author {
         id: author,

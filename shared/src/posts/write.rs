@@ -333,15 +333,15 @@ pub async fn update(
 
     let mut writes = vec![
         Update::new(post_key(id))
-            .set_value("title", &after.title)?
-            .set_value("body", &after.body)?
-            .set_value("tags", &after.tags)?
-            .set_value("status", &after.status)?
-            .set_value("updatedAt", &after.updated_at)?
-            .set_or_remove("publishedAt", after.published_at.as_ref())?
-            .set_or_remove("publishedMs", after.published_ms.as_ref())?
-            .set_or_remove("gsi2pk", after.gsi2pk.as_ref())?
-            .set_or_remove("gsi2sk", after.gsi2sk.as_ref())?
+            .set(PostItem::TITLE, &after.title)
+            .set(PostItem::BODY, &after.body)
+            .set(PostItem::TAGS, &after.tags)
+            .set(PostItem::STATUS, &after.status)
+            .set(PostItem::UPDATED_AT, &after.updated_at)
+            .set_or_remove(PostItem::PUBLISHED_AT, after.published_at.as_ref())
+            .set_or_remove(PostItem::PUBLISHED_MS, after.published_ms.as_ref())
+            .set_or_remove(PostItem::GSI2PK, after.gsi2pk.as_ref())
+            .set_or_remove(PostItem::GSI2SK, after.gsi2sk.as_ref())
             .bump_version(before.version)
             .into_transact(store)?,
     ];
@@ -426,11 +426,13 @@ fn published_count(
     if delta == 0 {
         return Ok(None);
     }
-    Update::new(Key::user(author))
-        .add("publishedPostCount", delta)
-        .if_exists()
-        .into_transact(store)
-        .map(Some)
+    accounts::counts::change(
+        author,
+        accounts::counts::AccountCount::PublishedPosts,
+        delta,
+    )
+    .into_transact(store)
+    .map(Some)
 }
 
 /// A post change's failed condition: the author's account, when it is the count's (`count_index`)

@@ -1,9 +1,8 @@
 //! Editing and deleting a property (the owner or an admin), each one transaction with its
 //! event, conditioned on the version read.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use crate::accounts::Principal;
+use crate::accounts::counts::{self, AccountCount};
 use crate::accounts::items::UserItem;
 use crate::error::ApiError;
 use crate::events::outbox_put;
@@ -12,8 +11,8 @@ use crate::state::State;
 use crate::store::{Key, OnCondition, Update, expect_version};
 
 use super::{
-    AccountCount, Address, PropertyItem, PropertyKind, PropertyView, account_count, city_key,
-    file_number_key, load, place_partition, property_event, property_key, require_manager,
+    Address, PropertyItem, PropertyKind, PropertyView, city_key, file_number_key, load,
+    place_partition, property_event, property_key, require_manager,
 };
 
 /// What `PATCH /properties/{id}` may change. The file number is the property's name in the
@@ -61,11 +60,11 @@ pub async fn update(
         .change("kind", before.kind, after.kind);
     let writes = vec![
         Update::new(property_key(id))
-            .set_value("address", &after.address)?
-            .set_value("kind", &after.kind)?
-            .set("gsi2pk", AttributeValue::S(after.gsi2pk.clone()))
-            .set("gsi2sk", AttributeValue::S(after.gsi2sk.clone()))
-            .set("updatedAt", AttributeValue::S(now))
+            .set(PropertyItem::ADDRESS, &after.address)
+            .set(PropertyItem::KIND, &after.kind)
+            .set(PropertyItem::GSI2PK, &after.gsi2pk)
+            .set(PropertyItem::GSI2SK, &after.gsi2sk)
+            .set(PropertyItem::UPDATED_AT, &now)
             .if_exists()
             .bump_version(version)
             .into_transact(store)?,
@@ -103,7 +102,7 @@ pub async fn delete(state: &State, me: &Principal, id: PropertyId) -> Result<(),
     let writes = vec![
         store.delete_versioned_op(&property_key(id), property.version)?,
         store.delete_op(&file_number_key(&number), true)?,
-        account_count(property.owner_id, AccountCount::Properties, -1).into_transact(store)?,
+        counts::change(property.owner_id, AccountCount::Properties, -1).into_transact(store)?,
         outbox_put(store, event)?,
     ];
     store.transact(writes).await.or_stale()

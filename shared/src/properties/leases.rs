@@ -12,10 +12,10 @@
 //! Who sees a lease: its tenant, the property's owner and admins — for anyone else it does not
 //! exist (404), so neither do the tenants' identities.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
+use crate::accounts::counts::{self, AccountCount};
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Event, outbox_put};
@@ -24,10 +24,8 @@ use crate::state::State;
 use crate::store::{Index, Key, KeyQuery, OnCondition, Page, PageRequest, Update};
 use crate::validate::Invalid;
 
-use super::units::{
-    UnitLookup, UnitStatus, find, id_value, status_value, unit_lookup_key, unit_not_found,
-};
-use super::{AccountCount, account_count, load, property_key, require_manager};
+use super::units::{UnitLookup, UnitStatus, UnitView, find, unit_lookup_key, unit_not_found};
+use super::{PropertyItem, load, property_key, require_manager};
 
 /// Whether a lease is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -68,6 +66,13 @@ pub struct LeaseView {
     pub created_at: String,
     pub updated_at: String,
 }
+
+// The lease item flattens its view: these are the item's own attributes.
+crate::store::attributes! { LeaseView in lease_attributes {
+    STATUS: LeaseStatus = status,
+    END_DATE: String = end_date,
+    UPDATED_AT: String = updated_at,
+} }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LeaseItem {
@@ -245,17 +250,24 @@ pub async fn create_lease(
         .change("rent", (), &lease.rent);
     let writes = vec![
         Update::new(property_key(property.id))
-            .set_value_at(&["units", &key, "status"], &UnitStatus::Leased)?
-            .add("activeLeases", 1)
-            .set("updatedAt", AttributeValue::S(now))
-            .add("version", 1)
-            .if_equals_at(&["units", &key, "id"], id_value(unit.id))
-            .if_equals_at(
-                &["units", &key, "status"],
-                status_value(UnitStatus::Vacant)?,
+            .set_entry_field(
+                PropertyItem::UNITS,
+                &key,
+                UnitView::STATUS,
+                &UnitStatus::Leased,
+            )
+            .add(PropertyItem::ACTIVE_LEASES, 1)
+            .set(PropertyItem::UPDATED_AT, &now)
+            .next_version()
+            .if_entry_field_equals(PropertyItem::UNITS, &key, UnitView::ID, &unit.id)
+            .if_entry_field_equals(
+                PropertyItem::UNITS,
+                &key,
+                UnitView::STATUS,
+                &UnitStatus::Vacant,
             )
             .into_transact(store)?,
-        account_count(lease.tenant_id, AccountCount::ActiveLeases, 1).into_transact(store)?,
+        counts::change(lease.tenant_id, AccountCount::ActiveLeases, 1).into_transact(store)?,
         store.put_new_op(&LeaseItem {
             pk: key_of.pk,
             sk: key_of.sk,
@@ -351,19 +363,24 @@ pub async fn end_lease(
         .change("endDate", &lease.end_date, &after.end_date);
     let writes = vec![
         Update::new(lease_key(id))
-            .set("status", AttributeValue::S("ended".into()))
-            .set_value("endDate", &after.end_date)?
-            .set("updatedAt", AttributeValue::S(now.clone()))
-            .if_equals("status", AttributeValue::S("active".into()))
+            .set(LeaseView::STATUS, &LeaseStatus::Ended)
+            .set_or_remove(LeaseView::END_DATE, after.end_date.as_ref())
+            .set(LeaseView::UPDATED_AT, &now)
+            .if_equals(LeaseView::STATUS, &LeaseStatus::Active)
             .into_transact(store)?,
         Update::new(property_key(property.id))
-            .set_value_at(&["units", &key, "status"], &UnitStatus::Vacant)?
-            .add("activeLeases", -1)
-            .set("updatedAt", AttributeValue::S(now))
-            .add("version", 1)
-            .if_equals_at(&["units", &key, "id"], id_value(lease.unit_id))
+            .set_entry_field(
+                PropertyItem::UNITS,
+                &key,
+                UnitView::STATUS,
+                &UnitStatus::Vacant,
+            )
+            .add(PropertyItem::ACTIVE_LEASES, -1)
+            .set(PropertyItem::UPDATED_AT, &now)
+            .next_version()
+            .if_entry_field_equals(PropertyItem::UNITS, &key, UnitView::ID, &lease.unit_id)
             .into_transact(store)?,
-        account_count(lease.tenant_id, AccountCount::ActiveLeases, -1).into_transact(store)?,
+        counts::change(lease.tenant_id, AccountCount::ActiveLeases, -1).into_transact(store)?,
         outbox_put(store, event)?,
     ];
     store

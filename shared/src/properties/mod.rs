@@ -40,14 +40,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
-use crate::accounts::items::{UserItem, UserStatus};
+use crate::accounts::counts::{self, AccountCount};
+use crate::accounts::items::UserItem;
 use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Event, outbox_put};
 use crate::http::PathId;
 use crate::ids::{PropertyId, UserId};
 use crate::state::State;
-use crate::store::{Key, OnCondition, Store, Update};
+use crate::store::{Key, OnCondition, Store};
 use crate::validate::{Invalid, visible_line};
 
 /// File numbers: 1–32 characters of `A-Z`, `0-9`, `-` and `/`.
@@ -207,6 +208,9 @@ pub struct PropertyItem {
     /// The units, by label as compared (see [`units`]).
     #[serde(default)]
     pub units: BTreeMap<String, UnitView>,
+    /// How many units it has (kept with them: a cap holds under concurrent creations).
+    #[serde(default)]
+    pub unit_count: u64,
     /// Active leases of its units (see [`leases`]): a property is deleted only without one.
     #[serde(default)]
     pub active_leases: u64,
@@ -214,6 +218,19 @@ pub struct PropertyItem {
     pub updated_at: String,
     pub version: u64,
 }
+
+crate::store::attributes! { PropertyItem in property_attributes {
+    GSI1PK: String = gsi1pk,
+    GSI2PK: String = gsi2pk,
+    GSI2SK: String = gsi2sk,
+    ADDRESS: Address = address,
+    KIND: PropertyKind = kind,
+    OWNER_ID: UserId = owner_id,
+    UNITS: BTreeMap<String, UnitView> = units,
+    UNIT_COUNT: u64 = unit_count,
+    ACTIVE_LEASES: u64 = active_leases,
+    UPDATED_AT: String = updated_at,
+} }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -330,34 +347,6 @@ fn property_event(kind: &str, me: &Principal, id: PropertyId, now: String) -> Ev
     Event::new(kind, me.actor(), "property", &id.to_string(), now)
 }
 
-/// What an account counts of the registry, each kept in the transactions that change it and
-/// each 0 for the account to be deleted.
-#[derive(Debug, Clone, Copy)]
-enum AccountCount {
-    /// Properties it owns.
-    Properties,
-    /// Leases it holds as a tenant that are active.
-    ActiveLeases,
-}
-
-/// `user`'s `count` moves by `delta`, under the condition that the account exists — and, for
-/// an increase, that it is active: nothing is given to a disabled account.
-fn account_count(user: UserId, count: AccountCount, delta: i64) -> Update {
-    let attr = match count {
-        AccountCount::Properties => "propertyCount",
-        AccountCount::ActiveLeases => "activeLeaseCount",
-    };
-    let update = Update::new(Key::user(user)).add(attr, delta).if_exists();
-    if delta > 0 {
-        update.if_equals(
-            "status",
-            aws_sdk_dynamodb::types::AttributeValue::S(UserStatus::Active.as_str().into()),
-        )
-    } else {
-        update
-    }
-}
-
 /// What `POST /properties` carries, parsed.
 #[derive(Debug, Clone)]
 pub struct NewProperty {
@@ -424,6 +413,7 @@ pub async fn create(
         kind: input.kind,
         owner_id: me.id(),
         units: BTreeMap::new(),
+        unit_count: 0,
         active_leases: 0,
         created_at: now.clone(),
         updated_at: now.clone(),
@@ -442,7 +432,7 @@ pub async fn create(
             sk: claim.sk,
             property_id: id,
         })?,
-        account_count(me.id(), AccountCount::Properties, 1).into_transact(store)?,
+        counts::change(me.id(), AccountCount::Properties, 1).into_transact(store)?,
         outbox_put(store, event)?,
     ];
     store

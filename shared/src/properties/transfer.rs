@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
+use crate::accounts::counts::{self, AccountCount};
 use crate::error::ApiError;
 use crate::events::outbox_put;
 use crate::ids::{PropertyId, TransferId, UserId};
@@ -13,10 +14,7 @@ use crate::state::State;
 use crate::store::{KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
 use crate::validate::{Invalid, visible_text};
 
-use super::{
-    AccountCount, account_count, load, owner_partition, property_event, property_key,
-    require_manager,
-};
+use super::{PropertyItem, load, owner_partition, property_event, property_key, require_manager};
 
 /// The email templates of a transfer: to the previous owner, and to the new one.
 pub const TRANSFERRED_AWAY: &str = "property-transferred-away";
@@ -86,7 +84,6 @@ pub async fn transfer(
         actor_id: me.id(),
         note,
     };
-    let owner = |user: UserId| aws_sdk_dynamodb::types::AttributeValue::S(user.to_string());
     // Both owners are told, each at the address their account has when the email goes.
     let place = property.address.one_line();
     let vars = [
@@ -100,17 +97,14 @@ pub async fn transfer(
         .email_user(TRANSFERRED_TO_YOU, new_owner, &vars);
     let writes = vec![
         Update::new(property_key(id))
-            .set("ownerId", owner(new_owner))
-            .set(
-                "gsi1pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(owner_partition(new_owner)),
-            )
-            .set("updatedAt", aws_sdk_dynamodb::types::AttributeValue::S(now))
-            .if_equals("ownerId", owner(previous))
+            .set(PropertyItem::OWNER_ID, &new_owner)
+            .set(PropertyItem::GSI1PK, &owner_partition(new_owner))
+            .set(PropertyItem::UPDATED_AT, &now)
+            .if_equals(PropertyItem::OWNER_ID, &previous)
             .bump_version(version)
             .into_transact(store)?,
-        account_count(new_owner, AccountCount::Properties, 1).into_transact(store)?,
-        account_count(previous, AccountCount::Properties, -1).into_transact(store)?,
+        counts::change(new_owner, AccountCount::Properties, 1).into_transact(store)?,
+        counts::change(previous, AccountCount::Properties, -1).into_transact(store)?,
         store.put_new_op(&TransferItem {
             pk: history_partition(id),
             sk: entry.id.to_string(),

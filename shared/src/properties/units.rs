@@ -4,7 +4,6 @@
 //! itself, and every unit change is one conditional update of the property (with its event).
 //! A property holds at most [`MAX_UNITS`] units.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
@@ -47,6 +46,11 @@ pub struct UnitView {
     pub created_at: String,
     pub updated_at: String,
 }
+
+crate::store::attributes! { UnitView in unit_attributes {
+    ID: UnitId = id,
+    STATUS: UnitStatus = status,
+} }
 
 /// The fields a unit is created or changed with (absent: unchanged, or none at creation).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,15 +156,6 @@ pub(super) fn find(property: &PropertyItem, unit: UnitId) -> Result<(String, Uni
         .ok_or_else(unit_not_found)
 }
 
-/// A unit status as the item stores it.
-pub(super) fn status_value(status: UnitStatus) -> Result<AttributeValue, ApiError> {
-    Ok(serde_dynamo::to_attribute_value(status).map_err(crate::store::StoreError::from)?)
-}
-
-pub(super) fn id_value(unit: UnitId) -> AttributeValue {
-    AttributeValue::S(unit.to_string())
-}
-
 /// `POST /properties/{id}/units` (the owner or an admin): a new unit, `vacant` unless said
 /// `unavailable`. 409 `UNIT_LABEL_TAKEN` when the property has a unit with that label (compared
 /// without case), 409 `TOO_MANY_UNITS` past [`MAX_UNITS`]. Calls: GetItem, TransactWriteItems.
@@ -195,13 +190,13 @@ pub async fn add_unit(
         .change("status", (), unit.status);
     let writes = vec![
         Update::new(property_key(id))
-            .set_value_at(&["units", &key], &unit)?
-            .add("unitCount", 1)
-            .set("updatedAt", AttributeValue::S(now))
-            .add("version", 1)
+            .set_entry(PropertyItem::UNITS, &key, &unit)
+            .add(PropertyItem::UNIT_COUNT, 1)
+            .set(PropertyItem::UPDATED_AT, &now)
+            .next_version()
             .if_exists()
-            .if_absent_at(&["units", &key])
-            .if_below("unitCount", MAX_UNITS)
+            .if_no_entry(PropertyItem::UNITS, &key)
+            .if_below(PropertyItem::UNIT_COUNT, MAX_UNITS)
             .into_transact(store)?,
         store.put_new_op(&UnitLookup {
             pk: unit_lookup_key(unit.id).pk,
@@ -258,18 +253,18 @@ pub async fn update_unit(
     };
     let new_key = label_key(&after.label);
     let mut update = Update::new(property_key(id))
-        .set("updatedAt", AttributeValue::S(now.clone()))
-        .add("version", 1)
-        .if_equals_at(&["units", &key, "id"], id_value(unit))
+        .set(PropertyItem::UPDATED_AT, &now)
+        .next_version()
+        .if_entry_field_equals(PropertyItem::UNITS, &key, UnitView::ID, &unit)
         // Its status as read: a lease made meanwhile is not overwritten.
-        .if_equals_at(&["units", &key, "status"], status_value(before.status)?);
+        .if_entry_field_equals(PropertyItem::UNITS, &key, UnitView::STATUS, &before.status);
     if new_key == key {
-        update = update.set_value_at(&["units", &key], &after)?;
+        update = update.set_entry(PropertyItem::UNITS, &key, &after);
     } else {
         update = update
-            .remove_at(&["units", &key])
-            .set_value_at(&["units", &new_key], &after)?
-            .if_absent_at(&["units", &new_key]);
+            .remove_entry(PropertyItem::UNITS, &key)
+            .set_entry(PropertyItem::UNITS, &new_key, &after)
+            .if_no_entry(PropertyItem::UNITS, &new_key);
     }
     let event = unit_event("unit.updated", me, unit, id, now)
         .change("label", &before.label, &after.label)
@@ -312,13 +307,13 @@ pub async fn remove_unit(
         unit_event("unit.deleted", me, unit, id, now.clone()).change("label", &before.label, ());
     let writes = vec![
         Update::new(property_key(id))
-            .remove_at(&["units", &key])
-            .add("unitCount", -1)
-            .set("updatedAt", AttributeValue::S(now))
-            .add("version", 1)
-            .if_equals_at(&["units", &key, "id"], id_value(unit))
+            .remove_entry(PropertyItem::UNITS, &key)
+            .add(PropertyItem::UNIT_COUNT, -1)
+            .set(PropertyItem::UPDATED_AT, &now)
+            .next_version()
+            .if_entry_field_equals(PropertyItem::UNITS, &key, UnitView::ID, &unit)
             // Still not leased: a lease made meanwhile keeps its unit.
-            .if_equals_at(&["units", &key, "status"], status_value(before.status)?)
+            .if_entry_field_equals(PropertyItem::UNITS, &key, UnitView::STATUS, &before.status)
             .into_transact(store)?,
         store.delete_op(&unit_lookup_key(unit), false)?,
         outbox_put(store, event)?,

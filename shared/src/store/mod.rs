@@ -5,6 +5,7 @@
 //! BatchWriteItem of idempotent puts, or one TransactWriteItems.
 //! The key layout lives in [`keys`].
 
+pub mod attr;
 pub mod cursor;
 mod error;
 pub mod keys;
@@ -25,6 +26,8 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::attributes;
+pub use attr::Attr;
 pub use cursor::{CursorCodec, CursorError, NoCursorKey};
 pub use error::{OnCondition, StoreError, expect_version};
 pub use query::{KeyQuery, Page, PageRequest, SortKey};
@@ -37,6 +40,18 @@ use crate::clock::Clock;
 
 /// One raw item as DynamoDB returns it.
 pub type RawItem = HashMap<String, AttributeValue>;
+
+/// An item as a DynamoDB stream record carries it (`NewImage`, in DynamoDB's JSON), read as a
+/// typed item on demand.
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StreamImage(serde_dynamo::Item);
+
+impl StreamImage {
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, StoreError> {
+        Ok(serde_dynamo::from_item(self.0)?)
+    }
+}
 
 /// The table, its client and what reads and writes need (clock for TTL, codec for cursors).
 #[derive(Clone)]
@@ -205,6 +220,7 @@ impl Store {
 
     /// Runs one UpdateItem and returns the item as it is afterwards.
     pub async fn update(&self, update: Update) -> Result<RawItem, StoreError> {
+        let update = update.checked()?;
         let condition = update.condition();
         let expression = update.expression();
         let output = self

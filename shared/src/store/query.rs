@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::CursorError;
+use super::attr::Attr;
 use super::keys::{self, Index};
 use super::{RawItem, Store, StoreError, error::sdk_error};
 
@@ -85,8 +86,8 @@ impl KeyQuery {
 
     /// Keeps only items whose list or string attribute `attr` contains `value`.
     #[must_use]
-    pub fn contains(mut self, attr: &str, value: &str) -> Self {
-        self.contains = Some((attr.to_owned(), value.to_owned()));
+    pub fn contains<I, T: ?Sized>(mut self, attr: Attr<I, T>, value: &str) -> Self {
+        self.contains = Some((attr.name().to_owned(), value.to_owned()));
         self
     }
 

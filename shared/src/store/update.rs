@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Serialize;
 
+use super::attr::{Attr, Entries, Number};
 use super::keys;
 use super::{Key, Store, StoreError};
 
@@ -21,6 +22,7 @@ pub struct Update {
     conditions: Vec<String>,
     pub(super) names: HashMap<String, String>,
     pub(super) values: HashMap<String, AttributeValue>,
+    unserialisable: Option<serde_dynamo::Error>,
 }
 
 impl Update {
@@ -33,6 +35,7 @@ impl Update {
             conditions: Vec::new(),
             names: HashMap::new(),
             values: HashMap::new(),
+            unserialisable: None,
         }
     }
 
@@ -42,8 +45,8 @@ impl Update {
         placeholder
     }
 
-    /// A document path (`units.<key>`), each part its own name placeholder: a map's keys may
-    /// hold any character.
+    /// A document path (`units.<key>.status`), each part its own name placeholder: a map's
+    /// keys may hold any character.
     fn path(&mut self, path: &[&str]) -> String {
         path.iter()
             .map(|part| self.name(part))
@@ -51,99 +54,137 @@ impl Update {
             .join(".")
     }
 
-    fn value(&mut self, value: AttributeValue) -> String {
+    fn raw_value(&mut self, value: AttributeValue) -> String {
         let placeholder = format!(":v{}", self.values.len());
         self.values.insert(placeholder.clone(), value);
         placeholder
     }
 
+    /// A value placeholder for `value`, serialised with `serde_dynamo`. A value that cannot be
+    /// serialised (none of the item types can fail) is kept as the update's error, returned
+    /// when the update is sent or put into a transaction, so the setters chain.
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> String {
+        match serde_dynamo::to_attribute_value(value) {
+            Ok(value) => self.raw_value(value),
+            Err(error) => {
+                self.unserialisable.get_or_insert(error);
+                self.raw_value(AttributeValue::Null(true))
+            }
+        }
+    }
+
+    fn number(&mut self, n: impl std::fmt::Display) -> String {
+        self.raw_value(AttributeValue::N(format!("{n}")))
+    }
+
+    /// The update, or the error of a value that could not be serialised.
+    pub(super) fn checked(self) -> Result<Self, StoreError> {
+        match self.unserialisable {
+            Some(error) => Err(StoreError::Mapping(error)),
+            None => Ok(self),
+        }
+    }
+
     /// `SET attr = value`.
     #[must_use]
-    pub fn set(mut self, attr: &str, value: AttributeValue) -> Self {
-        let (n, v) = (self.name(attr), self.value(value));
+    pub fn set<I, T: Serialize + ?Sized>(mut self, attr: Attr<I, T>, value: &T) -> Self {
+        let (n, v) = (self.name(attr.name()), self.value(value));
         self.sets.push(format!("{n} = {v}"));
         self
-    }
-
-    /// `SET a.b = value`, serialised with `serde_dynamo`: one entry of a map attribute.
-    pub fn set_value_at<T: Serialize>(
-        mut self,
-        path: &[&str],
-        value: &T,
-    ) -> Result<Self, StoreError> {
-        let value = serde_dynamo::to_attribute_value(value)?;
-        let (n, v) = (self.path(path), self.value(value));
-        self.sets.push(format!("{n} = {v}"));
-        Ok(self)
-    }
-
-    /// `REMOVE a.b`: one entry of a map attribute.
-    #[must_use]
-    pub fn remove_at(mut self, path: &[&str]) -> Self {
-        let n = self.path(path);
-        self.removes.push(n);
-        self
-    }
-
-    /// Condition: the entry at `path` does not exist.
-    #[must_use]
-    pub fn if_absent_at(mut self, path: &[&str]) -> Self {
-        let n = self.path(path);
-        self.conditions.push(format!("attribute_not_exists({n})"));
-        self
-    }
-
-    /// Condition: the value at `path` (say `units.<key>.id`) is `value`.
-    #[must_use]
-    pub fn if_equals_at(mut self, path: &[&str], value: AttributeValue) -> Self {
-        let (n, v) = (self.path(path), self.value(value));
-        self.conditions.push(format!("{n} = {v}"));
-        self
-    }
-
-    /// `SET attr = value`, serialised with `serde_dynamo`.
-    pub fn set_value<T: Serialize>(self, attr: &str, value: &T) -> Result<Self, StoreError> {
-        let value = serde_dynamo::to_attribute_value(value)?;
-        Ok(self.set(attr, value))
     }
 
     /// `SET attr = value` when there is a value, `REMOVE attr` when there is none (index key
     /// attributes must be absent, never `NULL`).
-    pub fn set_or_remove<T: Serialize>(
-        self,
-        attr: &str,
-        value: Option<&T>,
-    ) -> Result<Self, StoreError> {
+    #[must_use]
+    pub fn set_or_remove<I, T: Serialize>(self, attr: Attr<I, T>, value: Option<&T>) -> Self {
         match value {
-            Some(value) => self.set_value(attr, value),
-            None => Ok(self.remove(attr)),
+            Some(value) => self.set(attr, value),
+            None => self.remove(attr),
         }
     }
 
     /// `SET attr = if_not_exists(attr, value)`: set once, never overwritten.
     #[must_use]
-    pub fn set_if_absent(mut self, attr: &str, value: AttributeValue) -> Self {
-        let (n, v) = (self.name(attr), self.value(value));
+    pub fn set_if_absent<I, T: Serialize + ?Sized>(mut self, attr: Attr<I, T>, value: &T) -> Self {
+        let (n, v) = (self.name(attr.name()), self.value(value));
         self.sets.push(format!("{n} = if_not_exists({n}, {v})"));
         self
     }
 
     /// `ADD attr delta` (a number; creates it at `delta`).
     #[must_use]
-    pub fn add(mut self, attr: &str, delta: i64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(delta.to_string())),
-        );
+    pub fn add<I, N: Number>(mut self, attr: Attr<I, N>, delta: i64) -> Self {
+        let (n, v) = (self.name(attr.name()), self.number(delta));
         self.adds.push(format!("{n} {v}"));
         self
     }
 
     /// `REMOVE attr`.
     #[must_use]
-    pub fn remove(mut self, attr: &str) -> Self {
-        let n = self.name(attr);
+    pub fn remove<I, T: ?Sized>(mut self, attr: Attr<I, T>) -> Self {
+        let n = self.name(attr.name());
         self.removes.push(n);
+        self
+    }
+
+    /// `SET attr.<key> = value`: one entry of a map attribute.
+    #[must_use]
+    pub fn set_entry<I, M: Entries>(mut self, attr: Attr<I, M>, key: &str, value: &M::Value) -> Self
+    where
+        M::Value: Serialize,
+    {
+        let (n, v) = (self.path(&[attr.name(), key]), self.value(value));
+        self.sets.push(format!("{n} = {v}"));
+        self
+    }
+
+    /// `SET attr.<key>.field = value`: one field of one entry of a map attribute.
+    #[must_use]
+    pub fn set_entry_field<I, M: Entries, F: Serialize>(
+        mut self,
+        attr: Attr<I, M>,
+        key: &str,
+        field: Attr<M::Value, F>,
+        value: &F,
+    ) -> Self {
+        let (n, v) = (
+            self.path(&[attr.name(), key, field.name()]),
+            self.value(value),
+        );
+        self.sets.push(format!("{n} = {v}"));
+        self
+    }
+
+    /// `REMOVE attr.<key>`: one entry of a map attribute.
+    #[must_use]
+    pub fn remove_entry<I, M: Entries>(mut self, attr: Attr<I, M>, key: &str) -> Self {
+        let n = self.path(&[attr.name(), key]);
+        self.removes.push(n);
+        self
+    }
+
+    /// Condition: the map attribute has no entry `key`.
+    #[must_use]
+    pub fn if_no_entry<I, M: Entries>(mut self, attr: Attr<I, M>, key: &str) -> Self {
+        let n = self.path(&[attr.name(), key]);
+        self.conditions.push(format!("attribute_not_exists({n})"));
+        self
+    }
+
+    /// Condition: `field` of the entry `key` of the map attribute is `value`.
+    #[must_use]
+    pub fn if_entry_field_equals<I, M: Entries, F: Serialize>(
+        mut self,
+        attr: Attr<I, M>,
+        key: &str,
+        field: Attr<M::Value, F>,
+        value: &F,
+    ) -> Self {
+        let (n, v) = (
+            self.path(&[attr.name(), key, field.name()]),
+            self.value(value),
+        );
+        self.conditions.push(format!("{n} = {v}"));
         self
     }
 
@@ -157,30 +198,24 @@ impl Update {
 
     /// Condition: `attr = value`.
     #[must_use]
-    pub fn if_equals(mut self, attr: &str, value: AttributeValue) -> Self {
-        let (n, v) = (self.name(attr), self.value(value));
+    pub fn if_equals<I, T: Serialize + ?Sized>(mut self, attr: Attr<I, T>, value: &T) -> Self {
+        let (n, v) = (self.name(attr.name()), self.value(value));
         self.conditions.push(format!("{n} = {v}"));
         self
     }
 
     /// Condition: the number `attr` is greater than `value`.
     #[must_use]
-    pub fn if_greater(mut self, attr: &str, value: i64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(value.to_string())),
-        );
+    pub fn if_greater<I, N: Number>(mut self, attr: Attr<I, N>, value: i64) -> Self {
+        let (n, v) = (self.name(attr.name()), self.number(value));
         self.conditions.push(format!("{n} > {v}"));
         self
     }
 
     /// Condition: the number `attr` is absent or below `limit` (a budget with room left).
     #[must_use]
-    pub fn if_below(mut self, attr: &str, limit: u64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(limit.to_string())),
-        );
+    pub fn if_below<I, N: Number>(mut self, attr: Attr<I, N>, limit: u64) -> Self {
+        let (n, v) = (self.name(attr.name()), self.number(limit));
         self.conditions
             .push(format!("(attribute_not_exists({n}) OR {n} < {v})"));
         self
@@ -188,11 +223,8 @@ impl Update {
 
     /// Condition: the number `attr` is `value`, an absent attribute counting as 0.
     #[must_use]
-    pub fn if_number(mut self, attr: &str, value: u64) -> Self {
-        let (n, v) = (
-            self.name(attr),
-            self.value(AttributeValue::N(value.to_string())),
-        );
+    pub fn if_number<I, N: Number>(mut self, attr: Attr<I, N>, value: u64) -> Self {
+        let (n, v) = (self.name(attr.name()), self.number(value));
         self.conditions.push(if value == 0 {
             format!("(attribute_not_exists({n}) OR {n} = {v})")
         } else {
@@ -201,11 +233,23 @@ impl Update {
         self
     }
 
+    /// The item's `version` moves on by one, whatever it is (for writes whose own conditions
+    /// already say what they need of the item).
+    #[must_use]
+    pub fn next_version(mut self) -> Self {
+        let (n, v) = (self.name(keys::VERSION), self.number(1));
+        self.adds.push(format!("{n} {v}"));
+        self
+    }
+
     /// Optimistic locking: the item's `version` is `expected`; it becomes `expected + 1`.
     #[must_use]
-    pub fn bump_version(self, expected: u64) -> Self {
-        self.if_equals(keys::VERSION, AttributeValue::N(expected.to_string()))
-            .set(keys::VERSION, AttributeValue::N((expected + 1).to_string()))
+    pub fn bump_version(mut self, expected: u64) -> Self {
+        let (n, v) = (self.name(keys::VERSION), self.number(expected));
+        self.conditions.push(format!("{n} = {v}"));
+        let next = self.number(expected + 1);
+        self.sets.push(format!("{n} = {next}"));
+        self
     }
 
     pub(super) fn expression(&self) -> String {
@@ -228,32 +272,33 @@ impl Update {
 
     /// The key and only the conditions of this update, with just the names and values they
     /// use (DynamoDB refuses unused ones).
-    fn conditions_only(self) -> ConditionsOnly {
-        let condition = self
+    fn conditions_only(self) -> Result<ConditionsOnly, StoreError> {
+        let this = self.checked()?;
+        let condition = this
             .condition()
             .unwrap_or_else(|| "attribute_exists(pk)".to_owned());
-        let names: HashMap<String, String> = self
+        let names: HashMap<String, String> = this
             .names
             .into_iter()
-            .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
+            .filter(|(placeholder, _)| mentions(&condition, placeholder))
             .collect();
-        let values: HashMap<String, AttributeValue> = self
+        let values: HashMap<String, AttributeValue> = this
             .values
             .into_iter()
-            .filter(|(placeholder, _)| condition.contains(placeholder.as_str()))
+            .filter(|(placeholder, _)| mentions(&condition, placeholder))
             .collect();
-        ConditionsOnly {
-            key: self.key.to_attrs(),
+        Ok(ConditionsOnly {
+            key: this.key.to_attrs(),
             names: (!names.is_empty()).then_some(names),
             values: (!values.is_empty()).then_some(values),
             condition,
-        }
+        })
     }
 
     /// Only this update's conditions, as a `ConditionCheck` of a transaction: the transaction
     /// fails unless they hold, and the item is not written.
     pub fn into_check(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
-        let only = self.conditions_only();
+        let only = self.conditions_only()?;
         let check = ConditionCheck::builder()
             .table_name(&store.table)
             .set_key(Some(only.key))
@@ -268,7 +313,7 @@ impl Update {
     /// A `Delete` of the item under this update's conditions, as an item of a transaction:
     /// the item goes only if they hold (its sets and adds are ignored).
     pub fn into_delete(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
-        let only = self.conditions_only();
+        let only = self.conditions_only()?;
         let delete = Delete::builder()
             .table_name(&store.table)
             .set_key(Some(only.key))
@@ -282,17 +327,26 @@ impl Update {
 
     /// This update as an item of a transaction.
     pub fn into_transact(self, store: &Store) -> Result<TransactWriteItem, StoreError> {
+        let this = self.checked()?;
         let update = SdkUpdate::builder()
             .table_name(&store.table)
-            .set_key(Some(self.key.to_attrs()))
-            .update_expression(self.expression())
-            .set_condition_expression(self.condition())
-            .set_expression_attribute_names(Some(self.names))
-            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .set_key(Some(this.key.to_attrs()))
+            .update_expression(this.expression())
+            .set_condition_expression(this.condition())
+            .set_expression_attribute_names(Some(this.names))
+            .set_expression_attribute_values((!this.values.is_empty()).then_some(this.values))
             .build()
             .map_err(|e| StoreError::Sdk(Box::new(e)))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
+}
+
+/// Whether `expression` uses `placeholder` (`#n1` is not used by an expression naming only
+/// `#n10`: DynamoDB refuses names and values an expression does not use).
+fn mentions(expression: &str, placeholder: &str) -> bool {
+    expression.match_indices(placeholder).any(|(at, _)| {
+        !expression[at + placeholder.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+    })
 }
 
 /// What a `ConditionCheck` or a conditional `Delete` carries of an [`Update`].

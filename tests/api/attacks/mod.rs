@@ -66,6 +66,7 @@ async fn many_sessions(app: &TestApp, user: &str, count: usize) -> Vec<String> {
                 created_at: app.state.clock.timestamp(),
                 expires_at: app.state.store.expires_in(3600),
                 epoch: 0,
+                last_refreshed_at: None,
             })
             .await
             .expect("session");
