@@ -157,3 +157,94 @@ fn a_handlers_reads_are_found_in_its_source() {
     let names: Vec<&str> = reads.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, ["If-Match", "cursor", "limit", "status", "tag"]);
 }
+
+/// The limits of every request body are the domain's: a request field is a domain type whose
+/// schema is built from the constants its constructor checks, so no request schema spells a
+/// length, a range or a pattern of its own (where it could drift from the rule).
+#[test]
+fn every_limit_of_a_request_body_is_a_domain_types_own() {
+    const LIMITS: &[&str] = &[
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maximum",
+        "exclusiveMinimum",
+        "maxItems",
+        "minItems",
+    ];
+    use shared::validate as v;
+    let document: serde_json::Value =
+        serde_json::from_str(&api_spec::document_json()).expect("the document");
+    let schemas = &document["components"]["schemas"];
+    let mut bodies = BTreeSet::new();
+    for operations in document["paths"].as_object().expect("paths").values() {
+        for operation in operations.as_object().expect("operations").values() {
+            if let Some(reference) =
+                operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            {
+                bodies.insert(reference.rsplit('/').next().expect("a name").to_owned());
+            }
+        }
+    }
+    assert!(bodies.len() >= 20, "{bodies:?}");
+    let mut hand_written = Vec::new();
+    let mut pending: Vec<String> = bodies.into_iter().collect();
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(properties) = schemas[&name]["properties"].as_object() else {
+            continue;
+        };
+        for (field, schema) in properties {
+            let text = schema.to_string();
+            // Nested request objects (an address, a rent) are checked the same way.
+            for part in text.split("#/components/schemas/").skip(1) {
+                let nested = part.split('"').next().expect("a name");
+                if schemas[nested]["properties"].is_object() {
+                    pending.push(nested.to_owned());
+                }
+            }
+            let inline = LIMITS
+                .iter()
+                .filter(|limit| text.contains(&format!("\"{limit}\"")));
+            for limit in inline {
+                hand_written.push(format!("{name}.{field}: {limit}"));
+            }
+        }
+    }
+    assert!(
+        hand_written.is_empty(),
+        "a request field with limits of its own (make it a domain type, see shared::validate):\n{}",
+        hand_written.join("\n")
+    );
+
+    // And the domain types' schemas carry their constants.
+    let bound = |name: &str, key: &str| schemas[name][key].as_u64();
+    for (name, min, max) in [
+        ("Email", 1, v::EMAIL_MAX_LEN),
+        ("Password", v::PASSWORD_MIN_CHARS, v::PASSWORD_MAX_CHARS),
+        ("DisplayName", 1, v::DISPLAY_NAME_MAX_CHARS),
+        ("Token", 1, v::TOKEN_MAX_LEN),
+        ("Title", 1, shared::posts::TITLE_MAX_CHARS),
+        ("FileNumber", 1, shared::properties::FILE_NUMBER_MAX_CHARS),
+        ("AddressLine", 1, shared::properties::ADDRESS_LINE_MAX_CHARS),
+        ("PostalCode", 1, shared::properties::POSTAL_CODE_MAX_CHARS),
+    ] {
+        let (min, max) = (min as u64, max as u64);
+        assert_eq!(
+            (bound(name, "minLength"), bound(name, "maxLength")),
+            (Some(min), Some(max)),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        bound("Markdown", "maxLength"),
+        Some(shared::posts::BODY_MAX_CHARS as u64)
+    );
+    assert_eq!(
+        bound("Tags", "maxItems"),
+        Some(shared::posts::MAX_TAGS as u64)
+    );
+}

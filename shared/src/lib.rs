@@ -14,7 +14,7 @@
 //!   [`state`] — [`State`], built once per cold start;
 //! - [`store`] — the single DynamoDB table: key layout, conditional writes, optimistic locking,
 //!   cursors; [`auth`] — access tokens (EdDSA JWT), keys, passwords (argon2id), roles;
-//! - [`validate`] — domain newtypes (`Email`, `Password`, …) and `garde` integration; [`aws`] —
+//! - [`validate`] — domain newtypes (`Email`, `Password`, …), each read and checked as a request is deserialised; [`aws`] —
 //!   the SDK configuration, built for a cold start; [`telemetry`] — JSON logs and EMF metrics;
 //! - [`error`] — [`ApiError`], answered as RFC 9457 problem+json; [`ids`], [`clock`] —
 //!   time-ordered ids and injectable time; [`config`] — settings from the environment.

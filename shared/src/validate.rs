@@ -1,31 +1,69 @@
-//! Input validation: domain newtypes with fallible constructors ("parse, don't validate") and
-//! the bridge from `garde`'s derive-based validation to the API's field errors.
+//! Input validation: domain newtypes with fallible constructors ("parse, don't validate"),
+//! applied at the wire.
 //!
-//! Request bodies are plain structs deriving `Deserialize` (with `deny_unknown_fields`) and
-//! `garde::Validate`; rules that belong to a domain type are `garde(custom(...))` functions below
-//! that call the type's own constructor, so each rule is written once.
-//! Name them by path (`#[garde(custom(shared::validate::email))]`): garde binds each field to a
-//! local of the field's name, which would shadow a bare `email`. After
-//! [`crate::http::json_body`] has validated a body, handlers convert its fields into these types.
+//! **The one convention.** A request body is a struct deriving `eserde::Deserialize` (with
+//! `deny_unknown_fields`) whose fields are domain types: [`Email`], [`DisplayName`],
+//! [`Password`], a post's `Title`, a property's `FileNumber`… Each such type implements
+//! [`RequestValue`] — what JSON carries, the constructor that checks it, and its OpenAPI schema
+//! built from the same constants — and [`request_value!`] turns that into its `Deserialize`,
+//! `eserde` and `utoipa` implementations. So a body that deserialises is valid, a handler never
+//! checks a field again, the document's limits are the rule's, and a body with many problems —
+//! missing fields, wrong types, invalid values, at every depth — is answered with one 422 that
+//! lists them all ([`crate::http::json_body`]). Rules between fields (an end after a start, a
+//! password built from the name) are the domain's, checked after.
 
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 use crate::error::{ApiError, FieldError};
 
-/// Turns a `garde` report into the API's 422, one entry per invalid field (camelCase names).
-pub fn report_to_error(report: &garde::Report) -> ApiError {
-    let mut errors: Vec<FieldError> = report
-        .iter()
-        .map(|(path, error)| FieldError::new(camel_case_path(&path.to_string()), error.message()))
-        .collect();
-    errors.sort_by(|a, b| a.field.cmp(&b.field));
-    ApiError::Validation { errors }
+/// A domain type a request field is read as (see the module's convention).
+pub trait RequestValue: Sized {
+    /// What JSON carries: a string, a number, a list.
+    type Raw;
+    /// The checked value, or why the raw one is not one.
+    fn from_raw(raw: Self::Raw) -> Result<Self, Invalid>;
+    /// The OpenAPI schema, from the constants [`Self::from_raw`] checks against.
+    fn schema() -> Schema;
 }
 
-/// `display_name` → `displayName`, `items[0].tag_name` → `items[0].tagName`: garde reports Rust
+/// `Deserialize` (the raw value, then [`RequestValue::from_raw`]: an invalid value is a
+/// deserialisation error at its path), `eserde`'s error pass and `utoipa`'s schema of each type.
+macro_rules! request_value {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = <<$ty as $crate::validate::RequestValue>::Raw as serde::Deserialize>::deserialize(
+                    deserializer,
+                )?;
+                <$ty as $crate::validate::RequestValue>::from_raw(raw)
+                    .map_err(|invalid| <D::Error as serde::de::Error>::custom(invalid.0))
+            }
+        }
+        eserde::impl_edeserialize_compat!($ty);
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <$ty as $crate::validate::RequestValue>::schema().into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    )+};
+}
+pub(crate) use request_value;
+
+/// The schema of text of `min..=max` characters (`min` 0: no lower bound).
+pub fn text_schema(min: usize, max: usize, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length((min > 0).then_some(min))
+        .max_length(Some(max))
+        .description(Some(description))
+}
+
+/// `display_name` → `displayName`, `items[0].tag_name` → `items[0].tagName`: eserde reports Rust
 /// field names, clients know the camelCase JSON names.
 pub fn camel_case_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -65,8 +103,8 @@ pub const EMAIL_MAX_LEN: usize = 254;
 /// by UTS-46 (a full-width or otherwise look-alike spelling of a domain is that domain), and
 /// no quoted local part (`"ada"@example.com` is the same mailbox as `ada@example.com` under
 /// RFC 5321; such addresses are refused rather than given a second account).
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct Email(String);
 
 impl Email {
@@ -120,6 +158,54 @@ impl fmt::Display for Email {
     }
 }
 
+impl RequestValue for Email {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+    fn schema() -> Schema {
+        text_schema(1, EMAIL_MAX_LEN, "An email address (trimmed, lower-cased).")
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+            .examples(["ada@example.com"])
+            .into()
+    }
+}
+
+/// What a sign-in names as its address: any text up to [`SIGN_IN_EMAIL_MAX_LEN`] characters —
+/// an unknown or malformed address must answer like a wrong password, so it is not checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInEmail(String);
+
+/// The longest address a sign-in may name (longer than any real one).
+pub const SIGN_IN_EMAIL_MAX_LEN: usize = 320;
+
+impl SignInEmail {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for SignInEmail {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        if raw.chars().count() > SIGN_IN_EMAIL_MAX_LEN {
+            return Err(Invalid("must be at most 320 characters"));
+        }
+        Ok(Self(raw))
+    }
+    fn schema() -> Schema {
+        text_schema(0, SIGN_IN_EMAIL_MAX_LEN, "The account's email address.")
+            .examples(["ada@example.com"])
+            .into()
+    }
+}
+
+impl fmt::Debug for SignInEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignInEmail([redacted])")
+    }
+}
+
 impl fmt::Debug for Email {
     // Addresses are personal data: logs get the domain only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -160,9 +246,130 @@ impl fmt::Debug for Password {
     }
 }
 
+impl RequestValue for Password {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+    fn schema() -> Schema {
+        text_schema(
+            PASSWORD_MIN_CHARS,
+            PASSWORD_MAX_CHARS,
+            "A new password, in characters; a weak one (zxcvbn score < 3, or built from the \
+             account's name or address) is refused with 422.",
+        )
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .into()
+    }
+}
+
+/// A password given to prove who one is (the current one): 1–128 characters, not checked for
+/// strength. Never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GivenPassword(String);
+
+impl GivenPassword {
+    /// The plain text, for verifying only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for GivenPassword {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        match raw.chars().count() {
+            0 => Err(Invalid("must not be empty")),
+            n if n > PASSWORD_MAX_CHARS => Err(Invalid("must be at most 128 characters")),
+            _ => Ok(Self(raw)),
+        }
+    }
+    fn schema() -> Schema {
+        text_schema(1, PASSWORD_MAX_CHARS, "The account's current password.")
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .into()
+    }
+}
+
+impl fmt::Debug for GivenPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GivenPassword([redacted])")
+    }
+}
+
+/// What a sign-in gives as its password: up to 128 characters, any of them (an empty or wrong
+/// one answers like a wrong password). Never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInPassword(String);
+
+impl SignInPassword {
+    /// The plain text, for verifying only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for SignInPassword {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        if raw.chars().count() > PASSWORD_MAX_CHARS {
+            return Err(Invalid("must be at most 128 characters"));
+        }
+        Ok(Self(raw))
+    }
+    fn schema() -> Schema {
+        text_schema(0, PASSWORD_MAX_CHARS, "The account's password.")
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .into()
+    }
+}
+
+impl fmt::Debug for SignInPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignInPassword([redacted])")
+    }
+}
+
+/// The longest token a request may carry (link and refresh tokens are 43 characters).
+pub const TOKEN_MAX_LEN: usize = 256;
+
+/// A token a client hands back (an email link's, a refresh token): 1–256 characters, checked
+/// against the table, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for Token {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        match raw.len() {
+            0 => Err(Invalid("must not be empty")),
+            n if n > TOKEN_MAX_LEN => Err(Invalid("must be at most 256 characters")),
+            _ => Ok(Self(raw)),
+        }
+    }
+    fn schema() -> Schema {
+        text_schema(1, TOKEN_MAX_LEN, "A token this API issued.").into()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([redacted])")
+    }
+}
+
+/// The most characters of a display name.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 100;
+
 /// A person's display name: 1–100 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct DisplayName(String);
 
 /// Characters that render as nothing (zero-width spaces and joiners, word joiners, the BOM,
@@ -228,7 +435,7 @@ pub fn visible_text(raw: &str, max_chars: usize) -> Result<&str, Invalid> {
 
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        visible_line(raw, 100).map(|name| Self(name.to_owned()))
+        visible_line(raw, DISPLAY_NAME_MAX_CHARS).map(|name| Self(name.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -236,10 +443,19 @@ impl DisplayName {
     }
 }
 
-impl TryFrom<String> for DisplayName {
-    type Error = Invalid;
-    fn try_from(value: String) -> Result<Self, Invalid> {
-        Self::parse(&value)
+impl RequestValue for DisplayName {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+    fn schema() -> Schema {
+        text_schema(
+            1,
+            DISPLAY_NAME_MAX_CHARS,
+            "A name others see: one line of visible characters (trimmed).",
+        )
+        .examples(["Ada Lovelace"])
+        .into()
     }
 }
 
@@ -249,26 +465,15 @@ impl From<DisplayName> for String {
     }
 }
 
-fn to_garde<T>(result: Result<T, Invalid>) -> garde::Result {
-    result
-        .map(drop)
-        .map_err(|Invalid(message)| garde::Error::new(message))
-}
-
-/// `#[garde(custom(shared::validate::email))]` — the [`Email`] rule on a `String` field.
-pub fn email(value: &str, _context: &()) -> garde::Result {
-    to_garde(Email::parse(value))
-}
-
-/// `#[garde(custom(shared::validate::password))]` — the [`Password`] rule on a `String` field.
-pub fn password(value: &str, _context: &()) -> garde::Result {
-    to_garde(Password::parse(value))
-}
-
-/// `#[garde(custom(shared::validate::display_name))]` — the [`DisplayName`] rule.
-pub fn display_name(value: &str, _context: &()) -> garde::Result {
-    to_garde(DisplayName::parse(value))
-}
+request_value!(
+    Email,
+    SignInEmail,
+    SignInPassword,
+    Password,
+    GivenPassword,
+    Token,
+    DisplayName
+);
 
 #[cfg(test)]
 mod tests {
@@ -374,33 +579,5 @@ mod tests {
         assert_eq!(camel_case_path("display_name"), "displayName");
         assert_eq!(camel_case_path("items[0].tag_name"), "items[0].tagName");
         assert_eq!(camel_case_path("email"), "email");
-    }
-
-    #[derive(garde::Validate)]
-    struct Signup {
-        #[garde(custom(super::email))]
-        email: String,
-        #[garde(custom(password))]
-        new_password: String,
-        #[garde(length(chars, min = 1, max = 5))]
-        nick_name: String,
-    }
-
-    #[test]
-    fn a_report_lists_every_invalid_field_with_json_names() {
-        use garde::Validate as _;
-        let signup = Signup {
-            email: "nope".into(),
-            new_password: "short".into(),
-            nick_name: String::new(),
-        };
-        let report = signup.validate().expect_err("invalid");
-        let ApiError::Validation { errors } = report_to_error(&report) else {
-            panic!("expected a validation error");
-        };
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["email", "newPassword", "nickName"]);
-        assert_eq!(errors[0].message, "must be a valid email address");
-        assert_eq!(errors[1].message, "must be at least 8 characters");
     }
 }

@@ -21,6 +21,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Value as Json, json};
+use shared::posts::{Markdown, Tags, Title};
+use shared::validate::RequestValue as _;
 
 /// A function under test: its binary and a representative event.
 struct Subject {
@@ -102,9 +104,9 @@ async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)
         &state,
         &me,
         shared::posts::NewPost {
-            title: "Bench".into(),
-            body: "b".repeat(2000),
-            tags: vec!["bench".into()],
+            title: Title::from_raw("Bench".into()).expect("a title"),
+            body: Markdown::from_raw("b".repeat(2000)).expect("a body"),
+            tags: Tags::from_raw(vec!["bench".into()]).expect("tags"),
             status: shared::posts::PostStatus::Published,
         },
         None,

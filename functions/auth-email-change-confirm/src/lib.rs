@@ -4,19 +4,18 @@
 //! `EMAIL_TAKEN` if the address got an account meanwhile.
 
 use lambda_http::{Body, Request, Response};
+use shared::validate::Token;
 use shared::{ApiError, State};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmEmailChange {
     /// The token from the confirmation email's link.
-    #[garde(length(min = 1, max = 256))]
-    #[schema(min_length = 1, max_length = 256)]
-    pub token: String,
+    pub token: Token,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: ConfirmEmailChange = shared::http::json_body(&req)?;
-    shared::accounts::confirm_email_change(state, &body.token).await?;
+    shared::accounts::confirm_email_change(state, body.token.expose()).await?;
     Ok(shared::http::no_content())
 }

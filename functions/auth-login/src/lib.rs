@@ -4,23 +4,21 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use shared::validate::{SignInEmail, SignInPassword};
 use shared::{ApiError, State};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     // Only bounded here: an unknown or malformed address must answer like a wrong password.
-    #[garde(length(max = 320))]
-    #[schema(max_length = 320, example = "ada@example.com")]
-    pub email: String,
-    #[garde(length(chars, max = 128))]
-    #[schema(max_length = 128, format = Password)]
-    pub password: String,
+    pub email: SignInEmail,
+    pub password: SignInPassword,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Login = shared::http::json_body(&req)?;
     let ip = shared::http::source_ip(&req);
-    let session = shared::accounts::login(state, &body.email, &body.password, &ip).await?;
+    let session =
+        shared::accounts::login(state, body.email.as_str(), body.password.expose(), &ip).await?;
     shared::http::json(StatusCode::OK, &session)
 }

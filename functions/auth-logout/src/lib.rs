@@ -1,18 +1,17 @@
 //! `POST /v1/auth/logout` `{refreshToken}` → 204: ends that session (idempotent).
 
 use lambda_http::{Body, Request, Response};
+use shared::validate::Token;
 use shared::{ApiError, State};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Logout {
-    #[garde(length(min = 1, max = 256))]
-    #[schema(min_length = 1, max_length = 256)]
-    pub refresh_token: String,
+    pub refresh_token: Token,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Logout = shared::http::json_body(&req)?;
-    shared::accounts::logout(state, &body.refresh_token).await?;
+    shared::accounts::logout(state, body.refresh_token.expose()).await?;
     Ok(shared::http::no_content())
 }

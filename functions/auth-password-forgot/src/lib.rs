@@ -6,17 +6,15 @@ use lambda_http::{Body, Request, Response};
 use shared::validate::Email;
 use shared::{ApiError, State};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Forgot {
-    #[garde(custom(shared::validate::email))]
-    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
-    pub email: String,
+    pub email: Email,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Forgot = shared::http::json_body(&req)?;
-    let email = Email::parse(&body.email).map_err(|e| e.at("email"))?;
+    let email = body.email;
     let quotas =
         shared::accounts::forgot_password(state, &email, &shared::http::source_ip(&req)).await?;
     let response = shared::http::json(

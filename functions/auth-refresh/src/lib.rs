@@ -3,18 +3,17 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use shared::validate::Token;
 use shared::{ApiError, State};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Refresh {
-    #[garde(length(min = 1, max = 256))]
-    #[schema(min_length = 1, max_length = 256)]
-    pub refresh_token: String,
+    pub refresh_token: Token,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Refresh = shared::http::json_body(&req)?;
-    let session = shared::accounts::refresh(state, &body.refresh_token).await?;
+    let session = shared::accounts::refresh(state, body.refresh_token.expose()).await?;
     shared::http::json(StatusCode::OK, &session)
 }

@@ -10,28 +10,20 @@ use shared::limits;
 use shared::validate::{DisplayName, Email, Password};
 use shared::{ApiError, State};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
-    #[garde(custom(shared::validate::email))]
-    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
-    pub email: String,
-    #[garde(custom(shared::validate::display_name))]
-    #[schema(min_length = 1, max_length = 100, example = "Ada Lovelace")]
-    pub name: String,
-    /// 8–128 characters; weak passwords (zxcvbn score < 3, or built from the name or email)
-    /// are refused with 422.
-    #[garde(custom(shared::validate::password))]
-    #[schema(min_length = 8, max_length = 128, format = Password)]
-    pub password: String,
+    pub email: Email,
+    pub name: DisplayName,
+    pub password: Password,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Register = shared::http::json_body(&req)?;
     let input = Registration {
-        email: Email::parse(&body.email).map_err(|e| e.at("email"))?,
-        name: DisplayName::parse(&body.name).map_err(|e| e.at("name"))?,
-        password: Password::parse(&body.password).map_err(|e| e.at("password"))?,
+        email: body.email,
+        name: body.name,
+        password: body.password,
     };
     let registered = accounts::register(state, input, &shared::http::source_ip(&req)).await?;
     let response = match registered.value {

@@ -4,27 +4,20 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::ids::{UnitId, UserId};
-use shared::properties::{self, NewLease, Rent};
+use shared::properties::{self, Date, NewLease, NewRent};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateLease {
-    #[garde(skip)]
     pub unit_id: UnitId,
     /// An active account.
-    #[garde(skip)]
     pub tenant_id: UserId,
-    /// `YYYY-MM-DD`.
-    #[garde(skip)]
-    #[schema(example = "2027-01-01")]
-    pub start_date: String,
-    /// `YYYY-MM-DD`, after `startDate`.
+    pub start_date: Date,
+    /// After `startDate`.
     #[serde(default)]
-    #[garde(skip)]
-    pub end_date: Option<String>,
-    #[garde(skip)]
-    pub rent: Rent,
+    pub end_date: Option<Date>,
+    pub rent: NewRent,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {

@@ -3,15 +3,14 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use shared::properties::Date;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EndLease {
-    /// `YYYY-MM-DD`, not before the lease's start.
-    #[garde(skip)]
-    #[schema(example = "2027-06-30")]
-    pub end_date: String,
+    /// Not before the lease's start.
+    pub end_date: Date,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {

@@ -5,27 +5,19 @@
 //! `RateLimit` fields.
 
 use lambda_http::{Body, Request, Response};
-use shared::posts::{self, NewPost, PostStatus};
+use shared::posts::{self, Markdown, NewPost, PostStatus, Tags, Title};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
-    #[garde(custom(posts::title))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub title: String,
-    /// Markdown.
-    #[garde(custom(posts::body))]
-    #[schema(max_length = 50000)]
-    pub body: String,
+    pub title: Title,
+    pub body: Markdown,
     /// Up to 5 slugs: 1–32 lowercase letters, digits and inner dashes.
     #[serde(default)]
-    #[garde(custom(posts::tags))]
-    #[schema(max_items = 5, value_type = Vec<posts::Tag>)]
-    pub tags: Vec<String>,
+    pub tags: Tags,
     /// `draft` (the default) or `published`.
     #[serde(default)]
-    #[garde(skip)]
     pub status: Option<PostStatus>,
 }
 

@@ -3,25 +3,17 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::posts::{PostChange, PostStatus};
+use shared::posts::{Markdown, PostChange, PostStatus, Tags, Title};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPost {
-    #[garde(inner(custom(shared::posts::title)))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub title: Option<String>,
-    #[garde(inner(custom(shared::posts::body)))]
-    #[schema(max_length = 50000)]
-    pub body: Option<String>,
-    #[garde(inner(custom(shared::posts::tags)))]
-    #[schema(max_items = 5, value_type = Option<Vec<shared::posts::Tag>>)]
-    pub tags: Option<Vec<String>>,
-    #[garde(skip)]
+    pub title: Option<Title>,
+    pub body: Option<Markdown>,
+    pub tags: Option<Tags>,
     pub status: Option<PostStatus>,
     /// The version read; or send it as `If-Match`. Stale → 412.
-    #[garde(skip)]
     pub version: Option<u64>,
 }
 

@@ -3,31 +3,25 @@
 //! number (compared without case).
 
 use lambda_http::{Body, Request, Response};
-use shared::properties::{self, Address, NewProperty, PropertyKind};
+use shared::properties::{self, FileNumber, NewAddress, NewProperty, PropertyKind};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateProperty {
-    /// 1–32 of `A-Z`, `0-9`, `-`, `/`; unique in the registry, compared without case.
-    #[garde(skip)]
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = "^[A-Za-z0-9/-]+$",
-        example = "B-2024/0042"
-    )]
-    pub file_number: String,
-    #[garde(skip)]
-    pub address: Address,
-    #[garde(skip)]
+    pub file_number: FileNumber,
+    pub address: NewAddress,
     pub kind: PropertyKind,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     let body: CreateProperty = shared::http::json_body(&req)?;
-    let input = NewProperty::parse(&body.file_number, &body.address, body.kind)?;
+    let input = NewProperty {
+        file_number: body.file_number,
+        address: body.address,
+        kind: body.kind,
+    };
     let property = properties::create(state, &me, input).await?;
     Ok(shared::http::with_etag(
         shared::http::created(&format!("/v1/properties/{}", property.id), &property)?,

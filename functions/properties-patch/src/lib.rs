@@ -3,22 +3,19 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::properties::{self, Address, PropertyChange, PropertyKind};
+use shared::properties::{self, NewAddress, PropertyChange, PropertyKind};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PatchProperty {
     /// The whole new address (checked as at registration).
     #[serde(default)]
-    #[garde(skip)]
-    pub address: Option<Address>,
+    pub address: Option<NewAddress>,
     #[serde(default)]
-    #[garde(skip)]
     pub kind: Option<PropertyKind>,
     /// The version the caller saw (or `If-Match`).
     #[serde(default)]
-    #[garde(skip)]
     pub version: Option<u64>,
 }
 

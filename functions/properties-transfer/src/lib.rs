@@ -5,21 +5,18 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::ids::UserId;
+use shared::properties::Note;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TransferProperty {
-    #[garde(skip)]
     pub new_owner_id: UserId,
     /// Up to 1,000 characters, for the history.
     #[serde(default)]
-    #[garde(skip)]
-    #[schema(max_length = 1000)]
-    pub note: Option<String>,
+    pub note: Option<Note>,
     /// The version the caller saw (or `If-Match`).
     #[serde(default)]
-    #[garde(skip)]
     pub version: Option<u64>,
 }
 
@@ -28,14 +25,8 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     let id = shared::http::path_id(&req, "id")?;
     let body: TransferProperty = shared::http::json_body(&req)?;
     let expected = shared::http::if_match_version(&req)?.or(body.version);
-    let entry = shared::properties::transfer(
-        state,
-        &me,
-        id,
-        body.new_owner_id,
-        body.note.as_deref(),
-        expected,
-    )
-    .await?;
+    let entry =
+        shared::properties::transfer(state, &me, id, body.new_owner_id, body.note, expected)
+            .await?;
     shared::http::created(&format!("/v1/properties/{id}/ownership-history"), &entry)
 }

@@ -2,31 +2,21 @@
 //! unit (the owner or an admin); its label is unique in the property (409 `UNIT_LABEL_TAKEN`).
 
 use lambda_http::{Body, Request, Response};
-use shared::properties::{self, UnitFields, UnitStatus};
+use shared::properties::{self, AreaM2, Bedrooms, Floor, Label, UnitFields, UnitStatus};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateUnit {
-    /// 1–40 characters, unique in the property (compared without case).
-    #[garde(skip)]
-    #[schema(min_length = 1, max_length = 40, example = "Flat 2B")]
-    pub label: String,
-    /// -20 to 300.
+    pub label: Label,
     #[serde(default)]
-    #[garde(skip)]
-    pub floor: Option<i16>,
-    /// 0 to 100.
+    pub floor: Option<Floor>,
     #[serde(default)]
-    #[garde(skip)]
-    pub bedrooms: Option<u8>,
-    /// Above 0, at most 1,000,000.
+    pub bedrooms: Option<Bedrooms>,
     #[serde(default)]
-    #[garde(skip)]
-    pub area_m2: Option<f64>,
+    pub area_m2: Option<AreaM2>,
     /// `vacant` (the default) or `unavailable`.
     #[serde(default)]
-    #[garde(skip)]
     pub status: Option<UnitStatus>,
 }
 

@@ -3,28 +3,22 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::properties::{self, UnitFields, UnitStatus};
+use shared::properties::{self, AreaM2, Bedrooms, Floor, Label, UnitFields, UnitStatus};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PatchUnit {
     #[serde(default)]
-    #[garde(skip)]
-    #[schema(min_length = 1, max_length = 40)]
-    pub label: Option<String>,
+    pub label: Option<Label>,
     #[serde(default)]
-    #[garde(skip)]
-    pub floor: Option<i16>,
+    pub floor: Option<Floor>,
     #[serde(default)]
-    #[garde(skip)]
-    pub bedrooms: Option<u8>,
+    pub bedrooms: Option<Bedrooms>,
     #[serde(default)]
-    #[garde(skip)]
-    pub area_m2: Option<f64>,
+    pub area_m2: Option<AreaM2>,
     /// `vacant` or `unavailable`.
     #[serde(default)]
-    #[garde(skip)]
     pub status: Option<UnitStatus>,
 }
 

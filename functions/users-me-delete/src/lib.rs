@@ -2,20 +2,19 @@
 //! removed (the user's content: see docs/api.md).
 
 use lambda_http::{Body, Request, Response};
+use shared::validate::GivenPassword;
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMe {
     /// The current password, to confirm.
-    #[garde(length(chars, min = 1, max = 128))]
-    #[schema(min_length = 1, max_length = 128, format = Password)]
-    pub password: String,
+    pub password: GivenPassword,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     let body: DeleteMe = shared::http::json_body(&req)?;
-    accounts::delete_own_account(state, &me, &body.password).await?;
+    accounts::delete_own_account(state, &me, body.password.expose()).await?;
     Ok(shared::http::no_content())
 }

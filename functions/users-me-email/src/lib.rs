@@ -6,27 +6,23 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::validate::Email;
+use shared::validate::{Email, GivenPassword};
 use shared::{ApiError, State, accounts};
 
-#[derive(Debug, eserde::Deserialize, garde::Validate, utoipa::ToSchema)]
+#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangeEmail {
     /// The address to move the account to.
-    #[garde(custom(shared::validate::email))]
-    #[schema(format = Email, max_length = 254, example = "ada@example.org")]
-    pub new_email: String,
+    pub new_email: Email,
     /// The current password, to confirm.
-    #[garde(length(chars, min = 1, max = 128))]
-    #[schema(min_length = 1, max_length = 128, format = Password)]
-    pub password: String,
+    pub password: GivenPassword,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     let body: ChangeEmail = shared::http::json_body(&req)?;
-    let new_email = Email::parse(&body.new_email).map_err(|e| e.at("newEmail"))?;
-    let quotas = accounts::request_email_change(state, &me, &new_email, &body.password).await?;
+    let quotas =
+        accounts::request_email_change(state, &me, &body.new_email, body.password.expose()).await?;
     let response = shared::http::json(
         StatusCode::ACCEPTED,
         &std::collections::BTreeMap::from([(

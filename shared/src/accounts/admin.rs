@@ -11,10 +11,38 @@ use crate::store::{
     Key, KeyQuery, OnCondition, Page, PageRequest, Store, StoreError, Update, expect_version,
     keys::{Index, USERS_PARTITION},
 };
-use crate::validate::Email;
+use crate::validate::{Email, Invalid, RequestValue, request_value};
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
 use super::items::{AdminCounter, EmailClaim, UserItem, UserStatus, UserView};
 use super::{Principal, find_user, greeting, recovery::void_links, sessions::session_deletes};
+
+/// The most roles a request may name (there are three).
+const MAX_ROLES: usize = 3;
+
+/// The roles an admin gives an account: 1 to 3 of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles(Vec<Role>);
+
+impl RequestValue for Roles {
+    type Raw = Vec<Role>;
+    fn from_raw(raw: Vec<Role>) -> Result<Self, Invalid> {
+        if (1..=MAX_ROLES).contains(&raw.len()) {
+            Ok(Self(raw))
+        } else {
+            Err(Invalid("must hold 1 to 3 roles"))
+        }
+    }
+    fn schema() -> Schema {
+        ArrayBuilder::new()
+            .items(<Role as utoipa::PartialSchema>::schema())
+            .min_items(Some(1))
+            .max_items(Some(MAX_ROLES))
+            .into()
+    }
+}
+
+request_value!(Roles);
 
 /// The admin counter change when `user` stops being an active admin: fails the transaction
 /// (409 `LAST_ADMIN`) if it is the last one.
@@ -135,7 +163,7 @@ pub async fn list_users(
 /// What an admin may change on a user.
 #[derive(Debug, Default)]
 pub struct AdminChange {
-    pub roles: Option<Vec<Role>>,
+    pub roles: Option<Roles>,
     pub status: Option<UserStatus>,
     /// An admin corrects a user's name (an offensive or mistaken one).
     pub name: Option<crate::validate::DisplayName>,
@@ -155,7 +183,7 @@ pub async fn admin_update_user(
         .await?
         .ok_or_else(ApiError::no_such_user)?;
     let version = expect_version(change.expected_version, user.version)?;
-    let mut roles = change.roles.unwrap_or_else(|| user.roles.clone());
+    let mut roles = change.roles.map_or_else(|| user.roles.clone(), |r| r.0);
     roles.sort_unstable();
     roles.dedup();
     if !roles.contains(&Role::User) {

@@ -33,7 +33,7 @@ mod registration;
 mod sessions;
 mod throttle;
 
-pub use admin::{AdminChange, admin_delete_user, admin_update_user, grant_role, list_users};
+pub use admin::{AdminChange, Roles, admin_delete_user, admin_update_user, grant_role, list_users};
 pub use email_change::{confirm_email_change, request_email_change};
 pub use principal::{
     Principal, authenticate, authenticate_optional, bearer_token, require_owner_or, require_role,

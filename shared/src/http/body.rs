@@ -6,7 +6,7 @@ use lambda_http::Request;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
-use crate::validate::{camel_case_path, report_to_error};
+use crate::validate::camel_case_path;
 
 use super::{DEFAULT_BODY_LIMIT, JSON};
 
@@ -36,7 +36,7 @@ fn body_bytes(req: &Request) -> &[u8] {
 /// Reads a JSON body with the default 64 KiB limit. See [`json_body_with_limit`].
 pub fn json_body<T>(req: &Request) -> Result<T, ApiError>
 where
-    T: DeserializeOwned + for<'de> eserde::EDeserialize<'de> + garde::Validate<Context = ()>,
+    T: DeserializeOwned + for<'de> eserde::EDeserialize<'de>,
 {
     json_body_with_limit(req, DEFAULT_BODY_LIMIT)
 }
@@ -46,12 +46,13 @@ where
 /// - **415** unless `Content-Type` is JSON (UTF-8);
 /// - **400** `MALFORMED_JSON` for bad syntax or an empty body, `UNKNOWN_FIELD` for a field the
 ///   type does not declare (types use `#[serde(deny_unknown_fields)]`);
-/// - **422** `VALIDATION_FAILED` for missing fields and wrong types — every one of them, at every
-///   depth, in one answer (request types derive `eserde::Deserialize`, which collects what serde
-///   stops at) — or, once the shape is right, for failed `garde` rules, every invalid field listed.
+/// - **422** `VALIDATION_FAILED` for missing fields, wrong types and invalid values — every one
+///   of them, at every depth, in one answer, sorted by field: request types derive
+///   `eserde::Deserialize`, which collects what serde stops at, and their fields are domain
+///   types that check their value as they are read (see [`crate::validate`]).
 pub fn json_body_with_limit<T>(req: &Request, limit: usize) -> Result<T, ApiError>
 where
-    T: DeserializeOwned + for<'de> eserde::EDeserialize<'de> + garde::Validate<Context = ()>,
+    T: DeserializeOwned + for<'de> eserde::EDeserialize<'de>,
 {
     let bytes = body_bytes(req);
     if bytes.len() > limit {
@@ -80,20 +81,13 @@ where
         )
     })?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = match serde_path_to_error::deserialize(&mut deserializer) {
-        Ok(value) => value,
-        Err(first) => return Err(every_problem::<T>(bytes, json_error(first))),
-    };
-
-    value
-        .validate()
-        .map_err(|report| report_to_error(&report))?;
-    Ok(value)
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|first| every_problem::<T>(bytes, json_error(first)))
 }
 
-/// The body's shape is wrong (`first` is what serde stopped at): when that is a missing field or
-/// a wrong type, every such problem of the body, found by `eserde` in a second pass (only on
-/// this error path: a valid body is read once). An unknown field anywhere still answers 400
+/// The body is not valid (`first` is what serde stopped at): when that is a missing field, a
+/// wrong type or an invalid value, every such problem of the body, found by `eserde` in a
+/// second pass (only on this error path: a valid body is read once). An unknown field anywhere still answers 400
 /// `UNKNOWN_FIELD`, as serde would have when it reached it.
 fn every_problem<T>(bytes: &[u8], first: ApiError) -> ApiError
 where
@@ -152,6 +146,7 @@ where
     if errors.is_empty() {
         first
     } else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
         ApiError::Validation { errors }
     }
 }
@@ -215,17 +210,15 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::{DisplayName, Email};
     use http::StatusCode;
     use lambda_http::Body;
 
-    #[derive(Debug, eserde::Deserialize, garde::Validate)]
+    #[derive(Debug, eserde::Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
     struct NewThing {
-        #[garde(length(chars, min = 1, max = 10))]
-        display_name: String,
-        #[garde(custom(crate::validate::email))]
-        email: String,
-        #[garde(range(min = 1, max = 5))]
+        display_name: DisplayName,
+        email: Email,
         count: u8,
     }
 
@@ -238,7 +231,8 @@ mod tests {
     #[test]
     fn a_valid_body_parses() {
         let thing = parse(Some("application/json; charset=utf-8"), VALID).expect("valid");
-        assert_eq!(thing.display_name, "Ada");
+        assert_eq!(thing.display_name.as_str(), "Ada");
+        assert_eq!(thing.email.as_str(), "ada@example.com");
         assert_eq!(thing.count, 2);
     }
 
@@ -299,15 +293,25 @@ mod tests {
 
     #[test]
     fn failed_validation_is_422_with_every_field_listed() {
-        let body = r#"{"displayName":"","email":"not-an-email","count":9}"#;
+        let body = r#"{"displayName":"","email":"not-an-email","count":-1}"#;
         let err = parse(Some(JSON), body).unwrap_err();
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let ApiError::Validation { errors } = err else {
             panic!()
         };
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        // Sorted by field name, so the order is stable.
-        assert_eq!(fields, ["count", "displayName", "email"]);
+        let fields: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        // Sorted by field name, so the order is stable; each message is the rule's own.
+        assert_eq!(
+            fields,
+            [
+                ("count", "invalid value: integer `-1`, expected u8"),
+                ("displayName", "must not be empty"),
+                ("email", "must be a valid email address"),
+            ]
+        );
     }
 
     #[test]
@@ -331,14 +335,11 @@ mod tests {
 
     // Only ever refused: its fields are never read.
     #[allow(dead_code)]
-    #[derive(Debug, eserde::Deserialize, garde::Validate)]
+    #[derive(Debug, eserde::Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
     struct NewPlace {
-        #[garde(skip)]
         file_number: String,
-        #[garde(skip)]
         address: Address,
-        #[garde(skip)]
         floors: u8,
     }
 
@@ -348,7 +349,7 @@ mod tests {
     struct Address {
         line1: String,
         postal_code: String,
-        city: String,
+        city: DisplayName,
     }
 
     fn place(body: &str) -> ApiError {
@@ -371,6 +372,29 @@ mod tests {
             named,
             [
                 ("address.city", "is required"),
+                ("address.postalCode", "is required"),
+                ("fileNumber", "invalid type: integer `7`, expected a string"),
+                ("floors", "is required"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_invalid_value_is_listed_with_the_missing_and_mistyped_fields() {
+        let ApiError::Validation { errors } =
+            place(r#"{"fileNumber": 7, "address": {"city": " "}}"#)
+        else {
+            panic!("a 422")
+        };
+        let named: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("address.city", "must not be empty"),
+                ("address.line1", "is required"),
                 ("address.postalCode", "is required"),
                 ("fileNumber", "invalid type: integer `7`, expected a string"),
                 ("floors", "is required"),

@@ -49,6 +49,10 @@ use crate::events::Event;
 use crate::http::{PathId, QueryEnum};
 use crate::ids::UserId;
 use crate::store::{Key, Store, StoreError};
+use crate::validate::{
+    Invalid, RequestValue, request_value, text_schema, visible_line, visible_text,
+};
+use utoipa::openapi::schema::Schema;
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -87,7 +91,7 @@ impl PostStatus {
 pub struct Tag;
 
 impl utoipa::PartialSchema for Tag {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    fn schema() -> utoipa::openapi::RefOr<Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"))
@@ -117,40 +121,87 @@ pub fn parse_tag(raw: &str) -> Result<String, &'static str> {
     }
 }
 
-/// `#[garde(custom(shared::posts::tags))]`.
-pub fn tags(value: &[String], _context: &()) -> garde::Result {
-    if value.len() > MAX_TAGS {
-        return Err(garde::Error::new("at most 5 tags"));
+/// A post's title: one line of 1–200 visible characters, trimmed (the text policy of every
+/// string others see: [`crate::validate::visible_line`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Title(String);
+
+impl Title {
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    for tag in value {
-        parse_tag(tag).map_err(garde::Error::new)?;
-    }
-    Ok(())
 }
 
-/// `#[garde(custom(shared::posts::title))]`: one line of 1–200 visible characters (the text
-/// policy of every string others see: [`crate::validate::visible_line`]).
-pub fn title(value: &str, _context: &()) -> garde::Result {
-    crate::validate::visible_line(value, TITLE_MAX_CHARS)
-        .map(drop)
-        .map_err(|e| garde::Error::new(e.0))
-}
-
-/// `#[garde(custom(shared::posts::body))]`: up to 50,000 characters of markdown, under the same
-/// text policy ([`crate::validate::visible_text`]).
-pub fn body(value: &str, _context: &()) -> garde::Result {
-    if value.chars().count() > BODY_MAX_CHARS {
-        return Err(garde::Error::new("must be at most 50000 characters"));
+impl RequestValue for Title {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        visible_line(&raw, TITLE_MAX_CHARS).map(|title| Self(title.to_owned()))
     }
-    crate::validate::visible_text(value, BODY_MAX_CHARS)
-        .map(drop)
-        .map_err(|e| garde::Error::new(e.0))
+    fn schema() -> Schema {
+        text_schema(
+            1,
+            TITLE_MAX_CHARS,
+            "One line of visible characters (trimmed).",
+        )
+        .into()
+    }
 }
 
-fn normalise_tags(tags: &[String]) -> Vec<String> {
-    let set: BTreeSet<String> = tags.iter().filter_map(|t| parse_tag(t).ok()).collect();
-    set.into_iter().collect()
+/// A post's body: up to 50,000 characters of markdown under the text policy of many lines
+/// ([`crate::validate::visible_text`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Markdown(String);
+
+impl Markdown {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
+
+impl RequestValue for Markdown {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        if raw.chars().count() > BODY_MAX_CHARS {
+            return Err(Invalid("must be at most 50000 characters"));
+        }
+        visible_text(&raw, BODY_MAX_CHARS).map(|body| Self(body.to_owned()))
+    }
+    fn schema() -> Schema {
+        text_schema(0, BODY_MAX_CHARS, "Markdown.").into()
+    }
+}
+
+/// A post's tags: at most 5 slugs, normalised (trimmed, lower-cased, sorted, without repeats).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+impl RequestValue for Tags {
+    type Raw = Vec<String>;
+    fn from_raw(raw: Vec<String>) -> Result<Self, Invalid> {
+        if raw.len() > MAX_TAGS {
+            return Err(Invalid("at most 5 tags"));
+        }
+        let tags: BTreeSet<String> = raw
+            .iter()
+            .map(|tag| parse_tag(tag).map_err(Invalid))
+            .collect::<Result<_, _>>()?;
+        Ok(Self(tags.into_iter().collect()))
+    }
+    fn schema() -> Schema {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<Tag as utoipa::PartialSchema>::schema())
+            .max_items(Some(MAX_TAGS))
+            .into()
+    }
+}
+
+request_value!(Title, Markdown, Tags);
 
 /// The stored post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,8 +422,9 @@ mod tests {
             assert!(parse_tag(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
-            normalise_tags(&["Rust".into(), "rust".into(), "aws".into()]),
-            ["aws", "rust"]
+            Tags::from_raw(vec!["Rust".into(), "rust".into(), "aws".into()]).map(Tags::into_vec),
+            Ok(vec!["aws".to_owned(), "rust".to_owned()])
         );
+        assert!(Tags::from_raw(vec!["a".into(); 6]).is_err());
     }
 }

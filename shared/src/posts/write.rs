@@ -16,17 +16,17 @@ use crate::state::State;
 use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version, keys};
 
 use super::{
-    Author, IDEMPOTENCY_TTL_SECS, PostId, PostItem, PostStatus, PostView, feed::feed_writes,
-    feed::month_markers, feed::set_index_keys, find_author, normalise_tags, not_found, post_event,
-    post_key,
+    Author, IDEMPOTENCY_TTL_SECS, Markdown, PostId, PostItem, PostStatus, PostView, Tags, Title,
+    feed::feed_writes, feed::month_markers, feed::set_index_keys, find_author, not_found,
+    post_event, post_key,
 };
 
 /// What `POST /posts` carries, validated.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewPost {
-    pub title: String,
-    pub body: String,
-    pub tags: Vec<String>,
+    pub title: Title,
+    pub body: Markdown,
+    pub tags: Tags,
     pub status: PostStatus,
 }
 
@@ -154,9 +154,9 @@ fn new_item(state: &State, me: &Principal, input: &NewPost) -> PostItem {
         gsi2sk: None,
         id,
         author_id: me.id(),
-        title: input.title.trim().to_owned(),
-        body: input.body.clone(),
-        tags: normalise_tags(&input.tags),
+        title: input.title.as_str().to_owned(),
+        body: input.body.as_str().to_owned(),
+        tags: input.tags.clone().into_vec(),
         status: input.status,
         created_at: now.clone(),
         updated_at: now.clone(),
@@ -242,9 +242,9 @@ pub async fn get(
 /// What `PATCH /posts/{id}` may change.
 #[derive(Debug, Default, Clone)]
 pub struct PostChange {
-    pub title: Option<String>,
-    pub body: Option<String>,
-    pub tags: Option<Vec<String>>,
+    pub title: Option<Title>,
+    pub body: Option<Markdown>,
+    pub tags: Option<Tags>,
     pub status: Option<PostStatus>,
     pub expected_version: Option<u64>,
 }
@@ -311,13 +311,13 @@ pub async fn update(
     let now_ms = state.clock.unix_millis();
     let mut after = before.clone();
     if let Some(title) = &change.title {
-        title.trim().clone_into(&mut after.title);
+        title.as_str().clone_into(&mut after.title);
     }
     if let Some(body) = &change.body {
-        body.clone_into(&mut after.body);
+        body.as_str().clone_into(&mut after.body);
     }
     if let Some(tags) = &change.tags {
-        after.tags = normalise_tags(tags);
+        after.tags = tags.clone().into_vec();
     }
     after.status = next_status;
     if transition == (PostStatus::Draft, PostStatus::Published) {

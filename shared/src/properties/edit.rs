@@ -11,7 +11,7 @@ use crate::state::State;
 use crate::store::{Key, OnCondition, Update, expect_version};
 
 use super::{
-    Address, PropertyItem, PropertyKind, PropertyView, city_key, file_number_key, load,
+    Address, NewAddress, PropertyItem, PropertyKind, PropertyView, city_key, file_number_key, load,
     place_partition, property_event, property_key, require_manager,
 };
 
@@ -19,8 +19,7 @@ use super::{
 /// registry and does not change.
 #[derive(Debug, Clone, Default)]
 pub struct PropertyChange {
-    /// Checked with [`Address::parse`].
-    pub address: Option<Address>,
+    pub address: Option<NewAddress>,
     pub kind: Option<PropertyKind>,
     pub expected_version: Option<u64>,
 }
@@ -34,13 +33,14 @@ pub async fn update(
     change: PropertyChange,
 ) -> Result<PropertyView, ApiError> {
     let store = &state.store;
-    let address = change.address.as_ref().map(Address::parse).transpose()?;
     let before = load(store, id).await?;
     require_manager(me, &before)?;
     let version = expect_version(change.expected_version, before.version)?;
     let now = state.clock.timestamp();
     let after = PropertyItem {
-        address: address.unwrap_or_else(|| before.address.clone()),
+        address: change
+            .address
+            .map_or_else(|| before.address.clone(), Address::from),
         kind: change.kind.unwrap_or(before.kind),
         updated_at: now.clone(),
         version: version + 1,

@@ -17,12 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Principal;
 use crate::accounts::counts::{self, AccountCount};
 use crate::auth::Role;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::events::{Event, outbox_put};
 use crate::ids::{LeaseId, PropertyId, UnitId, UserId};
 use crate::state::State;
 use crate::store::{Index, Key, KeyQuery, OnCondition, Page, PageRequest, Update};
-use crate::validate::Invalid;
+use crate::validate::{Invalid, RequestValue, request_value, text_schema};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 use super::units::{UnitLookup, UnitStatus, UnitView, find, unit_lookup_key, unit_not_found};
 use super::{PropertyItem, load, property_key, require_manager};
@@ -36,8 +37,8 @@ pub enum LeaseStatus {
 }
 
 /// A rent: an amount in the currency's minor unit (cents), per month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Rent {
     /// In minor units (cents): 1 to 10^12.
     #[schema(example = 125_000)]
@@ -112,8 +113,98 @@ impl crate::http::PathId for LeaseId {
     }
 }
 
-/// A calendar date `YYYY-MM-DD` (years 1900–2999), as given.
-pub fn date(raw: &str) -> Result<String, &'static str> {
+/// A calendar date `YYYY-MM-DD` (years 1900–2999), as given; compared as text (the format
+/// orders like the calendar).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date(String);
+
+impl Date {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for Date {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        date(&raw).map(Self).map_err(Invalid)
+    }
+    fn schema() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .examples(["2027-01-01"])
+            .into()
+    }
+}
+
+/// A rent's amount in minor units (cents): 1 to 10^12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RentAmount(u64);
+
+pub const MAX_RENT_MINOR: u64 = 1_000_000_000_000;
+
+impl RequestValue for RentAmount {
+    type Raw = u64;
+    fn from_raw(raw: u64) -> Result<Self, Invalid> {
+        if (1..=MAX_RENT_MINOR).contains(&raw) {
+            Ok(Self(raw))
+        } else {
+            Err(Invalid("must be from 1 to 10^12"))
+        }
+    }
+    fn schema() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(MAX_RENT_MINOR))
+            .examples([125_000])
+            .into()
+    }
+}
+
+/// An ISO 4217 currency code, upper-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Currency(String);
+
+impl RequestValue for Currency {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        let code = raw.trim().to_ascii_uppercase();
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(code))
+        } else {
+            Err(Invalid("must be an ISO 4217 code such as EUR"))
+        }
+    }
+    fn schema() -> Schema {
+        text_schema(3, 3, "ISO 4217, three letters (any case).")
+            .pattern(Some("^[A-Za-z]{3}$"))
+            .examples(["EUR"])
+            .into()
+    }
+}
+
+request_value!(Date, RentAmount, Currency);
+
+/// A rent as a request gives it.
+#[derive(Debug, Clone, PartialEq, Eq, eserde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRent {
+    pub amount_minor: RentAmount,
+    pub currency: Currency,
+}
+
+impl From<NewRent> for Rent {
+    fn from(rent: NewRent) -> Self {
+        Self {
+            amount_minor: rent.amount_minor.0,
+            currency: rent.currency.0,
+        }
+    }
+}
+
+fn date(raw: &str) -> Result<String, &'static str> {
     let bad = "must be a date such as 2027-01-31";
     let parts: Vec<&str> = raw.split('-').collect();
     let [y, m, d] = parts.as_slice() else {
@@ -139,57 +230,27 @@ pub fn date(raw: &str) -> Result<String, &'static str> {
     Ok(raw.to_owned())
 }
 
-/// What `POST /leases` carries.
+/// What `POST /leases` carries, each field checked as it was read.
 #[derive(Debug, Clone)]
 pub struct NewLease {
     pub unit_id: UnitId,
     pub tenant_id: UserId,
-    pub start_date: String,
-    pub end_date: Option<String>,
-    pub rent: Rent,
+    pub start_date: Date,
+    pub end_date: Option<Date>,
+    pub rent: NewRent,
 }
 
 impl NewLease {
-    /// Every field checked: each invalid one is named in one 422.
-    fn checked(&self) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let start =
-            date(&self.start_date).map_err(|m| errors.push(FieldError::new("startDate", m)));
-        let end = self
+    /// What the fields must be together: a lease ends after it starts.
+    fn checked(&self) -> Result<&Self, ApiError> {
+        if self
             .end_date
-            .as_deref()
-            .map(date)
-            .transpose()
-            .map_err(|m| errors.push(FieldError::new("endDate", m)));
-        if let (Ok(start), Ok(Some(end))) = (&start, &end)
-            && end <= start
+            .as_ref()
+            .is_some_and(|end| *end <= self.start_date)
         {
-            errors.push(FieldError::new("endDate", "must be after startDate"));
+            return Err(Invalid("must be after startDate").at("endDate"));
         }
-        if !(1..=1_000_000_000_000).contains(&self.rent.amount_minor) {
-            errors.push(FieldError::new(
-                "rent.amountMinor",
-                "must be from 1 to 10^12",
-            ));
-        }
-        let currency = self.rent.currency.trim().to_ascii_uppercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.push(FieldError::new(
-                "rent.currency",
-                "must be an ISO 4217 code such as EUR",
-            ));
-        }
-        if errors.is_empty() {
-            Ok(Self {
-                rent: Rent {
-                    amount_minor: self.rent.amount_minor,
-                    currency,
-                },
-                ..self.clone()
-            })
-        } else {
-            Err(ApiError::Validation { errors })
-        }
+        Ok(self)
     }
 }
 
@@ -236,9 +297,9 @@ pub async fn create_lease(
         unit_id: unit.id,
         property_id: property.id,
         tenant_id: input.tenant_id,
-        start_date: input.start_date,
-        end_date: input.end_date,
-        rent: input.rent,
+        start_date: input.start_date.0.clone(),
+        end_date: input.end_date.clone().map(|d| d.0),
+        rent: input.rent.clone().into(),
         status: LeaseStatus::Active,
         created_at: now.clone(),
         updated_at: now.clone(),
@@ -320,10 +381,10 @@ pub async fn end_lease(
     state: &State,
     me: &Principal,
     id: LeaseId,
-    end_date: &str,
+    end_date: &Date,
 ) -> Result<LeaseView, ApiError> {
     let store = &state.store;
-    let end_date = date(end_date).map_err(|m| Invalid(m).at("endDate"))?;
+    let end_date = end_date.0.clone();
     let item: LeaseItem = store
         .get(&lease_key(id))
         .await?

@@ -28,12 +28,15 @@ mod units;
 
 pub use edit::{PropertyChange, delete, update};
 pub use leases::{
-    LeaseStatus, LeaseView, NewLease, Rent, create_lease, end_lease, get_lease, my_leases,
-    property_leases,
+    Currency, Date, LeaseStatus, LeaseView, NewLease, NewRent, Rent, RentAmount, create_lease,
+    end_lease, get_lease, my_leases, property_leases,
 };
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
-pub use transfer::{TRANSFERRED_AWAY, TRANSFERRED_TO_YOU, TransferView, history, transfer};
-pub use units::{MAX_UNITS, UnitFields, UnitStatus, UnitView, add_unit, remove_unit, update_unit};
+pub use transfer::{Note, TRANSFERRED_AWAY, TRANSFERRED_TO_YOU, TransferView, history, transfer};
+pub use units::{
+    AreaM2, Bedrooms, Floor, Label, MAX_UNITS, UnitFields, UnitStatus, UnitView, add_unit,
+    remove_unit, update_unit,
+};
 
 use std::collections::BTreeMap;
 
@@ -43,13 +46,14 @@ use crate::accounts::Principal;
 use crate::accounts::counts::{self, AccountCount};
 use crate::accounts::items::UserItem;
 use crate::auth::Role;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::events::{Event, outbox_put};
 use crate::http::PathId;
 use crate::ids::{PropertyId, UserId};
 use crate::state::State;
 use crate::store::{Key, OnCondition, Store};
-use crate::validate::{Invalid, visible_line};
+use crate::validate::{Invalid, RequestValue, request_value, text_schema, visible_line};
+use utoipa::openapi::schema::Schema;
 
 /// File numbers: 1–32 characters of `A-Z`, `0-9`, `-` and `/`.
 pub const FILE_NUMBER_MAX_CHARS: usize = 32;
@@ -79,6 +83,23 @@ impl FileNumber {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl RequestValue for FileNumber {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+    fn schema() -> Schema {
+        text_schema(
+            1,
+            FILE_NUMBER_MAX_CHARS,
+            "Letters A-Z, digits, `-` and `/`; unique in the registry, compared without case.",
+        )
+        .pattern(Some("^[A-Za-z0-9/-]+$"))
+        .examples(["B-2024/0042"])
+        .into()
     }
 }
 
@@ -117,8 +138,8 @@ pub enum PropertyKind {
 
 /// A postal address; each line follows the text policy of names (visible characters, no
 /// control or bidirectional overrides).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Address {
     #[schema(max_length = 200)]
     pub line1: String,
@@ -152,40 +173,92 @@ impl Address {
         .collect::<Vec<_>>()
         .join(", ")
     }
+}
 
-    /// The address with every field checked and trimmed (the country upper-case); each invalid
-    /// field is named (`address.city`).
-    pub fn parse(raw: &Self) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let mut line = |field: &str, value: &str, max: usize| match visible_line(value, max) {
-            Ok(line) => line.to_owned(),
-            Err(Invalid(message)) => {
-                errors.push(FieldError::new(format!("address.{field}"), message));
-                String::new()
-            }
-        };
-        let address = Self {
-            line1: line("line1", &raw.line1, ADDRESS_LINE_MAX_CHARS),
-            line2: raw
-                .line2
-                .as_deref()
-                .map(|l| line("line2", l, ADDRESS_LINE_MAX_CHARS)),
-            city: line("city", &raw.city, CITY_MAX_CHARS),
-            region: raw
-                .region
-                .as_deref()
-                .map(|r| line("region", r, CITY_MAX_CHARS)),
-            postal_code: line("postalCode", &raw.postal_code, POSTAL_CODE_MAX_CHARS),
-            country: String::new(),
-        };
-        let country = country(&raw.country).unwrap_or_else(|Invalid(message)| {
-            errors.push(FieldError::new("address.country", message));
-            String::new()
-        });
-        if errors.is_empty() {
-            Ok(Self { country, ..address })
-        } else {
-            Err(ApiError::Validation { errors })
+/// One line of an address (trimmed, the text policy of names: [`visible_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressLine(String);
+
+/// A city or a region (the same policy, shorter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place(String);
+
+/// A postal code (the same policy, shorter still).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostalCode(String);
+
+/// A country: its ISO 3166-1 alpha-2 code, upper-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Country(String);
+
+impl RequestValue for AddressLine {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        visible_line(&raw, ADDRESS_LINE_MAX_CHARS).map(|l| Self(l.to_owned()))
+    }
+    fn schema() -> Schema {
+        text_schema(1, ADDRESS_LINE_MAX_CHARS, "A line of an address.").into()
+    }
+}
+
+impl RequestValue for Place {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        visible_line(&raw, CITY_MAX_CHARS).map(|l| Self(l.to_owned()))
+    }
+    fn schema() -> Schema {
+        text_schema(1, CITY_MAX_CHARS, "A city or a region.").into()
+    }
+}
+
+impl RequestValue for PostalCode {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        visible_line(&raw, POSTAL_CODE_MAX_CHARS).map(|l| Self(l.to_owned()))
+    }
+    fn schema() -> Schema {
+        text_schema(1, POSTAL_CODE_MAX_CHARS, "A postal code.").into()
+    }
+}
+
+impl RequestValue for Country {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        country(&raw).map(Self)
+    }
+    fn schema() -> Schema {
+        text_schema(2, 2, "ISO 3166-1 alpha-2 (any case).")
+            .pattern(Some("^[A-Za-z]{2}$"))
+            .examples(["DE"])
+            .into()
+    }
+}
+
+request_value!(FileNumber, AddressLine, Place, PostalCode, Country);
+
+/// A postal address as a request gives it, each line checked as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, eserde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAddress {
+    pub line1: AddressLine,
+    #[serde(default)]
+    pub line2: Option<AddressLine>,
+    pub city: Place,
+    #[serde(default)]
+    pub region: Option<Place>,
+    pub postal_code: PostalCode,
+    pub country: Country,
+}
+
+impl From<NewAddress> for Address {
+    fn from(address: NewAddress) -> Self {
+        Self {
+            line1: address.line1.0,
+            line2: address.line2.map(|l| l.0),
+            city: address.city.0,
+            region: address.region.map(|r| r.0),
+            postal_code: address.postal_code.0,
+            country: address.country.0,
         }
     }
 }
@@ -351,37 +424,8 @@ fn property_event(kind: &str, me: &Principal, id: PropertyId, now: String) -> Ev
 #[derive(Debug, Clone)]
 pub struct NewProperty {
     pub file_number: FileNumber,
-    pub address: Address,
+    pub address: NewAddress,
     pub kind: PropertyKind,
-}
-
-impl NewProperty {
-    /// The request's fields checked together: every invalid one is named in one 422.
-    pub fn parse(
-        file_number: &str,
-        address: &Address,
-        kind: PropertyKind,
-    ) -> Result<Self, ApiError> {
-        let number = FileNumber::parse(file_number);
-        let address = Address::parse(address);
-        match (number, address) {
-            (Ok(file_number), Ok(address)) => Ok(Self {
-                file_number,
-                address,
-                kind,
-            }),
-            (number, address) => {
-                let mut errors = Vec::new();
-                if let Err(Invalid(message)) = number {
-                    errors.push(FieldError::new("fileNumber", message));
-                }
-                if let Err(ApiError::Validation { errors: more }) = address {
-                    errors.extend(more);
-                }
-                Err(ApiError::Validation { errors })
-            }
-        }
-    }
 }
 
 /// `POST /properties`: registers a property owned by the caller. One transaction: the
@@ -396,20 +440,17 @@ pub async fn create(
     let id = PropertyId::generate();
     let now = state.clock.timestamp();
     let key = property_key(id);
+    let address = Address::from(input.address);
     let property = PropertyItem {
         pk: key.pk,
         sk: key.sk,
         gsi1pk: owner_partition(me.id()),
         gsi1sk: id.to_string(),
-        gsi2pk: place_partition(&input.address.country),
-        gsi2sk: format!(
-            "{}#{}#{id}",
-            city_key(&input.address.city),
-            input.kind.as_str()
-        ),
+        gsi2pk: place_partition(&address.country),
+        gsi2sk: format!("{}#{}#{id}", city_key(&address.city), input.kind.as_str()),
         id,
         file_number: input.file_number.as_str().to_owned(),
-        address: input.address,
+        address,
         kind: input.kind,
         owner_id: me.id(),
         units: BTreeMap::new(),

@@ -12,7 +12,8 @@ use crate::events::outbox_put;
 use crate::ids::{PropertyId, TransferId, UserId};
 use crate::state::State;
 use crate::store::{KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
-use crate::validate::{Invalid, visible_text};
+use crate::validate::{Invalid, RequestValue, request_value, text_schema, visible_text};
+use utoipa::openapi::schema::Schema;
 
 use super::{PropertyItem, load, owner_partition, property_event, property_key, require_manager};
 
@@ -22,6 +23,23 @@ pub const TRANSFERRED_TO_YOU: &str = "property-transferred-to-you";
 
 /// The longest note a transfer may carry.
 pub const NOTE_MAX_CHARS: usize = 1000;
+
+/// A transfer's note: up to 1,000 characters under the text policy of many lines
+/// ([`visible_text`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note(String);
+
+impl RequestValue for Note {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        visible_text(&raw, NOTE_MAX_CHARS).map(|n| Self(n.to_owned()))
+    }
+    fn schema() -> Schema {
+        text_schema(0, NOTE_MAX_CHARS, "Why the property changes hands.").into()
+    }
+}
+
+request_value!(Note);
 
 /// One entry of a property's ownership history, as stored and as shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,14 +77,11 @@ pub async fn transfer(
     me: &Principal,
     id: PropertyId,
     new_owner: UserId,
-    note: Option<&str>,
+    note: Option<Note>,
     expected_version: Option<u64>,
 ) -> Result<TransferView, ApiError> {
     let store = &state.store;
-    let note = note
-        .map(|n| visible_text(n, NOTE_MAX_CHARS).map(str::to_owned))
-        .transpose()
-        .map_err(|e| e.at("note"))?;
+    let note = note.map(|n| n.0);
     let property = load(store, id).await?;
     require_manager(me, &property)?;
     let version = expect_version(expected_version, property.version)?;

@@ -12,7 +12,8 @@ use crate::events::{Event, outbox_put};
 use crate::ids::{PropertyId, UnitId};
 use crate::state::State;
 use crate::store::{OnCondition, Update};
-use crate::validate::{Invalid, visible_line};
+use crate::validate::{Invalid, RequestValue, request_value, text_schema, visible_line};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::{PropertyItem, load, property_key, require_manager};
 
@@ -52,13 +53,107 @@ crate::store::attributes! { UnitView in unit_attributes {
     STATUS: UnitStatus = status,
 } }
 
-/// The fields a unit is created or changed with (absent: unchanged, or none at creation).
+/// A unit's label: one line of 1–40 visible characters (trimmed), unique in its property
+/// without case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label(String);
+
+/// The floor a unit is on: -20 to 300.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Floor(i16);
+
+/// Bedrooms: at most 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bedrooms(u8);
+
+/// Floor area in m²: above 0, at most 1,000,000.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AreaM2(f64);
+
+pub const FLOOR_RANGE: std::ops::RangeInclusive<i16> = -20..=300;
+pub const MAX_BEDROOMS: u8 = 100;
+pub const MAX_AREA_M2: f64 = 1_000_000.0;
+
+impl RequestValue for Label {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        visible_line(&raw, LABEL_MAX_CHARS).map(|l| Self(l.to_owned()))
+    }
+    fn schema() -> Schema {
+        text_schema(
+            1,
+            LABEL_MAX_CHARS,
+            "A unit's label, unique in its property without case.",
+        )
+        .examples(["Flat 2B"])
+        .into()
+    }
+}
+
+impl RequestValue for Floor {
+    type Raw = i16;
+    fn from_raw(raw: i16) -> Result<Self, Invalid> {
+        if FLOOR_RANGE.contains(&raw) {
+            Ok(Self(raw))
+        } else {
+            Err(Invalid("must be from -20 to 300"))
+        }
+    }
+    fn schema() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(*FLOOR_RANGE.start()))
+            .maximum(Some(*FLOOR_RANGE.end()))
+            .into()
+    }
+}
+
+impl RequestValue for Bedrooms {
+    type Raw = u8;
+    fn from_raw(raw: u8) -> Result<Self, Invalid> {
+        if raw <= MAX_BEDROOMS {
+            Ok(Self(raw))
+        } else {
+            Err(Invalid("must be at most 100"))
+        }
+    }
+    fn schema() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(MAX_BEDROOMS))
+            .into()
+    }
+}
+
+impl RequestValue for AreaM2 {
+    type Raw = f64;
+    fn from_raw(raw: f64) -> Result<Self, Invalid> {
+        if raw.is_finite() && raw > 0.0 && raw <= MAX_AREA_M2 {
+            Ok(Self(raw))
+        } else {
+            Err(Invalid("must be above 0 and at most 1,000,000"))
+        }
+    }
+    fn schema() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0))
+            .maximum(Some(MAX_AREA_M2))
+            .into()
+    }
+}
+
+request_value!(Label, Floor, Bedrooms, AreaM2);
+
+/// The fields a unit is created or changed with (absent: unchanged, or none at creation), each
+/// checked as it was read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UnitFields {
-    pub label: Option<String>,
-    pub floor: Option<i16>,
-    pub bedrooms: Option<u8>,
-    pub area_m2: Option<f64>,
+    pub label: Option<Label>,
+    pub floor: Option<Floor>,
+    pub bedrooms: Option<Bedrooms>,
+    pub area_m2: Option<AreaM2>,
     pub status: Option<UnitStatus>,
 }
 
@@ -68,50 +163,21 @@ fn label_key(label: &str) -> String {
 }
 
 impl UnitFields {
-    /// Every field checked: each invalid one is named in one 422.
-    fn checked(&self) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let label = match self
-            .label
-            .as_deref()
-            .map(|l| visible_line(l, LABEL_MAX_CHARS))
-        {
-            Some(Ok(label)) => Some(label.to_owned()),
-            Some(Err(Invalid(message))) => {
-                errors.push(FieldError::new("label", message));
-                None
-            }
-            None => None,
-        };
-        if self.floor.is_some_and(|f| !(-20..=300).contains(&f)) {
-            errors.push(FieldError::new("floor", "must be from -20 to 300"));
-        }
-        if self.bedrooms.is_some_and(|b| b > 100) {
-            errors.push(FieldError::new("bedrooms", "must be at most 100"));
-        }
-        if self
-            .area_m2
-            .is_some_and(|a| !a.is_finite() || a <= 0.0 || a > 1_000_000.0)
-        {
-            errors.push(FieldError::new(
-                "areaM2",
-                "must be above 0 and at most 1,000,000",
-            ));
-        }
+    /// What the fields must be together: a unit is not made `leased` by hand.
+    fn checked(&self) -> Result<&Self, ApiError> {
         if self.status == Some(UnitStatus::Leased) {
-            errors.push(FieldError::new(
-                "status",
-                "must be vacant or unavailable (a lease makes a unit leased)",
-            ));
+            return Err(ApiError::Validation {
+                errors: vec![FieldError::new(
+                    "status",
+                    "must be vacant or unavailable (a lease makes a unit leased)",
+                )],
+            });
         }
-        if errors.is_empty() {
-            Ok(Self {
-                label,
-                ..self.clone()
-            })
-        } else {
-            Err(ApiError::Validation { errors })
-        }
+        Ok(self)
+    }
+
+    fn label(&self) -> Option<String> {
+        self.label.as_ref().map(|l| l.0.clone())
     }
 }
 
@@ -168,8 +234,7 @@ pub async fn add_unit(
     let store = &state.store;
     let fields = fields.checked()?;
     let label = fields
-        .label
-        .clone()
+        .label()
         .ok_or_else(|| Invalid("is required").at("label"))?;
     let property = load(store, id).await?;
     require_manager(me, &property)?;
@@ -177,9 +242,9 @@ pub async fn add_unit(
     let unit = UnitView {
         id: UnitId::generate(),
         label: label.clone(),
-        floor: fields.floor,
-        bedrooms: fields.bedrooms,
-        area_m2: fields.area_m2,
+        floor: fields.floor.map(|f| f.0),
+        bedrooms: fields.bedrooms.map(|b| b.0),
+        area_m2: fields.area_m2.map(|a| a.0),
         status: fields.status.unwrap_or(UnitStatus::Vacant),
         created_at: now.clone(),
         updated_at: now.clone(),
@@ -243,10 +308,10 @@ pub async fn update_unit(
     }
     let now = state.clock.timestamp();
     let after = UnitView {
-        label: fields.label.clone().unwrap_or_else(|| before.label.clone()),
-        floor: fields.floor.or(before.floor),
-        bedrooms: fields.bedrooms.or(before.bedrooms),
-        area_m2: fields.area_m2.or(before.area_m2),
+        label: fields.label().unwrap_or_else(|| before.label.clone()),
+        floor: fields.floor.map(|f| f.0).or(before.floor),
+        bedrooms: fields.bedrooms.map(|b| b.0).or(before.bedrooms),
+        area_m2: fields.area_m2.map(|a| a.0).or(before.area_m2),
         status: fields.status.unwrap_or(before.status),
         updated_at: now.clone(),
         ..before.clone()

@@ -104,7 +104,8 @@ async fn invalid_properties_are_refused_naming_every_field() {
         ["address.country", "address.line1", "fileNumber"]
     );
 
-    // A body of the wrong shape: every missing field, at every depth, in one 422.
+    // A body of the wrong shape with a wrong value: every missing field, at every depth, and
+    // every invalid value (the empty file number), in one 422.
     let shapeless = create(&app, &owner, &json!({"fileNumber": "", "address": {}})).await;
     assert_eq!(shapeless.status, 422, "{}", shapeless.body);
     assert_eq!(
@@ -114,6 +115,7 @@ async fn invalid_properties_are_refused_naming_every_field() {
             "address.country",
             "address.line1",
             "address.postalCode",
+            "fileNumber",
             "kind"
         ]
     );
