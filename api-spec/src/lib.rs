@@ -1,9 +1,10 @@
 //! The OpenAPI 3.1 document of the Ferrite API.
 //!
 //! Schemas come from the request and response types themselves (`#[derive(utoipa::ToSchema)]`
-//! next to `Deserialize`/`Serialize`), so a field added to a type is in the document. The
-//! operations are the table below: one row per route of template.yaml (a test checks that the
-//! two agree), each with the statuses it can answer. Errors are added by rule, so no route
+//! next to `Deserialize`/`Serialize`), so a field added to a type is in the document, and the
+//! components are gathered from the rows that name the types (no second list). The operations
+//! are the table in [`routes`]: one row per route of the stacks (a test checks that the two
+//! agree), each with the statuses it can answer. Errors are added by rule, so no route
 //! forgets one: every route can answer 500; every route that touches DynamoDB 503 (with
 //! `Retry-After`); a body means 400/413/415/422; a bearer token 401.
 //!
@@ -16,6 +17,7 @@ use routes::routes;
 
 use std::collections::BTreeMap;
 
+use utoipa::ToSchema;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
@@ -28,21 +30,8 @@ use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required,
     ResponseBuilder, ServerBuilder,
 };
-use utoipa::{PartialSchema, ToSchema};
 
-use shared::accounts::items::{UserStatus, UserView};
-use shared::accounts::{Session, TokenPair};
-use shared::audit::AuditEntry;
-use shared::auth::Role;
-use shared::auth::keys::{Jwk, Jwks};
-use shared::error::{FieldError, Problem};
-use shared::events::{Actor, ActorKind, Change, Entity};
-use shared::ids::{EventId, LeaseId, PropertyId, UnitId, UserId};
-use shared::posts::{PostId, PostStatus, PostSummary, PostView, Tag};
-use shared::properties::{
-    LeaseStatus, LeaseView, PropertyView, Rent, TransferView, UnitStatus, UnitView,
-};
-use shared::store::Page;
+use shared::error::Problem;
 
 const JSON: &str = "application/json";
 const PROBLEM: &str = "application/problem+json";
@@ -69,7 +58,7 @@ struct Route {
     auth: Auth,
     /// Reads DynamoDB or Secrets Manager (so it can answer 503).
     store: bool,
-    body: Option<RefOr<Schema>>,
+    body: Option<Typed>,
     params: Vec<Param>,
     /// (status, description, body schema).
     ok: Vec<(u16, &'static str, Option<Body>)>,
@@ -78,7 +67,7 @@ struct Route {
 }
 
 enum Body {
-    Json(Box<RefOr<Schema>>),
+    Json(Box<Typed>),
     Html,
     Script,
 }
@@ -87,8 +76,45 @@ struct Param {
     name: &'static str,
     location: ParameterIn,
     required: bool,
-    schema: RefOr<Schema>,
+    schema: Typed,
     description: &'static str,
+}
+
+/// A schema a route uses: what the operation shows (a `$ref`, or the schema inline) and the
+/// named schemas it brings into the components (the type's own and the ones it nests). The
+/// components are gathered from the routes: a type named in a row is in the document, and no
+/// second list has to name it.
+#[derive(Clone)]
+struct Typed {
+    shown: RefOr<Schema>,
+    defines: Vec<(String, RefOr<Schema>)>,
+}
+
+/// The named schema of `T` (a `$ref`), defined with what it nests.
+fn of<T: ToSchema>() -> Typed {
+    let mut defines = vec![(T::name().into_owned(), T::schema())];
+    T::schemas(&mut defines);
+    Typed {
+        shown: schema_ref(&T::name()),
+        defines,
+    }
+}
+
+impl From<ObjectBuilder> for Typed {
+    /// A schema shown inline: it defines nothing.
+    fn from(shown: ObjectBuilder) -> Self {
+        RefOr::<Schema>::from(shown).into()
+    }
+}
+
+impl From<RefOr<Schema>> for Typed {
+    /// A schema shown inline: it defines nothing.
+    fn from(shown: RefOr<Schema>) -> Self {
+        Self {
+            shown,
+            defines: Vec::new(),
+        }
+    }
 }
 
 fn schema_ref(name: &str) -> RefOr<Schema> {
@@ -97,12 +123,12 @@ fn schema_ref(name: &str) -> RefOr<Schema> {
 
 #[allow(clippy::unnecessary_wraps)] // reads as a table cell: `Some(body)` or `None`
 fn json<T: ToSchema>() -> Option<Body> {
-    Some(Body::Json(Box::new(schema_ref(&T::name()))))
+    Some(Body::Json(Box::new(of::<T>())))
 }
 
 #[allow(clippy::unnecessary_wraps)] // reads as a table cell: `Some(body)` or `None`
-fn body<T: ToSchema>() -> Option<RefOr<Schema>> {
-    Some(schema_ref(&T::name()))
+fn body<T: ToSchema>() -> Option<Typed> {
+    Some(of::<T>())
 }
 
 fn string(max: usize) -> RefOr<Schema> {
@@ -122,7 +148,7 @@ fn path_id_named<T: ToSchema>(name: &'static str) -> Param {
         name,
         location: ParameterIn::Path,
         required: true,
-        schema: schema_ref(&T::name()),
+        schema: of::<T>(),
         description: "The id (a ULID).",
     }
 }
@@ -133,19 +159,21 @@ fn page_params() -> Vec<Param> {
             name: "limit",
             location: ParameterIn::Query,
             required: false,
-            schema: ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1))
-                .maximum(Some(100))
-                .default(Some(20.into()))
-                .into(),
+            schema: RefOr::from(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(100))
+                    .default(Some(20.into())),
+            )
+            .into(),
             description: "Page size, 1–100 (default 20).",
         },
         Param {
             name: "cursor",
             location: ParameterIn::Query,
             required: false,
-            schema: string(2048),
+            schema: string(2048).into(),
             description: "`nextCursor` of the previous page. Opaque and signed: a tampered or foreign cursor is a 400.",
         },
     ]
@@ -166,22 +194,22 @@ fn date_time() -> RefOr<Schema> {
         .into()
 }
 
-fn query(name: &'static str, schema: RefOr<Schema>, description: &'static str) -> Param {
+fn query(name: &'static str, schema: impl Into<Typed>, description: &'static str) -> Param {
     Param {
         name,
         location: ParameterIn::Query,
         required: false,
-        schema,
+        schema: schema.into(),
         description,
     }
 }
 
-fn header(name: &'static str, schema: RefOr<Schema>, description: &'static str) -> Param {
+fn header(name: &'static str, schema: impl Into<Typed>, description: &'static str) -> Param {
     Param {
         name,
         location: ParameterIn::Header,
         required: false,
-        schema,
+        schema: schema.into(),
         description,
     }
 }
@@ -191,8 +219,7 @@ fn version_header(name: &'static str, description: &'static str) -> Param {
         name,
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(r#"^(W/)?"[0-9]+"$"#))
-            .into(),
+            .pattern(Some(r#"^(W/)?"[0-9]+"$"#)),
         description,
     )
 }
@@ -203,8 +230,7 @@ fn list_etag_header() -> Param {
         "If-None-Match",
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(r#"^(W/)?"[0-9a-f]{32}"$"#))
-            .into(),
+            .pattern(Some(r#"^(W/)?"[0-9a-f]{32}"$"#)),
         "The page's `ETag` held: unchanged → 304 (public pages are cacheable for a minute).",
     )
 }
@@ -301,7 +327,7 @@ fn operation(route: &Route) -> Operation {
                     Required::False
                 })
                 .description(Some(param.description))
-                .schema(Some(param.schema.clone())),
+                .schema(Some(param.schema.shown.clone())),
         );
     }
     if let Some(schema) = &route.body {
@@ -310,7 +336,9 @@ fn operation(route: &Route) -> Operation {
                 .required(Some(Required::True))
                 .content(
                     JSON,
-                    ContentBuilder::new().schema(Some(schema.clone())).build(),
+                    ContentBuilder::new()
+                        .schema(Some(schema.shown.clone()))
+                        .build(),
                 )
                 .build(),
         ));
@@ -331,7 +359,9 @@ fn operation(route: &Route) -> Operation {
             Some(Body::Json(schema)) => {
                 response = response.content(
                     JSON,
-                    ContentBuilder::new().schema(Some(*schema.clone())).build(),
+                    ContentBuilder::new()
+                        .schema(Some(schema.shown.clone()))
+                        .build(),
                 );
             }
             Some(Body::Html | Body::Script) => {
@@ -373,83 +403,29 @@ fn operation(route: &Route) -> Operation {
     op.build()
 }
 
-fn register<T: ToSchema>(
-    components: ComponentsBuilder,
-    nested: &mut Vec<(String, RefOr<Schema>)>,
-) -> ComponentsBuilder {
-    T::schemas(nested);
-    components.schema_from::<T>()
-}
-
-/// Every schema the operations name, with the ones they nest, and the bearer scheme.
-fn components() -> utoipa::openapi::Components {
-    let mut nested = Vec::new();
-    let mut components = ComponentsBuilder::new();
-    components = register::<Problem>(components, &mut nested);
-    components = register::<FieldError>(components, &mut nested);
-    components = register::<health::Health>(components, &mut nested);
-    components = register::<health_ready::Readiness>(components, &mut nested);
-    components = register::<Jwks>(components, &mut nested);
-    components = register::<shared::accounts::PublicProfile>(components, &mut nested);
-    components = register::<Jwk>(components, &mut nested);
-    components = register::<Session>(components, &mut nested);
-    components = register::<auth_register::Pending>(components, &mut nested);
-    components = register::<TokenPair>(components, &mut nested);
-    components = register::<UserView>(components, &mut nested);
-    components = register::<UserStatus>(components, &mut nested);
-    components = register::<UserId>(components, &mut nested);
-    components = register::<Role>(components, &mut nested);
-    components = register::<PostView>(components, &mut nested);
-    components = register::<PostSummary>(components, &mut nested);
-    components = register::<PostStatus>(components, &mut nested);
-    components = register::<PostId>(components, &mut nested);
-    components = register::<Tag>(components, &mut nested);
-    components = register::<AuditEntry>(components, &mut nested);
-    components = register::<EventId>(components, &mut nested);
-    components = register::<Actor>(components, &mut nested);
-    components = register::<ActorKind>(components, &mut nested);
-    components = register::<Entity>(components, &mut nested);
-    components = register::<Change>(components, &mut nested);
-    components = register::<auth_register::Register>(components, &mut nested);
-    components = register::<auth_login::Login>(components, &mut nested);
-    components = register::<auth_refresh::Refresh>(components, &mut nested);
-    components = register::<auth_logout::Logout>(components, &mut nested);
-    components = register::<auth_password_forgot::Forgot>(components, &mut nested);
-    components = register::<auth_password_reset::Reset>(components, &mut nested);
-    components = register::<auth_email_verify::Verify>(components, &mut nested);
-    components = register::<auth_email_change_confirm::ConfirmEmailChange>(components, &mut nested);
-    components = register::<users_me_patch::ProfilePatch>(components, &mut nested);
-    components = register::<users_me_delete::DeleteMe>(components, &mut nested);
-    components = register::<users_me_password::ChangePassword>(components, &mut nested);
-    components = register::<users_me_email::ChangeEmail>(components, &mut nested);
-    components = register::<users_patch::UserPatch>(components, &mut nested);
-    components = register::<posts_create::CreatePost>(components, &mut nested);
-    components = register::<posts_patch::PatchPost>(components, &mut nested);
-    components = register::<PropertyView>(components, &mut nested);
-    components = register::<TransferView>(components, &mut nested);
-    components = register::<PropertyId>(components, &mut nested);
-    components = register::<properties_create::CreateProperty>(components, &mut nested);
-    components = register::<properties_transfer::TransferProperty>(components, &mut nested);
-    components = register::<properties_patch::PatchProperty>(components, &mut nested);
-    components = register::<UnitView>(components, &mut nested);
-    components = register::<UnitId>(components, &mut nested);
-    components = register::<UnitStatus>(components, &mut nested);
-    components = register::<units_create::CreateUnit>(components, &mut nested);
-    components = register::<units_patch::PatchUnit>(components, &mut nested);
-    components = register::<LeaseView>(components, &mut nested);
-    components = register::<LeaseId>(components, &mut nested);
-    components = register::<LeaseStatus>(components, &mut nested);
-    components = register::<Rent>(components, &mut nested);
-    components = register::<leases_create::CreateLease>(components, &mut nested);
-    components = register::<leases_end::EndLease>(components, &mut nested);
-    components = components
-        .schema("PostPage", Page::<PostSummary>::schema())
-        .schema("UserPage", Page::<UserView>::schema())
-        .schema("AuditPage", Page::<AuditEntry>::schema())
-        .schema("TransferPage", Page::<TransferView>::schema())
-        .schema("PropertyPage", Page::<PropertyView>::schema())
-        .schema("LeasePage", Page::<LeaseView>::schema())
-        .schemas_from_iter(nested)
+/// Every named schema the operations use, gathered from the routes (with the ones they nest),
+/// the problem every error answers with, and the bearer scheme.
+fn components(routes: &[Route]) -> utoipa::openapi::Components {
+    let mut defined: BTreeMap<String, RefOr<Schema>> = BTreeMap::new();
+    let mut define = |typed: &Typed| {
+        for (name, schema) in &typed.defines {
+            defined
+                .entry(name.clone())
+                .or_insert_with(|| schema.clone());
+        }
+    };
+    define(&of::<Problem>());
+    for route in routes {
+        route.params.iter().for_each(|param| define(&param.schema));
+        route.body.iter().for_each(&mut define);
+        for (_, _, content) in &route.ok {
+            if let Some(Body::Json(typed)) = content {
+                define(typed);
+            }
+        }
+    }
+    ComponentsBuilder::new()
+        .schemas_from_iter(defined)
         .security_scheme(
             BEARER,
             SecurityScheme::Http(
@@ -461,16 +437,17 @@ fn components() -> utoipa::openapi::Components {
                     ))
                     .build(),
             ),
-        );
-    components.build()
+        )
+        .build()
 }
 
 /// The whole document.
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     let mut by_path: BTreeMap<&str, PathItem> = BTreeMap::new();
-    for route in routes() {
-        let item = PathItem::new(route.method.clone(), operation(&route));
+    let routes = routes();
+    for route in &routes {
+        let item = PathItem::new(route.method.clone(), operation(route));
         by_path
             .entry(route.path)
             .and_modify(|existing| existing.merge_operations(item.clone()))
@@ -480,7 +457,7 @@ pub fn document() -> OpenApi {
         paths = paths.path(path, item);
     }
 
-    let components = components();
+    let components = components(&routes);
 
     OpenApiBuilder::new()
         .info(

@@ -1,6 +1,6 @@
 use super::{
-    Auth, HttpMethod, Role, Route, ToSchema, UserId, UserStatus, UserView, body, date_time,
-    if_match, json, page, paged, path_id, query, schema_ref, string,
+    AuditEntry, Auth, HttpMethod, Role, Route, UserId, UserStatus, UserView, body, date_time,
+    if_match, json, of, page, paged, path_id, query, string,
 };
 
 /// Users and the audit trail (admin role).
@@ -20,16 +20,12 @@ pub(super) fn admin() -> Vec<Route> {
             params: paged(vec![
                 query(
                     "status",
-                    schema_ref(&UserStatus::name()),
+                    of::<UserStatus>(),
                     "Only users in this state (`active` or `disabled`).",
                 ),
-                query(
-                    "role",
-                    schema_ref(&Role::name()),
-                    "Only users with this role.",
-                ),
+                query("role", of::<Role>(), "Only users with this role."),
             ]),
-            ok: vec![(200, "A page of users", Some(page("UserPage")))],
+            ok: vec![(200, "A page of users", Some(page::<UserView>("UserPage")))],
             errors: &[400, 403],
         },
         Route {
@@ -87,7 +83,7 @@ pub(super) fn admin() -> Vec<Route> {
                     "With `entityId`: one entity's history.",
                 ),
                 query("entityId", string(64), "With `entityType`."),
-                query("actorId", schema_ref(&UserId::name()), "What one user did."),
+                query("actorId", of::<UserId>(), "What one user did."),
                 query(
                     "from",
                     date_time(),
@@ -98,7 +94,7 @@ pub(super) fn admin() -> Vec<Route> {
             ok: vec![(
                 200,
                 "A page of audit entries, newest first",
-                Some(page("AuditPage")),
+                Some(page::<AuditEntry>("AuditPage")),
             )],
             errors: &[400, 403],
         },

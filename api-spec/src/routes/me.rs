@@ -1,4 +1,6 @@
-use super::{Auth, HttpMethod, Route, UserView, body, if_match, json, page, paged};
+use super::{
+    Auth, HttpMethod, LeaseView, PropertyView, Route, UserView, body, if_match, json, page, paged,
+};
 
 /// The signed-in user's account.
 #[allow(clippy::too_many_lines)] // one row per route, read top to bottom
@@ -80,7 +82,11 @@ pub(super) fn me() -> Vec<Route> {
             store: true,
             body: None,
             params: paged(vec![]),
-            ok: vec![(200, "A page of properties", Some(page("PropertyPage")))],
+            ok: vec![(
+                200,
+                "A page of properties",
+                Some(page::<PropertyView>("PropertyPage")),
+            )],
             errors: &[400],
         },
         Route {
@@ -93,7 +99,11 @@ pub(super) fn me() -> Vec<Route> {
             store: true,
             body: None,
             params: paged(vec![]),
-            ok: vec![(200, "A page of leases", Some(page("LeasePage")))],
+            ok: vec![(
+                200,
+                "A page of leases",
+                Some(page::<LeaseView>("LeasePage")),
+            )],
             errors: &[400],
         },
     ]

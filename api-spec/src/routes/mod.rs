@@ -13,9 +13,14 @@ use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
+use shared::audit::AuditEntry;
+use shared::posts::PostSummary;
+use shared::store::Page;
+use utoipa::PartialSchema;
+
 use super::{
-    Auth, Body, Param, Route, body, date_time, header, json, list_etag_header, paged, path_id,
-    path_id_named, query, schema_ref, string, version_header,
+    Auth, Body, Param, Route, Typed, body, date_time, header, json, list_etag_header, of, paged,
+    path_id, path_id_named, query, schema_ref, string, version_header,
 };
 
 mod admin;
@@ -36,9 +41,14 @@ pub(crate) fn routes() -> Vec<Route> {
         .collect()
 }
 
-/// A page of `name` items (`{items, nextCursor}`).
-fn page(name: &'static str) -> Body {
-    Body::Json(Box::new(schema_ref(name)))
+/// A page of `T` items (`{items, nextCursor}`), named `name`.
+fn page<T: ToSchema>(name: &'static str) -> Body {
+    let mut defines = vec![(name.to_owned(), Page::<T>::schema())];
+    defines.extend(of::<T>().defines);
+    Body::Json(Box::new(Typed {
+        shown: schema_ref(name),
+        defines,
+    }))
 }
 
 /// The `If-Match` header of an optimistic update.

@@ -1,7 +1,7 @@
 use super::{
-    Auth, HttpMethod, ObjectBuilder, PostId, PostStatus, PostView, PublicProfile, Route, Tag,
-    ToSchema, Type, UserId, body, header, if_match, json, list_etag_header, page, paged, path_id,
-    query, schema_ref, version_header,
+    Auth, HttpMethod, ObjectBuilder, PostId, PostStatus, PostSummary, PostView, PublicProfile,
+    Route, Tag, Type, UserId, body, header, if_match, json, list_etag_header, of, page, paged,
+    path_id, query, version_header,
 };
 
 /// Posts and feeds.
@@ -20,10 +20,14 @@ pub(super) fn posts() -> Vec<Route> {
             body: None,
             params: paged(vec![query(
                 "status",
-                schema_ref(&PostStatus::name()),
+                of::<PostStatus>(),
                 "Only posts in this state.",
             )]),
-            ok: vec![(200, "A page of posts", Some(page("PostPage")))],
+            ok: vec![(
+                200,
+                "A page of posts",
+                Some(page::<PostSummary>("PostPage")),
+            )],
             errors: &[400],
         },
         Route {
@@ -40,7 +44,7 @@ pub(super) fn posts() -> Vec<Route> {
                 (
                     200,
                     "A page of posts (`ETag`, cacheable)",
-                    Some(page("PostPage")),
+                    Some(page::<PostSummary>("PostPage")),
                 ),
                 (304, "Not modified", None),
             ],
@@ -81,8 +85,7 @@ pub(super) fn posts() -> Vec<Route> {
                     .schema_type(Type::String)
                     .min_length(Some(1))
                     .max_length(Some(128))
-                    .pattern(Some("^[!-~]+$"))
-                    .into(),
+                    .pattern(Some("^[!-~]+$")),
                 "Replays the first answer for 24 h; the same key with another body is a 422.",
             )],
             ok: vec![(
@@ -102,14 +105,14 @@ pub(super) fn posts() -> Vec<Route> {
             store: true,
             body: None,
             params: paged(vec![
-                query("tag", schema_ref(&Tag::name()), "Only this tag's posts."),
+                query("tag", of::<Tag>(), "Only this tag's posts."),
                 list_etag_header(),
             ]),
             ok: vec![
                 (
                     200,
                     "A page of posts (`ETag`, cacheable)",
-                    Some(page("PostPage")),
+                    Some(page::<PostSummary>("PostPage")),
                 ),
                 (304, "Not modified", None),
             ],

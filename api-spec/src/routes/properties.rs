@@ -1,7 +1,7 @@
 use super::{
-    Auth, HttpMethod, LeaseId, LeaseView, PropertyId, PropertyKind, PropertyView, Route, ToSchema,
-    TransferView, UnitId, UnitView, UserId, body, if_match, json, page, paged, path_id,
-    path_id_named, query, schema_ref, string,
+    Auth, HttpMethod, LeaseId, LeaseView, PropertyId, PropertyKind, PropertyView, Route,
+    TransferView, UnitId, UnitView, UserId, body, if_match, json, of, page, paged, path_id,
+    path_id_named, query, string,
 };
 
 /// The property registry: properties, units, leases, owners, transfers.
@@ -36,11 +36,7 @@ pub(super) fn properties() -> Vec<Route> {
             store: true,
             body: None,
             params: paged(vec![
-                query(
-                    "ownerId",
-                    schema_ref(&UserId::name()),
-                    "An owner's properties.",
-                ),
+                query("ownerId", of::<UserId>(), "An owner's properties."),
                 query(
                     "country",
                     string(2),
@@ -53,7 +49,7 @@ pub(super) fn properties() -> Vec<Route> {
                 ),
                 query(
                     "kind",
-                    schema_ref(&PropertyKind::name()),
+                    of::<PropertyKind>(),
                     "With `country` and `city`: of this kind.",
                 ),
                 query(
@@ -62,7 +58,11 @@ pub(super) fn properties() -> Vec<Route> {
                     "The property with this file number (any case).",
                 ),
             ]),
-            ok: vec![(200, "A page of properties", Some(page("PropertyPage")))],
+            ok: vec![(
+                200,
+                "A page of properties",
+                Some(page::<PropertyView>("PropertyPage")),
+            )],
             errors: &[400],
         },
         Route {
@@ -165,7 +165,11 @@ pub(super) fn properties() -> Vec<Route> {
             store: true,
             body: None,
             params: paged(vec![path_id::<PropertyId>()]),
-            ok: vec![(200, "A page of leases", Some(page("LeasePage")))],
+            ok: vec![(
+                200,
+                "A page of leases",
+                Some(page::<LeaseView>("LeasePage")),
+            )],
             errors: &[400, 403, 404],
         },
         Route {
@@ -234,7 +238,11 @@ pub(super) fn properties() -> Vec<Route> {
             store: true,
             body: None,
             params: paged(vec![path_id::<PropertyId>()]),
-            ok: vec![(200, "A page of transfers", Some(page("TransferPage")))],
+            ok: vec![(
+                200,
+                "A page of transfers",
+                Some(page::<TransferView>("TransferPage")),
+            )],
             errors: &[400, 403, 404],
         },
     ]
