@@ -13,10 +13,14 @@ Writes, and changes nothing else:
   watch (`<Fn>CanaryAlarm`, see `canary_alarm`), and its route: an integration with its `live`
   alias, the route, and the permission that lets the API invoke it (`route`);
 - `tests/api/<name>.rs` — a test of the handler in-process against the local endpoint, as the
-  template's function, listed in `tests/api/main.rs`, with the crate added to `tests/Cargo.toml`.
+  template's function, listed in `tests/api/main.rs`, with the crate added to `tests/Cargo.toml`;
+- the three rows every route has, each failing its test until the decision in it is made:
+  its OpenAPI operation (`api-spec/src/routes/<tag>.rs`, summary `UNDECIDED`: say what it does,
+  its parameters, answers and errors), its row of the authorization matrix
+  (`tests/api/security/matrix.rs`, `DECIDE`: the status for each kind of caller) and its test of
+  DynamoDB calls (`tests/api/calls.rs`: the operations of its happy path).
 
-Then: write the handler, its OpenAPI operation (api-spec: a test compares the route tables), its
-row in the authorization matrix (tests/api/security) and in the DynamoDB call-count table.
+Then: write the handler and make those decisions.
 """
 
 import argparse
@@ -214,6 +218,78 @@ async fn {snake(name)}_refuses_an_anonymous_caller_and_answers_a_signed_in_one()
 """
 
 
+# Where a stack's operations are described in api-spec (`users`: `/v1/users/me…` is the caller's
+# own account, the rest the admin's).
+SPEC_FILES = {"auth": "auth", "posts": "posts", "registry": "properties", "ops": "ops"}
+MATRIX_MARKER = "        // make new-function adds its rows here.\n"
+SPEC_END = "\n    ]\n}\n"
+
+
+def spec_file(stack: str, path: str) -> str:
+    """The routes file (and tag) of api-spec that describes a route of `stack`."""
+    if stack == "users":
+        return "me" if path == "/v1/users/me" or path.startswith("/v1/users/me/") else "admin"
+    if stack not in SPEC_FILES:
+        raise Refused(f"the {stack} stack has no routes in api-spec: choose another with STACK=")
+    return SPEC_FILES[stack]
+
+
+def camel(name: str) -> str:
+    first, *rest = name.split("-")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def spec_row(name: str, method: str, path: str, tag: str) -> str:
+    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
+    # Each path parameter as an id of a type to decide (a UserId until then).
+    param_list = ", ".join(f'crate::path_id_named::<shared::ids::UserId>("{p}")' for p in params)
+    return f"""        Route {{
+            method: HttpMethod::{method.capitalize()},
+            path: "{path}",
+            id: "{camel(name)}",
+            tag: "{tag}",
+            // make new-function: what it does, in one line; its parameters (the id types),
+            // answers and errors. The document's tests fail until it is said.
+            summary: crate::UNDECIDED,
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![{param_list}],
+            ok: vec![(204, "Done", None)],
+            errors: &[],
+        }},"""
+
+
+def matrix_row(method: str, path: str) -> str:
+    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
+    call = f'Call::new("{method}", "{path}")' + "".join(f'.param("{p}", "{SAMPLE_ID}")' for p in params)
+    return f"""        // make new-function: the status each kind of caller gets (see the header of `rows`).
+        ({call}, DECIDE),
+"""
+
+
+def calls_test(name: str, method: str, path: str) -> str:
+    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
+    call = f'Call::new("{method}", "{path}")' + "".join(f'.param("{p}", "{SAMPLE_ID}")' for p in params)
+    return f"""
+#[tokio::test]
+async fn {snake(name)}_makes_the_documented_dynamodb_calls() {{
+    let (app, log) = TestApp::spawn_counting().await;
+    let (caller, _) = app.user("{name}-calls@example.com", None).await;
+    log.take();
+    let answer = app
+        .call({snake(name)}::handle, {call}.bearer(&caller))
+        .await;
+    assert_eq!(answer.status, 204, "{{}}", answer.body);
+    let made = log.take_measured();
+    let names: Vec<&str> = made.iter().map(|m| m.operation.as_str()).collect();
+    // make new-function: the operations of its happy path (and docs/architecture.md's table).
+    assert_eq!(names, ["(decide)"], "{method} {path}");
+    ferrite_tests::call_log::record_capacity("{method} {path}", &made);
+}}
+"""
+
+
 def domain_stack(root: Path, templates: dict[Path, str], path: str, stack: str | None) -> Path:
     """The nested stack a new route belongs in: `stack` when given, else the one whose routes
     share the longest run of leading path segments with `path` (at least `/v1/<first>`)."""
@@ -271,6 +347,18 @@ def create(root: Path, name: str, route: str, description: str | None, stack: st
     if test_file.exists() or re.search(rf"^mod {test_module};$", main, re.M):
         raise Refused(f"the test module {test_module} exists already")
 
+    spec = spec_file(template_path.stem, path)
+    spec_path = root / "api-spec" / "src" / "routes" / f"{spec}.rs"
+    spec_text = spec_path.read_text()
+    if not spec_text.endswith(SPEC_END):
+        raise Refused(f"{spec_path} does not end with its route list")
+    matrix_path = root / "tests" / "api" / "security" / "matrix.rs"
+    matrix = matrix_path.read_text()
+    if MATRIX_MARKER not in matrix:
+        raise Refused(f"{matrix_path} has no line {MATRIX_MARKER.strip()!r}")
+    calls_path = root / "tests" / "api" / "calls.rs"
+    calls = calls_path.read_text()
+
     text = description or f"{method} {path} - {name.replace('-', ' ')}"
     (crate / "src").mkdir(parents=True)
     written = [crate / "Cargo.toml", crate / "src" / "main.rs", crate / "src" / "lib.rs"]
@@ -289,7 +377,10 @@ def create(root: Path, name: str, route: str, description: str | None, stack: st
         main = main.replace(after, f"{after}\nmod {test_module};", 1)
     tests_main.write_text(main)
     test_file.write_text(test_rs(name, method, path))
-    return [*written, template_path, tests_manifest, tests_main, test_file]
+    spec_path.write_text(spec_text[: -len(SPEC_END)] + "\n" + spec_row(name, method, path, spec) + SPEC_END)
+    matrix_path.write_text(matrix.replace(MATRIX_MARKER, matrix_row(method, path) + MATRIX_MARKER, 1))
+    calls_path.write_text(calls.rstrip("\n") + "\n" + calls_test(name, method, path))
+    return [*written, template_path, tests_manifest, tests_main, test_file, spec_path, matrix_path, calls_path]
 
 
 def cli(argv: list[str]) -> int:
@@ -308,8 +399,10 @@ def cli(argv: list[str]) -> int:
     for path in written:
         print(f"  wrote {path.relative_to(args.root)}")
     print(
-        "Next: write the handler and its test, add the actions it calls to its policy, its OpenAPI\n"
-        "operation (api-spec), its row in the authorization matrix and the call-count table."
+        "Next: write the handler and its test, add the actions it calls to its policy, and make the\n"
+        "three decisions the written rows leave open (each fails its test until made): the OpenAPI\n"
+        "operation's summary, parameters and answers; who may call it (the matrix's DECIDE); the\n"
+        "DynamoDB calls of its happy path (calls.rs)."
     )
     return 0
 

@@ -158,6 +158,16 @@ fn a_handlers_reads_are_found_in_its_source() {
     assert_eq!(names, ["If-Match", "cursor", "limit", "status", "tag"]);
 }
 
+#[test]
+fn every_route_says_what_it_does() {
+    // `make new-function` writes an operation whose summary is still to be decided.
+    assert!(
+        api_spec::undecided().is_empty(),
+        "describe these operations (api-spec/src/routes): {:?}",
+        api_spec::undecided()
+    );
+}
+
 /// The limits of every request body are the domain's: a request field is a domain type whose
 /// schema is built from the constants its constructor checks, so no request schema spells a
 /// length, a range or a pattern of its own (where it could drift from the rule).

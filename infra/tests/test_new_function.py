@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def copy_project(root: Path) -> None:
     """The files new_function reads and writes: the tree of stacks and the tests' lists."""
     (root / "functions" / "health").mkdir(parents=True)
-    (root / "tests" / "api").mkdir(parents=True)
+    (root / "tests" / "api" / "security").mkdir(parents=True)
     shutil.copytree(ROOT / "stacks", root / "stacks")
-    for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs"]:
+    shutil.copytree(ROOT / "api-spec" / "src" / "routes", root / "api-spec" / "src" / "routes")
+    for name in ["template.yaml", "tests/Cargo.toml", "tests/api/main.rs", "tests/api/security/matrix.rs",
+                 "tests/api/calls.rs"]:
         shutil.copy(ROOT / name, root / name)
 
 
@@ -95,6 +97,43 @@ class NewFunction(unittest.TestCase):
         test = (self.root / "tests" / "api" / "gadgets_get.rs").read_text()
         self.assertIn(f'.param("id", "{new_function.SAMPLE_ID}")', test)
         self.assertIn("assert_eq!(anonymous.status, 401", test)
+
+    def test_it_writes_the_three_rows_each_open_until_decided(self) -> None:
+        routes = self.root / "api-spec" / "src" / "routes"
+        before = {p.name: p.read_text() for p in routes.glob("*.rs")}
+        new_function.create(self.root, "gadgets-get", "GET /v1/gadgets/{id}", None, "registry")
+        # The operation, in the registry's routes file, at the end of its list.
+        after = {p.name: p.read_text() for p in routes.glob("*.rs")}
+        changed = [name for name in after if after[name] != before[name]]
+        self.assertEqual(changed, ["properties.rs"])
+        spec = after["properties.rs"]
+        self.assertTrue(spec.startswith(before["properties.rs"][: -len(new_function.SPEC_END)]))
+        self.assertTrue(spec.endswith(new_function.SPEC_END))
+        row = spec[len(before["properties.rs"]) - len(new_function.SPEC_END):]
+        for expected in ['path: "/v1/gadgets/{id}"', 'id: "gadgetsGet"', 'tag: "properties"',
+                         "summary: crate::UNDECIDED", 'path_id_named::<shared::ids::UserId>("id")']:
+            self.assertIn(expected, row)
+        # The matrix row, before the marker, open until decided.
+        matrix = (self.root / "tests" / "api" / "security" / "matrix.rs").read_text()
+        self.assertIn(
+            f'(Call::new("GET", "/v1/gadgets/{{id}}").param("id", "{new_function.SAMPLE_ID}"), DECIDE),\n'
+            + new_function.MATRIX_MARKER,
+            matrix,
+        )
+        # A test of its DynamoDB calls, failing until they are written down.
+        calls = (self.root / "tests" / "api" / "calls.rs").read_text()
+        self.assertIn("async fn gadgets_get_makes_the_documented_dynamodb_calls()", calls)
+        self.assertIn('assert_eq!(names, ["(decide)"], "GET /v1/gadgets/{id}");', calls)
+
+    def test_the_project_has_the_markers_it_writes_beside(self) -> None:
+        # The real files, not the copies: a marker removed by hand would break the next route.
+        matrix = (ROOT / "tests" / "api" / "security" / "matrix.rs").read_text()
+        self.assertEqual(matrix.count(new_function.MATRIX_MARKER), 1)
+        self.assertIn("const DECIDE: [u16; 5]", matrix)
+        for name in set(new_function.SPEC_FILES.values()) | {"me", "admin"}:
+            text = (ROOT / "api-spec" / "src" / "routes" / f"{name}.rs").read_text()
+            self.assertTrue(text.endswith(new_function.SPEC_END), name)
+        self.assertIn("const UNDECIDED: &str", (ROOT / "api-spec" / "src" / "lib.rs").read_text())
 
     def test_a_description_yaml_would_misread_is_quoted(self) -> None:
         for text in ["GET /v1/x - readiness: the table answers", "- leading dash", "hash #inside"]:
