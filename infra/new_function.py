@@ -239,12 +239,23 @@ def camel(name: str) -> str:
     return first + "".join(part.capitalize() for part in rest)
 
 
-def spec_row(name: str, method: str, path: str, tag: str) -> str:
+def imported(text: str, name: str) -> bool:
+    """Whether the routes file `text` has `name` in scope through its `use super::{…}` or its
+    `use HttpMethod::{…}` (the workspace denies naming by path what is imported)."""
+    groups = re.findall(r"use (?:super|HttpMethod)::\{([^}]*)\}", text)
+    return any(name in re.split(r"[\s,]+", group) for group in groups)
+
+
+def spec_row(name: str, method: str, path: str, tag: str, text: str) -> str:
     params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
+    verb = method.capitalize()
+    verb = verb if imported(text, verb) else f"HttpMethod::{verb}"
+    id_type = "UserId" if imported(text, "UserId") else "shared::ids::UserId"
+    helper = "path_id_named" if imported(text, "path_id_named") else "crate::path_id_named"
     # Each path parameter as an id of a type to decide (a UserId until then).
-    param_list = ", ".join(f'crate::path_id_named::<shared::ids::UserId>("{p}")' for p in params)
+    param_list = ", ".join(f'{helper}::<{id_type}>("{p}")' for p in params)
     return f"""        Route {{
-            method: HttpMethod::{method.capitalize()},
+            method: {verb},
             path: "{path}",
             id: "{camel(name)}",
             tag: "{tag}",
@@ -377,7 +388,7 @@ def create(root: Path, name: str, route: str, description: str | None, stack: st
         main = main.replace(after, f"{after}\nmod {test_module};", 1)
     tests_main.write_text(main)
     test_file.write_text(test_rs(name, method, path))
-    spec_path.write_text(spec_text[: -len(SPEC_END)] + "\n" + spec_row(name, method, path, spec) + SPEC_END)
+    spec_path.write_text(spec_text[: -len(SPEC_END)] + "\n" + spec_row(name, method, path, spec, spec_text) + SPEC_END)
     matrix_path.write_text(matrix.replace(MATRIX_MARKER, matrix_row(method, path) + MATRIX_MARKER, 1))
     calls_path.write_text(calls.rstrip("\n") + "\n" + calls_test(name, method, path))
     return [*written, template_path, tests_manifest, tests_main, test_file, spec_path, matrix_path, calls_path]

@@ -111,7 +111,7 @@ class NewFunction(unittest.TestCase):
         self.assertTrue(spec.endswith(new_function.SPEC_END))
         row = spec[len(before["properties.rs"]) - len(new_function.SPEC_END):]
         for expected in ['path: "/v1/gadgets/{id}"', 'id: "gadgetsGet"', 'tag: "properties"',
-                         "summary: crate::UNDECIDED", 'path_id_named::<shared::ids::UserId>("id")']:
+                         "summary: crate::UNDECIDED", 'path_id_named::<UserId>("id")', "method: Get,"]:
             self.assertIn(expected, row)
         # The matrix row, before the marker, open until decided.
         matrix = (self.root / "tests" / "api" / "security" / "matrix.rs").read_text()
