@@ -26,6 +26,7 @@ Then: write the handler and make those decisions.
 import argparse
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -408,6 +409,12 @@ def cli(argv: list[str]) -> int:
     except Refused as refused:
         print(f"new-function: {refused}", file=sys.stderr)
         return 2
+    # Formatted like the rest (`make lint` checks it); rustfmt comes with the toolchain.
+    rust = [str(path) for path in written if path.suffix == ".rs"]
+    try:
+        subprocess.run(["rustfmt", "--edition", "2024", *rust], check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"new-function: rustfmt did not run ({error}): run `cargo fmt`", file=sys.stderr)
     for path in written:
         print(f"  wrote {path.relative_to(args.root)}")
     print(
