@@ -110,7 +110,8 @@ pub(super) fn properties() -> Vec<Route> {
             body: None,
             params: vec![path_id::<PropertyId>()],
             ok: vec![(204, "Deleted", None)],
-            errors: &[403, 404, 412],
+            // 409 `HAS_ACTIVE_LEASES`: its leases must end first.
+            errors: &[403, 404, 409, 412],
         },
         Route {
             method: Post,

@@ -2,7 +2,7 @@
 //! unit (the owner or an admin); its label is unique in the property (409 `UNIT_LABEL_TAKEN`).
 
 use lambda_http::{Body, Request, Response};
-use shared::properties::{self, AreaM2, Bedrooms, Floor, Label, UnitFields, UnitStatus};
+use shared::properties::{self, AreaM2, Bedrooms, Floor, Label, SettableUnitStatus, UnitFields};
 use shared::{ApiError, State, accounts};
 
 #[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
@@ -17,7 +17,7 @@ pub struct CreateUnit {
     pub area_m2: Option<AreaM2>,
     /// `vacant` (the default) or `unavailable`.
     #[serde(default)]
-    pub status: Option<UnitStatus>,
+    pub status: Option<SettableUnitStatus>,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {

@@ -3,7 +3,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::properties::{self, AreaM2, Bedrooms, Floor, Label, UnitFields, UnitStatus};
+use shared::properties::{self, AreaM2, Bedrooms, Floor, Label, SettableUnitStatus, UnitFields};
 use shared::{ApiError, State, accounts};
 
 #[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
@@ -19,7 +19,7 @@ pub struct PatchUnit {
     pub area_m2: Option<AreaM2>,
     /// `vacant` or `unavailable`.
     #[serde(default)]
-    pub status: Option<UnitStatus>,
+    pub status: Option<SettableUnitStatus>,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {

@@ -50,7 +50,7 @@ use crate::http::{PathId, QueryEnum};
 use crate::ids::UserId;
 use crate::store::{Key, Store, StoreError};
 use crate::validate::{
-    Invalid, RequestValue, request_value, text_schema, visible_line, visible_text,
+    Invalid, RequestValue, line_schema, lines_schema, request_value, visible_line, visible_text,
 };
 use utoipa::openapi::schema::Schema;
 
@@ -138,12 +138,7 @@ impl RequestValue for Title {
         visible_line(&raw, TITLE_MAX_CHARS).map(|title| Self(title.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(
-            1,
-            TITLE_MAX_CHARS,
-            "One line of visible characters (trimmed).",
-        )
-        .into()
+        line_schema(TITLE_MAX_CHARS, "One line of visible characters (trimmed).").into()
     }
 }
 
@@ -167,7 +162,7 @@ impl RequestValue for Markdown {
         visible_text(&raw, BODY_MAX_CHARS).map(|body| Self(body.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(0, BODY_MAX_CHARS, "Markdown.").into()
+        lines_schema(BODY_MAX_CHARS, "Markdown.").into()
     }
 }
 

@@ -133,6 +133,8 @@ impl RequestValue for Date {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some("^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$"))
+            .description(Some("A calendar date, years 1900–2999."))
             .examples(["2027-01-01"])
             .into()
     }

@@ -34,8 +34,8 @@ pub use leases::{
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
 pub use transfer::{Note, TRANSFERRED_AWAY, TRANSFERRED_TO_YOU, TransferView, history, transfer};
 pub use units::{
-    AreaM2, Bedrooms, Floor, Label, MAX_UNITS, UnitFields, UnitStatus, UnitView, add_unit,
-    remove_unit, update_unit,
+    AreaM2, Bedrooms, Floor, Label, MAX_UNITS, SettableUnitStatus, UnitFields, UnitStatus,
+    UnitView, add_unit, remove_unit, update_unit,
 };
 
 use std::collections::BTreeMap;
@@ -52,8 +52,10 @@ use crate::http::PathId;
 use crate::ids::{PropertyId, UserId};
 use crate::state::State;
 use crate::store::{Key, OnCondition, Store};
-use crate::validate::{Invalid, RequestValue, request_value, text_schema, visible_line};
-use utoipa::openapi::schema::Schema;
+use crate::validate::{
+    Invalid, RequestValue, line_schema, request_value, text_schema, visible_line,
+};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// File numbers: 1–32 characters of `A-Z`, `0-9`, `-` and `/`.
 pub const FILE_NUMBER_MAX_CHARS: usize = 32;
@@ -197,7 +199,7 @@ impl RequestValue for AddressLine {
         visible_line(&raw, ADDRESS_LINE_MAX_CHARS).map(|l| Self(l.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(1, ADDRESS_LINE_MAX_CHARS, "A line of an address.").into()
+        line_schema(ADDRESS_LINE_MAX_CHARS, "A line of an address.").into()
     }
 }
 
@@ -207,7 +209,7 @@ impl RequestValue for Place {
         visible_line(&raw, CITY_MAX_CHARS).map(|l| Self(l.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(1, CITY_MAX_CHARS, "A city or a region.").into()
+        line_schema(CITY_MAX_CHARS, "A city or a region.").into()
     }
 }
 
@@ -217,7 +219,7 @@ impl RequestValue for PostalCode {
         visible_line(&raw, POSTAL_CODE_MAX_CHARS).map(|l| Self(l.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(1, POSTAL_CODE_MAX_CHARS, "A postal code.").into()
+        line_schema(POSTAL_CODE_MAX_CHARS, "A postal code.").into()
     }
 }
 
@@ -227,8 +229,11 @@ impl RequestValue for Country {
         country(&raw).map(Self)
     }
     fn schema() -> Schema {
-        text_schema(2, 2, "ISO 3166-1 alpha-2 (any case).")
-            .pattern(Some("^[A-Za-z]{2}$"))
+        // The assigned codes, as the answers spell them (input may be in any case).
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("ISO 3166-1 alpha-2, an assigned code."))
+            .enum_values(Some(COUNTRIES.split_whitespace()))
             .examples(["DE"])
             .into()
     }

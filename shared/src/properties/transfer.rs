@@ -12,7 +12,7 @@ use crate::events::outbox_put;
 use crate::ids::{PropertyId, TransferId, UserId};
 use crate::state::State;
 use crate::store::{KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
-use crate::validate::{Invalid, RequestValue, request_value, text_schema, visible_text};
+use crate::validate::{Invalid, RequestValue, lines_schema, request_value, visible_text};
 use utoipa::openapi::schema::Schema;
 
 use super::{PropertyItem, load, owner_partition, property_event, property_key, require_manager};
@@ -35,7 +35,7 @@ impl RequestValue for Note {
         visible_text(&raw, NOTE_MAX_CHARS).map(|n| Self(n.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(0, NOTE_MAX_CHARS, "Why the property changes hands.").into()
+        lines_schema(NOTE_MAX_CHARS, "Why the property changes hands.").into()
     }
 }
 

@@ -7,12 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Principal;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::events::{Event, outbox_put};
 use crate::ids::{PropertyId, UnitId};
 use crate::state::State;
 use crate::store::{OnCondition, Update};
-use crate::validate::{Invalid, RequestValue, request_value, text_schema, visible_line};
+use crate::validate::{Invalid, RequestValue, line_schema, request_value, visible_line};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::{PropertyItem, load, property_key, require_manager};
@@ -28,6 +28,24 @@ pub enum UnitStatus {
     Vacant,
     Leased,
     Unavailable,
+}
+
+/// The status a unit is given by hand: `leased` comes only with a lease, so a request cannot
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, eserde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SettableUnitStatus {
+    Vacant,
+    Unavailable,
+}
+
+impl From<SettableUnitStatus> for UnitStatus {
+    fn from(status: SettableUnitStatus) -> Self {
+        match status {
+            SettableUnitStatus::Vacant => Self::Vacant,
+            SettableUnitStatus::Unavailable => Self::Unavailable,
+        }
+    }
 }
 
 /// A unit, as stored in its property and as shown.
@@ -80,8 +98,7 @@ impl RequestValue for Label {
         visible_line(&raw, LABEL_MAX_CHARS).map(|l| Self(l.to_owned()))
     }
     fn schema() -> Schema {
-        text_schema(
-            1,
+        line_schema(
             LABEL_MAX_CHARS,
             "A unit's label, unique in its property without case.",
         )
@@ -154,7 +171,7 @@ pub struct UnitFields {
     pub floor: Option<Floor>,
     pub bedrooms: Option<Bedrooms>,
     pub area_m2: Option<AreaM2>,
-    pub status: Option<UnitStatus>,
+    pub status: Option<SettableUnitStatus>,
 }
 
 /// A label as the map compares it.
@@ -163,21 +180,12 @@ fn label_key(label: &str) -> String {
 }
 
 impl UnitFields {
-    /// What the fields must be together: a unit is not made `leased` by hand.
-    fn checked(&self) -> Result<&Self, ApiError> {
-        if self.status == Some(UnitStatus::Leased) {
-            return Err(ApiError::Validation {
-                errors: vec![FieldError::new(
-                    "status",
-                    "must be vacant or unavailable (a lease makes a unit leased)",
-                )],
-            });
-        }
-        Ok(self)
-    }
-
     fn label(&self) -> Option<String> {
         self.label.as_ref().map(|l| l.0.clone())
+    }
+
+    fn status(&self) -> Option<UnitStatus> {
+        self.status.map(UnitStatus::from)
     }
 }
 
@@ -232,7 +240,6 @@ pub async fn add_unit(
     fields: &UnitFields,
 ) -> Result<UnitView, ApiError> {
     let store = &state.store;
-    let fields = fields.checked()?;
     let label = fields
         .label()
         .ok_or_else(|| Invalid("is required").at("label"))?;
@@ -245,7 +252,7 @@ pub async fn add_unit(
         floor: fields.floor.map(|f| f.0),
         bedrooms: fields.bedrooms.map(|b| b.0),
         area_m2: fields.area_m2.map(|a| a.0),
-        status: fields.status.unwrap_or(UnitStatus::Vacant),
+        status: fields.status().unwrap_or(UnitStatus::Vacant),
         created_at: now.clone(),
         updated_at: now.clone(),
     };
@@ -296,7 +303,6 @@ pub async fn update_unit(
     fields: &UnitFields,
 ) -> Result<UnitView, ApiError> {
     let store = &state.store;
-    let fields = fields.checked()?;
     let property = load(store, id).await?;
     require_manager(me, &property)?;
     let (key, before) = find(&property, unit)?;
@@ -312,7 +318,7 @@ pub async fn update_unit(
         floor: fields.floor.map(|f| f.0).or(before.floor),
         bedrooms: fields.bedrooms.map(|b| b.0).or(before.bedrooms),
         area_m2: fields.area_m2.map(|a| a.0).or(before.area_m2),
-        status: fields.status.unwrap_or(before.status),
+        status: fields.status().unwrap_or(before.status),
         updated_at: now.clone(),
         ..before.clone()
     };
