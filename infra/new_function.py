@@ -282,23 +282,14 @@ def matrix_row(method: str, path: str) -> str:
 
 def calls_test(name: str, method: str, path: str) -> str:
     params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
-    literal = path.replace("{", "{{").replace("}", "}}")  # inside a format string
     call = f'Call::new("{method}", "{path}")' + "".join(f'.param("{p}", "{SAMPLE_ID}")' for p in params)
     return f"""
 #[tokio::test]
 async fn {snake(name)}_makes_the_documented_dynamodb_calls() {{
     let (app, log) = TestApp::spawn_counting().await;
     let (caller, _) = app.user("{name}-calls@example.com", None).await;
-    log.take();
-    let answer = app
-        .call({snake(name)}::handle, {call}.bearer(&caller))
-        .await;
-    assert_eq!(answer.status, 204, "{{}}", answer.body);
-    let made = log.take_measured();
-    let names: Vec<&str> = made.iter().map(|m| m.operation.as_str()).collect();
     // make new-function: the operations of its happy path (and docs/architecture.md's table).
-    assert_eq!(names, ["(decide)"], "{method} {literal}");
-    ferrite_tests::call_log::record_capacity("{method} {path}", &made);
+    made(&app, &log, {snake(name)}::handle, {call}.bearer(&caller), 204, &["(decide)"]).await;
 }}
 """
 
