@@ -20,6 +20,7 @@ pub mod provision;
 pub mod pumps;
 pub mod routes;
 pub mod stack;
+pub mod table;
 pub mod template;
 pub mod traffic;
 pub mod tree;

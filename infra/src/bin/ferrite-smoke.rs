@@ -496,46 +496,28 @@ async fn items_of(table: &str, user_id: &str, email: &str) -> Result<Vec<String>
     let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL")?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&infra::local_sdk_config(&endpoint).await);
     let mut left = Vec::new();
-    let mut start = None;
-    loop {
-        let page = dynamodb
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .context("scanning the table")?;
-        for item in page.items() {
-            let text = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            let (pk, sk) = (text("pk"), text("sk"));
-            // History and limits, not the account: audit entries, the outbox's day-long
-            // events, email send claims, throttle counters (they expire with their window, and
-            // must outlive the account so that deleting it resets no limit).
-            let history = pk.starts_with("AUDIT#")
-                || pk.starts_with("OUTBOX#")
-                || pk.starts_with("THROTTLE#")
-                || (pk.starts_with("EMAIL#") && !pk.contains('@'));
-            if history {
-                continue;
-            }
-            let mentions = [&pk, &sk, &text("gsi1pk"), &text("authorId")]
-                .iter()
-                .any(|v| v.contains(user_id))
-                || pk == format!("EMAIL#{email}");
-            if mentions {
-                left.push(format!("{pk} / {sk}"));
-            }
+    for item in infra::table::scan(&dynamodb, table, |scan| scan).await? {
+        let text = |name: &str| infra::table::text(&item, name);
+        let (pk, sk) = (text("pk"), text("sk"));
+        // History and limits, not the account: audit entries, the outbox's day-long events,
+        // email send claims, throttle counters (they expire with their window, and must outlive
+        // the account so that deleting it resets no limit).
+        let history = pk.starts_with("AUDIT#")
+            || pk.starts_with("OUTBOX#")
+            || pk.starts_with("THROTTLE#")
+            || (pk.starts_with("EMAIL#") && !pk.contains('@'));
+        if history {
+            continue;
         }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(left);
+        let mentions = [&pk, &sk, &text("gsi1pk"), &text("authorId")]
+            .iter()
+            .any(|v| v.contains(user_id))
+            || pk == format!("EMAIL#{email}");
+        if mentions {
+            left.push(format!("{pk} / {sk}"));
         }
     }
+    Ok(left)
 }
 
 #[tokio::main]

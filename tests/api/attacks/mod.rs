@@ -126,29 +126,18 @@ fn days_ago(app: &TestApp, days: u64) -> TestApp {
 
 /// Every item of the app's table, sorted by key: what a refused request must leave unchanged.
 async fn table_snapshot(app: &TestApp) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = app
-            .client()
-            .scan()
-            .table_name(&app.table)
-            .set_exclusive_start_key(start)
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("scan");
-        for item in page.items() {
-            // JSON objects keep their keys sorted: one spelling per item, nested maps included.
-            let json: serde_json::Value =
-                serde_dynamo::from_item(item.clone()).expect("an item as JSON");
-            items.push(json.to_string());
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
-    }
+    let records = infra::table::scan(app.client(), &app.table, |scan| scan.consistent_read(true))
+        .await
+        .expect("scan");
+    // JSON objects keep their keys sorted: one spelling per item, nested maps included.
+    let mut items: Vec<String> = records
+        .into_iter()
+        .map(|item| {
+            serde_dynamo::from_item::<_, serde_json::Value>(item)
+                .expect("an item as JSON")
+                .to_string()
+        })
+        .collect();
     items.sort();
     items
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context as _, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
+use infra::table;
 
 use super::workload::Shared;
 
@@ -52,47 +53,30 @@ pub(crate) async fn ledger(
     let mut audited = Vec::new();
     let mut accounts = BTreeSet::new();
     let mut voided_claims = BTreeSet::new();
-    let mut start = None;
-    loop {
-        let page = dynamodb
-            .scan()
-            .table_name(table)
-            .filter_expression(
-                "begins_with(pk, :outbox) OR begins_with(pk, :audit) OR begins_with(pk, :user) OR begins_with(pk, :claim)",
-            )
-            .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX#".into()))
-            .expression_attribute_values(":audit", AttributeValue::S("AUDIT#".into()))
-            .expression_attribute_values(":user", AttributeValue::S("USER#".into()))
-            .expression_attribute_values(":claim", AttributeValue::S("EMAIL#".into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .context("scanning the table")?;
-        for item in page.items() {
-            let text = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            let (pk, sk) = (text("pk"), text("sk"));
-            if let Some(id) = pk.strip_prefix("OUTBOX#") {
-                let event = item.get("event").and_then(|v| v.as_m().ok());
-                asked.insert(id.to_owned(), event.map(recipients).unwrap_or_default());
-            } else if pk.starts_with("AUDIT#") {
-                audited.push(sk);
-            } else if let Some(id) = pk.strip_prefix("USER#").filter(|_| sk == "PROFILE") {
-                accounts.insert(id.to_owned());
-            } else if let Some(event) = pk.strip_prefix("EMAIL#").filter(|k| !k.contains('@')) {
-                // An email send claim (an address's uniqueness claim has an `@`).
-                if text("state") == "voided" {
-                    voided_claims.insert((event.to_owned(), sk));
-                }
+    let items = table::scan(dynamodb, table, |scan| {
+        scan.filter_expression(
+            "begins_with(pk, :outbox) OR begins_with(pk, :audit) OR begins_with(pk, :user) OR begins_with(pk, :claim)",
+        )
+        .expression_attribute_values(":outbox", table::s("OUTBOX#"))
+        .expression_attribute_values(":audit", table::s("AUDIT#"))
+        .expression_attribute_values(":user", table::s("USER#"))
+        .expression_attribute_values(":claim", table::s("EMAIL#"))
+    })
+    .await?;
+    for item in &items {
+        let (pk, sk) = (table::text(item, "pk"), table::text(item, "sk"));
+        if let Some(id) = pk.strip_prefix("OUTBOX#") {
+            let event = item.get("event").and_then(|v| v.as_m().ok());
+            asked.insert(id.to_owned(), event.map(recipients).unwrap_or_default());
+        } else if pk.starts_with("AUDIT#") {
+            audited.push(sk);
+        } else if let Some(id) = pk.strip_prefix("USER#").filter(|_| sk == "PROFILE") {
+            accounts.insert(id.to_owned());
+        } else if let Some(event) = pk.strip_prefix("EMAIL#").filter(|k| !k.contains('@')) {
+            // An email send claim (an address's uniqueness claim has an `@`).
+            if table::text(item, "state") == "voided" {
+                voided_claims.insert((event.to_owned(), sk));
             }
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
         }
     }
     let mut events = BTreeMap::new();
