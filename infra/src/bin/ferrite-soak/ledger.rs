@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use infra::table;
 
-use super::workload::Shared;
+use super::world::Shared;
 
 /// Whom one email of an event is for.
 enum Recipient {

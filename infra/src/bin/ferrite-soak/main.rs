@@ -20,9 +20,11 @@ mod ledger;
 mod registry;
 mod report;
 mod workload;
+mod world;
 
 use ledger::{ledger, problems};
-use workload::{Shared, admin, prober, virtual_user};
+use workload::{admin, prober, virtual_user};
+use world::Shared;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

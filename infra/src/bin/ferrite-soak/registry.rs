@@ -9,7 +9,7 @@ use infra::traffic::{self, Rng};
 use reqwest::Method;
 use serde_json::json;
 
-use super::workload::{Account, Shared};
+use super::world::{Account, Shared};
 
 /// The statuses a step may answer; anything else fails the run.
 fn expect_one_of(answer: &traffic::Answer, statuses: &[u16], what: &str) -> Result<()> {
