@@ -289,7 +289,7 @@ async fn {snake(name)}_makes_the_documented_dynamodb_calls() {{
     let (app, log) = TestApp::spawn_counting().await;
     let (caller, _) = app.user("{name}-calls@example.com", None).await;
     // make new-function: the operations of its happy path (and docs/architecture.md's table).
-    made(&app, &log, {snake(name)}::handle, {call}.bearer(&caller), 204, &["(decide)"]).await;
+    row!(app, log: {snake(name)}::handle, {call}.bearer(&caller) => 204, ["(decide)"]);
 }}
 """
 

@@ -123,7 +123,7 @@ class NewFunction(unittest.TestCase):
         # A test of its DynamoDB calls, failing until they are written down.
         calls = (self.root / "tests" / "api" / "calls.rs").read_text()
         self.assertIn("async fn gadgets_get_makes_the_documented_dynamodb_calls()", calls)
-        self.assertIn('.bearer(&caller), 204, &["(decide)"]).await;', calls)
+        self.assertIn('.bearer(&caller) => 204, ["(decide)"]);', calls)
 
     def test_the_project_has_the_markers_it_writes_beside(self) -> None:
         # The real files, not the copies: a marker removed by hand would break the next route.

@@ -13,6 +13,19 @@ use ferrite_tests::TestResponse;
 use ferrite_tests::call_log::CallLog;
 use shared::State;
 
+/// One row of the table: `handler` answers `call` with `status` after exactly `operations`
+/// (see [`made`]). A macro so that each row stays one line.
+macro_rules! row {
+    ($app:ident, $log:ident: $handler:expr, $call:expr => $status:literal, [$($op:literal),*]) => {
+        made(&$app, &$log, $handler, $call, $status, &[$($op),*]).await
+    };
+    // Recorded under a label of its own (a variant of the route: anonymous, filtered).
+    ($app:ident, $log:ident, $label:literal: $handler:expr, $call:expr => $status:literal,
+        [$($op:literal),*]) => {
+        made_as(&$app, &$log, $label, $handler, $call, $status, &[$($op),*]).await
+    };
+}
+
 /// One endpoint's happy path, checked: `handler` answers `call` with `status` after making
 /// exactly `operations` (in order; whatever ran before is not counted), which are recorded for
 /// CAPACITY.md under the call's `METHOD /route`.
@@ -60,55 +73,19 @@ where
 async fn every_endpoint_makes_the_documented_dynamodb_calls() {
     let (app, log) = TestApp::spawn_counting().await;
 
-    made(
-        &app,
-        &log,
-        |_, req| health::handle(&(), req),
-        Call::new("GET", "/v1/health"),
-        200,
-        &[],
-    )
-    .await;
-    made(
-        &app,
-        &log,
-        health_ready::handle,
-        Call::new("GET", "/v1/health/ready"),
-        200,
-        &["GetItem"],
-    )
-    .await;
+    row!(app, log: |_, req| health::handle(&(), req), Call::new("GET", "/v1/health") => 200, []);
+    row!(app, log: health_ready::handle, Call::new("GET", "/v1/health/ready") => 200, ["GetItem"]);
 
     // The per-IP registration limit is counted first (atomically, refused past the limit).
-    made(
-        &app,
-        &log,
-        auth_register::handle,
-        Call::new("POST", "/v1/auth/register")
-            .json(&json!({"email": "calls@example.com", "name": "Calls", "password": PASSWORD})),
-        201,
-        &["UpdateItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: auth_register::handle, Call::new("POST", "/v1/auth/register")
+            .json(&json!({"email": "calls@example.com", "name": "Calls", "password": PASSWORD}))
+        => 201, ["UpdateItem", "TransactWriteItems"]);
 
     // The attempt is counted first (atomically), then the claim and the user are read, and the
     // oldest sessions past the cap are looked up to be ended with this one.
-    let login = made(
-        &app,
-        &log,
-        auth_login::handle,
-        Call::new("POST", "/v1/auth/login")
-            .json(&json!({"email": "calls@example.com", "password": PASSWORD})),
-        200,
-        &[
-            "TransactWriteItems",
-            "GetItem",
-            "GetItem",
-            "Query",
-            "TransactWriteItems",
-        ],
-    )
-    .await;
+    let login = row!(app, log: auth_login::handle, Call::new("POST", "/v1/auth/login")
+            .json(&json!({"email": "calls@example.com", "password": PASSWORD}))
+        => 200, ["TransactWriteItems", "GetItem", "GetItem", "Query", "TransactWriteItems"]);
     let access = login.body["accessToken"]
         .as_str()
         .expect("token")
@@ -118,104 +95,39 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
         .expect("token")
         .to_owned();
 
-    made(
-        &app,
-        &log,
-        auth_refresh::handle,
-        Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": refresh_token})),
-        200,
-        &["GetItem", "BatchGetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: auth_refresh::handle, Call::new("POST", "/v1/auth/refresh")
+            .json(&json!({"refreshToken": refresh_token}))
+        => 200, ["GetItem", "BatchGetItem", "TransactWriteItems"]);
 
-    made(
-        &app,
-        &log,
-        users_me_get::handle,
-        Call::new("GET", "/v1/users/me").bearer(&access),
-        200,
-        &["BatchGetItem"],
-    )
-    .await;
+    row!(app, log: users_me_get::handle, Call::new("GET", "/v1/users/me").bearer(&access)
+        => 200, ["BatchGetItem"]);
 
-    made(
-        &app,
-        &log,
-        users_me_patch::handle,
-        Call::new("PATCH", "/v1/users/me")
-            .bearer(&access)
-            .json(&json!({"name": "Renamed"})),
-        200,
-        &["BatchGetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: users_me_patch::handle, Call::new("PATCH", "/v1/users/me").bearer(&access)
+            .json(&json!({"name": "Renamed"}))
+        => 200, ["BatchGetItem", "TransactWriteItems"]);
 
-    made(
-        &app,
-        &log,
-        |state, req| jwks::handle(state.auth.verifier().expect("keys"), req),
-        Call::new("GET", "/.well-known/jwks.json"),
-        200,
-        &[],
-    )
-    .await;
+    row!(app, log: |state, req| jwks::handle(state.auth.verifier().expect("keys"), req),
+        Call::new("GET", "/.well-known/jwks.json") => 200, []);
 
     // The per-account limit is counted first; the feed's month markers are written before
     // the post's transaction, outside it.
-    let created = made(
-        &app,
-        &log,
-        posts_create::handle,
-        Call::new("POST", "/v1/posts")
-            .bearer(&access)
-            .json(&json!({"title": "t", "body": "b", "status": "published"})),
-        201,
-        &[
-            "BatchGetItem",
-            "UpdateItem",
-            "BatchWriteItem",
-            "TransactWriteItems",
-        ],
-    )
-    .await;
+    let created = row!(app, log: posts_create::handle, Call::new("POST", "/v1/posts").bearer(&access)
+            .json(&json!({"title": "t", "body": "b", "status": "published"}))
+        => 201, ["BatchGetItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"]);
     let id = created.body["id"].as_str().expect("id").to_owned();
 
     // The post, then its author (a deleted account's posts are hidden until purged).
-    made_as(
-        &app,
-        &log,
-        "GET /v1/posts/{id} (anonymous)",
-        posts_get::handle,
-        Call::new("GET", "/v1/posts/{id}").param("id", &id),
-        200,
-        &["GetItem", "GetItem"],
-    )
-    .await;
+    row!(app, log, "GET /v1/posts/{id} (anonymous)": posts_get::handle,
+        Call::new("GET", "/v1/posts/{id}").param("id", &id) => 200, ["GetItem", "GetItem"]);
 
-    made(
-        &app,
-        &log,
-        posts_patch::handle,
-        Call::new("PATCH", "/v1/posts/{id}")
-            .param("id", &id)
-            .bearer(&access)
-            .json(&json!({"title": "t2"})),
-        200,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: posts_patch::handle, Call::new("PATCH", "/v1/posts/{id}").param("id", &id).bearer(&access)
+            .json(&json!({"title": "t2"}))
+        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 
     // The newest month bucket holds every post here; reaching its end reads the feed's month
     // index for older months (there are none). Sparse feeds: attacks.rs.
-    made(
-        &app,
-        &log,
-        posts_list::handle,
-        Call::new("GET", "/v1/posts"),
-        200,
-        &["Query", "Query", "BatchGetItem"],
-    )
-    .await;
+    row!(app, log: posts_list::handle, Call::new("GET", "/v1/posts")
+        => 200, ["Query", "Query", "BatchGetItem"]);
 
     let me = app
         .call(
@@ -245,105 +157,34 @@ async fn every_endpoint_makes_the_documented_dynamodb_calls() {
         "GET /v1/users/{{id}}/posts"
     );
 
-    made(
-        &app,
-        &log,
-        users_profile::handle,
-        Call::new("GET", "/v1/users/{id}/profile").param("id", &user_id),
-        200,
-        &["GetItem"],
-    )
-    .await;
+    row!(app, log: users_profile::handle, Call::new("GET", "/v1/users/{id}/profile").param("id", &user_id)
+        => 200, ["GetItem"]);
 
     app.grant("calls@example.com", Role::Admin).await;
     log.take();
-    made(
-        &app,
-        &log,
-        users_list::handle,
-        Call::new("GET", "/v1/users").bearer(&access),
-        200,
-        &["BatchGetItem", "Query"],
-    )
-    .await;
-    made(
-        &app,
-        &log,
-        audit_list::handle,
-        Call::new("GET", "/v1/audit")
-            .query("actorId", &user_id)
-            .bearer(&access),
-        200,
-        &["BatchGetItem", "Query"],
-    )
-    .await;
+    row!(app, log: users_list::handle, Call::new("GET", "/v1/users").bearer(&access)
+        => 200, ["BatchGetItem", "Query"]);
+    row!(app, log: audit_list::handle, Call::new("GET", "/v1/audit").query("actorId", &user_id).bearer(&access)
+        => 200, ["BatchGetItem", "Query"]);
 
-    made(
-        &app,
-        &log,
-        posts_delete::handle,
-        Call::new("DELETE", "/v1/posts/{id}")
-            .param("id", &id)
-            .bearer(&access),
-        204,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: posts_delete::handle, Call::new("DELETE", "/v1/posts/{id}").param("id", &id).bearer(&access)
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 
     // Per-IP limit, the claim, the address's two link-email windows, the event.
-    made(
-        &app,
-        &log,
-        auth_password_forgot::handle,
-        Call::new("POST", "/v1/auth/password/forgot").json(&json!({"email": "calls@example.com"})),
-        202,
-        &[
-            "UpdateItem",
-            "GetItem",
-            "UpdateItem",
-            "UpdateItem",
-            "TransactWriteItems",
-        ],
-    )
-    .await;
+    row!(app, log: auth_password_forgot::handle, Call::new("POST", "/v1/auth/password/forgot")
+            .json(&json!({"email": "calls@example.com"}))
+        => 202, ["UpdateItem", "GetItem", "UpdateItem", "UpdateItem", "TransactWriteItems"]);
 
     // The password attempt, the new address's claim, the two link-email windows, the change.
-    made(
-        &app,
-        &log,
-        users_me_email::handle,
-        Call::new("POST", "/v1/users/me/email")
-            .bearer(&access)
-            .json(&json!({"newEmail": "calls-moved@example.com", "password": PASSWORD})),
-        202,
-        &[
-            "BatchGetItem",
-            "UpdateItem",
-            "GetItem",
-            "UpdateItem",
-            "UpdateItem",
-            "TransactWriteItems",
-        ],
-    )
-    .await;
+    row!(app, log: users_me_email::handle, Call::new("POST", "/v1/users/me/email").bearer(&access)
+            .json(&json!({"newEmail": "calls-moved@example.com", "password": PASSWORD}))
+        => 202, ["BatchGetItem", "UpdateItem", "GetItem", "UpdateItem", "UpdateItem", "TransactWriteItems"]);
     let token = app.link_token("user.email_change_requested").await;
     log.take();
     // The token, the user, the asking session, the other sessions, one transaction.
-    made(
-        &app,
-        &log,
-        auth_email_change_confirm::handle,
-        Call::new("POST", "/v1/auth/email/change/confirm").json(&json!({"token": token})),
-        204,
-        &[
-            "GetItem",
-            "GetItem",
-            "GetItem",
-            "Query",
-            "TransactWriteItems",
-        ],
-    )
-    .await;
+    row!(app, log: auth_email_change_confirm::handle, Call::new("POST", "/v1/auth/email/change/confirm")
+            .json(&json!({"token": token}))
+        => 204, ["GetItem", "GetItem", "GetItem", "Query", "TransactWriteItems"]);
 
     // The workers, per batch of every event above (the capacity model divides by the batch).
     let events = app.outbox().await;
@@ -393,65 +234,32 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     log.take();
 
     // The property, its file number's claim, the owner's count and the event: one transaction.
-    let created = made(&app, &log, properties_create::handle, Call::new("POST", "/v1/properties").bearer(&owner).json(&json!({
-                "fileNumber": "CALLS-1",
-                "address": {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
-                "kind": "mixed"
-            })), 201, &["BatchGetItem", "TransactWriteItems"]).await;
+    let property = json!({
+        "fileNumber": "CALLS-1",
+        "address": {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+        "kind": "mixed"
+    });
+    let created = row!(app, log: properties_create::handle,
+        Call::new("POST", "/v1/properties").bearer(&owner).json(&property)
+        => 201, ["BatchGetItem", "TransactWriteItems"]);
     let id = created.body["id"].as_str().expect("id").to_owned();
 
-    made(
-        &app,
-        &log,
-        properties_get::handle,
-        Call::new("GET", "/v1/properties/{id}")
-            .param("id", &id)
-            .bearer(&owner),
-        200,
-        &["BatchGetItem", "GetItem", "GetItem"],
-    )
-    .await;
+    row!(app, log: properties_get::handle, Call::new("GET", "/v1/properties/{id}").param("id", &id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "GetItem"]);
 
     // The page and its owners: at most two calls besides authentication, whatever the page size.
-    made_as(
-        &app,
-        &log,
-        "GET /v1/properties?country=",
-        properties_list::handle,
-        Call::new("GET", "/v1/properties")
-            .query("country", "US")
-            .bearer(&owner),
-        200,
-        &["BatchGetItem", "Query", "BatchGetItem"],
-    )
-    .await;
+    row!(app, log, "GET /v1/properties?country=": properties_list::handle,
+        Call::new("GET", "/v1/properties").query("country", "US").bearer(&owner)
+        => 200, ["BatchGetItem", "Query", "BatchGetItem"]);
 
-    made(
-        &app,
-        &log,
-        properties_patch::handle,
-        Call::new("PATCH", "/v1/properties/{id}")
-            .param("id", &id)
-            .bearer(&owner)
-            .json(&json!({"kind": "land"})),
-        200,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: properties_patch::handle, Call::new("PATCH", "/v1/properties/{id}").param("id", &id).bearer(&owner)
+            .json(&json!({"kind": "land"}))
+        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 
     // A unit lives in its property's item: one conditional update with the event.
-    let unit = made(
-        &app,
-        &log,
-        units_create::handle,
-        Call::new("POST", "/v1/properties/{id}/units")
-            .param("id", &id)
-            .bearer(&owner)
-            .json(&json!({"label": "Flat 1", "bedrooms": 2})),
-        201,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    let unit = row!(app, log: units_create::handle, Call::new("POST", "/v1/properties/{id}/units").param("id", &id).bearer(&owner)
+            .json(&json!({"label": "Flat 1", "bedrooms": 2}))
+        => 201, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
     let unit_id = unit.body["id"].as_str().expect("id").to_owned();
     let unit_call = |method: &str| {
         Call::new(method, "/v1/properties/{id}/units/{unitId}")
@@ -459,26 +267,10 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
             .param("unitId", &unit_id)
             .bearer(&owner)
     };
-    made_as(
-        &app,
-        &log,
-        "PATCH /v1/properties/{id}/units/{unitId}",
-        units_patch::handle,
-        unit_call("PATCH").json(&json!({"label": "Flat 1A"})),
-        200,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
-    made_as(
-        &app,
-        &log,
-        "DELETE /v1/properties/{id}/units/{unitId}",
-        units_delete::handle,
-        unit_call("DELETE"),
-        204,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: units_patch::handle, unit_call("PATCH").json(&json!({"label": "Flat 1A"}))
+        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
+    row!(app, log: units_delete::handle, unit_call("DELETE")
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 
     let let_unit = app
         .call(
@@ -493,91 +285,28 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     log.take();
     // The unit's property (its lookup), the property, then one transaction: the unit leased
     // under the condition that it is vacant, the tenant's count, the lease, the event.
-    let leased = made(
-        &app,
-        &log,
-        leases_create::handle,
-        Call::new("POST", "/v1/leases").bearer(&owner).json(&json!({
-            "unitId": let_unit, "tenantId": buyer_id, "startDate": "2027-01-01",
-            "rent": {"amountMinor": 100, "currency": "USD"}
-        })),
-        201,
-        &["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    let leased = row!(app, log: leases_create::handle, Call::new("POST", "/v1/leases").bearer(&owner)
+            .json(&json!({"unitId": let_unit, "tenantId": buyer_id, "startDate": "2027-01-01","rent": {"amountMinor": 100, "currency": "USD"}}))
+        => 201, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
     let lease_id = leased.body["id"].as_str().expect("id").to_owned();
     // The owner is neither tenant nor admin: the property tells that they may see it.
-    made(
-        &app,
-        &log,
-        leases_get::handle,
-        Call::new("GET", "/v1/leases/{id}")
-            .param("id", &lease_id)
-            .bearer(&owner),
-        200,
-        &["BatchGetItem", "GetItem", "GetItem"],
-    )
-    .await;
-    made(
-        &app,
-        &log,
-        properties_leases::handle,
-        Call::new("GET", "/v1/properties/{id}/leases")
-            .param("id", &id)
-            .bearer(&owner),
-        200,
-        &["BatchGetItem", "GetItem", "Query"],
-    )
-    .await;
-    made(
-        &app,
-        &log,
-        leases_end::handle,
-        Call::new("POST", "/v1/leases/{id}/end")
-            .param("id", &lease_id)
-            .bearer(&owner)
-            .json(&json!({"endDate": "2027-02-01"})),
-        200,
-        &["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: leases_get::handle, Call::new("GET", "/v1/leases/{id}").param("id", &lease_id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "GetItem"]);
+    row!(app, log: properties_leases::handle, Call::new("GET", "/v1/properties/{id}/leases").param("id", &id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "Query"]);
+    row!(app, log: leases_end::handle, Call::new("POST", "/v1/leases/{id}/end").param("id", &lease_id).bearer(&owner)
+            .json(&json!({"endDate": "2027-02-01"}))
+        => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
 
-    made(
-        &app,
-        &log,
-        properties_transfer::handle,
-        Call::new("POST", "/v1/properties/{id}/transfer")
-            .param("id", &id)
-            .bearer(&owner)
-            .json(&json!({"newOwnerId": buyer_id})),
-        201,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: properties_transfer::handle, Call::new("POST", "/v1/properties/{id}/transfer").param("id", &id).bearer(&owner)
+            .json(&json!({"newOwnerId": buyer_id}))
+        => 201, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 
     let (admin, _) = app.admin("admin@example.com").await;
     log.take();
-    made(
-        &app,
-        &log,
-        properties_history::handle,
-        Call::new("GET", "/v1/properties/{id}/ownership-history")
-            .param("id", &id)
-            .bearer(&admin),
-        200,
-        &["BatchGetItem", "GetItem", "Query"],
-    )
-    .await;
+    row!(app, log: properties_history::handle, Call::new("GET", "/v1/properties/{id}/ownership-history").param("id", &id).bearer(&admin)
+        => 200, ["BatchGetItem", "GetItem", "Query"]);
 
-    made(
-        &app,
-        &log,
-        properties_delete::handle,
-        Call::new("DELETE", "/v1/properties/{id}")
-            .param("id", &id)
-            .bearer(&admin),
-        204,
-        &["BatchGetItem", "GetItem", "TransactWriteItems"],
-    )
-    .await;
+    row!(app, log: properties_delete::handle, Call::new("DELETE", "/v1/properties/{id}").param("id", &id).bearer(&admin)
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 }
