@@ -147,12 +147,24 @@ impl Update {
         field: Attr<M::Value, F>,
         value: &F,
     ) -> Self {
+        let assignment = self.entry_field(attr, key, field, value);
+        self.sets.push(assignment);
+        self
+    }
+
+    /// `attr.<key>.field = value`, its names and value bound as placeholders.
+    fn entry_field<I, M: Entries, F: Serialize>(
+        &mut self,
+        attr: Attr<I, M>,
+        key: &str,
+        field: Attr<M::Value, F>,
+        value: &F,
+    ) -> String {
         let (n, v) = (
             self.path(&[attr.name(), key, field.name()]),
             self.value(value),
         );
-        self.sets.push(format!("{n} = {v}"));
-        self
+        format!("{n} = {v}")
     }
 
     /// `REMOVE attr.<key>`: one entry of a map attribute.
@@ -180,11 +192,8 @@ impl Update {
         field: Attr<M::Value, F>,
         value: &F,
     ) -> Self {
-        let (n, v) = (
-            self.path(&[attr.name(), key, field.name()]),
-            self.value(value),
-        );
-        self.conditions.push(format!("{n} = {v}"));
+        let comparison = self.entry_field(attr, key, field, value);
+        self.conditions.push(comparison);
         self
     }
 
