@@ -34,29 +34,26 @@ API = os.environ["FERRITE_API_URL"].rstrip("/")
 PASSWORD = "fuzzing violet anchors drift"
 
 
-def post(path, body):
-    request = urllib.request.Request(
-        API + path,
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=600) as response:
-        return json.load(response)
-
-
-REAL_ID_PROBABILITY = 0.8
-
-
-def call(method, path, body, token):
+def call(method, path, body, token=None):
+    """One JSON request to the stack, as `token`'s bearer when given; the answer's JSON."""
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
         API + path,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        headers=headers,
         method=method,
     )
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.load(response)
+
+
+def post(path, body):
+    return call("POST", path, body)
+
+
+REAL_ID_PROBABILITY = 0.8
 
 
 def seed(token, admin_id):

@@ -196,11 +196,17 @@ def resource(name: str, method: str, path: str, description: str) -> str:
 """ + canary_alarm(f"{pascal(name)}Function") + "\n" + route(f"{pascal(name)}Function", method, path)
 
 
+def path_params(path: str) -> list[str]:
+    return re.findall(r"\{([A-Za-z0-9]+)\}", path)
+
+
+def sample_call(method: str, path: str) -> str:
+    """The tests' `Call` of the route, each path parameter a sample id."""
+    return f'Call::new("{method}", "{path}")' + "".join(f'.param("{p}", "{SAMPLE_ID}")' for p in path_params(path))
+
+
 def test_rs(name: str, method: str, path: str) -> str:
-    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
-    call = f'Call::new("{method}", "{path}")' + "".join(
-        f'.param("{p}", "{SAMPLE_ID}")' for p in params
-    )
+    call = sample_call(method, path)
     return f"""//! `{method} {path}` in-process against the local endpoint, as the template's function.
 
 use ferrite_tests::{{Call, TestApp}};
@@ -248,7 +254,7 @@ def imported(text: str, name: str) -> bool:
 
 
 def spec_row(name: str, method: str, path: str, tag: str, text: str) -> str:
-    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
+    params = path_params(path)
     verb = method.capitalize()
     verb = verb if imported(text, verb) else f"HttpMethod::{verb}"
     id_type = "UserId" if imported(text, "UserId") else "shared::ids::UserId"
@@ -273,16 +279,14 @@ def spec_row(name: str, method: str, path: str, tag: str, text: str) -> str:
 
 
 def matrix_row(method: str, path: str) -> str:
-    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
-    call = f'Call::new("{method}", "{path}")' + "".join(f'.param("{p}", "{SAMPLE_ID}")' for p in params)
+    call = sample_call(method, path)
     return f"""        // make new-function: the status each kind of caller gets (see the header of `rows`).
         ({call}, DECIDE),
 """
 
 
 def calls_test(name: str, method: str, path: str) -> str:
-    params = re.findall(r"\{([A-Za-z0-9]+)\}", path)
-    call = f'Call::new("{method}", "{path}")' + "".join(f'.param("{p}", "{SAMPLE_ID}")' for p in params)
+    call = sample_call(method, path)
     return f"""
 #[tokio::test]
 async fn {snake(name)}_makes_the_documented_dynamodb_calls() {{
