@@ -14,24 +14,25 @@ use ferrite_tests::call_log::CallLog;
 use shared::State;
 
 /// One row of the table: `handler` answers `call` with `status` after exactly `operations`
-/// (see [`made`]). A macro so that each row stays one line.
+/// (see [`made`]), optionally under a label. A macro so that each row stays one line.
 macro_rules! row {
     ($app:ident, $log:ident: $handler:expr, $call:expr => $status:literal, [$($op:literal),*]) => {
-        made(&$app, &$log, $handler, $call, $status, &[$($op),*]).await
+        made(&$app, &$log, None, $handler, $call, $status, &[$($op),*]).await
     };
     // Recorded under a label of its own (a variant of the route: anonymous, filtered).
     ($app:ident, $log:ident, $label:literal: $handler:expr, $call:expr => $status:literal,
         [$($op:literal),*]) => {
-        made_as(&$app, &$log, $label, $handler, $call, $status, &[$($op),*]).await
+        made(&$app, &$log, Some($label), $handler, $call, $status, &[$($op),*]).await
     };
 }
 
 /// One endpoint's happy path, checked: `handler` answers `call` with `status` after making
 /// exactly `operations` (in order; whatever ran before is not counted), which are recorded for
-/// CAPACITY.md under the call's `METHOD /route`.
+/// CAPACITY.md under `label`, or the call's `METHOD /route` without one.
 async fn made<F, Fut>(
     app: &TestApp,
     log: &CallLog,
+    label: Option<&str>,
     handler: F,
     call: Call,
     status: u16,
@@ -41,31 +42,17 @@ where
     F: Fn(&'static State, lambda_http::Request) -> Fut,
     Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, shared::ApiError>>,
 {
-    let endpoint = format!("{} {}", call.method(), call.route());
-    made_as(app, log, &endpoint, handler, call, status, operations).await
-}
-
-/// [`made`], recorded under `endpoint` (a variant of a route: anonymous, with a filter).
-async fn made_as<F, Fut>(
-    app: &TestApp,
-    log: &CallLog,
-    endpoint: &str,
-    handler: F,
-    call: Call,
-    status: u16,
-    operations: &[&str],
-) -> TestResponse
-where
-    F: Fn(&'static State, lambda_http::Request) -> Fut,
-    Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, shared::ApiError>>,
-{
+    let endpoint = label.map_or_else(
+        || format!("{} {}", call.method(), call.route()),
+        str::to_owned,
+    );
     log.take();
     let answer = app.call(handler, call).await;
     assert_eq!(answer.status, status, "{endpoint}: {}", answer.body);
     let made = log.take_measured();
     let names: Vec<&str> = made.iter().map(|m| m.operation.as_str()).collect();
     assert_eq!(names, operations, "{endpoint}");
-    ferrite_tests::call_log::record_capacity(endpoint, &made);
+    ferrite_tests::call_log::record_capacity(&endpoint, &made);
     answer
 }
 
