@@ -29,8 +29,14 @@ const BIDI_CONTROLS: &[(char, char)] = &[('\u{202A}', '\u{202E}'), ('\u{2066}', 
 /// Control characters (Unicode `Cc`, what `char::is_control` means).
 const CONTROLS: &[(char, char)] = &[('\u{0000}', '\u{001F}'), ('\u{007F}', '\u{009F}')];
 
-/// The controls a text of many lines may hold.
-const LINE_BREAKS_AND_TABS: [char; 3] = ['\n', '\r', '\t'];
+/// The control characters a text of many lines may not hold: every one but the line breaks and
+/// the tab (`\t`, `\n`, `\r` are U+0009, U+000A, U+000D).
+const TEXT_CONTROLS: &[(char, char)] = &[
+    ('\u{0000}', '\u{0008}'),
+    ('\u{000B}', '\u{000C}'),
+    ('\u{000E}', '\u{001F}'),
+    ('\u{007F}', '\u{009F}'),
+];
 
 fn in_ranges(ranges: &[(char, char)], c: char) -> bool {
     ranges.iter().any(|(from, to)| (*from..=*to).contains(&c))
@@ -73,27 +79,7 @@ pub fn visible_line_pattern() -> String {
 /// The pattern of [`visible_text`]: no control characters but line breaks and tabs, no
 /// bidirectional controls.
 pub fn visible_text_pattern() -> String {
-    let allowed: Vec<(char, char)> = CONTROLS
-        .iter()
-        .flat_map(|&(from, to)| {
-            // The controls, minus the line breaks and tabs, as ranges.
-            let mut ranges = Vec::new();
-            let mut start = None;
-            for c in (u32::from(from)..=u32::from(to)).filter_map(char::from_u32) {
-                match (LINE_BREAKS_AND_TABS.contains(&c), start) {
-                    (true, Some(s)) => {
-                        ranges.push((s, char::from_u32(u32::from(c) - 1).unwrap_or(s)));
-                        start = None;
-                    }
-                    (false, None) => start = Some(c),
-                    _ => {}
-                }
-            }
-            ranges.extend(start.map(|s| (s, to)));
-            ranges
-        })
-        .collect();
-    format!("^[^{}{}]*$", class(&allowed), class(BIDI_CONTROLS))
+    format!("^[^{}{}]*$", class(TEXT_CONTROLS), class(BIDI_CONTROLS))
 }
 
 /// The schema of a line others see ([`visible_line`]): 1–`max` characters with its pattern.
@@ -139,10 +125,7 @@ pub fn visible_text(raw: &str, max_chars: usize) -> Result<&str, Invalid> {
     if raw.chars().count() > max_chars {
         return Err(Invalid("is too long"));
     }
-    if raw
-        .chars()
-        .any(|c| in_ranges(CONTROLS, c) && !LINE_BREAKS_AND_TABS.contains(&c))
-    {
+    if raw.chars().any(|c| in_ranges(TEXT_CONTROLS, c)) {
         return Err(Invalid("must not contain control characters"));
     }
     if raw.chars().any(is_bidi_control) {
@@ -171,6 +154,9 @@ mod tests {
         // The rules agree with `char::is_control` on every character of the ranges' planes.
         let differ: Vec<char> = ('\u{0}'..='\u{FFFF}')
             .filter(|c| in_ranges(CONTROLS, *c) != c.is_control())
+            .chain(('\u{0}'..='\u{FFFF}').filter(|c| {
+                in_ranges(TEXT_CONTROLS, *c) != (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            }))
             .collect();
         assert!(differ.is_empty(), "{differ:?}");
     }
