@@ -16,6 +16,7 @@
 //!   cursors; [`auth`] — access tokens (EdDSA JWT), keys, passwords (argon2id), roles;
 //! - [`validate`] — domain newtypes (`Email`, `Password`, …), each read and checked as a request is deserialised; [`aws`] —
 //!   the SDK configuration, built for a cold start; [`telemetry`] — JSON logs and EMF metrics;
+//! - [`secrets`] — keys kept in Secrets Manager, read on a function's first request, never at init;
 //! - [`error`] — [`ApiError`], answered as RFC 9457 problem+json; [`ids`], [`clock`] —
 //!   time-ordered ids and injectable time; [`config`] — settings from the environment.
 //!
@@ -42,6 +43,7 @@ pub mod ids;
 pub mod limits;
 pub mod posts;
 pub mod properties;
+pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -50,7 +52,7 @@ pub mod validate;
 pub mod worker;
 
 pub use error::ApiError;
-pub use state::{AuthConfig, InitError, State};
+pub use state::{AuthConfig, State};
 
 /// The version every function reports (the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,8 +14,20 @@ use crate::telemetry;
 pub struct AuthConfig {
     pub tokens: auth::jwt::TokenSettings,
     verifier: Option<auth::keys::VerifyingKeys>,
-    signer: Option<auth::keys::SigningKey>,
+    signer: Signer,
     pub refresh_reuse_grace_secs: i64,
+}
+
+/// Where the token-signing key of this function comes from.
+#[derive(Debug, Clone)]
+enum Signer {
+    /// A function that does not mint tokens.
+    None,
+    /// Given directly (tests and tools).
+    Given(auth::keys::SigningKey),
+    /// Read from Secrets Manager on the first request (`SIGNING_KEY_SECRET_ID`).
+    #[cfg(feature = "signing")]
+    OnFirstUse(std::sync::Arc<crate::secrets::OnFirstUse<auth::keys::SigningKey>>),
 }
 
 impl AuthConfig {
@@ -31,7 +43,7 @@ impl AuthConfig {
                 audience: config.jwt_audience.clone(),
             },
             verifier,
-            signer: None,
+            signer: Signer::None,
             refresh_reuse_grace_secs: config.refresh_reuse_grace_secs,
         })
     }
@@ -43,15 +55,23 @@ impl AuthConfig {
         })
     }
 
-    /// The signing key; only token-minting functions load it.
-    pub fn signer(&self) -> Result<&auth::keys::SigningKey, ApiError> {
-        self.signer.as_ref().ok_or_else(|| {
-            ApiError::internal("this function has no signing key (SIGNING_KEY_SECRET_ID)")
-        })
+    /// The signing key (read now if this is the instance's first use of it); only
+    /// token-minting functions have one.
+    // Without the `signing` feature no key is read on first use, so nothing is awaited.
+    #[cfg_attr(not(feature = "signing"), allow(clippy::unused_async))]
+    pub async fn signer(&self) -> Result<&auth::keys::SigningKey, ApiError> {
+        match &self.signer {
+            Signer::None => Err(ApiError::internal(
+                "this function has no signing key (SIGNING_KEY_SECRET_ID)",
+            )),
+            Signer::Given(key) => Ok(key),
+            #[cfg(feature = "signing")]
+            Signer::OnFirstUse(key) => Ok(key.get().await?),
+        }
     }
 
     pub fn set_signer(&mut self, key: auth::keys::SigningKey) {
-        self.signer = Some(key);
+        self.signer = Signer::Given(key);
     }
 
     pub fn set_verifier(&mut self, keys: auth::keys::VerifyingKeys) {
@@ -92,12 +112,11 @@ impl State {
         clock: Clock,
     ) -> Result<Self, ConfigError> {
         let auth = AuthConfig::from_config(&config)?;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
         let cursors = config
             .cursor_secret
             .clone()
             .map_or_else(CursorCodec::unkeyed, CursorCodec::new);
-        let store = Store::new(client, config.table_name.clone(), cursors, clock);
+        let store = Store::on_first_use(sdk.clone(), config.table_name.clone(), cursors, clock);
         Ok(Self {
             config,
             store,
@@ -118,67 +137,52 @@ impl State {
         Ok(self)
     }
 
-    /// Reads the string value of a Secrets Manager secret (once per cold start).
-    #[cfg(feature = "secrets")]
-    async fn read_secret(&self, secret_id: &str) -> Result<String, InitError> {
-        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        let secret = client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                InitError::Secret(format!(
-                    "reading {secret_id}: {}",
-                    crate::error::cause_chain(&e)
-                ))
-            })?;
-        secret
-            .secret_string()
-            .map(str::to_owned)
-            .ok_or_else(|| InitError::Secret(format!("{secret_id} has no string value")))
-    }
-
-    /// Loads the private signing key from Secrets Manager (`SIGNING_KEY_SECRET_ID`), once per
-    /// cold start: for the functions that mint tokens.
+    /// Reads the private signing key from Secrets Manager (`SIGNING_KEY_SECRET_ID`) on the
+    /// first request, not now (see [`crate::secrets`]): for the functions that mint tokens.
     #[cfg(feature = "signing")]
-    pub async fn with_signing_key(mut self) -> Result<Self, InitError> {
-        let secret_id = self.config.signing_key_secret_id.clone().ok_or_else(|| {
-            InitError::Config(ConfigError {
+    pub fn with_signing_key(mut self) -> Result<Self, ConfigError> {
+        let secret_id = self
+            .config
+            .signing_key_secret_id
+            .clone()
+            .ok_or(ConfigError {
                 var: "SIGNING_KEY_SECRET_ID",
                 problem: "is not set (this function mints access tokens)".into(),
-            })
-        })?;
-        let text = self.read_secret(&secret_id).await?;
+            })?;
+        // The key the deploy promoted (`SIGNING_KEY_ID`), whatever the secret says is first.
         let pinned = self.config.signing_key_id.clone();
-        let key = auth::keys::KeySet::parse(&text)
-            .and_then(|set| match &pinned {
-                Some(kid) => set.signing_key_with(kid),
-                None => set.signing_key(),
-            })
-            .map_err(|e| InitError::Secret(format!("{secret_id}: {e}")))?;
-        self.auth.signer = Some(key);
+        let parse = move |text: String| {
+            auth::keys::KeySet::parse(&text)
+                .and_then(|set| match &pinned {
+                    Some(kid) => set.signing_key_with(kid),
+                    None => set.signing_key(),
+                })
+                .map_err(|e| e.to_string())
+        };
+        self.auth.signer = Signer::OnFirstUse(crate::secrets::OnFirstUse::new(
+            secret_id,
+            self.sdk.clone(),
+            parse,
+        ));
         Ok(self)
     }
 
-    /// Loads the page-cursor key from Secrets Manager (`CURSOR_SECRET_ID`), once per cold
-    /// start: for the functions that paginate. A key given directly (`CURSOR_SECRET`, tests and
-    /// tools) is kept; neither fails the start.
+    /// Reads the page-cursor key from Secrets Manager (`CURSOR_SECRET_ID`) when a cursor is
+    /// first issued or checked, not now (see [`crate::secrets`]): for the functions that
+    /// paginate. A key given directly (`CURSOR_SECRET`, tests and tools) is kept.
     #[cfg(feature = "secrets")]
-    pub async fn with_cursor_key(mut self) -> Result<Self, InitError> {
+    pub fn with_cursor_key(mut self) -> Result<Self, ConfigError> {
         if self.config.cursor_secret.is_some() {
             return Ok(self);
         }
-        let secret_id = self.config.cursor_secret_id.clone().ok_or_else(|| {
-            InitError::Config(ConfigError {
-                var: "CURSOR_SECRET_ID",
-                problem: "is not set (this function paginates)".into(),
-            })
+        let secret_id = self.config.cursor_secret_id.clone().ok_or(ConfigError {
+            var: "CURSOR_SECRET_ID",
+            problem: "is not set (this function paginates)".into(),
         })?;
-        let key =
-            crate::config::cursor_key(self.read_secret(&secret_id).await?, "CURSOR_SECRET_ID")?;
-        self.store = self.store.with_cursors(CursorCodec::new(key.clone()));
-        self.config.cursor_secret = Some(key);
+        let key = crate::secrets::OnFirstUse::new(secret_id, self.sdk.clone(), |text| {
+            crate::config::cursor_key(text, "CURSOR_SECRET_ID").map_err(|e| e.problem)
+        });
+        self.store = self.store.with_cursors(CursorCodec::on_first_use(key));
         Ok(self)
     }
 
@@ -188,17 +192,14 @@ impl State {
     }
 }
 
-/// Why a function could not start.
-#[derive(thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("secret: {0}")]
-    Secret(String),
-}
-
-impl std::fmt::Debug for InitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
+impl crate::secrets::StartReads for State {
+    /// Starts reading the keys this function reads on first use, so that the read overlaps
+    /// with the request's own first call (a no-op once they are read).
+    fn start_reads(&self) {
+        self.store.start_reading_cursor_key();
+        #[cfg(feature = "signing")]
+        if let Signer::OnFirstUse(key) = &self.auth.signer {
+            key.start();
+        }
     }
 }

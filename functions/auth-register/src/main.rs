@@ -1,7 +1,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::http::serve(
-        shared::State::from_env()?.with_signing_key().await?,
+        shared::State::from_env()?.with_signing_key()?,
         auth_register::handle,
     )
     .await

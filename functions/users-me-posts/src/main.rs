@@ -2,8 +2,7 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::http::serve(
         shared::State::from_env()?
-            .with_cursor_key()
-            .await?
+            .with_cursor_key()?
             .require_verifier()?,
         users_me_posts::handle,
     )

@@ -124,7 +124,7 @@ async fn create_account(state: &State, input: Registration) -> Result<Registered
         return register_silently(state, &input.email, writes, event).await;
     }
 
-    let (session_writes, tokens, _) = new_session(state, &user)?;
+    let (session_writes, tokens, _) = new_session(state, &user).await?;
     writes.extend(session_writes);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(|error| match error {

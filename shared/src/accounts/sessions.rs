@@ -23,8 +23,10 @@ use super::{
     throttle::login_policies, throttle::spent, token_hash,
 };
 
-/// The new session's items (session + refresh token) and the token pair for the client.
-pub(super) fn new_session(
+/// The new session's items (session + refresh token) and the token pair for the client. The
+/// signing key is had before any write is made, so a key that cannot be read fails the request
+/// before it changes anything.
+pub(super) async fn new_session(
     state: &State,
     user: &UserItem,
 ) -> Result<(Vec<TransactWriteItem>, TokenPair, String), ApiError> {
@@ -55,7 +57,7 @@ pub(super) fn new_session(
             expires_at,
         })?,
     ];
-    let access = mint_access(state, user, &session_id)?;
+    let access = mint_access(state, user, &session_id).await?;
     Ok((
         writes,
         TokenPair {
@@ -68,9 +70,9 @@ pub(super) fn new_session(
     ))
 }
 
-fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<String, ApiError> {
+async fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<String, ApiError> {
     jwt::mint(
-        state.auth.signer()?,
+        state.auth.signer().await?,
         &state.auth.tokens,
         &user.id.to_string(),
         &user.roles,
@@ -173,7 +175,7 @@ async fn sign_in(
         });
     }
 
-    let (mut writes, tokens, session_id) = new_session(state, &user)?;
+    let (mut writes, tokens, session_id) = new_session(state, &user).await?;
     writes.extend(evictions(state, user.id).await?);
     writes.push(give_back(store, account_counter)?);
     writes.push(give_back(store, ip_counter)?);
@@ -272,12 +274,14 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
             .if_number(UserItem::SESSION_EPOCH, user.session_epoch)
             .into_check(store)?,
     ];
+    // Minted before the rotation is written: a signing key that cannot be read must not cost
+    // the client its session.
+    let access = mint_access(state, &user, &item.session_id).await?;
     store.transact(writes).await.map_err(|error| match error {
         // A concurrent refresh of the same token won, or the session was revoked meanwhile.
         StoreError::ConditionFailed { .. } => invalid_refresh(),
         other => other.into(),
     })?;
-    let access = mint_access(state, &user, &item.session_id)?;
     Ok(Session {
         user: UserView::from(&user),
         tokens: TokenPair {

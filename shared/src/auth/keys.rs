@@ -251,6 +251,9 @@ impl fmt::Debug for VerifyingKeys {
     }
 }
 
+/// jwks serves the public keys it was given: nothing to read on first use.
+impl crate::secrets::StartReads for VerifyingKeys {}
+
 impl VerifyingKeys {
     /// Reads `JWT_PUBLIC_KEYS` (for a function whose only configuration is the keys: jwks).
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {

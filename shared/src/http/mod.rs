@@ -274,7 +274,7 @@ where
 /// hands it here with the handler.
 pub async fn serve<S, F, Fut>(state: S, handler: F) -> Result<(), lambda_http::Error>
 where
-    S: Send + Sync + 'static,
+    S: crate::secrets::StartReads,
     F: Fn(&'static S, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
 {
@@ -282,9 +282,24 @@ where
     // instead of an `Arc` clone per request.
     let state: &'static S = Box::leak(Box::new(state));
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(dispatch(state, handler, req).await)
+        // Keys read on first use travel while the handler makes its own first call.
+        state.start_reads();
+        Ok::<_, std::convert::Infallible>(AsBuilt(dispatch(state, handler, req).await))
     }))
     .await
+}
+
+/// A response handed to API Gateway as the handler built it. `lambda_http`'s own conversion
+/// of a `Response<Body>` re-reads every body and decodes it by the charset of its
+/// `Content-Type` through `encoding_rs`, whose tables of every legacy encoding are ~150 KB of
+/// each function binary (BENCHMARKS.md, "What changed the numbers"). Every body here is
+/// already what API Gateway should get: UTF-8 text ([`Body::Text`]) or nothing ([`Body::Empty`]).
+struct AsBuilt(Response<Body>);
+
+impl lambda_http::IntoResponse for AsBuilt {
+    fn into_response(self) -> std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(std::future::ready(self.0))
+    }
 }
 
 #[cfg(test)]

@@ -182,16 +182,16 @@ fn feed_scope(feed: &str) -> String {
     format!("feed|{feed}")
 }
 
-fn seal(store: &Store, feed: &str, position: &FeedPosition) -> Result<String, StoreError> {
+async fn seal(store: &Store, feed: &str, position: &FeedPosition) -> Result<String, StoreError> {
     let mut fields = vec![("m", position.month.as_str())];
     if let Some(inner) = &position.inner {
         fields.push(("c", inner.as_str()));
     }
-    store.seal_cursor(&feed_scope(feed), &fields)
+    store.seal_cursor(&feed_scope(feed), &fields).await
 }
 
-fn open(store: &Store, feed: &str, cursor: &str) -> Result<FeedPosition, ApiError> {
-    let mut fields = store.open_cursor(&feed_scope(feed), cursor)?;
+async fn open(store: &Store, feed: &str, cursor: &str) -> Result<FeedPosition, ApiError> {
+    let mut fields = store.open_cursor(&feed_scope(feed), cursor).await?;
     let month = fields.remove("m").filter(|m| valid_month(m));
     let month = month.ok_or_else(bad_cursor)?;
     Ok(FeedPosition {
@@ -260,7 +260,7 @@ async fn feed_entries(
             month: state.clock.timestamp()[..7].to_owned(),
             inner: None,
         },
-        Some(cursor) => open(store, &feed, cursor)?,
+        Some(cursor) => open(store, &feed, cursor).await?,
     };
     let limit = page.limit;
     let mut items: Vec<PostSummary> = Vec::new();
@@ -307,7 +307,7 @@ async fn feed_entries(
             Some(next) if items.len() >= usize::from(limit) || buckets >= MAX_BUCKETS_PER_PAGE => {
                 return Ok(Page {
                     items,
-                    next_cursor: Some(seal(store, &feed, &next)?),
+                    next_cursor: Some(seal(store, &feed, &next).await?),
                 });
             }
             Some(next) => position = next,

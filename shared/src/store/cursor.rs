@@ -15,6 +15,8 @@ use sha2::Sha256;
 
 use crate::config::Secret;
 
+use super::StoreError;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Longest cursor accepted (keys are short; anything longer is not ours).
@@ -33,10 +35,22 @@ pub struct CursorError;
 )]
 pub struct NoCursorKey;
 
+/// Where the codec's key comes from.
+#[derive(Clone)]
+enum CursorKey {
+    /// A function that does not paginate.
+    None,
+    /// Given directly (`CURSOR_SECRET`: tests and tools).
+    Given(Secret),
+    /// Read from Secrets Manager on first use (`CURSOR_SECRET_ID`), never at init.
+    #[cfg(feature = "secrets")]
+    OnFirstUse(std::sync::Arc<crate::secrets::OnFirstUse<Secret>>),
+}
+
 /// Signs and checks cursors with the deployment's cursor key.
 #[derive(Clone)]
 pub struct CursorCodec {
-    secret: Option<Secret>,
+    key: CursorKey,
 }
 
 impl std::fmt::Debug for CursorCodec {
@@ -48,18 +62,43 @@ impl std::fmt::Debug for CursorCodec {
 impl CursorCodec {
     pub fn new(secret: Secret) -> Self {
         Self {
-            secret: Some(secret),
+            key: CursorKey::Given(secret),
+        }
+    }
+
+    /// A codec whose key is read from Secrets Manager when a cursor is first issued or checked.
+    #[cfg(feature = "secrets")]
+    pub fn on_first_use(key: std::sync::Arc<crate::secrets::OnFirstUse<Secret>>) -> Self {
+        Self {
+            key: CursorKey::OnFirstUse(key),
         }
     }
 
     /// A codec of a function that does not paginate: every use is [`NoCursorKey`].
     pub fn unkeyed() -> Self {
-        Self { secret: None }
+        Self {
+            key: CursorKey::None,
+        }
     }
 
-    /// Fails unless the codec has its key.
-    pub fn require_key(&self) -> Result<(), NoCursorKey> {
-        self.secret.as_ref().map(|_| ()).ok_or(NoCursorKey)
+    /// Starts reading a key that is read on first use (see [`crate::secrets`]).
+    pub fn start(&self) {
+        #[cfg(feature = "secrets")]
+        if let CursorKey::OnFirstUse(key) = &self.key {
+            key.start();
+        }
+    }
+
+    /// The key, read now if it is read on first use.
+    // Without the `secrets` feature no key is read on first use, so nothing is awaited.
+    #[cfg_attr(not(feature = "secrets"), allow(clippy::unused_async))]
+    async fn key(&self) -> Result<&Secret, StoreError> {
+        match &self.key {
+            CursorKey::None => Err(NoCursorKey.into()),
+            CursorKey::Given(secret) => Ok(secret),
+            #[cfg(feature = "secrets")]
+            CursorKey::OnFirstUse(key) => Ok(key.get().await?),
+        }
     }
 
     fn mac(secret: &Secret, scope: &str, payload: &[u8]) -> HmacSha256 {
@@ -73,58 +112,69 @@ impl CursorCodec {
     }
 
     /// Encodes a key whose attributes are all strings (every key attribute of the table is).
-    pub fn encode(
+    pub async fn encode(
         &self,
         scope: &str,
         key: &HashMap<String, AttributeValue>,
-    ) -> Result<String, NoCursorKey> {
-        let secret = self.secret.as_ref().ok_or(NoCursorKey)?;
-        let plain: BTreeMap<&str, &str> = key
-            .iter()
-            .filter_map(|(name, value)| value.as_s().ok().map(|s| (name.as_str(), s.as_str())))
-            .collect();
-        let payload = serde_json::to_vec(&plain).unwrap_or_default();
-        let tag = Self::mac(secret, scope, &payload).finalize().into_bytes();
-        Ok(format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(tag)
-        ))
+    ) -> Result<String, StoreError> {
+        Ok(seal(self.key().await?, scope, key))
     }
 
-    /// Checks and decodes a cursor issued by [`encode`](Self::encode) for the same `scope` (a
-    /// codec without its key refuses every cursor: check [`require_key`](Self::require_key)
-    /// first to tell the two apart).
-    pub fn decode(
+    /// Checks and decodes a cursor issued by [`encode`](Self::encode) for the same `scope`:
+    /// [`CursorError`] for any other, [`NoCursorKey`] in a function without the key.
+    pub async fn decode(
         &self,
         scope: &str,
         cursor: &str,
-    ) -> Result<HashMap<String, AttributeValue>, CursorError> {
-        let secret = self.secret.as_ref().ok_or(CursorError)?;
-        if cursor.len() > MAX_CURSOR_LEN {
-            return Err(CursorError);
-        }
-        let (payload, tag) = cursor.split_once('.').ok_or(CursorError)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CursorError)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CursorError)?;
-        Self::mac(secret, scope, &payload)
-            .verify_slice(&tag)
-            .map_err(|_| CursorError)?;
-        let plain: BTreeMap<String, String> =
-            serde_json::from_slice(&payload).map_err(|_| CursorError)?;
-        Ok(plain
-            .into_iter()
-            .map(|(name, value)| (name, AttributeValue::S(value)))
-            .collect())
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        Ok(open(self.key().await?, scope, cursor)?)
     }
+}
+
+fn seal(secret: &Secret, scope: &str, key: &HashMap<String, AttributeValue>) -> String {
+    let plain: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(name, value)| value.as_s().ok().map(|s| (name.as_str(), s.as_str())))
+        .collect();
+    let payload = serde_json::to_vec(&plain).unwrap_or_default();
+    let tag = CursorCodec::mac(secret, scope, &payload)
+        .finalize()
+        .into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&payload),
+        URL_SAFE_NO_PAD.encode(tag)
+    )
+}
+
+fn open(
+    secret: &Secret,
+    scope: &str,
+    cursor: &str,
+) -> Result<HashMap<String, AttributeValue>, CursorError> {
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(CursorError);
+    }
+    let (payload, tag) = cursor.split_once('.').ok_or(CursorError)?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CursorError)?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CursorError)?;
+    CursorCodec::mac(secret, scope, &payload)
+        .verify_slice(&tag)
+        .map_err(|_| CursorError)?;
+    let plain: BTreeMap<String, String> =
+        serde_json::from_slice(&payload).map_err(|_| CursorError)?;
+    Ok(plain
+        .into_iter()
+        .map(|(name, value)| (name, AttributeValue::S(value)))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn codec() -> CursorCodec {
-        CursorCodec::new(Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()))
+    fn secret() -> Secret {
+        Secret::new(b"0123456789abcdef0123456789abcdef".to_vec())
     }
 
     fn key() -> HashMap<String, AttributeValue> {
@@ -134,33 +184,43 @@ mod tests {
         ])
     }
 
-    #[test]
-    fn a_codec_without_its_key_issues_and_accepts_no_cursor() {
-        let cursor = codec().encode("s", &key()).expect("keyed");
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_codec_without_its_key_issues_and_accepts_no_cursor() {
+        let codec = CursorCodec::new(secret());
+        let cursor = codec.encode("s", &key()).await.expect("keyed");
+        assert_eq!(codec.decode("s", &cursor).await.expect("keyed"), key());
         let unkeyed = CursorCodec::unkeyed();
-        assert_eq!(unkeyed.encode("s", &key()), Err(NoCursorKey));
-        assert_eq!(unkeyed.require_key(), Err(NoCursorKey));
-        assert_eq!(unkeyed.decode("s", &cursor), Err(CursorError));
-        assert_eq!(codec().require_key(), Ok(()));
+        assert!(matches!(
+            unkeyed.encode("s", &key()).await,
+            Err(StoreError::NoCursorKey(NoCursorKey))
+        ));
+        assert!(matches!(
+            unkeyed.decode("s", &cursor).await,
+            Err(StoreError::NoCursorKey(NoCursorKey))
+        ));
+        assert!(matches!(
+            codec.decode("s", "garbage").await,
+            Err(StoreError::Cursor(CursorError))
+        ));
     }
 
     #[test]
     fn a_cursor_round_trips_within_its_scope() {
-        let cursor = codec().encode("table|USERS", &key()).expect("keyed");
-        assert_eq!(codec().decode("table|USERS", &cursor), Ok(key()));
+        let cursor = seal(&secret(), "table|USERS", &key());
+        assert_eq!(open(&secret(), "table|USERS", &cursor), Ok(key()));
     }
 
     #[test]
     fn a_cursor_is_rejected_in_another_scope_or_with_another_secret() {
-        let cursor = codec().encode("table|USERS", &key()).expect("keyed");
-        assert_eq!(codec().decode("gsi1|USERS", &cursor), Err(CursorError));
-        let other = CursorCodec::new(Secret::new(b"another secret of at least 32 bytes".to_vec()));
-        assert_eq!(other.decode("table|USERS", &cursor), Err(CursorError));
+        let cursor = seal(&secret(), "table|USERS", &key());
+        assert_eq!(open(&secret(), "gsi1|USERS", &cursor), Err(CursorError));
+        let other = Secret::new(b"another secret of at least 32 bytes".to_vec());
+        assert_eq!(open(&other, "table|USERS", &cursor), Err(CursorError));
     }
 
     #[test]
     fn a_tampered_or_garbled_cursor_is_rejected() {
-        let cursor = codec().encode("s", &key()).expect("keyed");
+        let cursor = seal(&secret(), "s", &key());
         let (payload, tag) = cursor.split_once('.').expect("two parts");
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"pk":"USER#2","sk":"PROFILE"}"#);
         let mut flipped = tag.to_owned().into_bytes();
@@ -177,7 +237,7 @@ mod tests {
             &format!("{payload}."),
             &too_long,
         ] {
-            assert_eq!(codec().decode("s", bad), Err(CursorError), "{bad:?}");
+            assert_eq!(open(&secret(), "s", bad), Err(CursorError), "{bad:?}");
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// This function was deployed without the cursor key (a deployment mistake).
     #[error(transparent)]
     NoCursorKey(#[from] super::cursor::NoCursorKey),
+    /// The cursor key, read on first use, could not be had.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     /// DynamoDB is throttling, busy with a conflicting transaction, or out of reach: retry later.
     #[error("DynamoDB unavailable: {0}")]
     Unavailable(#[source] Cause),
@@ -56,6 +59,7 @@ impl From<StoreError> for ApiError {
                 retry_after_secs: 1,
                 cause,
             },
+            StoreError::Secret(error) => error.into(),
             error @ (StoreError::Mapping(_) | StoreError::Sdk(_) | StoreError::NoCursorKey(_)) => {
                 ApiError::internal(error)
             }

@@ -14,6 +14,7 @@ mod update;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -53,10 +54,21 @@ impl StreamImage {
     }
 }
 
+/// The DynamoDB client of a store: given, or built when the first call is made. Building one
+/// parses the SDK's partition table and compiles its region patterns, the largest piece of a
+/// function's own init (BENCHMARKS.md); built on first use it no longer delays the runtime's
+/// first poll for an event. (It still costs the first request the same: the cold overhead in
+/// BENCHMARKS.md counts both.)
+#[derive(Clone)]
+enum ClientCell {
+    Given(Client),
+    OnFirstUse(Arc<LazyLock<Client, Box<dyn FnOnce() -> Client + Send>>>),
+}
+
 /// The table, its client and what reads and writes need (clock for TTL, codec for cursors).
 #[derive(Clone)]
 pub struct Store {
-    client: Client,
+    client: ClientCell,
     table: String,
     cursors: CursorCodec,
     clock: Clock,
@@ -78,11 +90,32 @@ impl Store {
         clock: Clock,
     ) -> Self {
         Self {
-            client,
+            client: ClientCell::Given(client),
             table: table.into(),
             cursors,
             clock,
         }
+    }
+
+    /// A store whose client is built from `sdk` when the first call is made (no work now).
+    pub fn on_first_use(
+        sdk: crate::aws::SdkConfig,
+        table: impl Into<String>,
+        cursors: CursorCodec,
+        clock: Clock,
+    ) -> Self {
+        let build: Box<dyn FnOnce() -> Client + Send> = Box::new(move || Client::new(&sdk));
+        Self {
+            client: ClientCell::OnFirstUse(Arc::new(LazyLock::new(build))),
+            table: table.into(),
+            cursors,
+            clock,
+        }
+    }
+
+    /// Starts reading the cursor key if it is read on first use (see [`crate::secrets`]).
+    pub fn start_reading_cursor_key(&self) {
+        self.cursors.start();
     }
 
     /// The same store, signing cursors with `cursors`.
@@ -93,7 +126,10 @@ impl Store {
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        match &self.client {
+            ClientCell::Given(client) => client,
+            ClientCell::OnFirstUse(client) => client,
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -121,7 +157,7 @@ impl Store {
     /// Whether the table answers: one eventually consistent GetItem of a key that holds
     /// nothing (`HEALTH#probe` / `PROBE`), projected to its key — half a read unit, no data.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .get_item()
             .table_name(&self.table)
             .set_key(Some(Key::new("HEALTH#probe", "PROBE").to_attrs()))
@@ -134,7 +170,7 @@ impl Store {
 
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         let output = self
-            .client
+            .client()
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key.to_attrs()))
@@ -162,7 +198,7 @@ impl Store {
 
     /// Writes a new item; [`StoreError::ConditionFailed`] if its key is taken.
     pub async fn put_new<T: Serialize>(&self, item: &T) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item)?))
@@ -224,7 +260,7 @@ impl Store {
         let condition = update.condition();
         let expression = update.expression();
         let output = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(update.key.to_attrs()))
@@ -264,7 +300,7 @@ impl Store {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
             let output = self
-                .client
+                .client()
                 .batch_get_item()
                 .request_items(&self.table, pending)
                 .send()
@@ -321,7 +357,7 @@ impl Store {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
             let output = self
-                .client
+                .client()
                 .batch_write_item()
                 .request_items(&self.table, std::mem::take(&mut pending))
                 .send()
@@ -359,7 +395,7 @@ impl Store {
         let mut start = None;
         loop {
             let page = self
-                .client
+                .client()
                 .scan()
                 .table_name(&self.table)
                 .projection_expression("#pk")
@@ -390,7 +426,7 @@ impl Store {
     /// Writes all `items` atomically (TransactWriteItems, up to 100). A failed condition is
     /// [`StoreError::ConditionFailed`] with the position of the item whose condition failed.
     pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()

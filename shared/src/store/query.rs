@@ -128,24 +128,28 @@ impl KeyQuery {
 impl Store {
     /// A cursor of `fields`, signed and bound to `scope` (for listings that paginate over more
     /// than one Query, whose position is more than one key).
-    pub fn seal_cursor(&self, scope: &str, fields: &[(&str, &str)]) -> Result<String, StoreError> {
+    pub async fn seal_cursor(
+        &self,
+        scope: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<String, StoreError> {
         let map = fields
             .iter()
             .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
             .collect();
-        Ok(self.cursors.encode(scope, &map)?)
+        self.cursors.encode(scope, &map).await
     }
 
     /// The fields of a cursor made by [`seal_cursor`](Self::seal_cursor) for `scope`.
-    pub fn open_cursor(
+    pub async fn open_cursor(
         &self,
         scope: &str,
         cursor: &str,
     ) -> Result<HashMap<String, String>, StoreError> {
-        self.cursors.require_key()?;
         Ok(self
             .cursors
-            .decode(scope, cursor)?
+            .decode(scope, cursor)
+            .await?
             .into_iter()
             .filter_map(|(name, value)| match value {
                 AttributeValue::S(s) => Some((name, s)),
@@ -160,7 +164,7 @@ impl Store {
         partition: &str,
         prefix: &str,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        self.client
+        self.client()
             .query()
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
@@ -226,14 +230,10 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<T>, StoreError> {
         let scope = query.scope();
-        if page.cursor.is_some() {
-            self.cursors.require_key()?;
-        }
-        let start = page
-            .cursor
-            .as_deref()
-            .map(|cursor| self.cursors.decode(&scope, cursor))
-            .transpose()?;
+        let start = match page.cursor.as_deref() {
+            Some(cursor) => Some(self.cursors.decode(&scope, cursor).await?),
+            None => None,
+        };
         if let Some(start) = &start {
             // A genuine cursor of this scope always names this partition; check anyway.
             let partition = start
@@ -244,9 +244,10 @@ impl Store {
             }
         }
         let (items, next_key) = self.fetch(query, start, page.limit).await?;
-        let next_cursor = next_key
-            .map(|key| self.cursors.encode(&scope, &key))
-            .transpose()?;
+        let next_cursor = match next_key {
+            Some(key) => Some(self.cursors.encode(&scope, &key).await?),
+            None => None,
+        };
         Ok(Page { items, next_cursor })
     }
 
@@ -295,7 +296,7 @@ impl Store {
 
         let limit = usize::from(limit.clamp(1, PageRequest::MAX_LIMIT));
         let output = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .set_index_name(query.index.map(|i| i.name().to_owned()))

@@ -72,7 +72,7 @@ async fn many_sessions(app: &TestApp, user: &str, count: usize) -> Vec<String> {
             .expect("session");
         tokens.push(
             shared::auth::jwt::mint(
-                app.state.auth.signer().expect("signer"),
+                app.state.auth.signer().await.expect("signer"),
                 &app.state.auth.tokens,
                 user,
                 &[Role::User],

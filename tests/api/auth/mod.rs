@@ -3,6 +3,7 @@
 
 mod admin;
 mod email_change;
+mod keys_on_first_use;
 mod own_account;
 mod registration;
 mod rotation;

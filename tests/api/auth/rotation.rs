@@ -23,14 +23,15 @@ async fn deploy(app: &TestApp, secret: &str, keys: &KeySet) -> Deployment {
         .expect("the key set is stored");
     let kid = keys.signing_key().expect("a signing key").kid().to_owned();
     Deployment {
-        signer: signer(app, secret, &kid).await,
+        signer: signer(app, secret, &kid),
         verifier: verifier(app, keys),
     }
 }
 
 /// A sign-in function of a deployment pinned to `kid`, starting now: it reads the key set
-/// from Secrets Manager at init, whatever the set says first by then.
-async fn signer(app: &TestApp, secret: &str, kid: &str) -> &'static State {
+/// from Secrets Manager on its first request, and signs with `kid` whatever the set says first
+/// by then.
+fn signer(app: &TestApp, secret: &str, kid: &str) -> &'static State {
     let base = app.state_of("AuthLoginFunction");
     let mut config = base.config.clone();
     config.signing_key_secret_id = Some(secret.to_owned());
@@ -39,7 +40,7 @@ async fn signer(app: &TestApp, secret: &str, kid: &str) -> &'static State {
         .expect("the signer's state");
     state.store = base.store.clone();
     state.auth = base.auth.clone();
-    let state = state.with_signing_key().await.expect("the signer starts");
+    let state = state.with_signing_key().expect("the signer starts");
     Box::leak(Box::new(state))
 }
 
@@ -106,7 +107,7 @@ async fn tokens_signed_before_during_and_after_a_key_rotation_verify_wherever_th
     let promoted = sign_in(v3.signer, &email).await;
     assert_eq!(kid_of(&promoted), next);
     // An instance of the old version starting after the promotion still signs with its key.
-    let late_v2 = signer(&app, &secret, &first).await;
+    let late_v2 = signer(&app, &secret, &first);
     let late = sign_in(late_v2, &email).await;
     assert_eq!(kid_of(&late), first);
     for token in [&before, &staged, &promoted, &late] {
