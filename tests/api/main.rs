@@ -11,6 +11,7 @@
 //! - `users_profile`, `limits`: public profiles, the per-client limits and their `RateLimit`
 //!   fields;
 //! - `events`: the workers in-process on real SQS events;
+//! - `cold_start`: every function binary asks for its first event before any AWS call;
 //! - `calls`: the DynamoDB operations each endpoint makes (the call-count table of docs/architecture.md);
 //! - `iam`: every function held to its policy in template.yaml;
 //! - `gateway`: the local API gateway in front of a stand-in Invoke API;
@@ -22,6 +23,7 @@ mod architecture;
 mod attacks;
 mod auth;
 mod calls;
+mod cold_start;
 mod e2e;
 mod events;
 mod fixtures;

@@ -55,6 +55,12 @@ pub fn delivery_bound(queue: &str) -> std::time::Duration {
         .unwrap_or_else(|e| panic!("no delivery bound for {queue}: {e:#}"))
 }
 
+/// Every function of template.yaml: its logical id, binary and environment (the template's,
+/// with every resource resolved to a placeholder and the stack's parameters).
+pub fn functions() -> Vec<infra::routes::Function> {
+    infra::routes::functions(template(), &placeholder_ctx()).expect("functions")
+}
+
 /// The `Timeout` template.yaml gives the function `function` (a logical id).
 pub fn function_timeout(function: &str) -> std::time::Duration {
     let functions = infra::routes::functions(template(), &placeholder_ctx()).expect("functions");
