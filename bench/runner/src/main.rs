@@ -9,25 +9,31 @@
 //! process's `VmHWM` then. **Warm**: many invocations in one process.
 
 mod binaries;
+mod peer;
 mod report;
 mod runtime;
+mod seed;
 
 use binaries::{build, build_arm64};
 use report::{Report, criterion, render, sorted};
-use runtime::{http_event, measure};
+use runtime::{Events, Measured, http_event, measure};
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, anyhow, bail};
-use serde_json::{Value as Json, json};
-use shared::posts::{Markdown, Tags, Title};
-use shared::validate::RequestValue as _;
+use anyhow::{Context as _, Result};
+use serde_json::json;
 
-/// A function under test: its binary and a representative event.
+/// A function under test: its binary and the events it is given.
 struct Subject {
-    pub(crate) name: &'static str,
-    pub(crate) event: Json,
+    name: &'static str,
+    package: &'static str,
+    binary: PathBuf,
+    env: BTreeMap<String, String>,
+    events: Events,
+    /// Warm invocations (login hashes a password each time: fewer).
+    warm: usize,
 }
 
 fn env_for(name: &str) -> Result<BTreeMap<String, String>> {
@@ -45,7 +51,8 @@ fn env_for(name: &str) -> Result<BTreeMap<String, String>> {
     ] {
         env.insert(key.to_owned(), var(key)?);
     }
-    // The paginating functions read the cursor key from Secrets Manager at init, as in AWS.
+    // The functions that paginate or sign read their key from Secrets Manager (on their first
+    // request), as in AWS.
     env.insert("CURSOR_SECRET_ID".into(), var("CURSOR_KEY_SECRET_ARN")?);
     env.insert(
         "JWT_PUBLIC_KEYS".into(),
@@ -66,59 +73,9 @@ fn env_for(name: &str) -> Result<BTreeMap<String, String>> {
     Ok(env)
 }
 
-/// A user (email, access token) and a published post, made through the shared code.
-async fn seed(env: &BTreeMap<String, String>) -> Result<(String, String, String)> {
-    let config = shared::config::Config::from_lookup(|k| env.get(k).cloned())?;
-    let mut state = shared::State::from_config(config, shared::clock::Clock::System)?;
-    let keys_path = infra::workspace_root().join(".local/secrets/jwt-signing-keys.json");
-    let keys = shared::auth::keys::KeySet::parse(&std::fs::read_to_string(&keys_path)?)?;
-    state.auth.set_signer(keys.signing_key()?);
-    let email = format!(
-        "bench-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let registered = shared::accounts::register(
-        &state,
-        shared::accounts::Registration {
-            email: shared::validate::Email::parse(&email).map_err(|e| anyhow!("{e}"))?,
-            name: shared::validate::DisplayName::parse("Bench").map_err(|e| anyhow!("{e}"))?,
-            password: shared::validate::Password::parse("violet anchor drifts north")
-                .map_err(|e| anyhow!("{e}"))?,
-        },
-        "127.0.0.1",
-    )
-    .await
-    .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))?;
-    let shared::accounts::Registered::SignedIn(session) = registered.value else {
-        bail!("the bench stack registers in `conflict` mode (the template's default)");
-    };
-    let token = session.tokens.access_token.clone();
-    let me = shared::accounts::Principal {
-        user: shared::accounts::find_user(&state.store, session.user.id)
-            .await
-            .map_err(|e| anyhow!("{e}"))?
-            .ok_or_else(|| anyhow!("user"))?,
-        session_id: String::new(),
-    };
-    let post = shared::posts::create(
-        &state,
-        &me,
-        shared::posts::NewPost {
-            title: Title::from_raw("Bench".into()).expect("a title"),
-            body: Markdown::from_raw("b".repeat(2000)).expect("a body"),
-            tags: Tags::from_raw(vec!["bench".into()]).expect("tags"),
-            status: shared::posts::PostStatus::Published,
-        },
-        None,
-    )
-    .await
-    .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))?;
-    Ok((email, token, post.value.id.to_string()))
-}
-
 fn argon2_ms() -> Vec<f64> {
-    let password = shared::validate::Password::parse("violet anchor drifts north")
-        .unwrap_or_else(|_| unreachable!("valid"));
+    let password =
+        shared::validate::Password::parse(seed::PASSWORD).unwrap_or_else(|_| unreachable!("valid"));
     (0..20)
         .map(|_| {
             let started = Instant::now();
@@ -128,121 +85,268 @@ fn argon2_ms() -> Vec<f64> {
         .collect()
 }
 
-/// The functions measured and the event each one gets.
-fn subjects(token: &str, post_id: &str, login: &Json) -> Vec<Subject> {
+/// Each function's event: what a client of it sends.
+fn events(seeded: &seed::Seeded) -> Vec<(&'static str, Events)> {
+    let token = Some(seeded.access_token.as_str());
+    let post = seeded.post_id.as_str();
+    let get = |route: &str, path: &str, params: &[(&str, &str)], token: Option<&str>| {
+        Events::fixed(http_event("GET", route, path, params, token, None))
+    };
+    let login = json!({"email": seeded.login_email, "password": seed::PASSWORD});
+    let refresh = json!({"refreshToken": seeded.refresh_token});
+    let owned = format!("ownerId={}", seeded.user_id);
+    let mut properties = get("/v1/properties", "/v1/properties", &[], token);
+    properties.set_query(&owned, &[("ownerId", &seeded.user_id)]);
     vec![
-        Subject {
-            name: "hello-world",
-            event: http_event("GET", "/hello", "/hello", &[], None, None),
-        },
-        Subject {
-            name: "health",
-            event: http_event("GET", "/v1/health", "/v1/health", &[], None, None),
-        },
-        Subject {
-            name: "jwks",
-            event: http_event(
-                "GET",
+        ("hello-world", get("/hello", "/hello", &[], None)),
+        ("health", get("/v1/health", "/v1/health", &[], None)),
+        (
+            "jwks",
+            get(
                 "/.well-known/jwks.json",
                 "/.well-known/jwks.json",
                 &[],
                 None,
-                None,
             ),
-        },
-        Subject {
-            name: "posts-get",
-            event: http_event(
-                "GET",
+        ),
+        (
+            "posts-get",
+            get(
                 "/v1/posts/{id}",
-                &format!("/v1/posts/{post_id}"),
-                &[("id", post_id)],
-                None,
-                None,
-            ),
-        },
-        Subject {
-            name: "posts-list",
-            event: http_event("GET", "/v1/posts", "/v1/posts", &[], None, None),
-        },
-        Subject {
-            name: "users-me-get",
-            event: http_event(
-                "GET",
-                "/v1/users/me",
-                "/v1/users/me",
-                &[],
-                Some(token),
+                &format!("/v1/posts/{post}"),
+                &[("id", post)],
                 None,
             ),
-        },
-        Subject {
-            name: "auth-login",
-            event: http_event(
+        ),
+        ("posts-list", get("/v1/posts", "/v1/posts", &[], None)),
+        (
+            "users-me-get",
+            get("/v1/users/me", "/v1/users/me", &[], token),
+        ),
+        ("properties-list", properties),
+        (
+            "auth-login",
+            Events::fixed(http_event(
                 "POST",
                 "/v1/auth/login",
                 "/v1/auth/login",
                 &[],
                 None,
-                Some(login),
+                Some(&login),
+            )),
+        ),
+        (
+            "auth-refresh",
+            Events::chained(
+                http_event(
+                    "POST",
+                    "/v1/auth/refresh",
+                    "/v1/auth/refresh",
+                    &[],
+                    None,
+                    Some(&refresh),
+                ),
+                "refreshToken",
             ),
-        },
+        ),
     ]
+}
+
+/// The functions measured (`BENCH_ONLY=a,b` keeps those and hello-world) and their events.
+fn subjects(root: &std::path::Path, seeded: &seed::Seeded, warm: usize) -> Result<Vec<Subject>> {
+    let all = events(seeded);
+    let get =
+        |route: &str, path: &str| Events::fixed(http_event("GET", route, path, &[], None, None));
+    let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
+        .ok()
+        .map(|list| list.split(',').map(|s| s.trim().to_owned()).collect());
+    let mut subjects = Vec::new();
+    // posts-list again with its cursor key given (`CURSOR_SECRET`, as tests give it) instead of
+    // read from Secrets Manager: the difference between the two rows is the key's read.
+    let variants = [("posts-list (cursor key given)", "posts-list")];
+    let all = all
+        .into_iter()
+        .map(|(name, events)| (name, name, events))
+        .chain(
+            variants
+                .into_iter()
+                .map(|(name, package)| (name, package, get("/v1/posts", "/v1/posts"))),
+        );
+    for (name, package, events) in all {
+        if only
+            .as_ref()
+            .is_some_and(|only| name != "hello-world" && !only.iter().any(|o| o == package))
+        {
+            continue;
+        }
+        let mut env = env_for(package)?;
+        if name != package {
+            env.insert(
+                "CURSOR_SECRET".into(),
+                "a-cursor-key-given-to-the-bench-variant".into(),
+            );
+        }
+        subjects.push(Subject {
+            name,
+            package,
+            binary: root.join("target/release").join(package),
+            env,
+            events,
+            warm: if name == "auth-login" {
+                warm.min(100)
+            } else {
+                warm
+            },
+        });
+    }
+    Ok(subjects)
+}
+
+/// The peer's `get-product` as a subject, or why it is not measured.
+async fn peer_subject(root: &std::path::Path, warm: usize) -> Result<Subject> {
+    println!(
+        "building the peer ({} at {})…",
+        peer::REPOSITORY,
+        peer::COMMIT
+    );
+    let binary = peer::build(root)?;
+    let mut env = env_for(peer::FUNCTION)?;
+    let config = shared::config::Config::from_lookup(|k| env.get(k).cloned())?;
+    let (table, id) = peer::seed(&shared::aws::sdk_config(&config)).await?;
+    env.insert("TABLE_NAME".into(), table);
+    Ok(Subject {
+        name: "peer: serverless-rust-demo get-product",
+        package: peer::FUNCTION,
+        binary,
+        env,
+        events: Events::fixed(http_event(
+            "GET",
+            "/{id}",
+            &format!("/{id}"),
+            &[("id", &id)],
+            None,
+            None,
+        )),
+        warm,
+    })
+}
+
+/// Rounds alternate the functions, so that a slow minute of a shared machine lands on all of
+/// them rather than on one; hello-world is measured in every round.
+async fn run_rounds(
+    subjects: &mut [Subject],
+    rounds: usize,
+    runs: usize,
+) -> Result<Vec<(&'static str, Measured)>> {
+    let mut results: Vec<(&str, Measured)> = subjects
+        .iter()
+        .map(|s| (s.name, Measured::default()))
+        .collect();
+    for round in 0..rounds {
+        for (subject, (_, measured)) in subjects.iter_mut().zip(&mut results) {
+            let warm = if round + 1 == rounds { subject.warm } else { 0 };
+            println!(
+                "round {}/{rounds}: {} ({runs} cold runs{})…",
+                round + 1,
+                subject.name,
+                if warm > 0 {
+                    format!(", {warm} warm invocations")
+                } else {
+                    String::new()
+                }
+            );
+            measure(
+                &subject.binary,
+                &subject.env,
+                &mut subject.events,
+                (runs, warm),
+                measured,
+            )
+            .await
+            .with_context(|| subject.name.to_owned())?;
+        }
+    }
+    Ok(results)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let root = infra::workspace_root();
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let warm: usize = std::env::var("BENCH_WARM")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let base_env = env_for("bench")?;
-    let (email, token, post_id) = seed(&base_env).await?;
-    // A successful login: one argon2 verification, three DynamoDB calls, a new session.
-    let login = json!({"email": email, "password": "violet anchor drifts north"});
-    let subjects = subjects(&token, &post_id, &login);
-    let packages: Vec<&str> = subjects.iter().map(|s| s.name).collect();
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let runs = setting("BENCH_RUNS", 30);
+    let rounds = setting("BENCH_ROUNDS", 3).max(1);
+    let warm = setting("BENCH_WARM", 1000);
+    // A quick look while working: no criterion, no arm64 build, BENCHMARKS.md left alone.
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
+    let seeded = seed::seed(&env_for("bench")?).await?;
+    let mut subjects = subjects(&root, &seeded, warm)?;
+    let mut packages: Vec<&str> = subjects.iter().map(|s| s.package).collect();
+    packages.sort_unstable();
+    packages.dedup();
     println!(
         "building {} release binaries (host architecture)…",
         packages.len()
     );
     build(&root, &packages)?;
+    let peer = if std::env::var("BENCH_PEER").is_ok_and(|v| v == "none") {
+        Err("BENCH_PEER=none".to_owned())
+    } else {
+        peer_subject(&root, warm)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    };
+    match &peer {
+        Ok(_) => {}
+        Err(why) => println!("the peer is not measured: {why}"),
+    }
+    let peer_name = peer.as_ref().map(|p| p.name).ok();
+    if let Ok(peer) = peer {
+        subjects.push(peer);
+    }
 
-    let mut results = Vec::new();
-    for subject in &subjects {
-        let binary = root.join("target/release").join(subject.name);
-        let warm_count = if subject.name == "auth-login" {
-            warm.min(100)
-        } else {
-            warm
-        };
-        println!(
-            "measuring {} ({runs} cold runs, {warm_count} warm invocations)…",
-            subject.name
-        );
-        let env = env_for(subject.name)?;
-        let measured = measure(&binary, &env, &subject.event, runs, warm_count).await?;
-        results.push((subject.name, measured));
+    let results = run_rounds(&mut subjects, rounds, runs).await?;
+    // What the local endpoint spent serving each kind of call (moto, inside its lock).
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")?;
+    let timings = infra::traffic::Client::new(&endpoint, &endpoint)?
+        .endpoint_timings()
+        .await
+        .ok();
+    for (name, measured) in &results {
+        if let Some(answer) = &measured.first_error {
+            println!(
+                "{name}: {} failed answers, the first: {answer}",
+                measured.errors
+            );
+        }
     }
     let argon2 = sorted(argon2_ms());
-    println!("building the arm64 bootstraps (cargo lambda build --arm64)…");
-    let arm64 = build_arm64(&root, &packages);
-    println!("running the criterion benchmarks of the handlers' in-process work…");
-    let handlers = criterion(&root)?;
+    let (arm64, handlers) = if quick {
+        (Err("BENCH_QUICK=1".to_owned()), Vec::new())
+    } else {
+        println!("building the arm64 bootstraps (cargo lambda build --arm64)…");
+        let arm64 = build_arm64(&root, &packages);
+        println!("running the criterion benchmarks of the handlers' in-process work…");
+        (arm64, criterion(&root)?)
+    };
     let report = render(&Report {
         results: &results,
+        peer: peer_name,
+        timings,
         argon2: &argon2,
         arm64,
         handlers: &handlers,
         runs,
+        rounds,
         warm,
     })?;
-    std::fs::write(root.join("BENCHMARKS.md"), &report)?;
+    if !quick {
+        std::fs::write(root.join("BENCHMARKS.md"), &report)?;
+    }
     println!("{report}");
     Ok(())
 }

@@ -123,7 +123,11 @@ pub(crate) fn render_work_and_size(
         std::env::consts::ARCH
     )?;
     writeln!(out, "| --- | --- | --- | --- |")?;
-    for (name, m) in report.results {
+    for (name, m) in report
+        .results
+        .iter()
+        .filter(|(name, _)| Some(*name) != report.peer && !name.contains(' '))
+    {
         let (arm, zipped) = arm64_size(root, name).map_or_else(
             || ("not built".to_owned(), "not built".to_owned()),
             |(size, zipped)| (megabytes(size), megabytes(zipped)),
@@ -135,11 +139,134 @@ pub(crate) fn render_work_and_size(
 
 pub(crate) struct Report<'a> {
     pub(crate) results: &'a [(&'a str, Measured)],
+    /// The peer's row name, when it was measured.
+    pub(crate) peer: Option<&'a str>,
+    /// The local endpoint's `/_ferrite/timings` after the runs.
+    pub(crate) timings: Option<Json>,
     pub(crate) argon2: &'a [f64],
     pub(crate) arm64: Result<(), String>,
     pub(crate) handlers: &'a [Criterion],
     pub(crate) runs: usize,
+    pub(crate) rounds: usize,
     pub(crate) warm: usize,
+}
+
+/// The cold-start numbers of one function.
+struct Cold {
+    init: f64,
+    init_p90: f64,
+    /// Median over the rounds of (this function's init p50 / hello-world's, same round), and
+    /// each round's ratio.
+    ratio: f64,
+    ratios: Vec<f64>,
+    first: f64,
+    warm: f64,
+    /// Init plus first invocation minus warm p50: what a cold request costs more than a warm one.
+    overhead: f64,
+    rss_mb: f64,
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(&sorted(values.to_vec()), 50)
+}
+
+fn cold(m: &Measured, floor: &Measured) -> Cold {
+    let init = sorted(m.all_init());
+    let ratios: Vec<f64> = m
+        .init_ms
+        .iter()
+        .zip(&floor.init_ms)
+        .map(|(round, floor)| median(round) / median(floor))
+        .collect();
+    let first = median(&m.all_first());
+    let warm = median(&m.warm_ms);
+    Cold {
+        init: percentile(&init, 50),
+        init_p90: percentile(&init, 90),
+        ratio: median(&ratios),
+        ratios,
+        first,
+        warm,
+        overhead: percentile(&init, 50) + first - warm,
+        rss_mb: median(&m.rss_kb) / 1024.0,
+    }
+}
+
+/// The cold-start table, and posts-get's cold overhead against the peer's.
+fn render_cold(out: &mut String, report: &Report<'_>, floor: &Measured) -> Result<()> {
+    let results = report.results;
+    writeln!(out, "## Cold start\n")?;
+    writeln!(
+        out,
+        "| function | init p50 (ms) | init p90 | × hello-world (rounds) | first invocation p50 (ms) | warm p50 (ms) | cold overhead (ms) | − posts-get's | peak RSS p50 (MB) | errors |"
+    )?;
+    writeln!(
+        out,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    )?;
+    let colds: Vec<(&str, Cold)> = results
+        .iter()
+        .map(|(name, m)| (*name, cold(m, floor)))
+        .collect();
+    let overhead_of = |wanted: &str| {
+        colds
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, c)| c.overhead)
+    };
+    let posts_get = overhead_of("posts-get");
+    for ((name, c), (_, m)) in colds.iter().zip(results.iter()) {
+        let rounds = c
+            .ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let versus = posts_get.map_or_else(String::new, |p| format!("{:+.2}", c.overhead - p));
+        writeln!(
+            out,
+            "| {name} | {:.2} | {:.2} | {:.2} ({rounds}) | {:.2} | {:.2} | {:.2} | {versus} | {:.1} | {} |",
+            c.init, c.init_p90, c.ratio, c.first, c.warm, c.overhead, c.rss_mb, m.errors
+        )?;
+    }
+    if let (Some(peer), Some(ours)) = (report.peer, posts_get)
+        && let Some(theirs) = overhead_of(peer)
+    {
+        {
+            writeln!(
+                out,
+                "\nposts-get's cold overhead is **{:.2}×** the peer's ({ours:.2} ms vs {theirs:.2} ms; both one GetItem \
+                 behind API Gateway, same endpoint, same run). The peer is aws-samples/serverless-rust-demo at {} with \
+                 `bench/runner/peer/serverless-rust-demo.patch` (its client pointed at the local endpoint), built in release mode.",
+                ours / theirs,
+                super::peer::COMMIT
+            )?;
+        }
+    }
+    if let Some(timings) = &report.timings {
+        writeln!(
+            out,
+            "\nWhat the local endpoint spent serving each call the functions made (moto, inside its lock; \
+             mean per call over the whole run): a cold request's own share of its cold overhead is the rest.\n"
+        )?;
+        writeln!(out, "| call | count | mean (ms) |")?;
+        writeln!(out, "| --- | --- | --- |")?;
+        for operation in timings["operations"].as_array().into_iter().flatten() {
+            let name = operation["operation"].as_str().unwrap_or_default();
+            if name.contains("GetSecretValue")
+                || [".GetItem", ".Query", ".TransactWriteItems", ".BatchGetItem"]
+                    .iter()
+                    .any(|call| name.ends_with(call))
+            {
+                writeln!(
+                    out,
+                    "| {name} | {} | {} |",
+                    operation["count"], operation["meanMs"]
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn render(report: &Report<'_>) -> Result<String> {
@@ -147,6 +274,7 @@ pub(crate) fn render(report: &Report<'_>) -> Result<String> {
         results,
         argon2,
         runs,
+        rounds,
         warm,
         ..
     } = *report;
@@ -154,12 +282,7 @@ pub(crate) fn render(report: &Report<'_>) -> Result<String> {
     let floor = results
         .iter()
         .find(|(name, _)| *name == "hello-world")
-        .map(|(_, m)| {
-            (
-                percentile(&sorted(m.init_ms.clone()), 50),
-                percentile(&sorted(m.rss_kb.clone()), 50),
-            )
-        })
+        .map(|(_, m)| m)
         .ok_or_else(|| anyhow!("no hello-world measurement"))?;
     let mut out = String::new();
     writeln!(out, "# Benchmarks\n")?;
@@ -171,43 +294,24 @@ pub(crate) fn render(report: &Report<'_>) -> Result<String> {
     writeln!(
         out,
         "Method: each function's release binary (the workspace's Lambda release profile, built for the host) is spawned \
-         {runs} times (plus one uncounted warm-up) with the environment Lambda gives, against a Runtime API emulated on \
-         loopback and the local AWS endpoint (moto, serialised, on loopback). **Init** = spawn → first \
-         `GET /runtime/invocation/next`; **first invocation** = event handed out → response posted; **peak RSS** = `VmHWM` \
-         after the first response. **Warm** = {warm} invocations in one process (100 for login: argon2). Times are \
-         wall-clock on a shared 2-core machine: compare ratios within one run, not across machines.\n"
+         {runs} times per round (plus one uncounted warm-up), in {rounds} rounds that alternate the functions, with the \
+         environment Lambda gives, against a Runtime API emulated on loopback and the local AWS endpoint (moto, serialised, \
+         on loopback). **Init** = spawn → first `GET /runtime/invocation/next`; **first invocation** = event handed out → \
+         response posted; **peak RSS** = `VmHWM` after the first response. **Warm** = {warm} invocations in one process \
+         (100 for login: argon2), after the last round. **× hello-world** is the median over the rounds of the function's \
+         init p50 divided by hello-world's in the same round (each round's ratio in brackets). **Cold overhead** = init p50 \
+         + first invocation p50 − warm p50: what a cold request costs more than a warm one. Times are wall-clock on a \
+         shared 2-core machine: compare within one run, not across machines.\n"
     )?;
-    writeln!(out, "## Cold start\n")?;
-    writeln!(
-        out,
-        "| function | init p50 (ms) | init p90 | × hello-world | first invocation p50 (ms) | p90 | peak RSS p50 (MB) | × hello-world | errors |"
-    )?;
-    writeln!(
-        out,
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    )?;
-    for (name, m) in results {
-        let init = sorted(m.init_ms.clone());
-        let first = sorted(m.first_ms.clone());
-        let rss = sorted(m.rss_kb.clone());
-        writeln!(
-            out,
-            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {} |",
-            percentile(&init, 50),
-            percentile(&init, 90),
-            percentile(&init, 50) / floor.0,
-            percentile(&first, 50),
-            percentile(&first, 90),
-            percentile(&rss, 50) / 1024.0,
-            percentile(&rss, 50) / floor.1,
-            m.errors
-        )?;
-    }
+    render_cold(&mut out, report, floor)?;
     writeln!(out, "\n## Warm invocations\n")?;
     writeln!(out, "| function | invocations | p50 (ms) | p99 (ms) |")?;
     writeln!(out, "| --- | --- | --- | --- |")?;
     for (name, m) in results {
         let warm = sorted(m.warm_ms.clone());
+        if warm.is_empty() {
+            continue;
+        }
         writeln!(
             out,
             "| {name} | {} | {:.3} | {:.3} |",

@@ -112,14 +112,80 @@ pub(crate) fn http_event(
     event
 }
 
+/// The events a function is given, one per invocation.
+pub(crate) struct Events {
+    event: Json,
+    /// A field of the answer's body that the next event's body carries instead (a refresh
+    /// token is spent by the exchange that returns its successor).
+    chain: Option<&'static str>,
+}
+
+impl Events {
+    /// The same event every time.
+    pub(crate) fn fixed(event: Json) -> Self {
+        Self { event, chain: None }
+    }
+
+    /// `event`, whose body's `field` is replaced by the same field of each answer.
+    pub(crate) fn chained(event: Json, field: &'static str) -> Self {
+        Self {
+            event,
+            chain: Some(field),
+        }
+    }
+
+    /// Adds a query string (raw, and as API Gateway parses it).
+    pub(crate) fn set_query(&mut self, raw: &str, params: &[(&str, &str)]) {
+        self.event["rawQueryString"] = raw.into();
+        self.event["queryStringParameters"] = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Json::from(*v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+
+    fn answered(&mut self, response: &Json) {
+        let Some(field) = self.chain else {
+            return;
+        };
+        let next = response["body"]
+            .as_str()
+            .and_then(|body| serde_json::from_str::<Json>(body).ok())
+            .and_then(|body| body.get(field).cloned());
+        if let Some(next) = next {
+            self.event["body"] = json!({ field: next }).to_string().into();
+        }
+    }
+}
+
+/// One function's numbers: cold runs grouped by round, warm invocations of the last round.
 #[derive(Default)]
 pub(crate) struct Measured {
-    pub(crate) init_ms: Vec<f64>,
-    pub(crate) first_ms: Vec<f64>,
+    pub(crate) init_ms: Vec<Vec<f64>>,
+    pub(crate) first_ms: Vec<Vec<f64>>,
     pub(crate) rss_kb: Vec<f64>,
     pub(crate) warm_ms: Vec<f64>,
     pub(crate) size: u64,
     pub(crate) errors: usize,
+    /// The first failed answer, to say what went wrong.
+    pub(crate) first_error: Option<String>,
+}
+
+impl Measured {
+    fn note(&mut self, failed: Option<String>) {
+        if let Some(answer) = failed {
+            self.errors += 1;
+            self.first_error.get_or_insert(answer);
+        }
+    }
+
+    pub(crate) fn all_init(&self) -> Vec<f64> {
+        self.init_ms.concat()
+    }
+
+    pub(crate) fn all_first(&self) -> Vec<f64> {
+        self.first_ms.concat()
+    }
 }
 
 pub(crate) fn peak_rss_kb(pid: u32) -> Option<f64> {
@@ -132,22 +198,25 @@ pub(crate) async fn invoke(
     signals: &mut mpsc::UnboundedReceiver<Signal>,
     events: &mpsc::Sender<(String, Json)>,
     id: String,
-    event: &Json,
-) -> Result<(f64, bool)> {
+    source: &mut Events,
+) -> Result<(f64, Option<String>)> {
     let handed = Instant::now();
     events
-        .send((id.clone(), event.clone()))
+        .send((id.clone(), source.event.clone()))
         .await
         .map_err(|_| anyhow!("runtime API closed"))?;
     loop {
         match tokio::time::timeout(Duration::from_secs(30), signals.recv()).await? {
             Some(Signal::Done(done, body, error)) if done == id => {
                 let ms = handed.elapsed().as_secs_f64() * 1000.0;
-                let status = serde_json::from_slice::<Json>(&body)
-                    .ok()
-                    .and_then(|b| b["statusCode"].as_u64())
-                    .unwrap_or(0);
-                return Ok((ms, error || status >= 500));
+                let response = serde_json::from_slice::<Json>(&body).unwrap_or_default();
+                let status = response["statusCode"].as_u64().unwrap_or(0);
+                source.answered(&response);
+                let failed = error || status >= 400;
+                return Ok((
+                    ms,
+                    failed.then(|| String::from_utf8_lossy(&body).into_owned()),
+                ));
             }
             Some(_) => {}
             None => bail!("runtime API closed"),
@@ -155,17 +224,17 @@ pub(crate) async fn invoke(
     }
 }
 
+/// One round of `runs` cold starts (after an uncounted one that warms the page cache and the
+/// endpoint), then `warm` invocations of the last process; added to `measured`.
 pub(crate) async fn measure(
     binary: &Path,
     env: &BTreeMap<String, String>,
-    event: &Json,
-    runs: usize,
-    warm: usize,
-) -> Result<Measured> {
-    let mut measured = Measured {
-        size: std::fs::metadata(binary)?.len(),
-        ..Measured::default()
-    };
+    source: &mut Events,
+    (runs, warm): (usize, usize),
+    measured: &mut Measured,
+) -> Result<()> {
+    measured.size = std::fs::metadata(binary)?.len();
+    let (mut init_ms, mut first_ms) = (Vec::new(), Vec::new());
     for run in 0..=runs {
         let (signal_tx, mut signals) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::channel(1);
@@ -214,26 +283,29 @@ pub(crate) async fn measure(
             );
         }
         let init = started.elapsed().as_secs_f64() * 1000.0;
-        let (first, failed) = invoke(&mut signals, &event_tx, format!("cold-{run}"), event).await?;
+        let (first, failed) =
+            invoke(&mut signals, &event_tx, format!("cold-{run}"), source).await?;
         let rss = peak_rss_kb(child.id());
         // Run 0 warms the page cache and the endpoint; it is not counted.
         if run > 0 {
-            measured.init_ms.push(init);
-            measured.first_ms.push(first);
+            init_ms.push(init);
+            first_ms.push(first);
             measured.rss_kb.extend(rss);
-            measured.errors += usize::from(failed);
+            measured.note(failed);
         }
         if run == runs {
             for i in 0..warm {
                 let (ms, failed) =
-                    invoke(&mut signals, &event_tx, format!("warm-{i}"), event).await?;
+                    invoke(&mut signals, &event_tx, format!("warm-{i}"), source).await?;
                 measured.warm_ms.push(ms);
-                measured.errors += usize::from(failed);
+                measured.note(failed);
             }
         }
         drop(child.kill());
         drop(child.wait());
         server.abort();
     }
-    Ok(measured)
+    measured.init_ms.push(init_ms);
+    measured.first_ms.push(first_ms);
+    Ok(())
 }
