@@ -5,7 +5,7 @@
 //! | `TABLE_NAME` | yes | the single DynamoDB table |
 //! | `AWS_REGION` | yes (Lambda sets it) | region of every AWS client |
 //! | `AWS_ENDPOINT_URL` | no | endpoint override: the local stack (moto) in dev and tests |
-//! | `CURSOR_SECRET_ID` | functions that paginate (in AWS) | Secrets Manager secret holding the cursor key, read at init ([`crate::State::with_cursor_key`]) |
+//! | `CURSOR_SECRET_ID` | functions that paginate (in AWS) | Secrets Manager secret holding the cursor key, read on the first request that issues or checks a cursor, never at init ([`crate::State::with_cursor_key`]) |
 //! | `CURSOR_SECRET` | no | the cursor key itself (at least 32 bytes), for tests and tools; keys the HMAC that makes page cursors tamper-evident |
 //! | `JWT_ISSUER` | no | `iss` of access tokens (default `ferrite`) |
 //! | `JWT_AUDIENCE` | no | `aud` of access tokens (default `ferrite-api`) |
@@ -97,7 +97,7 @@ pub struct Config {
     pub region: String,
     pub endpoint_url: Option<String>,
     /// The cursor key when given directly (`CURSOR_SECRET`); in AWS it is read from
-    /// `cursor_secret_id` at init, by the functions that paginate.
+    /// `cursor_secret_id` on first use, by the functions that paginate.
     pub cursor_secret: Option<Secret>,
     pub cursor_secret_id: Option<String>,
     pub log_level: LogLevel,

@@ -297,7 +297,7 @@ fn releases_go_out_as_a_canary_rolled_back_by_the_alarms_and_prod_refuses_local_
 }
 
 #[test]
-fn secrets_live_in_secrets_manager_read_at_init_by_exactly_the_functions_that_need_them() {
+fn secrets_live_in_secrets_manager_read_on_first_use_by_exactly_the_functions_that_need_them() {
     let template = template();
     for (name, parameter) in template["Parameters"].as_object().expect("parameters") {
         assert!(

@@ -304,6 +304,7 @@ pub(crate) fn render(report: &Report<'_>) -> Result<String> {
          shared 2-core machine: compare within one run, not across machines.\n"
     )?;
     render_cold(&mut out, report, floor)?;
+    writeln!(out, "\n{}", include_str!("../../../bench/init.md"))?;
     writeln!(out, "\n## Warm invocations\n")?;
     writeln!(out, "| function | invocations | p50 (ms) | p99 (ms) |")?;
     writeln!(out, "| --- | --- | --- | --- |")?;
