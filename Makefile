@@ -64,7 +64,7 @@ new-function: ## A function crate like the others, in its domain's stack: make n
 	@test -n "$(NAME)" -a -n "$(ROUTE)" || { echo 'usage: make new-function NAME=properties-list ROUTE="GET /v1/properties"'; exit 2; }
 	$(PYTHON) infra/new_function.py --name "$(NAME)" --route "$(ROUTE)" $(if $(STACK),--stack "$(STACK)") $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
 
-bench: setup ## Cold start, warm latency, memory and size of the functions -> BENCHMARKS.md
+bench: setup ## Cold start (vs hello-world and the peer), warm latency, memory and size of the functions -> BENCHMARKS.md (BENCH_QUICK=1 BENCH_ONLY=a,b for a look)
 	$(LOCAL) exec --provision -- $(CARGO) run --quiet --package bench-runner --bin ferrite-bench
 
 capacity: setup ## Cost per endpoint and per month, and where it stops, from measured calls and capacity units -> CAPACITY.md

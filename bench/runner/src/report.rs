@@ -232,16 +232,14 @@ fn render_cold(out: &mut String, report: &Report<'_>, floor: &Measured) -> Resul
     if let (Some(peer), Some(ours)) = (report.peer, posts_get)
         && let Some(theirs) = overhead_of(peer)
     {
-        {
-            writeln!(
-                out,
-                "\nposts-get's cold overhead is **{:.2}×** the peer's ({ours:.2} ms vs {theirs:.2} ms; both one GetItem \
-                 behind API Gateway, same endpoint, same run). The peer is aws-samples/serverless-rust-demo at {} with \
-                 `bench/runner/peer/serverless-rust-demo.patch` (its client pointed at the local endpoint), built in release mode.",
-                ours / theirs,
-                super::peer::COMMIT
-            )?;
-        }
+        writeln!(
+            out,
+            "\nposts-get's cold overhead is **{:.2}×** the peer's ({ours:.2} ms vs {theirs:.2} ms; both one GetItem \
+             behind API Gateway, same endpoint, same run). The peer is aws-samples/serverless-rust-demo at {} with \
+             `bench/runner/peer/serverless-rust-demo.patch` (its client pointed at the local endpoint), built in release mode.",
+            ours / theirs,
+            super::peer::COMMIT
+        )?;
     }
     if let Some(timings) = &report.timings {
         writeln!(
