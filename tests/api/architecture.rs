@@ -627,7 +627,7 @@ fn linked_crates() -> BTreeMap<String, std::collections::BTreeSet<String>> {
 /// benched functions, or crates measured with it ([`MEASURED_EXTRAS`]); a new one fails here
 /// until its function's size is measured and recorded. Blind spots, for `make bench` and its
 /// arm64 table: growth within the same crates (more SDK operations used), and a crate every
-/// function depends on but only some link after dead-code removal — zxcvbn's dictionaries, in
+/// function depends on but only some link after dead-code removal — zxcvbn (word lists, regex engines), in
 /// `shared` for all, linked by the three functions that set a password (6.1–6.3 MB, over the
 /// goal: the #27 note).
 #[test]
