@@ -9,7 +9,9 @@
 //! callers share one read; a failed read is not kept, so the next use tries again. The cost of a
 //! cold request is then the longer of the two round trips instead of their sum (BENCHMARKS.md).
 //! A test starts every function binary and fails if any AWS call reaches the endpoint before
-//! the function asks the runtime for its first event (`tests/api/cold_start.rs`).
+//! the function asks the runtime for its first event (`tests/api/cold_start.rs`). [`Key`] is
+//! what holds such a key: given directly (tests, tools) or read on first use (the cursor key,
+//! the token-signing key).
 
 #[cfg(feature = "secrets")]
 pub use on_first_use::OnFirstUse;
@@ -24,6 +26,37 @@ pub trait StartReads: Send + Sync + 'static {
 }
 
 impl StartReads for () {}
+
+/// A key a function was given, or reads from Secrets Manager on first use.
+#[derive(Debug, Clone)]
+pub enum Key<T> {
+    /// Given directly (tests and tools).
+    Given(T),
+    /// Read from Secrets Manager on the first request that needs it, never at init.
+    #[cfg(feature = "secrets")]
+    OnFirstUse(std::sync::Arc<OnFirstUse<T>>),
+}
+
+impl<T: Send + Sync + 'static> Key<T> {
+    /// Starts reading a key that is read on first use; a no-op for one given or already read.
+    pub fn start(&self) {
+        #[cfg(feature = "secrets")]
+        if let Self::OnFirstUse(key) = self {
+            key.start();
+        }
+    }
+
+    /// The key, read now if this is the instance's first use of it.
+    // Without the `secrets` feature no key is read on first use, so nothing is awaited.
+    #[cfg_attr(not(feature = "secrets"), allow(clippy::unused_async))]
+    pub async fn get(&self) -> Result<&T, SecretError> {
+        match self {
+            Self::Given(key) => Ok(key),
+            #[cfg(feature = "secrets")]
+            Self::OnFirstUse(key) => key.get().await,
+        }
+    }
+}
 
 /// Why a secret could not be had.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ use crate::aws;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
+use crate::secrets::Key;
 use crate::store::{CursorCodec, Store};
 use crate::telemetry;
 
@@ -14,20 +15,10 @@ use crate::telemetry;
 pub struct AuthConfig {
     pub tokens: auth::jwt::TokenSettings,
     verifier: Option<auth::keys::VerifyingKeys>,
-    signer: Signer,
+    /// The token-signing key: only the functions that mint tokens have one (read from
+    /// `SIGNING_KEY_SECRET_ID` on their first request).
+    signer: Option<Key<auth::keys::SigningKey>>,
     pub refresh_reuse_grace_secs: i64,
-}
-
-/// Where the token-signing key of this function comes from.
-#[derive(Debug, Clone)]
-enum Signer {
-    /// A function that does not mint tokens.
-    None,
-    /// Given directly (tests and tools).
-    Given(auth::keys::SigningKey),
-    /// Read from Secrets Manager on the first request (`SIGNING_KEY_SECRET_ID`).
-    #[cfg(feature = "signing")]
-    OnFirstUse(std::sync::Arc<crate::secrets::OnFirstUse<auth::keys::SigningKey>>),
 }
 
 impl AuthConfig {
@@ -43,7 +34,7 @@ impl AuthConfig {
                 audience: config.jwt_audience.clone(),
             },
             verifier,
-            signer: Signer::None,
+            signer: None,
             refresh_reuse_grace_secs: config.refresh_reuse_grace_secs,
         })
     }
@@ -57,21 +48,15 @@ impl AuthConfig {
 
     /// The signing key (read now if this is the instance's first use of it); only
     /// token-minting functions have one.
-    // Without the `signing` feature no key is read on first use, so nothing is awaited.
-    #[cfg_attr(not(feature = "signing"), allow(clippy::unused_async))]
     pub async fn signer(&self) -> Result<&auth::keys::SigningKey, ApiError> {
-        match &self.signer {
-            Signer::None => Err(ApiError::internal(
-                "this function has no signing key (SIGNING_KEY_SECRET_ID)",
-            )),
-            Signer::Given(key) => Ok(key),
-            #[cfg(feature = "signing")]
-            Signer::OnFirstUse(key) => Ok(key.get().await?),
-        }
+        let key = self.signer.as_ref().ok_or_else(|| {
+            ApiError::internal("this function has no signing key (SIGNING_KEY_SECRET_ID)")
+        })?;
+        Ok(key.get().await?)
     }
 
     pub fn set_signer(&mut self, key: auth::keys::SigningKey) {
-        self.signer = Signer::Given(key);
+        self.signer = Some(Key::Given(key));
     }
 
     pub fn set_verifier(&mut self, keys: auth::keys::VerifyingKeys) {
@@ -159,11 +144,11 @@ impl State {
                 })
                 .map_err(|e| e.to_string())
         };
-        self.auth.signer = Signer::OnFirstUse(crate::secrets::OnFirstUse::new(
+        self.auth.signer = Some(Key::OnFirstUse(crate::secrets::OnFirstUse::new(
             secret_id,
             self.sdk.clone(),
             parse,
-        ));
+        )));
         Ok(self)
     }
 
@@ -182,7 +167,9 @@ impl State {
         let key = crate::secrets::OnFirstUse::new(secret_id, self.sdk.clone(), |text| {
             crate::config::cursor_key(text, "CURSOR_SECRET_ID").map_err(|e| e.problem)
         });
-        self.store = self.store.with_cursors(CursorCodec::on_first_use(key));
+        self.store = self
+            .store
+            .with_cursors(CursorCodec::with_key(Key::OnFirstUse(key)));
         Ok(self)
     }
 
@@ -197,8 +184,7 @@ impl crate::secrets::StartReads for State {
     /// with the request's own first call (a no-op once they are read).
     fn start_reads(&self) {
         self.store.start_reading_cursor_key();
-        #[cfg(feature = "signing")]
-        if let Signer::OnFirstUse(key) = &self.auth.signer {
+        if let Some(key) = &self.auth.signer {
             key.start();
         }
     }

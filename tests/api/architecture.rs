@@ -28,22 +28,22 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `cargo metadata` of the workspace's own packages: name → (manifest dir, path dependencies).
-fn workspace_packages() -> BTreeMap<String, (PathBuf, Vec<(String, PathBuf)>)> {
+/// `cargo metadata` of the workspace (offline), with `extra` arguments.
+fn cargo_metadata(extra: &[&str]) -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = std::process::Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(extra)
         .current_dir(root())
         .output()
         .expect("cargo metadata runs");
     assert!(output.status.success(), "cargo metadata failed: {output:?}");
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+/// `cargo metadata` of the workspace's own packages: name → (manifest dir, path dependencies).
+fn workspace_packages() -> BTreeMap<String, (PathBuf, Vec<(String, PathBuf)>)> {
+    let metadata = cargo_metadata(&["--no-deps"]);
     metadata["packages"]
         .as_array()
         .expect("packages")
@@ -562,14 +562,7 @@ const MEASURED_EXTRAS: &[(&str, &str, &str)] = &[
 /// Each function's linked crates (normal dependencies, transitively; proc-macros run at build
 /// time and link nothing), from `cargo metadata`.
 fn linked_crates() -> BTreeMap<String, std::collections::BTreeSet<String>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(root())
-        .output()
-        .expect("cargo metadata runs");
-    assert!(output.status.success(), "cargo metadata failed: {output:?}");
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let metadata = cargo_metadata(&[]);
     let packages: BTreeMap<&str, &serde_json::Value> = metadata["packages"]
         .as_array()
         .expect("packages")

@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::Secret;
+use crate::secrets::Key;
 
 use super::StoreError;
 
@@ -35,22 +36,11 @@ pub struct CursorError;
 )]
 pub struct NoCursorKey;
 
-/// Where the codec's key comes from.
-#[derive(Clone)]
-enum CursorKey {
-    /// A function that does not paginate.
-    None,
-    /// Given directly (`CURSOR_SECRET`: tests and tools).
-    Given(Secret),
-    /// Read from Secrets Manager on first use (`CURSOR_SECRET_ID`), never at init.
-    #[cfg(feature = "secrets")]
-    OnFirstUse(std::sync::Arc<crate::secrets::OnFirstUse<Secret>>),
-}
-
-/// Signs and checks cursors with the deployment's cursor key.
+/// Signs and checks cursors with the deployment's cursor key (`None`: a function that does
+/// not paginate).
 #[derive(Clone)]
 pub struct CursorCodec {
-    key: CursorKey,
+    key: Option<Key<Secret>>,
 }
 
 impl std::fmt::Debug for CursorCodec {
@@ -60,45 +50,33 @@ impl std::fmt::Debug for CursorCodec {
 }
 
 impl CursorCodec {
+    /// A codec with the key given (`CURSOR_SECRET`, tests and tools).
     pub fn new(secret: Secret) -> Self {
-        Self {
-            key: CursorKey::Given(secret),
-        }
+        Self::with_key(Key::Given(secret))
     }
 
-    /// A codec whose key is read from Secrets Manager when a cursor is first issued or checked.
-    #[cfg(feature = "secrets")]
-    pub fn on_first_use(key: std::sync::Arc<crate::secrets::OnFirstUse<Secret>>) -> Self {
-        Self {
-            key: CursorKey::OnFirstUse(key),
-        }
+    /// A codec with `key`: given (`CURSOR_SECRET`, tests and tools) or read from Secrets
+    /// Manager when a cursor is first issued or checked (`CURSOR_SECRET_ID`).
+    pub fn with_key(key: Key<Secret>) -> Self {
+        Self { key: Some(key) }
     }
 
     /// A codec of a function that does not paginate: every use is [`NoCursorKey`].
     pub fn unkeyed() -> Self {
-        Self {
-            key: CursorKey::None,
-        }
+        Self { key: None }
     }
 
     /// Starts reading a key that is read on first use (see [`crate::secrets`]).
     pub fn start(&self) {
-        #[cfg(feature = "secrets")]
-        if let CursorKey::OnFirstUse(key) = &self.key {
+        if let Some(key) = &self.key {
             key.start();
         }
     }
 
     /// The key, read now if it is read on first use.
-    // Without the `secrets` feature no key is read on first use, so nothing is awaited.
-    #[cfg_attr(not(feature = "secrets"), allow(clippy::unused_async))]
     async fn key(&self) -> Result<&Secret, StoreError> {
-        match &self.key {
-            CursorKey::None => Err(NoCursorKey.into()),
-            CursorKey::Given(secret) => Ok(secret),
-            #[cfg(feature = "secrets")]
-            CursorKey::OnFirstUse(key) => Ok(key.get().await?),
-        }
+        let key = self.key.as_ref().ok_or(NoCursorKey)?;
+        Ok(key.get().await?)
     }
 
     fn mac(secret: &Secret, scope: &str, payload: &[u8]) -> HmacSha256 {

@@ -54,21 +54,17 @@ impl StreamImage {
     }
 }
 
-/// The DynamoDB client of a store: given, or built when the first call is made. Building one
+/// The DynamoDB client of a store, built when the first call is made (or given). Building one
 /// parses the SDK's partition table and compiles its region patterns, the largest piece of a
 /// function's own init (BENCHMARKS.md); built on first use it no longer delays the runtime's
 /// first poll for an event. (It still costs the first request the same: the cold overhead in
 /// BENCHMARKS.md counts both.)
-#[derive(Clone)]
-enum ClientCell {
-    Given(Client),
-    OnFirstUse(Arc<LazyLock<Client, Box<dyn FnOnce() -> Client + Send>>>),
-}
+type LazyClient = Arc<LazyLock<Client, Box<dyn FnOnce() -> Client + Send>>>;
 
 /// The table, its client and what reads and writes need (clock for TTL, codec for cursors).
 #[derive(Clone)]
 pub struct Store {
-    client: ClientCell,
+    client: LazyClient,
     table: String,
     cursors: CursorCodec,
     clock: Clock,
@@ -90,7 +86,7 @@ impl Store {
         clock: Clock,
     ) -> Self {
         Self {
-            client: ClientCell::Given(client),
+            client: Arc::new(LazyLock::new(Box::new(move || client))),
             table: table.into(),
             cursors,
             clock,
@@ -104,9 +100,8 @@ impl Store {
         cursors: CursorCodec,
         clock: Clock,
     ) -> Self {
-        let build: Box<dyn FnOnce() -> Client + Send> = Box::new(move || Client::new(&sdk));
         Self {
-            client: ClientCell::OnFirstUse(Arc::new(LazyLock::new(build))),
+            client: Arc::new(LazyLock::new(Box::new(move || Client::new(&sdk)))),
             table: table.into(),
             cursors,
             clock,
@@ -126,10 +121,7 @@ impl Store {
     }
 
     pub fn client(&self) -> &Client {
-        match &self.client {
-            ClientCell::Given(client) => client,
-            ClientCell::OnFirstUse(client) => client,
-        }
+        &self.client
     }
 
     pub fn table(&self) -> &str {
