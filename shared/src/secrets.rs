@@ -154,7 +154,10 @@ mod on_first_use {
 
         /// The value: read now, or by the read already under way, or kept from before.
         pub async fn get(&self) -> Result<&T, SecretError> {
-            self.value.get_or_try_init(|| self.read()).await
+            // Boxed: the SDK call is a deep future, and every handler that awaits a key would
+            // otherwise carry its layout inline — deep enough to overflow rustc's query depth
+            // limit in posts-list's `serve` future. It runs once per instance.
+            self.value.get_or_try_init(|| Box::pin(self.read())).await
         }
 
         async fn read(&self) -> Result<T, SecretError> {
