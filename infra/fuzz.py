@@ -77,12 +77,25 @@ def seed(token, admin_id):
     # Every unit in the first property: a unit's path names its property, so the pair is real.
     for label in ["A", "B", "C", "D"]:
         units.append(call("POST", f"/v1/properties/{properties[0]}/units", {"label": label}, token)["id"])
+    # Sessions of the tenant, for the admin's session routes (the fuzzer's own are never named:
+    # ending them would sign the run out).
+    tenant_login = {"email": tenant_email, "password": PASSWORD}
+    for _ in range(2):
+        post("/v1/auth/login", tenant_login)
+    sessions = [s["id"] for s in call("GET", f"/v1/users/{tenant_id}/sessions", None, token)["items"]]
+    # The fuzzer's own sessions but the one it runs on (its registration's).
+    own_sessions = [
+        s["id"] for s in call("GET", "/v1/users/me/sessions", None, token)["items"] if not s["current"]
+    ]
     leases.append(call("POST", "/v1/leases", {
         "unitId": units[0], "tenantId": tenant_id, "startDate": "2027-01-01",
         "rent": {"amountMinor": 100000, "currency": "EUR"},
     }, token)["id"])
     return {
         "users": [admin_id, tenant_id],
+        "others": [tenant_id],
+        "sessions": sessions,
+        "own_sessions": own_sessions,
         "posts": posts,
         "properties": properties,
         "unit_properties": properties[:1],
@@ -92,7 +105,7 @@ def seed(token, admin_id):
 
 
 # The kind of id a parameter names, by its name (an `id` in the path: by the path's collection).
-ID_KINDS = {"unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
+ID_KINDS = {"sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
 COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases"}
 
 
@@ -108,6 +121,11 @@ def bindings(document):
             kind = COLLECTIONS.get(path.split("/")[2]) if name == "id" else ID_KINDS.get(name)
             if name == "id" and "unitId" in names:
                 kind = "unit_properties"
+            if name == "id" and path == "/v1/users/me/sessions/{id}":
+                kind = "own_sessions"
+            if name == "id" and path.startswith("/v1/users/{id}/sessions"):
+                # Never the fuzzer's own account: ending its sessions would end the run.
+                kind = "others"
             if kind:
                 keys.add((f"path.{name}", kind))
         for operation in item.values():

@@ -17,7 +17,9 @@ import fuzz  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = json.loads((ROOT / "openapi.json").read_text())
-SEEDED = {"users", "posts", "properties", "unit_properties", "units", "leases"}
+SEEDED = {
+    "users", "others", "sessions", "own_sessions", "posts", "properties", "unit_properties", "units", "leases",
+}
 
 
 class RealIds(unittest.TestCase):
@@ -37,6 +39,10 @@ class RealIds(unittest.TestCase):
         self.assertIn(("body.tenantId", "users"), bound["/v1/leases"])
         self.assertIn(("body.newOwnerId", "users"), bound["/v1/properties/{id}/transfer"])
         self.assertIn(("query.actorId", "users"), bound["/v1/audit"])
+        # The admin's session routes never name the fuzzer's own account (it would sign out).
+        self.assertEqual(bound["/v1/users/{id}/sessions"], [("path.id", "others")])
+        self.assertIn(("path.sessionId", "sessions"), bound["/v1/users/{id}/sessions/{sessionId}"])
+        self.assertEqual(bound["/v1/users/me/sessions/{id}"], [("path.id", "own_sessions")])
         # A unit's path pairs it with the property that holds the seeded units.
         self.assertIn(("path.id", "unit_properties"), bound["/v1/properties/{id}/units/{unitId}"])
 

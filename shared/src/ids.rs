@@ -129,6 +129,10 @@ id_type!(
     TransferId
 );
 id_type!(
+    /// The id of a session (a refresh-token family), time-ordered: a user's sessions sort by it.
+    SessionId
+);
+id_type!(
     /// The id of an event (outbox item, audit entry): time-ordered, the idempotency key of workers.
     EventId
 );

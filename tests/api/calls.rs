@@ -297,3 +297,54 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     row!(app, log: properties_delete::handle, Call::new("DELETE", "/v1/properties/{id}").param("id", &id).bearer(&admin)
         => 204, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn every_session_endpoint_makes_the_documented_dynamodb_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    // Registered (one session) and signed in (the token's session).
+    let (caller, caller_id) = app.user("sessions-calls@example.com", None).await;
+    let (admin, _) = app.admin("sessions-calls-admin@example.com").await;
+    let sign_in = || async {
+        let login = app
+            .call(
+                auth_login::handle,
+                Call::new("POST", "/v1/auth/login")
+                    .json(&json!({"email": "sessions-calls@example.com", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+    };
+    let other_session = || async {
+        let listed = app
+            .call(
+                users_me_sessions::handle,
+                Call::new("GET", "/v1/users/me/sessions").bearer(&caller),
+            )
+            .await;
+        listed.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|s| s["current"] == false)
+            .expect("a session besides the current one")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    row!(app, log: users_me_sessions::handle, Call::new("GET", "/v1/users/me/sessions").bearer(&caller)
+        => 200, ["BatchGetItem", "Query"]);
+    row!(app, log: users_sessions::handle, Call::new("GET", "/v1/users/{id}/sessions").param("id", &caller_id).bearer(&admin)
+        => 200, ["BatchGetItem", "GetItem", "Query"]);
+    let other = other_session().await;
+    row!(app, log: users_me_sessions_delete::handle, Call::new("DELETE", "/v1/users/me/sessions/{id}").param("id", &other).bearer(&caller)
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
+    sign_in().await;
+    let other = other_session().await;
+    row!(app, log: users_sessions_delete::handle, Call::new("DELETE", "/v1/users/{id}/sessions/{sessionId}").param("id", &caller_id).param("sessionId", &other).bearer(&admin)
+        => 204, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    sign_in().await;
+    row!(app, log: users_me_sessions_end_others::handle, Call::new("DELETE", "/v1/users/me/sessions").bearer(&caller)
+        => 200, ["BatchGetItem", "GetItem", "Query", "TransactWriteItems"]);
+    row!(app, log: users_sessions_end_all::handle, Call::new("DELETE", "/v1/users/{id}/sessions").param("id", &caller_id).bearer(&admin)
+        => 200, ["BatchGetItem", "GetItem", "Query", "TransactWriteItems"]);
+}

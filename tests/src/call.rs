@@ -121,6 +121,13 @@ impl Call {
             };
             query.insert(k.clone(), joined.into());
         }
+        // API Gateway reports the User-Agent header in the request context too.
+        let user_agent = self
+            .headers
+            .get("user-agent")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("ferrite-tests")
+            .to_owned();
         let mut event = serde_json::json!({
             "version": "2.0",
             "routeKey": route_key,
@@ -133,7 +140,7 @@ impl Call {
                 "requestId": ulid::Ulid::new().to_string(),
                 "time": "24/Nov/2026:05:44:53 +0000", "timeEpoch": 1_795_499_093_000_u64,
                 "http": { "method": self.method, "path": self.path, "protocol": "HTTP/1.1",
-                          "sourceIp": self.source_ip, "userAgent": "ferrite-tests" }
+                          "sourceIp": self.source_ip, "userAgent": user_agent }
             },
             "isBase64Encoded": false
         });

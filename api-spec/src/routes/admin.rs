@@ -1,7 +1,9 @@
 use super::{
     AuditEntry, Auth, HttpMethod, Role, Route, UserId, UserStatus, UserView, body, date_time,
-    if_match, json, of, page, paged, path_id, query, string,
+    if_match, json, of, page, paged, path_id, path_id_named, query, string,
 };
+use shared::accounts::{Ended, SessionView};
+use shared::ids::SessionId;
 
 /// Users and the audit trail (admin role).
 #[allow(clippy::too_many_lines)] // one row per route, read top to bottom
@@ -97,6 +99,49 @@ pub(super) fn admin() -> Vec<Route> {
                 Some(page::<AuditEntry>("AuditPage")),
             )],
             errors: &[400, 403],
+        },
+        Route {
+            method: Get,
+            path: "/v1/users/{id}/sessions",
+            id: "userSessions",
+            tag: "admin",
+            summary: "A user's live sessions, newest first (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![path_id::<UserId>()]),
+            ok: vec![(
+                200,
+                "A page of sessions",
+                Some(page::<SessionView>("SessionPage")),
+            )],
+            errors: &[400, 403, 404],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/users/{id}/sessions/{sessionId}",
+            id: "endUserSession",
+            tag: "admin",
+            summary: "End one session of a user (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<UserId>(), path_id_named::<SessionId>("sessionId")],
+            ok: vec![(204, "The session has ended", None)],
+            errors: &[403, 404],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/users/{id}/sessions",
+            id: "endUserSessions",
+            tag: "admin",
+            summary: "End every session of a user (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<UserId>()],
+            ok: vec![(200, "How many sessions ended", json::<Ended>())],
+            errors: &[403, 404, 409],
         },
     ]
 }

@@ -1,5 +1,9 @@
+use shared::accounts::{Ended, SessionView};
+use shared::ids::SessionId;
+
 use super::{
     Auth, HttpMethod, LeaseView, PropertyView, Route, UserView, body, if_match, json, page, paged,
+    path_id,
 };
 
 /// The signed-in user's account.
@@ -105,6 +109,49 @@ pub(super) fn me() -> Vec<Route> {
                 Some(page::<LeaseView>("LeasePage")),
             )],
             errors: &[400],
+        },
+        Route {
+            method: Get,
+            path: "/v1/users/me/sessions",
+            id: "mySessions",
+            tag: "me",
+            summary: "My live sessions, newest first: device, network, when each began and was last used, and which is this one",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![]),
+            ok: vec![(
+                200,
+                "A page of sessions",
+                Some(page::<SessionView>("SessionPage")),
+            )],
+            errors: &[400],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/users/me/sessions/{id}",
+            id: "endMySession",
+            tag: "me",
+            summary: "End one of my sessions: its refresh token and access tokens stop working at once",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<SessionId>()],
+            ok: vec![(204, "The session has ended", None)],
+            errors: &[404],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/users/me/sessions",
+            id: "endMyOtherSessions",
+            tag: "me",
+            summary: "Sign out everywhere else: every session of mine but this one ends",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![],
+            ok: vec![(200, "How many sessions ended", json::<Ended>())],
+            errors: &[409],
         },
     ]
 }

@@ -37,7 +37,7 @@ async fn register(state: &shared::State, email: &str) -> Result<shared::accounts
             name: DisplayName::parse("Bench").map_err(|e| anyhow!("{e}"))?,
             password: Password::parse(PASSWORD).map_err(|e| anyhow!("{e}"))?,
         },
-        "127.0.0.1",
+        &shared::accounts::Client::new("127.0.0.1", None),
     )
     .await
     .map_err(|e| anyhow_api(&e))?;
@@ -109,9 +109,14 @@ pub(crate) async fn seed(env: &BTreeMap<String, String>) -> Result<Seeded> {
         .map_err(|e| anyhow_api(&e))?;
     }
     // A second session, whose refresh token the refresh function's runs exchange in a chain.
-    let signed_in = shared::accounts::login(&state, &email, PASSWORD, "127.0.0.1")
-        .await
-        .map_err(|e| anyhow_api(&e))?;
+    let signed_in = shared::accounts::login(
+        &state,
+        &email,
+        PASSWORD,
+        &shared::accounts::Client::new("127.0.0.1", None),
+    )
+    .await
+    .map_err(|e| anyhow_api(&e))?;
     Ok(Seeded {
         login_email,
         user_id: session.user.id.to_string(),

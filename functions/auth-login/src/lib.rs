@@ -17,8 +17,9 @@ pub struct Login {
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Login = shared::http::json_body(&req)?;
-    let ip = shared::http::source_ip(&req);
+    let client = shared::accounts::Client::of(&req);
     let session =
-        shared::accounts::login(state, body.email.as_str(), body.password.expose(), &ip).await?;
+        shared::accounts::login(state, body.email.as_str(), body.password.expose(), &client)
+            .await?;
     shared::http::json(StatusCode::OK, &session)
 }

@@ -14,6 +14,7 @@ pub struct Refresh {
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let body: Refresh = shared::http::json_body(&req)?;
-    let session = shared::accounts::refresh(state, body.refresh_token.expose()).await?;
+    let client = shared::accounts::Client::of(&req);
+    let session = shared::accounts::refresh(state, body.refresh_token.expose(), &client).await?;
     shared::http::json(StatusCode::OK, &session)
 }

@@ -25,7 +25,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
         name: body.name,
         password: body.password,
     };
-    let registered = accounts::register(state, input, &shared::http::source_ip(&req)).await?;
+    let registered = accounts::register(state, input, &accounts::Client::of(&req)).await?;
     let response = match registered.value {
         Registered::SignedIn(session) => {
             shared::http::created(&format!("/v1/users/{}", session.user.id), &session)?

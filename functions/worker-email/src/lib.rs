@@ -412,6 +412,34 @@ mod tests {
     }
 
     #[test]
+    fn a_new_sign_in_email_names_the_device_and_escapes_what_the_client_sent() {
+        let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
+        let vars = [
+            ("name", "Ada"),
+            ("signedInAt", "2026-12-07T10:00:00.000Z"),
+            ("device", "<script>alert(1)</script> Firefox"),
+            ("network", "203.0.113.0/24"),
+        ];
+        let rendered = mailer
+            .render(&intent(shared::accounts::NEW_SIGN_IN_TEMPLATE, &vars))
+            .expect("render");
+        assert_eq!(rendered.subject, "New sign-in to your Ferrite account");
+        assert!(rendered.text.contains("Network: 203.0.113.0/24"));
+        assert!(
+            rendered
+                .text
+                .contains("https://app.example.com/forgot-password")
+        );
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.html.contains("&lt;script&gt;"));
+        // Every variable is required: an event without the device does not render.
+        assert!(matches!(
+            mailer.render(&intent(shared::accounts::NEW_SIGN_IN_TEMPLATE, &vars[..2])),
+            Err(RecordError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn the_sender_is_an_address_with_a_quoted_or_encoded_display_name() {
         assert_eq!(
             mailer::from_header("Ferrite", "no-reply@ferrite.dev"),

@@ -37,6 +37,7 @@ pub(crate) const SUBJECTS: &[(&str, &str)] = &[
         "email-changed",
         "Your {{ app_name }} email address was changed",
     ),
+    ("new-sign-in", "New sign-in to your {{ app_name }} account"),
     (
         "property-transferred-away",
         "Property {{ fileNumber }} was transferred from you",
@@ -114,6 +115,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "email-changed.txt",
         include_str!("../templates/email-changed.txt"),
+    ),
+    (
+        "new-sign-in.html",
+        include_str!("../templates/new-sign-in.html"),
+    ),
+    (
+        "new-sign-in.txt",
+        include_str!("../templates/new-sign-in.txt"),
     ),
     (
         "property-transferred-away.html",

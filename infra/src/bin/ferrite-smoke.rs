@@ -159,6 +159,51 @@ async fn admin_token(args: &Args, client: &Client, run: &str) -> Result<Option<(
     )))
 }
 
+/// The account's sessions: listed (this one marked current), then every other one ended.
+async fn sessions(client: &Client, report: &mut Report, access: &str) -> Result<()> {
+    let listed = client
+        .get("my sessions", "/v1/users/me/sessions", Some(access))
+        .await?;
+    if !report.expect("GET /v1/users/me/sessions", &listed, 200) {
+        return Ok(());
+    }
+    let items = listed.body["items"].as_array().cloned().unwrap_or_default();
+    let current = items.iter().filter(|s| s["current"] == true).count();
+    if items.len() < 2 || current != 1 {
+        report.fail(
+            "GET /v1/users/me/sessions",
+            &format!(
+                "{} sessions, {current} current: expected the registration's and this one",
+                items.len()
+            ),
+        );
+        return Ok(());
+    }
+    let ended = client
+        .call(
+            "end other sessions",
+            Method::DELETE,
+            "/v1/users/me/sessions",
+            Some(access),
+            &[],
+            None,
+        )
+        .await?;
+    if report.expect("DELETE /v1/users/me/sessions", &ended, 200) {
+        let left = client
+            .get("my sessions", "/v1/users/me/sessions", Some(access))
+            .await?;
+        let count = left.body["items"].as_array().map_or(0, Vec::len);
+        if report.expect("GET /v1/users/me/sessions (after)", &left, 200) && count != 1 {
+            report.fail(
+                "DELETE /v1/users/me/sessions",
+                &format!("{count} sessions left, not only this one"),
+            );
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_lines)] // the journey, in order
 async fn journey(args: &Args, report: &mut Report) -> Result<()> {
     let mailbox = args.mailbox.clone().unwrap_or_default();
@@ -251,6 +296,7 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
 
     let me = client.get("me", "/v1/users/me", Some(&access)).await?;
     report.expect("GET /v1/users/me", &me, 200);
+    sessions(&client, report, &access).await?;
 
     let post = client
         .post(

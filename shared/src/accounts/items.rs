@@ -1,5 +1,7 @@
 //! Account items of the single table (layout in [`crate::store::keys`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
@@ -91,6 +93,11 @@ pub struct UserItem {
     /// The session that asked for the change: the one that survives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_email_session: Option<String>,
+    /// The devices the account has signed in from: fingerprint → last seen (epoch seconds), at
+    /// most [`super::devices::MAX_KNOWN_DEVICES`] (see [`super::devices`]). `None` on accounts
+    /// made before devices were remembered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_devices: Option<BTreeMap<String, i64>>,
 }
 
 crate::store::attributes! { UserItem in user_attributes {
@@ -103,6 +110,7 @@ crate::store::attributes! { UserItem in user_attributes {
     PASSWORD_HASH: String = password_hash,
     UPDATED_AT: String = updated_at,
     SESSION_EPOCH: u64 = session_epoch,
+    KNOWN_DEVICES: BTreeMap<String, i64> = known_devices,
     PROPERTY_COUNT: u64 = property_count,
     ACTIVE_LEASE_COUNT: u64 = active_lease_count,
     PUBLISHED_POST_COUNT: i64 = published_post_count,
@@ -207,14 +215,24 @@ pub struct SessionItem {
     /// When its refresh token was last rotated (none before the first refresh).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refreshed_at: Option<String>,
+    /// The User-Agent of the sign-in (bounded, see [`super::devices::Client`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The network it was last used from (sign-in or refresh): a /24 or /48, never the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 crate::store::attributes! { SessionItem in session_attributes {
     EPOCH: u64 = epoch,
     LAST_REFRESHED_AT: String = last_refreshed_at,
+    NETWORK: String = network,
 } }
 
 impl SessionItem {
+    /// The sort-key prefix of a user's sessions.
+    pub const PREFIX: &'static str = "SESSION#";
+
     pub fn key(user: UserId, session_id: &str) -> Key {
         Key::new(format!("USER#{user}"), format!("SESSION#{session_id}"))
     }

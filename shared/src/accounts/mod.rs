@@ -24,6 +24,7 @@
 
 mod admin;
 pub mod counts;
+pub mod devices;
 mod email_change;
 pub mod items;
 mod principal;
@@ -34,6 +35,7 @@ mod sessions;
 mod throttle;
 
 pub use admin::{AdminChange, Roles, admin_delete_user, admin_update_user, grant_role, list_users};
+pub use devices::Client;
 pub use email_change::{confirm_email_change, request_email_change};
 pub use principal::{
     Principal, authenticate, authenticate_optional, bearer_token, require_owner_or, require_role,
@@ -46,7 +48,11 @@ pub use recovery::{
     stranger_mail_allowed, verify_email,
 };
 pub use registration::{REGISTRATION_WINDOW_SECS, Registered, Registration, register};
-pub use sessions::{login, logout, refresh};
+#[cfg(feature = "user-agents")]
+pub use sessions::list_sessions;
+pub use sessions::{
+    Ended, EndedBy, SessionView, end_session, end_sessions, login, logout, refresh,
+};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -72,6 +78,8 @@ pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 /// Emails a stranger can make us send to an address ([`STRANGER_TEMPLATES`]): three an hour.
 /// Past it the change still happens; its email is not sent.
 const STRANGER_MAIL: Policy = Policy::new("stranger-mail", 3, 3600);
+/// The email of a sign-in from a device the account has not seen ([`devices`]).
+pub const NEW_SIGN_IN_TEMPLATE: &str = "new-sign-in";
 /// Sessions one account may hold; signing in once more ends the oldest.
 pub const MAX_SESSIONS: usize = 10;
 

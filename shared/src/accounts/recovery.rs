@@ -55,12 +55,15 @@ pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<Strin
 }
 
 /// The emails anyone can make us send to an address they name (a registration, an account
-/// deletion right after, an email change to it): budgeted per address by the email worker.
-pub const STRANGER_TEMPLATES: [&str; 4] = [
+/// deletion right after, an email change to it), and the one whoever holds the password can
+/// make us send again and again (a sign-in from a new device): budgeted per address by the
+/// email worker.
+pub const STRANGER_TEMPLATES: [&str; 5] = [
     "welcome",
     "account-deleted",
     "account-exists",
     "confirm-email-change",
+    super::NEW_SIGN_IN_TEMPLATE,
 ];
 
 /// Counts one email a stranger can trigger towards `address`: false past its budget (the email

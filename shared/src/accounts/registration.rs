@@ -1,5 +1,7 @@
 //! Registration in its two modes (`conflict` and `silent`), limited per source IP.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::auth::Role;
@@ -15,7 +17,7 @@ use crate::telemetry::metric;
 use crate::validate::{DisplayName, Email, Password};
 
 use super::items::{EmailClaim, TokenPurpose, UserItem, UserStatus, UserView};
-use super::{Session, email_taken, greeting, sessions::new_session};
+use super::{Session, devices::Client, email_taken, greeting, sessions::new_session};
 
 /// What `POST /auth/register` carries, parsed.
 #[derive(Debug)]
@@ -36,7 +38,7 @@ pub struct Registration {
 pub async fn register(
     state: &State,
     input: Registration,
-    source_ip: &str,
+    client: &Client,
 ) -> Result<Limited<Registered>, ApiError> {
     let inputs = password::user_inputs(input.name.as_str(), input.email.as_str());
     password::check_strength(&input.password, &inputs).map_err(|e| e.at("password"))?;
@@ -48,17 +50,21 @@ pub async fn register(
             state.config.limits.registrations_per_ip_per_hour,
             REGISTRATION_WINDOW_SECS,
         ),
-        source_ip,
+        &client.ip,
     )
     .await?;
-    let value = create_account(state, input).await?;
+    let value = create_account(state, input, client).await?;
     Ok(Limited {
         value,
         quotas: vec![quota],
     })
 }
 
-async fn create_account(state: &State, input: Registration) -> Result<Registered, ApiError> {
+async fn create_account(
+    state: &State,
+    input: Registration,
+    client: &Client,
+) -> Result<Registered, ApiError> {
     let store = &state.store;
     let hash = password::hash(&input.password).map_err(ApiError::internal)?;
     let id = UserId::generate();
@@ -91,6 +97,11 @@ async fn create_account(state: &State, input: Registration) -> Result<Registered
         change_email_token: None,
         pending_email: None,
         pending_email_session: None,
+        // The device it registered from is known: signing in from it again is no news.
+        known_devices: Some(BTreeMap::from([(
+            client.fingerprint(),
+            state.clock.unix_seconds(),
+        )])),
     };
     let claim_key = Key::email(&input.email);
     let event = Event::about_user(
@@ -124,7 +135,7 @@ async fn create_account(state: &State, input: Registration) -> Result<Registered
         return register_silently(state, &input.email, writes, event).await;
     }
 
-    let (session_writes, tokens, _) = new_session(state, &user).await?;
+    let (session_writes, tokens, _) = new_session(state, &user, client).await?;
     writes.extend(session_writes);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(|error| match error {

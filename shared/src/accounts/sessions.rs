@@ -8,18 +8,19 @@ use crate::auth::{self, jwt};
 use crate::config::RegistrationMode;
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use crate::state::State;
 use crate::store::{Key, Store, StoreError, Update};
 use crate::telemetry::metric;
 use crate::validate::{Email, Password};
 
+use super::devices::{Client, Sighting};
 use super::items::{
     EmailClaim, RefreshItem, RefreshState, SessionItem, UserItem, UserStatus, UserView,
 };
 use super::{
-    MAX_SESSIONS, SESSION_TTL_SECS, Session, TokenPair, find_user, invalid_credentials,
-    invalid_refresh, load_user_and_session, random_token, throttle::give_back,
+    MAX_SESSIONS, NEW_SIGN_IN_TEMPLATE, SESSION_TTL_SECS, Session, TokenPair, find_user, greeting,
+    invalid_credentials, invalid_refresh, load_user_and_session, random_token, throttle::give_back,
     throttle::login_policies, throttle::spent, token_hash,
 };
 
@@ -29,6 +30,7 @@ use super::{
 pub(super) async fn new_session(
     state: &State,
     user: &UserItem,
+    client: &Client,
 ) -> Result<(Vec<TransactWriteItem>, TokenPair, String), ApiError> {
     let store = &state.store;
     let session_id = crate::ids::new_id();
@@ -46,6 +48,8 @@ pub(super) async fn new_session(
             expires_at,
             epoch: user.session_epoch,
             last_refreshed_at: None,
+            user_agent: client.user_agent.clone(),
+            network: client.network(),
         })?,
         store.put_new_op(&RefreshItem {
             pk: refresh_key.pk,
@@ -90,9 +94,9 @@ pub async fn login(
     state: &State,
     email: &str,
     password_text: &str,
-    source_ip: &str,
+    client: &Client,
 ) -> Result<Session, ApiError> {
-    let result = sign_in(state, email, password_text, source_ip).await;
+    let result = sign_in(state, email, password_text, client).await;
     let outcome = match &result {
         Ok(_) => Some("ok"),
         Err(ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }) => Some("failed"),
@@ -109,8 +113,9 @@ async fn sign_in(
     state: &State,
     email: &str,
     password_text: &str,
-    source_ip: &str,
+    client: &Client,
 ) -> Result<Session, ApiError> {
+    let source_ip = client.ip.as_str();
     let store = &state.store;
     // A malformed address cannot have an account: same answer, same cost.
     let email = Email::parse(email).ok();
@@ -175,31 +180,36 @@ async fn sign_in(
         });
     }
 
-    let (mut writes, tokens, session_id) = new_session(state, &user).await?;
+    let (mut writes, tokens, session_id) = new_session(state, &user, client).await?;
     writes.extend(evictions(state, user.id).await?);
     writes.push(give_back(store, account_counter)?);
     writes.push(give_back(store, ip_counter)?);
     let mut user = user;
+    // One update of the account at most (a transaction names an item once): a new hash, the
+    // device map, or both.
+    let mut account = None;
     if rehash {
         // Parameters changed since this hash was made: store one with the current parameters.
         let password = Password::parse(password_text).map_err(|_| invalid_credentials())?;
         let new_hash = password::hash(&password).map_err(ApiError::internal)?;
-        writes.push(
+        account = Some(
             Update::new(user.key())
                 .set(UserItem::PASSWORD_HASH, &new_hash)
-                .bump_version(user.version)
-                .into_transact(store)?,
+                .bump_version(user.version),
         );
         user.password_hash = new_hash;
         user.version += 1;
     }
-    let event = Event::about_user(
-        "user.logged_in",
-        user.actor(),
-        user.id,
-        state.clock.timestamp(),
-    )
-    .change("sessionId", (), &session_id);
+    let sighting = Sighting::of(&user, client, now);
+    if sighting.writes() {
+        // Never an update that would make an account deleted meanwhile exist again.
+        let update = account.unwrap_or_else(|| Update::new(user.key()).if_exists());
+        account = Some(sighting.apply(update, now));
+    }
+    if let Some(update) = account {
+        writes.push(update.into_transact(store)?);
+    }
+    let event = sign_in_event(state, &user, client, &session_id, &sighting);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await?;
     Ok(Session {
@@ -208,8 +218,48 @@ async fn sign_in(
     })
 }
 
+/// The `user.logged_in` event of a sign-in: with the "new sign-in" email when the device is new
+/// to the account — only to an address its owner confirmed, and not while the account is
+/// learning its devices (made before they were remembered: its first sign-ins are not news).
+fn sign_in_event(
+    state: &State,
+    user: &UserItem,
+    client: &Client,
+    session_id: &str,
+    sighting: &Sighting,
+) -> Event {
+    let signed_in_at = state.clock.timestamp();
+    let event = Event::about_user(
+        "user.logged_in",
+        user.actor(),
+        user.id,
+        signed_in_at.clone(),
+    )
+    .change("sessionId", (), session_id);
+    if !sighting.new {
+        return event;
+    }
+    let event = event.change("newDevice", (), true);
+    if !user.email_verified || user.known_devices.is_none() {
+        return event;
+    }
+    let network = client.network().unwrap_or_else(|| "unknown".to_owned());
+    let device = client.user_agent.as_deref().unwrap_or("unknown");
+    let mut vars = greeting(user);
+    vars.extend([
+        ("signedInAt", signed_in_at.as_str()),
+        ("device", device),
+        ("network", network.as_str()),
+    ]);
+    event.email(NEW_SIGN_IN_TEMPLATE, &user.email, &vars)
+}
+
 /// Exchanges a refresh token for a new pair (rotation with reuse detection).
-pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiError> {
+pub async fn refresh(
+    state: &State,
+    refresh_token: &str,
+    client: &Client,
+) -> Result<Session, ApiError> {
     let store = &state.store;
     let key = RefreshItem::key(&token_hash(refresh_token));
     let item: RefreshItem = store.get(&key).await?.ok_or_else(invalid_refresh)?;
@@ -267,6 +317,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> Result<Session, ApiE
         // The session must still exist (not revoked meanwhile)...
         Update::new(SessionItem::key(user.id, &item.session_id))
             .set(SessionItem::LAST_REFRESHED_AT, &state.clock.timestamp())
+            .set_or_remove(SessionItem::NETWORK, client.network().as_ref())
             .if_exists()
             .into_transact(store)?,
         // ...and every session must not have ended meanwhile.
@@ -406,4 +457,230 @@ pub(super) async fn session_deletes(
                 .delete_op(&SessionItem::key(user, &s?.session_id), false)?)
         })
         .collect()
+}
+
+/// A session as its owner (or an admin) sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: SessionId,
+    /// The session of the access token of this request.
+    pub current: bool,
+    /// When it began: the sign-in (or registration).
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it was last used: its last refresh, else its sign-in (requests that only use an
+    /// access token are not recorded: no write per request).
+    #[schema(format = DateTime)]
+    pub last_used_at: String,
+    /// When it ends at the latest (refreshing does not extend it).
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// The device, as far as its User-Agent tells.
+    pub device: super::devices::Device,
+    /// The User-Agent it signed in with (at most 256 characters).
+    pub user_agent: Option<String>,
+    /// The network it was last used from: the /24 of an IPv4 address, the /48 of an IPv6 one.
+    #[schema(example = "203.0.113.0/24")]
+    pub network: Option<String>,
+}
+
+/// `GET /users/me/sessions`, `GET /users/{id}/sessions`: the live sessions of `user`, newest
+/// first (one Query per page). `current` marks the caller's own.
+#[cfg(feature = "user-agents")]
+pub async fn list_sessions(
+    state: &State,
+    user: &UserItem,
+    current: Option<&str>,
+    page: &crate::store::PageRequest,
+) -> Result<crate::store::Page<SessionView>, ApiError> {
+    let query = crate::store::KeyQuery::table(Key::user(user.id).pk)
+        .sort(crate::store::SortKey::BeginsWith(
+            SessionItem::PREFIX.to_owned(),
+        ))
+        .newest_first();
+    let sessions: crate::store::Page<SessionItem> = state.store.query_page(&query, page).await?;
+    let items = sessions
+        .items
+        .into_iter()
+        // A session of an older epoch ended with it (its item goes at the next epoch change).
+        .filter(|s| s.epoch == user.session_epoch)
+        .map(|s| {
+            let id = SessionId::parse(&s.session_id).map_err(|_| {
+                ApiError::internal(format!("stored session id {:?} is not an id", s.session_id))
+            })?;
+            Ok(SessionView {
+                id,
+                current: current == Some(s.session_id.as_str()),
+                last_used_at: s
+                    .last_refreshed_at
+                    .clone()
+                    .unwrap_or_else(|| s.created_at.clone()),
+                created_at: s.created_at,
+                expires_at: crate::clock::rfc3339(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_secs(u64::try_from(s.expires_at).unwrap_or(0)),
+                ),
+                device: super::devices::describe(s.user_agent.as_deref()),
+                user_agent: s.user_agent,
+                network: s.network,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(crate::store::Page {
+        items,
+        next_cursor: sessions.next_cursor,
+    })
+}
+
+impl crate::http::PathId for SessionId {
+    fn parse_path(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok()
+    }
+
+    fn not_found() -> ApiError {
+        ApiError::no_such("session")
+    }
+}
+
+/// Why a session was ended by hand (the `reason` of its `session.revoked` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// Its owner ended it.
+    Owner,
+    /// An admin ended it.
+    Admin,
+}
+
+impl EndedBy {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Owner => "ended_by_user",
+            Self::Admin => "ended_by_admin",
+        }
+    }
+}
+
+fn session_ended(
+    state: &State,
+    actor: &Actor,
+    user: UserId,
+    session_id: &str,
+    by: EndedBy,
+) -> Event {
+    Event::new(
+        "session.revoked",
+        actor.clone(),
+        "session",
+        session_id,
+        state.clock.timestamp(),
+    )
+    .change("reason", (), by.reason())
+    .change("userId", (), user)
+}
+
+/// `DELETE /users/me/sessions/{id}`, `DELETE /users/{id}/sessions/{sessionId}`: ends one session
+/// of `user` — its refresh token and its access tokens stop working at once (both are checked
+/// against the session item, which goes). 404 when `user` has no such live session.
+pub async fn end_session(
+    state: &State,
+    actor: &Actor,
+    user: &UserItem,
+    session: SessionId,
+    by: EndedBy,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let session_id = session.to_string();
+    let key = SessionItem::key(user.id, &session_id);
+    let live = store
+        .get::<SessionItem>(&key)
+        .await?
+        .filter(|s| s.epoch == user.session_epoch);
+    if live.is_none() {
+        return Err(ApiError::no_such("session"));
+    }
+    let writes = vec![
+        store.delete_op(&key, true)?,
+        outbox_put(store, session_ended(state, actor, user.id, &session_id, by))?,
+    ];
+    store.transact(writes).await.map_err(|error| match error {
+        // Ended meanwhile (another request, a sign-out): it is not there any more.
+        StoreError::ConditionFailed { .. } => ApiError::no_such("session"),
+        other => other.into(),
+    })
+}
+
+/// How many sessions a request ended: `{ "ended": 3 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Ended {
+    pub ended: usize,
+}
+
+/// Events (and deletes) of one transaction: a transaction holds 100 items.
+const MAX_ENDED_AT_ONCE: usize = 45;
+
+/// `DELETE /users/me/sessions` (every session but the caller's) and `DELETE /users/{id}/sessions`
+/// (every one): the account's session epoch moves on, so every session of the old epoch —
+/// including one a sign-in is creating at this very moment — is over at once, whatever their
+/// number; `keep` moves to the new epoch. Each live session ended gets its `session.revoked`
+/// event (and so its audit entry). 404 for an account that does not exist.
+pub async fn end_sessions(
+    state: &State,
+    actor: &Actor,
+    user: UserId,
+    keep: Option<&str>,
+    by: EndedBy,
+) -> Result<Ended, ApiError> {
+    let store = &state.store;
+    // The epoch moves under the condition that nothing else moved it: on a race, read again.
+    for _ in 0..3 {
+        let account = find_user(store, user)
+            .await?
+            .ok_or_else(ApiError::no_such_user)?;
+        let epoch = account.session_epoch + 1;
+        let sessions = store
+            .query_all(&Key::user(user).pk, SessionItem::PREFIX)
+            .await?;
+        let sessions = sessions
+            .into_iter()
+            .map(Store::parse::<SessionItem>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (kept, others): (Vec<_>, Vec<_>) = sessions
+            .into_iter()
+            .partition(|s| Some(s.session_id.as_str()) == keep);
+        let mut writes = vec![
+            Update::new(account.key())
+                .set(UserItem::SESSION_EPOCH, &epoch)
+                .if_number(UserItem::SESSION_EPOCH, account.session_epoch)
+                .into_transact(store)?,
+        ];
+        if let Some(session) = kept.first() {
+            writes.push(
+                Update::new(SessionItem::key(user, &session.session_id))
+                    .set(SessionItem::EPOCH, &epoch)
+                    .if_exists()
+                    .into_transact(store)?,
+            );
+        }
+        let mut ended = 0;
+        for session in others.iter().take(MAX_ENDED_AT_ONCE) {
+            writes.push(store.delete_op(&SessionItem::key(user, &session.session_id), false)?);
+            if session.epoch == account.session_epoch {
+                ended += 1;
+                writes.push(outbox_put(
+                    store,
+                    session_ended(state, actor, user, &session.session_id, by),
+                )?);
+            }
+        }
+        match store.transact(writes).await {
+            Ok(()) => return Ok(Ended { ended }),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict {
+        code: "CONCURRENT_CHANGE",
+        detail: "The account's sessions kept changing; try again.".into(),
+    })
 }

@@ -7,7 +7,7 @@ mod request;
 pub use body::{json_body, json_body_with_limit};
 pub use request::{
     PathId, QueryEnum, enum_param, if_match_version, page_request, path_id, path_param,
-    query_param, source_ip,
+    query_param, source_ip, user_agent,
 };
 
 use std::future::Future;

@@ -94,6 +94,21 @@ pub fn source_ip(req: &Request) -> String {
     }
 }
 
+/// The client's User-Agent as API Gateway reports it (`requestContext.http.userAgent`, else the
+/// header).
+pub fn user_agent(req: &Request) -> Option<String> {
+    let from_context = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.user_agent.clone(),
+        _ => None,
+    };
+    from_context.filter(|ua| !ua.is_empty()).or_else(|| {
+        req.headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
 /// The version a client expects, from `If-Match: "3"` (the ETag of the resource). 400 when
 /// the header is present but is not one of our ETags.
 pub fn if_match_version(req: &Request) -> Result<Option<u64>, ApiError> {

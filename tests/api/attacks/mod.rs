@@ -67,6 +67,8 @@ async fn many_sessions(app: &TestApp, user: &str, count: usize) -> Vec<String> {
                 expires_at: app.state.store.expires_in(3600),
                 epoch: 0,
                 last_refreshed_at: None,
+                user_agent: None,
+                network: None,
             })
             .await
             .expect("session");

@@ -2,6 +2,7 @@
 //! endpoint, each test in its own table.
 
 mod admin;
+mod devices;
 mod email_change;
 mod keys_on_first_use;
 mod own_account;

@@ -291,6 +291,29 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             Call::new("POST", "/v1/auth/email/change/confirm").json(&json!({"token": "forged"})),
             [400; 5],
         ),
+        (Call::new("GET", "/v1/users/me/sessions"), [401, 200, 200, 200, 200]),
+        // Nobody has a session of that id: each caller's own sessions only.
+        (
+            Call::new("DELETE", "/v1/users/me/sessions/{id}").param("id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            [401, 404, 404, 404, 404],
+        ),
+        // Each caller keeps the session of the token used here.
+        (Call::new("DELETE", "/v1/users/me/sessions"), [401, 200, 200, 200, 200]),
+        (
+            Call::new("GET", "/v1/users/{id}/sessions").param("id", &owner_id),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            Call::new("DELETE", "/v1/users/{id}/sessions/{sessionId}")
+                .param("id", &owner_id)
+                .param("sessionId", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            [401, 403, 403, 403, 404],
+        ),
+        // The admin's answer (200) would sign the owner out of the rows below: tested apart.
+        (
+            Call::new("DELETE", "/v1/users/{id}/sessions").param("id", &owner_id),
+            [401, 403, 403, 403, 0],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

@@ -78,6 +78,18 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/auth/email/verify/resend" => {
             app.call(auth_email_verify_resend::handle, call).await
         }
+        "GET /v1/users/me/sessions" => app.call(users_me_sessions::handle, call).await,
+        "DELETE /v1/users/me/sessions/{id}" => {
+            app.call(users_me_sessions_delete::handle, call).await
+        }
+        "DELETE /v1/users/me/sessions" => {
+            app.call(users_me_sessions_end_others::handle, call).await
+        }
+        "GET /v1/users/{id}/sessions" => app.call(users_sessions::handle, call).await,
+        "DELETE /v1/users/{id}/sessions/{sessionId}" => {
+            app.call(users_sessions_delete::handle, call).await
+        }
+        "DELETE /v1/users/{id}/sessions" => app.call(users_sessions_end_all::handle, call).await,
         other => panic!("no handler for {other} in the test routing table"),
     }
 }
