@@ -20,7 +20,13 @@ the condition keys of the request context (`ses:FromAddress`, ...). AWS's rules,
   `sqs:SendMessage`);
 - Secrets Manager is checked against the secret's full ARN (with its random suffix);
 - SES v2 SendEmail is checked against the sender's identity with `ses:FromAddress`,
-  `ses:FromDisplayName`, `ses:Recipients` and `ses:ApiVersion` in the context.
+  `ses:FromDisplayName`, `ses:Recipients` and `ses:ApiVersion` in the context;
+- KMS is checked against the key's ARN, however the call names the key (id, ARN, alias name or
+  ARN; a Decrypt that names none, against the key its ciphertext was made under), with
+  `kms:EncryptionContext:<key>` and `kms:EncryptionContextKeys` in the context. A key's access
+  is its *key policy*'s: a statement naming the caller allows it, and one naming the account
+  (`arn:aws:iam::<account>:root`) lets the caller's identity policies decide; a key with no
+  policy registered has the default policy (the account). Nothing else reaches a key.
 
 Evaluation follows IAM's logic within one account: an explicit Deny in the caller's policies or
 in the resource's policy wins; otherwise an Allow whose Action, Resource and every Condition match
@@ -41,6 +47,7 @@ set-up, `ferrite-admin`) are not restricted, like an account administrator's.
 
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import re
@@ -362,6 +369,49 @@ def _secretsmanager(
     return [Requested(f"secretsmanager:{operation}", arn)]
 
 
+def _kms(operation: str, body: dict[str, Any], region: str, account: str, kms_key: Any) -> list[Requested]:
+    def arn_of(reference: str | None) -> str:
+        if not reference:
+            return "*"
+        found = kms_key(reference)
+        if found:
+            return found
+        if reference.startswith("arn:") and ":key/" in reference:
+            return reference
+        if reference.startswith("alias/") or ":alias/" in reference:
+            # An alias that names no key: AWS checks nothing it could allow (NotFound follows).
+            return f"arn:aws:kms:{region}:{account}:{reference.split(':')[-1]}"
+        return f"arn:aws:kms:{region}:{account}:key/{reference}"
+
+    def ciphertext_key(blob: str | None) -> str | None:
+        # The local endpoint's ciphertext starts with the id (36 characters) of its key.
+        try:
+            return base64.b64decode(blob or "")[:36].decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    context: dict[str, Any] = {}
+    encryption_context = body.get("EncryptionContext") or {}
+    if encryption_context:
+        context["kms:EncryptionContextKeys"] = sorted(encryption_context)
+        for key, value in encryption_context.items():
+            context[f"kms:EncryptionContext:{key}"] = value
+    if operation in ("CreateKey", "ListKeys", "ListAliases", "GenerateRandom"):
+        return [Requested(f"kms:{operation}", "*")]
+    if operation == "Decrypt":
+        key = body.get("KeyId") or ciphertext_key(body.get("CiphertextBlob"))
+        return [Requested("kms:Decrypt", arn_of(key), context)]
+    if operation == "ReEncrypt":
+        source = body.get("SourceKeyId") or ciphertext_key(body.get("CiphertextBlob"))
+        return [
+            Requested("kms:ReEncryptFrom", arn_of(source), context),
+            Requested("kms:ReEncryptTo", arn_of(body.get("DestinationKeyId")), context),
+        ]
+    if "KeyId" in body:
+        return [Requested(f"kms:{operation}", arn_of(body["KeyId"]), context)]
+    raise UnmodelledRequest(f"TrentService.{operation}")
+
+
 def _sesv2(
     method: str, path: str, body: dict[str, Any], region: str, account: str
 ) -> list[Requested]:
@@ -417,6 +467,7 @@ def requested_actions(
     region: str,
     account: str,
     secret_arn: Any = lambda _name: None,
+    kms_key: Any = lambda _reference: None,
 ) -> list[Requested]:
     """What IAM checks for one request (see the module docs)."""
     body: dict[str, Any] = {}
@@ -437,6 +488,8 @@ def requested_actions(
             return _secretsmanager(operation, body, region, account, secret_arn)
         if prefix == "AWSEvents":
             return _events(operation, body, region, account)
+        if prefix == "TrentService":
+            return _kms(operation, body, region, account, kms_key)
         raise UnmodelledRequest(target)
     if path.startswith("/v2/email/"):
         return _sesv2(method, path, body, region, account)
@@ -493,6 +546,10 @@ class Authorizer:
             requested.context.setdefault("aws:SourceAccount", self.account)
             requested.context.setdefault("aws:PrincipalServiceName", principal.service)
         identity = "ImplicitDeny" if principal.service else evaluate(principal.statements, requested)
+        if requested.action.startswith("kms:") and requested.resource.startswith("arn:aws:kms:"):
+            outcome = self.key_policy_decision(principal, requested, identity)
+            self._record(principal, requested, outcome)
+            return outcome
         resource = evaluate_resource_policy(
             self.resource_policies.get(requested.resource, []), principal, requested
         )
@@ -504,6 +561,29 @@ class Authorizer:
             outcome = "ImplicitDeny"
         self._record(principal, requested, outcome)
         return outcome
+
+    def key_policy_decision(self, principal: Principal, requested: Requested, identity: str) -> str:
+        """KMS: the key policy decides; identity policies count only where it lets the account
+        decide (a statement naming `arn:aws:iam::<account>:root`). No policy registered: the
+        default key policy, which lets the account decide."""
+        root = f"arn:aws:iam::{self.account}:root"
+        statements = self.resource_policies.get(
+            requested.resource,
+            [{"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}],
+        )
+        direct = evaluate_resource_policy(statements, principal, requested)
+        account_statements = [
+            s
+            for s in statements
+            if isinstance(s.get("Principal"), dict)
+            and {root, self.account} & set(_as_list(s["Principal"].get("AWS")))
+        ]
+        delegated = evaluate(account_statements, requested)
+        if "ExplicitDeny" in (identity, direct, delegated):
+            return "ExplicitDeny"
+        if direct == "Allow" or (delegated == "Allow" and identity == "Allow"):
+            return "Allow"
+        return "ImplicitDeny"
 
     def authorize(self, access_key: str, action: str, resource: str, region: str) -> str | None:
         """The verdict for a call a local stand-in for an AWS service makes on a principal's
@@ -520,7 +600,11 @@ class Authorizer:
                 self.principals.pop(key, None)
 
     def check(
-        self, environ: dict[str, Any], body: bytes, secret_arn: Any = lambda _name: None
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        secret_arn: Any = lambda _name: None,
+        kms_key: Any = lambda _reference: None,
     ) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """None when the request may proceed; otherwise the denial (status, headers, body)."""
         match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -543,6 +627,7 @@ class Authorizer:
                 region,
                 self.account,
                 secret_arn,
+                kms_key,
             )
             for requested in wanted:
                 outcome = self.decide(principal, requested, region)
@@ -606,7 +691,7 @@ class Authorizer:
     ) -> tuple[str, list[tuple[str, str]], bytes]:
         text = message or self.message(principal, requested, outcome)
         request_id = str(uuid.uuid4())
-        if target.startswith("secretsmanager"):
+        if target.startswith(("secretsmanager", "TrentService")):
             return (
                 "400 Bad Request",
                 [

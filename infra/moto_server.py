@@ -113,6 +113,26 @@ def secret_arn(region: str) -> Any:
     return lookup
 
 
+def kms_key(region: str) -> Any:
+    """The ARN of the key a KMS call names (its id, ARN, alias name or alias ARN), if any."""
+
+    def lookup(reference: str) -> str | None:
+        from moto.kms.models import kms_backends
+
+        backend = kms_backends[ACCOUNT][region]
+        try:
+            if reference.startswith("alias/") or ":alias/" in reference:
+                key_id = backend.get_key_id_from_alias(backend.get_alias_name(reference))
+            else:
+                key_id = backend.get_key_id(reference)
+            key = backend.keys.get(key_id) if key_id else None
+        except Exception:  # noqa: BLE001 - an unknown reference is simply not a key
+            return None
+        return key.arn if key is not None else None
+
+    return lookup
+
+
 def dynamodb_backend(region: str) -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
@@ -157,9 +177,8 @@ class LocalAws:
     def handle(self, environ: dict[str, Any], body: bytes, start_response: Any) -> list[bytes]:
         """One AWS request, inside the lock: IAM, AWS's validation, then moto."""
         region = local_iam.CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        denial = self.authorizer.check(
-            environ, body, secret_arn(region.group(2) if region else "us-east-1")
-        )
+        where = region.group(2) if region else "us-east-1"
+        denial = self.authorizer.check(environ, body, secret_arn(where), kms_key(where))
         if denial is not None:
             status, headers, payload = denial
             start_response(status, headers + [("Content-Length", str(len(payload)))])

@@ -170,8 +170,10 @@ pub fn principals(
     Ok(out)
 }
 
-/// The resource-based policies of `expanded` (its `AWS::SQS::QueuePolicy`s), intrinsics
-/// resolved: each queue's ARN and the statements of its policy.
+/// The resource-based policies of `expanded` — its `AWS::SQS::QueuePolicy`s and the key
+/// policies of its `AWS::KMS::Key`s —, intrinsics resolved: each queue's or key's ARN and the
+/// statements of its policy. (A key without `KeyPolicy` has KMS's default policy, which the
+/// local IAM applies to any key it has no policy of.)
 pub fn resource_policies(
     expanded: &Template,
     ctx: &Context,
@@ -210,6 +212,23 @@ pub fn resource_policies(
                 .extend(statements.iter().cloned());
         }
     }
+    for key in expanded.resources_of("AWS::KMS::Key") {
+        let Some(policy) = key.properties.get("KeyPolicy") else {
+            continue;
+        };
+        let document = expanded
+            .eval(policy, ctx)
+            .with_context(|| format!("key policy of {}", key.logical_id))?;
+        let arn = ctx
+            .attributes
+            .get(&format!("{}.Arn", key.logical_id))
+            .cloned()
+            .ok_or_else(|| anyhow!("key {} is not provisioned", key.logical_id))?;
+        policies
+            .entry(arn)
+            .or_default()
+            .extend(statements_of(&document));
+    }
     Ok(policies)
 }
 
@@ -234,7 +253,7 @@ pub async fn register_resource_policies(
         endpoint,
         "resource-policies",
         &json!({ "policies": policies }),
-        "the queue policies",
+        "the queue and key policies",
     )
     .await
 }

@@ -4,6 +4,7 @@ Run: .venv/bin/python -m unittest discover infra/tests"""
 
 from __future__ import annotations
 
+import base64
 import json
 import unittest
 import uuid
@@ -240,6 +241,73 @@ class WhatARequestAsksFor(unittest.TestCase):
         self.assertEqual(wanted[0].context["ses:Recipients"], ["a@y.io"])
 
 
+KEY = "arn:aws:kms:us-east-1:123456789012:key/0f3f6a52-7a9d-4c3e-9e8f-2b1d4c5a6e7f"
+ROLE_SESSION = "arn:aws:sts::123456789012:assumed-role/FnRole/fn"
+
+
+class Keys(unittest.TestCase):
+    """KMS: what a call asks for, and the key policy's say."""
+
+    def kms(self, operation: str, body: dict) -> list[Requested]:  # type: ignore[type-arg]
+        return requested_actions(
+            "POST", "/", f"TrentService.{operation}", json.dumps(body).encode(),
+            "application/x-amz-json-1.1", "us-east-1", "123456789012",
+            kms_key=lambda reference: KEY if reference in (KEY, KEY.rsplit("/", 1)[1], "alias/mfa") else None,
+        )
+
+    def test_a_key_is_checked_by_its_arn_however_the_call_names_it(self) -> None:
+        for named in (KEY, KEY.rsplit("/", 1)[1], "alias/mfa"):
+            wanted = self.kms("Encrypt", {"KeyId": named, "Plaintext": "eA==", "EncryptionContext": {"userId": "u1"}})
+            self.assertEqual([(w.action, w.resource) for w in wanted], [("kms:Encrypt", KEY)], named)
+            self.assertEqual(wanted[0].context["kms:EncryptionContext:userId"], "u1")
+            self.assertEqual(wanted[0].context["kms:EncryptionContextKeys"], ["userId"])
+
+    def test_a_decrypt_that_names_no_key_is_checked_against_the_key_of_its_ciphertext(self) -> None:
+        key_id = KEY.rsplit("/", 1)[1]
+        blob = base64.b64encode(key_id.encode() + b"\0" * 40).decode()
+        wanted = self.kms("Decrypt", {"CiphertextBlob": blob})
+        self.assertEqual([(w.action, w.resource) for w in wanted], [("kms:Decrypt", KEY)])
+        re_encrypt = self.kms("ReEncrypt", {"CiphertextBlob": blob, "DestinationKeyId": "alias/mfa"})
+        self.assertEqual(
+            [w.action for w in re_encrypt], ["kms:ReEncryptFrom", "kms:ReEncryptTo"]
+        )
+
+    def register(self, policy: list | None, statements: list) -> local_iam.Authorizer:  # type: ignore[type-arg]
+        authorizer = local_iam.Authorizer()
+        authorizer.register([{"accessKeyId": "AKIAFN", "arn": ROLE_SESSION, "statements": statements, "name": "Fn"}])
+        if policy is not None:
+            authorizer.register_resource_policies({KEY: policy})
+        return authorizer
+
+    def test_the_key_policy_decides_and_lets_identity_policies_count_only_when_it_names_the_account(self) -> None:
+        root = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+        grant = allow(["kms:Decrypt"], [KEY])
+        decide = lambda authorizer, action: authorizer.authorize("AKIAFN", action, KEY, "us-east-1")  # noqa: E731
+        # The default key policy (none registered) and an explicit one naming the account: the
+        # role's own policy decides.
+        for policy in (None, [root]):
+            authorizer = self.register(policy, [grant])
+            self.assertEqual(decide(authorizer, "kms:Decrypt"), "Allow")
+            self.assertEqual(decide(authorizer, "kms:Encrypt"), "ImplicitDeny")
+        # A key policy that does not name the account: an identity policy alone gets nowhere.
+        other = {**root, "Principal": {"AWS": "arn:aws:iam::123456789012:role/Admin"}}
+        self.assertEqual(decide(self.register([other], [grant]), "kms:Decrypt"), "ImplicitDeny")
+        # A key policy naming the role allows it without any identity policy.
+        named = {**root, "Principal": {"AWS": "arn:aws:iam::123456789012:role/FnRole"}, "Action": "kms:Decrypt"}
+        self.assertEqual(decide(self.register([named], []), "kms:Decrypt"), "Allow")
+        # An explicit deny in the key policy wins over everything.
+        deny = {**root, "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt"}
+        self.assertEqual(decide(self.register([root, deny], [grant]), "kms:Decrypt"), "ExplicitDeny")
+        # A condition on the encryption context is the policy's to state.
+        scoped = allow(["kms:Decrypt"], [KEY], {"StringEquals": {"kms:EncryptionContext:purpose": "mfa"}})
+        authorizer = self.register([root], [scoped])
+        with_context = Requested("kms:Decrypt", KEY, {"kms:EncryptionContext:purpose": "mfa"})
+        without = Requested("kms:Decrypt", KEY)
+        principal = authorizer.principals["AKIAFN"]
+        self.assertEqual(authorizer.decide(principal, with_context, "us-east-1"), "Allow")
+        self.assertEqual(authorizer.decide(principal, without, "us-east-1"), "ImplicitDeny")
+
+
 class ThroughTheEndpoint(unittest.TestCase):
     """A registered key is held to its statements; denials look like AWS's."""
 
@@ -302,6 +370,40 @@ class ThroughTheEndpoint(unittest.TestCase):
                 Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}},
             )
         self.assertEqual(raised.exception.response["Error"]["Code"], "AccessDeniedException")
+
+    def test_a_key_is_used_only_as_its_policies_allow_and_a_denial_is_kms_own(self) -> None:
+        operator_kms = support.client("kms")
+        key = operator_kms.create_key(Description="iam test")["KeyMetadata"]
+        alias = f"alias/iam-{uuid.uuid4().hex[:8]}"
+        operator_kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        _url, app = support.endpoint()
+        role_key = "AKIA" + uuid.uuid4().hex[:16].upper()
+        app.authorizer.register(
+            [
+                {
+                    "accessKeyId": role_key,
+                    "arn": "arn:aws:sts::123456789012:assumed-role/Sealer/sealer",
+                    "name": "Sealer",
+                    "statements": [allow(["kms:Encrypt"], [key["Arn"]])],
+                }
+            ]
+        )
+        sealer = support.client("kms", key=role_key)
+        sealed = sealer.encrypt(KeyId=alias, Plaintext=b"secret", EncryptionContext={"userId": "u1"})
+        with self.assertRaises(ClientError) as raised:
+            sealer.decrypt(CiphertextBlob=sealed["CiphertextBlob"], EncryptionContext={"userId": "u1"})
+        error = raised.exception.response["Error"]
+        self.assertEqual(error["Code"], "AccessDeniedException")
+        self.assertIn(f"kms:Decrypt on resource: {key['Arn']}", error["Message"])
+        opened = operator_kms.decrypt(CiphertextBlob=sealed["CiphertextBlob"], EncryptionContext={"userId": "u1"})
+        self.assertEqual(opened["Plaintext"], b"secret")
+        # A key policy that leaves the account out: the role's own grant is not enough.
+        app.authorizer.register_resource_policies(
+            {key["Arn"]: [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/Other"},
+                           "Action": "kms:*", "Resource": "*"}]}
+        )
+        with self.assertRaises(ClientError):
+            sealer.encrypt(KeyId=key["KeyId"], Plaintext=b"secret")
 
     def test_the_operators_credentials_are_not_restricted(self) -> None:
         self.operator.put_item(TableName=self.table, Item={"pk": {"S": "c"}})

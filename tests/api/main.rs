@@ -30,6 +30,7 @@ mod fixtures;
 mod gateway;
 mod health_ready;
 mod iam;
+mod keys;
 mod limits;
 mod operations;
 mod posts;

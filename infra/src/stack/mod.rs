@@ -3,6 +3,7 @@
 //! it, `cargo lambda watch` running the functions, and the gateway in front.
 
 mod env;
+mod keys;
 mod process;
 mod secrets;
 
@@ -159,6 +160,7 @@ pub async fn provision_all(
             queue.url,
         );
     }
+    keys::provision_keys(template, ctx, &sdk, report).await?;
     secrets::provision_configuration_sets(template, ctx, &sdk, report).await?;
     secrets::provision_generated_secrets(template, ctx, &sdk, &mut env, report).await?;
     resolve_log_groups(template, ctx)?;
