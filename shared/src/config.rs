@@ -106,6 +106,12 @@ pub struct Config {
     pub jwt_audience: String,
     pub jwt_public_keys: Option<String>,
     pub signing_key_secret_id: Option<String>,
+    /// `MFA_KEY_ARN`: the KMS key that seals second factors (the functions that enrol and
+    /// check them).
+    pub mfa_key_arn: Option<String>,
+    /// `APP_NAME` (default `Ferrite`): how the app names itself to people (the authenticator
+    /// app's entry, emails).
+    pub app_name: String,
     /// `SIGNING_KEY_ID`: the kid this deployment signs with (the deploy that promoted it sets
     /// it); unset, the secret's first key.
     pub signing_key_id: Option<String>,
@@ -297,6 +303,8 @@ impl Config {
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "ferrite-api".to_owned()),
             jwt_public_keys: get("JWT_PUBLIC_KEYS"),
             signing_key_secret_id: get("SIGNING_KEY_SECRET_ID"),
+            mfa_key_arn: get("MFA_KEY_ARN"),
+            app_name: get("APP_NAME").unwrap_or_else(|| "Ferrite".to_owned()),
             signing_key_id: get("SIGNING_KEY_ID"),
             refresh_reuse_grace_secs,
             registration_mode,

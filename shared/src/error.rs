@@ -53,6 +53,10 @@ pub enum ApiError {
     /// **401** — missing, invalid or expired credentials.
     #[error("unauthorized ({code}): {detail}")]
     Unauthorized { code: &'static str, detail: String },
+    /// **401** `MFA_REQUIRED` — the account has a second factor and this needs it: at sign-in,
+    /// with the `challenge` to answer at `POST /v1/auth/mfa/verify`.
+    #[error("a second factor is required")]
+    MfaRequired { challenge: Option<String> },
     /// **403** — authenticated, but not allowed to do this.
     #[error("forbidden: {detail}")]
     Forbidden { detail: String },
@@ -138,6 +142,11 @@ pub struct Problem<'a> {
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     #[schema(required = false)]
     errors: &'a [FieldError],
+    /// `MFA_REQUIRED` at sign-in: the single-use challenge (valid 5 minutes) to send with the
+    /// code to `POST /v1/auth/mfa/verify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    challenge: Option<&'a str>,
     /// API Gateway's request id, also in the `x-request-id` header and every log line.
     request_id: &'a str,
 }
@@ -198,7 +207,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } | Self::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -218,6 +227,7 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
             | Self::Conflict { code, .. } => code,
+            Self::MfaRequired { .. } => "MFA_REQUIRED",
             Self::Forbidden { .. } => "FORBIDDEN",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::PreconditionFailed { .. } => "PRECONDITION_FAILED",
@@ -233,7 +243,7 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             Self::BadRequest { .. } => "Bad request",
-            Self::Unauthorized { .. } => "Unauthorized",
+            Self::Unauthorized { .. } | Self::MfaRequired { .. } => "Unauthorized",
             Self::Forbidden { .. } => "Forbidden",
             Self::NotFound { .. } => "Not found",
             Self::Conflict { .. } => "Conflict",
@@ -263,6 +273,16 @@ impl ApiError {
                 format!("The request body must be sent as {expected}.")
             }
             Self::Validation { .. } => "The request has invalid fields.".to_owned(),
+            Self::MfaRequired { challenge: Some(_) } => {
+                "The password is right; now a code from the authenticator app (or a recovery \
+                 code) is needed: send it with the challenge to POST /v1/auth/mfa/verify."
+                    .to_owned()
+            }
+            Self::MfaRequired { challenge: None } => {
+                "This needs a second factor: a current code from the authenticator app (or a \
+                 recovery code)."
+                    .to_owned()
+            }
             Self::TooManyRequests {
                 retry_after_secs, ..
             } => {
@@ -312,6 +332,10 @@ impl ApiError {
             detail: self.detail(),
             code,
             errors: self.field_errors(),
+            challenge: match &self {
+                Self::MfaRequired { challenge } => challenge.as_deref(),
+                _ => None,
+            },
             request_id,
         };
         // Serialising a struct of strings and numbers cannot fail.
@@ -335,6 +359,9 @@ impl ApiError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::MfaRequired { .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::Unauthorized { code, .. } => {
                 let challenge = if *code == "MISSING_CREDENTIALS" {

@@ -43,6 +43,8 @@ pub mod ids;
 pub mod limits;
 pub mod posts;
 pub mod properties;
+#[cfg(feature = "mfa")]
+pub mod sealing;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -72,6 +72,9 @@ pub struct State {
     pub clock: Clock,
     pub auth: AuthConfig,
     sdk: aws::SdkConfig,
+    /// Seals and opens second factors (`MFA_KEY_ARN`): the functions that enrol and check them.
+    #[cfg(feature = "mfa")]
+    sealer: Option<crate::sealing::Sealer>,
 }
 
 impl State {
@@ -108,6 +111,8 @@ impl State {
             clock,
             auth,
             sdk,
+            #[cfg(feature = "mfa")]
+            sealer: None,
         })
     }
 
@@ -171,6 +176,30 @@ impl State {
             .store
             .with_cursors(CursorCodec::with_key(Key::OnFirstUse(key)));
         Ok(self)
+    }
+
+    /// Seals second factors with the KMS key `MFA_KEY_ARN` (its client built on first use):
+    /// for the functions that enrol and check them.
+    #[cfg(feature = "mfa")]
+    pub fn with_sealer(mut self) -> Result<Self, ConfigError> {
+        let key = self.config.mfa_key_arn.clone().ok_or(ConfigError {
+            var: "MFA_KEY_ARN",
+            problem: "is not set (this function seals or opens second factors)".into(),
+        })?;
+        self.sealer = Some(crate::sealing::Sealer::on_first_use(self.sdk.clone(), key));
+        Ok(self)
+    }
+
+    /// The sealer of [`State::with_sealer`], if this function has one.
+    #[cfg(feature = "mfa")]
+    pub fn sealer(&self) -> Option<&crate::sealing::Sealer> {
+        self.sealer.as_ref()
+    }
+
+    /// Gives this state `sealer` (tests: as the function's role).
+    #[cfg(feature = "mfa")]
+    pub fn set_sealer(&mut self, sealer: Option<crate::sealing::Sealer>) {
+        self.sealer = sealer;
     }
 
     /// The SDK configuration (region, credentials, endpoint) for other clients.

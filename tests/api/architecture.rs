@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const SHARED_STACK: &[&[&str]] = &[
     &["error", "ids", "clock", "config"],
     &["validate", "aws", "telemetry"],
-    &["secrets"],
+    &["secrets", "sealing"],
     &["store", "auth"],
     &["http", "state"],
     &["events", "limits"],

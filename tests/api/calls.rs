@@ -348,3 +348,35 @@ async fn every_session_endpoint_makes_the_documented_dynamodb_calls() {
     row!(app, log: users_sessions_end_all::handle, Call::new("DELETE", "/v1/users/{id}/sessions").param("id", &caller_id).bearer(&admin)
         => 200, ["BatchGetItem", "GetItem", "Query", "TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn every_second_factor_endpoint_makes_the_documented_dynamodb_calls() {
+    let (counting, log) = TestApp::spawn_counting().await;
+    // Each step a TOTP step later than the one before: a code is accepted once.
+    let start = ferrite_tests::mfa::step_clock(5);
+    let app = counting.at(start);
+    let (caller, _) = app.user("mfa-calls@example.com", None).await;
+    let begun = row!(app, log: users_me_mfa_totp::handle, Call::new("POST", "/v1/users/me/mfa/totp").json(&json!({})).bearer(&caller)
+        => 201, ["BatchGetItem", "TransactWriteItems"]);
+    let secret = begun.body["secret"].as_str().expect("secret").to_owned();
+    let code = |clock: shared::clock::Clock| ferrite_tests::mfa::code_at(&secret, clock.now());
+    row!(app, log: users_me_mfa_totp_confirm::handle, Call::new("POST", "/v1/users/me/mfa/totp/confirm").json(&json!({"code": code(start)})).bearer(&caller)
+        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems", "TransactWriteItems"]);
+    let login = json!({"email": "mfa-calls@example.com", "password": PASSWORD});
+    let challenged = row!(app, log, "POST /v1/auth/login (second factor on)": auth_login::handle, Call::new("POST", "/v1/auth/login").json(&login)
+        => 401, ["TransactWriteItems", "GetItem", "GetItem", "TransactWriteItems"]);
+    let challenge = challenged.body["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_owned();
+    let next = app.at(ferrite_tests::mfa::later(start, 30));
+    let verified = row!(next, log: auth_mfa_verify::handle, Call::new("POST", "/v1/auth/mfa/verify").json(&json!({"challenge": challenge, "code": code(ferrite_tests::mfa::later(start, 30))}))
+        => 200, ["GetItem", "GetItem", "TransactWriteItems", "GetItem", "Query", "TransactWriteItems"]);
+    let token = verified.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let after = app.at(ferrite_tests::mfa::later(start, 60));
+    row!(after, log: users_me_mfa_totp_delete::handle, Call::new("DELETE", "/v1/users/me/mfa/totp").json(&json!({"code": code(ferrite_tests::mfa::later(start, 60))})).bearer(&token)
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems", "TransactWriteItems"]);
+}

@@ -216,3 +216,40 @@ async fn a_rule_delivers_only_to_the_queue_whose_policy_names_it() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_function_without_its_kms_action_cannot_open_second_factors() {
+    let start = ferrite_tests::mfa::step_clock(5);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("sealed@example.com", None).await;
+    let (secret, _) = ferrite_tests::mfa::enrol(&app, &token).await;
+    let login = app
+        .call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": "sealed@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let challenge = login.body["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_owned();
+    app.with_template(&template_without("AuthMfaVerifyFunction", "kms:Decrypt"))
+        .await;
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .finish();
+    let code = ferrite_tests::mfa::code_at(&secret, ferrite_tests::mfa::later(start, 30).now());
+    let refused = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        ferrite_tests::mfa::verify(&app, &challenge, "code", &code).await
+    };
+    assert_eq!((refused.status, refused.code()), (500, "INTERNAL_ERROR"));
+    let log = log.text();
+    assert!(
+        log.contains("AuthMfaVerifyFunction is not authorized to perform: kms:Decrypt"),
+        "the log names the denial: {log}"
+    );
+}

@@ -117,7 +117,10 @@ async fn a_key_is_provisioned_from_the_template_and_used_only_as_its_key_policy_
         .send()
         .await
         .expect("the opener may decrypt");
-    assert_eq!(decrypted.plaintext.expect("plaintext").as_ref(), b"a secret");
+    assert_eq!(
+        decrypted.plaintext.expect("plaintext").as_ref(),
+        b"a secret"
+    );
 
     // Each only what its own policy allows…
     let refused = sealing

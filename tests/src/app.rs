@@ -211,6 +211,16 @@ impl TestApp {
             cursors,
             base.store.clock(),
         );
+        // Only the functions the template gives the second factors' key (MFA_KEY_ARN) seal
+        // and open them, signing as their role (the local IAM holds them to their kms: actions).
+        if crate::world::seals_factors(function) {
+            let key = std::env::var("MFA_KEY_ARN")
+                .expect("MFA_KEY_ARN: the stack `make test` starts provisions the key");
+            state.set_sealer(Some(shared::sealing::Sealer::on_first_use(
+                state.sdk_config().clone(),
+                key,
+            )));
+        }
         let state: &'static State = Box::leak(Box::new(state));
         self.as_role
             .lock()

@@ -49,6 +49,22 @@ pub(super) fn expand(template: &std::path::Path) -> Template {
 pub(super) fn placeholder_ctx() -> Context {
     let mut ctx = Context::local("test", infra::LOCAL_REGION);
     ctx.resolve_unprovisioned(template());
+    // The stack's KMS keys: as `make test`'s stack provisioned them (`<LOGICAL_ID>_ARN`), or a
+    // key ARN of the right shape.
+    for key in template().resources_of("AWS::KMS::Key") {
+        let arn = std::env::var(format!(
+            "{}_ARN",
+            infra::stack::screaming_snake(key.logical_id)
+        ))
+        .unwrap_or_else(|_| {
+            format!(
+                "arn:aws:kms:{}:{}:key/{}",
+                ctx.region, ctx.account_id, key.logical_id
+            )
+        });
+        ctx.attributes
+            .insert(format!("{}.Arn", key.logical_id), arn);
+    }
     for (name, definition) in template().parameters() {
         if definition.get("Default").is_none() {
             let from_stack = std::env::var(format!(
@@ -118,6 +134,18 @@ pub(super) async fn register_roles(
         ctx.attributes
             .insert(format!("{}.QueueName", queue.logical_id), name);
     }
+    // The stack's KMS keys, as `make test`'s stack provisioned them (`<LOGICAL_ID>_ARN`).
+    for key in template().resources_of("AWS::KMS::Key") {
+        let variable = format!("{}_ARN", infra::stack::screaming_snake(key.logical_id));
+        if let Ok(arn) = std::env::var(variable) {
+            ctx.attributes
+                .insert(format!("{}.Arn", key.logical_id), arn.clone());
+            ctx.refs.insert(
+                key.logical_id.to_owned(),
+                arn.rsplit('/').next().unwrap_or_default().to_owned(),
+            );
+        }
+    }
     infra::stack::resolve_log_groups(template(), &mut ctx).expect("the log groups resolve");
     infra::stack::resolve_event_buses(template(), &mut ctx).expect("the event buses resolve");
     let principals = iam::principals(&infra::workspace_root(), expanded, &ctx, table)
@@ -126,6 +154,21 @@ pub(super) async fn register_roles(
         .await
         .expect("the local endpoint takes the roles");
     principals
+}
+
+/// Whether the template gives `function` (a logical id) the key that seals second factors
+/// (`MFA_KEY_ARN`).
+pub(super) fn seals_factors(function: &str) -> bool {
+    template()
+        .resources()
+        .find(|r| r.logical_id == function)
+        .and_then(|r| {
+            r.properties
+                .get("Environment")?
+                .get("Variables")?
+                .get("MFA_KEY_ARN")
+        })
+        .is_some()
 }
 
 /// Whether the template gives `function` (a logical id) the page-cursor key

@@ -47,7 +47,7 @@ pub(super) fn auth() -> Vec<Route> {
             path: "/v1/auth/login",
             id: "login",
             tag: "auth",
-            summary: "Sign in with email and password",
+            summary: "Sign in with email and password (an account with a second factor answers 401 MFA_REQUIRED with a `challenge`: finish at /v1/auth/mfa/verify)",
             auth: Auth::None,
             store: true,
             body: body::<auth_login::Login>(),
@@ -145,6 +145,19 @@ pub(super) fn auth() -> Vec<Route> {
             params: vec![],
             ok: vec![(202, "Accepted", None)],
             errors: &[409, 429],
+        },
+        Route {
+            method: Post,
+            path: "/v1/auth/mfa/verify",
+            id: "verifySignIn",
+            tag: "auth",
+            summary: "Finish a sign-in that answered MFA_REQUIRED: its challenge and a code (or a recovery code) give the tokens",
+            auth: Auth::None,
+            store: true,
+            body: body::<auth_mfa_verify::VerifySignIn>(),
+            params: vec![],
+            ok: vec![(200, "Signed in (`amr` pwd, otp)", json::<Session>())],
+            errors: &[401, 422, 429],
         },
     ]
 }

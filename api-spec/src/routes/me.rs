@@ -1,3 +1,4 @@
+use shared::accounts::mfa::{Enrolment, RecoveryCodes};
 use shared::accounts::{Ended, SessionView};
 use shared::ids::SessionId;
 
@@ -152,6 +153,49 @@ pub(super) fn me() -> Vec<Route> {
             params: vec![],
             ok: vec![(200, "How many sessions ended", json::<Ended>())],
             errors: &[409],
+        },
+        Route {
+            method: Post,
+            path: "/v1/users/me/mfa/totp",
+            id: "beginTotp",
+            tag: "me",
+            summary: "Set up an authenticator app: a new secret, in force once confirmed (a recent sign-in or the password)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<users_me_mfa_totp::BeginTotp>(),
+            params: vec![],
+            ok: vec![(
+                201,
+                "The secret and its otpauth:// URI",
+                json::<Enrolment>(),
+            )],
+            errors: &[409, 422, 429],
+        },
+        Route {
+            method: Post,
+            path: "/v1/users/me/mfa/totp/confirm",
+            id: "confirmTotp",
+            tag: "me",
+            summary: "Put the authenticator app in force with a valid code; the recovery codes are shown this once",
+            auth: Auth::Required,
+            store: true,
+            body: body::<users_me_mfa_totp_confirm::ConfirmTotp>(),
+            params: vec![],
+            ok: vec![(200, "In force; the recovery codes", json::<RecoveryCodes>())],
+            errors: &[409, 422, 429],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/users/me/mfa/totp",
+            id: "disableTotp",
+            tag: "me",
+            summary: "Remove the authenticator app (a recent sign-in or the password, and a code or a recovery code)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<users_me_mfa_totp_delete::DisableTotp>(),
+            params: vec![],
+            ok: vec![(204, "Removed: the password alone signs in again", None)],
+            errors: &[409, 422, 429],
         },
     ]
 }

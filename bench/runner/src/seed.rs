@@ -69,6 +69,8 @@ pub(crate) async fn seed(env: &BTreeMap<String, String>) -> Result<Seeded> {
             .map_err(|e| anyhow!("{e}"))?
             .ok_or_else(|| anyhow!("user"))?,
         session_id: String::new(),
+        authenticated_at: None,
+        second_factor_at: None,
     };
     // One page and one more of each listing: the first page ends with a cursor.
     let one_more_than_a_page = usize::from(PageRequest::DEFAULT_LIMIT) + 1;

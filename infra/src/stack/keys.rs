@@ -7,11 +7,13 @@ use anyhow::{Context as _, Result, anyhow};
 
 use crate::template::{Context, Template};
 
-/// Creates (or finds) the template's keys and aliases on the endpoint of `sdk`.
+/// Creates (or finds) the template's keys and aliases on the endpoint of `sdk`; each key's ARN
+/// is `<LOGICAL_ID>_ARN` in `env`.
 pub async fn provision_keys(
     template: &Template,
     ctx: &mut Context,
     sdk: &aws_config::SdkConfig,
+    env: &mut std::collections::BTreeMap<String, String>,
     report: &mut dyn FnMut(String),
 ) -> Result<()> {
     let kms = aws_sdk_kms::Client::new(sdk);
@@ -59,6 +61,10 @@ pub async fn provision_keys(
             .ok_or_else(|| anyhow!("KMS key {} has no ARN", resource.logical_id))?
             .to_owned();
         report(format!("key    {arn}  ({})", resource.logical_id));
+        env.insert(
+            format!("{}_ARN", super::screaming_snake(resource.logical_id)),
+            arn.clone(),
+        );
         ctx.attributes
             .insert(format!("{}.Arn", resource.logical_id), arn);
         ctx.attributes.insert(

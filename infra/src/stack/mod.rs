@@ -160,7 +160,7 @@ pub async fn provision_all(
             queue.url,
         );
     }
-    keys::provision_keys(template, ctx, &sdk, report).await?;
+    keys::provision_keys(template, ctx, &sdk, &mut env, report).await?;
     secrets::provision_configuration_sets(template, ctx, &sdk, report).await?;
     secrets::provision_generated_secrets(template, ctx, &sdk, &mut env, report).await?;
     resolve_log_groups(template, ctx)?;

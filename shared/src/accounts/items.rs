@@ -98,6 +98,10 @@ pub struct UserItem {
     /// made before devices were remembered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_devices: Option<BTreeMap<String, i64>>,
+    /// The second factors in force: factor (`totp`) → since when. `None` or empty: the
+    /// password alone signs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<BTreeMap<String, String>>,
 }
 
 crate::store::attributes! { UserItem in user_attributes {
@@ -111,6 +115,7 @@ crate::store::attributes! { UserItem in user_attributes {
     UPDATED_AT: String = updated_at,
     SESSION_EPOCH: u64 = session_epoch,
     KNOWN_DEVICES: BTreeMap<String, i64> = known_devices,
+    MFA: BTreeMap<String, String> = mfa,
     PROPERTY_COUNT: u64 = property_count,
     ACTIVE_LEASE_COUNT: u64 = active_lease_count,
     PUBLISHED_POST_COUNT: i64 = published_post_count,
@@ -125,6 +130,11 @@ crate::store::attributes! { UserItem in user_attributes {
 impl UserItem {
     pub fn key(&self) -> Key {
         Key::user(self.id)
+    }
+
+    /// Whether signing in needs the second factor `factor` (`totp`).
+    pub fn has_factor(&self, factor: &str) -> bool {
+        self.mfa.as_ref().is_some_and(|m| m.contains_key(factor))
     }
 
     /// The hash of the newest link of `purpose`.
@@ -172,6 +182,8 @@ pub struct UserView {
     pub updated_at: String,
     /// Optimistic-locking version; also the `ETag`.
     pub version: u64,
+    /// The second factors signing in needs (`totp`); empty: the password alone.
+    pub mfa: Vec<String>,
 }
 
 impl From<&UserItem> for UserView {
@@ -186,6 +198,7 @@ impl From<&UserItem> for UserView {
             created_at: user.created_at.clone(),
             updated_at: user.updated_at.clone(),
             version: user.version,
+            mfa: user.mfa.iter().flat_map(|m| m.keys().cloned()).collect(),
         }
     }
 }
@@ -221,12 +234,25 @@ pub struct SessionItem {
     /// The network it was last used from (sign-in or refresh): a /24 or /48, never the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// When its user signed in (epoch seconds): "recent authentication" is measured from it.
+    /// Refreshing never moves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated_at: Option<i64>,
+    /// When a second factor was last given in this session (its sign-in, or a code sent with
+    /// a request). Refreshing never moves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor_at: Option<i64>,
+    /// How it signed in (RFC 8176): `pwd`, `otp`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 crate::store::attributes! { SessionItem in session_attributes {
     EPOCH: u64 = epoch,
     LAST_REFRESHED_AT: String = last_refreshed_at,
     NETWORK: String = network,
+    SECOND_FACTOR_AT: i64 = second_factor_at,
+    AMR: Vec<String> = amr,
 } }
 
 impl SessionItem {

@@ -27,6 +27,7 @@ pub mod counts;
 pub mod devices;
 mod email_change;
 pub mod items;
+pub mod mfa;
 mod principal;
 mod profile;
 mod recovery;

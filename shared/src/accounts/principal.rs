@@ -25,6 +25,10 @@ use crate::state::State;
 pub struct Principal {
     pub user: UserItem,
     pub session_id: String,
+    /// When this session signed in (epoch seconds; `None` for sessions older than the record).
+    pub authenticated_at: Option<i64>,
+    /// When this session last gave a second factor.
+    pub second_factor_at: Option<i64>,
 }
 
 impl Principal {
@@ -100,6 +104,8 @@ pub async fn authenticate(state: &State, req: &Request) -> Result<Principal, Api
     Ok(Principal {
         user,
         session_id: session.session_id,
+        authenticated_at: session.authenticated_at,
+        second_factor_at: session.second_factor_at,
     })
 }
 

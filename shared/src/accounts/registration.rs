@@ -102,6 +102,7 @@ async fn create_account(
             client.fingerprint(),
             state.clock.unix_seconds(),
         )])),
+        mfa: None,
     };
     let claim_key = Key::email(&input.email);
     let event = Event::about_user(
@@ -135,7 +136,7 @@ async fn create_account(
         return register_silently(state, &input.email, writes, event).await;
     }
 
-    let (session_writes, tokens, _) = new_session(state, &user, client).await?;
+    let (session_writes, tokens, _) = new_session(state, &user, client, &["pwd"]).await?;
     writes.extend(session_writes);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await.map_err(|error| match error {

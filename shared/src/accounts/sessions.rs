@@ -31,6 +31,7 @@ pub(super) async fn new_session(
     state: &State,
     user: &UserItem,
     client: &Client,
+    amr: &[&str],
 ) -> Result<(Vec<TransactWriteItem>, TokenPair, String), ApiError> {
     let store = &state.store;
     let session_id = crate::ids::new_id();
@@ -50,6 +51,9 @@ pub(super) async fn new_session(
             last_refreshed_at: None,
             user_agent: client.user_agent.clone(),
             network: client.network(),
+            authenticated_at: Some(state.clock.unix_seconds()),
+            second_factor_at: amr.contains(&"otp").then(|| state.clock.unix_seconds()),
+            amr: amr.iter().map(|&m| m.to_owned()).collect(),
         })?,
         store.put_new_op(&RefreshItem {
             pk: refresh_key.pk,
@@ -61,7 +65,7 @@ pub(super) async fn new_session(
             expires_at,
         })?,
     ];
-    let access = mint_access(state, user, &session_id).await?;
+    let access = mint_access(state, user, &session_id, amr).await?;
     Ok((
         writes,
         TokenPair {
@@ -74,13 +78,19 @@ pub(super) async fn new_session(
     ))
 }
 
-async fn mint_access(state: &State, user: &UserItem, session_id: &str) -> Result<String, ApiError> {
-    jwt::mint(
+async fn mint_access(
+    state: &State,
+    user: &UserItem,
+    session_id: &str,
+    amr: &[&str],
+) -> Result<String, ApiError> {
+    jwt::mint_with(
         state.auth.signer().await?,
         &state.auth.tokens,
         &user.id.to_string(),
         &user.roles,
         session_id,
+        amr,
         state.clock.unix_seconds(),
     )
     .map_err(ApiError::internal)
@@ -101,6 +111,7 @@ pub async fn login(
         Ok(_) => Some("ok"),
         Err(ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }) => Some("failed"),
         Err(ApiError::TooManyRequests { .. }) => Some("throttled"),
+        Err(ApiError::MfaRequired { .. }) => Some("second_factor"),
         Err(_) => None,
     };
     if let Some(outcome) = outcome {
@@ -180,13 +191,7 @@ async fn sign_in(
         });
     }
 
-    let (mut writes, tokens, session_id) = new_session(state, &user, client).await?;
-    writes.extend(evictions(state, user.id).await?);
-    writes.push(give_back(store, account_counter)?);
-    writes.push(give_back(store, ip_counter)?);
     let mut user = user;
-    // One update of the account at most (a transaction names an item once): a new hash, the
-    // device map, or both.
     let mut account = None;
     if rehash {
         // Parameters changed since this hash was made: store one with the current parameters.
@@ -200,6 +205,34 @@ async fn sign_in(
         user.password_hash = new_hash;
         user.version += 1;
     }
+    let given_back = vec![
+        give_back(store, account_counter)?,
+        give_back(store, ip_counter)?,
+    ];
+    if user.has_factor(super::mfa::TOTP) {
+        // The password was right: the second factor decides (`POST /auth/mfa/verify`).
+        return Err(super::mfa::challenge(state, &user, client, given_back, account).await?);
+    }
+    complete_sign_in(state, user, client, &["pwd"], given_back, account).await
+}
+
+/// The end of every sign-in, once each factor it needs was given: the new session (the oldest
+/// ended past the cap), the device's sighting, the event, and `writes` (attempts given back, a
+/// challenge spent), in one transaction. `account` is an update of the user item the caller
+/// needs (one per transaction: the device map joins it).
+pub(super) async fn complete_sign_in(
+    state: &State,
+    mut user: UserItem,
+    client: &Client,
+    amr: &[&str],
+    mut writes: Vec<TransactWriteItem>,
+    mut account: Option<Update>,
+) -> Result<Session, ApiError> {
+    let store = &state.store;
+    let now = state.clock.unix_seconds();
+    let (session_writes, tokens, session_id) = new_session(state, &user, client, amr).await?;
+    writes.extend(session_writes);
+    writes.extend(evictions(state, user.id).await?);
     let sighting = Sighting::of(&user, client, now);
     if sighting.writes() {
         // Never an update that would make an account deleted meanwhile exist again.
@@ -209,9 +242,12 @@ async fn sign_in(
     if let Some(update) = account {
         writes.push(update.into_transact(store)?);
     }
-    let event = sign_in_event(state, &user, client, &session_id, &sighting);
+    let event = sign_in_event(state, &user, client, &session_id, &sighting).change("amr", (), amr);
     writes.push(outbox_put(store, event)?);
     store.transact(writes).await?;
+    if let Some(known) = &mut user.known_devices {
+        known.insert(client.fingerprint(), now);
+    }
     Ok(Session {
         user: UserView::from(&user),
         tokens,
@@ -327,7 +363,9 @@ pub async fn refresh(
     ];
     // Minted before the rotation is written: a signing key that cannot be read must not cost
     // the client its session.
-    let access = mint_access(state, &user, &item.session_id).await?;
+    let amr: Vec<&str> = session.amr.iter().map(String::as_str).collect();
+    let amr = if amr.is_empty() { vec!["pwd"] } else { amr };
+    let access = mint_access(state, &user, &item.session_id, &amr).await?;
     store.transact(writes).await.map_err(|error| match error {
         // A concurrent refresh of the same token won, or the session was revoked meanwhile.
         StoreError::ConditionFailed { .. } => invalid_refresh(),

@@ -26,6 +26,9 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// How the user signed in (RFC 8176): `pwd`, and `otp` after a second factor.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Who issues tokens and for whom (`JWT_ISSUER`, `JWT_AUDIENCE`).
@@ -53,6 +56,19 @@ pub fn mint(
     sid: &str,
     now: i64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
+    mint_with(key, settings, sub, roles, sid, &["pwd"], now)
+}
+
+/// Mints an access token whose `amr` says how its session signed in.
+pub fn mint_with(
+    key: &SigningKey,
+    settings: &TokenSettings,
+    sub: &str,
+    roles: &[Role],
+    sid: &str,
+    amr: &[&str],
+    now: i64,
+) -> Result<String, jsonwebtoken::errors::Error> {
     super::crypto::install();
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid().to_owned());
@@ -66,6 +82,7 @@ pub fn mint(
         iss: settings.issuer.clone(),
         aud: settings.audience.clone(),
         jti: crate::ids::new_id(),
+        amr: amr.iter().map(|&m| m.to_owned()).collect(),
     };
     jsonwebtoken::encode(&header, &claims, key.encoding_key())
 }
@@ -231,6 +248,7 @@ mod tests {
             iss: "ferrite".into(),
             aud: "ferrite-api".into(),
             jti: "j".into(),
+            amr: vec![],
         };
         // Signed by hand: Ferrite's crypto provider refuses to produce HS256 at all.
         let b64 = |bytes: &[u8]| {

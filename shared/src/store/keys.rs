@@ -16,6 +16,8 @@
 //! | user (with its known devices, a map by fingerprint) | `USER#<userId>` | `PROFILE` | `gsi1`: `USERS` / `<userId>`; `gsi2`: `USERS#<status>` / `<userId>` | get a user: GetItem (with a session: BatchGetItem); list users newest first: Query `gsi1`; by status: Query `gsi2` | accounts |
 //! | email claim | `EMAIL#<address>` | `EMAIL` | – | who owns an address: GetItem; uniqueness: written with the user under `attribute_not_exists(pk)` | accounts |
 //! | session (with its User-Agent and network) | `USER#<userId>` | `SESSION#<sessionId>` | – | check one: BatchGetItem with the user; a user's sessions, newest first (the listing, ending them): Query `begins_with(sk, SESSION#)` | accounts |
+//! | second factor (TOTP: its secret sealed with KMS, the last step used, recovery-code hashes) | `USER#<userId>` | `MFA#TOTP` | – | enrol, confirm, check, remove: GetItem, conditional writes in a transaction | accounts (`mfa`) |
+//! | sign-in challenge | `MFACHALLENGE#<sha256>` | `MFACHALLENGE` | – | the second step of a sign-in: GetItem, deleted under `attribute_exists` in the transaction that makes the session (5-minute TTL) | accounts (`mfa`) |
 //! | refresh token | `REFRESH#<sha256>` | `REFRESH` | – | refresh: GetItem; rotation: conditional update in a transaction | accounts |
 //! | one-time token | `TOKEN#<sha256>` | `TOKEN` | – | verify / reset links: GetItem, consumed in a transaction | accounts |
 //! | throttle counter | `THROTTLE#<scope>#<subject>` | `<windowStart>` | – | one window's count: conditional UpdateItem (`login-account`, `login-ip`, `register-ip`, mail budgets) | accounts |

@@ -318,7 +318,87 @@ impl From<DisplayName> for String {
     }
 }
 
+/// A code of an authenticator app: six digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpCode(String);
+
+impl OtpCode {
+    pub const PATTERN: &'static str = "^[0-9]{6}$";
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for OtpCode {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        if raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(raw))
+        } else {
+            Err(Invalid("must be the 6 digits the authenticator app shows"))
+        }
+    }
+    fn schema() -> Schema {
+        text_schema(6, 6, "The 6-digit code the authenticator app shows now.")
+            .pattern(Some(Self::PATTERN))
+            .examples(["492039"])
+            .into()
+    }
+}
+
+impl fmt::Debug for OtpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpCode([redacted])")
+    }
+}
+
+/// A recovery code as issued (`abcd-efgh-jkmn-pqrs`); case, spaces and dashes do not matter.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCode(String);
+
+impl RecoveryCode {
+    pub const MAX_CHARS: usize = 32;
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for RecoveryCode {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        let significant = raw.chars().filter(char::is_ascii_alphanumeric).count();
+        if raw.chars().count() > Self::MAX_CHARS {
+            Err(Invalid("must be at most 32 characters"))
+        } else if significant != 16 {
+            Err(Invalid(
+                "must be one of the recovery codes as issued (16 letters and digits)",
+            ))
+        } else {
+            Ok(Self(raw))
+        }
+    }
+    fn schema() -> Schema {
+        text_schema(
+            16,
+            Self::MAX_CHARS,
+            "A recovery code as issued; each works once.",
+        )
+        .examples(["k3mf-9tqa-vx2h-c7pe"])
+        .into()
+    }
+}
+
+impl fmt::Debug for RecoveryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecoveryCode([redacted])")
+    }
+}
+
 request_value!(
+    OtpCode,
+    RecoveryCode,
     Email,
     SignInEmail,
     SignInPassword,

@@ -69,6 +69,9 @@ async fn many_sessions(app: &TestApp, user: &str, count: usize) -> Vec<String> {
                 last_refreshed_at: None,
                 user_agent: None,
                 network: None,
+                authenticated_at: None,
+                second_factor_at: None,
+                amr: Vec::new(),
             })
             .await
             .expect("session");

@@ -5,6 +5,7 @@ mod admin;
 mod devices;
 mod email_change;
 mod keys_on_first_use;
+mod mfa;
 mod own_account;
 mod registration;
 mod rotation;

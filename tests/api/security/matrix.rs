@@ -314,6 +314,26 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             Call::new("DELETE", "/v1/users/{id}/sessions").param("id", &owner_id),
             [401, 403, 403, 403, 0],
         ),
+        // Each caller signed in moments ago (a recent sign-in): a pending enrolment each.
+        (
+            Call::new("POST", "/v1/users/me/mfa/totp").json(&json!({})),
+            [401, 201, 201, 201, 201],
+        ),
+        // A wrong code for each caller's own pending enrolment.
+        (
+            Call::new("POST", "/v1/users/me/mfa/totp/confirm").json(&json!({"code": "000000"})),
+            [401, 422, 422, 422, 422],
+        ),
+        (
+            Call::new("DELETE", "/v1/users/me/mfa/totp").json(&json!({"code": "000000"})),
+            [401, 409, 409, 409, 409],
+        ),
+        // A challenge is the only credential: a bearer token changes nothing.
+        (
+            Call::new("POST", "/v1/auth/mfa/verify")
+                .json(&json!({"challenge": "forged", "code": "000000"})),
+            [401; 5],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

@@ -1,0 +1,335 @@
+//! Second factors: setting up an authenticator app, signing in with a code or a recovery code,
+//! replays, clock skew, budgets, concurrency, recent authentication, and removing it.
+
+use base64::Engine as _;
+use ferrite_tests::mfa::{code_at, confirm, enrol, later, step_clock, verify};
+use ferrite_tests::{Call, PASSWORD, TestApp, TestResponse};
+use serde_json::{Value, json};
+
+use super::me;
+
+async fn login(app: &TestApp, email: &str) -> TestResponse {
+    app.call(
+        auth_login::handle,
+        Call::new("POST", "/v1/auth/login").json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await
+}
+
+/// The challenge of a sign-in that needs the second factor.
+async fn challenge(app: &TestApp, email: &str) -> String {
+    let answer = login(app, email).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (401, "MFA_REQUIRED"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.get("accessToken").is_none());
+    answer.body["challenge"]
+        .as_str()
+        .expect("a challenge")
+        .to_owned()
+}
+
+/// The claims of an access token (its payload, not verified: the API verified it).
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+async fn disable(app: &TestApp, token: &str, body: &Value) -> TestResponse {
+    app.call(
+        users_me_mfa_totp_delete::handle,
+        Call::new("DELETE", "/v1/users/me/mfa/totp")
+            .json(body)
+            .bearer(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_authenticator_app_is_set_up_confirmed_and_then_asked_for_at_every_sign_in() {
+    let start = step_clock(5);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, id) = app.user("totp@example.com", None).await;
+
+    let begun = app
+        .call(
+            users_me_mfa_totp::handle,
+            Call::new("POST", "/v1/users/me/mfa/totp")
+                .json(&json!({}))
+                .bearer(&token),
+        )
+        .await;
+    assert_eq!(begun.status, 201, "{}", begun.body);
+    let secret = begun.body["secret"].as_str().expect("secret").to_owned();
+    let uri = begun.body["otpauthUri"].as_str().expect("uri");
+    assert!(
+        uri.starts_with("otpauth://totp/Ferrite:totp%40example.com?secret="),
+        "{uri}"
+    );
+    assert!(
+        uri.contains(&secret) && uri.contains("issuer=Ferrite"),
+        "{uri}"
+    );
+    // Pending: the password alone still signs in, and the account says no factor is on.
+    assert_eq!(login(&app, "totp@example.com").await.status, 200);
+    assert_eq!(me(&app, &token).await.body["mfa"], json!([]));
+
+    // The table holds the secret only sealed by KMS.
+    let stored = app
+        .client()
+        .get_item()
+        .table_name(&app.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("MFA#TOTP".into()),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the factor's item");
+    assert!(!format!("{stored:?}").contains(&secret));
+
+    let wrong = confirm(&app, &token, "000000").await;
+    assert_eq!(
+        (wrong.status, wrong.body["errors"][0]["field"].as_str()),
+        (422, Some("code"))
+    );
+    let confirmed = confirm(&app, &token, &code_at(&secret, start.now())).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let codes: Vec<&str> = confirmed.body["recoveryCodes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 19 && c.matches('-').count() == 3),
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        10
+    );
+    assert_eq!(me(&app, &token).await.body["mfa"], json!(["totp"]));
+    assert!(app.last_event("user.mfa_enabled").await.is_some());
+    let again = confirm(&app, &token, &code_at(&secret, start.now())).await;
+    assert_eq!((again.status, again.code()), (409, "MFA_ALREADY_ENABLED"));
+
+    // Signing in now asks for the second factor.
+    let pending = challenge(&app, "totp@example.com").await;
+    // The code the enrolment used is spent: no replay within its window.
+    let replayed = verify(&app, &pending, "code", &code_at(&secret, start.now())).await;
+    assert_eq!(replayed.status, 422, "{}", replayed.body);
+    // The next step's code (one step of clock skew ahead is accepted).
+    let signed_in = verify(
+        &app,
+        &pending,
+        "code",
+        &code_at(&secret, later(start, 30).now()),
+    )
+    .await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let access = signed_in.body["accessToken"].as_str().expect("token");
+    assert_eq!(claims(access)["amr"], json!(["pwd", "otp"]));
+    assert_eq!(me(&app, access).await.status, 200);
+    // A challenge signs in once.
+    let spent = verify(
+        &app,
+        &pending,
+        "code",
+        &code_at(&secret, later(start, 60).now()),
+    )
+    .await;
+    assert_eq!((spent.status, spent.code()), (401, "INVALID_CHALLENGE"));
+    assert_eq!(verify(&app, "made-up", "code", "123456").await.status, 401);
+}
+
+#[tokio::test]
+async fn codes_two_steps_away_are_refused_and_one_step_either_side_is_accepted() {
+    let start = step_clock(8);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("skew@example.com", None).await;
+    let (secret, _) = enrol(&app, &token).await;
+    // The app is at start + 90 s (three steps on); codes of +60 (one behind) and +120 (one
+    // ahead) work, +30 and +150 do not.
+    let now = app.at(later(start, 90));
+    for (offset, works) in [(30, false), (150, false), (60, true), (120, true)] {
+        let pending = challenge(&now, "skew@example.com").await;
+        let answer = verify(
+            &now,
+            &pending,
+            "code",
+            &code_at(&secret, later(start, offset).now()),
+        )
+        .await;
+        assert_eq!(
+            answer.status == 200,
+            works,
+            "a code of start + {offset} s: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once() {
+    let start = step_clock(5);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("recover@example.com", None).await;
+    let (_, codes) = enrol(&app, &token).await;
+    let first = challenge(&app, "recover@example.com").await;
+    // Written as a person types it: upper case, spaces instead of dashes.
+    let typed = codes[3].to_uppercase().replace('-', " ");
+    let signed_in = verify(&app, &first, "recoveryCode", &typed).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let second = challenge(&app, "recover@example.com").await;
+    let reused = verify(&app, &second, "recoveryCode", &codes[3]).await;
+    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert_eq!(
+        verify(&app, &second, "recoveryCode", &codes[4])
+            .await
+            .status,
+        200
+    );
+    let both = app
+        .call(
+            auth_mfa_verify::handle,
+            Call::new("POST", "/v1/auth/mfa/verify")
+                .json(&json!({"challenge": "x", "code": "123456", "recoveryCode": codes[5]})),
+        )
+        .await;
+    assert_eq!(both.status, 422, "exactly one of code and recoveryCode");
+}
+
+#[tokio::test]
+async fn the_same_code_sent_twice_at_once_signs_in_once() {
+    let start = step_clock(5);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("twice@example.com", None).await;
+    let (secret, _) = enrol(&app, &token).await;
+    let code = code_at(&secret, later(start, 30).now());
+    let mut calls = Vec::new();
+    for _ in 0..2 {
+        let pending = challenge(&app, "twice@example.com").await;
+        calls.push(
+            Call::new("POST", "/v1/auth/mfa/verify")
+                .json(&json!({"challenge": pending, "code": code})),
+        );
+    }
+    let statuses = app.statuses_at_once(auth_mfa_verify::handle, calls).await;
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 401, 422].contains(s)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_are_budgeted_per_account_like_wrong_passwords() {
+    let start = step_clock(5);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("budget@example.com", None).await;
+    let (secret, _) = enrol(&app, &token).await;
+    let pending = challenge(&app, "budget@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(verify(&app, &pending, "code", "000000").await.status, 422);
+    }
+    let refused = verify(
+        &app,
+        &pending,
+        "code",
+        &code_at(&secret, later(start, 30).now()),
+    )
+    .await;
+    assert_eq!((refused.status, refused.code()), (429, "RATE_LIMITED"));
+    assert!(refused.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn removing_the_app_needs_a_recent_sign_in_or_the_password_and_a_second_factor() {
+    // Signed in twelve minutes ago (its token still valid for three).
+    let start = step_clock(12);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("remove@example.com", None).await;
+    let (secret, codes) = enrol(&app, &token).await;
+    let now = app.at(later(start, 11 * 60));
+    let code = code_at(&secret, later(start, 11 * 60).now());
+    let stale = disable(&now, &token, &json!({"code": code})).await;
+    assert_eq!(
+        (stale.status, stale.code()),
+        (401, "REAUTHENTICATION_REQUIRED")
+    );
+    let wrong_password = disable(
+        &now,
+        &token,
+        &json!({"code": code, "password": "not it at all"}),
+    )
+    .await;
+    assert_eq!(wrong_password.status, 422, "{}", wrong_password.body);
+    let wrong_code = disable(
+        &now,
+        &token,
+        &json!({"code": "000000", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(wrong_code.status, 422, "{}", wrong_code.body);
+    assert_eq!(me(&now, &token).await.body["mfa"], json!(["totp"]));
+    let removed = disable(
+        &now,
+        &token,
+        &json!({"recoveryCode": codes[0], "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    assert_eq!(me(&now, &token).await.body["mfa"], json!([]));
+    assert!(now.last_event("user.mfa_disabled").await.is_some());
+    // The password alone signs in again.
+    assert_eq!(login(&now, "remove@example.com").await.status, 200);
+}
+
+#[tokio::test]
+async fn setting_up_an_app_needs_a_recent_sign_in_or_the_password() {
+    let start = step_clock(12);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("setup@example.com", None).await;
+    let now = app.at(later(start, 11 * 60));
+    let begin = |body: Value| {
+        let (now, token) = (&now, token.clone());
+        async move {
+            now.call(
+                users_me_mfa_totp::handle,
+                Call::new("POST", "/v1/users/me/mfa/totp")
+                    .json(&body)
+                    .bearer(&token),
+            )
+            .await
+        }
+    };
+    let stale = begin(json!({})).await;
+    assert_eq!(
+        (stale.status, stale.code()),
+        (401, "REAUTHENTICATION_REQUIRED")
+    );
+    assert_eq!(begin(json!({"password": PASSWORD})).await.status, 201);
+}
