@@ -43,6 +43,16 @@ impl Context {
                 .entry(resource.logical_id.to_owned())
                 .or_insert_with(|| resource.logical_id.to_owned());
         }
+        // A KMS key's ARN is named by its id: a key ARN of the right shape.
+        for key in template.resources_of("AWS::KMS::Key") {
+            let arn = format!(
+                "arn:aws:kms:{}:{}:key/{}",
+                self.region, self.account_id, key.logical_id
+            );
+            self.attributes
+                .entry(format!("{}.Arn", key.logical_id))
+                .or_insert(arn);
+        }
     }
 
     pub fn local(stack_name: &str, region: &str) -> Self {

@@ -29,10 +29,22 @@ fn root() -> PathBuf {
 }
 
 /// `cargo metadata` of the workspace (offline), with `extra` arguments.
+/// The packages of this machine's platform only (`--filter-platform`): a build downloads only
+/// those, and `--offline` must not need the sources of another platform's dependencies.
 fn cargo_metadata(extra: &[&str]) -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    let host = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        .expect("rustc names its host");
     let output = std::process::Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
         .args(extra)
         .current_dir(root())
         .output()

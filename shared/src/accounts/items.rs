@@ -335,3 +335,31 @@ impl AdminCounter {
         Key::new("STATS", "ADMINS")
     }
 }
+
+/// The second factor of an authenticator app (see [`super::mfa`]).
+pub const TOTP: &str = "totp";
+
+/// A sign-in challenge lives five minutes.
+pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
+
+/// `MFACHALLENGE#<sha256(challenge)>` / `MFACHALLENGE`: a sign-in whose password was right,
+/// waiting for its second factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: UserId,
+    /// The account's session epoch then: a password set since voids the challenge.
+    pub epoch: u64,
+    pub expires_at: i64,
+}
+
+impl ChallengeItem {
+    pub fn key(challenge: &str) -> Key {
+        Key::new(
+            format!("MFACHALLENGE#{}", super::token_hash(challenge)),
+            "MFACHALLENGE",
+        )
+    }
+}

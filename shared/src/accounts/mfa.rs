@@ -29,20 +29,15 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
-use super::devices::Client;
-use super::items::UserItem;
-use super::{Principal, random_token, token_hash};
+use super::Principal;
 use crate::error::ApiError;
 use crate::ids::UserId;
 use crate::state::State;
-use crate::store::{Key, Update};
+use crate::store::Key;
 
-/// The factor of an authenticator app.
-pub const TOTP: &str = "totp";
+pub use super::items::{ChallengeItem, TOTP};
 /// A sign-in or a password this recent lets a session change its second factors.
 pub const RECENT_AUTH_SECS: i64 = 10 * 60;
-/// A sign-in challenge lives five minutes.
-pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
 /// Recovery codes issued at once (each single use).
 pub const RECOVERY_CODES: usize = 10;
 
@@ -90,56 +85,6 @@ impl TotpItem {
     pub fn key(user: UserId) -> Key {
         Key::new(format!("USER#{user}"), "MFA#TOTP")
     }
-}
-
-/// `MFACHALLENGE#<sha256(challenge)>` / `MFACHALLENGE`: a sign-in whose password was right,
-/// waiting for its second factor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChallengeItem {
-    pub pk: String,
-    pub sk: String,
-    pub user_id: UserId,
-    /// The account's session epoch then: a password set since voids the challenge.
-    pub epoch: u64,
-    pub expires_at: i64,
-}
-
-impl ChallengeItem {
-    pub fn key(challenge: &str) -> Key {
-        Key::new(
-            format!("MFACHALLENGE#{}", token_hash(challenge)),
-            "MFACHALLENGE",
-        )
-    }
-}
-
-/// 401 `MFA_REQUIRED` with a new challenge for `user`, whose password was right: the challenge
-/// is written with `writes` (the attempts given back) and `account` (a rehash), one transaction.
-pub(super) async fn challenge(
-    state: &State,
-    user: &UserItem,
-    _client: &Client,
-    mut writes: Vec<TransactWriteItem>,
-    account: Option<Update>,
-) -> Result<ApiError, ApiError> {
-    let store = &state.store;
-    let challenge = random_token()?;
-    let key = ChallengeItem::key(&challenge);
-    writes.push(store.put_new_op(&ChallengeItem {
-        pk: key.pk,
-        sk: key.sk,
-        user_id: user.id,
-        epoch: user.session_epoch,
-        expires_at: store.expires_in(CHALLENGE_TTL_SECS),
-    })?);
-    if let Some(update) = account {
-        writes.push(update.into_transact(store)?);
-    }
-    store.transact(writes).await?;
-    Ok(ApiError::MfaRequired {
-        challenge: Some(challenge),
-    })
 }
 
 /// Recent authentication: `password` (checked and counted like a sign-in; its give-back is

@@ -209,11 +209,39 @@ async fn sign_in(
         give_back(store, account_counter)?,
         give_back(store, ip_counter)?,
     ];
-    if user.has_factor(super::mfa::TOTP) {
+    if user.has_factor(super::items::TOTP) {
         // The password was right: the second factor decides (`POST /auth/mfa/verify`).
-        return Err(super::mfa::challenge(state, &user, client, given_back, account).await?);
+        return Err(mfa_challenge(state, &user, client, given_back, account).await?);
     }
     complete_sign_in(state, user, client, &["pwd"], given_back, account).await
+}
+
+/// 401 `MFA_REQUIRED` with a new challenge for `user`, whose password was right: the challenge
+/// is written with `writes` (the attempts given back) and `account` (a rehash), one transaction.
+async fn mfa_challenge(
+    state: &State,
+    user: &UserItem,
+    _client: &Client,
+    mut writes: Vec<TransactWriteItem>,
+    account: Option<Update>,
+) -> Result<ApiError, ApiError> {
+    let store = &state.store;
+    let challenge = random_token()?;
+    let key = super::items::ChallengeItem::key(&challenge);
+    writes.push(store.put_new_op(&super::items::ChallengeItem {
+        pk: key.pk,
+        sk: key.sk,
+        user_id: user.id,
+        epoch: user.session_epoch,
+        expires_at: store.expires_in(super::items::CHALLENGE_TTL_SECS),
+    })?);
+    if let Some(update) = account {
+        writes.push(update.into_transact(store)?);
+    }
+    store.transact(writes).await?;
+    Ok(ApiError::MfaRequired {
+        challenge: Some(challenge),
+    })
 }
 
 /// The end of every sign-in, once each factor it needs was given: the new session (the oldest

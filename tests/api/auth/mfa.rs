@@ -81,24 +81,23 @@ async fn an_authenticator_app_is_set_up_confirmed_and_then_asked_for_at_every_si
     assert_eq!(me(&app, &token).await.body["mfa"], json!([]));
 
     // The table holds the secret only sealed by KMS.
-    let stored = app
-        .client()
-        .get_item()
-        .table_name(&app.table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{id}")),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("MFA#TOTP".into()),
-        )
-        .send()
+    let stored: shared::accounts::mfa::TotpItem = app
+        .state
+        .store
+        .get(&shared::accounts::mfa::TotpItem::key(
+            shared::ids::UserId::parse(&id).expect("an id"),
+        ))
         .await
-        .expect("get")
-        .item
+        .expect("read")
         .expect("the factor's item");
-    assert!(!format!("{stored:?}").contains(&secret));
+    assert!(!stored.sealed.contains(&secret));
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(&stored.sealed)
+        .expect("base64");
+    assert!(
+        sealed.len() > 52,
+        "more than the secret and the key: a KMS ciphertext"
+    );
 
     let wrong = confirm(&app, &token, "000000").await;
     assert_eq!(
