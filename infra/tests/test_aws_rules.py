@@ -9,9 +9,11 @@ stack), and `expanded()`, the whole tree flattened into one namespace (infra/sta
 expanded, so a rule that spans stacks — a queue in the base stack and the worker that reads it
 in another — is checked on both ends.
 
-No local service evaluates KMS key policies or Lambda's log-level filtering as AWS does, so those
-rules are checked here on the template's structure (and Lambda's filtering also on what the
-functions print: shared::telemetry's tests and tests/api/e2e/observability.rs).
+The local endpoint evaluates KMS key policies with the callers' policies (infra/local_iam.py),
+but a key's administration, rotation and retention only matter in AWS, and no local service
+applies Lambda's log-level filtering, so those rules are checked here on the template's
+structure (Lambda's filtering also on what the functions print: shared::telemetry's tests and
+tests/api/e2e/observability.rs).
 
 `AWS_RULES_TEMPLATE=path` checks another template (an older revision, say).
 Run: .venv/bin/python -m unittest discover infra/tests"""
@@ -174,6 +176,54 @@ class Notifications(unittest.TestCase):
                     granted |= set(actions)
             for action in ("kms:Decrypt", "kms:GenerateDataKey*"):
                 self.assertIn(action, granted, f"{key_id} (encrypts {topic}) does not let CloudWatch {action}")
+
+
+class Keys(unittest.TestCase):
+    def test_every_key_can_be_administered_by_the_account(self) -> None:
+        """KMS, "Default key policy": the statement allowing the account (`arn:…:root`) `kms:*`
+        is what lets IAM policies, and so any administrator, manage and use the key; without
+        it a key can become unmanageable and only AWS Support can recover it
+        (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)."""
+        keys = list(resources("AWS::KMS::Key"))
+        self.assertTrue(keys, "the stacks have KMS keys")
+        for key, _ in keys:
+            statements = props(key).get("KeyPolicy", {}).get("Statement", [])
+            account = [
+                s
+                for s in statements
+                if s.get("Effect") == "Allow"
+                and ":root" in json.dumps(s.get("Principal", {}))
+                and s.get("Action") in ("kms:*", ["kms:*"])
+            ]
+            self.assertTrue(account, f"{key}: its key policy does not let the account administer it")
+
+    def test_every_key_rotates(self) -> None:
+        """KMS, "Rotating AWS KMS keys": automatic rotation of a symmetric key's material
+        yearly, old material kept for what it encrypted; off unless `EnableKeyRotation`
+        (https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html)."""
+        for key, _ in resources("AWS::KMS::Key"):
+            spec = props(key).get("KeySpec", "SYMMETRIC_DEFAULT")
+            if spec == "SYMMETRIC_DEFAULT":
+                self.assertIs(props(key).get("EnableKeyRotation"), True, f"{key} does not rotate")
+
+    def test_a_key_that_seals_stored_data_outlives_the_stack(self) -> None:
+        """CloudFormation, "DeletionPolicy attribute", and KMS, "Deleting AWS KMS keys": deleting
+        a stack schedules its keys' deletion (7–30 days), after which whatever they encrypted
+        cannot be decrypted. A key the functions seal stored data with (a second factor's secret
+        in the table) is kept like the table: `Retain` on deletion and replacement
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html,
+        https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html)."""
+        sealing = set()
+        for _, function in resources("AWS::Lambda::Function"):
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            for name, value in variables.items():
+                if name == "MFA_KEY_ARN":
+                    sealing |= {r for r in references(value) if expanded()["Resources"].get(r, {}).get("Type") == "AWS::KMS::Key"}
+        self.assertTrue(sealing, "some function seals with a key of the stacks")
+        for key in sorted(sealing):
+            resource = expanded()["Resources"][key]
+            self.assertEqual(resource.get("DeletionPolicy"), "Retain", f"{key}: DeletionPolicy")
+            self.assertEqual(resource.get("UpdateReplacePolicy"), "Retain", f"{key}: UpdateReplacePolicy")
 
 
 class Email(unittest.TestCase):
