@@ -34,6 +34,8 @@ pub struct TestApp {
     pub table: String,
     roles: Mutex<Vec<Principal>>,
     as_role: Mutex<HashMap<String, &'static State>>,
+    /// The ARN of the key that seals second factors (`MfaKey`) on the endpoint.
+    mfa_key: Option<String>,
 }
 
 impl TestApp {
@@ -130,6 +132,7 @@ impl TestApp {
             table,
             roles: Mutex::new(roles),
             as_role: Mutex::default(),
+            mfa_key: Some(crate::world::key_arn(&endpoint, "MfaKey").await),
         }
     }
 
@@ -214,8 +217,10 @@ impl TestApp {
         // Only the functions the template gives the second factors' key (MFA_KEY_ARN) seal
         // and open them, signing as their role (the local IAM holds them to their kms: actions).
         if crate::world::seals_factors(function) {
-            let key = std::env::var("MFA_KEY_ARN")
-                .expect("MFA_KEY_ARN: the stack `make test` starts provisions the key");
+            let key = self
+                .mfa_key
+                .clone()
+                .expect("the test world has the key that seals second factors");
             state.set_sealer(Some(shared::sealing::Sealer::on_first_use(
                 state.sdk_config().clone(),
                 key,
@@ -251,6 +256,7 @@ impl TestApp {
             table: self.table.clone(),
             roles: Mutex::new(self.roles.lock().expect("lock").clone()),
             as_role: Mutex::default(),
+            mfa_key: self.mfa_key.clone(),
         }
     }
 

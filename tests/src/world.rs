@@ -134,17 +134,15 @@ pub(super) async fn register_roles(
         ctx.attributes
             .insert(format!("{}.QueueName", queue.logical_id), name);
     }
-    // The stack's KMS keys, as `make test`'s stack provisioned them (`<LOGICAL_ID>_ARN`).
+    // The stack's KMS keys, as `make test`'s stack provisioned them, or made here.
     for key in template().resources_of("AWS::KMS::Key") {
-        let variable = format!("{}_ARN", infra::stack::screaming_snake(key.logical_id));
-        if let Ok(arn) = std::env::var(variable) {
-            ctx.attributes
-                .insert(format!("{}.Arn", key.logical_id), arn.clone());
-            ctx.refs.insert(
-                key.logical_id.to_owned(),
-                arn.rsplit('/').next().unwrap_or_default().to_owned(),
-            );
-        }
+        let arn = key_arn(endpoint, key.logical_id).await;
+        ctx.attributes
+            .insert(format!("{}.Arn", key.logical_id), arn.clone());
+        ctx.refs.insert(
+            key.logical_id.to_owned(),
+            arn.rsplit('/').next().unwrap_or_default().to_owned(),
+        );
     }
     infra::stack::resolve_log_groups(template(), &mut ctx).expect("the log groups resolve");
     infra::stack::resolve_event_buses(template(), &mut ctx).expect("the event buses resolve");
@@ -154,6 +152,34 @@ pub(super) async fn register_roles(
         .await
         .expect("the local endpoint takes the roles");
     principals
+}
+
+/// The ARN of the template's KMS key `logical_id` on the endpoint: the one the stack `make
+/// test` starts provisioned (`<LOGICAL_ID>_ARN`), or one made once per test process when the
+/// tests run against a bare endpoint (`make capacity`).
+pub async fn key_arn(endpoint: &str, logical_id: &str) -> String {
+    static MADE: tokio::sync::Mutex<std::collections::BTreeMap<String, String>> =
+        tokio::sync::Mutex::const_new(std::collections::BTreeMap::new());
+    let variable = format!("{}_ARN", infra::stack::screaming_snake(logical_id));
+    if let Ok(arn) = std::env::var(variable) {
+        return arn;
+    }
+    let mut made = MADE.lock().await;
+    if let Some(arn) = made.get(logical_id) {
+        return arn.clone();
+    }
+    let kms = aws_sdk_kms::Client::new(&infra::local_sdk_config(endpoint).await);
+    let arn = kms
+        .create_key()
+        .description(format!("tests: {logical_id}"))
+        .send()
+        .await
+        .expect("the endpoint makes a key")
+        .key_metadata
+        .and_then(|k| k.arn)
+        .expect("a key ARN");
+    made.insert(logical_id.to_owned(), arn.clone());
+    arn
 }
 
 /// Whether the template gives `function` (a logical id) the key that seals second factors
