@@ -1,7 +1,9 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::http::serve(
-        shared::State::from_env()?.require_verifier()?,
+        shared::State::from_env()?
+            .with_sealer()?
+            .require_verifier()?,
         properties_transfer::handle,
     )
     .await

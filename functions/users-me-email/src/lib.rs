@@ -2,11 +2,12 @@
 //! address and a notice to the current one; the address changes only when the link is opened
 //! (`POST /v1/auth/email/change/confirm`). 422 for a wrong password or the current address,
 //! 409 `EMAIL_TAKEN` (in `conflict` mode), 429 past the password or link-email budgets
-//! (`RateLimit` fields on the 202 and the 429).
+//! (`RateLimit` fields on the 202 and the 429); 401 `MFA_REQUIRED` with a second factor in force
+//! and none recent (send `code`).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::validate::{Email, GivenPassword};
+use shared::validate::{Email, GivenPassword, OtpCode, RecoveryCode};
 use shared::{ApiError, State, accounts};
 
 #[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
@@ -16,11 +17,19 @@ pub struct ChangeEmail {
     pub new_email: Email,
     /// The current password, to confirm.
     pub password: GivenPassword,
+    /// With a second factor in force and none given in this session within 10 minutes: a
+    /// current code of the authenticator app (or give `recoveryCode`).
+    #[serde(default)]
+    pub code: Option<OtpCode>,
+    /// One of the recovery codes, in place of `code`.
+    #[serde(default)]
+    pub recovery_code: Option<RecoveryCode>,
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     let body: ChangeEmail = shared::http::json_body(&req)?;
+    accounts::mfa::step_up(state, &me, body.code.as_ref(), body.recovery_code.as_ref()).await?;
     let quotas =
         accounts::request_email_change(state, &me, &body.new_email, body.password.expose()).await?;
     let response = shared::http::json(

@@ -40,6 +40,9 @@ pub use super::items::{ChallengeItem, TOTP};
 pub const RECENT_AUTH_SECS: i64 = 10 * 60;
 /// Recovery codes issued at once (each single use).
 pub const RECOVERY_CODES: usize = 10;
+/// With a second factor in force, what matters (a transfer, an email or password change, an
+/// account deletion) needs one given within this long in the session — or one in the request.
+pub const STEP_UP_SECS: i64 = 10 * 60;
 
 /// Whether an enrolled factor is in force yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -587,6 +590,59 @@ mod enabled {
             other => other.into(),
         })?;
         Ok(())
+    }
+
+    /// Step-up: with a second factor in force, a request that changes what matters needs one
+    /// given in this session within [`STEP_UP_SECS`](super::STEP_UP_SECS) (its sign-in's, or a
+    /// code sent with an earlier request), or a code (or a recovery code) in the request itself —
+    /// checked, spent and recorded on the session here, before the change. 401 `MFA_REQUIRED`
+    /// (no challenge) otherwise. Refreshing never renews it: only `/auth/mfa/verify` and codes
+    /// in requests move the session's time of second factor. Accounts without one: nothing.
+    pub async fn step_up(
+        state: &State,
+        me: &Principal,
+        code: Option<&crate::validate::OtpCode>,
+        recovery: Option<&crate::validate::RecoveryCode>,
+    ) -> Result<(), ApiError> {
+        if !me.user.has_factor(TOTP) {
+            return Ok(());
+        }
+        let store = &state.store;
+        let now = state.clock.unix_seconds();
+        if code.is_none() && recovery.is_none() {
+            if me
+                .second_factor_at
+                .is_some_and(|at| now - at <= super::STEP_UP_SECS)
+            {
+                return Ok(());
+            }
+            return Err(ApiError::MfaRequired { challenge: None });
+        }
+        let factor = SecondFactor::from_request(code, recovery)?;
+        let item: TotpItem = store
+            .get::<TotpItem>(&TotpItem::key(me.id()))
+            .await?
+            .filter(|i| i.state == FactorState::Active)
+            .ok_or_else(|| ApiError::internal("the account's factor in force is missing"))?;
+        let give_back = count_attempt(state, me.id()).await?;
+        let opened = open(state, &item).await?;
+        let spent = checked(state, &item, &opened, &me.user.email, &factor)?;
+        let writes = vec![
+            give_back,
+            spent.into_transact(store)?,
+            Update::new(crate::accounts::items::SessionItem::key(
+                me.id(),
+                &me.session_id,
+            ))
+            .set(crate::accounts::items::SessionItem::SECOND_FACTOR_AT, &now)
+            .if_exists()
+            .into_transact(store)?,
+        ];
+        store.transact(writes).await.map_err(|e| match e {
+            // The same code used by another request meanwhile.
+            StoreError::ConditionFailed { .. } => wrong_code("code"),
+            other => other.into(),
+        })
     }
 
     /// `POST /auth/mfa/verify`: the challenge of a sign-in and its second factor → the session.

@@ -332,3 +332,78 @@ async fn setting_up_an_app_needs_a_recent_sign_in_or_the_password() {
     );
     assert_eq!(begin(json!({"password": PASSWORD})).await.status, 201);
 }
+
+/// `DELETE /v1/users/me` as `token`, in `app`'s world.
+async fn delete(app: TestApp, token: String, body: Value) -> TestResponse {
+    app.call(
+        users_me_delete::handle,
+        Call::new("DELETE", "/v1/users/me")
+            .json(&body)
+            .bearer(&token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn with_a_factor_on_what_matters_needs_one_from_the_last_ten_minutes_and_refreshing_does_not_renew_it()
+ {
+    let start = step_clock(14);
+    let app = TestApp::spawn_with_clock(start).await;
+    let (token, _) = app.user("stepup@example.com", None).await;
+    let (secret, _) = enrol(&app, &token).await;
+    let pending = challenge(&app, "stepup@example.com").await;
+    let signed_in = verify(
+        &app,
+        &pending,
+        "code",
+        &code_at(&secret, later(start, 30).now()),
+    )
+    .await;
+    let (access, refresh_token) = super::tokens(&signed_in);
+    // Deleting the account with a wrong password: 422 once the step-up is satisfied (the
+    // password is checked after it), 401 MFA_REQUIRED when it is not. Nothing is deleted.
+    let wrong = json!({"password": "not the password at all"});
+    let five = app.at(later(start, 5 * 60));
+    assert_eq!(
+        delete(five, access.clone(), wrong.clone()).await.status,
+        422,
+        "second factor 4.5 minutes ago"
+    );
+
+    // Eleven minutes on, a refresh gives a new access token of the same session: not a new
+    // second factor.
+    let eleven = app.at(later(start, 11 * 60));
+    let refreshed = eleven
+        .call(
+            auth_refresh::handle,
+            Call::new("POST", "/v1/auth/refresh").json(&json!({"refreshToken": refresh_token})),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let (fresh, _) = super::tokens(&refreshed);
+    let refused = delete(app.at(later(start, 11 * 60)), fresh.clone(), wrong.clone()).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (401, "MFA_REQUIRED"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.get("challenge").is_none());
+    // A code in the request grants it, and the session has a recent second factor again.
+    let with_code = json!({
+        "password": "not the password at all",
+        "code": code_at(&secret, later(start, 11 * 60).now()),
+    });
+    assert_eq!(
+        delete(app.at(later(start, 11 * 60)), fresh.clone(), with_code)
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        delete(app.at(later(start, 12 * 60)), fresh, wrong)
+            .await
+            .status,
+        422
+    );
+}
