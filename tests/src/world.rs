@@ -182,9 +182,8 @@ pub async fn key_arn(endpoint: &str, logical_id: &str) -> String {
     arn
 }
 
-/// Whether the template gives `function` (a logical id) the key that seals second factors
-/// (`MFA_KEY_ARN`).
-pub(super) fn seals_factors(function: &str) -> bool {
+/// Whether the template gives `function` (a logical id) the environment variable `variable`.
+fn has_variable(function: &str, variable: &str) -> bool {
     template()
         .resources()
         .find(|r| r.logical_id == function)
@@ -192,22 +191,18 @@ pub(super) fn seals_factors(function: &str) -> bool {
             r.properties
                 .get("Environment")?
                 .get("Variables")?
-                .get("MFA_KEY_ARN")
+                .get(variable)
         })
         .is_some()
 }
 
-/// Whether the template gives `function` (a logical id) the page-cursor key
-/// (`CURSOR_SECRET_ID`): only those functions can issue and read cursors.
+/// Whether the template gives `function` the page-cursor key (`CURSOR_SECRET_ID`): only those
+/// functions can issue and read cursors.
 pub(super) fn reads_cursor_key(function: &str) -> bool {
-    template()
-        .resources()
-        .find(|r| r.logical_id == function)
-        .and_then(|r| {
-            r.properties
-                .get("Environment")?
-                .get("Variables")?
-                .get("CURSOR_SECRET_ID")
-        })
-        .is_some()
+    has_variable(function, "CURSOR_SECRET_ID")
+}
+
+/// Whether the template gives `function` the key that seals second factors (`MFA_KEY_ARN`).
+pub(super) fn seals_factors(function: &str) -> bool {
+    has_variable(function, "MFA_KEY_ARN")
 }
