@@ -211,7 +211,7 @@ async fn sign_in(
     ];
     if user.has_factor(super::items::TOTP) {
         // The password was right: the second factor decides (`POST /auth/mfa/verify`).
-        return Err(mfa_challenge(state, &user, client, given_back, account).await?);
+        return Err(mfa_challenge(state, &user, given_back, account).await?);
     }
     complete_sign_in(state, user, client, &["pwd"], given_back, account).await
 }
@@ -221,7 +221,6 @@ async fn sign_in(
 async fn mfa_challenge(
     state: &State,
     user: &UserItem,
-    _client: &Client,
     mut writes: Vec<TransactWriteItem>,
     account: Option<Update>,
 ) -> Result<ApiError, ApiError> {
