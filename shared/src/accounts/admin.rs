@@ -126,7 +126,7 @@ pub(super) async fn delete_user(
     if counter_index.is_some() {
         writes.push(leave_admins(store)?);
     }
-    writes.extend(session_deletes(state, user.id, None).await?);
+    writes.extend(session_deletes(state, user.id).await?);
     let event = Event::about_user(kind, actor, user.id, state.clock.timestamp())
         .change("email", &user.email, ())
         .change("name", &user.name, ())
@@ -227,7 +227,7 @@ pub async fn admin_update_user(
         _ => None,
     };
     if disabling {
-        writes.extend(session_deletes(state, user.id, None).await?);
+        writes.extend(session_deletes(state, user.id).await?);
     }
     let kind = if status != user.status {
         "user.status_changed"

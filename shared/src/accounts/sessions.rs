@@ -476,52 +476,71 @@ async fn evictions(state: &State, user: UserId) -> Result<Vec<TransactWriteItem>
         .collect()
 }
 
-/// Deletes of the sessions of `user` but `keep`, for tidiness: they are already over (their
-/// epoch is past), so bounded is enough (a transaction holds 100 items).
 /// Ends every session of `user` but `keep` when the account's session epoch moves to `epoch`:
-/// the kept session moves with it (if it still exists), the others are deleted.
+/// the kept session moves with it, the others are deleted.
 pub(super) async fn sessions_after_epoch(
     state: &State,
     user: UserId,
     keep: Option<&str>,
     epoch: u64,
 ) -> Result<Vec<TransactWriteItem>, ApiError> {
-    let mut writes = Vec::new();
-    if let Some(session) = keep {
-        writes.push(
-            Update::new(SessionItem::key(user, session))
-                .set(SessionItem::EPOCH, &epoch)
-                .if_exists()
-                .into_transact(&state.store)?,
-        );
-    }
-    writes.extend(session_deletes(state, user, keep).await?);
-    Ok(writes)
+    let sessions = sessions_of(state, user).await?;
+    let kept = keep.map(|session| (session, epoch));
+    Ok(epoch_moved(&state.store, user, &sessions, kept, TIDY_AT_ONCE)?.0)
 }
 
+/// Deletes of every session of `user` (an account deleted or disabled: they are over already).
 pub(super) async fn session_deletes(
     state: &State,
     user: UserId,
-    keep: Option<&str>,
 ) -> Result<Vec<TransactWriteItem>, ApiError> {
-    let sessions = state
+    let sessions = sessions_of(state, user).await?;
+    Ok(epoch_moved(&state.store, user, &sessions, None, TIDY_AT_ONCE)?.0)
+}
+
+/// Sessions deleted for tidiness in a transaction that has ended them already (their epoch is
+/// past), so bounded is enough: a transaction holds 100 items.
+const TIDY_AT_ONCE: usize = 80;
+
+/// Every session of `user`, oldest first.
+async fn sessions_of(state: &State, user: UserId) -> Result<Vec<SessionItem>, ApiError> {
+    let items = state
         .store
-        .query_all(&Key::user(user).pk, "SESSION#")
+        .query_all(&Key::user(user).pk, SessionItem::PREFIX)
         .await?;
-    sessions
+    Ok(items
         .into_iter()
         .map(Store::parse::<SessionItem>)
-        .filter(|s| {
-            s.as_ref()
-                .map_or(true, |s| Some(s.session_id.as_str()) != keep)
-        })
-        .take(80)
-        .map(|s| {
-            Ok(state
-                .store
-                .delete_op(&SessionItem::key(user, &s?.session_id), false)?)
-        })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The writes that go with a move of the account's session epoch: `kept` — a session and the
+/// new epoch — moves with it (if it is among `sessions`), and up to `limit` of the others are
+/// deleted; those are returned too.
+fn epoch_moved<'a>(
+    store: &Store,
+    user: UserId,
+    sessions: &'a [SessionItem],
+    kept: Option<(&str, u64)>,
+    limit: usize,
+) -> Result<(Vec<TransactWriteItem>, Vec<&'a SessionItem>), ApiError> {
+    let mut writes = Vec::new();
+    let (keep, others): (Vec<_>, Vec<_>) = sessions
+        .iter()
+        .partition(|s| kept.is_some_and(|(id, _)| id == s.session_id));
+    if let (Some(session), Some((_, epoch))) = (keep.first(), kept) {
+        writes.push(
+            Update::new(SessionItem::key(user, &session.session_id))
+                .set(SessionItem::EPOCH, &epoch)
+                .if_exists()
+                .into_transact(store)?,
+        );
+    }
+    let deleted: Vec<_> = others.into_iter().take(limit).collect();
+    for session in &deleted {
+        writes.push(store.delete_op(&SessionItem::key(user, &session.session_id), false)?);
+    }
+    Ok((writes, deleted))
 }
 
 /// A session as its owner (or an admin) sees it.
@@ -703,40 +722,24 @@ pub async fn end_sessions(
             .await?
             .ok_or_else(ApiError::no_such_user)?;
         let epoch = account.session_epoch + 1;
-        let sessions = store
-            .query_all(&Key::user(user).pk, SessionItem::PREFIX)
-            .await?;
-        let sessions = sessions
-            .into_iter()
-            .map(Store::parse::<SessionItem>)
-            .collect::<Result<Vec<_>, _>>()?;
-        let (kept, others): (Vec<_>, Vec<_>) = sessions
-            .into_iter()
-            .partition(|s| Some(s.session_id.as_str()) == keep);
+        let sessions = sessions_of(state, user).await?;
         let mut writes = vec![
             Update::new(account.key())
                 .set(UserItem::SESSION_EPOCH, &epoch)
                 .if_number(UserItem::SESSION_EPOCH, account.session_epoch)
                 .into_transact(store)?,
         ];
-        if let Some(session) = kept.first() {
-            writes.push(
-                Update::new(SessionItem::key(user, &session.session_id))
-                    .set(SessionItem::EPOCH, &epoch)
-                    .if_exists()
-                    .into_transact(store)?,
-            );
-        }
+        let kept = keep.map(|session| (session, epoch));
+        let (moved, deleted) = epoch_moved(store, user, &sessions, kept, MAX_ENDED_AT_ONCE)?;
+        writes.extend(moved);
         let mut ended = 0;
-        for session in others.iter().take(MAX_ENDED_AT_ONCE) {
-            writes.push(store.delete_op(&SessionItem::key(user, &session.session_id), false)?);
-            if session.epoch == account.session_epoch {
-                ended += 1;
-                writes.push(outbox_put(
-                    store,
-                    session_ended(state, actor, user, &session.session_id, by),
-                )?);
-            }
+        // Only the live ones were ended here (the others were over already).
+        for session in deleted.iter().filter(|s| s.epoch == account.session_epoch) {
+            ended += 1;
+            writes.push(outbox_put(
+                store,
+                session_ended(state, actor, user, &session.session_id, by),
+            )?);
         }
         match store.transact(writes).await {
             Ok(()) => return Ok(Ended { ended }),
