@@ -33,6 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ASSUMPTIONS: dict[str, tuple[float, str]] = {
     "dynamodb_read_ms": (4.0, "DynamoDB GetItem/Query/BatchGetItem round trip from Lambda in-region, p50 (AWS: single-digit milliseconds)"),
     "dynamodb_write_ms": (8.0, "UpdateItem/TransactWriteItems round trip, p50 (a transaction's two phases)"),
+    "kms_ms": (5.0, "a KMS Encrypt or Decrypt of a second factor's 52 bytes from Lambda in-region, p50"),
     "handler_cpu_ms_at_1_vcpu": (0.5, "parse, authorize (EdDSA verify 0.04 ms), serialise, log: the criterion benches sum to ~0.2 ms; doubled for the runtime"),
     "argon2_ms_at_1_vcpu": (20.0, "one argon2id hash or verification, m=19 MiB t=2 (docs/performance.md: ~20 ms on the bench machine's core)"),
     "vcpu_at_1769_mb": (1.0, "Lambda's CPU share: one vCPU at 1,769 MB, proportional below"),
@@ -51,6 +52,9 @@ ASSUMPTIONS: dict[str, tuple[float, str]] = {
     "partition_wcu": (1000.0, "write units per second one partition key serves (DynamoDB)"),
     "partition_rcu": (3000.0, "read units per second one partition key serves (DynamoDB)"),
 }
+
+# The KMS calls of the functions that seal second factors (measured among the calls, no units).
+KMS_OPERATIONS = ("Encrypt", "Decrypt")
 
 # Endpoints whose measured reads depend on how many items a page holds: (index of the call in
 # the measured calls, items in a full page, bytes each, strongly consistent, billed per item — a
@@ -148,6 +152,7 @@ class Model:
                 "write": sum(c["writeUnits"] for c in calls),
                 "events": sum(c.get("events", 0) for c in calls),
                 "emails": sum(c.get("emails", 0) for c in calls),
+                "kms": sum(1 for c in calls if c["operation"] in KMS_OPERATIONS),
                 "extrapolated": name in pages,
             }
         self.per_event = self._worker("worker-audit")
@@ -173,6 +178,9 @@ class Model:
         if route_of(endpoint) == "GET /v1/users/{id}/posts":
             sequential = sequential[:1]  # the author and the page are read concurrently
         for call in sequential:
+            if call["operation"] in KMS_OPERATIONS:
+                waits += self.a["kms_ms"]
+                continue
             reads = call["operation"] in ("GetItem", "BatchGetItem", "Query", "Scan")
             waits += self.a["dynamodb_read_ms"] if reads else self.a["dynamodb_write_ms"]
         return math.ceil(cpu / share + waits)
@@ -207,8 +215,9 @@ class Model:
         )
         logs = self.a["log_bytes_per_request"] * 1e6 / 1e9 * p["cloudwatch_logs"]["per_gb_ingested"]
         api = p["api_gateway_http"]["per_million_requests"]
+        kms = e["kms"] * p["kms"]["per_ten_thousand_requests"] * 100
         return {"lambda": lam, "api": api, "dynamodb": ddb, "pipeline": pipeline, "logs": logs,
-                "total": lam + api + ddb + pipeline + logs}
+                "kms": kms, "total": lam + api + ddb + pipeline + logs + kms}
 
     # ---- the workload ----------------------------------------------------------------------
 
@@ -350,8 +359,8 @@ def render(model: Model, source: str) -> str:
         "share, plus an assumed DynamoDB round trip per sequential call."
     )
     out += ["", f"Measured calls: `{source}`.", "", "## Per endpoint", ""]
-    out.append("| endpoint | calls | RRU | WRU | events | emails | memory | est. duration | $ per million: Lambda | API | DynamoDB | events & email | logs | **total** |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    out.append("| endpoint | calls | RRU | WRU | events | emails | memory | est. duration | $ per million: Lambda | API | DynamoDB | events & email | KMS | logs | **total** |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in sorted((n for n in model.endpoints if not n.startswith("worker")), key=lambda n: (route_of(n).split(" ")[-1], n)):
         e = model.endpoints[name]
         c = model.cost_per_million(name)
@@ -359,7 +368,7 @@ def render(model: Model, source: str) -> str:
         out.append(
             f"| `{name}` | {len(e['calls'])} | {e['read']:g}{mark} | {e['write']:g} | {e['events']} | {e['emails']} "
             f"| {model.memory(name)} MB | {model.duration_ms(name):.0f} ms | {money(c['lambda'])} | {money(c['api'])} "
-            f"| {money(c['dynamodb'])} | {money(c['pipeline'])} | {money(c['logs'])} | **{money(c['total'])}** |"
+            f"| {money(c['dynamodb'])} | {money(c['pipeline'])} | {money(c['kms'])} | {money(c['logs'])} | **{money(c['total'])}** |"
         )
     out += ["", "† a full page: measured with one or two items, extrapolated to "
             f"{model.a['page_size']:.0f} items of the assumed size (the calls are measured; the units of the list's read are scaled).", ""]
@@ -443,7 +452,9 @@ def render(model: Model, source: str) -> str:
         "Not in the model: the free tiers; data transfer out (API answers are small); DynamoDB "
         "storage (about $0.25 per GB-month: the outbox expires after a day, the audit trail "
         "stays); CloudWatch custom metrics and alarms (about $0.30 per metric-month and $0.10 per "
-        "alarm: the stack's 16 alarms are $1.60 a month whatever the traffic); Secrets Manager "
+        "alarm: the stack's 16 alarms are $1.60 a month whatever the traffic); the key that seals "
+        f"second factors ({money(p['kms']['per_key_month'])} a month, up to three times that once "
+        "rotated twice; its requests are in the table); Secrets Manager "
         "($0.40 per secret-month and $0.05 per 10,000 reads: read once per cold start); failed "
         "conditional writes, which DynamoDB bills and this measurement records as 0.",
         "",

@@ -26,6 +26,8 @@ MEASURED = [
     {"endpoint": "GET /v1/posts", "calls": [call("Query", read=1), call("Query"), call("BatchGetItem", read=1)]},
     {"endpoint": "GET /v1/posts/{id} (anonymous)", "calls": [call("GetItem", read=1), call("GetItem", read=1)]},
     {"endpoint": "POST /v1/auth/password/forgot", "calls": [call("TransactWriteItems", write=2, events=1, emails=1)]},
+    {"endpoint": "POST /v1/users/me/mfa/totp/confirm", "calls": [call("BatchGetItem", read=2), call("Decrypt"),
+                                                                 call("TransactWriteItems", write=10, events=1)]},
     {"endpoint": "worker-audit (a batch of 2 events)", "calls": [call("PutItem", write=3), call("PutItem", write=3)]},
 ]
 
@@ -43,10 +45,24 @@ class CostModel(unittest.TestCase):
         self.assertAlmostEqual(cost["dynamodb"], 2 * 0.125)
         self.assertAlmostEqual(cost["api"], 1.00)
         self.assertAlmostEqual(
-            cost["total"], cost["lambda"] + cost["api"] + cost["dynamodb"] + cost["pipeline"] + cost["logs"]
+            cost["total"],
+            cost["lambda"] + cost["api"] + cost["dynamodb"] + cost["pipeline"] + cost["kms"] + cost["logs"],
         )
+        self.assertEqual(cost["kms"], 0)
         # 256 MB: 0.5 ms of CPU at a 256/1769 share, one read round trip.
         self.assertEqual(m.duration_ms("GET /v1/users/me"), 4 + 4)
+
+    def test_a_kms_call_is_a_request_at_kmss_price_and_a_round_trip_with_no_capacity(self) -> None:
+        m = model()
+        e = m.endpoints["POST /v1/users/me/mfa/totp/confirm"]
+        self.assertEqual((e["kms"], e["read"], e["write"]), (1, 2, 10))
+        # $0.03 per 10,000 requests: $3 per million.
+        self.assertAlmostEqual(m.cost_per_million("POST /v1/users/me/mfa/totp/confirm")["kms"], 3.0)
+        # Its memory's CPU share, a read, the Decrypt and a write, one after another.
+        cpu = m.duration_ms("GET /v1/users/me") - 4
+        self.assertEqual(
+            m.duration_ms("POST /v1/users/me/mfa/totp/confirm"), cpu + 4 + m.a["kms_ms"] + 8
+        )
 
     def test_events_and_emails_carry_their_pipeline_and_ses(self) -> None:
         m = model()
