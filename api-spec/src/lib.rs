@@ -50,6 +50,34 @@ enum Auth {
     Required,
     /// Anonymous callers are served; a token, when given, must be valid (401 otherwise).
     Optional,
+    /// A bearer token, and a recent authentication: the password in the body or a sign-in of
+    /// the session within 10 minutes (401 `REAUTHENTICATION_REQUIRED`).
+    Recent,
+    /// A bearer token, and with a second factor on a step-up: one given in the session within
+    /// 10 minutes or `code`/`recoveryCode` in the body (401 `MFA_REQUIRED`, no challenge).
+    StepUp,
+    /// Both [`Auth::Recent`] and [`Auth::StepUp`].
+    RecentAndStepUp,
+}
+
+impl Auth {
+    /// What a 401 of the route means.
+    fn unauthorized(self) -> &'static str {
+        match self {
+            Self::None | Self::Required | Self::Optional => {
+                "No valid credentials (missing, invalid or expired token; wrong password)"
+            }
+            Self::Recent => {
+                "No valid credentials; `REAUTHENTICATION_REQUIRED`: give `password`, or sign in again (a sign-in counts for 10 minutes)"
+            }
+            Self::StepUp => {
+                "No valid credentials; `MFA_REQUIRED` (second factor on): give `code` (or `recoveryCode`), or verify a sign-in within the last 10 minutes"
+            }
+            Self::RecentAndStepUp => {
+                "No valid credentials; `REAUTHENTICATION_REQUIRED`: give `password` or sign in again; `MFA_REQUIRED` (second factor on): give `code` (or `recoveryCode`) unless this session gave one within 10 minutes"
+            }
+        }
+    }
 }
 
 /// One route.
@@ -263,16 +291,20 @@ fn problem_with_header(description: &str, header: &str, about: &str) -> utoipa::
     response
 }
 
+fn unauthorized(description: &str) -> utoipa::openapi::Response {
+    problem_with_header(
+        description,
+        "WWW-Authenticate",
+        "`Bearer`, with `error=\"invalid_token\"` for a bad token",
+    )
+}
+
 fn error_response(status: u16) -> utoipa::openapi::Response {
     match status {
         400 => problem(
             "The request cannot be read: malformed JSON, an unknown field, a bad parameter or cursor",
         ),
-        401 => problem_with_header(
-            "No valid credentials (missing, invalid or expired token; wrong password)",
-            "WWW-Authenticate",
-            "`Bearer`, with `error=\"invalid_token\"` for a bad token",
-        ),
+        401 => unauthorized(Auth::Required.unauthorized()),
         403 => problem("Authenticated, but not allowed"),
         404 => problem("No such resource (or not visible to the caller)"),
         409 => problem("Conflicts with the current state (`EMAIL_TAKEN`, `LAST_ADMIN`, …)"),
@@ -349,7 +381,9 @@ fn operation(route: &Route) -> Operation {
     }
     match route.auth {
         Auth::None => {}
-        Auth::Required => op = op.security(SecurityRequirement::new(BEARER, Vec::<String>::new())),
+        Auth::Required | Auth::Recent | Auth::StepUp | Auth::RecentAndStepUp => {
+            op = op.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+        }
         Auth::Optional => {
             op = op
                 .security(SecurityRequirement::default())
@@ -397,9 +431,10 @@ fn operation(route: &Route) -> Operation {
         errors.push(401);
     }
     for status in errors {
-        statuses
-            .entry(status)
-            .or_insert_with(|| error_response(status));
+        statuses.entry(status).or_insert_with(|| match status {
+            401 => unauthorized(route.auth.unauthorized()),
+            other => error_response(other),
+        });
     }
     for (status, response) in statuses {
         op = op.response(status.to_string(), response);

@@ -72,6 +72,14 @@ impl Sealer {
         }
     }
 
+    /// A sealer with `key` and a client already built (tests: one that records its calls).
+    pub fn with_client(client: aws_sdk_kms::Client, key: impl Into<String>) -> Self {
+        Self {
+            client: Arc::new(LazyLock::new(Box::new(move || client))),
+            key: key.into(),
+        }
+    }
+
     /// Seals `plaintext` (at most 4 KB) for `context`.
     pub async fn seal(&self, plaintext: &[u8], context: Context<'_>) -> Result<Vec<u8>, SealError> {
         let sealed = self

@@ -1,5 +1,6 @@
 //! DynamoDB calls per request: each endpoint's happy path makes exactly the operations its
-//! access pattern documents (docs/architecture.md, "DynamoDB calls per request"). With
+//! access pattern documents (docs/architecture.md, "DynamoDB calls per request") — and the KMS
+//! calls (`Encrypt`, `Decrypt`) of the functions that seal second factors, in their place. With
 //! `FERRITE_CAPACITY_OUT` set, every endpoint's calls and consumed capacity are also written
 //! there (`make capacity` turns them into CAPACITY.md). A regression that adds a
 //! round trip fails here.
@@ -350,18 +351,18 @@ async fn every_session_endpoint_makes_the_documented_dynamodb_calls() {
 }
 
 #[tokio::test]
-async fn every_second_factor_endpoint_makes_the_documented_dynamodb_calls() {
+async fn every_second_factor_endpoint_makes_the_documented_dynamodb_and_kms_calls() {
     let (counting, log) = TestApp::spawn_counting().await;
     // Each step a TOTP step later than the one before: a code is accepted once.
     let start = ferrite_tests::mfa::step_clock(5);
     let app = counting.at(start);
-    let (caller, _) = app.user("mfa-calls@example.com", None).await;
+    let (caller, caller_id) = app.user("mfa-calls@example.com", None).await;
     let begun = row!(app, log: users_me_mfa_totp::handle, Call::new("POST", "/v1/users/me/mfa/totp").json(&json!({})).bearer(&caller)
-        => 201, ["BatchGetItem", "TransactWriteItems"]);
+        => 201, ["BatchGetItem", "Encrypt", "TransactWriteItems"]);
     let secret = begun.body["secret"].as_str().expect("secret").to_owned();
     let code = |clock: shared::clock::Clock| ferrite_tests::mfa::code_at(&secret, clock.now());
     row!(app, log: users_me_mfa_totp_confirm::handle, Call::new("POST", "/v1/users/me/mfa/totp/confirm").json(&json!({"code": code(start)})).bearer(&caller)
-        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems", "TransactWriteItems"]);
+        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems", "Decrypt", "TransactWriteItems"]);
     let login = json!({"email": "mfa-calls@example.com", "password": PASSWORD});
     let challenged = row!(app, log, "POST /v1/auth/login (second factor on)": auth_login::handle, Call::new("POST", "/v1/auth/login").json(&login)
         => 401, ["TransactWriteItems", "GetItem", "GetItem", "TransactWriteItems"]);
@@ -371,12 +372,20 @@ async fn every_second_factor_endpoint_makes_the_documented_dynamodb_calls() {
         .to_owned();
     let next = app.at(ferrite_tests::mfa::later(start, 30));
     let verified = row!(next, log: auth_mfa_verify::handle, Call::new("POST", "/v1/auth/mfa/verify").json(&json!({"challenge": challenge, "code": code(ferrite_tests::mfa::later(start, 30))}))
-        => 200, ["GetItem", "GetItem", "TransactWriteItems", "GetItem", "Query", "TransactWriteItems"]);
+        => 200, ["GetItem", "GetItem", "TransactWriteItems", "GetItem", "Decrypt", "Query", "TransactWriteItems"]);
     let token = verified.body["accessToken"]
         .as_str()
         .expect("token")
         .to_owned();
+    // Signed in with a code moments ago: neither the password nor a code is asked for.
+    row!(next, log: users_me_mfa_recovery_codes::handle, Call::new("POST", "/v1/users/me/mfa/recovery-codes").json(&json!({})).bearer(&token)
+        => 200, ["BatchGetItem", "GetItem", "Decrypt", "TransactWriteItems"]);
     let after = app.at(ferrite_tests::mfa::later(start, 60));
     row!(after, log: users_me_mfa_totp_delete::handle, Call::new("DELETE", "/v1/users/me/mfa/totp").json(&json!({"code": code(ferrite_tests::mfa::later(start, 60))})).bearer(&token)
-        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems", "TransactWriteItems"]);
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems", "Decrypt", "TransactWriteItems"]);
+    // An admin (signed in moments ago, no factor of their own) removes it again.
+    let (admin, _) = app.admin("mfa-calls-admin@example.com").await;
+    ferrite_tests::mfa::enrol(&after, &token).await;
+    row!(after, log: users_mfa_delete::handle, Call::new("DELETE", "/v1/users/{id}/mfa").param("id", &caller_id).json(&json!({})).bearer(&admin)
+        => 204, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
 }

@@ -36,6 +36,8 @@ pub struct TestApp {
     as_role: Mutex<HashMap<String, &'static State>>,
     /// The ARN of the key that seals second factors (`MfaKey`) on the endpoint.
     mfa_key: Option<String>,
+    /// Records the KMS calls of the functions' sealers too (a counting app's log).
+    kms_log: Option<CallLog>,
 }
 
 impl TestApp {
@@ -52,10 +54,9 @@ impl TestApp {
     /// [`spawn_counting`](Self::spawn_counting) with `settings` (as [`spawn_with`](Self::spawn_with)).
     pub async fn spawn_counting_with(settings: &[(&str, &str)]) -> (Self, CallLog) {
         let log = CallLog::default();
-        (
-            Self::spawn_intercepted_with(log.clone(), settings).await,
-            log,
-        )
+        let mut app = Self::spawn_intercepted_with(log.clone(), settings).await;
+        app.kms_log = Some(log.clone());
+        (app, log)
     }
 
     /// Like [`spawn`](Self::spawn), with `interceptor` on the DynamoDB client (to watch or to
@@ -133,6 +134,7 @@ impl TestApp {
             roles: Mutex::new(roles),
             as_role: Mutex::default(),
             mfa_key: Some(crate::world::key_arn(&endpoint, "MfaKey").await),
+            kms_log: None,
         }
     }
 
@@ -221,10 +223,18 @@ impl TestApp {
                 .mfa_key
                 .clone()
                 .expect("the test world has the key that seals second factors");
-            state.set_sealer(Some(shared::sealing::Sealer::on_first_use(
-                state.sdk_config().clone(),
-                key,
-            )));
+            let sealer = match &self.kms_log {
+                Some(log) => shared::sealing::Sealer::with_client(
+                    aws_sdk_kms::Client::from_conf(
+                        aws_sdk_kms::config::Builder::from(state.sdk_config())
+                            .interceptor(log.clone())
+                            .build(),
+                    ),
+                    key,
+                ),
+                None => shared::sealing::Sealer::on_first_use(state.sdk_config().clone(), key),
+            };
+            state.set_sealer(Some(sealer));
         }
         let state: &'static State = Box::leak(Box::new(state));
         self.as_role
@@ -257,6 +267,7 @@ impl TestApp {
             roles: Mutex::new(self.roles.lock().expect("lock").clone()),
             as_role: Mutex::default(),
             mfa_key: self.mfa_key.clone(),
+            kms_log: self.kms_log.clone(),
         }
     }
 

@@ -1,4 +1,6 @@
-//! [`CallLog`]: the DynamoDB operations a request made, recorded by an SDK interceptor.
+//! [`CallLog`]: the DynamoDB operations a request made, recorded by an SDK interceptor — and
+//! its KMS operations, where the same interceptor is on the sealer's client (no capacity units:
+//! CAPACITY.md prices them per request).
 
 use std::sync::Mutex;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 use shared::clock::Clock;
 
-use crate::{Call, TestApp, TestResponse};
+use crate::{Call, PASSWORD, TestApp, TestResponse};
 
 /// The code an authenticator app shows at `at` for the base32 `secret` (SHA-1, 6 digits,
 /// 30-second steps: what the `otpauth://` URI says).
@@ -85,4 +85,30 @@ pub async fn verify(app: &TestApp, challenge: &str, field: &str, value: &str) ->
             .json(&json!({"challenge": challenge, field: value})),
     )
     .await
+}
+
+/// `POST /v1/auth/login` as `email` with the tests' password.
+pub async fn login(app: &TestApp, email: &str) -> TestResponse {
+    app.call(
+        auth_login::handle,
+        Call::new("POST", "/v1/auth/login").json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await
+}
+
+/// The challenge of a sign-in that needs the second factor (asserting it does, and gives no
+/// tokens).
+pub async fn challenge(app: &TestApp, email: &str) -> String {
+    let answer = login(app, email).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (401, "MFA_REQUIRED"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.get("accessToken").is_none());
+    answer.body["challenge"]
+        .as_str()
+        .expect("a challenge")
+        .to_owned()
 }

@@ -37,6 +37,18 @@ impl TestApp {
         (sign_in_as(self, email, PASSWORD, role).await, id)
     }
 
+    /// Confirms the address of the account registered last, by its emailed link.
+    pub async fn confirm_address(&self) {
+        let token = self.link_token("user.registered").await;
+        let verified = self
+            .call(
+                auth_email_verify::handle,
+                Call::new("POST", "/v1/auth/email/verify").json(&json!({"token": token})),
+            )
+            .await;
+        assert_eq!(verified.status, 204, "{}", verified.body);
+    }
+
     /// An admin: [`user`](Self::user) with [`Role::Admin`].
     pub async fn admin(&self, email: &str) -> (String, String) {
         self.user(email, Some(Role::Admin)).await

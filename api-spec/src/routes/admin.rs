@@ -143,5 +143,18 @@ pub(super) fn admin() -> Vec<Route> {
             ok: vec![(200, "How many sessions ended", json::<Ended>())],
             errors: &[403, 404, 409],
         },
+        Route {
+            method: Delete,
+            path: "/v1/users/{id}/mfa",
+            id: "resetUserMfa",
+            tag: "admin",
+            summary: "Remove a user's authenticator app and recovery codes, audited, the user told by email (admin: a recent sign-in or the password, and the admin's own second factor)",
+            auth: Auth::RecentAndStepUp,
+            store: true,
+            body: body::<users_mfa_delete::ResetMfa>(),
+            params: vec![path_id::<UserId>()],
+            ok: vec![(204, "Removed: the password alone signs the user in", None)],
+            errors: &[403, 404, 409, 429],
+        },
     ]
 }

@@ -218,7 +218,7 @@ pub(super) fn properties() -> Vec<Route> {
             id: "transferProperty",
             tag: "properties",
             summary: "Give a property to another owner, recorded in its history (owner, admin)",
-            auth: Auth::Required,
+            auth: Auth::StepUp,
             store: true,
             body: body::<properties_transfer::TransferProperty>(),
             params: vec![path_id::<PropertyId>(), if_match()],

@@ -440,6 +440,55 @@ mod tests {
     }
 
     #[test]
+    fn a_second_factor_change_is_told_in_its_own_words_and_an_unknown_change_is_not_sent() {
+        let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
+        let template = shared::accounts::MFA_CHANGED_TEMPLATE;
+        for (change, subject, says) in [
+            (
+                "enabled",
+                "An authenticator app was set up on your Ferrite account",
+                "asks for one of its codes",
+            ),
+            (
+                "disabled",
+                "The authenticator app was removed from your Ferrite account",
+                "password alone signs in again",
+            ),
+            (
+                "reset",
+                "An administrator removed the authenticator app of your Ferrite account",
+                "An administrator just removed",
+            ),
+            (
+                "recovery-codes",
+                "New recovery codes for your Ferrite account",
+                "the old ones no longer work",
+            ),
+        ] {
+            let rendered = mailer
+                .render(&intent(template, &[("name", "Ada"), ("change", change)]))
+                .expect("render");
+            assert_eq!(rendered.subject, subject);
+            assert!(rendered.text.contains(says), "{change}: {}", rendered.text);
+            assert!(rendered.html.contains(says), "{change}: {}", rendered.html);
+            assert!(
+                rendered
+                    .text
+                    .contains("https://app.example.com/forgot-password")
+            );
+        }
+        for vars in [
+            &[("name", "Ada"), ("change", "promoted")][..],
+            &[("name", "Ada")],
+        ] {
+            assert!(matches!(
+                mailer.render(&intent(template, vars)),
+                Err(RecordError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
     fn the_sender_is_an_address_with_a_quoted_or_encoded_display_name() {
         assert_eq!(
             mailer::from_header("Ferrite", "no-reply@ferrite.dev"),

@@ -90,25 +90,25 @@ impl TotpItem {
     }
 }
 
-/// Recent authentication: `password` (checked and counted like a sign-in; its give-back is
-/// returned for the caller's transaction), or a sign-in of this session within
-/// [`RECENT_AUTH_SECS`]. 401 `REAUTHENTICATION_REQUIRED` otherwise.
+/// Recent authentication: `password` (checked and counted like a sign-in), or a sign-in of this
+/// session within [`RECENT_AUTH_SECS`]; 401 `REAUTHENTICATION_REQUIRED` otherwise. The writes
+/// the caller's transaction carries with it (the password's give-back) are returned.
 #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
 pub(super) async fn recently_authenticated(
     state: &State,
     me: &Principal,
     password: Option<&str>,
-) -> Result<Option<TransactWriteItem>, ApiError> {
+) -> Result<Vec<TransactWriteItem>, ApiError> {
     if let Some(password) = password {
         let confirmed = super::throttle::confirm_password(state, me, "password", password).await?;
-        return Ok(Some(confirmed.op));
+        return Ok(vec![confirmed.op]);
     }
     let now = state.clock.unix_seconds();
     if me
         .authenticated_at
         .is_some_and(|at| now - at <= RECENT_AUTH_SECS)
     {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     Err(ApiError::Unauthorized {
         code: "REAUTHENTICATION_REQUIRED",
@@ -140,7 +140,7 @@ mod enabled {
     use crate::accounts::devices::Client;
     use crate::accounts::items::UserItem;
     use crate::accounts::throttle::{give_back, spent};
-    use crate::accounts::{Principal, Session, find_user};
+    use crate::accounts::{MFA_CHANGED_TEMPLATE, Principal, Session, find_user, greeting};
     use crate::error::{ApiError, FieldError};
     use crate::events::{Event, outbox_put};
     use crate::limits::Policy;
@@ -367,6 +367,51 @@ mod enabled {
         }
     }
 
+    /// What a second factor that was right uses up: the step of its code (no code of it or
+    /// before is accepted again), or the recovery code (single use).
+    enum Spent {
+        Step(u64),
+        Recovery(String),
+    }
+
+    impl Spent {
+        /// The change to the factor's item that uses it up.
+        fn update(&self, item: &TotpItem) -> Update {
+            let update = Update::new(TotpItem::key(item.user_id)).bump_version(item.version);
+            match self {
+                Self::Step(step) => update.set(TotpItem::LAST_STEP, step),
+                Self::Recovery(hash) => update.remove_entry(TotpItem::RECOVERY, hash),
+            }
+        }
+    }
+
+    /// Whether `factor` is right for the opened factor `item` (422 naming the field if not).
+    fn check(
+        state: &State,
+        item: &TotpItem,
+        opened: &Opened,
+        account: &str,
+        factor: &SecondFactor,
+    ) -> Result<Spent, ApiError> {
+        match factor {
+            SecondFactor::Code(code) => {
+                let totp = totp(state, &opened.secret, account)?;
+                let now = u64::try_from(state.clock.unix_seconds()).unwrap_or(0);
+                matching_step(&totp, code.trim(), now, item.last_step)
+                    .map(Spent::Step)
+                    .ok_or_else(|| wrong_code("code"))
+            }
+            SecondFactor::RecoveryCode(code) => {
+                let hash = recovery_hash(&opened.recovery_key, code)?;
+                if item.recovery.contains_key(&hash) {
+                    Ok(Spent::Recovery(hash))
+                } else {
+                    Err(wrong_code("recoveryCode"))
+                }
+            }
+        }
+    }
+
     /// The change the second factor makes to its item: the step it used up, or the recovery
     /// code it spent.
     fn checked(
@@ -376,23 +421,68 @@ mod enabled {
         account: &str,
         factor: &SecondFactor,
     ) -> Result<Update, ApiError> {
-        let update = Update::new(TotpItem::key(item.user_id)).bump_version(item.version);
-        match factor {
-            SecondFactor::Code(code) => {
-                let totp = totp(state, &opened.secret, account)?;
-                let now = u64::try_from(state.clock.unix_seconds()).unwrap_or(0);
-                let step = matching_step(&totp, code.trim(), now, item.last_step)
-                    .ok_or_else(|| wrong_code("code"))?;
-                Ok(update.set(TotpItem::LAST_STEP, &step))
-            }
-            SecondFactor::RecoveryCode(code) => {
-                let hash = recovery_hash(&opened.recovery_key, code)?;
-                if !item.recovery.contains_key(&hash) {
-                    return Err(wrong_code("recoveryCode"));
-                }
-                Ok(update.remove_entry(TotpItem::RECOVERY, &hash))
-            }
+        Ok(check(state, item, opened, account, factor)?.update(item))
+    }
+
+    /// The account's factor in force (409 `MFA_NOT_ENROLLED` without one).
+    async fn active_factor(state: &State, user: UserId) -> Result<TotpItem, ApiError> {
+        state
+            .store
+            .get::<TotpItem>(&TotpItem::key(user))
+            .await?
+            .filter(|i| i.state == FactorState::Active)
+            .ok_or_else(not_enrolled)
+    }
+
+    /// The second factor a step-up must check: `None` when the session gave one within
+    /// [`STEP_UP_SECS`](super::STEP_UP_SECS) and the request gives none; 401 `MFA_REQUIRED`
+    /// when neither.
+    fn stepping_up(
+        state: &State,
+        me: &Principal,
+        code: Option<&crate::validate::OtpCode>,
+        recovery: Option<&crate::validate::RecoveryCode>,
+    ) -> Result<Option<SecondFactor>, ApiError> {
+        if code.is_some() || recovery.is_some() {
+            return SecondFactor::from_request(code, recovery).map(Some);
         }
+        let now = state.clock.unix_seconds();
+        if me
+            .second_factor_at
+            .is_some_and(|at| now - at <= super::STEP_UP_SECS)
+        {
+            return Ok(None);
+        }
+        Err(ApiError::MfaRequired { challenge: None })
+    }
+
+    /// The session `me` gave its second factor now.
+    fn second_factor_now(
+        state: &State,
+        me: &Principal,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+        Ok(Update::new(crate::accounts::items::SessionItem::key(
+            me.id(),
+            &me.session_id,
+        ))
+        .set(
+            crate::accounts::items::SessionItem::SECOND_FACTOR_AT,
+            &state.clock.unix_seconds(),
+        )
+        .if_exists()
+        .into_transact(&state.store)?)
+    }
+
+    /// The email that tells an account its second factors changed (`change`: `enabled`,
+    /// `disabled`, `reset` by an administrator, or `recovery-codes` regenerated) — to a
+    /// confirmed address only.
+    fn told(event: Event, user: &UserItem, change: &str) -> Event {
+        if !user.email_verified {
+            return event;
+        }
+        let mut vars = greeting(user);
+        vars.push(("change", change));
+        event.email(MFA_CHANGED_TEMPLATE, &user.email, &vars)
     }
 
     /// `POST /users/me/mfa/totp`: recent authentication, then a new secret (201), pending until
@@ -406,10 +496,7 @@ mod enabled {
         if me.user.has_factor(TOTP) {
             return Err(already_enabled());
         }
-        let mut writes: Vec<_> = recently_authenticated(state, me, password)
-            .await?
-            .into_iter()
-            .collect();
+        let mut writes = recently_authenticated(state, me, password).await?;
         let secret = crate::auth::crypto::random_bytes::<SECRET_BYTES>()
             .ok_or_else(|| ApiError::internal("no randomness"))?;
         let recovery_key = crate::auth::crypto::random_bytes::<32>()
@@ -466,6 +553,18 @@ mod enabled {
         }
     }
 
+    /// What a transaction over a factor answers when its condition failed: the factor (or the
+    /// code given) changed meanwhile — 409 `MFA_CHANGED` saying `detail`.
+    fn changed_meanwhile(error: StoreError, detail: &str) -> ApiError {
+        match error {
+            StoreError::ConditionFailed { .. } => ApiError::Conflict {
+                code: "MFA_CHANGED",
+                detail: detail.to_owned(),
+            },
+            other => other.into(),
+        }
+    }
+
     fn not_enrolled() -> ApiError {
         ApiError::Conflict {
             code: "MFA_NOT_ENROLLED",
@@ -511,6 +610,7 @@ mod enabled {
             (),
             TOTP,
         );
+        let event = told(event, &me.user, "enabled");
         let writes = vec![
             factor
                 .set(TotpItem::STATE, &FactorState::Active)
@@ -522,27 +622,15 @@ mod enabled {
                 .set(UserItem::UPDATED_AT, &now)
                 .if_exists()
                 .into_transact(store)?,
-            Update::new(crate::accounts::items::SessionItem::key(
-                me.id(),
-                &me.session_id,
-            ))
-            .set(
-                crate::accounts::items::SessionItem::SECOND_FACTOR_AT,
-                &state.clock.unix_seconds(),
-            )
-            .if_exists()
-            .into_transact(store)?,
+            second_factor_now(state, me)?,
             give_back,
             outbox_put(store, event)?,
         ];
-        store.transact(writes).await.map_err(|e| match e {
-            // Enrolled again, or confirmed by another request, meanwhile.
-            StoreError::ConditionFailed { .. } => ApiError::Conflict {
-                code: "MFA_CHANGED",
-                detail: "The enrolment changed meanwhile; start again.".into(),
-            },
-            other => other.into(),
-        })?;
+        // Enrolled again, or confirmed by another request, meanwhile.
+        store
+            .transact(writes)
+            .await
+            .map_err(|e| changed_meanwhile(e, "The enrolment changed meanwhile; start again."))?;
         Ok(RecoveryCodes {
             recovery_codes: codes,
         })
@@ -557,15 +645,8 @@ mod enabled {
         factor: &SecondFactor,
     ) -> Result<(), ApiError> {
         let store = &state.store;
-        let item: TotpItem = store
-            .get::<TotpItem>(&TotpItem::key(me.id()))
-            .await?
-            .filter(|i| i.state == FactorState::Active)
-            .ok_or_else(not_enrolled)?;
-        let mut writes: Vec<_> = recently_authenticated(state, me, password)
-            .await?
-            .into_iter()
-            .collect();
+        let item = active_factor(state, me.id()).await?;
+        let mut writes = recently_authenticated(state, me, password).await?;
         writes.push(count_attempt(state, me.id()).await?);
         let opened = open(state, &item).await?;
         // The code is checked (and spent) though the item goes: a wrong one must fail.
@@ -584,6 +665,7 @@ mod enabled {
             TOTP,
             (),
         );
+        let event = told(event, &me.user, "disabled");
         writes.push(outbox_put(store, event)?);
         store.transact(writes).await.map_err(|e| match e {
             StoreError::ConditionFailed { .. } => wrong_code("code"),
@@ -607,41 +689,126 @@ mod enabled {
         if !me.user.has_factor(TOTP) {
             return Ok(());
         }
+        let Some(factor) = stepping_up(state, me, code, recovery)? else {
+            return Ok(());
+        };
         let store = &state.store;
-        let now = state.clock.unix_seconds();
-        if code.is_none() && recovery.is_none() {
-            if me
-                .second_factor_at
-                .is_some_and(|at| now - at <= super::STEP_UP_SECS)
-            {
-                return Ok(());
-            }
-            return Err(ApiError::MfaRequired { challenge: None });
-        }
-        let factor = SecondFactor::from_request(code, recovery)?;
-        let item: TotpItem = store
-            .get::<TotpItem>(&TotpItem::key(me.id()))
-            .await?
-            .filter(|i| i.state == FactorState::Active)
-            .ok_or_else(|| ApiError::internal("the account's factor in force is missing"))?;
+        let item = active_factor(state, me.id())
+            .await
+            .map_err(|_| ApiError::internal("the account's factor in force is missing"))?;
         let give_back = count_attempt(state, me.id()).await?;
         let opened = open(state, &item).await?;
         let spent = checked(state, &item, &opened, &me.user.email, &factor)?;
         let writes = vec![
             give_back,
             spent.into_transact(store)?,
-            Update::new(crate::accounts::items::SessionItem::key(
-                me.id(),
-                &me.session_id,
-            ))
-            .set(crate::accounts::items::SessionItem::SECOND_FACTOR_AT, &now)
-            .if_exists()
-            .into_transact(store)?,
+            second_factor_now(state, me)?,
         ];
         store.transact(writes).await.map_err(|e| match e {
             // The same code used by another request meanwhile.
             StoreError::ConditionFailed { .. } => wrong_code("code"),
             other => other.into(),
+        })
+    }
+
+    /// `POST /users/me/mfa/recovery-codes`: ten new recovery codes, shown once; the old ones
+    /// stop working. Needs recent authentication (as removing the app) and a step-up (a second
+    /// factor in this session within [`STEP_UP_SECS`](super::STEP_UP_SECS), or a code — or one of
+    /// the old recovery codes — in the request).
+    pub async fn regenerate_recovery_codes(
+        state: &State,
+        me: &Principal,
+        password: Option<&str>,
+        code: Option<&crate::validate::OtpCode>,
+        recovery: Option<&crate::validate::RecoveryCode>,
+    ) -> Result<RecoveryCodes, ApiError> {
+        let store = &state.store;
+        let item = active_factor(state, me.id()).await?;
+        let mut writes = recently_authenticated(state, me, password).await?;
+        let given = stepping_up(state, me, code, recovery)?;
+        if given.is_some() {
+            writes.push(count_attempt(state, me.id()).await?);
+        }
+        let opened = open(state, &item).await?;
+        let mut update = Update::new(TotpItem::key(me.id())).bump_version(item.version);
+        if let Some(factor) = &given {
+            // A recovery code given here goes with the others it replaces.
+            if let Spent::Step(step) = check(state, &item, &opened, &me.user.email, factor)? {
+                update = update.set(TotpItem::LAST_STEP, &step);
+            }
+            writes.push(second_factor_now(state, me)?);
+        }
+        let now = state.clock.timestamp();
+        let (codes, hashes) = new_recovery_codes(&opened.recovery_key, &now)?;
+        writes.push(
+            update
+                .set(TotpItem::RECOVERY, &hashes)
+                .if_equals(TotpItem::STATE, &FactorState::Active)
+                .into_transact(store)?,
+        );
+        let event = Event::about_user(
+            "user.mfa_recovery_codes_regenerated",
+            me.actor(),
+            me.id(),
+            now,
+        )
+        .change("recoveryCodes", (), RECOVERY_CODES);
+        writes.push(outbox_put(store, told(event, &me.user, "recovery-codes"))?);
+        // The factor changed, or the same code was used, meanwhile.
+        store.transact(writes).await.map_err(|e| {
+            changed_meanwhile(e, "The authenticator app changed meanwhile; try again.")
+        })?;
+        Ok(RecoveryCodes {
+            recovery_codes: codes,
+        })
+    }
+
+    /// `DELETE /users/{id}/mfa` (admin): the user's authenticator app (in force or being set up)
+    /// and recovery codes are removed — for a user who lost them — and the user is told by email.
+    /// The admin needs recent authentication and, with a second factor of their own, a step-up:
+    /// stripping another account's second factor is what a stolen admin token would do first.
+    /// The user's sessions are left as they are (ending them is its own route). 404 for no such
+    /// user; 409 `MFA_NOT_ENROLLED` when there is nothing to remove.
+    pub async fn reset(
+        state: &State,
+        admin: &Principal,
+        user: UserId,
+        password: Option<&str>,
+        code: Option<&crate::validate::OtpCode>,
+        recovery: Option<&crate::validate::RecoveryCode>,
+    ) -> Result<(), ApiError> {
+        let store = &state.store;
+        let mut writes = recently_authenticated(state, admin, password).await?;
+        step_up(state, admin, code, recovery).await?;
+        let target = find_user(store, user)
+            .await?
+            .ok_or_else(ApiError::no_such_user)?;
+        let item: TotpItem =
+            store
+                .get(&TotpItem::key(user))
+                .await?
+                .ok_or_else(|| ApiError::Conflict {
+                    code: "MFA_NOT_ENROLLED",
+                    detail: "This user has no authenticator app to remove.".into(),
+                })?;
+        let now = state.clock.timestamp();
+        writes.push(store.delete_versioned_op(&TotpItem::key(user), item.version)?);
+        let mut account = Update::new(target.key()).set(UserItem::UPDATED_AT, &now);
+        if target.mfa.is_some() {
+            account = account.remove_entry(UserItem::MFA, TOTP);
+        }
+        writes.push(account.if_exists().into_transact(store)?);
+        let event = Event::about_user("user.mfa_reset", admin.actor(), user, now).change(
+            "factor",
+            TOTP,
+            (),
+        );
+        writes.push(outbox_put(store, told(event, &target, "reset"))?);
+        store.transact(writes).await.map_err(|e| {
+            changed_meanwhile(
+                e,
+                "The user's authenticator app changed meanwhile; look again.",
+            )
         })
     }
 

@@ -81,6 +81,9 @@ pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 const STRANGER_MAIL: Policy = Policy::new("stranger-mail", 3, 3600);
 /// The email of a sign-in from a device the account has not seen ([`devices`]).
 pub const NEW_SIGN_IN_TEMPLATE: &str = "new-sign-in";
+/// The email that tells an account its second factors changed (set up, removed, reset by an
+/// administrator, new recovery codes): [`mfa`].
+pub const MFA_CHANGED_TEMPLATE: &str = "mfa-changed";
 /// Sessions one account may hold; signing in once more ends the oldest.
 pub const MAX_SESSIONS: usize = 10;
 

@@ -74,18 +74,6 @@ fn current_id(listing: &TestResponse) -> String {
         .to_owned()
 }
 
-/// Confirms the address of the newest registration the documented way (its link).
-async fn confirm_address(app: &TestApp) {
-    let token = app.link_token("user.registered").await;
-    let verified = app
-        .call(
-            auth_email_verify::handle,
-            Call::new("POST", "/v1/auth/email/verify").json(&json!({"token": token})),
-        )
-        .await;
-    assert_eq!(verified.status, 204, "{}", verified.body);
-}
-
 /// The email the newest sign-in's event asks for, if any.
 async fn sign_in_email(app: &TestApp) -> Option<String> {
     app.last_event("user.logged_in")
@@ -319,7 +307,7 @@ async fn an_admin_sees_and_ends_a_users_sessions_and_each_end_is_recorded_as_the
 async fn a_sign_in_from_a_device_the_account_has_not_seen_emails_its_confirmed_address() {
     let app = TestApp::spawn().await;
     register_from(&app, "known@example.com", FIREFOX_MAC, "203.0.113.7").await;
-    confirm_address(&app).await;
+    app.confirm_address().await;
 
     // The device it registered from is known.
     login_from(&app, "known@example.com", FIREFOX_MAC, "203.0.113.80").await;

@@ -2,35 +2,11 @@
 //! replays, clock skew, budgets, concurrency, recent authentication, and removing it.
 
 use base64::Engine as _;
-use ferrite_tests::mfa::{code_at, confirm, enrol, later, step_clock, verify};
+use ferrite_tests::mfa::{challenge, code_at, confirm, enrol, later, login, step_clock, verify};
 use ferrite_tests::{Call, PASSWORD, TestApp, TestResponse};
 use serde_json::{Value, json};
 
 use super::me;
-
-async fn login(app: &TestApp, email: &str) -> TestResponse {
-    app.call(
-        auth_login::handle,
-        Call::new("POST", "/v1/auth/login").json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await
-}
-
-/// The challenge of a sign-in that needs the second factor.
-async fn challenge(app: &TestApp, email: &str) -> String {
-    let answer = login(app, email).await;
-    assert_eq!(
-        (answer.status, answer.code()),
-        (401, "MFA_REQUIRED"),
-        "{}",
-        answer.body
-    );
-    assert!(answer.body.get("accessToken").is_none());
-    answer.body["challenge"]
-        .as_str()
-        .expect("a challenge")
-        .to_owned()
-}
 
 /// The claims of an access token (its payload, not verified: the API verified it).
 fn claims(token: &str) -> Value {

@@ -6,6 +6,7 @@ mod devices;
 mod email_change;
 mod keys_on_first_use;
 mod mfa;
+mod mfa_recovery;
 mod own_account;
 mod registration;
 mod rotation;

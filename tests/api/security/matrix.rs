@@ -334,6 +334,17 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .json(&json!({"challenge": "forged", "code": "000000"})),
             [401; 5],
         ),
+        // Nobody has an app in force (the enrolments above are pending).
+        (
+            Call::new("POST", "/v1/users/me/mfa/recovery-codes").json(&json!({})),
+            [401, 409, 409, 409, 409],
+        ),
+        (
+            Call::new("DELETE", "/v1/users/{id}/mfa")
+                .param("id", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+                .json(&json!({})),
+            [401, 403, 403, 403, 404],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

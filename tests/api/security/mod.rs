@@ -95,6 +95,10 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
             app.call(users_me_mfa_totp_confirm::handle, call).await
         }
         "DELETE /v1/users/me/mfa/totp" => app.call(users_me_mfa_totp_delete::handle, call).await,
+        "POST /v1/users/me/mfa/recovery-codes" => {
+            app.call(users_me_mfa_recovery_codes::handle, call).await
+        }
+        "DELETE /v1/users/{id}/mfa" => app.call(users_mfa_delete::handle, call).await,
         "POST /v1/auth/mfa/verify" => app.call(auth_mfa_verify::handle, call).await,
         other => panic!("no handler for {other} in the test routing table"),
     }
