@@ -207,15 +207,7 @@ async fn second_factor(
     if !report.expect("POST /v1/users/me/mfa/totp/confirm", &confirmed, 200) {
         return Ok(());
     }
-    let recovery: Vec<String> = confirmed.body["recoveryCodes"]
-        .as_array()
-        .map(|codes| {
-            codes
-                .iter()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let old_codes = recovery_codes(&confirmed.body);
     let challenged = client
         .post(
             "login (second factor)",
@@ -241,22 +233,54 @@ async fn second_factor(
         )
         .await?;
     report.expect("POST /v1/auth/mfa/verify", &verified, 200);
-    let removed = client
-        .call(
+    // This session confirmed the factor moments ago: new codes need nothing more.
+    let renewed = client
+        .post(
+            "new recovery codes",
+            "/v1/users/me/mfa/recovery-codes",
+            Some(access),
+            &json!({}),
+        )
+        .await?;
+    report.expect("POST /v1/users/me/mfa/recovery-codes", &renewed, 200);
+    let disable = |body| {
+        client.call(
             "disable totp",
             Method::DELETE,
             "/v1/users/me/mfa/totp",
             Some(access),
             &[],
-            Some(&json!({"recoveryCode": recovery.first()})),
+            Some(body),
         )
-        .await?;
+    };
+    let old = json!({"recoveryCode": old_codes.first()});
+    let new = json!({"recoveryCode": recovery_codes(&renewed.body).first()});
+    let voided = disable(&old).await?;
+    report.expect(
+        "DELETE /v1/users/me/mfa/totp (a voided recovery code)",
+        &voided,
+        422,
+    );
+    let removed = disable(&new).await?;
     report.expect(
         "DELETE /v1/users/me/mfa/totp (a recovery code)",
         &removed,
         204,
     );
     Ok(())
+}
+
+/// The recovery codes of an answer (none if it has none).
+fn recovery_codes(body: &serde_json::Value) -> Vec<String> {
+    body["recoveryCodes"]
+        .as_array()
+        .map(|codes| {
+            codes
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The account's sessions: listed (this one marked current), then every other one ended.
