@@ -24,7 +24,7 @@ PARAMS      ?=
 export FERRITE_PARAMETERS := $(PARAMS)
 # Every client of a test, soak or fuzz run is 127.0.0.1: one source IP for hundreds of
 # registrations. Those runs lift the per-IP registration limit (its own test sets it low).
-MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 PostsPerUserPerHour=1000000 PasswordResetsPerIpPerHour=1000000 $(PARAMS)"
+MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 PostsPerUserPerHour=1000000 PasswordResetsPerIpPerHour=1000000 SignInLinksPerIpPerHour=1000000 $(PARAMS)"
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 

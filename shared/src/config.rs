@@ -129,7 +129,8 @@ pub struct Config {
 /// | `REGISTRATIONS_PER_IP_PER_HOUR` | 30 | registrations per source address and hour |
 /// | `POSTS_PER_USER_PER_HOUR` | 30 | posts created per account and hour |
 /// | `PASSWORD_RESETS_PER_IP_PER_HOUR` | 20 | password-reset requests per source address and hour |
-/// | `LINK_EMAILS_PER_ACCOUNT_PER_HOUR` | 5 | verification, reset and email-change links per account (or address) and hour; one a minute at most |
+/// | `SIGN_IN_LINKS_PER_IP_PER_HOUR` | 20 | sign-in link requests per source address and hour |
+/// | `LINK_EMAILS_PER_ACCOUNT_PER_HOUR` | 5 | verification, reset, email-change and sign-in links per account (or address) and hour, each kind apart; one a minute at most |
 /// | `LOGIN_FAILURES_PER_ACCOUNT` | 5 | failed sign-ins (and password confirmations) per account in 15 minutes |
 /// | `LOGIN_FAILURES_PER_IP` | 100 | failed sign-ins per source address in 15 minutes |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +138,7 @@ pub struct Limits {
     pub registrations_per_ip_per_hour: u64,
     pub posts_per_user_per_hour: u64,
     pub password_resets_per_ip_per_hour: u64,
+    pub sign_in_links_per_ip_per_hour: u64,
     pub link_emails_per_account_per_hour: u64,
     pub login_failures_per_account: u64,
     pub login_failures_per_ip: u64,
@@ -148,6 +150,7 @@ impl Default for Limits {
             registrations_per_ip_per_hour: DEFAULT_REGISTRATIONS_PER_IP_PER_HOUR,
             posts_per_user_per_hour: 30,
             password_resets_per_ip_per_hour: 20,
+            sign_in_links_per_ip_per_hour: 20,
             link_emails_per_account_per_hour: 5,
             login_failures_per_account: 5,
             login_failures_per_ip: 100,
@@ -181,6 +184,10 @@ impl Limits {
             password_resets_per_ip_per_hour: read(
                 "PASSWORD_RESETS_PER_IP_PER_HOUR",
                 d.password_resets_per_ip_per_hour,
+            )?,
+            sign_in_links_per_ip_per_hour: read(
+                "SIGN_IN_LINKS_PER_IP_PER_HOUR",
+                d.sign_in_links_per_ip_per_hour,
             )?,
             link_emails_per_account_per_hour: read(
                 "LINK_EMAILS_PER_ACCOUNT_PER_HOUR",
@@ -403,6 +410,7 @@ mod tests {
             ("POSTS_PER_USER_PER_HOUR", "2"),
             ("PASSWORD_RESETS_PER_IP_PER_HOUR", "3"),
             ("LINK_EMAILS_PER_ACCOUNT_PER_HOUR", "4"),
+            ("SIGN_IN_LINKS_PER_IP_PER_HOUR", "5"),
             ("LOGIN_FAILURES_PER_ACCOUNT", "6"),
             ("LOGIN_FAILURES_PER_IP", " 7 "),
         ]))
@@ -413,6 +421,7 @@ mod tests {
                 registrations_per_ip_per_hour: 1,
                 posts_per_user_per_hour: 2,
                 password_resets_per_ip_per_hour: 3,
+                sign_in_links_per_ip_per_hour: 5,
                 link_emails_per_account_per_hour: 4,
                 login_failures_per_account: 6,
                 login_failures_per_ip: 7,

@@ -92,6 +92,8 @@ pub enum LinkPurpose {
     ResetPassword,
     /// Confirms a new address (sent to it): the account moves to it when the link is opened.
     ChangeEmail,
+    /// Signs in without a password (a mailed link).
+    SignIn,
 }
 
 impl LinkPurpose {
@@ -101,6 +103,7 @@ impl LinkPurpose {
             Self::VerifyEmail => "verifyToken",
             Self::ResetPassword => "resetToken",
             Self::ChangeEmail => "changeEmailToken",
+            Self::SignIn => "signInToken",
         }
     }
 }

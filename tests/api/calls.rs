@@ -389,3 +389,23 @@ async fn every_second_factor_endpoint_makes_the_documented_dynamodb_and_kms_call
     row!(after, log: users_mfa_delete::handle, Call::new("DELETE", "/v1/users/{id}/mfa").param("id", &caller_id).json(&json!({})).bearer(&admin)
         => 204, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn a_mailed_sign_in_makes_the_documented_dynamodb_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    app.user("link-calls@example.com", None).await;
+    app.confirm_address().await;
+    // Per-IP limit, the claim, the address's two link-email windows, the event — and the same
+    // for an address without an account (a count of unsent requests in place of the event).
+    row!(app, log: auth_magic_link::handle, Call::new("POST", "/v1/auth/magic-link")
+            .json(&json!({"email": "link-calls@example.com"}))
+        => 202, ["UpdateItem", "GetItem", "UpdateItem", "UpdateItem", "TransactWriteItems"]);
+    let token = app.link_token("user.sign_in_link_requested").await;
+    row!(app, log, "POST /v1/auth/magic-link (no such account)": auth_magic_link::handle, Call::new("POST", "/v1/auth/magic-link")
+            .json(&json!({"email": "nobody-calls@example.com"}))
+        => 202, ["UpdateItem", "GetItem", "UpdateItem", "UpdateItem", "TransactWriteItems"]);
+    // The token, the user, the sessions past the cap, one transaction (as a sign-in).
+    row!(app, log: auth_magic_link_verify::handle, Call::new("POST", "/v1/auth/magic-link/verify")
+            .json(&json!({"token": token}))
+        => 200, ["GetItem", "GetItem", "Query", "TransactWriteItems"]);
+}

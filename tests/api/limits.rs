@@ -72,33 +72,52 @@ async fn post_creation_is_limited_per_account_and_replays_do_not_count() {
 }
 
 #[tokio::test]
-async fn password_reset_requests_are_limited_per_source_address() {
-    let app = spawn(&[("PASSWORD_RESETS_PER_IP_PER_HOUR", "2")]).await;
-    let forgot = |ip: &'static str, email: &'static str| {
-        app.call(
-            auth_password_forgot::handle,
-            Call::new("POST", "/v1/auth/password/forgot")
+async fn mailed_link_requests_are_limited_per_source_address() {
+    for (path, setting, policy) in [
+        (
+            "/v1/auth/password/forgot",
+            "PASSWORD_RESETS_PER_IP_PER_HOUR",
+            "password-reset-ip",
+        ),
+        (
+            "/v1/auth/magic-link",
+            "SIGN_IN_LINKS_PER_IP_PER_HOUR",
+            "sign-in-link-ip",
+        ),
+    ] {
+        let app = spawn(&[(setting, "2")]).await;
+        let ask = |ip: &'static str, email: &'static str| {
+            let call = Call::new("POST", path)
                 .json(&json!({ "email": email }))
-                .from_ip(ip),
-        )
-    };
-    let first = forgot("203.0.113.7", "a@example.com").await;
-    assert_eq!(first.status, 202);
-    assert_eq!(
-        first.header("ratelimit-policy"),
-        Some("\"password-reset-ip\";q=2;w=3600")
-    );
-    // Spraying addresses does not help: the source address is what counts.
-    assert_eq!(forgot("203.0.113.7", "b@example.com").await.status, 202);
-    let refused = forgot("203.0.113.7", "c@example.com").await;
-    assert_eq!(refused.status, 429, "{}", refused.body);
-    assert!((1..=3600).contains(&retry_after(&refused)));
-    assert!(
-        refused
-            .header("ratelimit")
-            .is_some_and(|v| v.starts_with("\"password-reset-ip\";r=0;t="))
-    );
-    assert_eq!(forgot("203.0.113.8", "c@example.com").await.status, 202);
+                .from_ip(ip);
+            let app = &app;
+            async move {
+                if path == "/v1/auth/magic-link" {
+                    app.call(auth_magic_link::handle, call).await
+                } else {
+                    app.call(auth_password_forgot::handle, call).await
+                }
+            }
+        };
+        let first = ask("203.0.113.7", "a@example.com").await;
+        assert_eq!(first.status, 202, "{path}");
+        assert_eq!(
+            first.header("ratelimit-policy"),
+            Some(format!("\"{policy}\";q=2;w=3600").as_str())
+        );
+        // Spraying addresses does not help: the source address is what counts.
+        assert_eq!(ask("203.0.113.7", "b@example.com").await.status, 202);
+        let refused = ask("203.0.113.7", "c@example.com").await;
+        assert_eq!(refused.status, 429, "{path}: {}", refused.body);
+        assert!((1..=3600).contains(&retry_after(&refused)));
+        assert!(
+            refused
+                .header("ratelimit")
+                .is_some_and(|v| v.starts_with(&format!("\"{policy}\";r=0;t="))),
+            "{path}"
+        );
+        assert_eq!(ask("203.0.113.8", "c@example.com").await.status, 202);
+    }
 }
 
 #[tokio::test]

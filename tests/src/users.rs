@@ -6,7 +6,7 @@ use shared::State;
 use shared::auth::Role;
 use shared::validate::Email;
 
-use crate::{Call, TestApp};
+use crate::{Call, TestApp, TestResponse};
 
 /// The password of every account the helpers create.
 pub const PASSWORD: &str = "violet anchor drifts north";
@@ -47,6 +47,34 @@ impl TestApp {
             )
             .await;
         assert_eq!(verified.status, 204, "{}", verified.body);
+    }
+
+    /// Sets `new_password` on the account of `email` the way its owner would without it: a
+    /// reset link asked for and opened (asserting each step), then a sign-in with it — its
+    /// answer.
+    pub async fn reset_password_by_link(&self, email: &str, new_password: &str) -> TestResponse {
+        let forgot = self
+            .call(
+                auth_password_forgot::handle,
+                Call::new("POST", "/v1/auth/password/forgot").json(&json!({"email": email})),
+            )
+            .await;
+        assert_eq!(forgot.status, 202, "{}", forgot.body);
+        let link = self.link_token("user.password_reset_requested").await;
+        let reset = self
+            .call(
+                auth_password_reset::handle,
+                Call::new("POST", "/v1/auth/password/reset")
+                    .json(&json!({"token": link, "newPassword": new_password})),
+            )
+            .await;
+        assert_eq!(reset.status, 204, "{}", reset.body);
+        self.call(
+            auth_login::handle,
+            Call::new("POST", "/v1/auth/login")
+                .json(&json!({"email": email, "password": new_password})),
+        )
+        .await
     }
 
     /// An admin: [`user`](Self::user) with [`Role::Admin`].

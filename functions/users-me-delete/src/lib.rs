@@ -1,6 +1,7 @@
-//! `DELETE /v1/users/me` `{password}` → 204: the account, its email claim and its sessions are
-//! removed (the user's content: see docs/api.md). 401 `MFA_REQUIRED` with a second factor in
-//! force and none recent (send `code`).
+//! `DELETE /v1/users/me` `{password?}` → 204: the account, its email claim and its sessions are
+//! removed (the user's content: see docs/api.md). Needs the password or a sign-in of this session
+//! in the last 10 minutes (401 `REAUTHENTICATION_REQUIRED`); 401 `MFA_REQUIRED` with a second
+//! factor in force and none recent (send `code`).
 
 use lambda_http::{Body, Request, Response};
 use shared::validate::{GivenPassword, OtpCode, RecoveryCode};
@@ -9,8 +10,9 @@ use shared::{ApiError, State, accounts};
 #[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeleteMe {
-    /// The current password, to confirm.
-    pub password: GivenPassword,
+    /// The current password: needed unless this session signed in within the last 10 minutes
+    /// (an account that signs in by mailed link has none).
+    pub password: Option<GivenPassword>,
     /// With a second factor in force and none given in this session within 10 minutes: a
     /// current code of the authenticator app (or give `recoveryCode`).
     #[serde(default)]
@@ -24,6 +26,7 @@ pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiEr
     let me = accounts::authenticate(state, &req).await?;
     let body: DeleteMe = shared::http::json_body(&req)?;
     accounts::mfa::step_up(state, &me, body.code.as_ref(), body.recovery_code.as_ref()).await?;
-    accounts::delete_own_account(state, &me, body.password.expose()).await?;
+    let password = body.password.as_ref().map(GivenPassword::expose);
+    accounts::delete_own_account(state, &me, password).await?;
     Ok(shared::http::no_content())
 }

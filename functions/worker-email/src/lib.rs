@@ -355,6 +355,26 @@ mod tests {
                 .text
                 .contains("https://app.example.com/reset-password?token=tok")
         );
+        let sign_in = mailer
+            .render(&intent("sign-in-link", &[("signInToken", "a/b+c")]))
+            .expect("render");
+        assert_eq!(sign_in.subject, "Your Ferrite sign-in link");
+        assert!(
+            sign_in
+                .text
+                .contains("https://app.example.com/sign-in?token=a%2Fb%2Bc")
+        );
+        // HTML escapes the slashes of the address; the token stays as encoded.
+        assert!(
+            sign_in.html.contains("sign-in?token=a%2Fb%2Bc"),
+            "{}",
+            sign_in.html
+        );
+        // Without its token the email does not go out with an empty link.
+        assert!(matches!(
+            mailer.render(&intent("sign-in-link", &[])),
+            Err(RecordError::Malformed(_))
+        ));
         for template in [
             "verify-email",
             "password-changed",

@@ -38,6 +38,7 @@ pub(crate) const SUBJECTS: &[(&str, &str)] = &[
         "Your {{ app_name }} email address was changed",
     ),
     ("new-sign-in", "New sign-in to your {{ app_name }} account"),
+    ("sign-in-link", "Your {{ app_name }} sign-in link"),
     // An unknown `change` reads a variable no event gives: it fails to render (strict).
     (
         "mfa-changed",
@@ -132,6 +133,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "new-sign-in.txt",
         include_str!("../templates/new-sign-in.txt"),
+    ),
+    (
+        "sign-in-link.html",
+        include_str!("../templates/sign-in-link.html"),
+    ),
+    (
+        "sign-in-link.txt",
+        include_str!("../templates/sign-in-link.txt"),
     ),
     (
         "mfa-changed.html",
@@ -242,6 +251,9 @@ impl Mailer {
         }
         if let Some(token) = intent.vars.get("changeEmailToken") {
             vars.insert("confirm_email_url", self.link("/confirm-email", token));
+        }
+        if let Some(token) = intent.vars.get("signInToken") {
+            vars.insert("sign_in_url", self.link("/sign-in", token));
         }
         vars.insert(
             "forgot_url",

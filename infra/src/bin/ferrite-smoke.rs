@@ -2,10 +2,11 @@
 //! `ferrite-smoke` (`make smoke API_URL=…`): the user journeys against any deployed Ferrite,
 //! leaving nothing behind.
 //!
-//! health → register → confirm the address by the mailed link → sign in → refresh → write,
-//! read, list and delete a post → the account's audit trail, read as an admin → log out (the
-//! refresh token is dead after) → delete the account (its sign-in is refused after). Each step
-//! prints `ok`, `skip` with the reason, or `FAIL`; the exit code is 1 when a step failed.
+//! health → register → confirm the address by the mailed link → sign in → refresh → sessions →
+//! sign in by a mailed link → a second factor → write, read, list and delete a post → the
+//! account's audit trail, read as an admin → log out (the refresh token is dead after) → delete
+//! the account (its sign-in is refused after). Each step prints `ok`, `skip` with the reason, or
+//! `FAIL`; the exit code is 1 when a step failed.
 //!
 //! - **Mail** is read from `SMOKE_MAILBOX_URL`, an endpoint answering like the local stack's
 //!   `/_ferrite/ses/messages?to=` (locally: the endpoint itself). Without one the confirmation
@@ -421,6 +422,14 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
     let me = client.get("me", "/v1/users/me", Some(&access)).await?;
     report.expect("GET /v1/users/me", &me, 200);
     sessions(&client, report, &access).await?;
+    if args.mailbox.is_some() {
+        mailed_sign_in(&client, report, wait, &email).await?;
+    } else {
+        Report::skip(
+            "sign in by mailed link",
+            "no mailbox: set SMOKE_MAILBOX_URL to read the stack's mail",
+        );
+    }
     second_factor(&client, report, &access, &email).await?;
 
     let post = client
@@ -596,8 +605,43 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// The link token of the first mail to `to` whose subject starts with `subject`, once it
-/// arrives within `wait`.
+/// Signs in without the password: a link mailed to `email`, opened (`amr` `["email"]`).
+async fn mailed_sign_in(
+    client: &Client,
+    report: &mut Report,
+    wait: Duration,
+    email: &str,
+) -> Result<()> {
+    let step = "sign in by mailed link";
+    let asked = client
+        .post(
+            "ask for a sign-in link",
+            "/v1/auth/magic-link",
+            None,
+            &json!({ "email": email }),
+        )
+        .await?;
+    if !report.expect("POST /v1/auth/magic-link", &asked, 202) {
+        return Ok(());
+    }
+    let Some(token) = mailed_token(client, wait, email, "sign-in link").await? else {
+        report.fail(step, &format!("no sign-in mail within {wait:?}"));
+        return Ok(());
+    };
+    let signed_in = client
+        .post(
+            "sign in with the link",
+            "/v1/auth/magic-link/verify",
+            None,
+            &json!({ "token": token }),
+        )
+        .await?;
+    report.expect("POST /v1/auth/magic-link/verify", &signed_in, 200);
+    Ok(())
+}
+
+/// The link token of the first mail to `to` whose subject says `subject`, once it arrives
+/// within `wait`.
 async fn mailed_token(
     client: &Client,
     wait: Duration,
@@ -609,7 +653,7 @@ async fn mailed_token(
             .mail_to(to)
             .await?
             .into_iter()
-            .find(|(s, _)| s.starts_with(subject)))
+            .find(|(s, _)| s.contains(subject)))
     })
     .await?;
     Ok(mail.and_then(|(_, body)| infra::traffic::link_token(&body)))

@@ -13,11 +13,12 @@ use crate::validate::Email;
 use super::items::{EmailClaim, SessionItem, TokenPurpose, UserItem};
 use super::recovery::{invalid_token, is_newest, take_token, void_links};
 use super::sessions::sessions_after_epoch;
-use super::throttle::{LinkMail, confirm_password, link_mail_budget};
+use super::throttle::{LinkMail, link_mail_budget, reauthenticate};
 use super::{Principal, email_taken, field, find_user, greeting, token_hash};
 
 /// `POST /users/me/email`: asks to move the account to `new_email`. Needs the password
-/// (throttled like sign-in: 422 when wrong, 429 past the budget); link emails are budgeted
+/// (throttled like sign-in: 422 when wrong, 429 past the budget) or a sign-in of this session
+/// in the last 10 minutes (401 `REAUTHENTICATION_REQUIRED`); link emails are budgeted
 /// (`LINK_EMAILS_PER_ACCOUNT_PER_HOUR`, one a minute: 429). The new address gets a 24-hour
 /// confirmation link, the current one a notice; nothing else changes until the link is opened
 /// ([`confirm_email_change`]). A newer request replaces an older one (its link dies). An
@@ -27,14 +28,14 @@ pub async fn request_email_change(
     state: &State,
     me: &Principal,
     new_email: &Email,
-    password_text: &str,
+    password: Option<&str>,
 ) -> Result<Vec<Quota>, ApiError> {
     let store = &state.store;
     let user = &me.user;
     if Email::parse(&user.email).is_ok_and(|current| current == *new_email) {
         return Err(field("newEmail", "is already the account's address"));
     }
-    let give_back = confirm_password(state, me, "password", password_text).await?;
+    let give_back = reauthenticate(state, me, "password", password).await?;
     let outcome = async {
         // A taken address is refused before the budget is counted: a 409 sends nothing.
         let taken = store
@@ -54,7 +55,9 @@ pub async fn request_email_change(
         Ok(outcome) => outcome,
         Err(refused) => {
             // The right password's attempt is given back even when the request is refused.
-            store.update(give_back.update).await?;
+            if let Some(give_back) = give_back {
+                store.update(give_back.update).await?;
+            }
             return Err(refused);
         }
     };
@@ -77,24 +80,26 @@ pub async fn request_email_change(
             });
     }
     let event = event.email_also("email-change-requested", &user.email, &greeting(user));
+    let (op, update) = give_back.map(|g| (g.op, g.update)).unzip();
     let changed = store
-        .transact(vec![
-            give_back.op,
-            Update::new(user.key())
-                .set(UserItem::PENDING_EMAIL, &new_email.to_string())
-                .set(UserItem::PENDING_EMAIL_SESSION, &me.session_id)
-                // An older request's link dies with its pointer.
-                .remove(UserItem::CHANGE_EMAIL_TOKEN)
-                .set(UserItem::UPDATED_AT, &now)
-                .bump_version(user.version)
-                .into_transact(store)?,
-            outbox_put(store, event)?,
-        ])
+        .transact(
+            op.into_iter()
+                .chain([Update::new(user.key())
+                    .set(UserItem::PENDING_EMAIL, &new_email.to_string())
+                    .set(UserItem::PENDING_EMAIL_SESSION, &me.session_id)
+                    // An older request's link dies with its pointer.
+                    .remove(UserItem::CHANGE_EMAIL_TOKEN)
+                    .set(UserItem::UPDATED_AT, &now)
+                    .bump_version(user.version)
+                    .into_transact(store)?])
+                .chain([outbox_put(store, event)?])
+                .collect(),
+        )
         .await;
-    if changed.is_err() {
+    if let (Err(_), Some(update)) = (&changed, update) {
         // The account changed meanwhile (412) or the write failed: the right password's
         // attempt is given back on its own.
-        store.update(give_back.update).await?;
+        store.update(update).await?;
     }
     changed.or_stale()?;
     Ok(quotas)

@@ -47,7 +47,11 @@ pub struct UserItem {
     pub roles: Vec<Role>,
     pub status: UserStatus,
     pub email_verified: bool,
-    pub password_hash: String,
+    /// The password's argon2id hash; `None`: the account signs in without one (a mailed link;
+    /// its password was cleared when a link proved the address, see
+    /// [`super::mailed_sign_in`]) until one is set through the reset flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -86,6 +90,9 @@ pub struct UserItem {
     /// The hash of the newest email-change link's token (same rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_email_token: Option<String>,
+    /// The hash of the newest sign-in link's token (same rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_token: Option<String>,
     /// The address a change was asked for (normalised), until its link is opened: the account
     /// keeps its address and its claim until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +130,7 @@ crate::store::attributes! { UserItem in user_attributes {
     RESET_TOKEN: String = reset_token,
     VERIFY_TOKEN: String = verify_token,
     CHANGE_EMAIL_TOKEN: String = change_email_token,
+    SIGN_IN_TOKEN: String = sign_in_token,
     PENDING_EMAIL: String = pending_email,
     PENDING_EMAIL_SESSION: String = pending_email_session,
 } }
@@ -143,6 +151,7 @@ impl UserItem {
             TokenPurpose::VerifyEmail => self.verify_token.as_deref(),
             TokenPurpose::ResetPassword => self.reset_token.as_deref(),
             TokenPurpose::ChangeEmail => self.change_email_token.as_deref(),
+            TokenPurpose::SignIn => self.sign_in_token.as_deref(),
         }
     }
 
@@ -152,6 +161,7 @@ impl UserItem {
             TokenPurpose::VerifyEmail => Self::VERIFY_TOKEN,
             TokenPurpose::ResetPassword => Self::RESET_TOKEN,
             TokenPurpose::ChangeEmail => Self::CHANGE_EMAIL_TOKEN,
+            TokenPurpose::SignIn => Self::SIGN_IN_TOKEN,
         }
     }
 
@@ -353,6 +363,13 @@ pub struct ChallengeItem {
     /// The account's session epoch then: a password set since voids the challenge.
     pub epoch: u64,
     pub expires_at: i64,
+    /// How the first factor was given (`pwd`, `email`): the session's `amr` starts with it.
+    #[serde(default = "password_first")]
+    pub amr: Vec<String>,
+}
+
+fn password_first() -> Vec<String> {
+    vec!["pwd".to_owned()]
 }
 
 impl ChallengeItem {

@@ -11,14 +11,14 @@
 //! transaction. Codes are 6 digits, 30-second steps, SHA-1 (what every authenticator app
 //! reads from an `otpauth://` URI), one step of clock skew either way.
 //!
-//! **Signing in** with a factor: the password answers 401 `MFA_REQUIRED` with a challenge
-//! (`MFACHALLENGE#<sha256>`: 256 random bits, 5 minutes, single use: consumed in the
+//! **Signing in** with a factor: the password (or a mailed link) answers 401 `MFA_REQUIRED` with
+//! a challenge (`MFACHALLENGE#<sha256>`: 256 random bits, 5 minutes, single use: consumed in the
 //! transaction that creates the session); `POST /auth/mfa/verify` with the challenge and a code
-//! or a recovery code signs in, `amr` `["pwd","otp"]`. Wrong codes are counted per account like
-//! wrong passwords (`LoginFailuresPerAccount` per 15 minutes, 429 past it, the right code
-//! included); the attempt is counted before the code is checked and given back when it was
-//! right. Two requests with the same code at once: one session, the other is refused (the
-//! step's condition).
+//! or a recovery code signs in, `amr` `["pwd","otp"]` (`["email","otp"]` after a mailed link).
+//! Wrong codes are counted per account like wrong passwords (`LoginFailuresPerAccount` per 15
+//! minutes, 429 past it, the right code included); the attempt is counted before the code is
+//! checked and given back when it was right. Two requests with the same code at once: one
+//! session, the other is refused (the step's condition).
 //!
 //! **Recent authentication** (enrolling, disabling): the password in the request, or a sign-in
 //! within the last [`RECENT_AUTH_SECS`] in this session — so an account without a password is
@@ -35,9 +35,8 @@ use crate::ids::UserId;
 use crate::state::State;
 use crate::store::Key;
 
+pub use super::RECENT_AUTH_SECS;
 pub use super::items::{ChallengeItem, TOTP};
-/// A sign-in or a password this recent lets a session change its second factors.
-pub const RECENT_AUTH_SECS: i64 = 10 * 60;
 /// Recovery codes issued at once (each single use).
 pub const RECOVERY_CODES: usize = 10;
 /// With a second factor in force, what matters (a transfer, an email or password change, an
@@ -90,34 +89,16 @@ impl TotpItem {
     }
 }
 
-/// Recent authentication: `password` (checked and counted like a sign-in), or a sign-in of this
-/// session within [`RECENT_AUTH_SECS`]; 401 `REAUTHENTICATION_REQUIRED` otherwise. The writes
-/// the caller's transaction carries with it (the password's give-back) are returned.
+/// Recent authentication ([`super::throttle::reauthenticate`]): the writes the caller's
+/// transaction carries with it (the password's give-back, if one was given).
 #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
 pub(super) async fn recently_authenticated(
     state: &State,
     me: &Principal,
     password: Option<&str>,
 ) -> Result<Vec<TransactWriteItem>, ApiError> {
-    if let Some(password) = password {
-        let confirmed = super::throttle::confirm_password(state, me, "password", password).await?;
-        return Ok(vec![confirmed.op]);
-    }
-    let now = state.clock.unix_seconds();
-    if me
-        .authenticated_at
-        .is_some_and(|at| now - at <= RECENT_AUTH_SECS)
-    {
-        return Ok(Vec::new());
-    }
-    Err(ApiError::Unauthorized {
-        code: "REAUTHENTICATION_REQUIRED",
-        detail: format!(
-            "This needs a recent sign-in: give your password, or sign in again (a sign-in counts \
-             for {} minutes).",
-            RECENT_AUTH_SECS / 60
-        ),
-    })
+    let given = super::throttle::reauthenticate(state, me, "password", password).await?;
+    Ok(given.map(|g| g.op).into_iter().collect())
 }
 
 #[cfg(feature = "mfa")]
@@ -848,20 +829,16 @@ mod enabled {
             store.delete_op(&key, true)?,
             spent.into_transact(store)?,
         ];
-        crate::accounts::sessions::complete_sign_in(
-            state,
-            user,
-            client,
-            &["pwd", "otp"],
-            writes,
-            None,
-        )
-        .await
-        .map_err(|e| match e {
-            // The challenge or the code was used by a request at the same moment.
-            ApiError::Conflict { .. } => invalid(),
-            other => other,
-        })
+        // The first factor the challenge records (the password, a mailed link), then this one.
+        let mut amr: Vec<&str> = pending.amr.iter().map(String::as_str).collect();
+        amr.push("otp");
+        crate::accounts::sessions::complete_sign_in(state, user, client, &amr, writes, None)
+            .await
+            .map_err(|e| match e {
+                // The challenge or the code was used by a request at the same moment.
+                ApiError::Conflict { .. } => invalid(),
+                other => other,
+            })
     }
 }
 

@@ -27,6 +27,7 @@ pub mod counts;
 pub mod devices;
 mod email_change;
 pub mod items;
+pub mod mailed_sign_in;
 pub mod mfa;
 mod principal;
 mod profile;
@@ -72,6 +73,8 @@ pub const SESSION_TTL_SECS: i64 = 30 * 24 * 3600;
 pub const VERIFY_TOKEN_TTL_SECS: i64 = 48 * 3600;
 /// Password reset links are valid for 30 minutes.
 pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
+/// Sign-in links are valid for 15 minutes.
+pub const SIGN_IN_TOKEN_TTL_SECS: i64 = 15 * 60;
 /// Email-change links (sent to the new address) are valid for 24 hours.
 pub const CHANGE_EMAIL_TOKEN_TTL_SECS: i64 = 24 * 3600;
 /// The window of the sign-in failure budgets (their sizes: [`crate::config::Limits`]).
@@ -84,6 +87,9 @@ pub const NEW_SIGN_IN_TEMPLATE: &str = "new-sign-in";
 /// The email that tells an account its second factors changed (set up, removed, reset by an
 /// administrator, new recovery codes): [`mfa`].
 pub const MFA_CHANGED_TEMPLATE: &str = "mfa-changed";
+/// A sign-in this recent stands for the password where one is asked (recent authentication):
+/// changing second factors, the address, deleting the account.
+pub const RECENT_AUTH_SECS: i64 = 10 * 60;
 /// Sessions one account may hold; signing in once more ends the oldest.
 pub const MAX_SESSIONS: usize = 10;
 

@@ -12,8 +12,11 @@ use crate::validate::{DisplayName, Password};
 
 use super::items::{UserItem, UserView};
 use super::{
-    Principal, admin::delete_user, recovery::PasswordSet, recovery::set_password,
-    throttle::confirm_password,
+    Principal,
+    admin::delete_user,
+    recovery::PasswordSet,
+    recovery::set_password,
+    throttle::{confirm_password, reauthenticate},
 };
 
 /// `PATCH /users/me`: profile fields only.
@@ -81,21 +84,22 @@ pub async fn change_password(
 pub async fn delete_own_account(
     state: &State,
     me: &Principal,
-    password_text: &str,
+    password: Option<&str>,
 ) -> Result<(), ApiError> {
-    let give_back = confirm_password(state, me, "password", password_text).await?;
+    let give_back = reauthenticate(state, me, "password", password).await?;
+    let (op, update) = give_back.map(|g| (g.op, g.update)).unzip();
     let deleted = delete_user(
         state,
         &me.user,
         me.actor(),
         "user.deleted",
-        vec![give_back.op],
+        op.into_iter().collect(),
     )
     .await;
-    if deleted.is_err() {
+    if let (Err(_), Some(update)) = (&deleted, update) {
         // Refused (the last admin) or failed: the right password's attempt is given back all the
         // same, so a refused request leaves nothing behind.
-        state.store.update(give_back.update).await?;
+        state.store.update(update).await?;
     }
     deleted
 }

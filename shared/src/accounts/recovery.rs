@@ -13,9 +13,10 @@ use crate::validate::{Email, Password};
 
 use super::items::{EmailClaim, OneTimeToken, TokenPurpose, UserItem};
 use super::{
-    CHANGE_EMAIL_TOKEN_TTL_SECS, LOGIN_WINDOW_SECS, Principal, RESET_TOKEN_TTL_SECS, STRANGER_MAIL,
-    VERIFY_TOKEN_TTL_SECS, find_user, greeting, random_token, sessions::sessions_after_epoch,
-    throttle::LinkMail, throttle::link_mail_budget, token_hash,
+    CHANGE_EMAIL_TOKEN_TTL_SECS, LOGIN_WINDOW_SECS, Principal, RESET_TOKEN_TTL_SECS,
+    SIGN_IN_TOKEN_TTL_SECS, STRANGER_MAIL, VERIFY_TOKEN_TTL_SECS, find_user, greeting,
+    random_token, sessions::sessions_after_epoch, throttle::LinkMail, throttle::link_mail_budget,
+    token_hash,
 };
 
 /// Mints the token of a link an email asks for — the email worker does, when it sends it: the
@@ -31,6 +32,7 @@ pub async fn mint_link(state: &State, link: &LinkRequest) -> Result<Option<Strin
         TokenPurpose::VerifyEmail => VERIFY_TOKEN_TTL_SECS,
         TokenPurpose::ResetPassword => RESET_TOKEN_TTL_SECS,
         TokenPurpose::ChangeEmail => CHANGE_EMAIL_TOKEN_TTL_SECS,
+        TokenPurpose::SignIn => SIGN_IN_TOKEN_TTL_SECS,
     };
     let key = OneTimeToken::key(&hash);
     let writes = vec![
@@ -80,40 +82,75 @@ pub async fn stranger_mail_allowed(state: &State, address: &str) -> Result<bool,
 }
 
 /// `POST /auth/password/forgot`: 202, or 429 past the requests one source address may make
-/// (`PASSWORD_RESETS_PER_IP_PER_HOUR`, counted first; the answer carries that quota). An
-/// email with a 30-minute single-use link goes out only if the account exists and its email
-/// allowance is not used up; the caller cannot tell the difference, by the answer or by the
-/// work done: every path makes the same calls (the per-IP `UpdateItem`, GetItem, the
-/// allowance's `UpdateItem`s, one TransactWriteItems — the event, or a count of requests that
-/// sent nothing).
+/// (`PASSWORD_RESETS_PER_IP_PER_HOUR`); an email with a 30-minute single-use link goes out only
+/// if the account exists (see [`offer_link`]).
 pub async fn forgot_password(
     state: &State,
     email: &Email,
     source_ip: &str,
 ) -> Result<Vec<Quota>, ApiError> {
+    let offer = LinkOffer {
+        per_ip: Policy::new(
+            "password-reset-ip",
+            state.config.limits.password_resets_per_ip_per_hour,
+            3600,
+        ),
+        mail: LinkMail::Reset,
+        kind: "user.password_reset_requested",
+        template: "password-reset",
+        purpose: TokenPurpose::ResetPassword,
+        actor: "password-reset",
+        unsent: "reset-unsent",
+    };
+    offer_link(state, email, source_ip, &offer).await
+}
+
+/// An email with a one-time link that anyone may ask to be sent to an address (a password
+/// reset, a sign-in link).
+pub(super) struct LinkOffer {
+    /// Requests per source address (counted first; its quota is answered).
+    pub(super) per_ip: Policy,
+    /// The emails of this kind an address may get.
+    pub(super) mail: LinkMail,
+    /// The event that asks for the email.
+    pub(super) kind: &'static str,
+    pub(super) template: &'static str,
+    pub(super) purpose: TokenPurpose,
+    /// The system actor of the event.
+    pub(super) actor: &'static str,
+    /// The counter a request that sends nothing writes instead (same calls either way).
+    pub(super) unsent: &'static str,
+}
+
+/// 202, or 429 past `offer.per_ip`. The email goes out only if the account exists and the
+/// address's allowance of such emails is not used up; the caller cannot tell the difference,
+/// by the answer or by the work done: every path makes the same calls (the per-IP `UpdateItem`,
+/// GetItem, the allowance's `UpdateItem`s, one TransactWriteItems — the event, or a count of
+/// requests that sent nothing).
+pub(super) async fn offer_link(
+    state: &State,
+    email: &Email,
+    source_ip: &str,
+    offer: &LinkOffer,
+) -> Result<Vec<Quota>, ApiError> {
     let store = &state.store;
     let now = state.clock.unix_seconds();
-    let per_ip = Policy::new(
-        "password-reset-ip",
-        state.config.limits.password_resets_per_ip_per_hour,
-        3600,
-    );
-    let quota = limits::consume(store, now, per_ip, source_ip).await?;
+    let quota = limits::consume(store, now, offer.per_ip, source_ip).await?;
     let claim: Option<EmailClaim> = store.get(&Key::email(email)).await?;
-    let allowed = !link_mail_budget(state, LinkMail::Reset, email.as_str())
+    let allowed = !link_mail_budget(state, offer.mail, email.as_str())
         .await?
         .exceeded;
     let write = match claim {
         Some(claim) if allowed => {
             let event = Event::about_user(
-                "user.password_reset_requested",
-                Actor::system("password-reset"),
+                offer.kind,
+                Actor::system(offer.actor),
                 claim.user_id,
                 state.clock.timestamp(),
             )
-            .email("password-reset", email.as_str(), &[])
+            .email(offer.template, email.as_str(), &[])
             .link(LinkRequest {
-                purpose: TokenPurpose::ResetPassword,
+                purpose: offer.purpose,
                 user_id: claim.user_id,
                 requested_ms: state.clock.unix_millis(),
             });
@@ -121,9 +158,9 @@ pub async fn forgot_password(
         }
         claim => {
             if let Some(claim) = claim {
-                tracing::info!(userId = %claim.user_id, "password reset email suppressed by rate limit");
+                tracing::info!(userId = %claim.user_id, kind = offer.kind, "link email suppressed by rate limit");
             }
-            Policy::new("reset-unsent", u64::MAX, LOGIN_WINDOW_SECS)
+            Policy::new(offer.unsent, u64::MAX, LOGIN_WINDOW_SECS)
                 .count("all", now)
                 .into_transact(store)?
         }
@@ -188,6 +225,7 @@ pub(super) fn void_links(update: Update, now_ms: u64) -> Update {
         .remove(UserItem::RESET_TOKEN)
         .remove(UserItem::VERIFY_TOKEN)
         .remove(UserItem::CHANGE_EMAIL_TOKEN)
+        .remove(UserItem::SIGN_IN_TOKEN)
         .remove(UserItem::PENDING_EMAIL)
         .remove(UserItem::PENDING_EMAIL_SESSION)
 }

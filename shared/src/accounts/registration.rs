@@ -83,7 +83,7 @@ async fn create_account(
         roles: vec![Role::User],
         status: UserStatus::Active,
         email_verified: false,
-        password_hash: hash,
+        password_hash: Some(hash),
         created_at: now.clone(),
         updated_at: now.clone(),
         version: 1,
@@ -95,6 +95,7 @@ async fn create_account(
         reset_token: None,
         verify_token: None,
         change_email_token: None,
+        sign_in_token: None,
         pending_email: None,
         pending_email_session: None,
         // The device it registered from is known: signing in from it again is no news.

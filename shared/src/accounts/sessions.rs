@@ -157,7 +157,7 @@ async fn sign_in(
         None => None,
     };
     let check = if let Some(user) = &user {
-        password::verify(password_text, &user.password_hash)
+        password::verify_stored(password_text, user.password_hash.as_deref())
     } else {
         password::verify_dummy(password_text);
         Check::Mismatch
@@ -202,7 +202,7 @@ async fn sign_in(
                 .set(UserItem::PASSWORD_HASH, &new_hash)
                 .bump_version(user.version),
         );
-        user.password_hash = new_hash;
+        user.password_hash = Some(new_hash);
         user.version += 1;
     }
     let given_back = vec![
@@ -211,18 +211,20 @@ async fn sign_in(
     ];
     if user.has_factor(super::items::TOTP) {
         // The password was right: the second factor decides (`POST /auth/mfa/verify`).
-        return Err(mfa_challenge(state, &user, given_back, account).await?);
+        return Err(mfa_challenge(state, &user, given_back, account, &["pwd"]).await?);
     }
     complete_sign_in(state, user, client, &["pwd"], given_back, account).await
 }
 
-/// 401 `MFA_REQUIRED` with a new challenge for `user`, whose password was right: the challenge
-/// is written with `writes` (the attempts given back) and `account` (a rehash), one transaction.
-async fn mfa_challenge(
+/// 401 `MFA_REQUIRED` with a new challenge for `user`, whose first factor (`amr`: the password,
+/// a mailed link) was right: the challenge is written with `writes` (attempts given back, a
+/// link spent) and `account` (a rehash), one transaction.
+pub(super) async fn mfa_challenge(
     state: &State,
     user: &UserItem,
     mut writes: Vec<TransactWriteItem>,
     account: Option<Update>,
+    amr: &[&str],
 ) -> Result<ApiError, ApiError> {
     let store = &state.store;
     let challenge = random_token()?;
@@ -233,6 +235,7 @@ async fn mfa_challenge(
         user_id: user.id,
         epoch: user.session_epoch,
         expires_at: store.expires_in(super::items::CHALLENGE_TTL_SECS),
+        amr: amr.iter().map(|&method| method.to_owned()).collect(),
     })?);
     if let Some(update) = account {
         writes.push(update.into_transact(store)?);

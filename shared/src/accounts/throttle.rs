@@ -71,12 +71,45 @@ pub(super) async fn confirm_password(
         .update(policy.attempt(&subject, now))
         .await
         .map_err(|e| spent(e, &[policy], now))?;
-    if password::verify(text, &me.user.password_hash) == Check::Mismatch {
+    if password::verify_stored(text, me.user.password_hash.as_deref()) == Check::Mismatch {
         return Err(field(field_name, "is incorrect"));
     }
     Ok(GiveBack {
         op: give_back(store, counter.clone())?,
         update: Policy::give_back(counter),
+    })
+}
+
+/// Recent authentication: `password` (checked and counted as [`confirm_password`] does; a wrong
+/// one is a 422 on `field_name`), or a sign-in of this session within
+/// [`RECENT_AUTH_SECS`](super::RECENT_AUTH_SECS) — so an account without a password (it
+/// signs in by mailed link) is never locked out of what asks for one. 401
+/// `REAUTHENTICATION_REQUIRED` otherwise. The password's give-back, if one was given.
+pub(super) async fn reauthenticate(
+    state: &State,
+    me: &Principal,
+    field_name: &str,
+    password: Option<&str>,
+) -> Result<Option<GiveBack>, ApiError> {
+    if let Some(password) = password {
+        return confirm_password(state, me, field_name, password)
+            .await
+            .map(Some);
+    }
+    let now = state.clock.unix_seconds();
+    if me
+        .authenticated_at
+        .is_some_and(|at| now - at <= super::RECENT_AUTH_SECS)
+    {
+        return Ok(None);
+    }
+    Err(ApiError::Unauthorized {
+        code: "REAUTHENTICATION_REQUIRED",
+        detail: format!(
+            "This needs a recent sign-in: give your password, or sign in again (a sign-in counts \
+             for {} minutes).",
+            super::RECENT_AUTH_SECS / 60
+        ),
     })
 }
 
@@ -94,6 +127,7 @@ pub(super) enum LinkMail {
     Verify,
     Reset,
     Change,
+    SignIn,
 }
 
 impl LinkMail {
@@ -102,6 +136,7 @@ impl LinkMail {
             Self::Verify => ("verify-email-minute", "verify-email"),
             Self::Reset => ("reset-email-minute", "reset-email"),
             Self::Change => ("change-email-minute", "change-email"),
+            Self::SignIn => ("sign-in-email-minute", "sign-in-email"),
         };
         [
             Policy::new(minute, 1, 60),

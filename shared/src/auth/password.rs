@@ -49,6 +49,16 @@ pub enum Check {
     Mismatch,
 }
 
+/// [`verify`] against an account's stored hash, if it has one: without one (an account that
+/// signs in by mailed link) the candidate is a mismatch, after the same work as a check.
+pub fn verify_stored(candidate: &str, stored: Option<&str>) -> Check {
+    if let Some(stored) = stored {
+        return verify(candidate, stored);
+    }
+    verify_dummy(candidate);
+    Check::Mismatch
+}
+
 /// Checks `candidate` against a stored PHC string. A malformed hash is a mismatch.
 pub fn verify(candidate: &str, stored: &str) -> Check {
     let Ok(parsed) = PasswordHash::new(stored) else {

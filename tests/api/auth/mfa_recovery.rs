@@ -197,30 +197,8 @@ async fn a_password_reset_by_email_link_keeps_the_second_factor() {
     let app = TestApp::spawn().await;
     let (token, _) = app.user("keeps@example.com", None).await;
     enrol(&app, &token).await;
-    let forgot = app
-        .call(
-            auth_password_forgot::handle,
-            Call::new("POST", "/v1/auth/password/forgot")
-                .json(&json!({"email": "keeps@example.com"})),
-        )
-        .await;
-    assert_eq!(forgot.status, 202);
-    let link = app.link_token("user.password_reset_requested").await;
-    let new_password = "quiet lanterns over the harbour";
-    let reset = app
-        .call(
-            auth_password_reset::handle,
-            Call::new("POST", "/v1/auth/password/reset")
-                .json(&json!({"token": link, "newPassword": new_password})),
-        )
-        .await;
-    assert_eq!(reset.status, 204, "{}", reset.body);
     let signed_in = app
-        .call(
-            auth_login::handle,
-            Call::new("POST", "/v1/auth/login")
-                .json(&json!({"email": "keeps@example.com", "password": new_password})),
-        )
+        .reset_password_by_link("keeps@example.com", "quiet lanterns over the harbour")
         .await;
     refused(&signed_in, "MFA_REQUIRED");
 }

@@ -5,6 +5,7 @@ mod admin;
 mod devices;
 mod email_change;
 mod keys_on_first_use;
+mod mailed_sign_in;
 mod mfa;
 mod mfa_recovery;
 mod own_account;

@@ -345,6 +345,17 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .json(&json!({})),
             [401, 403, 403, 403, 404],
         ),
+        // Anyone may ask (the answer says nothing of the address); a bearer token changes
+        // nothing.
+        (
+            Call::new("POST", "/v1/auth/magic-link").json(&json!({"email": "nobody@example.com"})),
+            [202; 5],
+        ),
+        // The link's token is the only credential.
+        (
+            Call::new("POST", "/v1/auth/magic-link/verify").json(&json!({"token": "forged"})),
+            [400; 5],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows
