@@ -21,10 +21,12 @@ LOCAL       := $(CARGO) run --quiet --bin ferrite-local --
 # Template parameters for the local stack, as `sam deploy --parameter-overrides` would set them:
 # `make dev PARAMS="RegistrationMode=silent"`.
 PARAMS      ?=
-export FERRITE_PARAMETERS := $(PARAMS)
+# The local stand-in issuers mint ID tokens for the client id `ferrite-local`.
+LOCAL_OIDC  := GoogleClientIds=ferrite-local AppleClientIds=ferrite-local OidcClientIds=ferrite-local
+export FERRITE_PARAMETERS := $(LOCAL_OIDC) $(PARAMS)
 # Every client of a test, soak or fuzz run is 127.0.0.1: one source IP for hundreds of
 # registrations. Those runs lift the per-IP registration limit (its own test sets it low).
-MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 PostsPerUserPerHour=1000000 PasswordResetsPerIpPerHour=1000000 SignInLinksPerIpPerHour=1000000 $(PARAMS)"
+MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 PostsPerUserPerHour=1000000 PasswordResetsPerIpPerHour=1000000 SignInLinksPerIpPerHour=1000000 $(LOCAL_OIDC) $(PARAMS)"
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 

@@ -103,11 +103,13 @@ def seed(token, admin_id, admin_email):
         "unit_properties": properties[:1],
         "units": units,
         "leases": leases,
+        # The providers the local stack accepts (each a stand-in issuer).
+        "providers": ["google", "apple", "oidc"],
     }
 
 
 # The kind of id a parameter names, by its name (an `id` in the path: by the path's collection).
-ID_KINDS = {"sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
+ID_KINDS = {"provider": "providers", "sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
 COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases"}
 
 

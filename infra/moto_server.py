@@ -55,6 +55,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
 import local_iam  # noqa: E402
+import oidc_issuer  # noqa: E402
 
 ACCOUNT = "123456789012"
 # Longer than the SDK's connection-pool idle timeout (90 s), so clients close idle connections
@@ -151,6 +152,8 @@ class LocalAws:
         # operation -> [count, seconds holding the lock, seconds waiting for it, slowest]
         self.timings: dict[str, list[float]] = {}
         self.capacity = moto_capacity.Capacity(dynamodb_backend)
+        # Stand-ins for Google, Apple and a generic OpenID Connect issuer.
+        self.issuers = oidc_issuer.Issuers()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = read_body(environ)
@@ -359,6 +362,11 @@ class LocalAws:
                     "recent": [d for d in self.authorizer.decisions if wanted(d)],
                 },
             )
+        if path.startswith(oidc_issuer.PREFIX):
+            host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+            answer = self.issuers.handle(method, path, f"http://{host}", payload)
+            if answer is not None:
+                return self.reply(start_response, *answer)
         if path == "/_ferrite/ses/messages" and method == "GET":
             return self.reply(start_response, 200, {"messages": self.sent_messages(query.get("to"))})
         if path == "/_ferrite/timings" and method == "GET":

@@ -120,6 +120,99 @@ pub struct Config {
     pub registration_mode: RegistrationMode,
     /// Per-client limits (template parameters; see [`Limits`]).
     pub limits: Limits,
+    /// The OIDC providers whose ID tokens sign in (see [`OidcProvider`]); none
+    /// configured, none accepted.
+    pub oidc: Vec<OidcProvider>,
+}
+
+/// An OIDC provider whose ID tokens sign in: configured by its client ids
+/// (`OIDC_GOOGLE_CLIENT_IDS`, `OIDC_APPLE_CLIENT_IDS`, `OIDC_GENERIC_CLIENT_IDS`: the `aud`
+/// values accepted, comma-separated). Google's and Apple's issuers are fixed
+/// (`OIDC_GOOGLE_ISSUER`/`OIDC_APPLE_ISSUER` override them for the local stack's stand-in); the
+/// generic provider (`oidc`) needs `OIDC_GENERIC_ISSUER`. An issuer is `https://`, or `http://`
+/// on a loopback host (the local stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProvider {
+    /// `google`, `apple` or `oidc`: the `{provider}` of the route.
+    pub name: &'static str,
+    pub issuer: String,
+    pub client_ids: Vec<String>,
+}
+
+/// The providers Ferrite knows: (name, client ids variable, issuer variable, fixed issuer).
+const OIDC_PROVIDERS: [(&str, &str, &str, Option<&str>); 3] = [
+    (
+        "google",
+        "OIDC_GOOGLE_CLIENT_IDS",
+        "OIDC_GOOGLE_ISSUER",
+        Some("https://accounts.google.com"),
+    ),
+    (
+        "apple",
+        "OIDC_APPLE_CLIENT_IDS",
+        "OIDC_APPLE_ISSUER",
+        Some("https://appleid.apple.com"),
+    ),
+    (
+        "oidc",
+        "OIDC_GENERIC_CLIENT_IDS",
+        "OIDC_GENERIC_ISSUER",
+        None,
+    ),
+];
+
+/// Whether `url` may be an issuer or a key set's address: HTTPS, or plain HTTP to this machine.
+pub fn is_trusted_origin(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
+fn oidc_providers(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Vec<OidcProvider>, ConfigError> {
+    let mut providers = Vec::new();
+    for (name, ids_var, issuer_var, fixed) in OIDC_PROVIDERS {
+        let client_ids: Vec<String> = get(ids_var)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if client_ids.is_empty() {
+            continue;
+        }
+        let issuer = get(issuer_var)
+            .filter(|i| !i.trim().is_empty())
+            .or_else(|| fixed.map(str::to_owned))
+            .ok_or(ConfigError {
+                var: issuer_var,
+                problem: "is not set (the provider has client ids)".into(),
+            })?;
+        let issuer = issuer.trim().trim_end_matches('/').to_owned();
+        if !is_trusted_origin(&issuer) {
+            return Err(ConfigError {
+                var: issuer_var,
+                problem: "must be an https:// URL (or http:// to this machine)".into(),
+            });
+        }
+        providers.push(OidcProvider {
+            name,
+            issuer,
+            client_ids,
+        });
+    }
+    Ok(providers)
 }
 
 /// Per-client limits, each a template parameter passed to exactly the functions that count it.
@@ -316,6 +409,7 @@ impl Config {
             refresh_reuse_grace_secs,
             registration_mode,
             limits,
+            oidc: oidc_providers(&get)?,
         })
     }
 }

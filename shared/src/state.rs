@@ -75,6 +75,9 @@ pub struct State {
     /// Seals and opens second factors (`MFA_KEY_ARN`): the functions that enrol and check them.
     #[cfg(feature = "mfa")]
     sealer: Option<crate::sealing::Sealer>,
+    /// Verifies OIDC ID tokens (the configured providers): the provider sign-in.
+    #[cfg(feature = "oidc")]
+    oidc: Option<std::sync::Arc<crate::oidc::Verifier>>,
 }
 
 impl State {
@@ -113,6 +116,8 @@ impl State {
             sdk,
             #[cfg(feature = "mfa")]
             sealer: None,
+            #[cfg(feature = "oidc")]
+            oidc: None,
         })
     }
 
@@ -188,6 +193,38 @@ impl State {
         })?;
         self.sealer = Some(crate::sealing::Sealer::on_first_use(self.sdk.clone(), key));
         Ok(self)
+    }
+
+    /// Verifies ID tokens of the configured providers (`OIDC_*`), fetching their keys over the
+    /// public web on first use — nothing at init: the client and its root store are built here
+    /// without I/O.
+    #[cfg(feature = "oidc")]
+    #[must_use]
+    pub fn with_oidc(mut self) -> Self {
+        let fetch = std::sync::Arc::new(crate::oidc::WebFetch::new());
+        self.oidc = Some(std::sync::Arc::new(crate::oidc::Verifier::new(
+            self.config.oidc.clone(),
+            fetch,
+        )));
+        self
+    }
+
+    /// The verifier of [`State::with_oidc`], if this function has one.
+    #[cfg(feature = "oidc")]
+    pub fn oidc(&self) -> Option<&crate::oidc::Verifier> {
+        self.oidc.as_deref()
+    }
+
+    /// Gives this state `verifier` (tests: the world's, shared by every function's state).
+    #[cfg(feature = "oidc")]
+    pub fn set_oidc(&mut self, verifier: Option<std::sync::Arc<crate::oidc::Verifier>>) {
+        self.oidc = verifier;
+    }
+
+    /// The verifier shared by this state, to give another (tests).
+    #[cfg(feature = "oidc")]
+    pub fn oidc_shared(&self) -> Option<std::sync::Arc<crate::oidc::Verifier>> {
+        self.oidc.clone()
     }
 
     /// The sealer of [`State::with_sealer`], if this function has one.

@@ -409,3 +409,24 @@ async fn a_mailed_sign_in_makes_the_documented_dynamodb_calls() {
             .json(&json!({"token": token}))
         => 200, ["GetItem", "GetItem", "Query", "TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn a_provider_sign_in_makes_the_documented_dynamodb_calls() {
+    use ferrite_tests::oidc::{id_token, nonce};
+    let (app, log) = TestApp::spawn_counting().await;
+    let body = |token: String, nonce: String| json!({"idToken": token, "nonce": nonce});
+    let first = nonce();
+    let token = id_token("google", "g-calls", "oidc-calls@example.com", &first).await;
+    // The nonce spent, the identity's claim, the address's claim, one transaction (the account,
+    // both claims, the session, the event). The provider's keys are fetched on first use, once
+    // per instance: not a DynamoDB call.
+    row!(app, log, "POST /v1/auth/oidc/{provider} (a new account)": auth_oidc::handle, Call::new("POST", "/v1/auth/oidc/{provider}").param("provider", "google")
+            .json(&body(token, first))
+        => 200, ["PutItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    let again = nonce();
+    let token = id_token("google", "g-calls", "oidc-calls@example.com", &again).await;
+    // The nonce, the identity's claim, its account, the sessions past the cap, one transaction.
+    row!(app, log: auth_oidc::handle, Call::new("POST", "/v1/auth/oidc/{provider}").param("provider", "google")
+            .json(&body(token, again))
+        => 200, ["PutItem", "GetItem", "GetItem", "Query", "TransactWriteItems"]);
+}

@@ -115,10 +115,22 @@ impl TestApp {
             other => settings
                 .iter()
                 .find(|(k, _)| *k == other)
-                .map(|(_, v)| (*v).to_owned()),
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| match other {
+                    // The local endpoint's stand-in issuers (`/_ferrite/oidc/<provider>`).
+                    "OIDC_GOOGLE_ISSUER" => Some(crate::oidc::issuer(&endpoint, "google")),
+                    "OIDC_APPLE_ISSUER" => Some(crate::oidc::issuer(&endpoint, "apple")),
+                    "OIDC_GENERIC_ISSUER" => Some(crate::oidc::issuer(&endpoint, "oidc")),
+                    "OIDC_GOOGLE_CLIENT_IDS"
+                    | "OIDC_APPLE_CLIENT_IDS"
+                    | "OIDC_GENERIC_CLIENT_IDS" => Some(crate::oidc::CLIENT_ID.to_owned()),
+                    _ => None,
+                }),
         })
         .expect("test configuration is valid");
-        let mut state = State::from_config(config, clock).expect("test state");
+        let mut state = State::from_config(config, clock)
+            .expect("test state")
+            .with_oidc();
         let keys = test_keys();
         state
             .auth
@@ -193,6 +205,7 @@ impl TestApp {
         let mut state =
             State::from_sdk(base.config.clone(), sdk, base.clock).expect("the role's state");
         state.auth = base.auth.clone();
+        state.set_oidc(base.oidc_shared());
         // The store's own client keeps the test's interceptors, if any.
         let store_config = base
             .store
@@ -252,6 +265,7 @@ impl TestApp {
         let mut state = State::from_sdk(base.config.clone(), base.sdk_config().clone(), clock)
             .expect("the state at another instant");
         state.auth = base.auth.clone();
+        state.set_oidc(base.oidc_shared());
         state.store = shared::store::Store::new(
             base.store.client().clone(),
             base.store.table(),

@@ -17,6 +17,7 @@ pub mod app;
 pub mod call;
 pub mod call_log;
 pub mod mfa;
+pub mod oidc;
 pub mod outbox;
 pub mod users;
 pub mod workers;

@@ -1,4 +1,4 @@
-use super::{Auth, HttpMethod, Jwks, Route, Session, body, json};
+use super::{Auth, HttpMethod, Jwks, Route, Session, body, json, provider_param};
 
 /// Registration, sign-in, tokens, password and email flows.
 #[allow(clippy::too_many_lines)] // one row per route, read top to bottom
@@ -188,6 +188,19 @@ pub(super) fn auth() -> Vec<Route> {
             params: vec![],
             ok: vec![(200, "Signed in", json::<Session>())],
             errors: &[400, 401, 403],
+        },
+        Route {
+            method: Post,
+            path: "/v1/auth/oidc/{provider}",
+            id: "signInWithProvider",
+            tag: "auth",
+            summary: "Sign in (or up) with a Google, Apple or OpenID Connect ID token: its identity's account, a link to the account of its address when both sides vouch for it, or a new account (`amr` oidc; 409 ACCOUNT_EXISTS; with a second factor, 401 MFA_REQUIRED)",
+            auth: Auth::None,
+            store: true,
+            body: body::<auth_oidc::ProviderSignIn>(),
+            params: vec![provider_param()],
+            ok: vec![(200, "Signed in", json::<Session>())],
+            errors: &[401, 403, 404, 409],
         },
     ]
 }

@@ -10,7 +10,7 @@ use shared::ids::{LeaseId, PropertyId, UnitId};
 use shared::posts::{PostId, PostStatus, PostView, Tag};
 use shared::properties::{LeaseView, PropertyKind, PropertyView, TransferView, UnitView};
 use utoipa::ToSchema;
-use utoipa::openapi::path::HttpMethod;
+use utoipa::openapi::path::{HttpMethod, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use shared::audit::AuditEntry;
@@ -54,4 +54,18 @@ fn page<T: ToSchema>(name: &'static str) -> Body {
 /// The `If-Match` header of an optimistic update.
 fn if_match() -> Param {
     version_header("If-Match", "The version read (`\"3\"`); stale → 412.")
+}
+
+/// `{provider}`: one of the providers a deployment may accept.
+fn provider_param() -> Param {
+    Param {
+        name: "provider",
+        location: ParameterIn::Path,
+        required: true,
+        schema: ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["google", "apple", "oidc"]))
+            .into(),
+        description: "The provider: `google`, `apple`, or `oidc` (the deployment's generic issuer). One the deployment does not accept is a 404.",
+    }
 }

@@ -431,6 +431,15 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
         );
     }
     second_factor(&client, report, &access, &email).await?;
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(endpoint) if args.local_admin => {
+            provider_sign_in(&client, report, &endpoint, &run, args).await?;
+        }
+        _ => Report::skip(
+            "sign in with a provider",
+            "a deployed stack's providers need a real user (the local stack has stand-ins)",
+        ),
+    }
 
     let post = client
         .post(
@@ -602,6 +611,56 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The local stack only: a Google-shaped ID token from the endpoint's stand-in issuer makes an
+/// account, which is deleted again (nothing left behind).
+async fn provider_sign_in(
+    client: &Client,
+    report: &mut Report,
+    endpoint: &str,
+    run: &str,
+    args: &Args,
+) -> Result<()> {
+    let nonce = format!("smoke-nonce-{run}");
+    let email = args.address(&format!("smoke-google-{run}"));
+    let minted: serde_json::Value = infra::http_client()
+        .build()?
+        .post(format!("{endpoint}/_ferrite/oidc/google/token"))
+        .json(&json!({"claims": {"sub": format!("smoke-{run}"), "email": email, "nonce": nonce}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let signed_in = client
+        .post(
+            "provider sign-in",
+            "/v1/auth/oidc/google",
+            None,
+            &json!({"idToken": minted["idToken"], "nonce": nonce}),
+        )
+        .await?;
+    if !report.expect("POST /v1/auth/oidc/google (a new account)", &signed_in, 200) {
+        return Ok(());
+    }
+    let access = signed_in.str("/accessToken").unwrap_or_default();
+    // No password: the sign-in moments ago stands for it.
+    let deleted = client
+        .call(
+            "delete the provider's account",
+            Method::DELETE,
+            "/v1/users/me",
+            Some(&access),
+            &[],
+            Some(&json!({})),
+        )
+        .await?;
+    report.expect(
+        "DELETE /v1/users/me (no password: a recent sign-in)",
+        &deleted,
+        204,
+    );
     Ok(())
 }
 

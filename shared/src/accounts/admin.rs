@@ -14,7 +14,7 @@ use crate::store::{
 use crate::validate::{Email, Invalid, RequestValue, request_value};
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
-use super::items::{AdminCounter, EmailClaim, UserItem, UserStatus, UserView};
+use super::items::{AdminCounter, EmailClaim, IdentityClaim, UserItem, UserStatus, UserView};
 use super::{Principal, find_user, greeting, recovery::void_links, sessions::session_deletes};
 
 /// The most roles a request may name (there are three).
@@ -120,6 +120,10 @@ pub(super) async fn delete_user(
             .into_delete(store)?,
         store.delete_op(&Key::email(&email), false)?,
     ];
+    // Its provider identities are free again with it.
+    for (provider, subject) in user.identities.iter().flatten() {
+        writes.push(store.delete_op(&IdentityClaim::key(provider, subject), false)?);
+    }
     writes.extend(also);
     let counter_index = (user.roles.contains(&Role::Admin) && user.status == UserStatus::Active)
         .then_some(writes.len());

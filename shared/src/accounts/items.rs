@@ -109,6 +109,10 @@ pub struct UserItem {
     /// password alone signs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa: Option<BTreeMap<String, String>>,
+    /// The OIDC identities linked to the account: provider → its `sub` (each has its
+    /// [`IdentityClaim`], deleted with the account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identities: Option<BTreeMap<String, String>>,
 }
 
 crate::store::attributes! { UserItem in user_attributes {
@@ -123,6 +127,7 @@ crate::store::attributes! { UserItem in user_attributes {
     SESSION_EPOCH: u64 = session_epoch,
     KNOWN_DEVICES: BTreeMap<String, i64> = known_devices,
     MFA: BTreeMap<String, String> = mfa,
+    IDENTITIES: BTreeMap<String, String> = identities,
     PROPERTY_COUNT: u64 = property_count,
     ACTIVE_LEASE_COUNT: u64 = active_lease_count,
     PUBLISHED_POST_COUNT: i64 = published_post_count,
@@ -194,6 +199,11 @@ pub struct UserView {
     pub version: u64,
     /// The second factors signing in needs (`totp`); empty: the password alone.
     pub mfa: Vec<String>,
+    /// The providers whose sign-in reaches this account (`google`, `apple`, `oidc`).
+    pub identities: Vec<String>,
+    /// Whether the account has a password (one that signs in by provider or mailed link may
+    /// not: it can set one through the reset flow).
+    pub has_password: bool,
 }
 
 impl From<&UserItem> for UserView {
@@ -209,6 +219,12 @@ impl From<&UserItem> for UserView {
             updated_at: user.updated_at.clone(),
             version: user.version,
             mfa: user.mfa.iter().flat_map(|m| m.keys().cloned()).collect(),
+            identities: user
+                .identities
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .collect(),
+            has_password: user.password_hash.is_some(),
         }
     }
 }
@@ -309,6 +325,40 @@ impl RefreshItem {
 
 /// What a one-time token is for (the purposes of email links).
 pub use crate::events::LinkPurpose as TokenPurpose;
+
+/// `IDENTITY#<provider>#<sub>` / `IDENTITY`: the account an OIDC identity signs in to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityClaim {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: UserId,
+    pub provider: String,
+    pub subject: String,
+    pub linked_at: String,
+}
+
+impl IdentityClaim {
+    pub fn key(provider: &str, subject: &str) -> Key {
+        Key::new(format!("IDENTITY#{provider}#{subject}"), "IDENTITY")
+    }
+}
+
+/// `OIDCNONCE#<hash>` / `OIDCNONCE`: a nonce an ID token signed in with (until the token
+/// expires): the same token, or another with the same nonce, never signs in again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsedNonce {
+    pub pk: String,
+    pub sk: String,
+    pub expires_at: i64,
+}
+
+impl UsedNonce {
+    pub fn key(hash: &str) -> Key {
+        Key::new(format!("OIDCNONCE#{hash}"), "OIDCNONCE")
+    }
+}
 
 /// `TOKEN#<sha256(token)>` / `TOKEN`: a single-use email link token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,8 @@ mod admin;
 pub mod counts;
 pub mod devices;
 mod email_change;
+#[cfg(feature = "oidc")]
+pub mod federated;
 pub mod items;
 pub mod mailed_sign_in;
 pub mod mfa;

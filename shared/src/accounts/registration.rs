@@ -67,44 +67,8 @@ async fn create_account(
 ) -> Result<Registered, ApiError> {
     let store = &state.store;
     let hash = password::hash(&input.password).map_err(ApiError::internal)?;
-    let id = UserId::generate();
-    let now = state.clock.timestamp();
-    let key = Key::user(id);
-    let user = UserItem {
-        pk: key.pk,
-        sk: key.sk,
-        gsi1pk: USERS_PARTITION.to_owned(),
-        gsi1sk: id.to_string(),
-        gsi2pk: UserItem::status_partition(UserStatus::Active),
-        gsi2sk: id.to_string(),
-        id,
-        email: input.email.to_string(),
-        name: input.name.as_str().to_owned(),
-        roles: vec![Role::User],
-        status: UserStatus::Active,
-        email_verified: false,
-        password_hash: Some(hash),
-        created_at: now.clone(),
-        updated_at: now.clone(),
-        version: 1,
-        session_epoch: 0,
-        links_valid_after: 0,
-        property_count: 0,
-        active_lease_count: 0,
-        published_post_count: 0,
-        reset_token: None,
-        verify_token: None,
-        change_email_token: None,
-        sign_in_token: None,
-        pending_email: None,
-        pending_email_session: None,
-        // The device it registered from is known: signing in from it again is no news.
-        known_devices: Some(BTreeMap::from([(
-            client.fingerprint(),
-            state.clock.unix_seconds(),
-        )])),
-        mfa: None,
-    };
+    let user = new_account(state, &input.email, &input.name, Some(hash), false, client);
+    let (id, now) = (user.id, user.created_at.clone());
     let claim_key = Key::email(&input.email);
     let event = Event::about_user(
         "user.registered",
@@ -149,6 +113,56 @@ async fn create_account(
         user: UserView::from(&user),
         tokens,
     })))
+}
+
+/// A new active account with the role `user`, as written at its creation: the device it is
+/// created from is known (signing in from it again is no news).
+pub(super) fn new_account(
+    state: &State,
+    email: &Email,
+    name: &DisplayName,
+    password_hash: Option<String>,
+    email_verified: bool,
+    client: &Client,
+) -> UserItem {
+    let id = UserId::generate();
+    let now = state.clock.timestamp();
+    let key = Key::user(id);
+    UserItem {
+        pk: key.pk,
+        sk: key.sk,
+        gsi1pk: USERS_PARTITION.to_owned(),
+        gsi1sk: id.to_string(),
+        gsi2pk: UserItem::status_partition(UserStatus::Active),
+        gsi2sk: id.to_string(),
+        id,
+        email: email.to_string(),
+        name: name.as_str().to_owned(),
+        roles: vec![Role::User],
+        status: UserStatus::Active,
+        email_verified,
+        password_hash,
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+        session_epoch: 0,
+        links_valid_after: 0,
+        property_count: 0,
+        active_lease_count: 0,
+        published_post_count: 0,
+        reset_token: None,
+        verify_token: None,
+        change_email_token: None,
+        sign_in_token: None,
+        pending_email: None,
+        pending_email_session: None,
+        known_devices: Some(BTreeMap::from([(
+            client.fingerprint(),
+            state.clock.unix_seconds(),
+        )])),
+        mfa: None,
+        identities: None,
+    }
 }
 
 /// `silent` mode: the same calls whether or not the address is taken — read the claim, then

@@ -2,14 +2,18 @@
 //! AWS clients' TLS, so one crypto library sits in every binary.
 //!
 //! `jsonwebtoken` ships two providers (`aws-lc-rs`, `RustCrypto`) that each bring every JWT
-//! algorithm along. Ferrite signs and accepts exactly one, EdDSA, so it installs a provider
-//! that knows only Ed25519: any other `alg` cannot even be verified, whatever a token claims.
+//! algorithm along. Ferrite signs with exactly one, EdDSA, and its own tokens are verified as
+//! EdDSA only. The provider it installs signs Ed25519 and nothing else, and verifies three
+//! algorithms, each only with a key of its own family: EdDSA (Ferrite's tokens), and RS256 and
+//! ES256 (P-256) — what OIDC providers sign ID tokens with. A token whose `alg` does
+//! not match its key's type (an RSA key named in an `HS256` or `ES256` header, an Ed25519 key
+//! in an `RS256` one) cannot be verified at all; HMAC and `none` never can.
 
 use std::sync::Once;
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey};
 use ring::rand::SecureRandom as _;
 use ring::signature::{self, Ed25519KeyPair};
 
@@ -67,10 +71,31 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // the signature jsonwebtoken's factory type fixes
 fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
-    if *algorithm != Algorithm::EdDSA {
-        return Err(ErrorKind::InvalidAlgorithm.into());
+    match (algorithm, key.family(), key.kind()) {
+        (Algorithm::EdDSA, AlgorithmFamily::Ed, DecodingKeyKind::SecretOrDer(public)) => {
+            Ok(Box::new(Verifier {
+                algorithm: Algorithm::EdDSA,
+                scheme: &signature::ED25519,
+                public: public.clone(),
+            }))
+        }
+        (Algorithm::ES256, AlgorithmFamily::Ec, DecodingKeyKind::SecretOrDer(point)) => {
+            // The uncompressed point (0x04 ‖ x ‖ y) of a JWK's `x` and `y`; JWS signatures are
+            // the fixed-size r ‖ s.
+            Ok(Box::new(Verifier {
+                algorithm: Algorithm::ES256,
+                scheme: &signature::ECDSA_P256_SHA256_FIXED,
+                public: point.clone(),
+            }))
+        }
+        (Algorithm::RS256, AlgorithmFamily::Rsa, DecodingKeyKind::RsaModulusExponent { n, e }) => {
+            Ok(Box::new(RsaVerifier {
+                n: n.clone(),
+                e: e.clone(),
+            }))
+        }
+        _ => Err(ErrorKind::InvalidAlgorithm.into()),
     }
-    Ok(Box::new(Verifier(key.try_get_as_bytes()?.to_vec())))
 }
 
 struct Signer(Ed25519KeyPair);
@@ -87,11 +112,16 @@ impl JwtSigner for Signer {
     }
 }
 
-struct Verifier(Vec<u8>);
+/// Verifies with a public key in the form `ring` takes for `scheme` (Ed25519, P-256).
+struct Verifier {
+    algorithm: Algorithm,
+    scheme: &'static dyn signature::VerificationAlgorithm,
+    public: Vec<u8>,
+}
 
 impl ::signature::Verifier<Vec<u8>> for Verifier {
     fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> Result<(), ::signature::Error> {
-        signature::UnparsedPublicKey::new(&signature::ED25519, &self.0)
+        signature::UnparsedPublicKey::new(self.scheme, &self.public)
             .verify(msg, sig)
             .map_err(|_| ::signature::Error::new())
     }
@@ -99,7 +129,30 @@ impl ::signature::Verifier<Vec<u8>> for Verifier {
 
 impl JwtVerifier for Verifier {
     fn algorithm(&self) -> Algorithm {
-        Algorithm::EdDSA
+        self.algorithm
+    }
+}
+
+/// RS256 with an RSA public key of 2048 to 8192 bits (a JWK's `n` and `e`).
+struct RsaVerifier {
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl ::signature::Verifier<Vec<u8>> for RsaVerifier {
+    fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> Result<(), ::signature::Error> {
+        signature::RsaPublicKeyComponents {
+            n: &self.n,
+            e: &self.e,
+        }
+        .verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg, sig)
+        .map_err(|_| ::signature::Error::new())
+    }
+}
+
+impl JwtVerifier for RsaVerifier {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RS256
     }
 }
 
@@ -121,14 +174,40 @@ mod tests {
     }
 
     #[test]
-    fn the_provider_refuses_every_algorithm_but_eddsa() {
+    fn the_provider_signs_only_eddsa_and_verifies_an_algorithm_only_with_a_key_of_its_family() {
         let key = EncodingKey::from_secret(b"public key used as an HMAC secret");
         for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256] {
             assert!(signer(&alg, &key).is_err(), "{alg:?}");
-            assert!(
-                verifier(&alg, &DecodingKey::from_secret(b"k")).is_err(),
-                "{alg:?}"
-            );
+        }
+        let secret = DecodingKey::from_secret(b"k");
+        let rsa = DecodingKey::from_rsa_raw_components(&[0xc5; 256], &[1, 0, 1]);
+        let ec = DecodingKey::from_ec_components(
+            "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        )
+        .expect("a P-256 point");
+        let ed = DecodingKey::from_ed_der(&[7; 32]);
+        let allowed = [
+            (Algorithm::EdDSA, &ed),
+            (Algorithm::RS256, &rsa),
+            (Algorithm::ES256, &ec),
+        ];
+        for alg in [
+            Algorithm::HS256,
+            Algorithm::HS512,
+            Algorithm::EdDSA,
+            Algorithm::RS256,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+        ] {
+            for key in [&secret, &rsa, &ec, &ed] {
+                let fits = allowed
+                    .iter()
+                    .any(|(a, k)| *a == alg && std::ptr::eq(*k, key));
+                assert_eq!(verifier(&alg, key).is_ok(), fits, "{alg:?}");
+            }
         }
     }
 }

@@ -18,6 +18,8 @@
 //! | session (with its User-Agent and network) | `USER#<userId>` | `SESSION#<sessionId>` | – | check one: BatchGetItem with the user; a user's sessions, newest first (the listing, ending them): Query `begins_with(sk, SESSION#)` | accounts |
 //! | second factor (TOTP: its secret sealed with KMS, the last step used, recovery-code hashes) | `USER#<userId>` | `MFA#TOTP` | – | enrol, confirm, check, remove: GetItem, conditional writes in a transaction | accounts (`mfa`) |
 //! | sign-in challenge | `MFACHALLENGE#<sha256>` | `MFACHALLENGE` | – | the second step of a sign-in: GetItem, deleted under `attribute_exists` in the transaction that makes the session (5-minute TTL) | accounts (`mfa`) |
+//! | identity claim (an OpenID Connect provider's user, linked to an account) | `IDENTITY#<provider>#<sub>` | `IDENTITY` | – | provider sign-in: GetItem; one account per identity: written with the account or the link under `attribute_not_exists(pk)`, deleted with the account | accounts (`federated`) |
+//! | used ID-token nonce | `OIDCNONCE#<sha256(provider, nonce)>` | `OIDCNONCE` | – | a token signs in once: conditional PutItem (TTL: the token's expiry) | accounts (`federated`) |
 //! | refresh token | `REFRESH#<sha256>` | `REFRESH` | – | refresh: GetItem; rotation: conditional update in a transaction | accounts |
 //! | one-time token | `TOKEN#<sha256>` | `TOKEN` | – | verify / reset links: GetItem, consumed in a transaction | accounts |
 //! | throttle counter | `THROTTLE#<scope>#<subject>` | `<windowStart>` | – | one window's count: conditional UpdateItem (`login-account`, `login-ip`, `register-ip`, mail budgets) | accounts |

@@ -396,7 +396,90 @@ impl fmt::Debug for RecoveryCode {
     }
 }
 
+/// The most characters of an ID token a provider issues (Google's and Apple's are 1–2 KB).
+pub const ID_TOKEN_MAX_LEN: usize = 8192;
+
+/// An OIDC ID token: a compact JWS (three base64url parts), at most 8 KB; verified
+/// against its provider's keys, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdToken(String);
+
+impl IdToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for IdToken {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        let jws = raw.split('.').count() == 3
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        match raw.len() {
+            0 => Err(Invalid("must not be empty")),
+            n if n > ID_TOKEN_MAX_LEN => Err(Invalid("must be at most 8192 characters")),
+            _ if !jws => Err(Invalid("must be a JWT (three base64url parts)")),
+            _ => Ok(Self(raw)),
+        }
+    }
+    fn schema() -> Schema {
+        text_schema(1, ID_TOKEN_MAX_LEN, "The provider's ID token (a JWT).").into()
+    }
+}
+
+impl fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdToken([redacted])")
+    }
+}
+
+/// The fewest and most characters of a sign-in's nonce.
+pub const NONCE_MIN_LEN: usize = 16;
+pub const NONCE_MAX_LEN: usize = 256;
+
+/// The nonce a client gave its provider for one sign-in (or whose SHA-256 it gave): 16–256
+/// visible ASCII characters — e.g. 128 random bits, base64url.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Nonce(String);
+
+impl Nonce {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RequestValue for Nonce {
+    type Raw = String;
+    fn from_raw(raw: String) -> Result<Self, Invalid> {
+        if !(NONCE_MIN_LEN..=NONCE_MAX_LEN).contains(&raw.len()) {
+            return Err(Invalid("must be 16 to 256 characters"));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Invalid("must be visible ASCII characters"));
+        }
+        Ok(Self(raw))
+    }
+    fn schema() -> Schema {
+        text_schema(
+            NONCE_MIN_LEN,
+            NONCE_MAX_LEN,
+            "The nonce this sign-in gave the provider (or whose SHA-256, hex, it gave).",
+        )
+        .into()
+    }
+}
+
+impl fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Nonce([redacted])")
+    }
+}
+
 request_value!(
+    IdToken,
+    Nonce,
     OtpCode,
     RecoveryCode,
     Email,

@@ -21,9 +21,10 @@ mod credentials;
 mod text;
 
 pub use credentials::{
-    DISPLAY_NAME_MAX_CHARS, DisplayName, EMAIL_MAX_LEN, Email, GivenPassword, OtpCode,
-    PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, Password, RecoveryCode, SIGN_IN_EMAIL_MAX_LEN,
-    SignInEmail, SignInPassword, TOKEN_MAX_LEN, Token,
+    DISPLAY_NAME_MAX_CHARS, DisplayName, EMAIL_MAX_LEN, Email, GivenPassword, ID_TOKEN_MAX_LEN,
+    IdToken, NONCE_MAX_LEN, NONCE_MIN_LEN, Nonce, OtpCode, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
+    Password, RecoveryCode, SIGN_IN_EMAIL_MAX_LEN, SignInEmail, SignInPassword, TOKEN_MAX_LEN,
+    Token,
 };
 pub use text::{
     line_schema, lines_schema, visible_line, visible_line_pattern, visible_text,

@@ -146,32 +146,121 @@ async fn no_token_of_an_email_link_travels_the_pipeline() {
 }
 
 #[tokio::test]
-async fn forgot_password_makes_the_same_calls_whether_or_not_the_account_exists() {
-    let (app, log) = TestApp::spawn_counting().await;
-    app.user("known@example.com", None).await;
-    log.take();
-    let calls = |email: &'static str| {
-        let (app, log) = (&app, &log);
+async fn mailed_link_requests_make_the_same_calls_whether_or_not_the_account_exists() {
+    for path in ["/v1/auth/password/forgot", "/v1/auth/magic-link"] {
+        let (app, log) = TestApp::spawn_counting().await;
+        app.user("known@example.com", None).await;
+        log.take();
+        let calls = |email: &'static str| {
+            let (app, log) = (&app, &log);
+            async move {
+                let call = Call::new("POST", path).json(&json!({ "email": email }));
+                let answer = if path == "/v1/auth/magic-link" {
+                    app.call(auth_magic_link::handle, call).await
+                } else {
+                    app.call(auth_password_forgot::handle, call).await
+                };
+                assert_eq!(answer.status, 202, "{path}: {}", answer.body);
+                log.take()
+            }
+        };
+        let unknown = calls("nobody@example.com").await;
+        let known = calls("known@example.com").await;
+        // The second within a minute is held back by the allowance: still the same calls.
+        let held_back = calls("known@example.com").await;
+        assert_eq!(unknown, known, "{path}");
+        assert_eq!(held_back, known, "{path}");
+        assert_eq!(
+            known,
+            [
+                "UpdateItem",
+                "GetItem",
+                "UpdateItem",
+                "UpdateItem",
+                "TransactWriteItems"
+            ],
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_links_token_opens_only_what_it_was_mailed_for_and_is_not_spent_elsewhere() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user("purposes@example.com", None).await;
+    let verify = app.link_token("user.registered").await;
+    forgot(&app, "purposes@example.com").await;
+    let reset = app.link_token("user.password_reset_requested").await;
+    let asked = app
+        .call(
+            users_me_email::handle,
+            Call::new("POST", "/v1/users/me/email")
+                .bearer(&access)
+                .json(&json!({"newEmail": "purposes-moved@example.com", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    let change = app.link_token("user.email_change_requested").await;
+    let asked = app
+        .call(
+            auth_magic_link::handle,
+            Call::new("POST", "/v1/auth/magic-link")
+                .json(&json!({"email": "purposes@example.com"})),
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    let sign_in = app.link_token("user.sign_in_link_requested").await;
+
+    // Each endpoint that opens a link, with each token: only its own purpose's opens.
+    let open = |endpoint: &'static str, token: &str| {
+        let app = &app;
+        let body = if endpoint == "/v1/auth/password/reset" {
+            json!({"token": token, "newPassword": "quiet lanterns over the harbour"})
+        } else {
+            json!({ "token": token })
+        };
         async move {
-            forgot(app, email).await;
-            log.take()
+            let call = Call::new("POST", endpoint).json(&body);
+            match endpoint {
+                "/v1/auth/email/verify" => app.call(auth_email_verify::handle, call).await,
+                "/v1/auth/password/reset" => app.call(auth_password_reset::handle, call).await,
+                "/v1/auth/email/change/confirm" => {
+                    app.call(auth_email_change_confirm::handle, call).await
+                }
+                _ => app.call(auth_magic_link_verify::handle, call).await,
+            }
         }
     };
-    let unknown = calls("nobody@example.com").await;
-    let known = calls("known@example.com").await;
-    // The second within a minute is held back by the allowance: still the same calls.
-    let held_back = calls("known@example.com").await;
-    assert_eq!(unknown, known);
-    assert_eq!(held_back, known);
+    let endpoints = [
+        ("/v1/auth/email/verify", &verify),
+        ("/v1/auth/password/reset", &reset),
+        ("/v1/auth/email/change/confirm", &change),
+        ("/v1/auth/magic-link/verify", &sign_in),
+    ];
+    for (endpoint, _) in endpoints {
+        for (other, token) in endpoints {
+            if other == endpoint {
+                continue;
+            }
+            let refused = open(endpoint, token).await;
+            assert_eq!(
+                (refused.status, refused.code()),
+                (400, "INVALID_TOKEN"),
+                "{other}'s token at {endpoint}: {}",
+                refused.body
+            );
+        }
+    }
+    // None was spent by those attempts: each still opens what it was mailed for (in an order
+    // where none voids the next: a password set and an address change end every other link).
+    assert_eq!(open("/v1/auth/email/verify", &verify).await.status, 204);
     assert_eq!(
-        known,
-        [
-            "UpdateItem",
-            "GetItem",
-            "UpdateItem",
-            "UpdateItem",
-            "TransactWriteItems"
-        ]
+        open("/v1/auth/magic-link/verify", &sign_in).await.status,
+        200
+    );
+    assert_eq!(
+        open("/v1/auth/email/change/confirm", &change).await.status,
+        204
     );
 }
 

@@ -9,6 +9,7 @@ mod mailed_sign_in;
 mod mfa;
 mod mfa_recovery;
 mod own_account;
+mod providers;
 mod registration;
 mod rotation;
 mod sessions;

@@ -356,6 +356,13 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             Call::new("POST", "/v1/auth/magic-link/verify").json(&json!({"token": "forged"})),
             [400; 5],
         ),
+        // The ID token is the only credential: a bearer token changes nothing.
+        (
+            Call::new("POST", "/v1/auth/oidc/{provider}")
+                .param("provider", "google")
+                .json(&json!({"idToken": "a.b.c", "nonce": "0123456789abcdef"})),
+            [401; 5],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

@@ -101,6 +101,7 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "DELETE /v1/users/{id}/mfa" => app.call(users_mfa_delete::handle, call).await,
         "POST /v1/auth/mfa/verify" => app.call(auth_mfa_verify::handle, call).await,
         "POST /v1/auth/magic-link" => app.call(auth_magic_link::handle, call).await,
+        "POST /v1/auth/oidc/{provider}" => app.call(auth_oidc::handle, call).await,
         "POST /v1/auth/magic-link/verify" => app.call(auth_magic_link_verify::handle, call).await,
         other => panic!("no handler for {other} in the test routing table"),
     }

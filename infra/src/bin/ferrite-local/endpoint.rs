@@ -86,6 +86,13 @@ pub(crate) async fn provisioned(
         }
         ctx.parameters.insert(name.clone(), value.clone());
     }
+    // The endpoint, as `sam local` is given it (`LocalEndpointUrl`): what the template says of
+    // a local run holds here too (the stand-in OIDC issuers the provider sign-in trusts).
+    if template.parameters().any(|(p, _)| p == "LocalEndpointUrl") {
+        ctx.parameters
+            .entry("LocalEndpointUrl".to_owned())
+            .or_insert_with(|| endpoint.to_owned());
+    }
     stack::provision_signing_keys(root, template, &mut ctx, endpoint).await?;
     stack::dev_parameters(root, template, &mut ctx)?;
     stack::provision_email_sender(template, &ctx, endpoint).await?;
