@@ -24,6 +24,17 @@ impl TestResponse {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
     }
+
+    /// How the session of a sign-in's answer signed in: its access token's `amr` (the payload
+    /// read, not verified: the API verified it).
+    pub fn amr(&self) -> serde_json::Value {
+        let token = self.body["accessToken"].as_str().expect("an access token");
+        let payload = token.split('.').nth(1).expect("a JWT");
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .expect("base64url");
+        serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON claims")["amr"].clone()
+    }
 }
 
 /// Builds the API Gateway HTTP API (payload v2) event of a request, as the gateway would.

@@ -34,16 +34,6 @@ async fn open(app: &TestApp, at: Clock, token: &str) -> TestResponse {
         .await
 }
 
-fn amr(answer: &TestResponse) -> serde_json::Value {
-    let token = answer.body["accessToken"]
-        .as_str()
-        .expect("an access token");
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-        .expect("base64url");
-    serde_json::from_slice::<serde_json::Value>(&bytes).expect("claims")["amr"].clone()
-}
-
 fn invalid(answer: &TestResponse) {
     assert_eq!(
         (answer.status, answer.code()),
@@ -73,7 +63,7 @@ async fn a_mailed_link_signs_in_once_and_only_the_newest_link_works() {
 
     let signed_in = open(&app, minute, &newer).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
-    assert_eq!(amr(&signed_in), json!(["email"]));
+    assert_eq!(signed_in.amr(), json!(["email"]));
     assert_eq!(signed_in.body["user"]["email"], "link@example.com");
     let (access, _) = tokens(&signed_in);
     assert_eq!(me(&app.at(minute), &access).await.status, 200);
@@ -151,12 +141,12 @@ async fn with_a_second_factor_a_link_is_one_factor_and_the_code_is_the_other() {
     let code = code_at(&secret, later(start, 30).now());
     let signed_in = verify(&app, pending, "code", &code).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
-    assert_eq!(amr(&signed_in), json!(["email", "otp"]));
+    assert_eq!(signed_in.amr(), json!(["email", "otp"]));
     // The password's challenge still says `pwd`.
     let pending = challenge(&app, "both@example.com").await;
     let code = code_at(&secret, later(start, 60).now());
     let with_password = verify(&app.at(later(start, 60)), &pending, "code", &code).await;
-    assert_eq!(amr(&with_password), json!(["pwd", "otp"]));
+    assert_eq!(with_password.amr(), json!(["pwd", "otp"]));
 }
 
 #[tokio::test]

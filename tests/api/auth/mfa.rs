@@ -8,15 +8,6 @@ use serde_json::{Value, json};
 
 use super::me;
 
-/// The claims of an access token (its payload, not verified: the API verified it).
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON claims")
-}
-
 async fn disable(app: &TestApp, token: &str, body: &Value) -> TestResponse {
     app.call(
         users_me_mfa_totp_delete::handle,
@@ -121,8 +112,8 @@ async fn an_authenticator_app_is_set_up_confirmed_and_then_asked_for_at_every_si
     )
     .await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    assert_eq!(signed_in.amr(), json!(["pwd", "otp"]));
     let access = signed_in.body["accessToken"].as_str().expect("token");
-    assert_eq!(claims(access)["amr"], json!(["pwd", "otp"]));
     assert_eq!(me(&app, access).await.status, 200);
     // A challenge signs in once.
     let spent = verify(

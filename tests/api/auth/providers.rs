@@ -17,16 +17,6 @@ async fn first(app: &TestApp, provider: &str, sub: &str, email: &str) -> TestRes
     sign_in(app, provider, &json!({"idToken": token, "nonce": nonce})).await
 }
 
-fn amr(answer: &TestResponse) -> Value {
-    let token = answer.body["accessToken"]
-        .as_str()
-        .expect("an access token");
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-        .expect("base64url");
-    serde_json::from_slice::<Value>(&bytes).expect("claims")["amr"].clone()
-}
-
 fn user_id(answer: &TestResponse) -> String {
     answer.body["user"]["id"]
         .as_str()
@@ -39,7 +29,7 @@ async fn a_first_google_sign_in_makes_an_account_and_the_next_signs_in_to_it() {
     let app = TestApp::spawn().await;
     let made = first(&app, "google", "g-100", "ada@example.com").await;
     assert_eq!(made.status, 200, "{}", made.body);
-    assert_eq!(amr(&made), json!(["oidc"]));
+    assert_eq!(made.amr(), json!(["oidc"]));
     assert_eq!(made.body["user"]["email"], "ada@example.com");
     assert_eq!(made.body["user"]["name"], "Ada Lovelace");
     assert_eq!(made.body["user"]["emailVerified"], true);
@@ -310,7 +300,7 @@ async fn with_a_second_factor_a_provider_sign_in_is_the_first_of_two() {
     let code = code_at(&secret, later(start, 30).now());
     let signed_in = verify(&app, challenge, "code", &code).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
-    assert_eq!(amr(&signed_in), json!(["oidc", "otp"]));
+    assert_eq!(signed_in.amr(), json!(["oidc", "otp"]));
 }
 
 #[tokio::test]
