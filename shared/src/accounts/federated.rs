@@ -34,11 +34,9 @@ use crate::store::{Key, StoreError, Update};
 use crate::validate::{DisplayName, Email};
 
 use super::devices::Client;
-use super::items::{
-    EmailClaim, IdentityClaim, TOTP, TokenPurpose, UsedNonce, UserItem, UserStatus,
-};
+use super::items::{EmailClaim, IdentityClaim, TokenPurpose, UsedNonce, UserItem, UserStatus};
 use super::registration::new_account;
-use super::sessions::{complete_sign_in, mfa_challenge, new_session};
+use super::sessions::{first_factor_given, new_session};
 use super::{Session, find_user, greeting};
 
 /// What a provider sign-in records as its method.
@@ -198,13 +196,7 @@ async fn finish(
             detail: "This account is disabled.".into(),
         });
     }
-    let amr = [AMR_OIDC];
-    if user.has_factor(TOTP) {
-        return Err(mfa_challenge(state, &user, writes, account, &amr)
-            .await
-            .unwrap_or_else(|failed| failed));
-    }
-    complete_sign_in(state, user, client, &amr, writes, account).await
+    first_factor_given(state, user, client, &[AMR_OIDC], writes, account).await
 }
 
 /// A new account for the identity, signed in: the account, its address's claim, the identity's

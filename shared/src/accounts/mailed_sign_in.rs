@@ -26,10 +26,10 @@ use crate::store::Update;
 use crate::validate::Email;
 
 use super::devices::Client;
-use super::items::{TOTP, TokenPurpose, UserItem, UserStatus};
+use super::items::{TokenPurpose, UserItem, UserStatus};
 use super::mfa::TotpItem;
 use super::recovery::{LinkOffer, invalid_token, is_newest, offer_link, take_token, void_links};
-use super::sessions::{complete_sign_in, mfa_challenge, sessions_after_epoch};
+use super::sessions::{first_factor_given, sessions_after_epoch};
 use super::throttle::LinkMail;
 use super::{Session, find_user, token_hash};
 
@@ -88,19 +88,13 @@ pub async fn sign_in_with_link(
         writes.extend(more);
         account
     };
-    let amr = [AMR_EMAIL];
-    let answer = if user.has_factor(TOTP) {
-        Err(mfa_challenge(state, &user, writes, Some(account), &amr)
-            .await
-            .unwrap_or_else(|failed| failed))
-    } else {
-        complete_sign_in(state, user, client, &amr, writes, Some(account)).await
-    };
-    answer.map_err(|e| match e {
-        // The link was used by a request at the same moment.
-        ApiError::Conflict { .. } => invalid_token(),
-        other => other,
-    })
+    first_factor_given(state, user, client, &[AMR_EMAIL], writes, Some(account))
+        .await
+        .map_err(|e| match e {
+            // The link was used by a request at the same moment.
+            ApiError::Conflict { .. } => invalid_token(),
+            other => other,
+        })
 }
 
 /// The first proof of the mailbox of an account that never had one: the address is confirmed,

@@ -209,17 +209,33 @@ async fn sign_in(
         give_back(store, account_counter)?,
         give_back(store, ip_counter)?,
     ];
+    first_factor_given(state, user, client, &["pwd"], given_back, account).await
+}
+
+/// The end of a sign-in whose first factor (`amr`: the password, a mailed link, a provider's
+/// token) was right: the session ([`complete_sign_in`]) — or, with a second factor in force,
+/// 401 `MFA_REQUIRED` and a challenge written with the same `writes` and `account` (the second
+/// factor decides, at `POST /auth/mfa/verify`).
+pub(super) async fn first_factor_given(
+    state: &State,
+    user: UserItem,
+    client: &Client,
+    amr: &[&str],
+    writes: Vec<TransactWriteItem>,
+    account: Option<Update>,
+) -> Result<Session, ApiError> {
     if user.has_factor(super::items::TOTP) {
-        // The password was right: the second factor decides (`POST /auth/mfa/verify`).
-        return Err(mfa_challenge(state, &user, given_back, account, &["pwd"]).await?);
+        return Err(mfa_challenge(state, &user, writes, account, amr)
+            .await
+            .unwrap_or_else(|failed| failed));
     }
-    complete_sign_in(state, user, client, &["pwd"], given_back, account).await
+    complete_sign_in(state, user, client, amr, writes, account).await
 }
 
 /// 401 `MFA_REQUIRED` with a new challenge for `user`, whose first factor (`amr`: the password,
 /// a mailed link) was right: the challenge is written with `writes` (attempts given back, a
 /// link spent) and `account` (a rehash), one transaction.
-pub(super) async fn mfa_challenge(
+async fn mfa_challenge(
     state: &State,
     user: &UserItem,
     mut writes: Vec<TransactWriteItem>,
