@@ -13,7 +13,7 @@ use crate::validate::Email;
 use super::items::{EmailClaim, SessionItem, TokenPurpose, UserItem};
 use super::recovery::{invalid_token, is_newest, take_token, void_links};
 use super::sessions::sessions_after_epoch;
-use super::throttle::{LinkMail, link_mail_budget, reauthenticate};
+use super::throttle::{LinkMail, link_mail_budget, reauthenticate, transact_giving_back};
 use super::{Principal, email_taken, field, find_user, greeting, token_hash};
 
 /// `POST /users/me/email`: asks to move the account to `new_email`. Needs the password
@@ -80,27 +80,23 @@ pub async fn request_email_change(
             });
     }
     let event = event.email_also("email-change-requested", &user.email, &greeting(user));
-    let (op, update) = give_back.map(|g| (g.op, g.update)).unzip();
-    let changed = store
-        .transact(
-            op.into_iter()
-                .chain([Update::new(user.key())
-                    .set(UserItem::PENDING_EMAIL, &new_email.to_string())
-                    .set(UserItem::PENDING_EMAIL_SESSION, &me.session_id)
-                    // An older request's link dies with its pointer.
-                    .remove(UserItem::CHANGE_EMAIL_TOKEN)
-                    .set(UserItem::UPDATED_AT, &now)
-                    .bump_version(user.version)
-                    .into_transact(store)?])
-                .chain([outbox_put(store, event)?])
-                .collect(),
-        )
-        .await;
-    if let (Err(_), Some(update)) = (&changed, update) {
-        // The account changed meanwhile (412) or the write failed: the right password's
-        // attempt is given back on its own.
-        store.update(update).await?;
-    }
+    let changed = transact_giving_back(
+        store,
+        give_back,
+        vec![
+            Update::new(user.key())
+                .set(UserItem::PENDING_EMAIL, &new_email.to_string())
+                .set(UserItem::PENDING_EMAIL_SESSION, &me.session_id)
+                // An older request's link dies with its pointer.
+                .remove(UserItem::CHANGE_EMAIL_TOKEN)
+                .set(UserItem::UPDATED_AT, &now)
+                // The account changed meanwhile: 412.
+                .bump_version(user.version)
+                .into_transact(store)?,
+            outbox_put(store, event)?,
+        ],
+    )
+    .await?;
     changed.or_stale()?;
     Ok(quotas)
 }

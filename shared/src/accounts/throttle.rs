@@ -120,6 +120,23 @@ pub(super) struct GiveBack {
     pub(super) update: Update,
 }
 
+/// `writes` in one transaction with the right password's give-back, when one was given; if the
+/// transaction is refused or fails, the attempt is given back on its own all the same (a refused
+/// request leaves nothing behind). The transaction's own outcome.
+pub(super) async fn transact_giving_back(
+    store: &Store,
+    give_back: Option<GiveBack>,
+    mut writes: Vec<TransactWriteItem>,
+) -> Result<Result<(), StoreError>, ApiError> {
+    let (op, update) = give_back.map(|g| (g.op, g.update)).unzip();
+    writes.extend(op);
+    let done = store.transact(writes).await;
+    if let (Err(_), Some(update)) = (&done, update) {
+        store.update(update).await?;
+    }
+    Ok(done)
+}
+
 /// Emails with a link the account's owner asks for (verification, password reset, email
 /// change): one a minute, `LINK_EMAILS_PER_ACCOUNT_PER_HOUR` an hour, per kind and address.
 #[derive(Debug, Clone, Copy)]

@@ -183,6 +183,30 @@ impl Update {
         self
     }
 
+    /// Condition: the map attribute has an entry `key`.
+    #[must_use]
+    pub fn if_entry<I, M: Entries>(mut self, attr: Attr<I, M>, key: &str) -> Self {
+        let n = self.path(&[attr.name(), key]);
+        self.conditions.push(format!("attribute_exists({n})"));
+        self
+    }
+
+    /// Condition: the entry `key` of the map attribute is `value`.
+    #[must_use]
+    pub fn if_entry_equals<I, M: Entries>(
+        mut self,
+        attr: Attr<I, M>,
+        key: &str,
+        value: &M::Value,
+    ) -> Self
+    where
+        M::Value: Serialize,
+    {
+        let (n, v) = (self.path(&[attr.name(), key]), self.value(value));
+        self.conditions.push(format!("{n} = {v}"));
+        self
+    }
+
     /// Condition: `field` of the entry `key` of the map attribute is `value`.
     #[must_use]
     pub fn if_entry_field_equals<I, M: Entries, F: Serialize>(
@@ -202,6 +226,22 @@ impl Update {
     pub fn if_exists(mut self) -> Self {
         let n = self.name(keys::PK);
         self.conditions.push(format!("attribute_exists({n})"));
+        self
+    }
+
+    /// Condition: the item has `attr`.
+    #[must_use]
+    pub fn if_present<I, T: ?Sized>(mut self, attr: Attr<I, T>) -> Self {
+        let n = self.name(attr.name());
+        self.conditions.push(format!("attribute_exists({n})"));
+        self
+    }
+
+    /// Condition: the item has no `attr`.
+    #[must_use]
+    pub fn if_absent<I, T: ?Sized>(mut self, attr: Attr<I, T>) -> Self {
+        let n = self.name(attr.name());
+        self.conditions.push(format!("attribute_not_exists({n})"));
         self
     }
 
