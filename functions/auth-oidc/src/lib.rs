@@ -8,7 +8,6 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::oidc::OidcError;
 use shared::validate::{DisplayName, IdToken, Nonce};
 use shared::{ApiError, State, accounts};
 
@@ -26,43 +25,13 @@ pub struct ProviderSignIn {
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let name = shared::http::path_param(&req, "provider")?;
-    let verifier = state
-        .oidc()
-        .ok_or_else(|| ApiError::internal("this function was built without a verifier"))?;
-    let provider = verifier
-        .provider(&name)
-        .ok_or_else(|| ApiError::no_such("provider"))?;
+    let provider = accounts::federated::provider(state, &name)?;
     let body: ProviderSignIn = shared::http::json_body(&req)?;
-    let identity = verifier
-        .verify(
-            provider,
-            body.id_token.expose(),
-            body.nonce.expose(),
-            state.clock.unix_seconds(),
-        )
-        .await
-        .map_err(refused)?;
+    let identity =
+        accounts::federated::verify(state, provider, &body.id_token, &body.nonce).await?;
     let client = accounts::Client::of(&req);
     let session =
         accounts::federated::sign_in_with_identity(state, &identity, body.name.as_ref(), &client)
             .await?;
     shared::http::json(StatusCode::OK, &session)
-}
-
-fn refused(error: OidcError) -> ApiError {
-    match error {
-        OidcError::Invalid(reason) => {
-            tracing::info!(reason, "ID token refused");
-            ApiError::Unauthorized {
-                code: "INVALID_ID_TOKEN",
-                detail: "The ID token is not valid for this app (signature, issuer, audience, \
-                         expiry or nonce)."
-                    .into(),
-            }
-        }
-        OidcError::Unavailable(_) => ApiError::Unavailable {
-            retry_after_secs: 5,
-            cause: Box::new(error),
-        },
-    }
 }

@@ -460,6 +460,43 @@ mod tests {
     }
 
     #[test]
+    fn a_linked_or_unlinked_provider_is_named_and_an_unknown_change_is_not_sent() {
+        let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
+        let template = shared::accounts::identities::IDENTITY_CHANGED_TEMPLATE;
+        for (change, subject, says) in [
+            (
+                "linked",
+                "Sign-in with Google was linked to your Ferrite account",
+                "then unlink Google",
+            ),
+            (
+                "unlinked",
+                "Sign-in with Google was unlinked from your Ferrite account",
+                "no longer signs in to this account",
+            ),
+        ] {
+            let vars = [("name", "Ada"), ("change", change), ("provider", "Google")];
+            let rendered = mailer.render(&intent(template, &vars)).expect("render");
+            assert_eq!(rendered.subject, subject);
+            assert!(rendered.text.contains(says), "{change}: {}", rendered.text);
+            assert!(rendered.html.contains(says), "{change}: {}", rendered.html);
+        }
+        for vars in [
+            &[
+                ("name", "Ada"),
+                ("change", "merged"),
+                ("provider", "Google"),
+            ][..],
+            &[("name", "Ada"), ("change", "linked")],
+        ] {
+            assert!(matches!(
+                mailer.render(&intent(template, vars)),
+                Err(RecordError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
     fn a_second_factor_change_is_told_in_its_own_words_and_an_unknown_change_is_not_sent() {
         let mailer = Mailer::new("https://app.example.com", "Ferrite").expect("templates");
         let template = shared::accounts::MFA_CHANGED_TEMPLATE;

@@ -49,6 +49,12 @@ pub(crate) const SUBJECTS: &[(&str, &str)] = &[
          {% else %}{{ change_unknown_to_this_template }}{% endif %}",
     ),
     (
+        "identity-changed",
+        "{% if change == \"linked\" %}Sign-in with {{ provider }} was linked to your {{ app_name }} account\
+         {% elif change == \"unlinked\" %}Sign-in with {{ provider }} was unlinked from your {{ app_name }} account\
+         {% else %}{{ change_unknown_to_this_template }}{% endif %}",
+    ),
+    (
         "property-transferred-away",
         "Property {{ fileNumber }} was transferred from you",
     ),
@@ -141,6 +147,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "sign-in-link.txt",
         include_str!("../templates/sign-in-link.txt"),
+    ),
+    (
+        "identity-changed.html",
+        include_str!("../templates/identity-changed.html"),
+    ),
+    (
+        "identity-changed.txt",
+        include_str!("../templates/identity-changed.txt"),
     ),
     (
         "mfa-changed.html",

@@ -26,18 +26,21 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
+use crate::config::OidcProvider;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Event, LinkRequest, outbox_put};
-use crate::oidc::{Identity, SKEW_SECS};
+use crate::oidc::{Identity, OidcError, SKEW_SECS};
 use crate::state::State;
-use crate::store::{Key, StoreError, Update};
-use crate::validate::{DisplayName, Email};
+use crate::store::{Key, OnCondition, StoreError, Update};
+use crate::validate::{DisplayName, Email, IdToken, Nonce};
 
 use super::devices::Client;
+use super::identities::{LinkedIdentity, changed_meanwhile, link_writes, view};
 use super::items::{EmailClaim, IdentityClaim, TokenPurpose, UsedNonce, UserItem, UserStatus};
 use super::registration::new_account;
 use super::sessions::{first_factor_given, new_session};
-use super::{Session, find_user, greeting};
+use super::throttle::{reauthenticate, transact_giving_back};
+use super::{Principal, Session, find_user, greeting};
 
 /// What a provider sign-in records as its method.
 pub const AMR_OIDC: &str = "oidc";
@@ -72,22 +75,108 @@ pub async fn sign_in_with_identity(
 }
 
 async fn spend_nonce(state: &State, identity: &Identity) -> Result<(), ApiError> {
-    let store = &state.store;
+    state
+        .store
+        .put_new(&used_nonce(identity))
+        .await
+        .on_condition(|_| token_used())
+}
+
+/// The memory of `identity`'s nonce, until its token expires.
+fn used_nonce(identity: &Identity) -> UsedNonce {
     let key = UsedNonce::key(&identity.nonce_key());
-    let used = UsedNonce {
+    UsedNonce {
         pk: key.pk,
         sk: key.sk,
         expires_at: identity.expires_at + SKEW_SECS,
-    };
-    store.put_new(&used).await.map_err(|e| match e {
-        StoreError::ConditionFailed { .. } => ApiError::Unauthorized {
-            code: "ID_TOKEN_USED",
-            detail: "This ID token (or its nonce) signed in already: sign in with the provider \
-                     again, with a new nonce."
-                .into(),
-        },
-        other => other.into(),
-    })
+    }
+}
+
+/// 401 `ID_TOKEN_USED`.
+fn token_used() -> ApiError {
+    ApiError::Unauthorized {
+        code: "ID_TOKEN_USED",
+        detail: "This ID token (or its nonce) was used before: sign in with the provider again, \
+                 with a new nonce."
+            .into(),
+    }
+}
+
+/// `POST /users/me/identities/{provider}` after the token was verified (and the step-up
+/// passed): recent authentication, then the identity is linked to the signed-in account, whatever
+/// address the provider gives (its owner proved both sides: the account by signing in, the
+/// provider's account by its token). 409 `IDENTITY_ALREADY_LINKED` (to this account),
+/// `PROVIDER_ALREADY_LINKED` (another identity of the provider: unlink it first),
+/// `IDENTITY_LINKED_ELSEWHERE` (it signs in to another account), 401 `ID_TOKEN_USED`.
+pub async fn link_while_signed_in(
+    state: &State,
+    me: &Principal,
+    identity: &Identity,
+    password: Option<&str>,
+) -> Result<LinkedIdentity, ApiError> {
+    let store = &state.store;
+    let user = &me.user;
+    if let Some(linked) = user
+        .identities
+        .as_ref()
+        .and_then(|m| m.get(identity.provider))
+    {
+        return Err(if *linked == identity.subject {
+            ApiError::Conflict {
+                code: "IDENTITY_ALREADY_LINKED",
+                detail: "This identity is linked to your account already.".into(),
+            }
+        } else {
+            ApiError::Conflict {
+                code: "PROVIDER_ALREADY_LINKED",
+                detail: format!(
+                    "Another {} identity is linked to your account: unlink it first.",
+                    identity.provider
+                ),
+            }
+        });
+    }
+    if store
+        .get::<IdentityClaim>(&IdentityClaim::key(identity.provider, &identity.subject))
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict {
+            code: "IDENTITY_LINKED_ELSEWHERE",
+            detail: format!(
+                "This {} identity signs in to another account. Sign in to that one and unlink it \
+                 there (or delete that account) first.",
+                identity.provider
+            ),
+        });
+    }
+    let give_back = reauthenticate(state, me, "password", password).await?;
+    let now = state.clock.timestamp();
+    let (links, account) = link_writes(
+        state,
+        user,
+        me.actor(),
+        identity.provider,
+        &identity.subject,
+        &now,
+    )?;
+    // The nonce is spent in the same transaction: a token links once, and a token that linked
+    // never signs in.
+    let mut writes = vec![store.put_new_op(&used_nonce(identity))?];
+    writes.extend(links);
+    writes.push(account.into_transact(store)?);
+    transact_giving_back(store, give_back, writes)
+        .await?
+        .on_condition(|index| match index {
+            Some(0) => token_used(),
+            _ => changed_meanwhile(),
+        })?;
+    let mut linked = user.clone();
+    linked
+        .identities
+        .get_or_insert_with(BTreeMap::new)
+        .insert(identity.provider.to_owned(), identity.subject.clone());
+    Ok(view(&linked, identity.provider, &identity.subject, now))
 }
 
 async fn attempt(
@@ -129,7 +218,29 @@ async fn attempt(
                 ),
             });
         }
-        let (writes, account) = link(state, &user, identity)?;
+        if user
+            .identities
+            .as_ref()
+            .is_some_and(|m| m.contains_key(identity.provider))
+        {
+            return Err(ApiError::Conflict {
+                code: "ACCOUNT_EXISTS",
+                detail: format!(
+                    "The account of this address has another {} identity linked. Sign in to it \
+                     and unlink that one first.",
+                    identity.provider
+                ),
+            });
+        }
+        let now = state.clock.timestamp();
+        let (writes, account) = link_writes(
+            state,
+            &user,
+            user.actor(),
+            identity.provider,
+            &identity.subject,
+            &now,
+        )?;
         let mut user = user;
         user.identities
             .get_or_insert_with(BTreeMap::new)
@@ -142,45 +253,6 @@ async fn attempt(
         );
     }
     create(state, identity, &email, name, client).await
-}
-
-/// The identity linked to `user`: its claim (new, conditionally) and the account's map entry,
-/// with the event.
-fn link(
-    state: &State,
-    user: &UserItem,
-    identity: &Identity,
-) -> Result<(Vec<TransactWriteItem>, Update), ApiError> {
-    let store = &state.store;
-    let now = state.clock.timestamp();
-    let key = IdentityClaim::key(identity.provider, &identity.subject);
-    let claim = store.put_new_op(&IdentityClaim {
-        pk: key.pk,
-        sk: key.sk,
-        user_id: user.id,
-        provider: identity.provider.to_owned(),
-        subject: identity.subject.clone(),
-        linked_at: now.clone(),
-    })?;
-    let account = match &user.identities {
-        Some(_) => Update::new(user.key()).set_entry(
-            UserItem::IDENTITIES,
-            identity.provider,
-            &identity.subject,
-        ),
-        None => Update::new(user.key()).set(
-            UserItem::IDENTITIES,
-            &BTreeMap::from([(identity.provider.to_owned(), identity.subject.clone())]),
-        ),
-    }
-    .set(UserItem::UPDATED_AT, &now)
-    .if_exists();
-    let event = Event::about_user("user.identity_linked", user.actor(), user.id, now).change(
-        "provider",
-        (),
-        identity.provider,
-    );
-    Ok((vec![claim, outbox_put(store, event)?], account))
 }
 
 /// The sign-in of an existing account: the session, or the second factor's challenge.
@@ -278,5 +350,56 @@ async fn create(
         })))),
         Err(StoreError::ConditionFailed { .. }) => Ok(Attempt::Raced),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// The provider of the path's `{provider}`: 404 when this deployment does not accept it.
+pub fn provider<'a>(state: &'a State, name: &str) -> Result<&'a OidcProvider, ApiError> {
+    state
+        .oidc()
+        .ok_or_else(|| ApiError::internal("this function was built without a verifier"))?
+        .provider(name)
+        .ok_or_else(|| ApiError::no_such("provider"))
+}
+
+/// `token` verified as `provider`'s ID token for `nonce`, now (see [`crate::oidc`]); [`refused`]
+/// otherwise.
+pub async fn verify(
+    state: &State,
+    provider: &OidcProvider,
+    token: &IdToken,
+    nonce: &Nonce,
+) -> Result<Identity, ApiError> {
+    let verifier = state
+        .oidc()
+        .ok_or_else(|| ApiError::internal("this function was built without a verifier"))?;
+    verifier
+        .verify(
+            provider,
+            token.expose(),
+            nonce.expose(),
+            state.clock.unix_seconds(),
+        )
+        .await
+        .map_err(refused)
+}
+
+/// The answer to an ID token that did not verify: 401 `INVALID_ID_TOKEN` (the reason logged,
+/// never the token), or 503 when the provider's keys could not be fetched.
+fn refused(error: OidcError) -> ApiError {
+    match error {
+        OidcError::Invalid(reason) => {
+            tracing::info!(reason, "ID token refused");
+            ApiError::Unauthorized {
+                code: "INVALID_ID_TOKEN",
+                detail: "The ID token is not valid for this app (signature, issuer, audience, \
+                         expiry or nonce)."
+                    .into(),
+            }
+        }
+        OidcError::Unavailable(_) => ApiError::Unavailable {
+            retry_after_secs: 5,
+            cause: Box::new(error),
+        },
     }
 }

@@ -121,7 +121,7 @@ mod enabled {
     use crate::accounts::devices::Client;
     use crate::accounts::items::UserItem;
     use crate::accounts::throttle::{give_back, spent};
-    use crate::accounts::{MFA_CHANGED_TEMPLATE, Principal, Session, find_user, greeting};
+    use crate::accounts::{MFA_CHANGED_TEMPLATE, Principal, Session, find_user, security_notice};
     use crate::error::{ApiError, FieldError};
     use crate::events::{Event, outbox_put};
     use crate::limits::Policy;
@@ -458,12 +458,7 @@ mod enabled {
     /// `disabled`, `reset` by an administrator, or `recovery-codes` regenerated) — to a
     /// confirmed address only.
     fn told(event: Event, user: &UserItem, change: &str) -> Event {
-        if !user.email_verified {
-            return event;
-        }
-        let mut vars = greeting(user);
-        vars.push(("change", change));
-        event.email(MFA_CHANGED_TEMPLATE, &user.email, &vars)
+        security_notice(event, user, MFA_CHANGED_TEMPLATE, &[("change", change)])
     }
 
     /// `POST /users/me/mfa/totp`: recent authentication, then a new secret (201), pending until

@@ -28,6 +28,7 @@ pub mod devices;
 mod email_change;
 #[cfg(feature = "oidc")]
 pub mod federated;
+pub mod identities;
 pub mod items;
 pub mod mailed_sign_in;
 pub mod mfa;
@@ -64,6 +65,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ApiError, FieldError};
+use crate::events::Event;
 use crate::ids::UserId;
 use crate::limits::Policy;
 use crate::store::{Key, Store};
@@ -186,6 +188,18 @@ pub async fn load_user_and_session(
 /// Reads a user by id.
 pub async fn find_user(store: &Store, id: UserId) -> Result<Option<UserItem>, ApiError> {
     Ok(store.get(&Key::user(id)).await?)
+}
+
+/// `event` with a security notice about the account (its second factors, its sign-in methods):
+/// `template` with the greeting and `vars`, to a **confirmed** address only — an unconfirmed one
+/// may be a stranger's, who has no business learning how the account signs in.
+fn security_notice(event: Event, user: &UserItem, template: &str, vars: &[(&str, &str)]) -> Event {
+    if !user.email_verified {
+        return event;
+    }
+    let mut all = greeting(user);
+    all.extend_from_slice(vars);
+    event.email(template, &user.email, &all)
 }
 
 /// The greeting an email may carry: the account's name only once its owner has proved the
