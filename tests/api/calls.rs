@@ -430,3 +430,25 @@ async fn a_provider_sign_in_makes_the_documented_dynamodb_calls() {
             .json(&body(token, again))
         => 200, ["PutItem", "GetItem", "GetItem", "Query", "TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn linking_listing_and_unlinking_an_identity_make_the_documented_dynamodb_calls() {
+    use ferrite_tests::oidc::{id_token, nonce};
+    let (app, log) = TestApp::spawn_counting().await;
+    let (caller, _) = app.user("identities-calls@example.com", None).await;
+    let nonce = nonce();
+    let token = id_token("google", "g-link-calls", "elsewhere@example.net", &nonce).await;
+    // The caller, the identity's claim (another account's?), one transaction: the nonce, the
+    // claim, the account's entry, the event. Signed in just now: no password to count.
+    row!(app, log: users_me_identities_link::handle, Call::new("POST", "/v1/users/me/identities/{provider}").param("provider", "google")
+            .bearer(&caller).json(&json!({"idToken": token, "nonce": nonce}))
+        => 201, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
+    // The caller, then every linked identity's claim at once.
+    row!(app, log: users_me_identities::handle, Call::new("GET", "/v1/users/me/identities").bearer(&caller)
+        => 200, ["BatchGetItem", "BatchGetItem"]);
+    // The caller, one transaction: the claim, the account's entry under the way in that stays,
+    // the event.
+    row!(app, log: users_me_identities_delete::handle, Call::new("DELETE", "/v1/users/me/identities/{provider}").param("provider", "google")
+            .bearer(&caller).json(&json!({}))
+        => 204, ["BatchGetItem", "TransactWriteItems"]);
+}

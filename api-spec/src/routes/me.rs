@@ -1,10 +1,11 @@
+use shared::accounts::identities::{LinkedIdentities, LinkedIdentity};
 use shared::accounts::mfa::{Enrolment, RecoveryCodes};
 use shared::accounts::{Ended, SessionView};
 use shared::ids::SessionId;
 
 use super::{
     Auth, HttpMethod, LeaseView, PropertyView, Route, UserView, body, if_match, json, page, paged,
-    path_id,
+    path_id, provider_param,
 };
 
 /// The signed-in user's account.
@@ -209,6 +210,45 @@ pub(super) fn me() -> Vec<Route> {
             params: vec![],
             ok: vec![(200, "The new recovery codes", json::<RecoveryCodes>())],
             errors: &[409, 422, 429],
+        },
+        Route {
+            method: Get,
+            path: "/v1/users/me/identities",
+            id: "myIdentities",
+            tag: "me",
+            summary: "The provider identities that sign in to my account (Google, Apple, OIDC), when each was linked and whether it may be unlinked",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![],
+            ok: vec![(200, "My identities", json::<LinkedIdentities>())],
+            errors: &[],
+        },
+        Route {
+            method: Post,
+            path: "/v1/users/me/identities/{provider}",
+            id: "linkIdentity",
+            tag: "me",
+            summary: "Link a provider's identity to my account by its ID token, whatever its address (409 IDENTITY_ALREADY_LINKED, PROVIDER_ALREADY_LINKED, IDENTITY_LINKED_ELSEWHERE; 401 INVALID_ID_TOKEN, ID_TOKEN_USED)",
+            auth: Auth::RecentAndStepUp,
+            store: true,
+            body: body::<users_me_identities_link::LinkIdentity>(),
+            params: vec![provider_param()],
+            ok: vec![(201, "Linked", json::<LinkedIdentity>())],
+            errors: &[404, 409, 429],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/users/me/identities/{provider}",
+            id: "unlinkIdentity",
+            tag: "me",
+            summary: "Unlink a provider's identity from my account; refused (409 LAST_SIGN_IN_METHOD) when it is the last way in — no password, no other identity, no confirmed address",
+            auth: Auth::Recent,
+            store: true,
+            body: body::<users_me_identities_delete::UnlinkIdentity>(),
+            params: vec![provider_param()],
+            ok: vec![(204, "Unlinked", None)],
+            errors: &[404, 409, 429],
         },
     ]
 }

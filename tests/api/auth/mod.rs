@@ -4,6 +4,7 @@
 mod admin;
 mod devices;
 mod email_change;
+mod identities;
 mod keys_on_first_use;
 mod mailed_sign_in;
 mod mfa;

@@ -363,6 +363,24 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .json(&json!({"idToken": "a.b.c", "nonce": "0123456789abcdef"})),
             [401; 5],
         ),
+        (
+            Call::new("GET", "/v1/users/me/identities"),
+            [401, 200, 200, 200, 200],
+        ),
+        // Signed in first, then the provider: a stranger learns nothing of the deployment's.
+        (
+            Call::new("POST", "/v1/users/me/identities/{provider}")
+                .param("provider", "facebook")
+                .json(&json!({"idToken": "a.b.c", "nonce": "0123456789abcdef"})),
+            [401, 404, 404, 404, 404],
+        ),
+        // Nobody has Google linked here: nothing to unlink.
+        (
+            Call::new("DELETE", "/v1/users/me/identities/{provider}")
+                .param("provider", "google")
+                .json(&json!({})),
+            [401, 404, 404, 404, 404],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

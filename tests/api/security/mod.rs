@@ -34,6 +34,13 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "DELETE /v1/users/me" => app.call(users_me_delete::handle, call).await,
         "PUT /v1/users/me/password" => app.call(users_me_password::handle, call).await,
         "POST /v1/users/me/email" => app.call(users_me_email::handle, call).await,
+        "GET /v1/users/me/identities" => app.call(users_me_identities::handle, call).await,
+        "POST /v1/users/me/identities/{provider}" => {
+            app.call(users_me_identities_link::handle, call).await
+        }
+        "DELETE /v1/users/me/identities/{provider}" => {
+            app.call(users_me_identities_delete::handle, call).await
+        }
         "GET /v1/users/me/posts" => app.call(users_me_posts::handle, call).await,
         "GET /v1/users" => app.call(users_list::handle, call).await,
         "GET /v1/users/{id}" => app.call(users_get::handle, call).await,
