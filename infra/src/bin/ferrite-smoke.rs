@@ -645,6 +645,7 @@ async fn provider_sign_in(
         return Ok(());
     }
     let access = signed_in.str("/accessToken").unwrap_or_default();
+    linked_identities(client, report, endpoint, run, &access).await?;
     // No password: the sign-in moments ago stands for it.
     let deleted = client
         .call(
@@ -661,6 +662,62 @@ async fn provider_sign_in(
         &deleted,
         204,
     );
+    Ok(())
+}
+
+/// The provider account links Apple too (a recent sign-in stands for the password), lists both
+/// and unlinks Google (Apple stays a way in).
+async fn linked_identities(
+    client: &Client,
+    report: &mut Report,
+    endpoint: &str,
+    run: &str,
+    access: &str,
+) -> Result<()> {
+    let nonce = format!("smoke-link-nonce-{run}");
+    let minted: serde_json::Value = infra::http_client()
+        .build()?
+        .post(format!("{endpoint}/_ferrite/oidc/apple/token"))
+        .json(&json!({"claims": {"sub": format!("smoke-{run}"), "nonce": nonce}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let linked = client
+        .call(
+            "link Apple",
+            Method::POST,
+            "/v1/users/me/identities/apple",
+            Some(access),
+            &[],
+            Some(&json!({"idToken": minted["idToken"], "nonce": nonce})),
+        )
+        .await?;
+    if !report.expect("POST /v1/users/me/identities/apple", &linked, 201) {
+        return Ok(());
+    }
+    let listed = client
+        .call(
+            "list my identities",
+            Method::GET,
+            "/v1/users/me/identities",
+            Some(access),
+            &[],
+            None,
+        )
+        .await?;
+    report.expect("GET /v1/users/me/identities", &listed, 200);
+    let unlinked = client
+        .call(
+            "unlink Google",
+            Method::DELETE,
+            "/v1/users/me/identities/google",
+            Some(access),
+            &[],
+            Some(&json!({})),
+        )
+        .await?;
+    report.expect("DELETE /v1/users/me/identities/google", &unlinked, 204);
     Ok(())
 }
 
