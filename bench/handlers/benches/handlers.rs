@@ -250,6 +250,12 @@ fn trust_store(c: &mut Criterion) {
             store
         });
     });
+    // What the provider sign-in and linking functions build at init (#29): Mozilla's roots,
+    // compiled in as parsed anchors (no file, no PEM), a TLS configuration and hyper's client.
+    group.bench_function(
+        "the public web's client (webpki-roots, TLS config, hyper)",
+        |b| b.iter(shared::oidc::WebFetch::new),
+    );
     group.finish();
 }
 
