@@ -96,7 +96,7 @@ fn reads_of(source: &str) -> BTreeSet<(String, String)> {
         ("if_match_version(", "header", "If-Match"),
         ("if_none_match(", "header", "If-None-Match"),
         ("cacheable_json(", "header", "If-None-Match"),
-        ("\"idempotency-key\"", "header", "Idempotency-Key"),
+        ("idempotency_key(", "header", "Idempotency-Key"),
     ];
     for (needle, place, name) in helpers {
         if source.contains(needle) {

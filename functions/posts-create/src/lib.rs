@@ -21,25 +21,10 @@ pub struct CreatePost {
     pub status: Option<PostStatus>,
 }
 
-fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-        .map(|k| Some(k.to_owned()))
-        .ok_or_else(|| {
-            ApiError::invalid_parameter("Idempotency-Key", "must be 1-128 visible ASCII characters")
-        })
-}
-
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;
     let body: CreatePost = shared::http::json_body_with_limit(&req, 256 * 1024)?;
-    let key = idempotency_key(&req)?;
+    let key = shared::http::idempotency_key(&req)?;
     let input = NewPost {
         title: body.title,
         body: body.body,

@@ -151,6 +151,26 @@ pub fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
     Ok(PageRequest { limit, cursor })
 }
 
+/// How long a write's `Idempotency-Key` is remembered (a post, a payment): 24 hours.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+
+/// The `Idempotency-Key` header: absent, or 1–128 visible ASCII characters (400
+/// `INVALID_PARAMETER` otherwise).
+pub fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(|| {
+            ApiError::invalid_parameter("Idempotency-Key", "must be 1-128 visible ASCII characters")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,8 +54,7 @@ use crate::validate::{
 };
 use utoipa::openapi::schema::Schema;
 
-/// How long an `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+pub use crate::http::IDEMPOTENCY_TTL_SECS;
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const BODY_MAX_CHARS: usize = 50_000;
 pub const MAX_TAGS: usize = 5;
