@@ -125,6 +125,10 @@ id_type!(
     LeaseId
 );
 id_type!(
+    /// The id of an entry of a lease's ledger (time-ordered: the ledger sorts by it).
+    EntryId
+);
+id_type!(
     /// The id of one ownership transfer (time-ordered: a property's history sorts by it).
     TransferId
 );

@@ -64,6 +64,11 @@ pub struct LeaseView {
     pub end_date: Option<String>,
     pub rent: Rent,
     pub status: LeaseStatus,
+    /// What the tenant owes, in the rent's minor units: the sum of the ledger's entries
+    /// (charges add, payments and credits subtract, a reversal undoes its entry). Negative: in
+    /// credit. Kept in the same transaction as each entry.
+    #[serde(default)]
+    pub balance_minor: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -71,12 +76,13 @@ pub struct LeaseView {
 // The lease item flattens its view: these are the item's own attributes.
 crate::store::attributes! { LeaseView in lease_attributes {
     STATUS: LeaseStatus = status,
+    BALANCE_MINOR: i64 = balance_minor,
     END_DATE: String = end_date,
     UPDATED_AT: String = updated_at,
 } }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct LeaseItem {
+pub(super) struct LeaseItem {
     pk: String,
     sk: String,
     gsi1pk: String,
@@ -84,10 +90,10 @@ struct LeaseItem {
     gsi2pk: String,
     gsi2sk: String,
     #[serde(flatten)]
-    lease: LeaseView,
+    pub(super) lease: LeaseView,
 }
 
-fn lease_key(id: LeaseId) -> Key {
+pub(super) fn lease_key(id: LeaseId) -> Key {
     Key::new(format!("LEASE#{id}"), "LEASE")
 }
 
@@ -99,7 +105,7 @@ fn property_leases_partition(property: PropertyId) -> String {
     format!("PROPERTYLEASES#{property}")
 }
 
-fn lease_not_found() -> ApiError {
+pub(super) fn lease_not_found() -> ApiError {
     ApiError::no_such("lease")
 }
 
@@ -146,6 +152,13 @@ pub struct RentAmount(u64);
 
 pub const MAX_RENT_MINOR: u64 = 1_000_000_000_000;
 
+impl RentAmount {
+    /// The amount in minor units.
+    pub fn minor(self) -> u64 {
+        self.0
+    }
+}
+
 impl RequestValue for RentAmount {
     type Raw = u64;
     fn from_raw(raw: u64) -> Result<Self, Invalid> {
@@ -168,6 +181,13 @@ impl RequestValue for RentAmount {
 /// An ISO 4217 currency code, upper-case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Currency(String);
+
+impl Currency {
+    /// The code, upper-case.
+    pub fn code(&self) -> &str {
+        &self.0
+    }
+}
 
 impl RequestValue for Currency {
     type Raw = String;
@@ -303,6 +323,7 @@ pub async fn create_lease(
         end_date: input.end_date.clone().map(|d| d.0),
         rent: input.rent.clone().into(),
         status: LeaseStatus::Active,
+        balance_minor: 0,
         created_at: now.clone(),
         updated_at: now.clone(),
     };
@@ -354,7 +375,11 @@ pub async fn create_lease(
 }
 
 /// Reads a lease for `me`: its tenant, the property's owner or an admin — 404 for anyone else.
-async fn visible_lease(state: &State, me: &Principal, id: LeaseId) -> Result<LeaseView, ApiError> {
+pub(super) async fn visible_lease(
+    state: &State,
+    me: &Principal,
+    id: LeaseId,
+) -> Result<LeaseView, ApiError> {
     let item: LeaseItem = state
         .store
         .get(&lease_key(id))
@@ -376,6 +401,33 @@ pub async fn get_lease(state: &State, me: &Principal, id: LeaseId) -> Result<Lea
     visible_lease(state, me, id).await
 }
 
+/// A lease `me` manages (the property's owner, an admin) and its property. The tenant sees
+/// the lease but does not manage it (403); for anyone else it does not exist (404). Calls:
+/// GetItem (lease), GetItem (property).
+pub(super) async fn managed_lease(
+    state: &State,
+    me: &Principal,
+    id: LeaseId,
+) -> Result<(LeaseView, PropertyItem), ApiError> {
+    let store = &state.store;
+    let item: LeaseItem = store
+        .get(&lease_key(id))
+        .await?
+        .ok_or_else(lease_not_found)?;
+    let lease = item.lease;
+    let property = load(store, lease.property_id).await?;
+    if require_manager(me, &property).is_err() {
+        return Err(if lease.tenant_id == me.id() {
+            ApiError::Forbidden {
+                detail: "Only the property's owner or an admin may do this to a lease.".into(),
+            }
+        } else {
+            lease_not_found()
+        });
+    }
+    Ok((lease, property))
+}
+
 /// `POST /leases/{id}/end` `{endDate}` (the property's owner or an admin): the lease ends on
 /// `end_date` (not before its start), its unit is vacant again. 409 `LEASE_ENDED` when it has
 /// ended already. Calls: GetItem (lease), GetItem (property), TransactWriteItems.
@@ -387,22 +439,7 @@ pub async fn end_lease(
 ) -> Result<LeaseView, ApiError> {
     let store = &state.store;
     let end_date = end_date.0.clone();
-    let item: LeaseItem = store
-        .get(&lease_key(id))
-        .await?
-        .ok_or_else(lease_not_found)?;
-    let lease = item.lease;
-    let property = load(store, lease.property_id).await?;
-    if require_manager(me, &property).is_err() {
-        // The tenant sees the lease but does not manage it; for anyone else it does not exist.
-        return Err(if lease.tenant_id == me.id() {
-            ApiError::Forbidden {
-                detail: "Only the property's owner or an admin may end a lease.".into(),
-            }
-        } else {
-            lease_not_found()
-        });
-    }
+    let (lease, property) = managed_lease(state, me, id).await?;
     let ended = || ApiError::Conflict {
         code: "LEASE_ENDED",
         detail: "The lease has ended already.".into(),

@@ -23,6 +23,7 @@
 mod address;
 mod edit;
 mod leases;
+pub mod ledger;
 mod list;
 mod transfer;
 mod units;

@@ -28,10 +28,12 @@
 //! | feed / tag entry | `FEED#<yyyy-mm>` / `TAG#<tag>#<yyyy-mm>` | `<publishedKey>` | – | a feed page: Query per month bucket, newest first | posts |
 //! | feed month | `FEEDMONTHS#FEED` / `FEEDMONTHS#TAG#<tag>` | `<yyyy-mm>` | – | the next older month with entries: Query `sk BETWEEN` | posts |
 //! | idempotency record | `IDEMPOTENCY#<userId>#<key>` | `IDEMPOTENCY` | – | replaying `POST /posts`: GetItem (24 h TTL) | posts |
+//! | payment idempotency record | `IDEMPOTENCY#<userId>#<key>` | `PAYMENT` | – | replaying `POST /leases/{id}/payments`: GetItem, written in the payment's transaction under `attribute_not_exists(pk)` (24 h TTL; the sort key keeps a post's key and a payment's apart) | properties (`ledger`) |
 //! | property (with its units, a map by label) | `PROPERTY#<propertyId>` | `PROPERTY` | `gsi1`: `OWNER#<userId>` / `<propertyId>`; `gsi2`: `PLACE#<country>` / `<city>#<kind>#<propertyId>` | a property and its units: GetItem; an owner's properties: Query `gsi1`; by place: Query `gsi2` (sort-key prefix) | properties |
 //! | file number claim | `FILENUMBER#<FILE-NUMBER>` | `FILENUMBER` | – | uniqueness: written with the property under `attribute_not_exists(pk)` | properties |
 //! | unit lookup | `UNIT#<unitId>` | `UNIT` | – | the property of a unit (`POST /leases` names only the unit): GetItem | properties |
 //! | lease | `LEASE#<leaseId>` | `LEASE` | `gsi1`: `TENANT#<userId>` / `<leaseId>`; `gsi2`: `PROPERTYLEASES#<propertyId>` / `<leaseId>` | a lease: GetItem; a tenant's, a property's: Query | properties |
+//! | ledger entry | `LEASE#<leaseId>` | `ENTRY#<entryId>` | – | a lease's ledger, newest first: Query `begins_with(sk, ENTRY#)`; written with the lease's balance (`ADD`) and the event; a reversal marks its entry (`reversedBy`, `attribute_not_exists`) | properties (`ledger`) |
 //! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |
 //! | audit entry | `AUDIT#<entityType>#<entityId>` | `<eventId>` | `gsi1`: `AUDIT_ACTOR#<actorId>` / `<eventId>`; `gsi2`: `AUDIT_MONTH#<yyyy-mm>` / `<eventId>` | an entity's history, an actor's actions, a month: Query | audit |
