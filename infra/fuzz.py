@@ -34,9 +34,10 @@ API = os.environ["FERRITE_API_URL"].rstrip("/")
 PASSWORD = "fuzzing violet anchors drift"
 
 
-def call(method, path, body, token=None):
-    """One JSON request to the stack, as `token`'s bearer when given; the answer's JSON."""
-    headers = {"content-type": "application/json"}
+def call(method, path, body, token=None, headers=None):
+    """One JSON request to the stack, as `token`'s bearer when given (with `headers`); the
+    answer's JSON."""
+    headers = {"content-type": "application/json", **(headers or {})}
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
@@ -93,6 +94,15 @@ def seed(token, admin_id, admin_email):
         "unitId": units[0], "tenantId": tenant_id, "startDate": "2027-01-01",
         "rent": {"amountMinor": 100000, "currency": "EUR"},
     }, token)["id"])
+    # Entries of its ledger (a charge and a payment), for the reversal route.
+    entries = [
+        call("POST", f"/v1/leases/{leases[0]}/charges", {
+            "category": "rent", "amountMinor": 100000, "currency": "EUR", "effectiveDate": "2027-01-01",
+        }, token)["id"],
+        call("POST", f"/v1/leases/{leases[0]}/payments", {
+            "amountMinor": 50000, "currency": "EUR", "effectiveDate": "2027-01-03",
+        }, token, headers={"Idempotency-Key": f"fuzz-{tag}"})["id"],
+    ]
     return {
         "users": [admin_id, tenant_id],
         "others": [tenant_id],
@@ -103,13 +113,14 @@ def seed(token, admin_id, admin_email):
         "unit_properties": properties[:1],
         "units": units,
         "leases": leases,
+        "entries": entries,
         # The providers the local stack accepts (each a stand-in issuer).
         "providers": ["google", "apple", "oidc"],
     }
 
 
 # The kind of id a parameter names, by its name (an `id` in the path: by the path's collection).
-ID_KINDS = {"provider": "providers", "sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
+ID_KINDS = {"provider": "providers", "entryId": "entries", "sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
 COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases"}
 
 

@@ -282,6 +282,25 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
         => 200, ["BatchGetItem", "GetItem", "GetItem"]);
     row!(app, log: properties_leases::handle, Call::new("GET", "/v1/properties/{id}/leases").param("id", &id).bearer(&owner)
         => 200, ["BatchGetItem", "GetItem", "Query"]);
+    // The ledger: the lease and its property (who manages it), then one transaction — the
+    // entry, the lease's balance, the event.
+    row!(app, log: leases_charges::handle, Call::new("POST", "/v1/leases/{id}/charges").param("id", &lease_id).bearer(&owner)
+            .json(&json!({"category": "rent", "amountMinor": 100, "currency": "USD", "effectiveDate": "2027-01-01"}))
+        => 201, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    // A payment first looks for its key's record; the record joins the transaction.
+    let payment = json!({"amountMinor": 60, "currency": "USD", "effectiveDate": "2027-01-03"});
+    let paid = row!(app, log: leases_payments::handle, Call::new("POST", "/v1/leases/{id}/payments").param("id", &lease_id).bearer(&owner)
+            .header("idempotency-key", "calls-payment").json(&payment)
+        => 201, ["BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    row!(app, log, "POST /v1/leases/{id}/payments (a retry)": leases_payments::handle, Call::new("POST", "/v1/leases/{id}/payments").param("id", &lease_id).bearer(&owner)
+            .header("idempotency-key", "calls-payment").json(&payment)
+        => 200, ["BatchGetItem", "GetItem", "GetItem"]);
+    let entry = paid.body["id"].as_str().expect("id").to_owned();
+    row!(app, log: leases_entries_reverse::handle, Call::new("POST", "/v1/leases/{id}/entries/{entryId}/reverse").param("id", &lease_id).param("entryId", &entry).bearer(&owner)
+            .json(&json!({"note": "the cheque bounced"}))
+        => 201, ["BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    row!(app, log: leases_ledger::handle, Call::new("GET", "/v1/leases/{id}/ledger").param("id", &lease_id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "GetItem", "Query"]);
     row!(app, log: leases_end::handle, Call::new("POST", "/v1/leases/{id}/end").param("id", &lease_id).bearer(&owner)
             .json(&json!({"endDate": "2027-02-01"}))
         => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);

@@ -56,6 +56,23 @@ fn if_match() -> Param {
     version_header("If-Match", "The version read (`\"3\"`); stale → 412.")
 }
 
+/// The `Idempotency-Key` header (1–128 visible ASCII characters): replays the first answer for
+/// 24 hours; the same key with another request is a 422. `required` for a payment.
+fn idempotency_key(required: bool, description: &'static str) -> Param {
+    Param {
+        required,
+        ..header(
+            "Idempotency-Key",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[!-~]+$")),
+            description,
+        )
+    }
+}
+
 /// `{provider}`: one of the providers a deployment may accept.
 fn provider_param() -> Param {
     Param {

@@ -1,7 +1,7 @@
 use super::{
-    Auth, HttpMethod, ObjectBuilder, PostId, PostStatus, PostSummary, PostView, PublicProfile,
-    Route, Tag, Type, UserId, body, header, if_match, json, list_etag_header, of, page, paged,
-    path_id, query, version_header,
+    Auth, HttpMethod, PostId, PostStatus, PostSummary, PostView, PublicProfile, Route, Tag, UserId,
+    body, idempotency_key, if_match, json, list_etag_header, of, page, paged, path_id, query,
+    version_header,
 };
 
 /// Posts and feeds.
@@ -79,13 +79,8 @@ pub(super) fn posts() -> Vec<Route> {
             auth: Auth::Required,
             store: true,
             body: body::<posts_create::CreatePost>(),
-            params: vec![header(
-                "Idempotency-Key",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1))
-                    .max_length(Some(128))
-                    .pattern(Some("^[!-~]+$")),
+            params: vec![idempotency_key(
+                false,
                 "Replays the first answer for 24 h; the same key with another body is a 422.",
             )],
             ok: vec![(

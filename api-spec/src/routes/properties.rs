@@ -1,7 +1,10 @@
+use shared::ids::EntryId;
+use shared::properties::ledger::LedgerEntry;
+
 use super::{
     Auth, HttpMethod, LeaseId, LeaseView, PropertyId, PropertyKind, PropertyView, Route,
-    TransferView, UnitId, UnitView, UserId, body, if_match, json, of, page, paged, path_id,
-    path_id_named, query, string,
+    TransferView, UnitId, UnitView, UserId, body, idempotency_key, if_match, json, of, page, paged,
+    path_id, path_id_named, query, string,
 };
 
 /// The property registry: properties, units, leases, owners, transfers.
@@ -245,6 +248,71 @@ pub(super) fn properties() -> Vec<Route> {
                 Some(page::<TransferView>("TransferPage")),
             )],
             errors: &[400, 403, 404],
+        },
+        Route {
+            method: Get,
+            path: "/v1/leases/{id}/ledger",
+            id: "leaseLedger",
+            tag: "properties",
+            summary: "A lease's ledger — charges, payments, reversals — newest first (its tenant, the property's owner, admin; 404 for anyone else); the balance is the lease's `balanceMinor`",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![path_id::<LeaseId>()]),
+            ok: vec![(
+                200,
+                "A page of entries",
+                Some(page::<LedgerEntry>("LedgerPage")),
+            )],
+            errors: &[400, 404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/leases/{id}/charges",
+            id: "postCharge",
+            tag: "properties",
+            summary: "Charge a lease (rent, fee, deposit) in its currency: the entry and the balance in one transaction (the property's owner, admin; the tenant: 403)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_charges::NewCharge>(),
+            params: vec![path_id::<LeaseId>()],
+            ok: vec![(201, "The entry", json::<LedgerEntry>())],
+            errors: &[403, 404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/leases/{id}/payments",
+            id: "recordPayment",
+            tag: "properties",
+            summary: "Record a payment received on a lease, once per `Idempotency-Key` (required): a retry answers the first payment (200) (the property's owner, admin; the tenant: 403)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_payments::NewPayment>(),
+            params: vec![
+                path_id::<LeaseId>(),
+                idempotency_key(
+                    true,
+                    "Required. A retry with the same key and request within 24 h answers the payment recorded the first time (200) and records nothing; the same key with another request is a 422.",
+                ),
+            ],
+            ok: vec![
+                (201, "Recorded", json::<LedgerEntry>()),
+                (200, "Recorded before, with this key", json::<LedgerEntry>()),
+            ],
+            errors: &[403, 404],
+        },
+        Route {
+            method: Post,
+            path: "/v1/leases/{id}/entries/{entryId}/reverse",
+            id: "reverseEntry",
+            tag: "properties",
+            summary: "Reverse a charge or a payment by a new entry of the opposite effect (409 ENTRY_REVERSED, NOT_REVERSIBLE) (the property's owner, admin; the tenant: 403)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_entries_reverse::Reverse>(),
+            params: vec![path_id::<LeaseId>(), path_id_named::<EntryId>("entryId")],
+            ok: vec![(201, "The reversal", json::<LedgerEntry>())],
+            errors: &[403, 404, 409],
         },
     ]
 }

@@ -3,6 +3,7 @@
 //! and owners who cannot leave their properties behind.
 
 mod leases;
+mod ledger;
 mod owners;
 mod registry;
 mod transfers;

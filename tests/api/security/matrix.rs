@@ -381,6 +381,31 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .json(&json!({})),
             [401, 404, 404, 404, 404],
         ),
+        // The ledger: the tenant reads it but does not post; anyone else finds no lease.
+        (
+            Call::new("GET", "/v1/leases/{id}/ledger").param("id", &lease),
+            [401, 200, 200, 404, 200],
+        ),
+        (
+            Call::new("POST", "/v1/leases/{id}/charges")
+                .param("id", &lease)
+                .json(&json!({"category": "fee", "amountMinor": 2_500, "currency": "USD", "effectiveDate": "2027-02-01"})),
+            [401, 201, 403, 404, 201],
+        ),
+        (
+            Call::new("POST", "/v1/leases/{id}/payments")
+                .param("id", &lease)
+                .header("idempotency-key", "matrix-payment")
+                .json(&json!({"amountMinor": 2_500, "currency": "USD", "effectiveDate": "2027-02-03"})),
+            [401, 201, 403, 404, 201],
+        ),
+        (
+            Call::new("POST", "/v1/leases/{id}/entries/{entryId}/reverse")
+                .param("id", &lease)
+                .param("entryId", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+                .json(&json!({})),
+            [401, 404, 403, 404, 404],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

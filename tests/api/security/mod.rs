@@ -67,6 +67,12 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/leases" => app.call(leases_create::handle, call).await,
         "GET /v1/leases/{id}" => app.call(leases_get::handle, call).await,
         "POST /v1/leases/{id}/end" => app.call(leases_end::handle, call).await,
+        "GET /v1/leases/{id}/ledger" => app.call(leases_ledger::handle, call).await,
+        "POST /v1/leases/{id}/charges" => app.call(leases_charges::handle, call).await,
+        "POST /v1/leases/{id}/payments" => app.call(leases_payments::handle, call).await,
+        "POST /v1/leases/{id}/entries/{entryId}/reverse" => {
+            app.call(leases_entries_reverse::handle, call).await
+        }
         "GET /v1/users/me/leases" => app.call(users_me_leases::handle, call).await,
         "POST /v1/properties/{id}/transfer" => app.call(properties_transfer::handle, call).await,
         "GET /v1/properties/{id}/ownership-history" => {
