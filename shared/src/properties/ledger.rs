@@ -419,8 +419,11 @@ async fn post(
     )
     .change("entryId", (), entry.id)
     .change("amountMinor", (), entry.amount_minor)
-    .change("effectMinor", (), entry.effect_minor)
-    .change("reverses", (), entry.reverses);
+    .change("effectMinor", (), entry.effect_minor);
+    let event = match entry.reverses {
+        Some(reversed) => event.change("reverses", (), reversed),
+        None => event,
+    };
     let mut writes = vec![store.put_new_op(&EntryItem {
         pk: key.pk,
         sk: key.sk,
