@@ -22,8 +22,6 @@
 //! no value for federation); with a second factor in force the answer is 401 `MFA_REQUIRED` and
 //! a challenge, as after a password.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::config::OidcProvider;
@@ -172,10 +170,7 @@ pub async fn link_while_signed_in(
             _ => changed_meanwhile(),
         })?;
     let mut linked = user.clone();
-    linked
-        .identities
-        .get_or_insert_with(BTreeMap::new)
-        .insert(identity.provider.to_owned(), identity.subject.clone());
+    linked.add_identity(identity.provider, &identity.subject);
     Ok(view(&linked, identity.provider, &identity.subject, now))
 }
 
@@ -242,9 +237,7 @@ async fn attempt(
             &now,
         )?;
         let mut user = user;
-        user.identities
-            .get_or_insert_with(BTreeMap::new)
-            .insert(identity.provider.to_owned(), identity.subject.clone());
+        user.add_identity(identity.provider, &identity.subject);
         return Ok(
             match finish(state, user, client, writes, Some(account)).await {
                 Err(ApiError::Conflict { .. }) => Attempt::Raced,
@@ -296,11 +289,7 @@ async fn create(
             )],
         })?;
     let mut user = new_account(state, email, name, None, identity.email_verified, client);
-    user.identities = Some(BTreeMap::from([(
-        identity.provider.to_owned(),
-        identity.subject.clone(),
-    )]));
-    let claim_key = IdentityClaim::key(identity.provider, &identity.subject);
+    user.add_identity(identity.provider, &identity.subject);
     let email_key = Key::email(email);
     let mut event = Event::about_user(
         "user.registered",
@@ -331,14 +320,12 @@ async fn create(
             sk: email_key.sk,
             user_id: user.id,
         })?,
-        store.put_new_op(&IdentityClaim {
-            pk: claim_key.pk,
-            sk: claim_key.sk,
-            user_id: user.id,
-            provider: identity.provider.to_owned(),
-            subject: identity.subject.clone(),
-            linked_at: user.created_at.clone(),
-        })?,
+        store.put_new_op(&IdentityClaim::new(
+            user.id,
+            identity.provider,
+            &identity.subject,
+            &user.created_at,
+        ))?,
     ];
     let (session_writes, tokens, _) = new_session(state, &user, client, &[AMR_OIDC]).await?;
     writes.extend(session_writes);
@@ -355,11 +342,15 @@ async fn create(
 
 /// The provider of the path's `{provider}`: 404 when this deployment does not accept it.
 pub fn provider<'a>(state: &'a State, name: &str) -> Result<&'a OidcProvider, ApiError> {
-    state
-        .oidc()
-        .ok_or_else(|| ApiError::internal("this function was built without a verifier"))?
+    verifier(state)?
         .provider(name)
         .ok_or_else(|| ApiError::no_such("provider"))
+}
+
+fn verifier(state: &State) -> Result<&crate::oidc::Verifier, ApiError> {
+    state
+        .oidc()
+        .ok_or_else(|| ApiError::internal("this function was built without a verifier"))
 }
 
 /// `token` verified as `provider`'s ID token for `nonce`, now (see [`crate::oidc`]); [`refused`]
@@ -370,10 +361,7 @@ pub async fn verify(
     token: &IdToken,
     nonce: &Nonce,
 ) -> Result<Identity, ApiError> {
-    let verifier = state
-        .oidc()
-        .ok_or_else(|| ApiError::internal("this function was built without a verifier"))?;
-    verifier
+    verifier(state)?
         .verify(
             provider,
             token.expose(),

@@ -140,15 +140,7 @@ pub(super) fn link_writes(
     now: &str,
 ) -> Result<(Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Update), ApiError> {
     let store = &state.store;
-    let key = IdentityClaim::key(provider, subject);
-    let claim = store.put_new_op(&IdentityClaim {
-        pk: key.pk,
-        sk: key.sk,
-        user_id: user.id,
-        provider: provider.to_owned(),
-        subject: subject.to_owned(),
-        linked_at: now.to_owned(),
-    })?;
+    let claim = store.put_new_op(&IdentityClaim::new(user.id, provider, subject, now))?;
     let account = match &user.identities {
         Some(_) => Update::new(user.key())
             .set_entry(UserItem::IDENTITIES, provider, &subject.to_owned())

@@ -145,6 +145,13 @@ impl UserItem {
         Key::user(self.id)
     }
 
+    /// The account as it is once `provider`'s `subject` is linked to it.
+    pub fn add_identity(&mut self, provider: &str, subject: &str) {
+        self.identities
+            .get_or_insert_with(BTreeMap::new)
+            .insert(provider.to_owned(), subject.to_owned());
+    }
+
     /// Whether signing in needs the second factor `factor` (`totp`).
     pub fn has_factor(&self, factor: &str) -> bool {
         self.mfa.as_ref().is_some_and(|m| m.contains_key(factor))
@@ -341,6 +348,19 @@ pub struct IdentityClaim {
 impl IdentityClaim {
     pub fn key(provider: &str, subject: &str) -> Key {
         Key::new(format!("IDENTITY#{provider}#{subject}"), "IDENTITY")
+    }
+
+    /// The claim of `provider`'s `subject` for `user`, linked at `linked_at`.
+    pub fn new(user: UserId, provider: &str, subject: &str, linked_at: &str) -> Self {
+        let key = Self::key(provider, subject);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            user_id: user,
+            provider: provider.to_owned(),
+            subject: subject.to_owned(),
+            linked_at: linked_at.to_owned(),
+        }
     }
 }
 
