@@ -7,7 +7,8 @@ mod request;
 pub use body::{json_body, json_body_with_limit};
 pub use request::{
     IDEMPOTENCY_TTL_SECS, PathId, QueryEnum, enum_param, idempotency_key, if_match_version,
-    page_request, path_id, path_param, query_param, source_ip, user_agent,
+    page_request, path_id, path_param, query_param, request_fingerprint, same_request, source_ip,
+    user_agent,
 };
 
 use std::future::Future;

@@ -171,6 +171,29 @@ pub fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
         })
 }
 
+/// What an `Idempotency-Key`'s record remembers of its request: SHA-256 of `request`'s JSON,
+/// base64url.
+pub fn request_fingerprint(request: &impl serde::Serialize) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let json = serde_json::to_vec(request).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(json))
+}
+
+/// A request repeated under its `Idempotency-Key` must be the request the key was first used
+/// for (`stored` and `this` from [`request_fingerprint`]): 422 on `Idempotency-Key` otherwise.
+pub fn same_request(stored: &str, this: &str) -> Result<(), ApiError> {
+    if stored == this {
+        return Ok(());
+    }
+    Err(ApiError::Validation {
+        errors: vec![crate::error::FieldError::new(
+            "Idempotency-Key",
+            "was already used with a different request",
+        )],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

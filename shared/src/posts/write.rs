@@ -2,10 +2,7 @@
 //! deletion — each one transaction with its feed entries and its outbox event.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::accounts::{self, Principal};
 use crate::auth::Role;
@@ -41,11 +38,6 @@ struct IdempotencyRecord {
     expires_at: i64,
 }
 
-fn request_hash(input: &NewPost) -> String {
-    let json = serde_json::to_vec(input).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(Sha256::digest(json))
-}
-
 /// `POST /posts`: creates a post (a draft unless `status` is `published`). With an
 /// `Idempotency-Key`, a repeat of the same request within 24 hours returns the post created the
 /// first time and creates nothing; the same key with another body is a 422.
@@ -66,7 +58,7 @@ pub async fn create(
     let store = &state.store;
     let idempotency = idempotency_key
         .map(|key| Key::new(format!("IDEMPOTENCY#{}#{key}", me.id()), "IDEMPOTENCY"));
-    let hash = request_hash(&input);
+    let hash = crate::http::request_fingerprint(&input);
     if let Some(key) = &idempotency
         && let Some(replayed) = replay(store, key, &hash, me).await?
     {
@@ -187,14 +179,7 @@ async fn replay(
     let Some(record) = store.get::<IdempotencyRecord>(key).await? else {
         return Ok(None);
     };
-    if record.request_hash != hash {
-        return Err(ApiError::Validation {
-            errors: vec![FieldError::new(
-                "Idempotency-Key",
-                "was already used with a different request body",
-            )],
-        });
-    }
+    crate::http::same_request(&record.request_hash, hash)?;
     let post: PostItem =
         store
             .get(&post_key(record.post_id))

@@ -20,10 +20,7 @@
 //! else finds no lease (404). Entries may be posted after the lease ended (final charges, the
 //! deposit's return).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use utoipa::openapi::schema::Schema;
 
 use crate::accounts::Principal;
@@ -171,7 +168,7 @@ fn payment_record_key(me: UserId, key: &str) -> Key {
 
 /// What makes two payment requests the same: the lease and every field of the body.
 fn request_hash(lease: LeaseId, input: &NewEntry) -> String {
-    let json = serde_json::to_vec(&serde_json::json!([
+    crate::http::request_fingerprint(&serde_json::json!([
         lease,
         input.category,
         input.amount_minor.minor(),
@@ -179,8 +176,6 @@ fn request_hash(lease: LeaseId, input: &NewEntry) -> String {
         input.effective_date.as_str(),
         input.note.as_ref().map(|n| n.0.as_str()),
     ]))
-    .unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(Sha256::digest(json))
 }
 
 /// `GET /leases/{id}/ledger` (its tenant, the property's owner, admins): a page of entries,
@@ -283,14 +278,7 @@ async fn replay(state: &State, key: &Key, hash: &str) -> Result<Option<LedgerEnt
     let Some(record) = state.store.get::<PaymentRecord>(key).await? else {
         return Ok(None);
     };
-    if record.request_hash != hash {
-        return Err(ApiError::Validation {
-            errors: vec![crate::error::FieldError::new(
-                "Idempotency-Key",
-                "was used for another request in the last 24 hours",
-            )],
-        });
-    }
+    crate::http::same_request(&record.request_hash, hash)?;
     let item: EntryItem = state
         .store
         .get(&entry_key(record.lease_id, record.entry_id))
