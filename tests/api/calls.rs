@@ -299,8 +299,15 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     row!(app, log: leases_entries_reverse::handle, Call::new("POST", "/v1/leases/{id}/entries/{entryId}/reverse").param("id", &lease_id).param("entryId", &entry).bearer(&owner)
             .json(&json!({"note": "the cheque bounced"}))
         => 201, ["BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    row!(app, log: leases_credits::handle, Call::new("POST", "/v1/leases/{id}/credits").param("id", &lease_id).bearer(&owner)
+            .json(&json!({"amountMinor": 10, "currency": "USD", "effectiveDate": "2027-01-15", "note": "a broken boiler"}))
+        => 201, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
     row!(app, log: leases_ledger::handle, Call::new("GET", "/v1/leases/{id}/ledger").param("id", &lease_id).bearer(&owner)
         => 200, ["BatchGetItem", "GetItem", "GetItem", "Query"]);
+    // The rent roll: the property (its units), its leases, then the month totals and the
+    // tenants' names in one BatchGetItem.
+    row!(app, log: properties_rent_roll::handle, Call::new("GET", "/v1/properties/{id}/rent-roll").param("id", &id).query("month", "2027-01").bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "Query", "BatchGetItem"]);
     row!(app, log: leases_end::handle, Call::new("POST", "/v1/leases/{id}/end").param("id", &lease_id).bearer(&owner)
             .json(&json!({"endDate": "2027-02-01"}))
         => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);

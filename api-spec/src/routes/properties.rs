@@ -1,5 +1,6 @@
 use shared::ids::EntryId;
 use shared::properties::ledger::LedgerEntry;
+use shared::properties::rent_roll::RentRoll;
 
 use super::{
     Auth, HttpMethod, LeaseId, LeaseView, PropertyId, PropertyKind, PropertyView, Route,
@@ -313,6 +314,39 @@ pub(super) fn properties() -> Vec<Route> {
             params: vec![path_id::<LeaseId>(), path_id_named::<EntryId>("entryId")],
             ok: vec![(201, "The reversal", json::<LedgerEntry>())],
             errors: &[403, 404, 409],
+        },
+        Route {
+            method: Post,
+            path: "/v1/leases/{id}/credits",
+            id: "postCredit",
+            tag: "properties",
+            summary: "Credit a lease (a concession: the tenant owes less without paying) in its currency: the entry, the balance and the month's totals in one transaction (the property's owner, admin; the tenant: 403)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_credits::NewCredit>(),
+            params: vec![path_id::<LeaseId>()],
+            ok: vec![(201, "The entry", json::<LedgerEntry>())],
+            errors: &[403, 404],
+        },
+        Route {
+            method: Get,
+            path: "/v1/properties/{id}/rent-roll",
+            id: "propertyRentRoll",
+            tag: "properties",
+            summary: "A property's rent roll for one month: each unit with the lease that ran in it (or none) and the month's expected, paid, credited and outstanding amounts, with the lease's balance now (owner, admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![
+                path_id::<PropertyId>(),
+                query(
+                    "month",
+                    string(7),
+                    "`YYYY-MM` (calendar month of the entries' effective dates); the current month (UTC) when absent.",
+                ),
+            ],
+            ok: vec![(200, "The rent roll", json::<RentRoll>())],
+            errors: &[400, 403, 404],
         },
     ]
 }

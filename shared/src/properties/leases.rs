@@ -101,7 +101,7 @@ fn tenant_partition(tenant: UserId) -> String {
     format!("TENANT#{tenant}")
 }
 
-fn property_leases_partition(property: PropertyId) -> String {
+pub(super) fn property_leases_partition(property: PropertyId) -> String {
     format!("PROPERTYLEASES#{property}")
 }
 

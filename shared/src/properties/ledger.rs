@@ -1,15 +1,17 @@
 //! A lease's ledger: what was charged, what was paid, what is owed.
 //!
 //! Entries are immutable — a `charge` (rent, fee, deposit) adds to what the tenant owes, a
-//! `payment` subtracts, a `reversal` undoes one earlier charge or payment (a correction is a
-//! reversal and a new entry, never an edit). Amounts are in the lease's currency's minor units
+//! `payment` subtracts, a `credit` (a concession) subtracts without being a payment, a
+//! `reversal` undoes one earlier entry (a correction is a reversal and a new entry, never an
+//! edit). Amounts are in the lease's currency's minor units
 //! (another currency is a 422). Each entry and the lease's `balanceMinor` move in **one
-//! transaction** (`ADD`), so concurrent postings never lose one and the balance is always the
-//! sum of the entries.
+//! transaction** (`ADD`) and its month's totals, so concurrent postings never lose one and the balance is
+//! always the sum of the entries.
 //!
 //! | item | `pk` | `sk` | serves |
 //! | --- | --- | --- | --- |
 //! | ledger entry | `LEASE#<leaseId>` (beside the lease) | `ENTRY#<entryId>` | the ledger, newest first: Query (`begins_with`) |
+//! | month totals | `LEASE#<leaseId>` (beside the lease) | `MONTH#<yyyy-mm>` | the rent roll: BatchGetItem ([`MonthTotals`]) |
 //! | payment idempotency record | `IDEMPOTENCY#<userId>#<key>` | `PAYMENT` | a retried payment: GetItem (24 h TTL) |
 //!
 //! **Payments need an `Idempotency-Key`** (as `POST /posts` takes one): scoped to the caller,
@@ -44,6 +46,9 @@ const NOTE_MAX_CHARS: usize = 500;
 pub enum EntryKind {
     Charge,
     Payment,
+    /// Money the tenant no longer owes without having paid it (a concession, a goodwill
+    /// discount): lowers the balance like a payment, but is not one.
+    Credit,
     Reversal,
 }
 
@@ -100,6 +105,56 @@ struct EntryItem {
 }
 
 const ENTRY_PREFIX: &str = "ENTRY#";
+const MONTH_PREFIX: &str = "MONTH#";
+
+/// What a lease's entries of one month (`YYYY-MM` of their effective date) add up to, beside
+/// the entries and kept in each posting's transaction (`ADD`: the first posting of a month
+/// makes the item). A reversal counts against the month and column of the entry it undoes, so
+/// a month's totals are always what its entries net to. The rent roll reads one of these per
+/// lease by key.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonthTotals {
+    /// Charges (rent, fees, deposits) effective in the month, net of reversals.
+    #[serde(default)]
+    pub charged_minor: i64,
+    /// Payments effective in the month, net of reversals.
+    #[serde(default)]
+    pub paid_minor: i64,
+    /// Credits effective in the month, net of reversals.
+    #[serde(default)]
+    pub credited_minor: i64,
+}
+
+crate::store::attributes! { MonthTotals in month_attributes {
+    CHARGED_MINOR: i64 = charged_minor,
+    PAID_MINOR: i64 = paid_minor,
+    CREDITED_MINOR: i64 = credited_minor,
+} }
+
+/// `YYYY-MM` of a lease's month totals.
+pub(super) fn month_key(lease: LeaseId, month: &str) -> Key {
+    Key::new(format!("LEASE#{lease}"), format!("{MONTH_PREFIX}{month}"))
+}
+
+/// The change `counted` makes to its month's totals, `sign` times its amount (−1: it is being
+/// reversed).
+fn month_update(counted: &LedgerEntry, sign: i64) -> Result<Update, ApiError> {
+    let month = counted
+        .effective_date
+        .get(..7)
+        .ok_or_else(|| ApiError::internal("an entry without its effective month"))?;
+    let amount = i64::try_from(counted.amount_minor)
+        .map_err(|_| ApiError::internal("an amount over i64"))?
+        * sign;
+    let update = Update::new(month_key(counted.lease_id, month));
+    Ok(match counted.kind {
+        EntryKind::Charge => update.add(MonthTotals::CHARGED_MINOR, amount),
+        EntryKind::Payment => update.add(MonthTotals::PAID_MINOR, amount),
+        EntryKind::Credit => update.add(MonthTotals::CREDITED_MINOR, amount),
+        EntryKind::Reversal => return Err(ApiError::internal("a reversal counted in a month")),
+    })
+}
 
 fn entry_key(lease: LeaseId, entry: EntryId) -> Key {
     Key::new(format!("LEASE#{lease}"), format!("{ENTRY_PREFIX}{entry}"))
@@ -198,7 +253,7 @@ pub async fn ledger(
 }
 
 /// `POST /leases/{id}/charges` (the property's owner, admins): a charge (`input.category` set). Calls: GetItem (lease),
-/// GetItem (property), TransactWriteItems (entry, balance, event).
+/// GetItem (property), TransactWriteItems (entry, balance, month, event).
 pub async fn charge(
     state: &State,
     me: &Principal,
@@ -210,14 +265,36 @@ pub async fn charge(
         return Err(ApiError::internal("a charge without its category"));
     }
     let entry = new_entry(state, me, &lease, EntryKind::Charge, &input)?;
-    post(state, me, &lease, entry, None)
+    let counted = month_update(&entry, 1)?;
+    post(state, me, &lease, entry, counted, None)
         .await?
         .map_err(|Raced| ApiError::internal("a charge conditioned on nothing raced"))
 }
 
+/// `POST /leases/{id}/credits` (the property's owner, admins): a credit — money the tenant no
+/// longer owes without paying it (a concession, a discount). Calls: GetItem (lease), GetItem
+/// (property), TransactWriteItems (entry, balance, month, event).
+pub async fn credit(
+    state: &State,
+    me: &Principal,
+    id: LeaseId,
+    input: NewEntry,
+) -> Result<LedgerEntry, ApiError> {
+    let (lease, _) = managed_lease(state, me, id).await?;
+    let input = NewEntry {
+        category: None,
+        ..input
+    };
+    let entry = new_entry(state, me, &lease, EntryKind::Credit, &input)?;
+    let counted = month_update(&entry, 1)?;
+    post(state, me, &lease, entry, counted, None)
+        .await?
+        .map_err(|Raced| ApiError::internal("a credit conditioned on nothing raced"))
+}
+
 /// `POST /leases/{id}/payments` (the property's owner records a payment received; admins):
 /// idempotent by `Idempotency-Key` (see the module). Calls: GetItem (the key's record), GetItem
-/// (lease), GetItem (property), TransactWriteItems (entry, record, balance, event); a replay:
+/// (lease), GetItem (property), TransactWriteItems (entry, record, balance, month, event); a replay:
 /// GetItem, then GetItem (the entry).
 pub async fn record_payment(
     state: &State,
@@ -249,7 +326,8 @@ pub async fn record_payment(
         entry_id: entry.id,
         expires_at: store.expires_in(PAYMENT_IDEMPOTENCY_TTL_SECS),
     })?;
-    if let Ok(entry) = post(state, me, &lease, entry, Some(record)).await? {
+    let counted = month_update(&entry, 1)?;
+    if let Ok(entry) = post(state, me, &lease, entry, counted, Some(record)).await? {
         return Ok(Recorded {
             entry,
             replayed: false,
@@ -291,7 +369,7 @@ async fn replay(state: &State, key: &Key, hash: &str) -> Result<Option<LedgerEnt
 /// reversal of a charge or a payment, which undoes its effect on the balance. 409
 /// `ENTRY_REVERSED` when it was reversed already (however many ask at once), `NOT_REVERSIBLE`
 /// for a reversal. Calls: GetItem (lease), GetItem (property), GetItem (entry),
-/// TransactWriteItems (the reversal, the entry marked, balance, event).
+/// TransactWriteItems (the reversal, the entry marked, balance, its entry's month, event).
 pub async fn reverse(
     state: &State,
     me: &Principal,
@@ -340,7 +418,8 @@ pub async fn reverse(
         .if_exists()
         .if_absent(LedgerEntry::REVERSED_BY)
         .into_transact(store)?;
-    post(state, me, &lease, entry, Some(mark))
+    let counted = month_update(&original, -1)?;
+    post(state, me, &lease, entry, counted, Some(mark))
         .await?
         .map_err(|Raced| reversed())
 }
@@ -382,13 +461,15 @@ fn new_entry(
 /// reversal of the same entry).
 struct Raced;
 
-/// `entry` and the lease's balance in one transaction with `also` (a write conditioned on
-/// nobody having done the same: [`Raced`] when it fails) and the event.
+/// `entry`, the lease's balance and the month it counts in (`counted`) in one transaction with
+/// `also` (a write conditioned on nobody having done the same: [`Raced`] when it fails) and the
+/// event.
 async fn post(
     state: &State,
     me: &Principal,
     lease: &LeaseView,
     entry: LedgerEntry,
+    counted: Update,
     also: Option<aws_sdk_dynamodb::types::TransactWriteItem>,
 ) -> Result<Result<LedgerEntry, Raced>, ApiError> {
     let store = &state.store;
@@ -396,6 +477,7 @@ async fn post(
     let kind = match entry.kind {
         EntryKind::Charge => "lease.charge_posted",
         EntryKind::Payment => "lease.payment_recorded",
+        EntryKind::Credit => "lease.credit_posted",
         EntryKind::Reversal => "lease.entry_reversed",
     };
     let event = Event::new(
@@ -426,6 +508,7 @@ async fn post(
             .if_exists()
             .into_transact(store)?,
     );
+    writes.push(counted.into_transact(store)?);
     writes.push(outbox_put(store, event)?);
     match store.transact(writes).await {
         Ok(()) => Ok(Ok(entry)),

@@ -25,6 +25,7 @@ mod edit;
 mod leases;
 pub mod ledger;
 mod list;
+pub mod rent_roll;
 mod transfer;
 mod units;
 

@@ -34,6 +34,7 @@
 //! | unit lookup | `UNIT#<unitId>` | `UNIT` | – | the property of a unit (`POST /leases` names only the unit): GetItem | properties |
 //! | lease | `LEASE#<leaseId>` | `LEASE` | `gsi1`: `TENANT#<userId>` / `<leaseId>`; `gsi2`: `PROPERTYLEASES#<propertyId>` / `<leaseId>` | a lease: GetItem; a tenant's, a property's: Query | properties |
 //! | ledger entry | `LEASE#<leaseId>` | `ENTRY#<entryId>` | – | a lease's ledger, newest first: Query `begins_with(sk, ENTRY#)`; written with the lease's balance (`ADD`) and the event; a reversal marks its entry (`reversedBy`, `attribute_not_exists`) | properties (`ledger`) |
+//! | lease month totals | `LEASE#<leaseId>` | `MONTH#<yyyy-mm>` | – | a month's charged/paid/credited (`ADD` in each posting's transaction; a reversal counts against its entry's month): the rent roll's BatchGetItem | properties (`ledger`, `rent_roll`) |
 //! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |
 //! | audit entry | `AUDIT#<entityType>#<entityId>` | `<eventId>` | `gsi1`: `AUDIT_ACTOR#<actorId>` / `<eventId>`; `gsi2`: `AUDIT_MONTH#<yyyy-mm>` / `<eventId>` | an entity's history, an actor's actions, a month: Query | audit |

@@ -251,6 +251,24 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
+    /// Every live item of a Query, page after page (for partitions that stay small, such as a
+    /// property's leases; what it reads grows with the partition).
+    pub async fn query_every<T: DeserializeOwned>(
+        &self,
+        query: &KeyQuery,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (mut page, next) = self.fetch(query, start, PageRequest::MAX_LIMIT).await?;
+            items.append(&mut page);
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// The first `limit` items of a Query, without a cursor (for work that starts over from
     /// the first page each time, like the purge: no cursor key needed).
     pub async fn query_head<T: DeserializeOwned>(

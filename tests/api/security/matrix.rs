@@ -406,6 +406,19 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .json(&json!({})),
             [401, 404, 403, 404, 404],
         ),
+        (
+            Call::new("POST", "/v1/leases/{id}/credits")
+                .param("id", &lease)
+                .json(&json!({"amountMinor": 1_000, "currency": "USD", "effectiveDate": "2027-02-05"})),
+            [401, 201, 403, 404, 201],
+        ),
+        // A rent roll is the owner's (and admins'): the property is public, its money is not.
+        (
+            Call::new("GET", "/v1/properties/{id}/rent-roll")
+                .param("id", &property)
+                .query("month", "2027-02"),
+            [401, 200, 403, 403, 200],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

@@ -70,6 +70,8 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "GET /v1/leases/{id}/ledger" => app.call(leases_ledger::handle, call).await,
         "POST /v1/leases/{id}/charges" => app.call(leases_charges::handle, call).await,
         "POST /v1/leases/{id}/payments" => app.call(leases_payments::handle, call).await,
+        "POST /v1/leases/{id}/credits" => app.call(leases_credits::handle, call).await,
+        "GET /v1/properties/{id}/rent-roll" => app.call(properties_rent_roll::handle, call).await,
         "POST /v1/leases/{id}/entries/{entryId}/reverse" => {
             app.call(leases_entries_reverse::handle, call).await
         }
