@@ -9,31 +9,13 @@
 //! resumes where it stopped (deletes are conditional on the version read, so nothing is
 //! deleted twice). The queue's `maxReceiveCount` bounds how many such rounds one purge gets.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use shared::State;
 use shared::ids::UserId;
 use shared::posts::{ACCOUNT_DELETED_EVENTS, purge_author};
 use shared::worker::{self, RecordError};
-
-/// Left of the invocation when the purge stops: room for the transaction in flight and the
-/// batch response (a quarter of the invocation when that is less, e.g. a short local timeout).
-pub const MARGIN: Duration = Duration::from_secs(10);
-
-/// Work budget when the invocation carries no usable deadline (a local runtime that sends none
-/// or zero; Lambda always sends one).
-pub const NO_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
-
-/// The instant the purge stops, from the invocation's deadline (epoch milliseconds).
-pub fn deadline(deadline_ms: u64) -> SystemTime {
-    let now = SystemTime::now();
-    let end = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let Ok(left) = end.duration_since(now) else {
-        return now + NO_DEADLINE_BUDGET;
-    };
-    end.checked_sub(MARGIN.min(left / 4)).unwrap_or(now)
-}
 
 pub async fn handle(state: &State, event: SqsEvent, until: SystemTime) -> worker::BatchOutcome {
     worker::process(event, |message| async move {
@@ -61,34 +43,4 @@ pub async fn handle(state: &State, event: SqsEvent, until: SystemTime) -> worker
         }
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(at: SystemTime) -> u64 {
-        u64::try_from(
-            at.duration_since(UNIX_EPOCH)
-                .expect("after 1970")
-                .as_millis(),
-        )
-        .expect("fits")
-    }
-
-    #[test]
-    fn a_purge_stops_ten_seconds_before_a_long_deadline_and_early_in_a_short_one() {
-        let now = SystemTime::now();
-        let long = now + Duration::from_secs(300);
-        let stop = deadline(ms(long));
-        assert!(stop <= long - MARGIN + Duration::from_millis(1) && stop > now);
-        let short = now + Duration::from_secs(4);
-        let stop = deadline(ms(short));
-        assert!(stop > now + Duration::from_secs(2) && stop < short);
-        // No usable deadline (none, zero, past): a bounded budget from now.
-        for unusable in [0, ms(now - Duration::from_secs(1))] {
-            let stop = deadline(unusable);
-            assert!(stop > now && stop <= SystemTime::now() + NO_DEADLINE_BUDGET);
-        }
-    }
 }

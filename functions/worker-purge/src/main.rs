@@ -1,7 +1,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::worker::Error> {
     shared::worker::serve(shared::State::from_env()?, |state, batch, deadline| {
-        worker_purge::handle(state, batch, worker_purge::deadline(deadline))
+        worker_purge::handle(state, batch, shared::worker::deadline(deadline))
     })
     .await
 }
