@@ -2,7 +2,8 @@
 //! `ferrite-seed` (`make seed N=…`): loads a realistic data set into a running local stack
 //! through its HTTP API — users, then posts (80 % published, 1–3 tags drawn from a Zipf-like
 //! vocabulary, bodies of 200–2,000 characters), then registry properties (one per ten posts, in
-//! a handful of cities, 1–6 units each, a third of the units leased to other seeded users) —
+//! a handful of cities, 1–6 units each, a third of the units leased to other seeded users, each lease with six months of rent
+//! charged and five paid) —
 //! and then measures what a developer feels: registration, feed-page and property-list latency,
 //! the table's size and the endpoint's memory.
 //!
@@ -225,6 +226,33 @@ async fn seed_property(
                 )
                 .await?;
             traffic::expect(&leased, 201, "create lease")?;
+            // Its ledger: six months of rent, five of them paid.
+            let lease = leased.str("/id").unwrap_or_default();
+            let rent = leased.body["rent"]["amountMinor"].as_u64().unwrap_or(0);
+            for month in 6..=11 {
+                let charged = client
+                    .post(
+                        "post charge",
+                        &format!("/v1/leases/{lease}/charges"),
+                        Some(token),
+                        &json!({"category": "rent", "amountMinor": rent, "currency": "EUR", "effectiveDate": format!("2026-{month:02}-01")}),
+                    )
+                    .await?;
+                traffic::expect(&charged, 201, "post charge")?;
+                if month < 11 {
+                    let paid = client
+                        .call(
+                            "record payment",
+                            reqwest::Method::POST,
+                            &format!("/v1/leases/{lease}/payments"),
+                            Some(token),
+                            &[("idempotency-key", &format!("seed-{lease}-{month}"))],
+                            Some(&json!({"amountMinor": rent, "currency": "EUR", "effectiveDate": format!("2026-{month:02}-03")})),
+                        )
+                        .await?;
+                    traffic::expect(&paid, 201, "record payment")?;
+                }
+            }
         }
     }
     Ok(())

@@ -38,7 +38,7 @@ fn someone_else(shared: &Shared, rng: &mut Rng, me: &str) -> Option<String> {
 pub(crate) async fn step(shared: &Shared, rng: &mut Rng, account: &mut Account) -> Result<()> {
     let client = &shared.client;
     let token = account.access.clone();
-    match rng.weighted(&[6, 6, 4, 4, 4, 2, 3, 2]) {
+    match rng.weighted(&[6, 6, 4, 4, 4, 2, 3, 2, 4]) {
         0 => {
             let n = shared
                 .file_numbers
@@ -186,7 +186,7 @@ pub(crate) async fn step(shared: &Shared, rng: &mut Rng, account: &mut Account) 
                 .await?;
             traffic::expect(&leases, 200, "my leases")?;
         }
-        _ => {
+        7 => {
             let Some(id) = account.properties.first().cloned() else {
                 return Ok(());
             };
@@ -204,6 +204,72 @@ pub(crate) async fn step(shared: &Shared, rng: &mut Rng, account: &mut Account) 
             expect_one_of(&deleted, &[204, 409], "delete property")?;
             if deleted.status == 204 {
                 account.properties.retain(|p| *p != id);
+            }
+        }
+        _ => {
+            // The ledger of a lease I made: a rent charge or a payment (its Idempotency-Key sent
+            // twice, as a client retrying would), then the ledger and the property's rent roll.
+            let Some(lease) = account.leases.last().cloned() else {
+                return Ok(());
+            };
+            let amount = 10_000 + rng.below(90_000);
+            let posted = if rng.chance(50) {
+                client
+                    .post(
+                        "post charge",
+                        &format!("/v1/leases/{lease}/charges"),
+                        Some(&token),
+                        &json!({"category": "rent", "amountMinor": amount, "currency": "GBP", "effectiveDate": "2027-01-01"}),
+                    )
+                    .await?
+            } else {
+                let key = format!("soak-{}", rng.below(u64::MAX));
+                let body = json!({"amountMinor": amount, "currency": "GBP", "effectiveDate": "2027-01-03"});
+                let path = format!("/v1/leases/{lease}/payments");
+                let headers = [("idempotency-key", key.as_str())];
+                let first = client
+                    .call(
+                        "record payment",
+                        Method::POST,
+                        &path,
+                        Some(&token),
+                        &headers,
+                        Some(&body),
+                    )
+                    .await?;
+                expect_one_of(&first, &[201, 404], "record payment")?;
+                client
+                    .call(
+                        "record payment",
+                        Method::POST,
+                        &path,
+                        Some(&token),
+                        &headers,
+                        Some(&body),
+                    )
+                    .await?
+            };
+            // 404: the property was transferred, so the lease is no longer mine; a retried
+            // payment answers 200 with the first one.
+            expect_one_of(&posted, &[200, 201, 404], "post to a ledger")?;
+            let ledger = client
+                .get(
+                    "lease ledger",
+                    &format!("/v1/leases/{lease}/ledger"),
+                    Some(&token),
+                )
+                .await?;
+            expect_one_of(&ledger, &[200, 404], "lease ledger")?;
+            if let Some(property) = account.properties.first().cloned() {
+                let roll = client
+                    .get(
+                        "rent roll",
+                        &format!("/v1/properties/{property}/rent-roll?month=2027-01"),
+                        Some(&token),
+                    )
+                    .await?;
+                // 403: transferred away meanwhile; 404: deleted.
+                expect_one_of(&roll, &[200, 403, 404], "rent roll")?;
             }
         }
     }
