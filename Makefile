@@ -30,7 +30,7 @@ MANY_CLIENTS := FERRITE_PARAMETERS="RegistrationsPerIpPerHour=1000000 PostsPerUs
 # nextest when installed (faster, one process per test); cargo test otherwise.
 TEST_RUNNER := $(shell if $(CARGO) nextest --version >/dev/null 2>&1; then echo "$(CARGO) nextest run --workspace --no-fail-fast"; else echo "$(CARGO) test --workspace --no-fail-fast"; fi)
 
-.PHONY: help setup test lint new-function bench capacity load openapi fuzz fuzz-ci docs-check soak smoke seed fmt dev endpoint down build deploy admin clean
+.PHONY: help setup test lint new-function bench capacity load openapi fuzz fuzz-ci docs-check soak smoke seed fmt dev endpoint down build deploy admin clean fire
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -90,6 +90,10 @@ soak: setup ## The whole stack under a mixed workload for SOAK_SECS (default 600
 
 load: setup ## A bounded mixed load on the local stack (LOAD_SECS=180 LOAD_USERS=16 LOAD_MAX_REQUESTS=30000): throughput, p50/p99, where the time goes, nothing lost -> bench/load.md
 	$(MANY_CLIENTS) $(LOCAL) exec --api -- $(CARGO) run --quiet --bin ferrite-soak -- --secs $${LOAD_SECS:-180} --users $${LOAD_USERS:-16} --max-requests $${LOAD_MAX_REQUESTS:-30000} --report bench/load.md
+
+fire: setup ## Fire a schedule of the template into the running `make dev` stack, as of a time: make fire SCHEDULE=RentSchedule [AT=2027-02-01T00:05:00Z]
+	@test -n "$(SCHEDULE)" || { echo 'usage: make fire SCHEDULE=RentSchedule [AT=2027-02-01T00:05:00Z]'; exit 2; }
+	$(LOCAL) fire "$(SCHEDULE)" $(if $(AT),--at "$(AT)")
 
 smoke: setup ## The user journeys against API_URL (a deployed stack), leaving nothing behind; without API_URL, against a private local stack
 	@if [ -n "$(API_URL)" ]; then \

@@ -393,6 +393,30 @@ def render(model: Model, source: str) -> str:
         f"its claim — measured {model.per_email['write']:g} WRU and {model.per_email['read']:g} RRU "
         f"per email — and SES ({money(p['ses']['per_thousand_emails'])} per thousand)."
     )
+    rent = next((n for n in model.endpoints if n.startswith("worker-rent")), None)
+    if rent:
+        e = model.endpoints[rent]
+        due = int(re.search(r"(\d+) leases due", rent).group(1))  # type: ignore[union-attr]
+        cost = model.cost_per_million(rent)
+        # No API request behind a run; one run of this shape per `due` charges.
+        per_run = (cost["total"] - cost["api"]) / 1e6
+        per_thousand = per_run * 1000 / due
+        out += [
+            "",
+            f"The daily rent run (EventBridge Scheduler → the rent queue → `worker-rent`), measured on "
+            f"a day with {due} leases due: {len(e['calls'])} calls ("
+            + ", ".join(c["operation"] for c in e["calls"][:4])
+            + f", …), {e['read']:g} RRU and {e['write']:g} WRU, {e['events']} events. Each lease is "
+            f"charged once a month, so **a thousand leases cost {money(per_thousand)} a month** "
+            f"(DynamoDB {money(cost['dynamodb'] / 1e6 * 1000 / due)}, the charges' events through the "
+            f"pipeline {money(cost['pipeline'] / 1e6 * 1000 / due)}, Lambda "
+            f"{money(cost['lambda'] / 1e6 * 1000 / due)}); what a day reads grows with the leases due "
+            "that day, not with the registry. Add each lease's monthly reminder that rent is due "
+            f"(an event and an email: {money(p['ses']['per_thousand_emails'])} per thousand at SES's "
+            "price, more when rent is overdue or a lease ends). The schedule's 30 ticks a month are "
+            "within EventBridge Scheduler's free tier (14 million invocations a month), and a day "
+            "without a lease due or to remind costs one item read, four empty queries and one write.",
+        ]
     out += ["", "## A social app, per month", ""]
     out.append("Per daily active user and day: " + ", ".join(f"{n:g} × `{e}`" for e, n in WORKLOAD.items()) + f" ({sum(WORKLOAD.values()):g} requests). No CDN (the public reads could be served from one).")
     out += ["", "| daily users | requests / month | mean rps | peak rps | Ferrite (serverless) | always-on container | container setup |", "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -74,13 +74,18 @@ fn managed_policies(root: &Path) -> Result<serde_json::Map<String, Json>> {
     }
 }
 
-/// Which logical resource uses each role: functions (`Role`) and pipes (`RoleArn`).
+/// Which logical resource uses each role: functions (`Role`), pipes (`RoleArn`) and schedules
+/// (`Target.RoleArn`).
 fn role_users(expanded: &Template) -> BTreeMap<String, String> {
     let mut users = BTreeMap::new();
     for resource in expanded.resources() {
         let role = match resource.kind {
             "AWS::Lambda::Function" => resource.properties.get("Role"),
             "AWS::Pipes::Pipe" => resource.properties.get("RoleArn"),
+            "AWS::Scheduler::Schedule" => resource
+                .properties
+                .get("Target")
+                .and_then(|target| target.get("RoleArn")),
             _ => None,
         };
         if let Some(role) = role.and_then(get_att_target) {
@@ -298,6 +303,8 @@ mod tests {
             "AuditDeadLetterQueue",
             "EmailDeadLetterQueue",
             "PurgeDeadLetterQueue",
+            "RentQueue",
+            "RentDeadLetterQueue",
             "PipeDeadLetterQueue",
             "EventDeadLetterQueue",
         ] {

@@ -19,6 +19,7 @@ pub mod moto;
 pub mod provision;
 pub mod pumps;
 pub mod routes;
+pub mod schedules;
 pub mod stack;
 pub mod table;
 pub mod template;

@@ -485,5 +485,61 @@ class Quotas(unittest.TestCase):
             self.assertIn("ReportBatchItemFailures", mapping["Properties"].get("FunctionResponseTypes", []), logical_id)
 
 
+class Schedules(unittest.TestCase):
+    """EventBridge Scheduler sends a schedule's target with the role its `Target.RoleArn` names:
+    "Set up the execution role" — the role must trust `scheduler.amazonaws.com` and allow the
+    target's action (https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role);
+    "Configuring a schedule's dead-letter queue" — dead letters are sent with the same role, so
+    it needs `sqs:SendMessage` on the DLQ too, and the DLQ must be a standard queue
+    (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html);
+    `FlexibleTimeWindow` is required (AWS::Scheduler::Schedule,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-scheduler-schedule.html).
+    The local stack fires schedules with the same role (infra/src/schedules.rs), so a missing
+    permission fails there too; this holds the DLQ, which the local stack never uses."""
+
+    def statements(self, role: str) -> list[dict[str, Any]]:
+        return [
+            statement
+            for policy in props(role).get("Policies", [])
+            for statement in policy["PolicyDocument"]["Statement"]
+        ]
+
+    def allows(self, role: str, action: str, target: str) -> bool:
+        for statement in self.statements(role):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            named = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if statement["Effect"] == "Allow" and action in actions and any(
+                (get_att(r) or ("",))[0] == target for r in named
+            ):
+                return True
+        return False
+
+    def test_a_schedule_sends_with_a_role_scheduler_may_assume_to_its_queue_and_its_dead_letter_queue(self) -> None:
+        schedules = list(resources("AWS::Scheduler::Schedule"))
+        self.assertTrue(schedules, "the rent schedule")
+        for logical_id, schedule in schedules:
+            with self.subTest(schedule=logical_id):
+                p = schedule["Properties"]
+                self.assertIn("FlexibleTimeWindow", p)
+                target = p["Target"]
+                role = get_att(target["RoleArn"])[0]  # type: ignore[index]
+                trust = props(role)["AssumeRolePolicyDocument"]["Statement"]
+                self.assertTrue(
+                    any(
+                        st.get("Principal", {}).get("Service") == "scheduler.amazonaws.com" and st["Action"] == "sts:AssumeRole"
+                        for st in trust
+                    ),
+                    f"{role} does not trust scheduler.amazonaws.com",
+                )
+                queue = get_att(target["Arn"])[0]  # type: ignore[index]
+                self.assertEqual(expanded()["Resources"][queue]["Type"], "AWS::SQS::Queue", logical_id)
+                self.assertTrue(self.allows(role, "sqs:SendMessage", queue), f"{role} may not send to {queue}")
+                dlq = get_att(target.get("DeadLetterConfig", {}).get("Arn"))
+                self.assertIsNotNone(dlq, f"{logical_id} has no dead-letter queue")
+                self.assertTrue(self.allows(role, "sqs:SendMessage", dlq[0]), f"{role} may not send to {dlq[0]}")  # type: ignore[index]
+                self.assertFalse(props(dlq[0]).get("FifoQueue"), "a schedule's DLQ is a standard queue")  # type: ignore[index]
+                self.assertLessEqual(int(target["RetryPolicy"]["MaximumEventAgeInSeconds"]), 86400)
+
+
 if __name__ == "__main__":
     unittest.main()

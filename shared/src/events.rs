@@ -141,6 +141,15 @@ pub struct EmailIntent {
     pub vars: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkRequest>,
+    /// Only to a confirmed address: the email worker, reading the account when it sends, voids
+    /// the email when the account's address is not confirmed (reminders, notices that an
+    /// unvouched address may belong to a stranger).
+    #[serde(
+        default,
+        rename = "confirmedOnly",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub confirmed_only: bool,
 }
 
 impl EmailIntent {
@@ -153,6 +162,7 @@ impl EmailIntent {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             link: None,
+            confirmed_only: false,
         }
     }
 
@@ -242,6 +252,25 @@ impl Event {
     #[must_use]
     pub fn email_user(mut self, template: &str, user: UserId, vars: &[(&str, &str)]) -> Self {
         let intent = EmailIntent::new(template, Recipient::User(user), vars);
+        if self.email.is_none() {
+            self.email = Some(intent);
+        } else {
+            self.more_emails.push(intent);
+        }
+        self
+    }
+
+    /// Asks for one more email, to the account `user` if its address is confirmed when the email
+    /// goes (see [`EmailIntent::confirmed_only`]).
+    #[must_use]
+    pub fn email_confirmed_user(
+        mut self,
+        template: &str,
+        user: UserId,
+        vars: &[(&str, &str)],
+    ) -> Self {
+        let mut intent = EmailIntent::new(template, Recipient::User(user), vars);
+        intent.confirmed_only = true;
         if self.email.is_none() {
             self.email = Some(intent);
         } else {

@@ -308,6 +308,10 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     // tenants' names in one BatchGetItem.
     row!(app, log: properties_rent_roll::handle, Call::new("GET", "/v1/properties/{id}/rent-roll").param("id", &id).query("month", "2027-01").bearer(&owner)
         => 200, ["BatchGetItem", "GetItem", "Query", "BatchGetItem"]);
+    // A renewal: the lease and its property, then the lease, its due marker and the event.
+    row!(app, log: leases_patch::handle, Call::new("PATCH", "/v1/leases/{id}").param("id", &lease_id).bearer(&owner)
+            .json(&json!({"endDate": "2099-06-30", "rentChange": {"amountMinor": 120, "currency": "USD", "from": "2099-01-01"}}))
+        => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
     row!(app, log: leases_end::handle, Call::new("POST", "/v1/leases/{id}/end").param("id", &lease_id).bearer(&owner)
             .json(&json!({"endDate": "2027-02-01"}))
         => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
@@ -477,4 +481,75 @@ async fn linking_listing_and_unlinking_an_identity_make_the_documented_dynamodb_
     row!(app, log: users_me_identities_delete::handle, Call::new("DELETE", "/v1/users/me/identities/{provider}").param("provider", "google")
             .bearer(&caller).json(&json!({}))
         => 204, ["BatchGetItem", "TransactWriteItems"]);
+}
+
+#[tokio::test]
+async fn the_rent_run_makes_the_documented_dynamodb_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let (owner, _) = app.user("owner@example.com", None).await;
+    let (_, tenant) = app.user("tenant@example.com", None).await;
+    let property = invoke_ok(
+        &app,
+        properties_create::handle,
+        Call::new("POST", "/v1/properties").bearer(&owner).json(&json!({
+            "fileNumber": "CALLS-RENT",
+            "address": {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+            "kind": "residential"
+        })),
+    )
+    .await;
+    for i in 0..10 {
+        let unit = invoke_ok(
+            &app,
+            units_create::handle,
+            Call::new("POST", "/v1/properties/{id}/units")
+                .param("id", &property)
+                .bearer(&owner)
+                .json(&json!({"label": format!("Flat {i}")})),
+        )
+        .await;
+        invoke_ok(
+            &app,
+            leases_create::handle,
+            Call::new("POST", "/v1/leases").bearer(&owner).json(&json!({
+                "unitId": unit, "tenantId": tenant, "startDate": "2027-04-12",
+                "rent": {"amountMinor": 100_000, "currency": "USD"}
+            })),
+        )
+        .await;
+    }
+    log.take();
+    // The run's state, the day's markers, their leases, a transaction per lease (entry, claim,
+    // balance, month, event), the reminders' markers (none), the run moved on.
+    let outcome = ferrite_tests::rent_tick_with(
+        app.state,
+        "2027-05-12T00:05:00Z",
+        ferrite_tests::unhurried(),
+    )
+    .await;
+    assert!(outcome.batch_item_failures.is_empty());
+    let measured = log.take_measured();
+    let mut expected = vec!["GetItem", "Query", "BatchGetItem"];
+    expected.extend(["TransactWriteItems"; 10]);
+    // The reminders' steps: due in three days, owed five days after, ending in 30 days.
+    expected.extend(["Query", "Query", "Query", "UpdateItem"]);
+    assert_eq!(
+        measured
+            .iter()
+            .map(|m| m.operation.as_str())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    ferrite_tests::call_log::record_capacity("worker-rent (a day with 10 leases due)", &measured);
+}
+
+/// `handler`'s answer to `call`, which must be a 201: the id it made.
+async fn invoke_ok<F, Fut>(app: &TestApp, handler: F, call: Call) -> String
+where
+    F: Fn(&'static State, lambda_http::Request) -> Fut,
+    Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, shared::ApiError>>,
+{
+    let answer = app.call(handler, call).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    answer.body["id"].as_str().expect("id").to_owned()
 }

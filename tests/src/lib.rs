@@ -28,7 +28,7 @@ pub use call::{Call, TestResponse};
 pub use call_log::{CallLog, operation_name};
 pub use outbox::{sent_emails, sqs_event, stream_record};
 pub use users::{PASSWORD, grant, racing_registrations, sign_in_as};
-pub use workers::{email_worker, purge, unhurried};
+pub use workers::{email_worker, purge, rent_tick, rent_tick_with, schedule, unhurried};
 pub use world::test_keys;
 
 use std::future::Future;

@@ -54,3 +54,33 @@ pub async fn purge(app: &TestApp, until: std::time::SystemTime) -> shared::worke
 pub fn unhurried() -> std::time::SystemTime {
     std::time::SystemTime::now() + std::time::Duration::from_secs(600)
 }
+
+/// The template's schedule `name` (a logical id), as the local stack fires it.
+pub fn schedule(name: &str) -> infra::schedules::Schedule {
+    infra::schedules::schedules(crate::world::template(), &crate::world::placeholder_ctx())
+        .expect("schedules")
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a schedule of template.yaml"))
+}
+
+/// Runs the rent worker on a tick of the template's `RentSchedule` as of `scheduled` (RFC 3339,
+/// UTC) — the message EventBridge Scheduler would send — with `state` (the worker's, or a
+/// counting app's), until `until`: the batch response.
+pub async fn rent_tick_with(
+    state: &'static shared::State,
+    scheduled: &str,
+    until: std::time::SystemTime,
+) -> shared::worker::BatchOutcome {
+    let tick = schedule("RentSchedule").input_at(scheduled);
+    worker_rent::handle(state, sqs_event(&[tick]), until).await
+}
+
+/// [`rent_tick_with`] as the template's worker function (signing with its role).
+pub async fn rent_tick(
+    app: &TestApp,
+    scheduled: &str,
+    until: std::time::SystemTime,
+) -> shared::worker::BatchOutcome {
+    rent_tick_with(app.state_of("WorkerRentFunction"), scheduled, until).await
+}

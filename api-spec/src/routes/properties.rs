@@ -348,5 +348,18 @@ pub(super) fn properties() -> Vec<Route> {
             ok: vec![(200, "The rent roll", json::<RentRoll>())],
             errors: &[400, 403, 404],
         },
+        Route {
+            method: Patch,
+            path: "/v1/leases/{id}",
+            id: "renewLease",
+            tag: "properties",
+            summary: "Renew a lease: move its end date (not into the past) or agree a rent from a future date, which the rent schedule charges from then (the property's owner, admin; the tenant: 403); recorded as `lease.renewed`",
+            auth: Auth::Required,
+            store: true,
+            body: body::<leases_patch::PatchLease>(),
+            params: vec![path_id::<LeaseId>()],
+            ok: vec![(200, "The lease", json::<LeaseView>())],
+            errors: &[403, 404, 409, 412],
+        },
     ]
 }

@@ -122,6 +122,10 @@ async fn prepare(
     let (to, mut intent) = match &intent.to {
         Recipient::Address(address) => (address.clone(), intent),
         Recipient::User(user) => match shared::accounts::find_user(store, *user).await {
+            Ok(Some(account)) if intent.confirmed_only && !account.email_verified => {
+                void(store, key, event, "its account's address is not confirmed").await;
+                return Ok(None);
+            }
             Ok(Some(account)) => {
                 let mut intent = intent.clone();
                 intent.vars.entry("name".to_owned()).or_insert(account.name);
@@ -319,6 +323,7 @@ mod tests {
     fn intent(template: &str, vars: &[(&str, &str)]) -> EmailIntent {
         EmailIntent {
             link: None,
+            confirmed_only: false,
             template: template.into(),
             to: Recipient::Address("ada@example.com".into()),
             vars: vars
@@ -633,5 +638,57 @@ mod tests {
             .expect("render");
         assert!(rendered.html.contains("&lt;script&gt;"));
         assert!(rendered.text.contains("<script>x</script>"));
+    }
+
+    #[test]
+    fn the_rent_reminders_render_for_tenants_and_owners_and_refuse_an_unknown_audience() {
+        let mailer = Mailer::new("https://app.example.com/", "Ferrite").expect("templates");
+        let lease = ("leaseId", "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let due = mailer
+            .render(&intent(
+                "rent-due-soon",
+                &[
+                    ("name", "Ada"),
+                    lease,
+                    ("dueDate", "2027-02-10"),
+                    ("amount", "1,000.00 EUR"),
+                    ("balance", "0.00 EUR"),
+                ],
+            ))
+            .expect("render");
+        assert_eq!(due.subject, "Rent of 1,000.00 EUR due on 2027-02-10");
+        for audience in ["tenant", "owner"] {
+            let overdue = mailer
+                .render(&intent(
+                    "rent-overdue",
+                    &[
+                        ("name", "Ada"),
+                        lease,
+                        ("dueDate", "2027-02-10"),
+                        ("balance", "250.00 EUR"),
+                        ("audience", audience),
+                    ],
+                ))
+                .expect("render");
+            assert!(overdue.subject.contains("overdue"), "{}", overdue.subject);
+        }
+        let unknown = mailer.render(&intent(
+            "rent-overdue",
+            &[
+                ("name", "Ada"),
+                lease,
+                ("dueDate", "2027-02-10"),
+                ("balance", "1 EUR"),
+                ("audience", "x"),
+            ],
+        ));
+        assert!(unknown.is_err());
+        let ending = mailer
+            .render(&intent(
+                "lease-ending-soon",
+                &[("name", "Ada"), lease, ("endDate", "2027-12-31")],
+            ))
+            .expect("render");
+        assert_eq!(ending.subject, "Your lease ends on 2027-12-31");
     }
 }

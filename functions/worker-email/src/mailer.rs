@@ -62,6 +62,14 @@ pub(crate) const SUBJECTS: &[(&str, &str)] = &[
         "property-transferred-to-you",
         "Property {{ fileNumber }} was transferred to you",
     ),
+    ("rent-due-soon", "Rent of {{ amount }} due on {{ dueDate }}"),
+    (
+        "rent-overdue",
+        "{% if audience == \"owner\" %}A tenant's rent due on {{ dueDate }} is overdue\
+         {% elif audience == \"tenant\" %}Your rent due on {{ dueDate }} is overdue\
+         {% else %}{{ audience_unknown_to_this_template }}{% endif %}",
+    ),
+    ("lease-ending-soon", "Your lease ends on {{ endDate }}"),
 ];
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -179,6 +187,30 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "property-transferred-to-you.txt",
         include_str!("../templates/property-transferred-to-you.txt"),
+    ),
+    (
+        "rent-due-soon.html",
+        include_str!("../templates/rent-due-soon.html"),
+    ),
+    (
+        "rent-due-soon.txt",
+        include_str!("../templates/rent-due-soon.txt"),
+    ),
+    (
+        "rent-overdue.html",
+        include_str!("../templates/rent-overdue.html"),
+    ),
+    (
+        "rent-overdue.txt",
+        include_str!("../templates/rent-overdue.txt"),
+    ),
+    (
+        "lease-ending-soon.html",
+        include_str!("../templates/lease-ending-soon.html"),
+    ),
+    (
+        "lease-ending-soon.txt",
+        include_str!("../templates/lease-ending-soon.txt"),
     ),
 ];
 

@@ -648,7 +648,8 @@ mod tests {
             [
                 ("worker-audit", "url-AuditQueue"),
                 ("worker-email", "url-EmailQueue"),
-                ("worker-purge", "url-PurgeQueue")
+                ("worker-purge", "url-PurgeQueue"),
+                ("worker-rent", "url-RentQueue")
             ]
         );
     }

@@ -80,6 +80,44 @@ pub async fn start_pumps(
     Ok(tasks)
 }
 
+/// Fires each of the template's schedules on its timetable (`make dev`), signing as the
+/// schedule's role (see [`crate::schedules`]).
+pub async fn start_timetables(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+    principals: &[iam::Principal],
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    for schedule in crate::schedules::schedules(template, ctx)? {
+        let sdk = role_sdk_config(endpoint, principals, &schedule.name).await?;
+        tasks.push(tokio::spawn(crate::schedules::run_timetable(
+            aws_sdk_sqs::Client::new(&sdk),
+            schedule,
+        )));
+    }
+    Ok(tasks)
+}
+
+/// Fires the schedule `name` once as of `scheduled` (RFC 3339, UTC), signing as its role.
+pub async fn fire_schedule(
+    template: &Template,
+    ctx: &Context,
+    endpoint: &str,
+    principals: &[iam::Principal],
+    name: &str,
+    scheduled: &str,
+) -> Result<()> {
+    let schedule = crate::schedules::schedules(template, ctx)?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| anyhow!("the template has no schedule {name}"))?;
+    let sdk = role_sdk_config(endpoint, principals, name).await?;
+    schedule
+        .fire(&aws_sdk_sqs::Client::new(&sdk), scheduled)
+        .await
+}
+
 /// An SDK configuration that signs as the role of the template resource `user`.
 async fn role_sdk_config(
     endpoint: &str,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Principal;
 use crate::accounts::counts::{self, AccountCount};
 use crate::auth::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::events::{Event, outbox_put};
 use crate::ids::{LeaseId, PropertyId, UnitId, UserId};
 use crate::state::State;
@@ -69,8 +69,36 @@ pub struct LeaseView {
     /// credit. Kept in the same transaction as each entry.
     #[serde(default)]
     pub balance_minor: i64,
+    /// Rent changes agreed for the future (`PATCH /leases/{id}`), oldest first: from its date
+    /// on, a change's amount is the rent; before the first, `rent` is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rent_changes: Vec<RentChange>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A rent agreed from a date on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RentChange {
+    /// `YYYY-MM-DD`: the first day of the new rent (the rent due on or after it is this).
+    #[schema(example = "2028-01-01")]
+    pub from: String,
+    /// In the lease's currency's minor units.
+    #[schema(example = 130_000)]
+    pub amount_minor: u64,
+}
+
+impl LeaseView {
+    /// The monthly rent on `date` (`YYYY-MM-DD`): the last change from on or before it, else
+    /// the rent the lease began with.
+    pub fn rent_on(&self, date: &str) -> u64 {
+        self.rent_changes
+            .iter()
+            .rev()
+            .find(|change| change.from.as_str() <= date)
+            .map_or(self.rent.amount_minor, |change| change.amount_minor)
+    }
 }
 
 // The lease item flattens its view: these are the item's own attributes.
@@ -78,6 +106,7 @@ crate::store::attributes! { LeaseView in lease_attributes {
     STATUS: LeaseStatus = status,
     BALANCE_MINOR: i64 = balance_minor,
     END_DATE: String = end_date,
+    RENT_CHANGES: Vec<RentChange> = rent_changes,
     UPDATED_AT: String = updated_at,
 } }
 
@@ -324,6 +353,7 @@ pub async fn create_lease(
         rent: input.rent.clone().into(),
         status: LeaseStatus::Active,
         balance_minor: 0,
+        rent_changes: Vec::new(),
         created_at: now.clone(),
         updated_at: now.clone(),
     };
@@ -362,7 +392,16 @@ pub async fn create_lease(
             lease: lease.clone(),
         })?,
         outbox_put(store, event)?,
+        store.put_new_op(&super::calendar::due_marker(
+            lease.id,
+            &lease.start_date,
+            lease.end_date.as_deref(),
+        )?)?,
     ];
+    let mut writes = writes;
+    if let Some(end) = &lease.end_date {
+        writes.push(store.put_op(&super::calendar::end_marker(lease.id, end)?)?);
+    }
     store
         .transact(writes)
         .await
@@ -482,6 +521,12 @@ pub async fn end_lease(
             .into_transact(store)?,
         counts::change(lease.tenant_id, AccountCount::ActiveLeases, -1).into_transact(store)?,
         outbox_put(store, event)?,
+        // Its rent stops at the end date; the marker stays long enough for a catching-up run.
+        store.put_op(&super::calendar::due_marker(
+            after.id,
+            &after.start_date,
+            after.end_date.as_deref(),
+        )?)?,
     ];
     store
         .transact(writes)
@@ -491,6 +536,157 @@ pub async fn end_lease(
             _ => ApiError::changed_meanwhile(),
         })?;
     Ok(after)
+}
+
+/// A rent change as `PATCH /leases/{id}` gives it, each field checked as it was read.
+#[derive(Debug, Clone)]
+pub struct NewRentChange {
+    pub amount_minor: RentAmount,
+    pub currency: Currency,
+    pub from: Date,
+}
+
+/// `PATCH /leases/{id}` `{endDate?, rentChange?}` (the property's owner or an admin): a renewal —
+/// the end date moved (later or earlier, not into the past), a rent agreed from a future date
+/// (the schedule charges it from then; a change of the same date replaces it). Only an active
+/// lease (409 `LEASE_ENDED`). Every problem is reported at once (422). History: a
+/// `lease.renewed` event (its audit entry). Conditional on the end date and the rent changes
+/// read, so two renewals at once never lose one (the second: 412). Calls: GetItem (lease),
+/// GetItem (property), TransactWriteItems (lease, due marker, event).
+pub async fn renew(
+    state: &State,
+    me: &Principal,
+    id: LeaseId,
+    end_date: Option<Date>,
+    rent_change: Option<NewRentChange>,
+) -> Result<LeaseView, ApiError> {
+    let store = &state.store;
+    let (lease, _) = managed_lease(state, me, id).await?;
+    if lease.status == LeaseStatus::Ended {
+        return Err(ApiError::Conflict {
+            code: "LEASE_ENDED",
+            detail: "The lease has ended; make a new one.".into(),
+        });
+    }
+    if end_date.is_none() && rent_change.is_none() {
+        return Ok(lease);
+    }
+    let now = state.clock.timestamp();
+    let today = now.get(..10).unwrap_or_default();
+    let (end, changes) = renewed(&lease, today, end_date, rent_change.as_ref())?;
+    let after = LeaseView {
+        end_date: end,
+        rent_changes: changes,
+        updated_at: now.clone(),
+        ..lease.clone()
+    };
+    if after.end_date == lease.end_date && after.rent_changes == lease.rent_changes {
+        // Nothing changes (the same end date, the same change again): nothing to record.
+        return Ok(lease);
+    }
+    let mut event = lease_event("lease.renewed", me, &after, now.clone());
+    if after.end_date != lease.end_date {
+        event = event.change("endDate", &lease.end_date, &after.end_date);
+    }
+    if after.rent_changes != lease.rent_changes {
+        event = event.change("rentChanges", &lease.rent_changes, &after.rent_changes);
+    }
+    let mut update = Update::new(lease_key(id))
+        .set_or_remove(LeaseView::END_DATE, after.end_date.as_ref())
+        .set_or_remove(
+            LeaseView::RENT_CHANGES,
+            Some(&after.rent_changes).filter(|changes| !changes.is_empty()),
+        )
+        .set(LeaseView::UPDATED_AT, &now)
+        .if_equals(LeaseView::STATUS, &LeaseStatus::Active);
+    update = match &lease.end_date {
+        Some(end) => update.if_equals(LeaseView::END_DATE, end),
+        None => update.if_absent(LeaseView::END_DATE),
+    };
+    update = if lease.rent_changes.is_empty() {
+        update.if_absent(LeaseView::RENT_CHANGES)
+    } else {
+        update.if_equals(LeaseView::RENT_CHANGES, &lease.rent_changes)
+    };
+    let writes = vec![
+        update.into_transact(store)?,
+        // The marker's expiry follows the end date.
+        store.put_op(&super::calendar::due_marker(
+            after.id,
+            &after.start_date,
+            after.end_date.as_deref(),
+        )?)?,
+        outbox_put(store, event)?,
+    ];
+    let mut writes = writes;
+    if let Some(end) = after
+        .end_date
+        .as_ref()
+        .filter(|_| after.end_date != lease.end_date)
+    {
+        // The rent run tells the tenant 30 days before (the old marker is read and ignored).
+        writes.push(store.put_op(&super::calendar::end_marker(id, end)?)?);
+    }
+    store
+        .transact(writes)
+        .await
+        .on_condition(|_| ApiError::changed_meanwhile())?;
+    Ok(after)
+}
+
+/// The end date and rent changes a renewal of `lease` on `today` gives, or every problem of it
+/// at once (422).
+fn renewed(
+    lease: &LeaseView,
+    today: &str,
+    end_date: Option<Date>,
+    rent_change: Option<&NewRentChange>,
+) -> Result<(Option<String>, Vec<RentChange>), ApiError> {
+    let mut errors = Vec::new();
+    let new_end = end_date.map(|d| d.0);
+    if let Some(end) = &new_end {
+        if *end < lease.start_date {
+            errors.push(FieldError::new("endDate", "must not be before startDate"));
+        } else if end.as_str() < today {
+            errors.push(FieldError::new(
+                "endDate",
+                "must not be in the past (end the lease with POST /leases/{id}/end)",
+            ));
+        }
+    }
+    let end = new_end.or_else(|| lease.end_date.clone());
+    let mut changes = lease.rent_changes.clone();
+    if let Some(change) = rent_change {
+        let from = change.from.0.as_str();
+        if change.currency.code() != lease.rent.currency {
+            errors.push(FieldError::new(
+                "rentChange.currency",
+                "must be the lease's currency",
+            ));
+        }
+        if from <= today || from < lease.start_date.as_str() {
+            errors.push(FieldError::new(
+                "rentChange.from",
+                "must be a future date within the lease",
+            ));
+        } else if end.as_deref().is_some_and(|end| from > end) {
+            errors.push(FieldError::new(
+                "rentChange.from",
+                "must not be after the lease's endDate",
+            ));
+        }
+        changes.retain(|c| c.from != from);
+        changes.push(RentChange {
+            from: from.to_owned(),
+            amount_minor: change.amount_minor.minor(),
+        });
+        changes.sort_by(|a, b| a.from.cmp(&b.from));
+    }
+    if errors.is_empty() {
+        Ok((end, changes))
+    } else {
+        Err(ApiError::Validation { errors })
+    }
 }
 
 async fn lease_page(

@@ -27,7 +27,7 @@ use utoipa::openapi::schema::Schema;
 
 use crate::accounts::Principal;
 use crate::error::ApiError;
-use crate::events::{Event, outbox_put};
+use crate::events::{Actor, Event, outbox_put};
 use crate::ids::{EntryId, LeaseId, UserId};
 use crate::state::State;
 use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, StoreError, Update};
@@ -88,7 +88,9 @@ pub struct LedgerEntry {
     /// The reversal that undid this entry, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reversed_by: Option<EntryId>,
-    pub created_by: UserId,
+    /// Who posted it; absent for a rent charge the schedule posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<UserId>,
     pub created_at: String,
 }
 
@@ -266,7 +268,7 @@ pub async fn charge(
     }
     let entry = new_entry(state, me, &lease, EntryKind::Charge, &input)?;
     let counted = month_update(&entry, 1)?;
-    post(state, me, &lease, entry, counted, None)
+    post(state, me.actor(), &lease, entry, counted, None)
         .await?
         .map_err(|Raced| ApiError::internal("a charge conditioned on nothing raced"))
 }
@@ -287,7 +289,7 @@ pub async fn credit(
     };
     let entry = new_entry(state, me, &lease, EntryKind::Credit, &input)?;
     let counted = month_update(&entry, 1)?;
-    post(state, me, &lease, entry, counted, None)
+    post(state, me.actor(), &lease, entry, counted, None)
         .await?
         .map_err(|Raced| ApiError::internal("a credit conditioned on nothing raced"))
 }
@@ -327,7 +329,7 @@ pub async fn record_payment(
         expires_at: store.expires_in(PAYMENT_IDEMPOTENCY_TTL_SECS),
     })?;
     let counted = month_update(&entry, 1)?;
-    if let Ok(entry) = post(state, me, &lease, entry, counted, Some(record)).await? {
+    if let Ok(entry) = post(state, me.actor(), &lease, entry, counted, Some(record)).await? {
         return Ok(Recorded {
             entry,
             replayed: false,
@@ -410,7 +412,7 @@ pub async fn reverse(
         note: note.map(|n| n.0),
         reverses: Some(original.id),
         reversed_by: None,
-        created_by: me.id(),
+        created_by: Some(me.id()),
         created_at: now,
     };
     let mark = Update::new(entry_key(id, original.id))
@@ -419,10 +421,75 @@ pub async fn reverse(
         .if_absent(LedgerEntry::REVERSED_BY)
         .into_transact(store)?;
     let counted = month_update(&original, -1)?;
-    post(state, me, &lease, entry, counted, Some(mark))
+    post(state, me.actor(), &lease, entry, counted, Some(mark))
         .await?
         .map_err(|Raced| reversed())
 }
+
+/// The record that a lease's rent for a period was charged: written under
+/// `attribute_not_exists` in the charge's transaction, so a period is charged once however many
+/// runs reach it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RentClaim {
+    pk: String,
+    sk: String,
+    entry_id: EntryId,
+}
+
+fn rent_claim_key(lease: LeaseId, period: &str) -> Key {
+    Key::new(format!("LEASE#{lease}"), format!("RENT#{period}"))
+}
+
+/// Posts `lease`'s rent of `period` (`YYYY-MM`), due on `due` (`YYYY-MM-DD`), as the rent
+/// schedule (see [`super::rent`]): `true` when this call charged it, `false` when the period was
+/// charged already. Calls: TransactWriteItems (entry, claim, balance, month, event).
+pub(super) async fn post_scheduled_rent(
+    state: &State,
+    lease: &LeaseView,
+    period: &str,
+    due: &str,
+    amount_minor: u64,
+) -> Result<bool, ApiError> {
+    let store = &state.store;
+    let magnitude =
+        i64::try_from(amount_minor).map_err(|_| ApiError::internal("a rent over i64"))?;
+    let entry = LedgerEntry {
+        id: EntryId::generate(),
+        lease_id: lease.id,
+        kind: EntryKind::Charge,
+        category: Some(ChargeCategory::Rent),
+        amount_minor,
+        currency: lease.rent.currency.clone(),
+        effect_minor: magnitude,
+        effective_date: due.to_owned(),
+        note: Some(format!("Rent for {period}")),
+        reverses: None,
+        reversed_by: None,
+        created_by: None,
+        created_at: state.clock.timestamp(),
+    };
+    let claim = rent_claim_key(lease.id, period);
+    let claim = store.put_new_op(&RentClaim {
+        pk: claim.pk,
+        sk: claim.sk,
+        entry_id: entry.id,
+    })?;
+    let counted = month_update(&entry, 1)?;
+    let posted = post(
+        state,
+        Actor::system(RENT_SCHEDULE_ACTOR),
+        lease,
+        entry,
+        counted,
+        Some(claim),
+    )
+    .await?;
+    Ok(posted.is_ok())
+}
+
+/// The actor of the charges the rent schedule posts (events, audit entries).
+pub const RENT_SCHEDULE_ACTOR: &str = "rent-schedule";
 
 fn new_entry(
     state: &State,
@@ -452,7 +519,7 @@ fn new_entry(
         note: input.note.as_ref().map(|n| n.0.clone()),
         reverses: None,
         reversed_by: None,
-        created_by: me.id(),
+        created_by: Some(me.id()),
         created_at: state.clock.timestamp(),
     })
 }
@@ -466,7 +533,7 @@ struct Raced;
 /// event.
 async fn post(
     state: &State,
-    me: &Principal,
+    actor: Actor,
     lease: &LeaseView,
     entry: LedgerEntry,
     counted: Update,
@@ -482,7 +549,7 @@ async fn post(
     };
     let event = Event::new(
         kind,
-        me.actor(),
+        actor,
         "lease",
         &lease.id.to_string(),
         entry.created_at.clone(),

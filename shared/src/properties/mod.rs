@@ -21,10 +21,12 @@
 //! a member's: they moderate posts, not the registry.
 
 mod address;
+mod calendar;
 mod edit;
 mod leases;
 pub mod ledger;
 mod list;
+pub mod rent;
 pub mod rent_roll;
 mod transfer;
 mod units;
@@ -35,8 +37,8 @@ pub use address::{
 };
 pub use edit::{PropertyChange, delete, update};
 pub use leases::{
-    Currency, Date, LeaseStatus, LeaseView, NewLease, NewRent, Rent, RentAmount, create_lease,
-    end_lease, get_lease, my_leases, property_leases,
+    Currency, Date, LeaseStatus, LeaseView, NewLease, NewRent, NewRentChange, Rent, RentAmount,
+    RentChange, create_lease, end_lease, get_lease, my_leases, property_leases, renew,
 };
 pub use list::{FilterParams, PropertyFilter, SERVED_FILTERS, list};
 pub use transfer::{Note, TRANSFERRED_AWAY, TRANSFERRED_TO_YOU, TransferView, history, transfer};

@@ -92,7 +92,7 @@ pub struct RentRollLease {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_date: Option<String>,
     pub status: LeaseStatus,
-    /// The lease's monthly rent.
+    /// The lease's monthly rent in force at the month's end.
     pub rent: Rent,
     /// Charges effective in the month (rent, fees, deposits), net of reversals: what the month
     /// asked for.
@@ -166,6 +166,11 @@ pub async fn rent_roll(
             Some(item) => Store::parse(item.clone())?,
             None => MonthTotals::default(),
         };
+        // The rent in force at the month's end (a change agreed from within the month).
+        let rent = Rent {
+            amount_minor: lease.rent_on(&format!("{}-31", month.as_str())),
+            currency: lease.rent.currency.clone(),
+        };
         by_unit
             .entry(lease.unit_id)
             .or_default()
@@ -176,7 +181,7 @@ pub async fn rent_roll(
                 start_date: lease.start_date,
                 end_date: lease.end_date,
                 status: lease.status,
-                rent: lease.rent,
+                rent,
                 expected_minor: totals.charged_minor,
                 paid_minor: totals.paid_minor,
                 credited_minor: totals.credited_minor,

@@ -34,6 +34,11 @@
 //! | unit lookup | `UNIT#<unitId>` | `UNIT` | – | the property of a unit (`POST /leases` names only the unit): GetItem | properties |
 //! | lease | `LEASE#<leaseId>` | `LEASE` | `gsi1`: `TENANT#<userId>` / `<leaseId>`; `gsi2`: `PROPERTYLEASES#<propertyId>` / `<leaseId>` | a lease: GetItem; a tenant's, a property's: Query | properties |
 //! | ledger entry | `LEASE#<leaseId>` | `ENTRY#<entryId>` | – | a lease's ledger, newest first: Query `begins_with(sk, ENTRY#)`; written with the lease's balance (`ADD`) and the event; a reversal marks its entry (`reversedBy`, `attribute_not_exists`) | properties (`ledger`) |
+//! | rent due marker | `RENTDUE#<dd>` (the start date's day of the month) | `<leaseId>` | – | the leases due on a day: Query (one partition per due day; written with the lease, given a TTL 62 days after its end date) | properties (`rent`) |
+//! | lease end marker | `LEASEEND#<yyyy-mm-dd>` | `<leaseId>` | – | the leases agreed to end on a date (the rent run's 30-day notice): Query; written with the lease and by a renewal that moves the end date (62-day TTL after it; a marker of a moved end date is read and ignored) | properties (`calendar`, `rent`) |
+//! | reminder claim | `LEASE#<leaseId>` | `REMINDER#<kind>#<period>` (kind `due`, `overdue`, `ending`) | – | a reminder sent at most once per lease, kind and period: written under `attribute_not_exists` with its event | properties (`rent`) |
+//! | rent claim | `LEASE#<leaseId>` | `RENT#<yyyy-mm>` | – | a period charged once: written under `attribute_not_exists` in the rent charge's transaction | properties (`ledger`, `rent`) |
+//! | rent run | `RENTRUN` | `STATE` | – | the last day the rent run finished and where a run stopped: GetItem, UpdateItem (moved forward only) | properties (`rent`) |
 //! | lease month totals | `LEASE#<leaseId>` | `MONTH#<yyyy-mm>` | – | a month's charged/paid/credited (`ADD` in each posting's transaction; a reversal counts against its entry's month): the rent roll's BatchGetItem | properties (`ledger`, `rent_roll`) |
 //! | ownership transfer | `PROPERTYHISTORY#<propertyId>` | `<transferId>` | – | a property's history, newest first: Query | properties |
 //! | outbox event | `OUTBOX#<eventId>` | `EVENT` | – | written in every change's transaction; read only by the stream (24 h TTL) | events |

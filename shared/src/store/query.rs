@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::CursorError;
 use super::attr::Attr;
-use super::keys::{self, Index};
+use super::keys::{self, Index, Key};
 use super::{RawItem, Store, StoreError, error::sdk_error};
 
 /// `?limit=&cursor=` of a listing.
@@ -267,6 +267,24 @@ impl Store {
                 None => return Ok(items),
             }
         }
+    }
+
+    /// Up to `limit` live items of a Query of the table (not an index) after the item at
+    /// `after` (exclusive), and whether there are more: for work that keeps its own place,
+    /// like the rent run.
+    pub async fn query_after<T: DeserializeOwned>(
+        &self,
+        query: &KeyQuery,
+        after: Option<&Key>,
+        limit: u16,
+    ) -> Result<(Vec<T>, bool), StoreError> {
+        if query.index.is_some() {
+            return Err(StoreError::Unavailable(
+                "query_after reads the table only".into(),
+            ));
+        }
+        let (items, next) = self.fetch(query, after.map(Key::to_attrs), limit).await?;
+        Ok((items, next.is_some()))
     }
 
     /// The first `limit` items of a Query, without a cursor (for work that starts over from

@@ -92,3 +92,94 @@ async fn a_property_changes_hands_over_http_and_its_history_and_audit_trail_say_
     assert_eq!(trail[0]["changes"]["ownerId"]["before"], seller.id.as_str());
     assert_eq!(trail[0]["changes"]["ownerId"]["after"], buyer.id.as_str());
 }
+
+/// `make dev`'s whole path of recurring rent: the template's `RentSchedule` fired into the
+/// stack's rent queue as EventBridge Scheduler sends it (its Input, signed as its role, which the
+/// local IAM holds to its policy), the queue pump invoking `worker-rent`, the charge in the
+/// ledger. The date is one no other run of this stack has reached (the run remembers the last
+/// day it did).
+#[tokio::test]
+async fn the_rent_schedule_fired_into_the_stack_charges_a_lease_through_the_queue_and_the_worker() {
+    let owner = register_over_http("landlord", "Landlord").await;
+    let tenant = register_over_http("tenant", "Tenant").await;
+    let number = format!("E2E-RENT-{}", &ulid::Ulid::new().to_string()[..12]);
+    let post_json = |path: String, token: String, body: serde_json::Value| async move {
+        let response = http()
+            .post(format!("{}{path}", api_url()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "{path}");
+        response.json::<serde_json::Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let property = post_json(
+        "/v1/properties".into(),
+        owner.access.clone(),
+        serde_json::json!({
+            "fileNumber": number, "kind": "residential",
+            "address": {"line1": "2 Quay St", "city": "Bristol", "postalCode": "BS1 4RN", "country": "GB"}
+        }),
+    )
+    .await;
+    let unit = post_json(
+        format!("/v1/properties/{property}/units"),
+        owner.access.clone(),
+        serde_json::json!({"label": "Flat 1"}),
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    // 2900-01-01 and on, by the second: later than any date an earlier run of this stack did.
+    let day = 339_676 + i64::try_from(now % 30_000).expect("small");
+    let scheduled = infra::schedules::rfc3339(
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(day * 86_400 + 300).expect("positive")),
+    );
+    let start = scheduled[..10].to_owned();
+    let lease = post_json(
+        "/v1/leases".into(),
+        owner.access.clone(),
+        serde_json::json!({
+            "unitId": unit, "tenantId": tenant.id, "startDate": start,
+            "rent": {"amountMinor": 95_000, "currency": "GBP"}
+        }),
+    )
+    .await;
+
+    let stack = std::env::var("FERRITE_STACK").expect("`make test` exports the stack's name");
+    let queue = std::env::var("RENT_QUEUE_URL").expect("the stack's rent queue");
+    let key = infra::iam::access_key_id(&stack, "RentScheduleRole");
+    let sdk =
+        infra::local_sdk_config_as(&ferrite_tests::endpoint(), &key, infra::iam::LOCAL_SECRET)
+            .await;
+    aws_sdk_sqs::Client::new(&sdk)
+        .send_message()
+        .queue_url(&queue)
+        .message_body(ferrite_tests::schedule("RentSchedule").input_at(&scheduled))
+        .send()
+        .await
+        .expect("the schedule's role may send its tick");
+
+    let (charge, _) = eventually("the rent charge", delivery_bound("RentQueue"), || {
+        let (lease, token) = (lease.clone(), tenant.access.clone());
+        async move {
+            let ledger = ferrite_tests::get_json(
+                &format!("{}/v1/leases/{lease}/ledger", api_url()),
+                Some(&token),
+            )
+            .await?;
+            ledger["items"].as_array()?.first().cloned()
+        }
+    })
+    .await;
+    assert_eq!(charge["category"], "rent");
+    assert_eq!(charge["amountMinor"], 95_000);
+    assert_eq!(charge["effectiveDate"], start.as_str());
+}

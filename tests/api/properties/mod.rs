@@ -6,6 +6,7 @@ mod leases;
 mod ledger;
 mod owners;
 mod registry;
+mod rent;
 mod rent_roll;
 mod transfers;
 mod units;

@@ -419,6 +419,13 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .query("month", "2027-02"),
             [401, 200, 403, 403, 200],
         ),
+        // Renewing: the tenant sees the lease but may not change it; anyone else finds none.
+        (
+            Call::new("PATCH", "/v1/leases/{id}")
+                .param("id", &lease)
+                .json(&json!({"endDate": "2099-12-31"})),
+            [401, 200, 403, 404, 200],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

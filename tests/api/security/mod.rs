@@ -67,6 +67,7 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/leases" => app.call(leases_create::handle, call).await,
         "GET /v1/leases/{id}" => app.call(leases_get::handle, call).await,
         "POST /v1/leases/{id}/end" => app.call(leases_end::handle, call).await,
+        "PATCH /v1/leases/{id}" => app.call(leases_patch::handle, call).await,
         "GET /v1/leases/{id}/ledger" => app.call(leases_ledger::handle, call).await,
         "POST /v1/leases/{id}/charges" => app.call(leases_charges::handle, call).await,
         "POST /v1/leases/{id}/payments" => app.call(leases_payments::handle, call).await,

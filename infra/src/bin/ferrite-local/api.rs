@@ -69,6 +69,12 @@ impl Api {
             &status,
         )
         .await?;
+        let mut pumps = pumps;
+        if reload {
+            // `make dev` fires the schedules on their timetables; tests fire them as of a time.
+            pumps
+                .extend(stack::start_timetables(template, ctx, endpoint, &stack.principals).await?);
+        }
         Ok(Self {
             watch,
             url: format!("http://{address}"),

@@ -67,6 +67,22 @@ enum Cmd {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: String,
     },
+    /// Fire one of the template's schedules now, as of a time, into the running stack (`make
+    /// dev`): its message goes to its target queue with its role, as EventBridge Scheduler
+    /// sends it (`ferrite-local fire RentSchedule --at 2027-02-01T00:05:00Z`).
+    Fire {
+        /// The schedule's logical id.
+        schedule: String,
+        /// The scheduled time it fires as of (RFC 3339, UTC); now when absent.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(
+            long,
+            env = "AWS_ENDPOINT_URL",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+    },
     /// Only the gateway, in front of any Lambda Invoke API (e.g. `sam local start-lambda`).
     Gateway {
         #[arg(long, default_value = "http://127.0.0.1:3001")]
@@ -362,6 +378,26 @@ async fn main() -> ExitCode {
                 }
             }
             Cmd::SamEnv { endpoint } => sam_env(&project, endpoint).await?,
+            Cmd::Fire {
+                schedule,
+                at,
+                endpoint,
+            } => {
+                let stack = provisioned(&project, endpoint, true).await?;
+                let at = at
+                    .clone()
+                    .unwrap_or_else(|| infra::schedules::rfc3339(std::time::SystemTime::now()));
+                stack::fire_schedule(
+                    &project.template,
+                    &stack.ctx,
+                    endpoint,
+                    &stack.principals,
+                    schedule,
+                    &at,
+                )
+                .await?;
+                println!("{schedule} fired as of {at}");
+            }
             Cmd::Gateway { lambda_url, port } => {
                 gateway_only(&project.template, &cli.stack, lambda_url, *port).await?;
             }
