@@ -11,6 +11,8 @@
 //!
 //! - `backfill-feed-months` — records the months of feeds written before the feeds' month
 //!   index existed (run once after upgrading a deployed stack; idempotent).
+//! - `backfill-rent-markers` — writes the due and end markers of leases made before recurring
+//!   rent, so the daily rent run finds them (run once after upgrading; idempotent).
 //!
 //! Credentials come from the usual AWS chain (environment, profile, SSO cache, instance role).
 
@@ -52,6 +54,12 @@ enum Cmd {
     },
     /// Record the month index of feeds written before it existed (once, after upgrading).
     BackfillFeedMonths {
+        /// The table (default: `TABLE_NAME`).
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+    },
+    /// Write the rent run's markers of leases made before recurring rent (once, after upgrading).
+    BackfillRentMarkers {
         /// The table (default: `TABLE_NAME`).
         #[arg(long, env = "TABLE_NAME")]
         table: String,
@@ -211,6 +219,16 @@ async fn backfill_feed_months(table: &str, region: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+async fn backfill_rent_markers(table: &str, region: Option<&str>) -> Result<()> {
+    let state = state_for(table, region).await?;
+    let leases = shared::properties::rent::backfill_markers(&state.store)
+        .await
+        .map_err(|e| anyhow!("{}", shared::error::cause_chain(&e)))
+        .context("writing the leases' rent markers")?;
+    println!("wrote the rent markers of {leases} leases");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -219,6 +237,7 @@ async fn main() -> ExitCode {
         Cmd::GrantRole { email, role, table } => grant_role(email, role, table, region).await,
         Cmd::Keys { action, secret_id } => keys(action, secret_id, region).await,
         Cmd::BackfillFeedMonths { table } => backfill_feed_months(table, region).await,
+        Cmd::BackfillRentMarkers { table } => backfill_rent_markers(table, region).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,7 +49,7 @@ use crate::state::State;
 use crate::store::{Key, KeyQuery, Store, StoreError, Update};
 
 pub use super::calendar::Day;
-use super::calendar::{RentDueItem, due_partition, end_partition};
+use super::calendar::{RentDueItem, due_marker, due_partition, end_marker, end_partition};
 use super::leases::{LeaseItem, LeaseStatus, LeaseView, lease_key};
 use super::ledger::{RENT_SCHEDULE_ACTOR, post_scheduled_rent};
 
@@ -161,9 +161,12 @@ pub async fn run(
         .ok_or_else(|| ApiError::internal("the schedule's time is not an RFC 3339 UTC time"))?;
     let run: RunState = store.get(&run_key()).await?.unwrap_or_default();
     let earliest = Day(today.0 - CATCH_UP_DAYS + 1);
-    let first = match run.through_day {
-        Some(through) => Day(through + 1).max(earliest),
-        None => today,
+    let first = match (run.through_day, &run.stopped_at) {
+        (Some(through), _) => Day(through + 1).max(earliest),
+        // The first run of the stack stopped before its day was done: that day first, even
+        // when a later tick comes before the stopped one is delivered again.
+        (None, Some(at)) => Day(at.day).min(today).max(earliest),
+        (None, None) => today,
     };
     let mut outcome = RunOutcome {
         done: true,
@@ -416,6 +419,41 @@ fn format_money(minor: i64, currency: &str) -> String {
             width = digits as usize
         )
     }
+}
+
+/// Writes the due and end markers of every lease (`ferrite-admin backfill-rent-markers`, once
+/// after upgrading a stack whose leases were made before recurring rent): the lease partitions
+/// from one Scan of their keys (an operator's one-off, never a request), the leases by
+/// BatchGetItem, the markers by BatchWriteItem — idempotent (a marker is the same whenever it is
+/// written). The number of leases it found.
+pub async fn backfill_markers(store: &Store) -> Result<usize, ApiError> {
+    let partitions = store.partitions_starting_with(&["LEASE#"]).await?;
+    let keys: Vec<Key> = partitions
+        .iter()
+        .filter_map(|pk| LeaseId::parse(pk.strip_prefix("LEASE#")?).ok())
+        .map(lease_key)
+        .collect();
+    let mut leases = 0;
+    for chunk in keys.chunks(usize::from(PAGE)) {
+        let mut markers = Vec::new();
+        for item in store.batch_get(chunk).await?.into_iter().flatten() {
+            let lease: LeaseItem = Store::parse(item)?;
+            let lease = lease.lease;
+            markers.push(due_marker(
+                lease.id,
+                &lease.start_date,
+                lease.end_date.as_deref(),
+            )?);
+            if let Some(end) = &lease.end_date {
+                markers.push(end_marker(lease.id, end)?);
+            }
+            leases += 1;
+        }
+        for batch in markers.chunks(25) {
+            store.put_batch(batch).await?;
+        }
+    }
+    Ok(leases)
 }
 
 /// Whether `lease` runs on `day` (started on or before it, not ended before it).

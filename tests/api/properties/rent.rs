@@ -520,3 +520,55 @@ async fn reminders_go_once_per_period_to_confirmed_addresses_before_the_due_day_
         ]
     );
 }
+
+#[tokio::test]
+async fn leases_made_before_recurring_rent_are_found_once_their_markers_are_backfilled() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("landlord@example.com", None).await;
+    let (tenant, tenant_id) = app.user("tenant@example.com", None).await;
+    let lease = leases(&app, &owner, &tenant_id, "RENT-9", &["2027-01-20"]).await;
+    let lease = &lease[0];
+    // As a lease made by an earlier version: no due marker.
+    let store = &app.state.store;
+    let marker = shared::store::Key::new("RENTDUE#20", lease.as_str());
+    store
+        .transact(vec![store.delete_op(&marker, true).expect("delete")])
+        .await
+        .expect("the marker was there");
+    rent_tick(&app, "2027-02-20T00:05:00Z", unhurried()).await;
+    assert!(
+        rent_charges(&app, &tenant, lease).await.is_empty(),
+        "not found"
+    );
+    let found = shared::properties::rent::backfill_markers(store)
+        .await
+        .expect("backfill");
+    assert_eq!(found, 1);
+    // Again: the same markers (idempotent).
+    assert_eq!(
+        shared::properties::rent::backfill_markers(store)
+            .await
+            .expect("backfill"),
+        1
+    );
+    rent_tick(&app, "2027-03-20T00:05:00Z", unhurried()).await;
+    assert_eq!(rent_charges(&app, &tenant, lease).await, ["2027-03-20"]);
+}
+
+#[tokio::test]
+async fn a_stacks_first_run_stopped_at_its_deadline_is_finished_by_the_next_days_tick() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("landlord@example.com", None).await;
+    let (tenant, tenant_id) = app.user("tenant@example.com", None).await;
+    let ids = leases(&app, &owner, &tenant_id, "RENT-10", &["2027-06-09"; 3]).await;
+    let stopped = rent_tick(&app, "2027-06-09T00:05:00Z", std::time::SystemTime::now()).await;
+    assert_eq!(failures(&stopped), 1, "stopped at its deadline");
+    // The next day's tick comes before the stopped one is delivered again.
+    assert_eq!(
+        failures(&rent_tick(&app, "2027-06-10T00:05:00Z", unhurried()).await),
+        0
+    );
+    for lease in &ids {
+        assert_eq!(rent_charges(&app, &tenant, lease).await, ["2027-06-09"]);
+    }
+}
