@@ -61,7 +61,7 @@ pub fn schedules(template: &Template, ctx: &Context) -> Result<Vec<Schedule>> {
             .ok_or_else(|| anyhow!("schedule {name} has no Target"))?;
         let queue = target
             .get("Arn")
-            .and_then(get_att_logical)
+            .and_then(crate::pumps::logical_of_get_att)
             .ok_or_else(|| anyhow!("schedule {name}: Target.Arn must be !GetAtt <Queue>.Arn"))?;
         let queue_url = ctx.refs.get(&queue).cloned().ok_or_else(|| {
             anyhow!("schedule {name}: its target {queue} is not a provisioned queue")
@@ -78,18 +78,6 @@ pub fn schedules(template: &Template, ctx: &Context) -> Result<Vec<Schedule>> {
         });
     }
     Ok(out)
-}
-
-fn get_att_logical(value: &serde_yaml_ng::Value) -> Option<String> {
-    let (function, argument) = crate::template::intrinsic(value)?;
-    if function != "Fn::GetAtt" {
-        return None;
-    }
-    let text = match argument {
-        serde_yaml_ng::Value::Sequence(parts) => parts.first()?.as_str()?,
-        other => other.as_str()?,
-    };
-    Some(text.split('.').next()?.to_owned())
 }
 
 /// `cron(M H * * ? *)` → (H, M).
@@ -114,25 +102,13 @@ pub fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_default();
     let secs = i64::try_from(secs).unwrap_or_default();
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{}T{:02}:{:02}:{:02}Z",
+        shared::properties::rent::Day::from_number(days),
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
     )
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 impl Schedule {

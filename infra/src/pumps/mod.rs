@@ -145,7 +145,8 @@ pub struct Mapping {
     pub timeout_secs: u64,
 }
 
-fn logical_of_get_att(value: &serde_yaml_ng::Value) -> Option<String> {
+/// The logical id a `!GetAtt <Id>.<Attr>` names (the pumps' targets, the schedules' queues).
+pub(crate) fn logical_of_get_att(value: &serde_yaml_ng::Value) -> Option<String> {
     let (function, argument) = crate::template::intrinsic(value)?;
     if function != "Fn::GetAtt" {
         return None;

@@ -45,6 +45,11 @@ impl Day {
         self.0
     }
 
+    /// The date `days` after 1970-01-01 (the inverse of [`Day::number`]).
+    pub fn from_number(days: i64) -> Self {
+        Self(days)
+    }
+
     #[must_use]
     pub fn next(self) -> Self {
         Self(self.0 + 1)

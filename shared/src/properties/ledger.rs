@@ -262,15 +262,10 @@ pub async fn charge(
     id: LeaseId,
     input: NewEntry,
 ) -> Result<LedgerEntry, ApiError> {
-    let (lease, _) = managed_lease(state, me, id).await?;
     if input.category.is_none() {
         return Err(ApiError::internal("a charge without its category"));
     }
-    let entry = new_entry(state, me, &lease, EntryKind::Charge, &input)?;
-    let counted = month_update(&entry, 1)?;
-    post(state, me.actor(), &lease, entry, counted, None)
-        .await?
-        .map_err(|Raced| ApiError::internal("a charge conditioned on nothing raced"))
+    post_entry(state, me, id, EntryKind::Charge, input).await
 }
 
 /// `POST /leases/{id}/credits` (the property's owner, admins): a credit — money the tenant no
@@ -282,16 +277,27 @@ pub async fn credit(
     id: LeaseId,
     input: NewEntry,
 ) -> Result<LedgerEntry, ApiError> {
-    let (lease, _) = managed_lease(state, me, id).await?;
     let input = NewEntry {
         category: None,
         ..input
     };
-    let entry = new_entry(state, me, &lease, EntryKind::Credit, &input)?;
+    post_entry(state, me, id, EntryKind::Credit, input).await
+}
+
+/// A charge or a credit: an entry that no other request's write can race (no key, no mark).
+async fn post_entry(
+    state: &State,
+    me: &Principal,
+    id: LeaseId,
+    kind: EntryKind,
+    input: NewEntry,
+) -> Result<LedgerEntry, ApiError> {
+    let (lease, _) = managed_lease(state, me, id).await?;
+    let entry = new_entry(state, me, &lease, kind, &input)?;
     let counted = month_update(&entry, 1)?;
     post(state, me.actor(), &lease, entry, counted, None)
         .await?
-        .map_err(|Raced| ApiError::internal("a credit conditioned on nothing raced"))
+        .map_err(|Raced| ApiError::internal("an entry conditioned on nothing raced"))
 }
 
 /// `POST /leases/{id}/payments` (the property's owner records a payment received; admins):
