@@ -59,6 +59,8 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+import local_s3
+
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -72,6 +74,8 @@ class Principal:
     # `aws:SourceArn` and are allowed only by resource-based policies.
     service: str | None = None
     source_arn: str | None = None
+    # The secret half of its key: what S3 checks a presigned link or a POST policy with.
+    secret: str | None = None
 
     def role_arn(self) -> str:
         """`arn:aws:iam::<account>:role/<name>` of an assumed-role session ARN."""
@@ -527,6 +531,7 @@ class Authorizer:
                     name=p.get("name", ""),
                     service=p.get("service"),
                     source_arn=p.get("sourceArn"),
+                    secret=p.get("secretAccessKey"),
                 )
             return len(self.principals)
 
@@ -610,13 +615,25 @@ class Authorizer:
         match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         if not match:
             return None
-        access_key, region, _service = match.groups()
+        access_key, region, service = match.groups()
         principal = self.principals.get(access_key)
         if principal is None:
             return None
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
+        if service == "s3":
+            bucket, key = local_s3.bucket_and_key(path)
+            action = local_s3.object_action(method, key)
+            if action is None or not bucket:
+                requested = Requested(f"unmodelled:s3 {method} {unquote(path)}", "*")
+                self._record(principal, requested, "ImplicitDeny")
+                return self._s3_denial(
+                    "the local IAM cannot authorise this S3 request; extend infra/local_iam.py"
+                )
+            return self.check_signed(
+                local_s3.Signed(access_key, region, action, local_s3.resource_arn(bucket, key))
+            )
         try:
             wanted = requested_actions(
                 method,
@@ -646,6 +663,25 @@ class Authorizer:
                 "extend infra/local_iam.py before relying on it",
             )
         return None
+
+    def check_signed(
+        self, signed: local_s3.Signed
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """IAM's verdict on an S3 request whose signer S3 has verified (a presigned link, a POST
+        policy, or a call signed with an Authorization header): None to proceed, or S3's
+        AccessDenied. Keys of no registered principal are the operator's, unrestricted."""
+        principal = self.principals.get(signed.access_key)
+        if principal is None:
+            return None
+        requested = Requested(signed.action, signed.resource)
+        outcome = self.decide(principal, requested, signed.region)
+        if outcome == "Allow":
+            return None
+        return self._s3_denial(self.message(principal, requested, outcome))
+
+    @staticmethod
+    def _s3_denial(message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        return local_s3.Refusal(403, "AccessDenied", message).response()
 
     def _record(self, principal: Principal, requested: Requested, outcome: str) -> None:
         self.tally[(principal.access_key_id, principal.name, requested.action, outcome)] += 1

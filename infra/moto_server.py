@@ -12,6 +12,10 @@ with each function held to its IAM policy.
   everyone else up, and an idle connection is closed after `IDLE_TIMEOUT_SECS`.
 - **IAM** (`local_iam.py`): calls signed with a registered principal's key are authorised
   against its policies and refused as AWS refuses them.
+- **S3's checks of what a browser sends** (`local_s3.py`): a POST upload's policy (signature,
+  expiry, key, content type, size) and a presigned link's signature and expiry, refused with
+  S3's error codes before moto stores or serves anything; anonymous requests to a bucket are
+  refused (every bucket is private). The signer is then held to IAM.
 - **AWS's validation where moto is lenient**: unused expression attribute values or names are a
   ValidationException, as in DynamoDB.
 - **Consumed capacity as DynamoDB bills it** (`moto_capacity.py`): a request that asks for
@@ -29,6 +33,7 @@ Usage: moto_server.py -H 127.0.0.1 -p 4566
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import os
@@ -55,6 +60,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
 import local_iam  # noqa: E402
+import local_s3  # noqa: E402
 import oidc_issuer  # noqa: E402
 
 ACCOUNT = "123456789012"
@@ -134,6 +140,12 @@ def kms_key(region: str) -> Any:
     return lookup
 
 
+def bucket_exists(name: str) -> bool:
+    from moto.s3.models import s3_backends
+
+    return name in s3_backends[ACCOUNT]["aws"].buckets
+
+
 def dynamodb_backend(region: str) -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
@@ -154,6 +166,22 @@ class LocalAws:
         self.capacity = moto_capacity.Capacity(dynamodb_backend)
         # Stand-ins for Google, Apple and a generic OpenID Connect issuer.
         self.issuers = oidc_issuer.Issuers()
+        # S3's checks of presigned links and browser uploads (moto makes none).
+        self.s3 = local_s3.S3Checks(self.secret_for, self.now, bucket_exists)
+        # Seconds added to the clock S3 checks expiry with (tests of an expired link).
+        self.clock_offset = 0.0
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+            seconds=self.clock_offset
+        )
+
+    def secret_for(self, access_key: str) -> str | None:
+        """The secret of a key: a registered principal's, or the operator's (`testing`)."""
+        principal = self.authorizer.principals.get(access_key)
+        if principal is not None:
+            return principal.secret
+        return "testing" if access_key == "testing" else None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = read_body(environ)
@@ -178,7 +206,20 @@ class LocalAws:
                 timing[3] = max(timing[3], done - entered)
 
     def handle(self, environ: dict[str, Any], body: bytes, start_response: Any) -> list[bytes]:
-        """One AWS request, inside the lock: IAM, AWS's validation, then moto."""
+        """One AWS request, inside the lock: S3's checks of what browsers send, IAM, AWS's
+        validation, then moto."""
+        s3 = self.s3.check(environ, body)
+        if isinstance(s3, local_s3.Refusal):
+            status, headers, payload = s3.response()
+            start_response(status, headers + [("Content-Length", str(len(payload)))])
+            return [payload]
+        if isinstance(s3, local_s3.Signed):
+            denial = self.authorizer.check_signed(s3)
+            if denial is not None:
+                status, headers, payload = denial
+                start_response(status, headers + [("Content-Length", str(len(payload)))])
+                return [payload]
+            return list(self.app(environ, start_response))
         region = local_iam.CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         where = region.group(2) if region else "us-east-1"
         denial = self.authorizer.check(environ, body, secret_arn(where), kms_key(where))
@@ -319,6 +360,7 @@ class LocalAws:
                 return self.reply(start_response, 404, {"message": "no such principal"})
             registration = {
                 "accessKeyId": principal.access_key_id,
+                "secretAccessKey": principal.secret,
                 "arn": principal.arn,
                 "name": principal.name,
                 "statements": principal.statements,

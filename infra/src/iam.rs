@@ -42,6 +42,7 @@ impl Principal {
     pub fn registration(&self) -> Json {
         let mut registration = json!({
             "accessKeyId": self.access_key_id,
+            "secretAccessKey": LOCAL_SECRET,
             "arn": self.arn,
             "name": self.user,
             "statements": self.statements,
@@ -54,8 +55,11 @@ impl Principal {
     }
 }
 
-/// The secret half of every local key (the endpoint identifies callers by key id only).
-pub const LOCAL_SECRET: &str = "local-secret-not-checked";
+/// The secret half of every local key. The endpoint identifies callers signing with an
+/// Authorization header by key id; what a browser sends signed by a function — a presigned link,
+/// a POST policy — it verifies as S3 does (`infra/local_s3.py`), with the secret each principal
+/// is registered with.
+pub const LOCAL_SECRET: &str = "ferrite-local-secret";
 
 /// A stable key id for `role` within `scope` (a stack or a test's table): `AKIA` + 16 characters.
 pub fn access_key_id(scope: &str, role: &str) -> String {
