@@ -349,6 +349,12 @@ class LocalAws:
                     "uptimeSecs": time.time() - self.started,
                 },
             )
+        if path == "/_ferrite/s3/buckets" and method == "POST":
+            for bucket in payload.get("buckets", []):
+                refused = self.make_bucket(bucket)
+                if refused is not None:
+                    return self.reply(start_response, 400, {"message": refused})
+            return self.reply(start_response, 200, {"buckets": len(payload.get("buckets", []))})
         if path == "/_ferrite/iam/principals" and method == "POST":
             count = self.authorizer.register(payload.get("principals", []))
             return self.reply(start_response, 200, {"principals": count})
@@ -436,6 +442,55 @@ class LocalAws:
         if path == "/_ferrite/dynamodb/tables" and method == "GET":
             return self.reply(start_response, 200, {"tables": self.table_stats()})
         return self.reply(start_response, 404, {"message": f"no control route {method} {path}"})
+
+    def make_bucket(self, bucket: dict[str, Any], region: str = "us-east-1") -> str | None:
+        """Makes a bucket of the stack (if absent) and configures its queue notifications, each
+        only if the queue's policy lets S3 send to it for this bucket — S3 checks the
+        destinations when a notification is configured (and CloudFormation fails with its
+        message otherwise). None, or why the configuration is refused."""
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[ACCOUNT]["aws"]
+        name = bucket["name"]
+        arn = f"arn:aws:s3:::{name}"
+        s3 = local_iam.Principal(
+            access_key_id="s3.amazonaws.com",
+            arn="s3.amazonaws.com",
+            statements=[],
+            name=name,
+            service="s3.amazonaws.com",
+            source_arn=arn,
+        )
+        notifications = bucket.get("notifications", [])
+        refused = [
+            n["queueArn"]
+            for n in notifications
+            if self.authorizer.decide(
+                s3, local_iam.Requested("sqs:SendMessage", n["queueArn"]), region
+            )
+            != "Allow"
+        ]
+        if refused:
+            return (
+                "Unable to validate the following destination configurations "
+                f"(bucket {name}: no queue policy lets s3.amazonaws.com send to "
+                f"{', '.join(refused)} for this bucket)"
+            )
+        if name not in backend.buckets:
+            backend.create_bucket(name, region)
+        queues = []
+        for n in notifications:
+            rules = [
+                {"Name": part, "Value": n[part]} for part in ("prefix", "suffix") if part in n
+            ]
+            queue = {"Queue": n["queueArn"], "Event": n["events"]}
+            if rules:
+                queue["Filter"] = {"S3Key": {"FilterRule": rules}}
+            queues.append(queue)
+        backend.put_bucket_notification_configuration(
+            name, {"QueueConfiguration": queues} if queues else {}
+        )
+        return None
 
     @staticmethod
     def reply(

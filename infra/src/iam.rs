@@ -300,18 +300,8 @@ mod tests {
         ctx.attributes.insert("Table.Arn".into(), table.into());
         ctx.attributes
             .insert("Table.StreamArn".into(), format!("{table}/stream/2026"));
-        for queue in [
-            "AuditQueue",
-            "EmailQueue",
-            "PurgeQueue",
-            "AuditDeadLetterQueue",
-            "EmailDeadLetterQueue",
-            "PurgeDeadLetterQueue",
-            "RentQueue",
-            "RentDeadLetterQueue",
-            "PipeDeadLetterQueue",
-            "EventDeadLetterQueue",
-        ] {
+        for queue in template.resources_of("AWS::SQS::Queue") {
+            let queue = queue.logical_id;
             ctx.attributes.insert(
                 format!("{queue}.Arn"),
                 format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
@@ -319,6 +309,7 @@ mod tests {
             ctx.attributes
                 .insert(format!("{queue}.QueueName"), queue.into());
         }
+        crate::stack::resolve_buckets(&template, &mut ctx).expect("buckets");
         crate::stack::resolve_log_groups(&template, &mut ctx).expect("log groups");
         crate::stack::resolve_event_buses(&template, &mut ctx).expect("event buses");
         for (name, definition) in template.parameters() {

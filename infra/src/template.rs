@@ -3,7 +3,7 @@
 //!
 //! Property values are evaluated to plain JSON by [`Template::eval`], which understands the
 //! intrinsic functions a local stack can answer: `Ref` (parameters with defaults or overrides,
-//! pseudo parameters, resources already provisioned), `Fn::GetAtt` (attributes of resources
+//! pseudo parameters (`AWS::StackId` derived from the stack's name), resources already provisioned), `Fn::GetAtt` (attributes of resources
 //! already provisioned), `Fn::Sub`, `Fn::Join`, `Fn::Split` and `Fn::Select`. Anything else is an error that names it.
 
 use std::collections::HashMap;
@@ -53,6 +53,26 @@ impl Context {
                 .entry(format!("{}.Arn", key.logical_id))
                 .or_insert(arn);
         }
+    }
+
+    /// `AWS::StackId`: `arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`, its
+    /// last part (lowercase hex, UUID-shaped) derived from the stack's name, so that it is the
+    /// same for every reader of one local stack and differs between stacks.
+    pub fn stack_id(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.stack_name.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!(
+            "arn:aws:cloudformation:{}:{}:stack/{}/{}-{}-{}-{}-{}",
+            self.region,
+            self.account_id,
+            self.stack_name,
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
     }
 
     pub fn local(stack_name: &str, region: &str) -> Self {
@@ -156,6 +176,7 @@ impl Template {
             "AWS::AccountId" => Some(ctx.account_id.clone()),
             "AWS::Partition" => Some("aws".to_owned()),
             "AWS::URLSuffix" => Some("amazonaws.com".to_owned()),
+            "AWS::StackId" => Some(ctx.stack_id()),
             _ => None,
         };
         if let Some(value) = pseudo {

@@ -226,6 +226,133 @@ class Keys(unittest.TestCase):
             self.assertEqual(resource.get("UpdateReplacePolicy"), "Retain", f"{key}: UpdateReplacePolicy")
 
 
+class Buckets(unittest.TestCase):
+    """S3 buckets that hold users' files (the documents' bucket, issue #31)."""
+
+    def buckets(self) -> list[tuple[str, dict[str, Any]]]:
+        found = list(resources("AWS::S3::Bucket"))
+        self.assertTrue(found, "the stacks have a bucket")
+        return found
+
+    def test_every_bucket_is_private_owner_enforced_encrypted_and_tls_only(self) -> None:
+        """S3, "Blocking public access to your Amazon S3 storage" (all four settings),
+        "Controlling ownership of objects and disabling ACLs" (BucketOwnerEnforced: ACLs play no
+        part, every object is the bucket owner's), "Setting default server-side encryption
+        behavior" and "Security best practices for Amazon S3" (deny requests without
+        `aws:SecureTransport`)
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html,
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html,
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-encryption.html,
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html)."""
+        policies: dict[str, list[dict[str, Any]]] = {}
+        for _, policy in resources("AWS::S3::BucketPolicy"):
+            for bucket in references(policy["Properties"]["Bucket"]):
+                policies.setdefault(bucket, []).extend(policy["Properties"]["PolicyDocument"]["Statement"])
+        for bucket, resource in self.buckets():
+            p = resource["Properties"]
+            block = p.get("PublicAccessBlockConfiguration", {})
+            for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+                self.assertIs(block.get(setting), True, f"{bucket}: {setting}")
+            rules = p.get("OwnershipControls", {}).get("Rules", [])
+            self.assertEqual([r.get("ObjectOwnership") for r in rules], ["BucketOwnerEnforced"], bucket)
+            encryption = p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+            self.assertTrue(encryption, f"{bucket}: no default encryption")
+            tls = [
+                s
+                for s in policies.get(bucket, [])
+                if s.get("Effect") == "Deny"
+                and s.get("Principal") in ("*", {"AWS": "*"})
+                and s.get("Action") in ("s3:*", ["s3:*"])
+                and json.dumps(s.get("Condition", {})).replace(" ", "") == '{"Bool":{"aws:SecureTransport":"false"}}'
+            ]
+            self.assertTrue(tls, f"{bucket}: no bucket policy denies requests without TLS")
+            covered = json.dumps(tls[0]["Resource"])
+            self.assertIn(json.dumps({"Fn::GetAtt": [bucket, "Arn"]}), covered, f"{bucket}: the bucket itself")
+            self.assertIn("/*", covered, f"{bucket}: its objects")
+
+    def test_a_bucket_of_users_files_outlives_the_stack(self) -> None:
+        """CloudFormation, "DeletionPolicy attribute": deleting a stack deletes its buckets (and
+        fails on a non-empty one, leaving the stack in DELETE_FAILED); users' documents are kept
+        like the table, `Retain` on deletion and replacement
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html)."""
+        for bucket, resource in self.buckets():
+            self.assertEqual(resource.get("DeletionPolicy"), "Retain", f"{bucket}: DeletionPolicy")
+            self.assertEqual(resource.get("UpdateReplacePolicy"), "Retain", f"{bucket}: UpdateReplacePolicy")
+
+    def test_a_bucket_name_is_lowercase_unique_and_at_most_63_characters(self) -> None:
+        """S3, "General purpose bucket naming rules": 3–63 characters, lowercase letters,
+        digits, dots and hyphens, unique across all accounts; a stack's name may have capitals
+        and a fixed name collides with a second stack, so a named bucket's name is derived from
+        the stack's id (its UUID: 36 lowercase characters), not from the stack's name
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html)."""
+        uuid = "0f8d2c1e-7a4b-11ef-9b2e-0a1b2c3d4e5f"
+        for bucket, resource in self.buckets():
+            name = resource["Properties"].get("BucketName")
+            if name is None:
+                continue  # CloudFormation names it (lowercase, unique).
+            self.assertNotIn("AWS::StackName", json.dumps(name), f"{bucket}: named after the stack's name")
+            pattern, variables = name["Fn::Sub"]
+            self.assertEqual(
+                variables,
+                {"StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}},
+                bucket,
+            )
+            concrete = pattern.replace("${StackUuid}", uuid)
+            self.assertRegex(concrete, r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket)
+
+    def test_a_bucket_notifies_only_queues_whose_policy_lets_s3_send_for_it_and_exists_first(self) -> None:
+        """S3, "Granting permissions to publish event notification messages to a destination"
+        (the queue's policy must allow `s3.amazonaws.com` `sqs:SendMessage`, conditioned on the
+        bucket, `aws:SourceArn`, and its account, `aws:SourceAccount`) and "Walkthrough:
+        Configuring a bucket for notifications": S3 checks the destinations when the
+        notification is configured and the bucket's creation fails ("Unable to validate the
+        following destination configurations") if the policy does not exist yet — so the bucket
+        depends on the policy, which names the bucket by its (derived) name, not by a reference
+        that would make a cycle. A queue encrypted with the AWS managed key `aws/sqs` cannot be
+        a destination (S3 cannot use that key): SSE-SQS or a key whose policy admits S3
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/grant-destinations-permissions-to-s3.html,
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/ways-to-add-notification-config-to-bucket.html)."""
+        queue_policies: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for policy_id, policy in resources("AWS::SQS::QueuePolicy"):
+            for queue in policy["Properties"]["Queues"]:
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    queue_policies.setdefault(queue["Ref"], []).append((policy_id, statement))
+        notified = 0
+        for bucket, resource in self.buckets():
+            name = resource["Properties"].get("BucketName")
+            configuration = resource["Properties"].get("NotificationConfiguration", {})
+            for target in configuration.get("QueueConfigurations", []):
+                notified += 1
+                queue = get_att(target["Queue"])
+                self.assertIsNotNone(queue, f"{bucket}: a notification's queue is not a GetAtt")
+                assert queue is not None
+                self.assertIsNotNone(name, f"{bucket}: unnamed, so a queue policy can only name it by a reference (a cycle)")
+                pattern, variables = name["Fn::Sub"]
+                admitting = [
+                    policy_id
+                    for policy_id, s in queue_policies.get(queue[0], [])
+                    if s.get("Effect") == "Allow"
+                    and s.get("Principal") == {"Service": "s3.amazonaws.com"}
+                    and "sqs:SendMessage" in json.dumps(s.get("Action"))
+                    and s.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
+                    == {"Fn::Sub": ["arn:${AWS::Partition}:s3:::" + pattern, variables]}
+                    and s.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}
+                ]
+                self.assertTrue(admitting, f"{bucket} -> {queue[0]}: no queue policy lets S3 send for this bucket")
+                self.assertTrue(
+                    set(admitting) & dependencies(bucket),
+                    f"{bucket}: does not depend on {admitting}, so S3 may check the destination before the policy exists",
+                )
+                self.assertNotIn(bucket, set().union(*(dependencies(p) for p in admitting)), "a cycle")
+                attributes = props(queue[0])
+                self.assertTrue(
+                    attributes.get("SqsManagedSseEnabled") is True
+                    or attributes.get("KmsMasterKeyId") not in (None, "alias/aws/sqs"),
+                    f"{queue[0]}: S3 cannot send to a queue encrypted with aws/sqs",
+                )
+        self.assertTrue(notified, "no bucket notifies a queue")
+
+
 class Email(unittest.TestCase):
     def evaluate(self, value: Any) -> Any:
         """A value with the parameters at their defaults (Ref, Fn::Split, Fn::Select)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import unittest
 import uuid
+from urllib.parse import unquote_plus
 import xml.etree.ElementTree as ET
 
 import requests
@@ -267,3 +268,72 @@ class Uploads(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Notifications(unittest.TestCase):
+    """A bucket's notifications reach the queue the template names, if its policy lets S3."""
+
+    def setUp(self) -> None:
+        _url, self.app = support.endpoint()
+        self.sqs = support.client("sqs")
+        self.queue = self.sqs.create_queue(QueueName=f"docs-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+        self.queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.bucket = f"docs-{uuid.uuid4().hex[:12]}"
+
+    def allow_s3(self, bucket: str) -> None:
+        self.app.authorizer.register_resource_policies(
+            {
+                self.queue_arn: [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "s3.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": self.queue_arn,
+                        "Condition": {
+                            "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                            "StringEquals": {"aws:SourceAccount": "123456789012"},
+                        },
+                    }
+                ]
+            }
+        )
+
+    def configure(self) -> str | None:
+        return self.app.make_bucket(
+            {
+                "name": self.bucket,
+                "notifications": [
+                    {"queueArn": self.queue_arn, "events": ["s3:ObjectCreated:*"], "prefix": "incoming/"}
+                ],
+            }
+        )
+
+    def messages(self) -> list[dict]:
+        import json
+
+        found = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in found.get("Messages", [])]
+
+    def test_an_upload_under_the_prefix_is_announced_on_the_queue(self) -> None:
+        self.allow_s3(self.bucket)
+        self.assertIsNone(self.configure())
+        s3 = support.client("s3")
+        s3.put_object(Bucket=self.bucket, Key="incoming/doc-1", Body=b"%PDF")
+        s3.put_object(Bucket=self.bucket, Key="documents/doc-1", Body=b"%PDF")
+        bodies = self.messages()
+        # S3 announces a configuration with a test event, then each object under the prefix.
+        self.assertEqual([b.get("Event") for b in bodies if "Event" in b], ["s3:TestEvent"])
+        records = [r for b in bodies for r in b.get("Records", [])]
+        # Keys in events are URL-encoded (S3: "red flower.jpg" is "red+flower.jpg"); moto also
+        # encodes the slash, so readers decode.
+        self.assertEqual([unquote_plus(r["s3"]["object"]["key"]) for r in records], ["incoming/doc-1"])
+        self.assertTrue(records[0]["eventName"].startswith("ObjectCreated:"))
+
+    def test_a_queue_whose_policy_does_not_let_s3_in_cannot_be_configured(self) -> None:
+        self.allow_s3("some-other-bucket")
+        refused = self.configure()
+        self.assertIsNotNone(refused)
+        self.assertIn("Unable to validate the following destination configurations", refused or "")
+        self.assertEqual(self.messages(), [])

@@ -48,6 +48,7 @@ pub(super) fn expand(template: &std::path::Path) -> Template {
 /// A context where every resource resolves (to its logical id unless a test says otherwise).
 pub(super) fn placeholder_ctx() -> Context {
     let mut ctx = Context::local("test", infra::LOCAL_REGION);
+    infra::stack::resolve_buckets(template(), &mut ctx).expect("the buckets resolve");
     ctx.resolve_unprovisioned(template());
     // The stack's KMS keys: as `make test`'s stack provisioned them (`<LOGICAL_ID>_ARN`), or a
     // key ARN of the right shape.
@@ -146,6 +147,7 @@ pub(super) async fn register_roles(
     }
     infra::stack::resolve_log_groups(template(), &mut ctx).expect("the log groups resolve");
     infra::stack::resolve_event_buses(template(), &mut ctx).expect("the event buses resolve");
+    infra::stack::resolve_buckets(template(), &mut ctx).expect("the buckets resolve");
     let principals = iam::principals(&infra::workspace_root(), expanded, &ctx, table)
         .expect("the template's roles resolve");
     iam::register(endpoint, &principals)

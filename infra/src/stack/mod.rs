@@ -2,11 +2,13 @@
 //! from the template, development secrets, the functions' environment as the template declares
 //! it, `cargo lambda watch` running the functions, and the gateway in front.
 
+mod buckets;
 mod env;
 mod keys;
 mod process;
 mod secrets;
 
+pub use buckets::{Bucket, provision_buckets, resolve_buckets};
 pub use env::{
     base_env, cargo_run_variables, function_envs, runner_variable, screaming_snake, watch_env,
     write_env_file, write_function_envs,
@@ -150,8 +152,10 @@ pub fn dev_parameters(root: &Path, template: &Template, ctx: &mut Context) -> Re
     Ok(())
 }
 
-/// Creates the template's tables and queues on `endpoint`, recording their names in `ctx`, and
-/// returns the variables a shell needs to use them (`TABLE_NAME`, `<LOGICAL_ID>_URL`).
+/// Creates the template's tables and queues on `endpoint`, recording their names in `ctx` (and
+/// the buckets' names: they are made by [`provision_buckets`] once the queue policies are
+/// registered), and returns the variables a shell needs to use them (`TABLE_NAME`,
+/// `<LOGICAL_ID>_URL`, `<LOGICAL_ID>_NAME` of a bucket).
 pub async fn provision_all(
     template: &Template,
     ctx: &mut Context,
@@ -196,6 +200,12 @@ pub async fn provision_all(
         env.insert(
             format!("{}_URL", screaming_snake(&queue.logical_id)),
             queue.url,
+        );
+    }
+    for bucket in resolve_buckets(template, ctx)? {
+        env.insert(
+            format!("{}_NAME", screaming_snake(&bucket.logical_id)),
+            bucket.name,
         );
     }
     keys::provision_keys(template, ctx, &sdk, &mut env, report).await?;

@@ -111,6 +111,7 @@ pub(crate) async fn provisioned(
         &infra::iam::resource_policies(&expanded, &ctx)?,
     )
     .await?;
+    stack::provision_buckets(template, &ctx, endpoint, &mut report).await?;
     report(format!(
         "iam    {} roles enforced: each function, pipe, rule and queue poller signs as its own role, queue policies too",
         principals.len()
