@@ -417,6 +417,25 @@ def render(model: Model, source: str) -> str:
             "within EventBridge Scheduler's free tier (14 million invocations a month), and a day "
             "without a lease due or to remind costs one item read, four empty queries and one write.",
         ]
+    s3 = p.get("s3_standard")
+    if s3:
+        # A document's life in S3: the browser's POST (a PUT-class request), the worker's ranged
+        # GET and its COPY to documents/ (and DELETE of the upload, free); a download is a GET
+        # and the bytes sent.
+        per_thousand_docs = (2 * s3["put_copy_post_list_per_thousand"] + s3["get_per_thousand"])
+        out += [
+            "",
+            "Documents (issue #31) are stored in S3 Standard, never passed through a function: a "
+            f"thousand documents cost {money(per_thousand_docs)} in S3 requests once (the "
+            "browser's POST, the worker's ranged GET and its copy out of `incoming/`; deleting is "
+            f"free), then {money(s3['storage_per_gb_month'])} per GB and month stored; a thousand "
+            f"downloads {money(s3['get_per_thousand'])} plus {money(s3['transfer_out_per_gb'])} per "
+            "GB sent (after the first 100 GB a month). **A thousand 2 MB documents cost "
+            f"{money(per_thousand_docs + 2 * s3['storage_per_gb_month'])} in their first month and "
+            f"{money(2 * s3['storage_per_gb_month'])} a month after** (S3 alone; their API calls and "
+            "the worker's table writes are in the table above). The property quotas "
+            "(`DocumentsPerProperty`, `DocumentBytesPerProperty`) bound what one owner can store.",
+        ]
     out += ["", "## A social app, per month", ""]
     out.append("Per daily active user and day: " + ", ".join(f"{n:g} × `{e}`" for e, n in WORKLOAD.items()) + f" ({sum(WORKLOAD.values()):g} requests). No CDN (the public reads could be served from one).")
     out += ["", "| daily users | requests / month | mean rps | peak rps | Ferrite (serverless) | always-on container | container setup |", "| --- | --- | --- | --- | --- | --- | --- |"]

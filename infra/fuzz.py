@@ -103,8 +103,17 @@ def seed(token, admin_id, admin_email):
             "amountMinor": 50000, "currency": "EUR", "effectiveDate": "2027-01-03",
         }, token, headers={"Idempotency-Key": f"fuzz-{tag}"})["id"],
     ]
+    # Documents of a property and of the lease (left pending: no upload), for the documents'
+    # routes (deleting one is a fair thing for a fuzzer to try).
+    documents = [
+        call("POST", f"/v1/properties/{properties[1]}/documents",
+             {"name": "deed.pdf", "contentType": "application/pdf", "size": 1000}, token)["document"]["id"],
+        call("POST", f"/v1/leases/{leases[0]}/documents",
+             {"name": "contract.pdf", "contentType": "application/pdf", "size": 1000}, token)["document"]["id"],
+    ]
     return {
         "users": [admin_id, tenant_id],
+        "documents": documents,
         "others": [tenant_id],
         "sessions": sessions,
         "own_sessions": own_sessions,
@@ -121,7 +130,7 @@ def seed(token, admin_id, admin_email):
 
 # The kind of id a parameter names, by its name (an `id` in the path: by the path's collection).
 ID_KINDS = {"provider": "providers", "entryId": "entries", "sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
-COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases"}
+COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases", "documents": "documents"}
 
 
 def bindings(document):

@@ -631,6 +631,20 @@ class Authorizer:
                 return self._s3_denial(
                     "the local IAM cannot authorise this S3 request; extend infra/local_iam.py"
                 )
+            source = unquote(environ.get("HTTP_X_AMZ_COPY_SOURCE", "")).split("?")[0].lstrip("/")
+            if method == "PUT" and source:
+                # CopyObject: S3 checks s3:GetObject on the source, then s3:PutObject on the target.
+                source_bucket, source_key = local_s3.bucket_and_key(source)
+                denial = self.check_signed(
+                    local_s3.Signed(
+                        access_key,
+                        region,
+                        "s3:GetObject",
+                        local_s3.resource_arn(source_bucket, source_key),
+                    )
+                )
+                if denial is not None:
+                    return denial
             return self.check_signed(
                 local_s3.Signed(access_key, region, action, local_s3.resource_arn(bucket, key))
             )

@@ -443,7 +443,10 @@ def _form(environ: dict[str, Any], body: bytes) -> tuple[list[tuple[str, str]], 
     upload = files.get("file")
     if upload is None:
         return fields, None, False
-    size = len(upload.read())
+    try:
+        size = len(upload.read())
+    finally:
+        upload.close()
     # The part order as sent: `file` must follow every field it is checked with.
     boundary = environ.get("CONTENT_TYPE", "").partition("boundary=")[2].strip('"').encode()
     parts = body.split(b"--" + boundary) if boundary else []

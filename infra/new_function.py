@@ -227,7 +227,13 @@ async fn {snake(name)}_refuses_an_anonymous_caller_and_answers_a_signed_in_one()
 
 # Where a stack's operations are described in api-spec (`users`: `/v1/users/me…` is the caller's
 # own account, the rest the admin's).
-SPEC_FILES = {"auth": "auth", "posts": "posts", "registry": "properties", "ops": "ops"}
+SPEC_FILES = {
+    "auth": "auth",
+    "posts": "posts",
+    "registry": "properties",
+    "documents": "documents",
+    "ops": "ops",
+}
 MATRIX_MARKER = "        // make new-function adds its rows here.\n"
 SPEC_END = "\n    ]\n}\n"
 

@@ -522,6 +522,10 @@ pub fn document() -> OpenApi {
                     "properties",
                     "The property registry: properties, owners, ownership transfers",
                 ),
+                (
+                    "documents",
+                    "Deeds, plans and contracts of properties and leases: uploaded to S3 and downloaded from it by presigned requests",
+                ),
                 ("admin", "Users and the audit trail (admin role)"),
                 ("ops", "Health and this document"),
             ]

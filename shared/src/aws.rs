@@ -25,6 +25,7 @@
 use std::time::Duration;
 
 mod http1;
+pub mod presign;
 
 use std::sync::Arc;
 

@@ -123,6 +123,66 @@ pub struct Config {
     /// The OIDC providers whose ID tokens sign in (see [`OidcProvider`]); none
     /// configured, none accepted.
     pub oidc: Vec<OidcProvider>,
+    /// Documents (`DOCUMENTS_BUCKET_NAME` and its limits): the functions that hand out upload
+    /// and download links and the documents worker.
+    pub documents: Option<DocumentsConfig>,
+}
+
+/// Where documents are kept and how much a property may hold (template parameters).
+///
+/// | variable | default | meaning |
+/// | --- | --- | --- |
+/// | `DOCUMENTS_BUCKET_NAME` | – | the private bucket (uploads land under `incoming/`, checked ones under `documents/`) |
+/// | `DOCUMENT_MAX_BYTES` | 26214400 (25 MiB) | the largest file, 1 B to 5 GiB (a POST upload's ceiling) |
+/// | `DOCUMENTS_PER_PROPERTY` | 200 | documents of a property and its leases, uploads still pending included |
+/// | `DOCUMENT_BYTES_PER_PROPERTY` | 2147483648 (2 GiB) | their bytes (pending ones by their declared size), at least `DOCUMENT_MAX_BYTES` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentsConfig {
+    pub bucket: String,
+    pub max_bytes: u64,
+    pub per_property: u64,
+    pub bytes_per_property: u64,
+}
+
+/// The largest object a POST upload may make (S3: 5 GB).
+const POST_UPLOAD_CEILING: u64 = 5 * 1024 * 1024 * 1024;
+
+fn documents_config(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Option<DocumentsConfig>, ConfigError> {
+    let Some(bucket) = get("DOCUMENTS_BUCKET_NAME") else {
+        return Ok(None);
+    };
+    let number =
+        |var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| ConfigError {
+                    var,
+                    problem: format!("must be a number from {} to {}", range.start(), range.end()),
+                }),
+        };
+    let max_bytes = number(
+        "DOCUMENT_MAX_BYTES",
+        25 * 1024 * 1024,
+        1..=POST_UPLOAD_CEILING,
+    )?;
+    let per_property = number("DOCUMENTS_PER_PROPERTY", 200, 1..=100_000)?;
+    let bytes_per_property = number(
+        "DOCUMENT_BYTES_PER_PROPERTY",
+        2 * 1024 * 1024 * 1024,
+        max_bytes..=u64::MAX / 2,
+    )?;
+    Ok(Some(DocumentsConfig {
+        bucket: bucket.trim().to_owned(),
+        max_bytes,
+        per_property,
+        bytes_per_property,
+    }))
 }
 
 /// An OIDC provider whose ID tokens sign in: configured by its client ids
@@ -410,6 +470,7 @@ impl Config {
             registration_mode,
             limits,
             oidc: oidc_providers(&get)?,
+            documents: documents_config(&get)?,
         })
     }
 }

@@ -72,6 +72,10 @@ pub enum ApiError {
     /// **413** — the body is larger than the endpoint accepts.
     #[error("payload too large: limit {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// **413** — what the request would store does not fit its quota (a property's documents'
+    /// bytes): `code` such as `DOCUMENT_BYTES_QUOTA`, `detail` says what is left.
+    #[error("storage quota ({code}): {detail}")]
+    StorageQuota { code: &'static str, detail: String },
     /// **415** — the body is not in a media type the endpoint reads.
     #[error("unsupported media type: expected {expected}")]
     UnsupportedMediaType { expected: &'static str },
@@ -212,7 +216,9 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::StorageQuota { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -226,7 +232,8 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::StorageQuota { code, .. } => code,
             Self::MfaRequired { .. } => "MFA_REQUIRED",
             Self::Forbidden { .. } => "FORBIDDEN",
             Self::NotFound { .. } => "NOT_FOUND",
@@ -249,6 +256,7 @@ impl ApiError {
             Self::Conflict { .. } => "Conflict",
             Self::PreconditionFailed { .. } => "Precondition failed",
             Self::PayloadTooLarge { .. } => "Payload too large",
+            Self::StorageQuota { .. } => "Storage quota exceeded",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",
             Self::Validation { .. } => "Validation failed",
             Self::TooManyRequests { .. } => "Too many requests",
@@ -265,6 +273,7 @@ impl ApiError {
             | Self::Forbidden { detail }
             | Self::NotFound { detail }
             | Self::Conflict { detail, .. }
+            | Self::StorageQuota { detail, .. }
             | Self::PreconditionFailed { detail } => detail.clone(),
             Self::PayloadTooLarge { limit } => {
                 format!("The request body must not exceed {limit} bytes.")

@@ -137,6 +137,10 @@ id_type!(
     SessionId
 );
 id_type!(
+    /// The id of a document of a property or a lease (time-ordered: listings sort by it).
+    DocumentId
+);
+id_type!(
     /// The id of an event (outbox item, audit entry): time-ordered, the idempotency key of workers.
     EventId
 );

@@ -312,6 +312,27 @@ async fn every_property_endpoint_makes_the_documented_dynamodb_calls() {
     row!(app, log: leases_patch::handle, Call::new("PATCH", "/v1/leases/{id}").param("id", &lease_id).bearer(&owner)
             .json(&json!({"endDate": "2099-06-30", "rentChange": {"amountMinor": 120, "currency": "USD", "from": "2099-01-01"}}))
         => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    // Documents: the property (or the lease and its property), then the document, the
+    // property's counts and the event in one transaction; the upload form is signed locally.
+    let document = json!({"name": "deed.pdf", "contentType": "application/pdf", "size": 100});
+    let added = row!(app, log: properties_documents_create::handle, Call::new("POST", "/v1/properties/{id}/documents").param("id", &id).bearer(&owner)
+            .json(&document)
+        => 201, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
+    row!(app, log: leases_documents_create::handle, Call::new("POST", "/v1/leases/{id}/documents").param("id", &lease_id).bearer(&owner)
+            .json(&document)
+        => 201, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    let document_id = added.body["document"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    row!(app, log: documents_get::handle, Call::new("GET", "/v1/documents/{id}").param("id", &document_id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "GetItem"]);
+    row!(app, log: properties_documents_list::handle, Call::new("GET", "/v1/properties/{id}/documents").param("id", &id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "Query"]);
+    row!(app, log: leases_documents_list::handle, Call::new("GET", "/v1/leases/{id}/documents").param("id", &lease_id).bearer(&owner)
+        => 200, ["BatchGetItem", "GetItem", "GetItem", "Query"]);
+    row!(app, log: documents_delete::handle, Call::new("DELETE", "/v1/documents/{id}").param("id", &document_id).bearer(&owner)
+        => 204, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);
     row!(app, log: leases_end::handle, Call::new("POST", "/v1/leases/{id}/end").param("id", &lease_id).bearer(&owner)
             .json(&json!({"endDate": "2027-02-01"}))
         => 200, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"]);

@@ -112,6 +112,7 @@ impl TestApp {
             "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
             "CURSOR_SECRET" => Some(TEST_CURSOR_SECRET.to_owned()),
             "AWS_LAMBDA_LOG_FORMAT" => Some("Text".to_owned()),
+            "DOCUMENTS_BUCKET_NAME" => Some(crate::world::documents_bucket_name()),
             other => settings
                 .iter()
                 .find(|(k, _)| *k == other)

@@ -9,6 +9,7 @@
 //! - [`call`]: [`Call`] and [`TestResponse`], a handler run in-process as API Gateway would;
 //! - [`users`]: accounts as tests need them ([`TestApp::user`], [`TestApp::admin`]);
 //! - [`workers`]: the workers run on a test's outbox;
+//! - [`documents`]: the test bucket, browsers' uploads, S3's events and the documents worker;
 //! - [`outbox`]: SQS and stream events built from outbox events, and the mail that was sent;
 //! - [`call_log`]: the DynamoDB operations a request made;
 //! - [`world`]: template.yaml read once — the table, the routes, the roles.
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod call;
 pub mod call_log;
+pub mod documents;
 pub mod mfa;
 pub mod oidc;
 pub mod outbox;

@@ -81,6 +81,16 @@ pub(super) fn placeholder_ctx() -> Context {
     ctx
 }
 
+/// The documents' bucket the roles of a test world name (the template's `DocumentsBucket`,
+/// named for the `test` stack).
+pub fn documents_bucket_name() -> String {
+    placeholder_ctx()
+        .refs
+        .get("DocumentsBucket")
+        .cloned()
+        .expect("template.yaml declares DocumentsBucket")
+}
+
 /// The HTTP API's routes: which function answers a call.
 pub(super) fn routes() -> &'static [Route] {
     static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();

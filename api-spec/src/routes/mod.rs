@@ -25,20 +25,32 @@ use super::{
 
 mod admin;
 mod auth;
+mod documents;
 mod me;
 mod ops;
 mod posts;
 mod properties;
 
-use self::{admin::admin, auth::auth, me::me, ops::ops, posts::posts, properties::properties};
+use self::{
+    admin::admin, auth::auth, documents::documents, me::me, ops::ops, posts::posts,
+    properties::properties,
+};
 
 /// Every operation of the API, by tag (the order is the reference page's; the document itself
 /// orders paths by name).
 pub(crate) fn routes() -> Vec<Route> {
-    [ops(), auth(), me(), posts(), properties(), admin()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        ops(),
+        auth(),
+        me(),
+        posts(),
+        properties(),
+        documents(),
+        admin(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A page of `T` items (`{items, nextCursor}`), named `name`.

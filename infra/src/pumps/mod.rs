@@ -635,6 +635,7 @@ mod tests {
             rules,
             [
                 ("AuditRule", "url-AuditQueue", Some("$.detail"), dlq),
+                ("DocumentsRule", "url-DocumentsQueue", Some("$.detail"), dlq),
                 ("EmailRule", "url-EmailQueue", Some("$.detail"), dlq),
                 ("PurgeRule", "url-PurgeQueue", Some("$.detail"), dlq)
             ]
@@ -648,6 +649,7 @@ mod tests {
             workers,
             [
                 ("worker-audit", "url-AuditQueue"),
+                ("worker-documents", "url-DocumentsQueue"),
                 ("worker-email", "url-EmailQueue"),
                 ("worker-purge", "url-PurgeQueue"),
                 ("worker-rent", "url-RentQueue")

@@ -22,6 +22,7 @@
 
 mod address;
 mod calendar;
+pub mod documents;
 mod edit;
 mod leases;
 pub mod ledger;
@@ -144,6 +145,12 @@ pub struct PropertyItem {
     /// Active leases of its units (see [`leases`]): a property is deleted only without one.
     #[serde(default)]
     pub active_leases: u64,
+    /// Its documents and its leases' (see [`documents`]), uploads still pending included.
+    #[serde(default)]
+    pub document_count: u64,
+    /// Their bytes (a pending upload by its declared size): the quota's count.
+    #[serde(default)]
+    pub document_bytes: u64,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -159,6 +166,8 @@ crate::store::attributes! { PropertyItem in property_attributes {
     UNITS: BTreeMap<String, UnitView> = units,
     UNIT_COUNT: u64 = unit_count,
     ACTIVE_LEASES: u64 = active_leases,
+    DOCUMENT_COUNT: u64 = document_count,
+    DOCUMENT_BYTES: u64 = document_bytes,
     UPDATED_AT: String = updated_at,
 } }
 
@@ -313,6 +322,8 @@ pub async fn create(
         units: BTreeMap::new(),
         unit_count: 0,
         active_leases: 0,
+        document_count: 0,
+        document_bytes: 0,
         created_at: now.clone(),
         updated_at: now.clone(),
         version: 1,

@@ -183,3 +183,59 @@ async fn the_rent_schedule_fired_into_the_stack_charges_a_lease_through_the_queu
     assert_eq!(charge["amountMinor"], 95_000);
     assert_eq!(charge["effectiveDate"], start.as_str());
 }
+
+#[tokio::test]
+async fn a_document_uploaded_by_a_browser_is_checked_through_the_stack_and_downloads() {
+    let owner = register_over_http("doc-owner", "Owner").await;
+    let number = format!("DOC-{}", &ulid::Ulid::new().to_string()[..12]);
+    let created = http()
+        .post(format!("{}/v1/properties", api_url()))
+        .bearer_auth(&owner.access)
+        .json(&serde_json::json!({
+            "fileNumber": number,
+            "kind": "residential",
+            "address": {"line1": "2 Quay St", "city": "Bristol", "postalCode": "BS1 4RN", "country": "GB"}
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), 201);
+    let property: serde_json::Value = created.json().await.expect("json");
+    let file = b"%PDF-1.7\n% a survey\n%%EOF\n";
+    let added = http()
+        .post(format!(
+            "{}/v1/properties/{}/documents",
+            api_url(),
+            property["id"].as_str().expect("id")
+        ))
+        .bearer_auth(&owner.access)
+        .json(&serde_json::json!({"name": "survey.pdf", "contentType": "application/pdf", "size": file.len()}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(added.status(), 201);
+    let added: serde_json::Value = added.json().await.expect("json");
+    // The stack's own bucket: its notification, DocumentsQueue, the queue pump, worker-documents.
+    let uploaded =
+        ferrite_tests::documents::upload_as_browser(&added["upload"], "survey.pdf", file).await;
+    assert_eq!(uploaded.status, 204, "{}", uploaded.body);
+    let url = format!(
+        "{}/v1/documents/{}",
+        api_url(),
+        added["document"]["id"].as_str().expect("id")
+    );
+    let (document, _) = eventually(
+        "the upload checked",
+        delivery_bound("DocumentsQueue"),
+        || async {
+            ferrite_tests::get_json(&url, Some(&owner.access))
+                .await
+                .filter(|d| d["document"]["status"] == "ready")
+        },
+    )
+    .await;
+    let link = document["download"]["url"].as_str().expect("a link");
+    let downloaded = http().get(link).send().await.expect("S3 answers");
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(downloaded.bytes().await.expect("body").as_ref(), file);
+}

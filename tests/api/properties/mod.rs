@@ -2,6 +2,7 @@
 //! numbers, reads with the owner, transfers conditioned on the version, the ownership history,
 //! and owners who cannot leave their properties behind.
 
+mod documents;
 mod leases;
 mod ledger;
 mod owners;

@@ -72,6 +72,20 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
     .await;
     assert_eq!(lease.status, 201, "{}", lease.body);
     let lease = lease.body["id"].as_str().expect("id").to_owned();
+    let document_body = json!({"name": "deed.pdf", "contentType": "application/pdf", "size": 10});
+    let document = invoke(
+        &app,
+        Call::new("POST", "/v1/properties/{id}/documents")
+            .param("id", &property)
+            .bearer(&owner)
+            .json(&document_body),
+    )
+    .await;
+    assert_eq!(document.status, 201, "{}", document.body);
+    let document = document.body["document"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let published = create_post(&app, &owner, "published").await;
 
     // (request, expected status for [anonymous, owner, other user, moderator, admin]);
@@ -425,6 +439,41 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .param("id", &lease)
                 .json(&json!({"endDate": "2099-12-31"})),
             [401, 200, 403, 404, 200],
+        ),
+        // A property's documents are its owner's (and admins'); the property is public, they are not.
+        (
+            Call::new("POST", "/v1/properties/{id}/documents")
+                .param("id", &property)
+                .json(&document_body),
+            [401, 201, 403, 403, 201],
+        ),
+        // A lease's: its tenant adds too (a signed contract); anyone else finds no lease.
+        (
+            Call::new("POST", "/v1/leases/{id}/documents")
+                .param("id", &lease)
+                .json(&document_body),
+            [401, 201, 201, 404, 201],
+        ),
+        // A document the caller may not read does not exist for them.
+        (
+            Call::new("GET", "/v1/documents/{id}").param("id", &document),
+            [401, 200, 404, 404, 200],
+        ),
+        // Deleting: the tenant (other) and the moderator cannot see it; the owner's call deletes
+        // it, so the admin's finds none.
+        (
+            Call::new("DELETE", "/v1/documents/{id}").param("id", &document),
+            [401, 204, 404, 404, 404],
+        ),
+        // Listing a property's documents: as reading one.
+        (
+            Call::new("GET", "/v1/properties/{id}/documents").param("id", &property),
+            [401, 200, 403, 403, 200],
+        ),
+        // A lease's: its tenant too.
+        (
+            Call::new("GET", "/v1/leases/{id}/documents").param("id", &lease),
+            [401, 200, 200, 404, 200],
         ),
         // make new-function adds its rows here.
     ];

@@ -72,6 +72,16 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/leases/{id}/charges" => app.call(leases_charges::handle, call).await,
         "POST /v1/leases/{id}/payments" => app.call(leases_payments::handle, call).await,
         "POST /v1/leases/{id}/credits" => app.call(leases_credits::handle, call).await,
+        "POST /v1/properties/{id}/documents" => {
+            app.call(properties_documents_create::handle, call).await
+        }
+        "POST /v1/leases/{id}/documents" => app.call(leases_documents_create::handle, call).await,
+        "GET /v1/documents/{id}" => app.call(documents_get::handle, call).await,
+        "DELETE /v1/documents/{id}" => app.call(documents_delete::handle, call).await,
+        "GET /v1/properties/{id}/documents" => {
+            app.call(properties_documents_list::handle, call).await
+        }
+        "GET /v1/leases/{id}/documents" => app.call(leases_documents_list::handle, call).await,
         "GET /v1/properties/{id}/rent-roll" => app.call(properties_rent_roll::handle, call).await,
         "POST /v1/leases/{id}/entries/{entryId}/reverse" => {
             app.call(leases_entries_reverse::handle, call).await
