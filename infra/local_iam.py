@@ -21,6 +21,10 @@ the condition keys of the request context (`ses:FromAddress`, ...). AWS's rules,
 - Secrets Manager is checked against the secret's full ARN (with its random suffix);
 - SES v2 SendEmail is checked against the sender's identity with `ses:FromAddress`,
   `ses:FromDisplayName`, `ses:Recipients` and `ses:ApiVersion` in the context;
+- S3 object calls are checked against the object's ARN (`arn:aws:s3:::<bucket>/<key>`: GET and
+  HEAD as `s3:GetObject`, PUT as `s3:PutObject`, DELETE as `s3:DeleteObject`, a copy also as
+  `s3:GetObject` on its source), whether signed with an Authorization header or presigned (a
+  link, a POST policy: `local_s3.py` verifies those first and names the signer);
 - KMS is checked against the key's ARN, however the call names the key (id, ARN, alias name or
   ARN; a Decrypt that names none, against the key its ciphertext was made under), with
   `kms:EncryptionContext:<key>` and `kms:EncryptionContextKeys` in the context. A key's access

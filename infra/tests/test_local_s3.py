@@ -265,9 +265,22 @@ class Uploads(unittest.TestCase):
         self.assertIn("AccessDenied", str(denied.exception))
         self.assertTrue(self.stored(key))
 
-
-if __name__ == "__main__":
-    unittest.main()
+    def test_a_copy_needs_get_object_on_its_source_and_put_object_on_its_target(self) -> None:
+        source = f"private/{uuid.uuid4().hex}"
+        allowed = f"documents/{uuid.uuid4().hex}"
+        self.operator.put_object(Bucket=self.bucket, Key=source, Body=b"%PDF")
+        self.operator.put_object(Bucket=self.bucket, Key=allowed, Body=b"%PDF")
+        target = f"documents/{uuid.uuid4().hex}"
+        with self.assertRaises(Exception) as denied:
+            self.signer.copy_object(
+                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}
+            )
+        self.assertIn("s3:GetObject", str(denied.exception))
+        self.assertFalse(self.stored(target))
+        self.signer.copy_object(
+            Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": allowed}
+        )
+        self.assertTrue(self.stored(target))
 
 
 class Notifications(unittest.TestCase):
@@ -337,3 +350,7 @@ class Notifications(unittest.TestCase):
         self.assertIsNotNone(refused)
         self.assertIn("Unable to validate the following destination configurations", refused or "")
         self.assertEqual(self.messages(), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

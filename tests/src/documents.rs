@@ -122,5 +122,10 @@ pub async fn settle(app: &TestApp, keys: &[(&str, u64)]) -> shared::worker::Batc
         .iter()
         .map(|(key, size)| object_created(&bucket, key, *size))
         .collect();
-    worker_documents::handle(&documents_worker(app), sqs_event(&bodies)).await
+    worker_documents::handle(
+        &documents_worker(app),
+        sqs_event(&bodies),
+        crate::unhurried(),
+    )
+    .await
 }

@@ -1,7 +1,9 @@
 //! The documents worker: each message is an S3 event notification of the documents' bucket —
 //! an upload landed under `incoming/` —, S3's test event (sent once when the notification is
-//! configured), or the outbox record of a deleted document (`DocumentsRule`), whose files it
-//! removes. For each upload (`shared::properties::documents`):
+//! configured), or an outbox record (`DocumentsRule`): a deleted document, whose files it
+//! removes, or a deleted property, whose documents (and its leases') it purges — a few at a
+//! time until the invocation's deadline, the rest on the record's next delivery. For each
+//! upload (`shared::properties::documents`):
 //!
 //! 1. the document it belongs to, if it still waits for its check (GetItem); otherwise the
 //!    event is a repeat, or the document was deleted meanwhile: the upload is removed;
@@ -15,10 +17,14 @@
 //! the upload (a no-op when it is gone). A failure reports the record, which SQS delivers again
 //! (five times, then the dead-letter queue; the lifecycle rule removes a day-old upload).
 
+use std::time::SystemTime;
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use serde::Deserialize;
 use shared::State;
+use shared::events::Event;
+use shared::ids::PropertyId;
 use shared::properties::documents::{self, DocumentType, Upload};
 use shared::worker::{self, RecordError};
 
@@ -94,14 +100,22 @@ fn decoded(key: &str) -> String {
         .into_owned()
 }
 
-pub async fn handle(worker: &DocumentsWorker, event: SqsEvent) -> worker::BatchOutcome {
+pub async fn handle(
+    worker: &DocumentsWorker,
+    event: SqsEvent,
+    until: SystemTime,
+) -> worker::BatchOutcome {
     worker::process(event, |message| async move {
         let body = message.body.as_deref().unwrap_or_default();
         let value: serde_json::Value = serde_json::from_str(body)
             .map_err(|e| RecordError::Malformed(format!("not JSON: {e}")))?;
         if value.get("dynamodb").is_some() {
-            // An outbox record from DocumentsRule: a deleted document's files go.
+            // An outbox record from DocumentsRule: a deleted document's files go; a deleted
+            // property's documents are purged (each with its own `document.deleted`).
             let event = worker::event_of(&message)?;
+            if event.kind == documents::PROPERTY_DELETED {
+                return purge(worker, &event, until).await;
+            }
             let files = documents::files_of_deleted(&event).ok_or_else(|| {
                 RecordError::Malformed(format!("an outbox event of type {}", event.kind))
             })?;
@@ -130,6 +144,32 @@ pub async fn handle(worker: &DocumentsWorker, event: SqsEvent) -> worker::BatchO
         Ok(())
     })
     .await
+}
+
+/// A deleted property's documents, until `until`: an unfinished purge resumes on the record's
+/// next delivery.
+async fn purge(
+    worker: &DocumentsWorker,
+    event: &Event,
+    until: SystemTime,
+) -> Result<(), RecordError> {
+    let property: PropertyId = event
+        .entity
+        .id
+        .parse()
+        .map_err(|_| RecordError::Malformed("the deleted property's id is not one".into()))?;
+    let purge = Box::pin(documents::purge_property(&worker.state, property, until))
+        .await
+        .map_err(|e| transient("purging a deleted property's documents", e))?;
+    if purge.done {
+        tracing::info!(propertyId = %property, documents = purge.deleted, "documents of the deleted property purged");
+        Ok(())
+    } else {
+        Err(RecordError::Unfinished(format!(
+            "{} documents deleted before the deadline; the rest on the next delivery",
+            purge.deleted
+        )))
+    }
 }
 
 fn transient(what: &str, error: impl std::error::Error + 'static) -> RecordError {

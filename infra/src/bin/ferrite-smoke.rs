@@ -3,8 +3,9 @@
 //! leaving nothing behind.
 //!
 //! health → register → confirm the address by the mailed link → sign in → refresh → sessions →
-//! sign in by a mailed link → a second factor → write, read, list and delete a post → the
-//! account's audit trail, read as an admin → log out (the refresh token is dead after) → delete
+//! sign in by a mailed link → a second factor → write, read, list and delete a post → a
+//! property's document uploaded to the bucket as a browser's form does, checked, downloaded and
+//! deleted, then the property → the account's audit trail, read as an admin → log out (the refresh token is dead after) → delete
 //! the account (its sign-in is refused after). Each step prints `ok`, `skip` with the reason, or
 //! `FAIL`; the exit code is 1 when a step failed.
 //!
@@ -16,7 +17,8 @@
 //! - **The audit step** signs in as `SMOKE_ADMIN_EMAIL` / `SMOKE_ADMIN_PASSWORD` (an existing
 //!   admin; the session is logged out after); without them it is skipped, with that said.
 //!   Under the local stack (`--local-admin`) an admin is made for the run with `ferrite-admin`.
-//! - **Nothing left behind**: the post is deleted, both sessions end, the account is deleted
+//! - **Nothing left behind**: the post, the document and the property are deleted, both
+//!   sessions end, the account is deleted
 //!   (its posts purged in the background, its audit entries kept as the audit trail is). Under
 //!   the local stack the run then checks the table: no item of the account is left.
 
@@ -492,6 +494,8 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
         report.expect("DELETE /v1/posts/{id}", &deleted, 204);
     }
 
+    documents(&client, report, wait, &access, &run).await?;
+
     let email = if args.mailbox.is_some() {
         let moved = args.address(&format!("smoke-{run}-moved"));
         if change_address(&client, report, wait, &access, &moved).await? {
@@ -611,6 +615,143 @@ async fn journey(args: &Args, report: &mut Report) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Uploads `file` with the presigned POST `upload` as a browser's form does: `multipart/form-data`,
+/// every field of `upload.fields`, then the file last, as `file`. S3 answers 204.
+async fn upload_as_browser(
+    s3: &reqwest::Client,
+    report: &mut Report,
+    upload: &serde_json::Value,
+    file: &[u8],
+    run: &str,
+) -> Result<()> {
+    let boundary = format!("smoke{run}");
+    let mut form = Vec::new();
+    for (name, value) in upload["fields"].as_object().into_iter().flatten() {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
+                value.as_str().unwrap_or_default()
+            )
+            .as_bytes(),
+        );
+    }
+    form.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"smoke.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
+    );
+    form.extend_from_slice(file);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let posted = s3
+        .post(upload["url"].as_str().unwrap_or_default())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await?;
+    if posted.status().as_u16() == 204 {
+        println!("ok    {:<44} 204", "POST <bucket> (the browser's upload)");
+    } else {
+        let status = posted.status();
+        report.fail(
+            "POST <bucket> (the browser's upload)",
+            &format!("{status}: {}", posted.text().await.unwrap_or_default()),
+        );
+    }
+    Ok(())
+}
+
+/// A property's document: added, uploaded to the bucket as a browser's form does (the
+/// presigned POST's fields, then the file), checked by the documents worker within `wait`,
+/// downloaded with its link, deleted — then the property (an account with one cannot end).
+async fn documents(
+    client: &Client,
+    report: &mut Report,
+    wait: Duration,
+    access: &str,
+    run: &str,
+) -> Result<()> {
+    let property = client
+        .post(
+            "create property",
+            "/v1/properties",
+            Some(access),
+            &json!({
+                "fileNumber": format!("SMOKE-{}", &run[run.len() - 10..]).to_uppercase(),
+                "kind": "land",
+                "address": {"line1": "1 Smoke Lane", "city": "Testville", "postalCode": "00000", "country": "US"}
+            }),
+        )
+        .await?;
+    if !report.expect("POST /v1/properties", &property, 201) {
+        return Ok(());
+    }
+    let property = property.str("/id").unwrap_or_default();
+    let file = format!("%PDF-1.7\n% smoke {run}\n%%EOF\n").into_bytes();
+    let added = client
+        .post(
+            "add document",
+            &format!("/v1/properties/{property}/documents"),
+            Some(access),
+            &json!({"name": "smoke.pdf", "contentType": "application/pdf", "size": file.len()}),
+        )
+        .await?;
+    if report.expect("POST /v1/properties/{id}/documents", &added, 201) {
+        let id = added.str("/document/id").unwrap_or_default();
+        let s3 = infra::http_client().build()?;
+        upload_as_browser(&s3, report, &added.body["upload"], &file, run).await?;
+        let path = format!("/v1/documents/{id}");
+        let ready = within(wait, || async {
+            let document = client.get("get document", &path, Some(access)).await?;
+            Ok((document.body["document"]["status"] == "ready").then_some(document))
+        })
+        .await?;
+        match ready {
+            Some(document) => {
+                Report::ok("GET /v1/documents/{id}: ready", &document);
+                let link = document.body["download"]["url"]
+                    .as_str()
+                    .unwrap_or_default();
+                let got = s3.get(link).send().await?;
+                let same =
+                    got.status().as_u16() == 200 && got.bytes().await?.as_ref() == file.as_slice();
+                if same {
+                    println!("ok    {:<44} 200", "GET <download link> (the same bytes)");
+                } else {
+                    report.fail("GET <download link>", "not the uploaded file");
+                }
+            }
+            None => report.fail(
+                "GET /v1/documents/{id}: ready",
+                &format!("the upload was not checked within {wait:?}"),
+            ),
+        }
+        let deleted = client
+            .call(
+                "delete document",
+                Method::DELETE,
+                &path,
+                Some(access),
+                &[],
+                None,
+            )
+            .await?;
+        report.expect("DELETE /v1/documents/{id}", &deleted, 204);
+    }
+    let gone = client
+        .call(
+            "delete property",
+            Method::DELETE,
+            &format!("/v1/properties/{property}"),
+            Some(access),
+            &[],
+            None,
+        )
+        .await?;
+    report.expect("DELETE /v1/properties/{id}", &gone, 204);
     Ok(())
 }
 

@@ -39,7 +39,9 @@ use crate::state::State;
 use crate::store::{Index, Key, KeyQuery, Page, PageRequest, StoreError, Update};
 use crate::validate::{Invalid, RequestValue, line_schema, request_value, visible_line};
 
-use super::leases::{LeaseStatus, LeaseView, lease_key, visible_lease};
+use super::leases::{
+    LeaseItem, LeaseStatus, LeaseView, lease_key, property_leases_partition, visible_lease,
+};
 use super::{PropertyItem, load, property_key};
 
 /// How long a browser may take to start its upload.
@@ -607,7 +609,7 @@ async fn access(
         return Ok((document, Access::Manage));
     }
     if let Some(lease) = document.lease_id {
-        let lease: Option<super::leases::LeaseItem> = state.store.get(&lease_key(lease)).await?;
+        let lease: Option<LeaseItem> = state.store.get(&lease_key(lease)).await?;
         if let Some(lease) = lease.filter(|l| l.lease.tenant_id == me.id()) {
             let access = if ended(state, &lease.lease) {
                 Access::Read
@@ -881,6 +883,95 @@ async fn decide(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// The event of a deleted property: the documents worker purges its documents.
+pub const PROPERTY_DELETED: &str = "property.deleted";
+/// Documents a purge deletes per read.
+const PURGE_BATCH: u16 = 10;
+
+/// What one run of a property's purge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    pub deleted: usize,
+    /// Nothing left; otherwise the run stopped at its deadline.
+    pub done: bool,
+}
+
+/// The documents of a deleted property and of its leases, deleted a few at a time until
+/// `until`, each with its `document.deleted` event (on which the worker removes its file).
+/// Resumable: a run that stops at its deadline leaves the rest to the next, which reads what is
+/// still there; a document deleted meanwhile (a user's deletion, a stale index entry) is passed
+/// over. Calls: Query (the property's leases, `gsi2`), then per partition Query (`gsi1`) and a
+/// TransactWriteItems per document.
+pub async fn purge_property(
+    state: &State,
+    property: PropertyId,
+    until: std::time::SystemTime,
+) -> Result<Purge, ApiError> {
+    let store = &state.store;
+    let leases: Vec<LeaseItem> = store
+        .query_every(&KeyQuery::index(
+            Index::Gsi2,
+            property_leases_partition(property),
+        ))
+        .await?;
+    let partitions = std::iter::once(property_documents(property))
+        .chain(leases.iter().map(|l| lease_documents(l.lease.id)));
+    let mut deleted = 0;
+    for partition in partitions {
+        loop {
+            let page: Vec<DocumentItem> = store
+                .query_head(
+                    &KeyQuery::index(Index::Gsi1, partition.clone()),
+                    PURGE_BATCH,
+                )
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for document in &page {
+                if std::time::SystemTime::now() >= until {
+                    return Ok(Purge {
+                        deleted,
+                        done: false,
+                    });
+                }
+                let event = Event::new(
+                    DELETED,
+                    Actor::system(WORKER),
+                    "document",
+                    &document.id.to_string(),
+                    state.clock.timestamp(),
+                )
+                .change("name", &document.name, ())
+                .change("status", document.status, ())
+                .change("propertyId", document.property_id, ())
+                .change("reason", (), "property deleted");
+                let writes = vec![
+                    store.delete_op(&document_key(document.id), true)?,
+                    outbox_put(store, event)?,
+                ];
+                match store.transact(writes).await {
+                    Ok(()) => {
+                        deleted += 1;
+                        progressed = true;
+                    }
+                    // Gone already: the index has not caught up yet.
+                    Err(StoreError::ConditionFailed { index: Some(0) }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            if !progressed {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Ok(Purge {
+        deleted,
+        done: true,
+    })
 }
 
 #[cfg(test)]

@@ -555,6 +555,7 @@ async fn the_worker_acknowledges_s3s_test_event_and_refuses_another_buckets() {
     let outcome = worker_documents::handle(
         &worker,
         ferrite_tests::sqs_event(&[test_event, other, "not json".to_owned()]),
+        ferrite_tests::unhurried(),
     )
     .await;
     assert_eq!(outcome.records, 3);
@@ -621,9 +622,12 @@ async fn a_deleted_document_gives_its_quota_back_and_the_worker_removes_its_file
     let deleted = app.last_event("document.deleted").await.expect("the event");
     let record = ferrite_tests::stream_record(&deleted);
     let worker = ferrite_tests::documents::documents_worker(&app);
-    let outcome =
-        worker_documents::handle(&worker, ferrite_tests::sqs_event(&[record.clone(), record]))
-            .await;
+    let outcome = worker_documents::handle(
+        &worker,
+        ferrite_tests::sqs_event(&[record.clone(), record]),
+        ferrite_tests::unhurried(),
+    )
+    .await;
     assert_eq!(outcome.failed, 0);
     assert!(!stored(&app, &stored_key).await, "the file is gone");
 }
@@ -778,4 +782,108 @@ async fn a_propertys_and_a_leases_documents_are_listed_newest_first_page_by_page
         .status,
         403
     );
+}
+
+#[tokio::test]
+async fn a_deleted_propertys_documents_and_its_leases_are_purged_resumably_and_their_files_removed()
+{
+    let app = TestApp::spawn().await;
+    documents_bucket().await;
+    let (owner, property) = owned_property(&app, "purge-owner@example.com").await;
+    let (tenant, tenant_id) = app.user("purge-tenant@example.com", None).await;
+    let lease = leased(&app, &owner, &property, &tenant_id).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let body = new_document(&format!("plan {n}.pdf"), "application/pdf", PDF.len());
+        let created = add_to_property(&app, &owner, &property, &body).await;
+        assert_eq!(
+            upload_as_browser(&created.body["upload"], "plan.pdf", PDF)
+                .await
+                .status,
+            204
+        );
+        assert_eq!(
+            settle(&app, &[(&key_of(&created), PDF.len() as u64)])
+                .await
+                .failed,
+            0
+        );
+        ids.push(document_id(&created));
+    }
+    let contract = add_to_lease(
+        &app,
+        &tenant,
+        &lease,
+        &new_document("contract.pdf", "application/pdf", 100),
+    )
+    .await;
+    ids.push(document_id(&contract));
+    let ended = app
+        .call(
+            leases_end::handle,
+            Call::new("POST", "/v1/leases/{id}/end")
+                .param("id", &lease)
+                .bearer(&owner)
+                .json(&json!({"endDate": "2026-06-30"})),
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    let deleted = app
+        .call(
+            properties_delete::handle,
+            Call::new("DELETE", "/v1/properties/{id}")
+                .param("id", &property)
+                .bearer(&owner),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let event = app.last_event("property.deleted").await.expect("the event");
+    let record = ferrite_tests::stream_record(&event);
+    let worker = ferrite_tests::documents::documents_worker(&app);
+    // A run whose deadline has passed stops at once and asks to be delivered again.
+    let stopped = worker_documents::handle(
+        &worker,
+        ferrite_tests::sqs_event(std::slice::from_ref(&record)),
+        std::time::SystemTime::now(),
+    )
+    .await;
+    assert_eq!(
+        stopped.batch_item_failures.len(),
+        1,
+        "unfinished: delivered again"
+    );
+    let finished = worker_documents::handle(
+        &worker,
+        ferrite_tests::sqs_event(&[record.clone(), record]),
+        ferrite_tests::unhurried(),
+    )
+    .await;
+    assert_eq!(finished.failed, 0);
+    assert!(finished.batch_item_failures.is_empty());
+    let (admin, _) = app.admin("purge-admin@example.com").await;
+    for id in &ids {
+        assert_eq!(fetch(&app, &admin, id).await.status, 404, "{id} purged");
+    }
+    // Each purged document's own event removes its file.
+    let removals: Vec<String> = app
+        .outbox()
+        .await
+        .iter()
+        .filter(|e| e.kind == "document.deleted")
+        .map(ferrite_tests::stream_record)
+        .collect();
+    assert_eq!(removals.len(), ids.len());
+    let removed = worker_documents::handle(
+        &worker,
+        ferrite_tests::sqs_event(&removals),
+        ferrite_tests::unhurried(),
+    )
+    .await;
+    assert_eq!(removed.failed, 0);
+    for id in &ids[..3] {
+        assert!(
+            !stored(&app, &format!("documents/{id}")).await,
+            "{id}'s file removed"
+        );
+    }
 }
