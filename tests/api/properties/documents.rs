@@ -887,3 +887,44 @@ async fn a_deleted_propertys_documents_and_its_leases_are_purged_resumably_and_t
         );
     }
 }
+
+#[tokio::test]
+async fn a_transfer_hands_the_propertys_documents_to_the_new_owner_at_once() {
+    let app = TestApp::spawn().await;
+    documents_bucket().await;
+    let (seller, property) = owned_property(&app, "doc-seller@example.com").await;
+    let (buyer, buyer_id) = app.user("doc-buyer@example.com", None).await;
+    let deed = document_id(
+        &add_to_property(
+            &app,
+            &seller,
+            &property,
+            &new_document("deed.pdf", "application/pdf", 100),
+        )
+        .await,
+    );
+    assert_eq!(fetch(&app, &buyer, &deed).await.status, 404);
+    let sold = super::transfer(&app, &seller, &property, &json!({"newOwnerId": buyer_id})).await;
+    assert_eq!(sold.status, 201, "{}", sold.body);
+    // Nothing of the documents was rewritten: they follow the property.
+    assert_eq!(fetch(&app, &buyer, &deed).await.status, 200);
+    assert_eq!(fetch(&app, &seller, &deed).await.status, 404);
+    let listed = listing(
+        &app,
+        &buyer,
+        "/v1/properties/{id}/documents",
+        &property,
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["items"][0]["id"], deed.as_str());
+    let more = add_to_property(
+        &app,
+        &buyer,
+        &property,
+        &new_document("survey.pdf", "application/pdf", 100),
+    )
+    .await;
+    assert_eq!(more.status, 201, "{}", more.body);
+}
