@@ -241,11 +241,7 @@ class S3Checks:
             )
         secret = self.secret_for(access_key)
         if secret is None:
-            return Refusal(
-                403,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
+            return _unknown_key()
         if day != signed_at.strftime("%Y%m%d") or service != "s3":
             return _signature_mismatch()
         headers = params["X-Amz-SignedHeaders"].lower().split(";")
@@ -288,31 +284,10 @@ class S3Checks:
                 "POST requires exactly one file upload per request.",
                 {"ArgumentName": "file", "ArgumentValue": "0"},
             )
-        if not file_last:
-            return Refusal(
-                400,
-                "InvalidArgument",
-                "Bucket POST must contain a field named 'key'.  If it is specified, please "
-                "check the order of the fields.",
-                {"ArgumentName": "key", "ArgumentValue": ""},
-            )
-        if "key" not in lowered:
-            return Refusal(
-                400,
-                "InvalidArgument",
-                "Bucket POST must contain a field named 'key'.  If it is specified, please "
-                "check the order of the fields.",
-                {"ArgumentName": "key", "ArgumentValue": ""},
-            )
-        for name in ("policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature"):
-            if name not in lowered:
-                return Refusal(
-                    400,
-                    "InvalidArgument",
-                    f"Bucket POST must contain a field named '{name}'.  If it is specified, "
-                    "please check the order of the fields.",
-                    {"ArgumentName": name, "ArgumentValue": ""},
-                )
+        # The file must come last: a field after it is as good as absent.
+        for name in ("key", "policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature"):
+            if not file_last or name not in lowered:
+                return _missing_field(name)
         if lowered["x-amz-algorithm"] != "AWS4-HMAC-SHA256":
             return Refusal(400, "InvalidArgument", "Unsupported algorithm")
         scope = SCOPE.match(lowered["x-amz-credential"])
@@ -321,11 +296,7 @@ class S3Checks:
         access_key, day, region, service = scope.groups()
         secret = self.secret_for(access_key)
         if secret is None:
-            return Refusal(
-                403,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
+            return _unknown_key()
         expected = hmac.new(
             signing_key(secret, day, region, service),
             lowered["policy"].encode(),
@@ -368,6 +339,25 @@ class S3Checks:
                 "Invalid according to Policy: Extra input fields: " + ", ".join(extra),
             )
         return Signed(access_key, region, "s3:PutObject", resource_arn(bucket, lowered["key"]))
+
+
+def _unknown_key() -> Refusal:
+    return Refusal(
+        403,
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records.",
+    )
+
+
+def _missing_field(name: str) -> Refusal:
+    """S3's answer to a POST form without `name` (or with it after the file)."""
+    return Refusal(
+        400,
+        "InvalidArgument",
+        f"Bucket POST must contain a field named '{name}'.  If it is specified, please check "
+        "the order of the fields.",
+        {"ArgumentName": name, "ArgumentValue": ""},
+    )
 
 
 def _signature_mismatch() -> Refusal:

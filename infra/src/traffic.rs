@@ -326,6 +326,35 @@ impl Client {
     }
 }
 
+/// What a browser's form sends with the presigned POST `upload` (`{url, fields}`): the
+/// `Content-Type` (`multipart/form-data` with its boundary) and the body — every field of
+/// `upload.fields`, then `file` last, typed as the form's `Content-Type` field says.
+pub fn browser_form(upload: &Json, file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("----ferrite{}", ulid::Ulid::new());
+    let mut body = Vec::new();
+    for (name, value) in upload["fields"].as_object().into_iter().flatten() {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
+                value.as_str().unwrap_or_default()
+            )
+            .as_bytes(),
+        );
+    }
+    let file_type = upload["fields"]["Content-Type"]
+        .as_str()
+        .unwrap_or("application/octet-stream");
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: {file_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// The token of the first link of a mail (`…?token=…`).
 pub fn link_token(body: &str) -> Option<String> {
     let start = body.find("token=")? + "token=".len();

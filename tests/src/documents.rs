@@ -49,34 +49,10 @@ pub async fn upload_as_browser(
     file_name: &str,
     file: &[u8],
 ) -> Uploaded {
-    let boundary = format!("----ferrite{}", ulid::Ulid::new());
-    let mut body = Vec::new();
-    for (name, value) in upload["fields"].as_object().expect("fields") {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
-                value.as_str().expect("a text field")
-            )
-            .as_bytes(),
-        );
-    }
-    let content_type = upload["fields"]["Content-Type"]
-        .as_str()
-        .unwrap_or("application/octet-stream");
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, body) = infra::traffic::browser_form(upload, file_name, file);
     let answer = http()
         .post(upload["url"].as_str().expect("url"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await

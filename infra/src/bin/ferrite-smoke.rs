@@ -625,30 +625,11 @@ async fn upload_as_browser(
     report: &mut Report,
     upload: &serde_json::Value,
     file: &[u8],
-    run: &str,
 ) -> Result<()> {
-    let boundary = format!("smoke{run}");
-    let mut form = Vec::new();
-    for (name, value) in upload["fields"].as_object().into_iter().flatten() {
-        form.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
-                value.as_str().unwrap_or_default()
-            )
-            .as_bytes(),
-        );
-    }
-    form.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"smoke.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
-    );
-    form.extend_from_slice(file);
-    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, form) = infra::traffic::browser_form(upload, "smoke.pdf", file);
     let posted = s3
         .post(upload["url"].as_str().unwrap_or_default())
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", content_type)
         .body(form)
         .send()
         .await?;
@@ -702,7 +683,7 @@ async fn documents(
     if report.expect("POST /v1/properties/{id}/documents", &added, 201) {
         let id = added.str("/document/id").unwrap_or_default();
         let s3 = infra::http_client().build()?;
-        upload_as_browser(&s3, report, &added.body["upload"], &file, run).await?;
+        upload_as_browser(&s3, report, &added.body["upload"], &file).await?;
         let path = format!("/v1/documents/{id}");
         let ready = within(wait, || async {
             let document = client.get("get document", &path, Some(access)).await?;

@@ -36,6 +36,8 @@ use crate::error::{ApiError, FieldError};
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::{DocumentId, LeaseId, PropertyId, UserId};
 use crate::state::State;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use crate::store::{Index, Key, KeyQuery, Page, PageRequest, StoreError, Update};
 use crate::validate::{Invalid, RequestValue, line_schema, request_value, visible_line};
 
@@ -218,52 +220,28 @@ pub struct DocumentView {
     pub updated_at: String,
 }
 
-/// A document as stored.
+/// A document as stored: its keys and the document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    pub id: DocumentId,
-    pub name: String,
-    pub content_type: DocumentType,
-    pub size: u64,
-    pub status: DocumentStatus,
-    pub property_id: PropertyId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_id: Option<LeaseId>,
-    pub uploaded_by: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+struct DocumentItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(flatten)]
+    document: DocumentView,
 }
 
-crate::store::attributes! { DocumentItem in document_attributes {
+crate::store::attributes! { DocumentView in document_attributes {
     SIZE: u64 = size,
     STATUS: DocumentStatus = status,
     REJECTED_REASON: String = rejected_reason,
     UPDATED_AT: String = updated_at,
 } }
 
-impl DocumentItem {
-    pub fn view(&self) -> DocumentView {
-        DocumentView {
-            id: self.id,
-            name: self.name.clone(),
-            content_type: self.content_type,
-            size: self.size,
-            status: self.status,
-            property_id: self.property_id,
-            lease_id: self.lease_id,
-            uploaded_by: self.uploaded_by,
-            rejected_reason: self.rejected_reason.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-        }
-    }
+/// The document stored at `id`, if any.
+async fn stored(state: &State, id: DocumentId) -> Result<Option<DocumentView>, ApiError> {
+    let item: Option<DocumentItem> = state.store.get(&document_key(id)).await?;
+    Ok(item.map(|i| i.document))
 }
 
 /// `201` of `POST …/documents`: the document and how to upload it.
@@ -349,19 +327,12 @@ impl crate::http::PathId for DocumentId {
     }
 }
 
-/// Today, UTC, `YYYY-MM-DD`.
-fn today(state: &State) -> String {
-    let c = crate::clock::Civil::of(state.clock.now());
-    format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
-}
-
-/// Whether a lease has ended (ended by hand, or past its agreed end date).
+/// Whether a lease has ended (ended by hand, or past its agreed end date: dates compared as
+/// text against the clock's UTC timestamp, as a renewal compares them).
 fn ended(state: &State, lease: &LeaseView) -> bool {
-    lease.status == LeaseStatus::Ended
-        || lease
-            .end_date
-            .as_deref()
-            .is_some_and(|end| end < today(state).as_str())
+    let now = state.clock.timestamp();
+    let today = now.get(..10).unwrap_or_default();
+    lease.status == LeaseStatus::Ended || lease.end_date.as_deref().is_some_and(|end| end < today)
 }
 
 fn is_manager(me: &Principal, property: &PropertyItem) -> bool {
@@ -424,11 +395,7 @@ async fn add(
     let id = DocumentId::generate();
     let now = state.clock.timestamp();
     let key = document_key(id);
-    let item = DocumentItem {
-        pk: key.pk,
-        sk: key.sk,
-        gsi1pk: lease_id.map_or_else(|| property_documents(property_id), lease_documents),
-        gsi1sk: id.to_string(),
+    let document = DocumentView {
         id,
         name: input.name.0,
         content_type: input.content_type.0,
@@ -441,6 +408,13 @@ async fn add(
         created_at: now.clone(),
         updated_at: now.clone(),
     };
+    let item = DocumentItem {
+        pk: key.pk,
+        sk: key.sk,
+        gsi1pk: lease_id.map_or_else(|| property_documents(property_id), lease_documents),
+        gsi1sk: id.to_string(),
+        document: document.clone(),
+    };
     let event = Event::new(
         "document.added",
         me.actor(),
@@ -448,9 +422,9 @@ async fn add(
         &id.to_string(),
         now,
     )
-    .change("name", (), &item.name)
-    .change("contentType", (), item.content_type)
-    .change("size", (), item.size)
+    .change("name", (), &document.name)
+    .change("contentType", (), document.content_type)
+    .change("size", (), document.size)
     .change("propertyId", (), property_id)
     .change("leaseId", (), lease_id);
     let room = config
@@ -481,7 +455,7 @@ async fn add(
         &PostPolicy {
             bucket: &config.bucket,
             key: &upload_key(id),
-            content_type: item.content_type.mime(),
+            content_type: document.content_type.mime(),
             max_bytes: size,
             valid_for: UPLOAD_WINDOW,
         },
@@ -489,10 +463,7 @@ async fn add(
     )
     .await
     .map_err(ApiError::internal)?;
-    Ok(NewDocumentAnswer {
-        document: item.view(),
-        upload,
-    })
+    Ok(NewDocumentAnswer { document, upload })
 }
 
 /// Why a property's counts refused a document: the property is gone (404), or which quota.
@@ -569,7 +540,7 @@ async fn listed(
     let query = KeyQuery::index(Index::Gsi1, partition).newest_first();
     let found: Page<DocumentItem> = state.store.query_page(&query, page).await?;
     Ok(Page {
-        items: found.items.iter().map(DocumentItem::view).collect(),
+        items: found.items.into_iter().map(|i| i.document).collect(),
         next_cursor: found.next_cursor,
     })
 }
@@ -591,12 +562,8 @@ async fn access(
     state: &State,
     me: &Principal,
     id: DocumentId,
-) -> Result<(DocumentItem, Access), ApiError> {
-    let document: DocumentItem = state
-        .store
-        .get(&document_key(id))
-        .await?
-        .ok_or_else(no_such_document)?;
+) -> Result<(DocumentView, Access), ApiError> {
+    let document = stored(state, id).await?.ok_or_else(no_such_document)?;
     if me.has_role(Role::Admin) {
         return Ok((document, Access::Manage));
     }
@@ -648,23 +615,39 @@ pub async fn delete(state: &State, me: &Principal, id: DocumentId) -> Result<(),
     .change("propertyId", document.property_id, ())
     .change("leaseId", document.lease_id, ());
     let delete = store.delete_op(&document_key(id), true)?;
+    if with_counts(state, &document, delete, -1, -signed(document.size), event).await? {
+        Ok(())
+    } else {
+        Err(no_such_document())
+    }
+}
+
+/// A change of `document` (`write`, conditioned on what it needs) in one transaction with its
+/// property's counts moved by `count` and `bytes` and its `event` — without the counts when the
+/// property was deleted meanwhile (nothing to count against). `false` when `write`'s own
+/// condition failed.
+async fn with_counts(
+    state: &State,
+    document: &DocumentView,
+    write: TransactWriteItem,
+    count: i64,
+    bytes: i64,
+    event: Event,
+) -> Result<bool, ApiError> {
+    let store = &state.store;
     let counts = Update::new(property_key(document.property_id))
-        .add(PropertyItem::DOCUMENT_COUNT, -1)
-        .add(PropertyItem::DOCUMENT_BYTES, -signed(document.size))
+        .add(PropertyItem::DOCUMENT_COUNT, count)
+        .add(PropertyItem::DOCUMENT_BYTES, bytes)
         .if_exists()
         .into_transact(store)?;
-    let writes = vec![delete.clone(), counts, outbox_put(store, event.clone())?];
+    let writes = vec![write.clone(), counts, outbox_put(store, event.clone())?];
     match store.transact(writes).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed { index: Some(0) }) => Err(no_such_document()),
-        // The property is gone: nothing to give back.
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(false),
         Err(StoreError::ConditionFailed { index: Some(1) }) => {
-            match store
-                .transact(vec![delete, outbox_put(store, event)?])
-                .await
-            {
-                Ok(()) => Ok(()),
-                Err(StoreError::ConditionFailed { index: Some(0) }) => Err(no_such_document()),
+            match store.transact(vec![write, outbox_put(store, event)?]).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(false),
                 Err(error) => Err(error.into()),
             }
         }
@@ -717,10 +700,7 @@ pub async fn get(
     } else {
         None
     };
-    Ok(DocumentDetail {
-        document: document.view(),
-        download,
-    })
+    Ok(DocumentDetail { document, download })
 }
 
 /// `Content-Disposition` of a download (RFC 6266): `attachment`, an ASCII `filename` for old
@@ -766,7 +746,7 @@ pub enum Upload {
 }
 
 /// The worker's verdict on an upload of `document`: its stored size, or why it is refused.
-pub fn judge(document: &DocumentItem, upload: &Upload) -> Result<u64, &'static str> {
+pub fn judge(document: &DocumentView, upload: &Upload) -> Result<u64, &'static str> {
     let Upload::Found {
         size,
         content_type,
@@ -792,9 +772,10 @@ pub fn judge(document: &DocumentItem, upload: &Upload) -> Result<u64, &'static s
 pub async fn pending_upload(
     state: &State,
     id: DocumentId,
-) -> Result<Option<DocumentItem>, ApiError> {
-    let document: Option<DocumentItem> = state.store.get(&document_key(id)).await?;
-    Ok(document.filter(|d| d.status == DocumentStatus::Pending))
+) -> Result<Option<DocumentView>, ApiError> {
+    Ok(stored(state, id)
+        .await?
+        .filter(|d| d.status == DocumentStatus::Pending))
 }
 
 /// Marks `document` ready at `size` bytes (the property's byte count corrected to it), with
@@ -802,7 +783,7 @@ pub async fn pending_upload(
 /// the caller removes what it stored).
 pub async fn mark_ready(
     state: &State,
-    document: &DocumentItem,
+    document: &DocumentView,
     size: u64,
 ) -> Result<bool, ApiError> {
     let now = state.clock.timestamp();
@@ -816,19 +797,20 @@ pub async fn mark_ready(
     .change("status", DocumentStatus::Pending, DocumentStatus::Ready)
     .change("size", document.size, size);
     let update = Update::new(document_key(document.id))
-        .set(DocumentItem::STATUS, &DocumentStatus::Ready)
-        .set(DocumentItem::SIZE, &size)
-        .set(DocumentItem::UPDATED_AT, &now)
-        .if_equals(DocumentItem::STATUS, &DocumentStatus::Pending);
+        .set(DocumentView::STATUS, &DocumentStatus::Ready)
+        .set(DocumentView::SIZE, &size)
+        .set(DocumentView::UPDATED_AT, &now)
+        .if_equals(DocumentView::STATUS, &DocumentStatus::Pending);
     let correction = signed(size) - signed(document.size);
-    decide(state, document, update, 0, correction, event).await
+    let update = update.into_transact(&state.store)?;
+    with_counts(state, document, update, 0, correction, event).await
 }
 
 /// Marks `document` rejected for `reason` (its count and bytes given back to the property),
 /// with its event: `true`, or `false` when it is no longer pending.
 pub async fn mark_rejected(
     state: &State,
-    document: &DocumentItem,
+    document: &DocumentView,
     reason: &str,
 ) -> Result<bool, ApiError> {
     let now = state.clock.timestamp();
@@ -842,47 +824,12 @@ pub async fn mark_rejected(
     .change("status", DocumentStatus::Pending, DocumentStatus::Rejected)
     .change("rejectedReason", (), reason);
     let update = Update::new(document_key(document.id))
-        .set(DocumentItem::STATUS, &DocumentStatus::Rejected)
-        .set(DocumentItem::REJECTED_REASON, &reason.to_owned())
-        .set(DocumentItem::UPDATED_AT, &now)
-        .if_equals(DocumentItem::STATUS, &DocumentStatus::Pending);
-    decide(state, document, update, -1, -signed(document.size), event).await
-}
-
-/// One decision's transaction: the document (conditioned on pending), the property's counts
-/// (when the property still exists) and the event.
-async fn decide(
-    state: &State,
-    document: &DocumentItem,
-    update: Update,
-    count: i64,
-    bytes: i64,
-    event: Event,
-) -> Result<bool, ApiError> {
-    let store = &state.store;
-    let counts = Update::new(property_key(document.property_id))
-        .add(PropertyItem::DOCUMENT_COUNT, count)
-        .add(PropertyItem::DOCUMENT_BYTES, bytes)
-        .if_exists();
-    let writes = vec![
-        update.clone().into_transact(store)?,
-        counts.into_transact(store)?,
-        outbox_put(store, event.clone())?,
-    ];
-    match store.transact(writes).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(false),
-        // The property was deleted meanwhile: nothing to count against.
-        Err(StoreError::ConditionFailed { index: Some(1) }) => {
-            let writes = vec![update.into_transact(store)?, outbox_put(store, event)?];
-            match store.transact(writes).await {
-                Ok(()) => Ok(true),
-                Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(false),
-                Err(error) => Err(error.into()),
-            }
-        }
-        Err(error) => Err(error.into()),
-    }
+        .set(DocumentView::STATUS, &DocumentStatus::Rejected)
+        .set(DocumentView::REJECTED_REASON, &reason.to_owned())
+        .set(DocumentView::UPDATED_AT, &now)
+        .if_equals(DocumentView::STATUS, &DocumentStatus::Pending);
+    let update = update.into_transact(&state.store)?;
+    with_counts(state, document, update, -1, -signed(document.size), event).await
 }
 
 /// The event of a deleted property: the documents worker purges its documents.
@@ -931,7 +878,7 @@ pub async fn purge_property(
                 break;
             }
             let mut progressed = false;
-            for document in &page {
+            for document in page.iter().map(|i| &i.document) {
                 if std::time::SystemTime::now() >= until {
                     return Ok(Purge {
                         deleted,

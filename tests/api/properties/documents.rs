@@ -8,7 +8,7 @@ use ferrite_tests::{Call, TestApp, TestResponse};
 use serde_json::{Value, json};
 use shared::clock::Clock;
 
-use super::{create, id_of, property};
+use super::{create, id_of, lease, property, unit};
 
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
 const PNG: &[u8] = &[
@@ -62,27 +62,9 @@ async fn owned_property(app: &TestApp, email: &str) -> (String, String) {
 
 /// A lease of a new unit of `property` to `tenant_id` from 2026-01-01: its id.
 async fn leased(app: &TestApp, owner: &str, property: &str, tenant_id: &str) -> String {
-    let unit = app
-        .call(
-            units_create::handle,
-            Call::new("POST", "/v1/properties/{id}/units")
-                .param("id", property)
-                .bearer(owner)
-                .json(&json!({"label": format!("Flat {}", &ulid::Ulid::new().to_string()[20..])})),
-        )
-        .await;
-    assert_eq!(unit.status, 201, "{}", unit.body);
-    let lease = app
-        .call(
-            leases_create::handle,
-            Call::new("POST", "/v1/leases").bearer(owner).json(&json!({
-                "unitId": id_of(&unit), "tenantId": tenant_id, "startDate": "2026-01-01",
-                "rent": {"amountMinor": 90_000, "currency": "EUR"}
-            })),
-        )
-        .await;
-    assert_eq!(lease.status, 201, "{}", lease.body);
-    id_of(&lease)
+    let label = format!("Flat {}", &ulid::Ulid::new().to_string()[20..]);
+    let unit = unit(app, owner, property, &label).await;
+    lease(app, owner, &unit, tenant_id, "2026-01-01").await
 }
 
 fn key_of(created: &TestResponse) -> String {

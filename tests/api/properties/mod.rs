@@ -69,6 +69,36 @@ async fn history(app: &TestApp, token: &str, id: &str, limit: u16) -> TestRespon
     .await
 }
 
+/// A new unit labelled `label` of `property`: its id.
+async fn unit(app: &TestApp, owner: &str, property: &str, label: &str) -> String {
+    let unit = app
+        .call(
+            units_create::handle,
+            Call::new("POST", "/v1/properties/{id}/units")
+                .param("id", property)
+                .bearer(owner)
+                .json(&json!({"label": label})),
+        )
+        .await;
+    assert_eq!(unit.status, 201, "{}", unit.body);
+    id_of(&unit)
+}
+
+/// A lease of `unit` to `tenant_id` from `start` (125,000 EUR a month): its id.
+async fn lease(app: &TestApp, owner: &str, unit: &str, tenant_id: &str, start: &str) -> String {
+    let lease = app
+        .call(
+            leases_create::handle,
+            Call::new("POST", "/v1/leases").bearer(owner).json(&json!({
+                "unitId": unit, "tenantId": tenant_id, "startDate": start,
+                "rent": {"amountMinor": 125_000, "currency": "EUR"}
+            })),
+        )
+        .await;
+    assert_eq!(lease.status, 201, "{}", lease.body);
+    id_of(&lease)
+}
+
 fn id_of(response: &TestResponse) -> String {
     response.body["id"].as_str().expect("id").to_owned()
 }

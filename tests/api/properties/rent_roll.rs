@@ -5,35 +5,7 @@
 use ferrite_tests::{Call, TestApp, TestResponse, standing_clock};
 use serde_json::{Value, json};
 
-use super::{create, id_of};
-
-async fn unit(app: &TestApp, owner: &str, property: &str, label: &str) -> String {
-    let unit = app
-        .call(
-            units_create::handle,
-            Call::new("POST", "/v1/properties/{id}/units")
-                .param("id", property)
-                .bearer(owner)
-                .json(&json!({"label": label})),
-        )
-        .await;
-    assert_eq!(unit.status, 201, "{}", unit.body);
-    id_of(&unit)
-}
-
-async fn lease(app: &TestApp, owner: &str, unit: &str, tenant_id: &str, start: &str) -> String {
-    let lease = app
-        .call(
-            leases_create::handle,
-            Call::new("POST", "/v1/leases").bearer(owner).json(&json!({
-                "unitId": unit, "tenantId": tenant_id, "startDate": start,
-                "rent": {"amountMinor": 125_000, "currency": "EUR"}
-            })),
-        )
-        .await;
-    assert_eq!(lease.status, 201, "{}", lease.body);
-    id_of(&lease)
-}
+use super::{create, id_of, lease, unit};
 
 /// Posts to `route` (`charges`, `payments`, `credits`) of `lease`: the entry's id.
 async fn post(app: &TestApp, owner: &str, lease: &str, route: &str, body: Value) -> String {
