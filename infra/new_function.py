@@ -240,7 +240,7 @@ SPEC_END = "\n    ]\n}\n"
 
 def spec_file(stack: str, path: str) -> str:
     """The routes file (and tag) of api-spec that describes a route of `stack`."""
-    if stack == "users":
+    if stack in ("users", "notifications"):
         return "me" if path == "/v1/users/me" or path.startswith("/v1/users/me/") else "admin"
     if stack not in SPEC_FILES:
         raise Refused(f"the {stack} stack has no routes in api-spec: choose another with STACK=")

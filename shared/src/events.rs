@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::auth::Role;
 use crate::ids::{EventId, UserId};
+use crate::notices::{Notice, NotificationIntent};
 use crate::store::{Store, StoreError};
 
 /// Version of the envelope's schema; bumped on any incompatible change.
@@ -194,6 +195,13 @@ pub struct Event {
     /// owners). Each is claimed and sent on its own; the pipe forwards an event by its `email`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more_emails: Vec<EmailIntent>,
+    /// A notice for an account's inbox (see [`crate::notifications`]): the pipe forwards an
+    /// event to the notifications queue by this field, as it does to the email queue by `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationIntent>,
+    /// The further notices of an event that concerns several accounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_notifications: Vec<NotificationIntent>,
 }
 
 impl Event {
@@ -217,6 +225,8 @@ impl Event {
             changes: BTreeMap::new(),
             email: None,
             more_emails: Vec::new(),
+            notification: None,
+            more_notifications: Vec::new(),
         }
     }
 
@@ -294,6 +304,41 @@ impl Event {
     /// Every email the event asks for, first to last.
     pub fn emails(&self) -> impl Iterator<Item = &EmailIntent> {
         self.email.iter().chain(&self.more_emails)
+    }
+
+    /// Tells the account `user` of this change in its inbox — unless `user` made the change (an
+    /// owner is not told of the transfer they made) or is told already.
+    #[must_use]
+    pub fn notify(self, user: UserId, notice: Notice) -> Self {
+        if self.actor.kind == ActorKind::User && self.actor.id == Some(user.to_string()) {
+            return self;
+        }
+        self.alert(user, notice)
+    }
+
+    /// Tells the account `user` of this change in its inbox even when it made the change: what
+    /// guards an account (a sign-in from a new device, a changed address) is news to its owner
+    /// whoever did it. Once per account and event.
+    #[must_use]
+    pub fn alert(mut self, user: UserId, notice: Notice) -> Self {
+        if self.notifications().any(|n| n.to_user == user) {
+            return self;
+        }
+        let intent = NotificationIntent {
+            to_user: user,
+            notice,
+        };
+        if self.notification.is_none() {
+            self.notification = Some(intent);
+        } else {
+            self.more_notifications.push(intent);
+        }
+        self
+    }
+
+    /// Every notice the event asks for, first to last.
+    pub fn notifications(&self) -> impl Iterator<Item = &NotificationIntent> {
+        self.notification.iter().chain(&self.more_notifications)
     }
 
     /// Asks the email worker to mint a one-time link into the email (see [`LinkRequest`]).

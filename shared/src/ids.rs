@@ -144,6 +144,16 @@ id_type!(
     /// The id of an event (outbox item, audit entry): time-ordered, the idempotency key of workers.
     EventId
 );
+id_type!(
+    /// The id of a notification: its event's (time-ordered: an inbox sorts by it).
+    NotificationId
+);
+
+impl From<EventId> for NotificationId {
+    fn from(event: EventId) -> Self {
+        Self(event.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,8 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod limits;
+pub mod notices;
+pub mod notifications;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod posts;

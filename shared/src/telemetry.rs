@@ -61,6 +61,8 @@ pub mod metric {
     pub const EMAIL: &str = "Email";
     /// Audit entries written (a redelivery writes none).
     pub const AUDIT_ENTRY: &str = "AuditEntryWritten";
+    /// Notifications written to inboxes (a redelivery writes none).
+    pub const NOTIFICATION: &str = "NotificationWritten";
     /// Worker records that failed (they are delivered again, then dead-lettered).
     pub const RECORD_FAILED: &str = "RecordFailed";
     /// What a function counts as its own failure — a 5xx answer of an API function, a record a

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 /// stack.
 const SHARED_STACK: &[&[&str]] = &[
     &["error", "ids", "clock", "config"],
-    &["validate", "aws", "telemetry"],
+    &["validate", "aws", "telemetry", "notices"],
     &["secrets", "sealing"],
     &["store", "auth"],
     &["oidc"],
     &["http", "state"],
     &["events", "limits"],
     &["accounts"],
-    &["posts", "properties"],
+    &["posts", "properties", "notifications"],
     &["audit", "worker"],
 ];
 

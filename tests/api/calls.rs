@@ -574,3 +574,68 @@ where
     assert_eq!(answer.status, 201, "{}", answer.body);
     answer.body["id"].as_str().expect("id").to_owned()
 }
+
+#[tokio::test]
+async fn the_inbox_makes_the_documented_dynamodb_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let (author, _) = app.user("inbox-calls@example.com", None).await;
+    let (moderator, _) = app
+        .user("inbox-calls-mod@example.com", Some(Role::Moderator))
+        .await;
+    let post = app
+        .call(
+            posts_create::handle,
+            Call::new("POST", "/v1/posts")
+                .bearer(&author)
+                .json(&json!({"title": "t", "body": "b", "status": "published"})),
+        )
+        .await;
+    let post = post.body["id"].as_str().expect("id").to_owned();
+    for status in ["hidden", "published"] {
+        let patched = app
+            .call(
+                posts_patch::handle,
+                Call::new("PATCH", "/v1/posts/{id}")
+                    .param("id", &post)
+                    .bearer(&moderator)
+                    .json(&json!({"status": status})),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.body);
+    }
+    let records = ferrite_tests::workers::notification_records(&app).await;
+    log.take();
+    // Per notice: the account exists and the notification is new, one transaction.
+    let delivered = ferrite_tests::workers::notify_with(&app, &records).await;
+    assert!(delivered.batch_item_failures.is_empty());
+    let measured = log.take_measured();
+    assert_eq!(
+        measured
+            .iter()
+            .map(|m| m.operation.as_str())
+            .collect::<Vec<_>>(),
+        ["TransactWriteItems", "TransactWriteItems"]
+    );
+    ferrite_tests::call_log::record_capacity(
+        "worker-notifications (a batch of 2 events, one notice each)",
+        &measured,
+    );
+
+    // The caller, the mark, then the page and the unread count at once.
+    let page = row!(app, log: users_me_notifications::handle,
+        Call::new("GET", "/v1/users/me/notifications").bearer(&author)
+        => 200, ["BatchGetItem", "GetItem", "Query", "Query"]);
+    let newest = page.body["items"][0]["id"].as_str().expect("id").to_owned();
+    // By id: the caller and the notifications (one BatchGetItem each), their `readAt` in one
+    // transaction; then the mark and the count.
+    row!(app, log, "POST /v1/users/me/notifications/read (ids)": users_me_notifications_read::handle,
+        Call::new("POST", "/v1/users/me/notifications/read").bearer(&author)
+            .json(&json!({"ids": [newest]}))
+        => 200, ["BatchGetItem", "BatchGetItem", "TransactWriteItems", "GetItem", "Query"]);
+    // Up to one: the caller, the notification exists and the mark moves (one transaction),
+    // then the mark and the count.
+    row!(app, log: users_me_notifications_read::handle,
+        Call::new("POST", "/v1/users/me/notifications/read").bearer(&author)
+            .json(&json!({"upTo": newest}))
+        => 200, ["BatchGetItem", "TransactWriteItems", "GetItem", "Query"]);
+}

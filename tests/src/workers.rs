@@ -84,3 +84,30 @@ pub async fn rent_tick(
 ) -> shared::worker::BatchOutcome {
     rent_tick_with(app.state_of("WorkerRentFunction"), scheduled, until).await
 }
+
+/// Runs the notifications worker (as the template's function, keeping notifications the
+/// template's default days) on every event of `app`'s outbox that asks for a notification —
+/// as `NotificationsRule` forwards them: the batch response. Running it again is a redelivery.
+pub async fn notify(app: &TestApp) -> shared::worker::BatchOutcome {
+    notify_with(app, &notification_records(app).await).await
+}
+
+/// The stream records of the events of `app`'s outbox that ask for a notification.
+pub async fn notification_records(app: &TestApp) -> Vec<String> {
+    app.outbox()
+        .await
+        .iter()
+        .filter(|e| e.notification.is_some())
+        .map(stream_record)
+        .collect()
+}
+
+/// Runs the notifications worker on `records` (see [`notify`]).
+pub async fn notify_with(app: &TestApp, records: &[String]) -> shared::worker::BatchOutcome {
+    let worker = worker_notifications::NotificationsWorker::new(
+        app.state_of("WorkerNotificationsFunction").clone(),
+        |_| None,
+    )
+    .expect("worker");
+    worker_notifications::handle(&worker, sqs_event(records)).await
+}

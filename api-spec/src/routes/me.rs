@@ -2,6 +2,7 @@ use shared::accounts::identities::{LinkedIdentities, LinkedIdentity};
 use shared::accounts::mfa::{Enrolment, RecoveryCodes};
 use shared::accounts::{Ended, SessionView};
 use shared::ids::SessionId;
+use shared::notifications::{Inbox, Unread};
 
 use super::{
     Auth, HttpMethod, LeaseView, PropertyView, Route, UserView, body, if_match, json, page, paged,
@@ -249,6 +250,36 @@ pub(super) fn me() -> Vec<Route> {
             params: vec![provider_param()],
             ok: vec![(204, "Unlinked", None)],
             errors: &[404, 409, 429],
+        },
+        Route {
+            method: Get,
+            path: "/v1/users/me/notifications",
+            id: "myNotifications",
+            tag: "me",
+            summary: "My notifications, newest first (transfers, leases, charges, rent due and overdue, documents, moderation of my posts, new sign-ins, a changed address), and how many are unread; kept NotificationRetentionDays",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![]),
+            ok: vec![(
+                200,
+                "A page of my notifications and the unread count",
+                json::<Inbox>(),
+            )],
+            errors: &[],
+        },
+        Route {
+            method: Post,
+            path: "/v1/users/me/notifications/read",
+            id: "markNotificationsRead",
+            tag: "me",
+            summary: "Mark my notifications read: every one up to and including `upTo` (the mark only moves forward), or those listed in `ids` (1-100); 422 names each id that is not one of mine, and nothing is marked",
+            auth: Auth::Required,
+            store: true,
+            body: body::<users_me_notifications_read::MarkReadRequest>(),
+            params: vec![],
+            ok: vec![(200, "How many are unread now", json::<Unread>())],
+            errors: &[422],
         },
     ]
 }

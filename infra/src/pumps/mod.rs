@@ -637,6 +637,12 @@ mod tests {
                 ("AuditRule", "url-AuditQueue", Some("$.detail"), dlq),
                 ("DocumentsRule", "url-DocumentsQueue", Some("$.detail"), dlq),
                 ("EmailRule", "url-EmailQueue", Some("$.detail"), dlq),
+                (
+                    "NotificationsRule",
+                    "url-NotificationsQueue",
+                    Some("$.detail"),
+                    dlq
+                ),
                 ("PurgeRule", "url-PurgeQueue", Some("$.detail"), dlq)
             ]
         );
@@ -651,6 +657,7 @@ mod tests {
                 ("worker-audit", "url-AuditQueue"),
                 ("worker-documents", "url-DocumentsQueue"),
                 ("worker-email", "url-EmailQueue"),
+                ("worker-notifications", "url-NotificationsQueue"),
                 ("worker-purge", "url-PurgeQueue"),
                 ("worker-rent", "url-RentQueue")
             ]

@@ -6,6 +6,7 @@ use crate::config::RegistrationMode;
 use crate::error::ApiError;
 use crate::events::{Event, LinkRequest, outbox_put};
 use crate::limits::Quota;
+use crate::notices::{EmailChangedNotice, Notice};
 use crate::state::State;
 use crate::store::{Key, OnCondition, Update};
 use crate::validate::Email;
@@ -161,7 +162,8 @@ pub async fn confirm_email_change(state: &State, token: &str) -> Result<(), ApiE
         state.clock.timestamp(),
     )
     .change("email", &user.email, new_email.as_str())
-    .email("email-changed", &user.email, &greeting(&user));
+    .email("email-changed", &user.email, &greeting(&user))
+    .alert(user.id, Notice::EmailChanged(EmailChangedNotice {}));
     writes.push(outbox_put(store, event)?);
     store
         .transact(writes)

@@ -9,6 +9,7 @@ use crate::config::RegistrationMode;
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::{SessionId, UserId};
+use crate::notices::{Notice, SignInNotice};
 use crate::state::State;
 use crate::store::{Key, Store, StoreError, Update};
 use crate::telemetry::metric;
@@ -322,7 +323,19 @@ fn sign_in_event(
         return event;
     }
     let event = event.change("newDevice", (), true);
-    if !user.email_verified || user.known_devices.is_none() {
+    if user.known_devices.is_none() {
+        return event;
+    }
+    // Its owner's inbox is told whatever the address (it is the account's own).
+    let event = event.alert(
+        user.id,
+        Notice::SignedIn(SignInNotice {
+            session_id: session_id.to_owned(),
+            device: client.user_agent.clone(),
+            network: client.network(),
+        }),
+    );
+    if !user.email_verified {
         return event;
     }
     let network = client.network().unwrap_or_else(|| "unknown".to_owned());

@@ -9,6 +9,7 @@ use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::events::outbox_put;
 use crate::limits::{self, Limited, Policy};
+use crate::notices::{Notice, PostNotice};
 use crate::state::State;
 use crate::store::{Key, OnCondition, Store, StoreError, Update, expect_version, keys};
 
@@ -349,6 +350,16 @@ pub async fn update(
         )
         .change("tags", &before.tags, &after.tags)
         .change("status", before.status, after.status);
+    let notice = PostNotice {
+        post_id: id,
+        title: after.title.clone(),
+    };
+    // Its author is told when a moderator hides or restores a post (not when they do it).
+    let event = match kind {
+        "post.hidden" => event.notify(after.author_id, Notice::PostHidden(notice)),
+        "post.unhidden" => event.notify(after.author_id, Notice::PostUnhidden(notice)),
+        _ => event,
+    };
     writes.push(outbox_put(store, event)?);
     store
         .put_batch(&month_markers(Some(&before), &after))

@@ -38,7 +38,8 @@ use crate::ids::{DocumentId, LeaseId, PropertyId, UserId};
 use crate::state::State;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use crate::store::{Index, Key, KeyQuery, Page, PageRequest, StoreError, Update};
+use crate::notices::{DocumentNotice, Notice};
+use crate::store::{Index, Key, KeyQuery, Page, PageRequest, Store, StoreError, Update};
 use crate::validate::{Invalid, RequestValue, line_schema, request_value, visible_line};
 
 use super::leases::{
@@ -779,15 +780,22 @@ pub async fn pending_upload(
 }
 
 /// Marks `document` ready at `size` bytes (the property's byte count corrected to it), with
-/// its event: `true`, or `false` when it is no longer pending (decided or deleted meanwhile:
-/// the caller removes what it stored).
+/// its event — which tells the property's owner and a lease's tenant, but not who uploaded it:
+/// `true`, or `false` when it is no longer pending (decided or deleted meanwhile: the caller
+/// removes what it stored). Calls: BatchGetItem (the property, the lease), TransactWriteItems.
 pub async fn mark_ready(
     state: &State,
     document: &DocumentView,
     size: u64,
 ) -> Result<bool, ApiError> {
     let now = state.clock.timestamp();
-    let event = Event::new(
+    let notice = Notice::DocumentAdded(DocumentNotice {
+        document_id: document.id,
+        name: document.name.clone(),
+        property_id: document.property_id,
+        lease_id: document.lease_id,
+    });
+    let mut event = Event::new(
         "document.ready",
         Actor::system(WORKER),
         "document",
@@ -796,6 +804,11 @@ pub async fn mark_ready(
     )
     .change("status", DocumentStatus::Pending, DocumentStatus::Ready)
     .change("size", document.size, size);
+    for user in audience(state, document).await? {
+        if user != document.uploaded_by {
+            event = event.notify(user, notice.clone());
+        }
+    }
     let update = Update::new(document_key(document.id))
         .set(DocumentView::STATUS, &DocumentStatus::Ready)
         .set(DocumentView::SIZE, &size)
@@ -804,6 +817,22 @@ pub async fn mark_ready(
     let correction = signed(size) - signed(document.size);
     let update = update.into_transact(&state.store)?;
     with_counts(state, document, update, 0, correction, event).await
+}
+
+/// Who is told of `document`: its property's owner, and its lease's tenant (as they are now:
+/// a transfer meanwhile tells the new owner). Calls: BatchGetItem.
+async fn audience(state: &State, document: &DocumentView) -> Result<Vec<UserId>, ApiError> {
+    let mut keys = vec![property_key(document.property_id)];
+    keys.extend(document.lease_id.map(lease_key));
+    let mut found = state.store.batch_get(&keys).await?.into_iter();
+    let mut users = Vec::new();
+    if let Some(property) = found.next().flatten() {
+        users.push(Store::parse::<PropertyItem>(property)?.owner_id);
+    }
+    if let Some(lease) = found.next().flatten() {
+        users.push(Store::parse::<LeaseItem>(lease)?.lease.tenant_id);
+    }
+    Ok(users)
 }
 
 /// Marks `document` rejected for `reason` (its count and bytes given back to the property),

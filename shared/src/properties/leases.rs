@@ -20,6 +20,7 @@ use crate::auth::Role;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Event, outbox_put};
 use crate::ids::{LeaseId, PropertyId, UnitId, UserId};
+use crate::notices::{LeaseDateNotice, LeaseNotice, Notice};
 use crate::state::State;
 use crate::store::{Index, Key, KeyQuery, OnCondition, Page, PageRequest, Update};
 use crate::validate::{Invalid, RequestValue, request_value, text_schema};
@@ -311,6 +312,21 @@ fn lease_event(kind: &str, me: &Principal, lease: &LeaseView, now: String) -> Ev
         .change("unitId", (), lease.unit_id)
 }
 
+impl LeaseNotice {
+    /// The notice of a new lease.
+    fn of(lease: &LeaseView) -> Self {
+        Self {
+            lease_id: lease.id,
+            property_id: lease.property_id,
+            unit_id: lease.unit_id,
+            start_date: lease.start_date.clone(),
+            end_date: lease.end_date.clone(),
+            rent_minor: lease.rent.amount_minor,
+            currency: lease.rent.currency.clone(),
+        }
+    }
+}
+
 /// `POST /leases` (the property's owner or an admin): leases a vacant unit to an active user.
 /// 409 `UNIT_NOT_VACANT` when the unit is leased (however many ask at once) or unavailable;
 /// 422 when the tenant is not an active account. Calls: GetItem (the unit's property), GetItem
@@ -358,10 +374,13 @@ pub async fn create_lease(
         updated_at: now.clone(),
     };
     let key_of = lease_key(lease.id);
+    let notice = Notice::LeaseCreated(LeaseNotice::of(&lease));
     let event = lease_event("lease.created", me, &lease, now.clone())
         .change("tenantId", (), lease.tenant_id)
         .change("startDate", (), &lease.start_date)
-        .change("rent", (), &lease.rent);
+        .change("rent", (), &lease.rent)
+        .notify(lease.tenant_id, notice.clone())
+        .notify(property.owner_id, notice);
     let writes = vec![
         Update::new(property_key(property.id))
             .set_entry_field(
@@ -497,9 +516,15 @@ pub async fn end_lease(
         updated_at: now.clone(),
         ..lease.clone()
     };
+    let notice = Notice::LeaseEnded(LeaseDateNotice {
+        lease_id: id,
+        date: after.end_date.clone().unwrap_or_default(),
+    });
     let event = lease_event("lease.ended", me, &after, now.clone())
         .change("status", lease.status, after.status)
-        .change("endDate", &lease.end_date, &after.end_date);
+        .change("endDate", &lease.end_date, &after.end_date)
+        .notify(lease.tenant_id, notice.clone())
+        .notify(property.owner_id, notice);
     let writes = vec![
         Update::new(lease_key(id))
             .set(LeaseView::STATUS, &LeaseStatus::Ended)

@@ -29,6 +29,7 @@ use crate::accounts::Principal;
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::{EntryId, LeaseId, UserId};
+use crate::notices::{ChargeNotice, Notice};
 use crate::state::State;
 use crate::store::{Key, KeyQuery, Page, PageRequest, SortKey, StoreError, Update};
 use crate::validate::{Invalid, RequestValue, lines_schema, request_value, visible_text};
@@ -566,6 +567,20 @@ async fn post(
     let event = match entry.reverses {
         Some(reversed) => event.change("reverses", (), reversed),
         None => event,
+    };
+    let event = if entry.kind == EntryKind::Charge {
+        event.notify(
+            lease.tenant_id,
+            Notice::ChargePosted(ChargeNotice {
+                lease_id: lease.id,
+                entry_id: entry.id,
+                amount_minor: entry.amount_minor,
+                currency: entry.currency.clone(),
+                effective_date: entry.effective_date.clone(),
+            }),
+        )
+    } else {
+        event
     };
     let mut writes = vec![store.put_new_op(&EntryItem {
         pk: key.pk,

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::events::{Actor, Event, outbox_put};
 use crate::ids::LeaseId;
+use crate::notices::{LeaseDateNotice, Notice, OverdueNotice};
 use crate::state::State;
 use crate::store::{Key, KeyQuery, Store, StoreError, Update};
 
@@ -288,7 +289,12 @@ async fn act(
             }
             let amount = money(i64::try_from(lease.rent_on(&on)).unwrap_or(i64::MAX));
             let balance = money(lease.balance_minor);
+            let notice = Notice::RentDueSoon(LeaseDateNotice {
+                lease_id: lease.id,
+                date: on.clone(),
+            });
             let event = reminder_event(state, "lease.rent_due_soon", lease, "dueDate", &on)
+                .notify(lease.tenant_id, notice)
                 .email_confirmed_user(
                     "rent-due-soon",
                     lease.tenant_id,
@@ -315,8 +321,16 @@ async fn act(
                 ]
             };
             let owner = super::load(&state.store, lease.property_id).await?.owner_id;
+            let notice = Notice::RentOverdue(OverdueNotice {
+                lease_id: lease.id,
+                due_date: on.clone(),
+                balance_minor: lease.balance_minor,
+                currency: lease.rent.currency.clone(),
+            });
             let event = reminder_event(state, "lease.rent_overdue", lease, "dueDate", &on)
                 .change("balanceMinor", (), lease.balance_minor)
+                .notify(lease.tenant_id, notice.clone())
+                .notify(owner, notice)
                 .email_confirmed_user("rent-overdue", lease.tenant_id, &vars("tenant"))
                 .email_confirmed_user("rent-overdue", owner, &vars("owner"));
             remind(state, lease, "overdue", &date.month(), event).await?
@@ -326,7 +340,14 @@ async fn act(
             {
                 return Ok(());
             }
+            let owner = super::load(&state.store, lease.property_id).await?.owner_id;
+            let notice = Notice::LeaseEndingSoon(LeaseDateNotice {
+                lease_id: lease.id,
+                date: on.clone(),
+            });
             let event = reminder_event(state, "lease.ending_soon", lease, "endDate", &on)
+                .notify(lease.tenant_id, notice.clone())
+                .notify(owner, notice)
                 .email_confirmed_user(
                     "lease-ending-soon",
                     lease.tenant_id,

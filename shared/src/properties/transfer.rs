@@ -10,6 +10,7 @@ use crate::accounts::counts::{self, AccountCount};
 use crate::error::ApiError;
 use crate::events::outbox_put;
 use crate::ids::{PropertyId, TransferId, UserId};
+use crate::notices::{Notice, PropertyNotice};
 use crate::state::State;
 use crate::store::{KeyQuery, OnCondition, Page, PageRequest, Update, expect_version};
 use crate::validate::{Invalid, RequestValue, lines_schema, request_value, visible_text};
@@ -106,10 +107,17 @@ pub async fn transfer(
         ("address", place.as_str()),
         ("transferredAt", now.as_str()),
     ];
+    let notice = PropertyNotice {
+        property_id: id,
+        file_number: property.file_number.clone(),
+        address: place.clone(),
+    };
     let event = property_event("property.transferred", me, id, now.clone())
         .change("ownerId", previous, new_owner)
         .email_user(TRANSFERRED_AWAY, previous, &vars)
-        .email_user(TRANSFERRED_TO_YOU, new_owner, &vars);
+        .email_user(TRANSFERRED_TO_YOU, new_owner, &vars)
+        .notify(new_owner, Notice::PropertyTransferredToYou(notice.clone()))
+        .notify(previous, Notice::PropertyTransferredAway(notice));
     let writes = vec![
         Update::new(property_key(id))
             .set(PropertyItem::OWNER_ID, &new_owner)

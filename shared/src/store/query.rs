@@ -56,6 +56,8 @@ pub struct KeyQuery {
     pub newest_first: bool,
     /// `contains(attr, value)` filter (applied after the key condition: pages may be short).
     pub contains: Option<(String, String)>,
+    /// `attribute_not_exists(attr)` filter (applied after the key condition, like `contains`).
+    pub without: Option<String>,
 }
 
 impl KeyQuery {
@@ -67,6 +69,7 @@ impl KeyQuery {
             sort: SortKey::Any,
             newest_first: false,
             contains: None,
+            without: None,
         }
     }
 
@@ -88,6 +91,13 @@ impl KeyQuery {
     #[must_use]
     pub fn contains<I, T: ?Sized>(mut self, attr: Attr<I, T>, value: &str) -> Self {
         self.contains = Some((attr.name().to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Keeps only items without `attr`.
+    #[must_use]
+    pub fn without<I, T: ?Sized>(mut self, attr: Attr<I, T>) -> Self {
+        self.without = Some(attr.name().to_owned());
         self
     }
 
@@ -119,9 +129,64 @@ impl KeyQuery {
         let index = self.index.map_or("table", Index::name);
         let order = if self.newest_first { "desc" } else { "asc" };
         format!(
-            "{index}|{order}|{}|{:?}|{:?}",
-            self.partition, self.sort, self.contains
+            "{index}|{order}|{}|{:?}|{:?}|{:?}",
+            self.partition, self.sort, self.contains, self.without
         )
+    }
+}
+
+/// A Query's expressions, names and values.
+struct Expressions {
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    filter: Option<String>,
+}
+
+impl KeyQuery {
+    /// The key condition and filter of this query; `live_at` (epoch seconds) adds a filter
+    /// leaving out items expired by then.
+    fn expressions(&self, live_at: Option<i64>) -> Expressions {
+        let mut condition = "#pk = :pk".to_owned();
+        let mut names = HashMap::from([("#pk".to_owned(), self.partition_attr().to_owned())]);
+        let mut values =
+            HashMap::from([(":pk".to_owned(), AttributeValue::S(self.partition.clone()))]);
+        match &self.sort {
+            SortKey::Any => {}
+            SortKey::BeginsWith(prefix) => {
+                condition.push_str(" AND begins_with(#sk, :sk)");
+                values.insert(":sk".to_owned(), AttributeValue::S(prefix.clone()));
+            }
+            SortKey::Between(low, high) => {
+                condition.push_str(" AND #sk BETWEEN :low AND :high");
+                values.insert(":low".to_owned(), AttributeValue::S(low.clone()));
+                values.insert(":high".to_owned(), AttributeValue::S(high.clone()));
+            }
+        }
+        if self.sort != SortKey::Any {
+            names.insert("#sk".to_owned(), self.sort_attr().to_owned());
+        }
+        let mut filters = Vec::new();
+        if let Some((attr, value)) = &self.contains {
+            names.insert("#filter".to_owned(), attr.clone());
+            values.insert(":filter".to_owned(), AttributeValue::S(value.clone()));
+            filters.push("contains(#filter, :filter)".to_owned());
+        }
+        if let Some(attr) = &self.without {
+            names.insert("#without".to_owned(), attr.clone());
+            filters.push("attribute_not_exists(#without)".to_owned());
+        }
+        if let Some(now) = live_at {
+            names.insert("#expires".to_owned(), keys::EXPIRES_AT.to_owned());
+            values.insert(":now".to_owned(), AttributeValue::N(now.to_string()));
+            filters.push("(attribute_not_exists(#expires) OR #expires > :now)".to_owned());
+        }
+        Expressions {
+            condition,
+            names,
+            values,
+            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+        }
     }
 }
 
@@ -297,6 +362,41 @@ impl Store {
         Ok(self.fetch(query, None, limit).await?.0)
     }
 
+    /// How many live items a Query matches, its filters applied, every page read (one Query
+    /// per MB of matching items): for counts that stay small, such as a user's unread
+    /// notifications. Expired items are left out by the Query's filter, not after it.
+    pub async fn count(&self, query: &KeyQuery) -> Result<u64, StoreError> {
+        let Expressions {
+            condition,
+            names,
+            values,
+            filter,
+        } = query.expressions(Some(self.clock.unix_seconds()));
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let output = self
+                .client()
+                .query()
+                .table_name(&self.table)
+                .set_index_name(query.index.map(|i| i.name().to_owned()))
+                .key_condition_expression(&condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            count += u64::try_from(output.count).unwrap_or(0);
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
     /// One Query from `start`: up to `limit` live items, and the key to continue from when
     /// there are more.
     async fn fetch<T: DeserializeOwned>(
@@ -305,31 +405,12 @@ impl Store {
         start: Option<HashMap<String, AttributeValue>>,
         limit: u16,
     ) -> Result<(Vec<T>, Option<HashMap<String, AttributeValue>>), StoreError> {
-        let mut condition = "#pk = :pk".to_owned();
-        let mut names = HashMap::from([("#pk".to_owned(), query.partition_attr().to_owned())]);
-        let mut values =
-            HashMap::from([(":pk".to_owned(), AttributeValue::S(query.partition.clone()))]);
-        match &query.sort {
-            SortKey::Any => {}
-            SortKey::BeginsWith(prefix) => {
-                condition.push_str(" AND begins_with(#sk, :sk)");
-                values.insert(":sk".to_owned(), AttributeValue::S(prefix.clone()));
-            }
-            SortKey::Between(low, high) => {
-                condition.push_str(" AND #sk BETWEEN :low AND :high");
-                values.insert(":low".to_owned(), AttributeValue::S(low.clone()));
-                values.insert(":high".to_owned(), AttributeValue::S(high.clone()));
-            }
-        }
-        if query.sort != SortKey::Any {
-            names.insert("#sk".to_owned(), query.sort_attr().to_owned());
-        }
-        let filter = query.contains.as_ref().map(|(attr, value)| {
-            names.insert("#filter".to_owned(), attr.clone());
-            values.insert(":filter".to_owned(), AttributeValue::S(value.clone()));
-            "contains(#filter, :filter)".to_owned()
-        });
-
+        let Expressions {
+            condition,
+            names,
+            values,
+            filter,
+        } = query.expressions(None);
         let limit = usize::from(limit.clamp(1, PageRequest::MAX_LIMIT));
         let output = self
             .client()

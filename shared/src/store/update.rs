@@ -261,6 +261,19 @@ impl Update {
         self
     }
 
+    /// Condition: `attr` is absent or sorts before `value` (a mark that only moves forward).
+    #[must_use]
+    pub fn if_absent_or_before<I, T: Serialize + ?Sized>(
+        mut self,
+        attr: Attr<I, T>,
+        value: &T,
+    ) -> Self {
+        let (n, v) = (self.name(attr.name()), self.value(value));
+        self.conditions
+            .push(format!("(attribute_not_exists({n}) OR {n} < {v})"));
+        self
+    }
+
     /// Condition: the number `attr` is absent or below `limit` (a budget with room left).
     #[must_use]
     pub fn if_below<I, N: Number>(mut self, attr: Attr<I, N>, limit: u64) -> Self {

@@ -1,5 +1,5 @@
-//! The property registry over HTTP: register, transfer (both owners mailed), history, and each
-//! change in the audit trail through the pipeline.
+//! The property registry over HTTP: register, transfer (both owners mailed, the buyer's inbox
+//! told), history, and each change in the audit trail through the pipeline.
 
 use ferrite_tests::{api_url, delivery_bound, eventually, http};
 
@@ -58,6 +58,28 @@ async fn a_property_changes_hands_over_http_and_its_history_and_audit_trail_say_
         })
         .await;
     }
+
+    // The buyer's inbox is told through NotificationsRule, its queue and worker-notifications;
+    // the seller made the change and is told nothing.
+    let (inbox, _) = eventually(
+        "the buyer's notification",
+        delivery_bound("NotificationsQueue"),
+        || async {
+            let url = format!("{}/v1/users/me/notifications", api_url());
+            let inbox = ferrite_tests::get_json(&url, Some(&buyer.access)).await?;
+            (inbox["unreadCount"] == 1).then_some(inbox)
+        },
+    )
+    .await;
+    assert_eq!(inbox["items"][0]["type"], "property.transferred_to_you");
+    assert_eq!(inbox["items"][0]["data"]["fileNumber"], number.as_str());
+    let sellers = ferrite_tests::get_json(
+        &format!("{}/v1/users/me/notifications", api_url()),
+        Some(&seller.access),
+    )
+    .await
+    .expect("the seller's inbox");
+    assert_eq!(sellers["unreadCount"], 0, "{sellers}");
 
     let read = ferrite_tests::get_json(
         &format!("{}/v1/properties?fileNumber={number}", api_url()),

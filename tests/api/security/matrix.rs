@@ -475,6 +475,17 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
             Call::new("GET", "/v1/leases/{id}/documents").param("id", &lease),
             [401, 200, 200, 404, 200],
         ),
+        // Everyone signed in has an inbox of their own.
+        (
+            Call::new("GET", "/v1/users/me/notifications"),
+            [401, 200, 200, 200, 200],
+        ),
+        // Marking reaches each caller's own inbox, where no notification has that id.
+        (
+            Call::new("POST", "/v1/users/me/notifications/read")
+                .json(&json!({"upTo": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})),
+            [401, 422, 422, 422, 422],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

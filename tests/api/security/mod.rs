@@ -82,6 +82,10 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
             app.call(properties_documents_list::handle, call).await
         }
         "GET /v1/leases/{id}/documents" => app.call(leases_documents_list::handle, call).await,
+        "GET /v1/users/me/notifications" => app.call(users_me_notifications::handle, call).await,
+        "POST /v1/users/me/notifications/read" => {
+            app.call(users_me_notifications_read::handle, call).await
+        }
         "GET /v1/properties/{id}/rent-roll" => app.call(properties_rent_roll::handle, call).await,
         "POST /v1/leases/{id}/entries/{entryId}/reverse" => {
             app.call(leases_entries_reverse::handle, call).await
