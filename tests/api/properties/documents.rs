@@ -279,6 +279,75 @@ async fn the_local_bucket_refuses_an_oversize_or_mistyped_upload_and_an_expired_
     );
 }
 
+/// The notifications in `token`'s inbox, newest first.
+async fn notices(app: &TestApp, token: &str) -> Vec<Value> {
+    let inbox = app
+        .call(
+            users_me_notifications::handle,
+            Call::new("GET", "/v1/users/me/notifications").bearer(token),
+        )
+        .await;
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    inbox.body["items"].as_array().expect("items").clone()
+}
+
+#[tokio::test]
+async fn a_checked_document_is_told_to_the_owner_and_the_tenant_but_not_to_who_uploaded_it() {
+    let app = TestApp::spawn().await;
+    documents_bucket().await;
+    let (owner, property) = owned_property(&app, "told-owner@example.com").await;
+    let (tenant, tenant_id) = app.user("told-tenant@example.com", None).await;
+    let lease = leased(&app, &owner, &property, &tenant_id).await;
+    // The tenant adds the signed contract; the owner adds a floor plan to the lease and a
+    // deed to the property; an upload that is not what it said is rejected.
+    let mut keys = Vec::new();
+    let mut added = Vec::new();
+    for (token, to_lease, name, bytes) in [
+        (&tenant, true, "contract.pdf", PDF),
+        (&owner, true, "plan.pdf", PDF),
+        (&owner, false, "deed.pdf", PDF),
+        (&owner, false, "photo.pdf", PNG),
+    ] {
+        let body = new_document(name, "application/pdf", bytes.len());
+        let created = if to_lease {
+            add_to_lease(&app, token, &lease, &body).await
+        } else {
+            add_to_property(&app, token, &property, &body).await
+        };
+        assert_eq!(created.status, 201, "{}", created.body);
+        let upload = upload_as_browser(&created.body["upload"], name, bytes).await;
+        assert_eq!(upload.status, 204);
+        keys.push((key_of(&created), bytes.len() as u64));
+        added.push(document_id(&created));
+    }
+    let keys: Vec<(&str, u64)> = keys.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    assert_eq!(settle(&app, &keys).await.failed, 0);
+    assert!(
+        ferrite_tests::workers::notify(&app)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+
+    let owners = notices(&app, &owner).await;
+    assert_eq!(owners.len(), 1, "only the tenant's upload: {owners:?}");
+    assert_eq!(owners[0]["type"], "document.added");
+    assert_eq!(
+        owners[0]["data"],
+        json!({"documentId": added[0], "name": "contract.pdf", "propertyId": property, "leaseId": lease})
+    );
+    let tenants: Vec<String> = notices(&app, &tenant)
+        .await
+        .iter()
+        .map(|n| n["type"].as_str().expect("type").to_owned())
+        .collect();
+    assert_eq!(
+        tenants,
+        ["document.added", "lease.created"],
+        "the plan of the lease, not the property's deed nor the rejected upload"
+    );
+}
+
 #[tokio::test]
 async fn a_replayed_upload_or_a_repeated_event_changes_nothing_once_the_document_is_decided() {
     let app = TestApp::spawn().await;

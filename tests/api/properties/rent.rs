@@ -407,7 +407,7 @@ async fn reminders_go_once_per_period_to_confirmed_addresses_before_the_due_day_
     let (_, ada_id) = app.user(&address("ada"), None).await;
     app.confirm_address().await;
     // Bo never confirms an address: nothing is mailed to Bo.
-    let (_, bo_id) = app.user(&address("bo"), None).await;
+    let (bo, bo_id) = app.user(&address("bo"), None).await;
     let ada_lease = leases(&app, &owner, &ada_id, "RENT-7", &["2027-01-10"]).await;
     let bo_lease = leases(&app, &owner, &bo_id, "RENT-8", &["2027-01-10"]).await;
     let renewed = app
@@ -518,6 +518,68 @@ async fn reminders_go_once_per_period_to_confirmed_addresses_before_the_due_day_
             "A tenant's rent due on 2027-11-10 is overdue",
             "A tenant's rent due on 2027-11-10 is overdue",
         ]
+    );
+
+    // The inbox is the account's own, confirmed address or not: Bo is told too, the owner of
+    // what is overdue and of the lease ending.
+    assert!(
+        ferrite_tests::workers::notify(&app)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let reminded = |token: String| {
+        let app = &app;
+        async move {
+            let inbox = app
+                .call(
+                    users_me_notifications::handle,
+                    Call::new("GET", "/v1/users/me/notifications")
+                        .query("limit", "100")
+                        .bearer(&token),
+                )
+                .await;
+            assert_eq!(inbox.status, 200, "{}", inbox.body);
+            let mut found: Vec<(String, String)> = inbox.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter(|n| n["type"] != "ledger.charge_posted" && n["type"] != "lease.created")
+                .map(|n| {
+                    let notice = &n["data"];
+                    let date = notice["date"].as_str().or(notice["dueDate"].as_str());
+                    (
+                        n["type"].as_str().expect("type").to_owned(),
+                        date.expect("a date").to_owned(),
+                    )
+                })
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    let told = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(t, d)| ((*t).to_owned(), (*d).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        reminded(bo).await,
+        told(&[
+            ("rent.due_soon", "2027-02-10"),
+            ("rent.due_soon", "2027-11-10"),
+            ("rent.overdue", "2027-11-10"),
+        ])
+    );
+    assert_eq!(
+        reminded(owner).await,
+        told(&[
+            ("lease.ending_soon", "2027-12-31"),
+            ("rent.overdue", "2027-02-10"),
+            ("rent.overdue", "2027-11-10"),
+            ("rent.overdue", "2027-11-10"),
+        ])
     );
 }
 
