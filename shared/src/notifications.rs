@@ -346,6 +346,56 @@ pub async fn mark_read(state: &State, me: &Principal, what: MarkRead) -> Result<
     })
 }
 
+/// Notifications a purge deletes per BatchWriteItem (DynamoDB's most).
+const PURGE_BATCH: u16 = 25;
+
+/// How a purge of an inbox ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Notifications deleted by this call.
+    pub deleted: usize,
+    /// Nothing left (false: `until` came first; call again).
+    pub done: bool,
+}
+
+/// Deletes the inbox of a deleted account — its notifications, 25 per BatchWriteItem, then
+/// its read mark — until nothing is left or `until` has passed. Run by the purge worker on the
+/// account's deletion; nothing is written to the inbox after it (the notifications worker
+/// checks that the account exists), so a purge that finishes leaves nothing. Resumable: each
+/// run reads what is still there. Calls: per batch Query and BatchWriteItem; BatchWriteItem
+/// (the mark).
+pub async fn purge(
+    store: &Store,
+    user: UserId,
+    until: std::time::SystemTime,
+) -> Result<Purged, StoreError> {
+    // Newest first: the oldest may have expired (a read leaves them out; TTL deletes them).
+    let query = KeyQuery::table(partition(user))
+        .sort(SortKey::BeginsWith(SK_PREFIX.to_owned()))
+        .newest_first();
+    let mut deleted = 0;
+    while std::time::SystemTime::now() < until {
+        let found: Vec<NotificationItem> = store.query_head(&query, PURGE_BATCH).await?;
+        if found.is_empty() {
+            store.delete_batch(&[mark_key(user)]).await?;
+            return Ok(Purged {
+                deleted,
+                done: true,
+            });
+        }
+        let keys: Vec<Key> = found
+            .iter()
+            .map(|item| Key::new(item.pk.clone(), item.sk.clone()))
+            .collect();
+        store.delete_batch(&keys).await?;
+        deleted += keys.len();
+    }
+    Ok(Purged {
+        deleted,
+        done: false,
+    })
+}
+
 /// The 422 of ids that are not the caller's notifications.
 fn unknown(ids: &[(String, NotificationId)]) -> ApiError {
     ApiError::Validation {

@@ -424,3 +424,40 @@ async fn an_account_deleted_before_its_notification_arrives_gets_none() {
         .expect("query");
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn a_deleted_accounts_inbox_is_purged_with_its_posts() {
+    let app = TestApp::spawn().await;
+    let (author, author_id) = app.user("purged@example.com", None).await;
+    let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
+    moderated_post(&app, &author, &moderator, 15).await;
+    assert!(notify(&app).await.batch_item_failures.is_empty());
+    let first = inbox(&app, &author, &[("limit", "1")]).await;
+    assert_eq!(unread(&first), 30);
+    let newest = ids(&first)[0].clone();
+    assert_eq!(
+        mark(&app, &author, &json!({"upTo": newest})).await.status,
+        200
+    );
+    let deleted = app
+        .call(
+            users_me_delete::handle,
+            Call::new("DELETE", "/v1/users/me")
+                .bearer(&author)
+                .json(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    // Thirty notifications: two batches, then the mark; a redelivery finds nothing left.
+    for _ in 0..2 {
+        let purged = ferrite_tests::purge(&app, ferrite_tests::unhurried()).await;
+        assert!(purged.batch_item_failures.is_empty(), "{purged:?}");
+        let left = app
+            .state
+            .store
+            .query_all(&format!("USER#{author_id}"), "NOTIFICATION")
+            .await
+            .expect("query");
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

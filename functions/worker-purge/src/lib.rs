@@ -1,6 +1,7 @@
 //! The purge worker: for each account deletion event (`user.deleted`,
 //! `user.deleted_by_admin`), deletes the account's posts with their feed and tag entries, a
-//! few per transaction, each with its `post.deleted` event. Deleting an account is therefore
+//! few per transaction, each with its `post.deleted` event — then its inbox (notifications,
+//! 25 per batch, and the read mark). Deleting an account is therefore
 //! one transaction whatever the account wrote; its posts are hidden from every read from that
 //! moment (`shared::posts`), and gone from the table once this worker has run.
 //!
@@ -14,6 +15,7 @@ use std::time::SystemTime;
 use aws_lambda_events::event::sqs::SqsEvent;
 use shared::State;
 use shared::ids::UserId;
+use shared::notifications;
 use shared::posts::{ACCOUNT_DELETED_EVENTS, purge_author};
 use shared::worker::{self, RecordError};
 
@@ -32,15 +34,24 @@ pub async fn handle(state: &State, event: SqsEvent, until: SystemTime) -> worker
         let purge = Box::pin(purge_author(state, author, &event.actor, until))
             .await
             .map_err(|e| RecordError::Transient(shared::error::cause_chain(&e)))?;
-        if purge.done {
-            tracing::info!(eventId = %event.id, userId = %author, posts = purge.deleted, "posts of the deleted account purged");
-            Ok(())
-        } else {
-            Err(RecordError::Unfinished(format!(
+        if !purge.done {
+            return Err(RecordError::Unfinished(format!(
                 "{} posts deleted before the deadline; the rest on the next delivery",
                 purge.deleted
-            )))
+            )));
         }
+        tracing::info!(eventId = %event.id, userId = %author, posts = purge.deleted, "posts of the deleted account purged");
+        let inbox = notifications::purge(&state.store, author, until)
+            .await
+            .map_err(|e| RecordError::Transient(shared::error::cause_chain(&e)))?;
+        if !inbox.done {
+            return Err(RecordError::Unfinished(format!(
+                "{} notifications deleted before the deadline; the rest on the next delivery",
+                inbox.deleted
+            )));
+        }
+        tracing::info!(eventId = %event.id, userId = %author, notifications = inbox.deleted, "inbox of the deleted account purged");
+        Ok(())
     })
     .await
 }

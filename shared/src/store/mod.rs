@@ -21,8 +21,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    TransactWriteItem, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -366,6 +366,48 @@ impl Store {
         Err(StoreError::Unavailable(
             "BatchWriteItem left items unprocessed".into(),
         ))
+    }
+
+    /// Deletes up to 25 items by key in one BatchWriteItem (an absent one is no error), asking
+    /// again for any DynamoDB leaves unprocessed (bounded). For items nobody else writes, such
+    /// as a deleted account's notifications.
+    pub async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let mut pending = keys
+            .iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key.to_attrs()))
+                    .build()
+                    .map_err(|e| StoreError::Sdk(Box::new(e)))?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        for attempt in 0..5 {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let output = self
+                .client()
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .unwrap_or_default();
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "BatchWriteItem left items unprocessed".into(),
+            ))
+        }
     }
 
     /// The distinct partition keys of the table that start with one of `prefixes`: one Scan
