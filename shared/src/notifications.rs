@@ -18,7 +18,8 @@
 //! id is at or before the user's mark (`readUpTo`, which only moves forward): "everything up to
 //! here" is one write however many notifications there are. The unread count is counted, never
 //! kept: a Query (`Select: COUNT`) of the notifications after the mark that have no `readAt` —
-//! no counter to drift when notifications expire, and what it reads is the unread ones only.
+//! no counter to drift when notifications expire — counting up to [`MAX_UNREAD_COUNT`], so what
+//! it reads stays bounded however much a user leaves unread.
 //!
 //! Items: `USER#<userId>` / `NOTIFICATION#<notificationId>` (the id is the event's, so
 //! time-ordered: newest first is the reverse key order) and `USER#<userId>` / `NOTIFICATIONS`
@@ -39,6 +40,9 @@ use crate::validate::{Invalid, RequestValue, request_value};
 pub const DEFAULT_RETENTION_DAYS: i64 = 90;
 /// The most notifications one request may mark read by id.
 pub const MAX_IDS: usize = 100;
+/// The unread count counts no further (a badge shows "99+"): what a read of the inbox costs is
+/// bounded whatever a user left unread.
+pub const MAX_UNREAD_COUNT: u16 = 100;
 
 const SK_PREFIX: &str = "NOTIFICATION#";
 /// Sorts after every notification's sort key (ids are Crockford base32: digits and capitals).
@@ -60,13 +64,15 @@ pub struct NotificationView {
 }
 
 /// One page of the inbox, with the number of unread notifications (all of them, not the
-/// page's).
+/// page's — up to 100: 100 means a hundred or more).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Inbox {
     pub items: Vec<NotificationView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Every unread notification, not the page's — counted up to 100: 100 means a hundred or
+    /// more.
     pub unread_count: u64,
 }
 
@@ -74,6 +80,7 @@ pub struct Inbox {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unread {
+    /// Up to 100: 100 means a hundred or more.
     pub unread_count: u64,
 }
 
@@ -216,7 +223,7 @@ async fn unread(
     let query = KeyQuery::table(partition(user))
         .sort(SortKey::Between(low, SK_END.to_owned()))
         .without(NotificationItem::READ_AT);
-    store.count(&query).await
+    store.count(&query, MAX_UNREAD_COUNT).await
 }
 
 /// The notification ids of a request (1 to 100, no repeats).

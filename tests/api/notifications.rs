@@ -461,3 +461,20 @@ async fn a_deleted_accounts_inbox_is_purged_with_its_posts() {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+#[tokio::test]
+async fn the_unread_count_counts_up_to_a_hundred_whatever_is_left_unread() {
+    let app = TestApp::spawn().await;
+    let (author, _) = app.user("busy@example.com", None).await;
+    let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
+    moderated_post(&app, &author, &moderator, 51).await;
+    assert!(notify(&app).await.batch_item_failures.is_empty());
+    let page = inbox(&app, &author, &[("limit", "100")]).await;
+    assert_eq!(unread(&page), 100, "102 unread read as a hundred or more");
+    // Two marked one by one leave exactly a hundred; a third, ninety-nine.
+    let shown = ids(&page);
+    let marked = mark(&app, &author, &json!({"ids": [shown[0], shown[1]]})).await;
+    assert_eq!(unread(&marked), 100);
+    let marked = mark(&app, &author, &json!({"ids": [shown[2]]})).await;
+    assert_eq!(unread(&marked), 99);
+}

@@ -8,9 +8,11 @@ use lambda_http::{Body, Request, Response};
 use shared::ids::NotificationId;
 use shared::notifications::{self, MarkRead, NotificationIds};
 use shared::{ApiError, State, accounts};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema};
 
-/// One of the two.
-#[derive(Debug, eserde::Deserialize, utoipa::ToSchema)]
+/// One of the two (the schema says so: `oneOf`).
+#[derive(Debug, eserde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MarkReadRequest {
     /// Every notification up to and including this one (typically the newest shown).
@@ -20,6 +22,32 @@ pub struct MarkReadRequest {
     #[serde(default)]
     pub ids: Option<NotificationIds>,
 }
+
+impl utoipa::PartialSchema for MarkReadRequest {
+    fn schema() -> RefOr<Schema> {
+        let only = |field: &str, schema: RefOr<Schema>, description: &str| {
+            ObjectBuilder::new()
+                .property(field, schema)
+                .required(field)
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+                .description(Some(description))
+        };
+        OneOfBuilder::new()
+            .item(only(
+                "upTo",
+                <NotificationId as utoipa::PartialSchema>::schema(),
+                "Every notification up to and including this one (typically the newest shown).",
+            ))
+            .item(only(
+                "ids",
+                <NotificationIds as utoipa::PartialSchema>::schema(),
+                "These notifications (1-100, no repeats).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MarkReadRequest {}
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, ApiError> {
     let me = accounts::authenticate(state, &req).await?;

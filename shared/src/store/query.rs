@@ -362,19 +362,23 @@ impl Store {
         Ok(self.fetch(query, None, limit).await?.0)
     }
 
-    /// How many live items a Query matches, its filters applied, every page read (one Query
-    /// per MB of matching items): for counts that stay small, such as a user's unread
-    /// notifications. Expired items are left out by the Query's filter, not after it.
-    pub async fn count(&self, query: &KeyQuery) -> Result<u64, StoreError> {
+    /// How many live items a Query matches, its filters applied — counting no further than
+    /// `at_most` (what it reads is bounded by that, not by the partition): for a badge such as
+    /// a user's unread notifications. Expired items are left out by the Query's filter.
+    pub async fn count(&self, query: &KeyQuery, at_most: u16) -> Result<u64, StoreError> {
         let Expressions {
             condition,
             names,
             values,
             filter,
         } = query.expressions(Some(self.clock.unix_seconds()));
+        let at_most = u64::from(at_most);
         let mut count = 0u64;
         let mut start = None;
         loop {
+            // `Limit` bounds the items a page evaluates (before the filter): never more than
+            // are still to count.
+            let left = i32::try_from(at_most - count).unwrap_or(i32::MAX);
             let output = self
                 .client()
                 .query()
@@ -385,14 +389,15 @@ impl Store {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .select(aws_sdk_dynamodb::types::Select::Count)
+                .limit(left.max(1))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(sdk_error)?;
             count += u64::try_from(output.count).unwrap_or(0);
             start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
+            if start.is_none() || count >= at_most {
+                return Ok(count.min(at_most));
             }
         }
     }
