@@ -48,14 +48,14 @@ pub async fn handle(worker: &NotificationsWorker, event: SqsEvent) -> worker::Ba
             let kind = intent.notice.kind();
             match recorded {
                 Recorded::New => {
-                    tracing::info!(eventId = %event.id, notificationType = kind, "notification written");
+                    tracing::info!(eventId = %event.id, notificationType = %kind, "notification written");
                     metrics::counter!(shared::telemetry::metric::NOTIFICATION).increment(1);
                 }
                 Recorded::Already => {
-                    tracing::info!(eventId = %event.id, notificationType = kind, "duplicate delivery: notification already written");
+                    tracing::info!(eventId = %event.id, notificationType = %kind, "duplicate delivery: notification already written");
                 }
                 Recorded::NoAccount => {
-                    tracing::info!(eventId = %event.id, notificationType = kind, "the account is gone: no notification");
+                    tracing::info!(eventId = %event.id, notificationType = %kind, "the account is gone: no notification");
                 }
             }
         }

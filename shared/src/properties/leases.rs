@@ -510,16 +510,16 @@ pub async fn end_lease(
     }
     let (key, _) = find(&property, lease.unit_id)?;
     let now = state.clock.timestamp();
+    let notice = Notice::LeaseEnded(LeaseDateNotice {
+        lease_id: id,
+        date: end_date.clone(),
+    });
     let after = LeaseView {
         end_date: Some(end_date),
         status: LeaseStatus::Ended,
         updated_at: now.clone(),
         ..lease.clone()
     };
-    let notice = Notice::LeaseEnded(LeaseDateNotice {
-        lease_id: id,
-        date: after.end_date.clone().unwrap_or_default(),
-    });
     let event = lease_event("lease.ended", me, &after, now.clone())
         .change("status", lease.status, after.status)
         .change("endDate", &lease.end_date, &after.end_date)

@@ -331,10 +331,7 @@ impl Store {
     /// must not join a transaction (a hot item written by many concurrent transactions would
     /// make them conflict).
     pub async fn put_batch<T: Serialize>(&self, items: &[T]) -> Result<(), StoreError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let mut pending = items
+        let requests = items
             .iter()
             .map(|item| {
                 let put = PutRequest::builder()
@@ -344,35 +341,14 @@ impl Store {
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        for attempt in 0..5 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-            let output = self
-                .client()
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable(
-            "BatchWriteItem left items unprocessed".into(),
-        ))
+        self.write_batch(requests).await
     }
 
     /// Deletes up to 25 items by key in one BatchWriteItem (an absent one is no error), asking
     /// again for any DynamoDB leaves unprocessed (bounded). For items nobody else writes, such
     /// as a deleted account's notifications.
     pub async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let mut pending = keys
+        let requests = keys
             .iter()
             .map(|key| {
                 let delete = DeleteRequest::builder()
@@ -382,6 +358,12 @@ impl Store {
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_batch(requests).await
+    }
+
+    /// One BatchWriteItem of up to 25 `requests`, asking again (bounded, backing off) for what
+    /// DynamoDB leaves unprocessed.
+    async fn write_batch(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
         for attempt in 0..5 {
             if pending.is_empty() {
                 return Ok(());
