@@ -2,20 +2,10 @@
 //! their inbox through the notifications worker (as the template's function), once, never their
 //! actor's; reading pages of it with the unread count; marking read up to one or by id.
 
-use ferrite_tests::workers::notify;
+use ferrite_tests::workers::{inbox, notify};
 use ferrite_tests::{Call, PASSWORD, TestApp, TestResponse};
 use serde_json::{Value, json};
 use shared::auth::Role;
-
-async fn inbox(app: &TestApp, token: &str, query: &[(&str, &str)]) -> TestResponse {
-    let mut call = Call::new("GET", "/v1/users/me/notifications").bearer(token);
-    for (name, value) in query {
-        call = call.query(name, value);
-    }
-    let answer = app.call(users_me_notifications::handle, call).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    answer
-}
 
 async fn mark(app: &TestApp, token: &str, body: &Value) -> TestResponse {
     app.call(
@@ -404,14 +394,7 @@ async fn an_account_deleted_before_its_notification_arrives_gets_none() {
     let (author, author_id) = app.user("leaving@example.com", None).await;
     let (moderator, _) = app.user("mod@example.com", Some(Role::Moderator)).await;
     moderated_post(&app, &author, &moderator, 1).await;
-    let deleted = app
-        .call(
-            users_me_delete::handle,
-            Call::new("DELETE", "/v1/users/me")
-                .bearer(&author)
-                .json(&json!({"password": PASSWORD})),
-        )
-        .await;
+    let deleted = app.leave(&author).await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
     let delivered = notify(&app).await;
     assert!(delivered.batch_item_failures.is_empty(), "{delivered:?}");
@@ -439,14 +422,7 @@ async fn a_deleted_accounts_inbox_is_purged_with_its_posts() {
         mark(&app, &author, &json!({"upTo": newest})).await.status,
         200
     );
-    let deleted = app
-        .call(
-            users_me_delete::handle,
-            Call::new("DELETE", "/v1/users/me")
-                .bearer(&author)
-                .json(&json!({"password": PASSWORD})),
-        )
-        .await;
+    let deleted = app.leave(&author).await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
     // Thirty notifications: two batches, then the mark; a redelivery finds nothing left.
     for _ in 0..2 {

@@ -37,6 +37,17 @@ impl TestApp {
         (sign_in_as(self, email, PASSWORD, role).await, id)
     }
 
+    /// `DELETE /v1/users/me` with the [`PASSWORD`] every test account has: the answer.
+    pub async fn leave(&self, token: &str) -> TestResponse {
+        self.call(
+            users_me_delete::handle,
+            Call::new("DELETE", "/v1/users/me")
+                .bearer(token)
+                .json(&json!({"password": PASSWORD})),
+        )
+        .await
+    }
+
     /// Confirms the address of the account registered last, by its emailed link.
     pub async fn confirm_address(&self) {
         let token = self.link_token("user.registered").await;

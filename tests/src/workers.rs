@@ -1,7 +1,7 @@
 //! The workers, run in-process on a test's outbox as the template's functions (each signing
 //! with its own role).
 
-use crate::{TestApp, sqs_event, stream_record};
+use crate::{Call, TestApp, TestResponse, sqs_event, stream_record};
 
 /// The email worker of `app`'s world, sending from `sender` (made a verified SES identity when
 /// `verified`), as the template's worker function (its role's policy resolved for `sender`).
@@ -110,4 +110,16 @@ pub async fn notify_with(app: &TestApp, records: &[String]) -> shared::worker::B
     )
     .expect("worker");
     worker_notifications::handle(&worker, sqs_event(records)).await
+}
+
+/// `GET /v1/users/me/notifications` of `token` with `query` (`limit`, `cursor`), which must
+/// answer 200: the inbox the notifications worker writes.
+pub async fn inbox(app: &TestApp, token: &str, query: &[(&str, &str)]) -> TestResponse {
+    let mut call = Call::new("GET", "/v1/users/me/notifications").bearer(token);
+    for (name, value) in query {
+        call = call.query(name, value);
+    }
+    let answer = app.call(users_me_notifications::handle, call).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer
 }

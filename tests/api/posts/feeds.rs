@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use ferrite_tests::PASSWORD;
 use ferrite_tests::{Call, TestApp};
 use serde_json::json;
 
@@ -77,14 +76,7 @@ async fn deleting_an_account_removes_its_posts_from_every_feed() {
     .await;
     create(&app, &author, &json!({"title": "d", "body": "b"})).await;
     assert_eq!(ids(&app.feed(None, 10, None).await).len(), 1);
-    let deleted = app
-        .call(
-            users_me_delete::handle,
-            Call::new("DELETE", "/v1/users/me")
-                .bearer(&author)
-                .json(&json!({"password": PASSWORD})),
-        )
-        .await;
+    let deleted = app.leave(&author).await;
     assert_eq!(deleted.status, 204);
     // Hidden at once, before the purge has run…
     let post_deletions = || async {

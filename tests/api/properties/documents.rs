@@ -81,6 +81,23 @@ fn document_id(created: &TestResponse) -> String {
         .to_owned()
 }
 
+/// Uploads [`PDF`] with `created`'s form as a browser would (S3 answers 204) and runs the
+/// documents worker on its notification (no record fails): the document is ready.
+async fn upload_checked(app: &TestApp, created: &TestResponse) {
+    assert_eq!(
+        upload_as_browser(&created.body["upload"], "document.pdf", PDF)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        settle(app, &[(&key_of(created), PDF.len() as u64)])
+            .await
+            .failed,
+        0
+    );
+}
+
 async fn stored(app: &TestApp, key: &str) -> bool {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(app.state.sdk_config())
@@ -281,13 +298,7 @@ async fn the_local_bucket_refuses_an_oversize_or_mistyped_upload_and_an_expired_
 
 /// The notifications in `token`'s inbox, newest first.
 async fn notices(app: &TestApp, token: &str) -> Vec<Value> {
-    let inbox = app
-        .call(
-            users_me_notifications::handle,
-            Call::new("GET", "/v1/users/me/notifications").bearer(token),
-        )
-        .await;
-    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    let inbox = ferrite_tests::workers::inbox(app, token, &[]).await;
     inbox.body["items"].as_array().expect("items").clone()
 }
 
@@ -361,13 +372,7 @@ async fn a_replayed_upload_or_a_repeated_event_changes_nothing_once_the_document
     )
     .await;
     let (key, id) = (key_of(&created), document_id(&created));
-    assert_eq!(
-        upload_as_browser(&created.body["upload"], "deed.pdf", PDF)
-            .await
-            .status,
-        204
-    );
-    assert_eq!(settle(&app, &[(&key, PDF.len() as u64)]).await.failed, 0);
+    upload_checked(&app, &created).await;
     // The same form again (its policy is still valid), then the same event twice.
     let forged = b"%PDF-1.7 another file entirely";
     assert_eq!(
@@ -640,18 +645,7 @@ async fn a_deleted_document_gives_its_quota_back_and_the_worker_removes_its_file
     )
     .await;
     let id = document_id(&created);
-    assert_eq!(
-        upload_as_browser(&created.body["upload"], "deed.pdf", PDF)
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        settle(&app, &[(&key_of(&created), PDF.len() as u64)])
-            .await
-            .failed,
-        0
-    );
+    upload_checked(&app, &created).await;
     let stored_key = format!("documents/{id}");
     assert!(stored(&app, &stored_key).await);
 
@@ -847,18 +841,7 @@ async fn a_deleted_propertys_documents_and_its_leases_are_purged_resumably_and_t
     for n in 0..3 {
         let body = new_document(&format!("plan {n}.pdf"), "application/pdf", PDF.len());
         let created = add_to_property(&app, &owner, &property, &body).await;
-        assert_eq!(
-            upload_as_browser(&created.body["upload"], "plan.pdf", PDF)
-                .await
-                .status,
-            204
-        );
-        assert_eq!(
-            settle(&app, &[(&key_of(&created), PDF.len() as u64)])
-                .await
-                .failed,
-            0
-        );
+        upload_checked(&app, &created).await;
         ids.push(document_id(&created));
     }
     let contract = add_to_lease(

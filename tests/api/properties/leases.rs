@@ -1,7 +1,7 @@
 //! Leases: one active lease per unit, the unit's status following it, who sees them, and the
 //! accounts and properties that cannot go while a lease runs.
 
-use ferrite_tests::{Call, PASSWORD, TestApp, TestResponse};
+use ferrite_tests::{Call, TestApp, TestResponse};
 use serde_json::{Value, json};
 
 use super::{at, create, get, id_of};
@@ -291,14 +291,7 @@ async fn leases_are_seen_by_their_tenant_the_owner_and_admins_only_and_are_check
     );
 
     // A tenant with an active lease cannot leave until it ends.
-    let leave = app
-        .call(
-            users_me_delete::handle,
-            Call::new("DELETE", "/v1/users/me")
-                .bearer(&tenant)
-                .json(&json!({"password": PASSWORD})),
-        )
-        .await;
+    let leave = app.leave(&tenant).await;
     assert_eq!(
         (leave.status, leave.code()),
         (409, "HOLDS_LEASES"),

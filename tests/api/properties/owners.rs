@@ -186,13 +186,6 @@ async fn the_owner_edits_and_deletes_a_property_under_its_version_and_its_file_n
         ]
     );
     // The owner, with nothing left, may leave.
-    let leave = app
-        .call(
-            users_me_delete::handle,
-            Call::new("DELETE", "/v1/users/me")
-                .bearer(&owner)
-                .json(&json!({"password": PASSWORD})),
-        )
-        .await;
+    let leave = app.leave(&owner).await;
     assert_eq!(leave.status, 204, "{}", leave.body);
 }

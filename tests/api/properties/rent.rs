@@ -531,15 +531,7 @@ async fn reminders_go_once_per_period_to_confirmed_addresses_before_the_due_day_
     let reminded = |token: String| {
         let app = &app;
         async move {
-            let inbox = app
-                .call(
-                    users_me_notifications::handle,
-                    Call::new("GET", "/v1/users/me/notifications")
-                        .query("limit", "100")
-                        .bearer(&token),
-                )
-                .await;
-            assert_eq!(inbox.status, 200, "{}", inbox.body);
+            let inbox = ferrite_tests::workers::inbox(app, &token, &[("limit", "100")]).await;
             let mut found: Vec<(String, String)> = inbox.body["items"]
                 .as_array()
                 .expect("items")
