@@ -43,7 +43,8 @@ pub use admin::{AdminChange, Roles, admin_delete_user, admin_update_user, grant_
 pub use devices::Client;
 pub use email_change::{confirm_email_change, request_email_change};
 pub use principal::{
-    Principal, authenticate, authenticate_optional, bearer_token, require_owner_or, require_role,
+    Principal, authenticate, authenticate_optional, authenticate_token, bearer_token,
+    require_owner_or, require_role,
 };
 pub use profile::{
     PublicProfile, change_password, delete_own_account, public_profile, update_profile,

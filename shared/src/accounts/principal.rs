@@ -82,7 +82,13 @@ pub fn bearer_token(req: &Request) -> Result<&str, ApiError> {
 
 /// 401 unless the request carries a valid access token of a live session of an active user.
 pub async fn authenticate(state: &State, req: &Request) -> Result<Principal, ApiError> {
-    let token = bearer_token(req)?;
+    Ok(authenticate_token(state, bearer_token(req)?).await?.0)
+}
+
+/// 401 unless `token` is a valid access token of a live session of an active user; the
+/// principal and when the token expires (epoch seconds). For a token that does not travel in
+/// an `Authorization` header (a WebSocket's subprotocol, see [`crate::live`]).
+pub async fn authenticate_token(state: &State, token: &str) -> Result<(Principal, i64), ApiError> {
     let verifier = state.auth.verifier()?;
     let claims = jwt::verify(verifier, &state.auth.tokens, token).map_err(|error| match error {
         jwt::TokenError::Expired => {
@@ -101,12 +107,13 @@ pub async fn authenticate(state: &State, req: &Request) -> Result<Principal, Api
     let session: SessionItem = session
         .filter(|s| s.epoch == user.session_epoch)
         .ok_or_else(revoked)?;
-    Ok(Principal {
+    let principal = Principal {
         user,
         session_id: session.session_id,
         authenticated_at: session.authenticated_at,
         second_factor_at: session.second_factor_at,
-    })
+    };
+    Ok((principal, claims.exp))
 }
 
 /// `None` for an anonymous request; the principal when a token is given; 401 when the token

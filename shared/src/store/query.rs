@@ -58,6 +58,9 @@ pub struct KeyQuery {
     pub contains: Option<(String, String)>,
     /// `attribute_not_exists(attr)` filter (applied after the key condition, like `contains`).
     pub without: Option<String>,
+    /// Keeps items past their `expiresAt` (that TTL has not deleted yet): for work that must
+    /// see them to finish them, like closing a connection whose token expired.
+    pub expired_too: bool,
 }
 
 impl KeyQuery {
@@ -70,6 +73,7 @@ impl KeyQuery {
             newest_first: false,
             contains: None,
             without: None,
+            expired_too: false,
         }
     }
 
@@ -101,6 +105,13 @@ impl KeyQuery {
         self
     }
 
+    /// Also the items past their `expiresAt` (see the field of the same name).
+    #[must_use]
+    pub fn expired_too(mut self) -> Self {
+        self.expired_too = true;
+        self
+    }
+
     #[must_use]
     pub fn newest_first(mut self) -> Self {
         self.newest_first = true;
@@ -129,8 +140,13 @@ impl KeyQuery {
         let index = self.index.map_or("table", Index::name);
         let order = if self.newest_first { "desc" } else { "asc" };
         format!(
-            "{index}|{order}|{}|{:?}|{:?}|{:?}",
-            self.partition, self.sort, self.contains, self.without
+            "{index}|{order}|{}|{:?}|{:?}|{:?}{}",
+            self.partition,
+            self.sort,
+            self.contains,
+            self.without,
+            // Appended only when set: the cursors already issued keep their scope.
+            if self.expired_too { "|expired too" } else { "" }
         )
     }
 }
@@ -449,7 +465,7 @@ impl Store {
         };
         let items = raw
             .into_iter()
-            .filter(|item| !self.is_expired(item))
+            .filter(|item| query.expired_too || !self.is_expired(item))
             .map(serde_dynamo::from_item)
             .collect::<Result<Vec<T>, _>>()?;
         Ok((items, next_key))
