@@ -267,6 +267,39 @@ pub async fn register_resource_policies(
     .await
 }
 
+/// The local endpoint's IAM decision (`Allow`, `ImplicitDeny`, `ExplicitDeny`) on a call a
+/// local stand-in for a service makes on a principal's behalf — a pipe's `PutEvents`, a
+/// backend's `@connections` call — asked of `/_ferrite/iam/authorize`.
+pub async fn decide(
+    http: &reqwest::Client,
+    endpoint: &str,
+    access_key_id: &str,
+    action: &str,
+    resource: &str,
+    region: &str,
+) -> Result<String> {
+    let answer = http
+        .post(format!(
+            "{}/_ferrite/iam/authorize",
+            endpoint.trim_end_matches('/')
+        ))
+        .json(&json!({
+            "accessKeyId": access_key_id,
+            "action": action,
+            "resource": resource,
+            "region": region,
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json::<Json>()
+        .await?;
+    Ok(answer["decision"]
+        .as_str()
+        .unwrap_or("no decision")
+        .to_owned())
+}
+
 async fn control_post(endpoint: &str, route: &str, body: &Json, what: &str) -> Result<()> {
     let response = crate::http_client()
         .build()?

@@ -38,10 +38,33 @@ impl Context {
     /// as provisioning leaves a resource with no local counterpart (the HTTP API, functions,
     /// roles): properties that mention them still evaluate.
     pub fn resolve_unprovisioned(&mut self, template: &Template) {
+        // `Ref` of an API Gateway stage is its name (a policy's `…/${Stage}/POST/@connections/*`).
+        for stage in template.resources_of("AWS::ApiGatewayV2::Stage") {
+            if let Some(name) = stage.properties.get("StageName").and_then(Value::as_str) {
+                self.refs
+                    .entry(stage.logical_id.to_owned())
+                    .or_insert_with(|| name.to_owned());
+            }
+        }
         for resource in template.resources() {
             self.refs
                 .entry(resource.logical_id.to_owned())
                 .or_insert_with(|| resource.logical_id.to_owned());
+        }
+        // An API's endpoint as AWS names it (the local stack sets the WebSocket API's to the
+        // local gateway's address when it runs one: `Context::serve_websocket_api_at`).
+        for api in template.resources_of("AWS::ApiGatewayV2::Api") {
+            let scheme = match api.properties.get("ProtocolType").and_then(Value::as_str) {
+                Some("WEBSOCKET") => "wss",
+                _ => "https",
+            };
+            let endpoint = format!(
+                "{scheme}://{}.execute-api.{}.amazonaws.com",
+                self.refs[api.logical_id], self.region
+            );
+            self.attributes
+                .entry(format!("{}.ApiEndpoint", api.logical_id))
+                .or_insert(endpoint);
         }
         // A KMS key's ARN is named by its id: a key ARN of the right shape.
         for key in template.resources_of("AWS::KMS::Key") {
@@ -53,6 +76,13 @@ impl Context {
                 .entry(format!("{}.Arn", key.logical_id))
                 .or_insert(arn);
         }
+    }
+
+    /// The local gateway serves the WebSocket API `logical_id` at `url` (`ws://127.0.0.1:3001`):
+    /// its `ApiEndpoint`, which the functions that push get as their `@connections` endpoint.
+    pub fn serve_websocket_api_at(&mut self, logical_id: &str, url: &str) {
+        self.attributes
+            .insert(format!("{logical_id}.ApiEndpoint"), url.to_owned());
     }
 
     /// `AWS::StackId`: `arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`, its

@@ -8,6 +8,7 @@
 //! preflights from the template's `CorsConfiguration`.
 
 mod event;
+pub mod websocket;
 
 use event::gateway_error;
 
@@ -153,57 +154,19 @@ impl Gateway {
     }
 
     async fn invoke(&self, route: &Route, event: &Json) -> Response<Full<Bytes>> {
-        let url = format!(
-            "{}/2015-03-31/functions/{}/invocations",
-            self.lambda_url.trim_end_matches('/'),
-            route.binary
-        );
-        // Beyond the function's own timeout, the time a rebuild may take (see INVOKE_ALLOWANCE).
-        let timeout = Duration::from_secs(route.timeout_secs.max(1)) + crate::INVOKE_ALLOWANCE;
-        let sent = self
-            .client
-            .post(&url)
-            .json(event)
-            .timeout(timeout)
-            .send()
-            .await;
-        let answer = match sent {
-            Ok(answer) => answer,
-            Err(error) if error.is_timeout() => {
-                tracing_line(&format!(
-                    "function {} did not answer within {timeout:?} (an invocation in flight when cargo lambda watch restarts a function is lost)",
-                    route.binary
-                ));
-                return gateway_error(StatusCode::SERVICE_UNAVAILABLE);
-            }
-            Err(error) => {
-                tracing_line(&format!("invoke {url} failed: {error}"));
-                return gateway_error(StatusCode::SERVICE_UNAVAILABLE);
-            }
-        };
-        let function_error = answer.headers().contains_key("x-amz-function-error");
-        let status = answer.status();
-        let Ok(payload) = answer.bytes().await else {
-            return gateway_error(StatusCode::INTERNAL_SERVER_ERROR);
-        };
-        if function_error || !status.is_success() {
-            tracing_line(&format!(
-                "function {} failed ({status}): {}",
-                route.binary,
-                String::from_utf8_lossy(&payload)
-                    .chars()
-                    .take(500)
-                    .collect::<String>()
-            ));
-            let code =
-                if status == StatusCode::GATEWAY_TIMEOUT || status == StatusCode::REQUEST_TIMEOUT {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-            return gateway_error(code);
+        match invoke_function(
+            &self.client,
+            &self.lambda_url,
+            &route.binary,
+            route.timeout_secs,
+            event,
+        )
+        .await
+        {
+            Ok(payload) => translate_response(&payload),
+            Err(Invocation::Unanswered) => gateway_error(StatusCode::SERVICE_UNAVAILABLE),
+            Err(Invocation::Failed) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR),
         }
-        translate_response(&payload)
     }
 
     /// Answers one request as API Gateway would.
@@ -274,29 +237,110 @@ impl Gateway {
 
     /// Serves on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<()> {
-        loop {
-            let (stream, peer) = listener.accept().await?;
+        accept(listener, false, move |req, peer| {
             let gateway = Arc::clone(&self);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let gateway = Arc::clone(&gateway);
-                    async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                if let Err(error) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await
-                {
-                    tracing_line(&format!("connection from {peer}: {error}"));
-                }
-            });
+            async move { gateway.handle(req, peer).await }
+        })
+        .await
+    }
+}
+
+/// Why an invocation gave no answer to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Invocation {
+    /// The function could not be reached or did not answer in time (an HTTP API answers 503).
+    Unanswered,
+    /// The function failed (an error, or the Invoke API refused it).
+    Failed,
+}
+
+/// Invokes `binary` with `event` through the Lambda Invoke API at `lambda_url`, allowing its
+/// `timeout_secs` and the time a rebuild may take ([`crate::INVOKE_ALLOWANCE`]): its answer's
+/// payload. Failures are logged here, once.
+pub(crate) async fn invoke_function(
+    client: &reqwest::Client,
+    lambda_url: &str,
+    binary: &str,
+    timeout_secs: u64,
+    event: &Json,
+) -> Result<Bytes, Invocation> {
+    let url = format!(
+        "{}/2015-03-31/functions/{binary}/invocations",
+        lambda_url.trim_end_matches('/')
+    );
+    let timeout = Duration::from_secs(timeout_secs.max(1)) + crate::INVOKE_ALLOWANCE;
+    let answer = match client.post(&url).json(event).timeout(timeout).send().await {
+        Ok(answer) => answer,
+        Err(error) if error.is_timeout() => {
+            tracing_line(&format!(
+                "function {binary} did not answer within {timeout:?} (an invocation in flight when cargo lambda watch restarts a function is lost)"
+            ));
+            return Err(Invocation::Unanswered);
         }
+        Err(error) => {
+            tracing_line(&format!("invoke {url} failed: {error}"));
+            return Err(Invocation::Unanswered);
+        }
+    };
+    let function_error = answer.headers().contains_key("x-amz-function-error");
+    let status = answer.status();
+    let payload = answer.bytes().await.map_err(|_| Invocation::Failed)?;
+    if function_error || !status.is_success() {
+        tracing_line(&format!(
+            "function {binary} failed ({status}): {}",
+            String::from_utf8_lossy(&payload)
+                .chars()
+                .take(500)
+                .collect::<String>()
+        ));
+        let timed_out =
+            status == StatusCode::GATEWAY_TIMEOUT || status == StatusCode::REQUEST_TIMEOUT;
+        return Err(if timed_out {
+            Invocation::Unanswered
+        } else {
+            Invocation::Failed
+        });
+    }
+    Ok(payload)
+}
+
+/// Accepts HTTP/1.1 connections on `listener` until the task is dropped, answering each request
+/// with `answer` (with `upgrades`, a connection may switch protocols: a WebSocket handshake).
+pub(crate) async fn accept<F, Fut>(
+    listener: tokio::net::TcpListener,
+    upgrades: bool,
+    answer: F,
+) -> Result<()>
+where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let answered = answer(req, peer);
+                async move { Ok::<_, Infallible>(answered.await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let connection =
+                hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            let served = if upgrades {
+                connection.with_upgrades().await
+            } else {
+                connection.await
+            };
+            if let Err(error) = served {
+                tracing_line(&format!("connection from {peer}: {error}"));
+            }
+        });
     }
 }
 
 /// The body if it is at most `limit` bytes; `None` (after reading and discarding the rest) if
 /// it is larger or the client stopped sending it.
-async fn read_body(mut body: Incoming, limit: usize) -> Option<Bytes> {
+pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> Option<Bytes> {
     let mut buffer = Vec::new();
     let mut too_large = false;
     while let Some(frame) = body.frame().await {
@@ -314,7 +358,7 @@ async fn read_body(mut body: Incoming, limit: usize) -> Option<Bytes> {
 }
 
 /// One log line on stderr (the gateway is a dev tool; its stdout is the route table).
-fn tracing_line(line: &str) {
+pub(crate) fn tracing_line(line: &str) {
     eprintln!("gateway: {line}");
 }
 

@@ -604,6 +604,8 @@ mod tests {
                 ctx.parameters.insert(name.to_owned(), "x".repeat(32));
             }
         }
+        // The rest as AWS names it (an API's endpoint, which a worker's environment names).
+        ctx.resolve_unprovisioned(&template);
         let pipes = pipes(&template, &ctx).expect("pipes");
         // One reader of the stream, a bus, and a rule per queue.
         assert_eq!(pipes.len(), 1);

@@ -357,33 +357,23 @@ async fn may_put_events(bus: &Bus, region: &str) -> std::result::Result<(), Stri
     let Some(authorizer) = &bus.authorizer else {
         return Ok(());
     };
-    let answer = async {
-        let response = authorizer
-            .http
-            .post(format!(
-                "{}/_ferrite/iam/authorize",
-                authorizer.endpoint.trim_end_matches('/')
-            ))
-            .json(&json!({
-                "accessKeyId": authorizer.access_key_id,
-                "action": "events:PutEvents",
-                "resource": bus.arn,
-                "region": region,
-            }))
-            .send()
-            .await?
-            .error_for_status()?;
-        anyhow::Ok(response.json::<Json>().await?)
-    }
+    let decision = crate::iam::decide(
+        &authorizer.http,
+        &authorizer.endpoint,
+        &authorizer.access_key_id,
+        "events:PutEvents",
+        &bus.arn,
+        region,
+    )
     .await
     .map_err(|error| format!("{error:#}"))?;
-    match answer["decision"].as_str() {
-        Some("Allow") => Ok(()),
-        other => Err(format!(
-            "AccessDeniedException: the pipe's role may not events:PutEvents on {} ({})",
-            bus.arn,
-            other.unwrap_or("no decision")
-        )),
+    if decision == "Allow" {
+        Ok(())
+    } else {
+        Err(format!(
+            "AccessDeniedException: the pipe's role may not events:PutEvents on {} ({decision})",
+            bus.arn
+        ))
     }
 }
 

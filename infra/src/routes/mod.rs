@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 mod read;
 
-pub use read::{Function, functions, routes};
+pub use read::{Function, functions, routes, websocket_api};
 
 /// One route of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,49 @@ impl Route {
             return self.path.clone();
         }
         format!("{} {}", self.method.as_deref().unwrap_or("ANY"), self.path)
+    }
+}
+
+/// The WebSocket API of the template: what the local gateway serves on its WebSocket port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketApi {
+    pub logical_id: String,
+    /// What its `Ref` is locally (the id in its ARNs and in the `@connections` resources).
+    pub api_id: String,
+    /// Its stage's name: the path of the connection URL and of `@connections`.
+    pub stage: String,
+    /// `$request.body.action`: which field of a message picks its route.
+    pub route_selection: String,
+    pub routes: Vec<WebSocketRoute>,
+}
+
+impl WebSocketApi {
+    /// The route `key` (`$connect`, `$default`, an action).
+    pub fn route(&self, key: &str) -> Option<&WebSocketRoute> {
+        self.routes.iter().find(|r| r.key == key)
+    }
+}
+
+/// One route of the WebSocket API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketRoute {
+    /// `$connect`, `$disconnect`, `$default` or an action.
+    pub key: String,
+    pub function: String,
+    pub binary: String,
+    pub timeout_secs: u64,
+    /// As for [`Route::invocable_from`].
+    pub invocable_from: Vec<String>,
+    /// The ARN API Gateway invokes from: `arn:aws:execute-api:<region>:<account>:<api>/<stage>/<key>`.
+    pub arn: String,
+}
+
+impl WebSocketRoute {
+    /// Whether the function's resource policy lets API Gateway invoke it for this route.
+    pub fn invocable(&self) -> bool {
+        self.invocable_from
+            .iter()
+            .any(|pattern| wildcard_match(pattern, &self.arn))
     }
 }
 

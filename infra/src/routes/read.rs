@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value as Json;
 
-use super::Route;
+use super::{Route, WebSocketApi, WebSocketRoute};
 use crate::template::{Context, Template};
 
 /// The functions of the template with their build binary, environment and timeout.
@@ -90,21 +90,36 @@ pub fn functions(template: &Template, ctx: &Context) -> Result<Vec<Function>> {
         .collect()
 }
 
+/// The one variable of a `Fn::Sub` text that is not a pseudo parameter (`${AWS::Region}`): a
+/// WebSocket integration's URI names its function inside `arn:…:lambda:path/…/${Alias}/…`.
+fn sub_variable(text: &str) -> Option<String> {
+    let mut named = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+        .filter(|name| !name.starts_with("AWS::"));
+    let name = named.next()?;
+    named.next().is_none().then(|| name.to_owned())
+}
+
 /// The logical id a reference names: `Ref: X` (and `X.Alias`, SAM's reference to a function's
 /// alias) or the one variable of a `Fn::Sub` (`integrations/${X}`).
 fn referenced(value: &serde_yaml_ng::Value) -> Option<String> {
     let (function, argument) = crate::template::intrinsic(value)?;
+    // `Fn::Sub: [text, {Name: value}]`: the one variable, resolved through its value.
+    if function == "Fn::Sub"
+        && let Some([text, variables]) = argument.as_sequence().map(Vec::as_slice)
+    {
+        let name = sub_variable(text.as_str()?)?;
+        return match variables.get(name.as_str()) {
+            Some(value) => referenced(value),
+            None => Some(name.split('.').next()?.to_owned()),
+        };
+    }
     let text = argument.as_str()?;
     let name = match function.as_str() {
         "Ref" => text,
-        "Fn::Sub" => {
-            let start = text.find("${")? + 2;
-            let end = start + text[start..].find('}')?;
-            if text[end..].contains("${") {
-                return None;
-            }
-            &text[start..end]
-        }
+        "Fn::Sub" => return Some(sub_variable(text)?.split('.').next()?.to_owned()),
         _ => return None,
     };
     Some(name.split('.').next()?.to_owned())
@@ -114,15 +129,31 @@ fn referenced(value: &serde_yaml_ng::Value) -> Option<String> {
 /// The local gateway speaks what these integrations declare and nothing else: Lambda proxy
 /// integrations with payload format 2.0. `ctx` resolves every resource ([`lenient`]).
 fn integrations(template: &Template, ctx: &Context) -> Result<HashMap<String, String>> {
+    let websockets = websocket_apis(template, ctx)?;
     let mut targets = HashMap::new();
     for integration in template.resources_of("AWS::ApiGatewayV2::Integration") {
         let id = integration.logical_id;
         let property = |name: &str| -> Result<Json> {
-            template
-                .eval(&integration.properties[name], ctx)
+            integration
+                .properties
+                .get(name)
+                .map(|value| template.eval(value, ctx))
+                .transpose()
                 .with_context(|| format!("integration {id}, {name}"))
+                .map(Option::unwrap_or_default)
         };
-        if property("IntegrationType")? != "AWS_PROXY" || property("PayloadFormatVersion")? != "2.0"
+        let websocket = websockets.contains(property("ApiId")?.as_str().unwrap_or_default());
+        if websocket {
+            // A WebSocket API's Lambda proxy integration has one payload format (no property).
+            if property("IntegrationType")? != "AWS_PROXY"
+                || !property("PayloadFormatVersion")?.is_null()
+            {
+                bail!(
+                    "integration {id}: the local gateway serves WebSocket AWS_PROXY integrations without PayloadFormatVersion"
+                );
+            }
+        } else if property("IntegrationType")? != "AWS_PROXY"
+            || property("PayloadFormatVersion")? != "2.0"
         {
             bail!(
                 "integration {id}: the local gateway serves AWS_PROXY integrations of payload format 2.0"
@@ -143,6 +174,81 @@ fn integrations(template: &Template, ctx: &Context) -> Result<HashMap<String, St
         targets.insert(id.to_owned(), function);
     }
     Ok(targets)
+}
+
+/// What the routes of either API are read with: the functions by logical id, the function each
+/// integration invokes, the permissions that let API Gateway invoke each function.
+struct Wiring {
+    functions: HashMap<String, Function>,
+    integrations: HashMap<String, String>,
+    permissions: HashMap<String, Vec<String>>,
+}
+
+impl Wiring {
+    fn read(template: &Template, ctx: &Context, lenient_ctx: &Context) -> Result<Self> {
+        Ok(Self {
+            functions: functions(template, ctx)?
+                .into_iter()
+                .map(|f| (f.logical_id.clone(), f))
+                .collect(),
+            integrations: integrations(template, lenient_ctx)?,
+            permissions: api_permissions(template, lenient_ctx)?,
+        })
+    }
+
+    /// The function a route's `Target` integration invokes.
+    fn target(&self, route: &crate::template::Resource<'_>) -> Result<&Function> {
+        let id = route.logical_id;
+        let integration = route
+            .properties
+            .get("Target")
+            .and_then(referenced)
+            .ok_or_else(|| anyhow!("route {id}: Target must be `integrations/${{Integration}}`"))?;
+        self.integrations
+            .get(&integration)
+            .and_then(|f| self.functions.get(f))
+            .ok_or_else(|| anyhow!("route {id}: {integration} is not an integration of a function"))
+    }
+
+    /// The `SourceArn` patterns API Gateway may invoke `function` from.
+    fn invocable_from(&self, function: &Function) -> Vec<String> {
+        self.permissions
+            .get(&function.logical_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// What a route's `ApiId` is in `ctx`.
+fn api_of(
+    template: &Template,
+    route: &crate::template::Resource<'_>,
+    ctx: &Context,
+) -> Result<String> {
+    let api = template
+        .eval(&route.properties["ApiId"], ctx)
+        .with_context(|| format!("route {}, ApiId", route.logical_id))?;
+    Ok(api.as_str().unwrap_or_default().to_owned())
+}
+
+/// What the `ApiId` of a route or integration of each WebSocket API evaluates to in `ctx`.
+fn websocket_apis(template: &Template, ctx: &Context) -> Result<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    for api in template.resources_of("AWS::ApiGatewayV2::Api") {
+        if template
+            .property_text(&api, "ProtocolType", ctx)?
+            .as_deref()
+            == Some("WEBSOCKET")
+        {
+            found.insert(
+                ctx.refs
+                    .get(api.logical_id)
+                    .cloned()
+                    .unwrap_or_else(|| api.logical_id.to_owned()),
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// `ctx` where any resource not provisioned locally (the API, its integrations) resolves to its
@@ -192,36 +298,23 @@ fn api_permissions(template: &Template, ctx: &Context) -> Result<HashMap<String,
 
 /// Every `AWS::ApiGatewayV2::Route` of the template, with the function its integration invokes.
 pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
-    let functions: HashMap<String, Function> = functions(template, ctx)?
-        .into_iter()
-        .map(|f| (f.logical_id.clone(), f))
-        .collect();
     let lenient_ctx = lenient(template, ctx);
-    let integrations = integrations(template, &lenient_ctx)?;
-    let permissions = api_permissions(template, &lenient_ctx)?;
+    let wiring = Wiring::read(template, ctx, &lenient_ctx)?;
+    let websockets = websocket_apis(template, &lenient_ctx)?;
     let mut routes = Vec::new();
     for resource in template.resources_of("AWS::ApiGatewayV2::Route") {
         let id = resource.logical_id;
         let key = template
             .eval(&resource.properties["RouteKey"], &lenient_ctx)
             .with_context(|| format!("route {id}"))?;
-        let api = template
-            .eval(&resource.properties["ApiId"], &lenient_ctx)
-            .with_context(|| format!("route {id}, ApiId"))?;
+        let api = api_of(template, &resource, &lenient_ctx)?;
+        if websockets.contains(&api) {
+            continue; // see `websocket_api`
+        }
         let key = key
             .as_str()
             .ok_or_else(|| anyhow!("route {id}: RouteKey must be a string"))?;
-        let integration = resource
-            .properties
-            .get("Target")
-            .and_then(referenced)
-            .ok_or_else(|| anyhow!("route {id}: Target must be `integrations/${{Integration}}`"))?;
-        let function = integrations
-            .get(&integration)
-            .and_then(|f| functions.get(f))
-            .ok_or_else(|| {
-                anyhow!("route {id}: {integration} is not an integration of a function")
-            })?;
+        let function = wiring.target(&resource)?;
         let (method, path) = match key.split_once(' ') {
             None if key == "$default" => (None, key.to_owned()),
             Some((method, path)) => {
@@ -237,15 +330,10 @@ pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
             function: function.logical_id.clone(),
             binary: function.binary.clone(),
             timeout_secs: function.timeout_secs,
-            invocable_from: permissions
-                .get(&function.logical_id)
-                .cloned()
-                .unwrap_or_default(),
+            invocable_from: wiring.invocable_from(function),
             arn_prefix: format!(
-                "arn:aws:execute-api:{}:{}:{}/$default/",
-                ctx.region,
-                ctx.account_id,
-                api.as_str().unwrap_or_default()
+                "arn:aws:execute-api:{}:{}:{api}/$default/",
+                ctx.region, ctx.account_id
             ),
         });
     }
@@ -258,6 +346,81 @@ pub fn routes(template: &Template, ctx: &Context) -> Result<Vec<Route>> {
         bail!("route {duplicate} is declared twice");
     }
     Ok(routes)
+}
+
+/// The template's WebSocket API (at most one): its id, stage and routes.
+pub fn websocket_api(template: &Template, ctx: &Context) -> Result<Option<WebSocketApi>> {
+    let lenient_ctx = lenient(template, ctx);
+    let apis: Vec<_> = template
+        .resources_of("AWS::ApiGatewayV2::Api")
+        .filter(|api| {
+            template
+                .property_text(api, "ProtocolType", &lenient_ctx)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("WEBSOCKET")
+        })
+        .collect();
+    let api = match apis.as_slice() {
+        [] => return Ok(None),
+        [api] => api,
+        _ => bail!(
+            "the local gateway serves one WebSocket API; the template has {}",
+            apis.len()
+        ),
+    };
+    let api_id = lenient_ctx
+        .refs
+        .get(api.logical_id)
+        .cloned()
+        .unwrap_or_else(|| api.logical_id.to_owned());
+    let selection = template
+        .property_text(api, "RouteSelectionExpression", &lenient_ctx)?
+        .unwrap_or_default();
+    let stage = template
+        .resources_of("AWS::ApiGatewayV2::Stage")
+        .find(|stage| {
+            stage
+                .properties
+                .get("ApiId")
+                .and_then(|v| template.eval(v, &lenient_ctx).ok())
+                .is_some_and(|v| v.as_str() == Some(api_id.as_str()))
+        })
+        .ok_or_else(|| anyhow!("WebSocket API {}: no stage", api.logical_id))?;
+    let stage_name = template
+        .property_text(&stage, "StageName", &lenient_ctx)?
+        .ok_or_else(|| anyhow!("stage {}: StageName is required", stage.logical_id))?;
+    let wiring = Wiring::read(template, ctx, &lenient_ctx)?;
+    let mut routes = Vec::new();
+    for resource in template.resources_of("AWS::ApiGatewayV2::Route") {
+        let id = resource.logical_id;
+        if api_of(template, &resource, &lenient_ctx)? != api_id {
+            continue;
+        }
+        let key = template
+            .property_text(&resource, "RouteKey", &lenient_ctx)?
+            .ok_or_else(|| anyhow!("route {id}: RouteKey is required"))?;
+        let function = wiring.target(&resource)?;
+        routes.push(WebSocketRoute {
+            key: key.clone(),
+            function: function.logical_id.clone(),
+            binary: function.binary.clone(),
+            timeout_secs: function.timeout_secs,
+            invocable_from: wiring.invocable_from(function),
+            arn: format!(
+                "arn:aws:execute-api:{}:{}:{api_id}/{stage_name}/{key}",
+                ctx.region, ctx.account_id
+            ),
+        });
+    }
+    Ok(Some(WebSocketApi {
+        logical_id: api.logical_id.to_owned(),
+        api_id,
+        stage: stage_name,
+        route_selection: selection,
+        routes,
+    }))
 }
 
 fn validate_path(path: &str) -> Result<()> {

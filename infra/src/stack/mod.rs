@@ -325,6 +325,67 @@ pub async fn start_gateway(
     Ok((address, routes, task))
 }
 
+/// Where the WebSocket gateway will listen: bound now, so that its address is known before the
+/// functions' environments are written (the pushing functions get it as the API's endpoint).
+#[derive(Debug)]
+pub struct WebSocketListener {
+    pub listener: tokio::net::TcpListener,
+    /// `ws://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+/// Binds the WebSocket gateway on `127.0.0.1:port` (0 for any free port) when the template has
+/// a WebSocket API, and records the address as that API's `ApiEndpoint` in `ctx`.
+pub async fn bind_websocket(
+    template: &Template,
+    ctx: &mut Context,
+    port: u16,
+) -> Result<Option<WebSocketListener>> {
+    let Some(api) = routes::websocket_api(template, ctx)? else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding the WebSocket gateway to 127.0.0.1:{port}"))?;
+    let url = format!("ws://{}", listener.local_addr()?);
+    ctx.serve_websocket_api_at(&api.logical_id, &url);
+    Ok(Some(WebSocketListener { listener, url }))
+}
+
+/// Serves the template's WebSocket API on `bound` in the background, its `@connections` callers
+/// held to the IAM of the endpoint at `endpoint` (each principal's role; other keys are the
+/// operator's). Returns the connection URL (`ws://127.0.0.1:<port>/<stage>`).
+pub fn start_websocket_gateway(
+    template: &Template,
+    ctx: &Context,
+    lambda_url: &str,
+    bound: WebSocketListener,
+    endpoint: &str,
+    principals: &[iam::Principal],
+) -> Result<(String, tokio::task::JoinHandle<Result<()>>)> {
+    let api = routes::websocket_api(template, ctx)?
+        .ok_or_else(|| anyhow!("the template has no WebSocket API"))?;
+    let url = format!("{}/{}", bound.url, api.stage);
+    let authorizer = crate::gateway::websocket::Authorizer {
+        endpoint: endpoint.to_owned(),
+        principals: principals
+            .iter()
+            .map(|p| (p.access_key_id.clone(), p.arn.clone()))
+            .collect(),
+        principal_secret: iam::LOCAL_SECRET.to_owned(),
+        operator_secret: base_env(endpoint)["AWS_SECRET_ACCESS_KEY"].clone(),
+        http: crate::http_client().build()?,
+    };
+    let gateway = Arc::new(crate::gateway::websocket::WebSocketGateway::new(
+        api,
+        lambda_url,
+        &ctx.region,
+        &ctx.account_id,
+        Some(authorizer),
+    )?);
+    Ok((url, tokio::spawn(gateway.serve(bound.listener))))
+}
+
 /// The route table as printed by `make dev`.
 pub fn route_table(routes: &[Route]) -> String {
     let width = routes.iter().map(|r| r.key().len()).max().unwrap_or(0);

@@ -51,6 +51,9 @@ enum Cmd {
         /// Port of the Lambda Invoke API (`cargo lambda watch`).
         #[arg(long, default_value_t = 9000)]
         lambda_port: u16,
+        /// Port of the WebSocket API (live notifications).
+        #[arg(long, default_value_t = 3001)]
+        websocket_port: u16,
         /// Port of the local AWS endpoint.
         #[arg(long, default_value_t = 4566)]
         endpoint_port: u16,
@@ -141,8 +144,8 @@ fn parameter(raw: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
-async fn dev(project: &Project, ports: (u16, u16, u16)) -> Result<()> {
-    let (port, lambda_port, endpoint_port) = ports;
+async fn dev(project: &Project, ports: (u16, u16, u16, u16)) -> Result<()> {
+    let (port, lambda_port, websocket_port, endpoint_port) = ports;
     let root = project.root.as_path();
     let started = Instant::now();
     std::fs::create_dir_all(local_dir(root))?;
@@ -154,7 +157,7 @@ async fn dev(project: &Project, ports: (u16, u16, u16)) -> Result<()> {
         project,
         &stack,
         &endpoint.url,
-        (port, lambda_port),
+        (port, lambda_port, websocket_port),
         &local_dir(root),
         None,
     )
@@ -170,6 +173,11 @@ async fn dev(project: &Project, ports: (u16, u16, u16)) -> Result<()> {
         "Event pumps: table stream -> pipes -> queues -> workers ({} running; status in .local/pumps.json)",
         api.pumps.len()
     );
+    if let Some((websocket_url, _)) = &api.websocket {
+        println!(
+            "Live notifications: {websocket_url}  (subprotocols ferrite.v1 and bearer.<access token>)"
+        );
+    }
     println!("\nTry: curl -i {api_url}/v1/health");
     println!("Shell environment for the endpoint: source .local/env.  Ctrl-C stops everything.\n");
 
@@ -259,7 +267,7 @@ async fn exec(
         }
         if api {
             let log = run_dir.join("functions.log");
-            let ports = (moto::free_port()?, moto::free_port()?);
+            let ports = (moto::free_port()?, moto::free_port()?, 0);
             let api =
                 Api::start(project, &stack, &endpoint.url, ports, &run_dir, Some(&log)).await?;
             eprintln!(
@@ -268,6 +276,9 @@ async fn exec(
                 log.display()
             );
             env.insert("FERRITE_API_URL".to_owned(), api.url.clone());
+            if let Some((websocket_url, _)) = &api.websocket {
+                env.insert("FERRITE_WEBSOCKET_URL".to_owned(), websocket_url.clone());
+            }
             env.insert(
                 "FERRITE_FUNCTIONS_LOG".to_owned(),
                 log.to_string_lossy().into_owned(),
@@ -362,8 +373,15 @@ async fn main() -> ExitCode {
             Cmd::Dev {
                 port,
                 lambda_port,
+                websocket_port,
                 endpoint_port,
-            } => dev(&project, (*port, *lambda_port, *endpoint_port)).await?,
+            } => {
+                dev(
+                    &project,
+                    (*port, *lambda_port, *websocket_port, *endpoint_port),
+                )
+                .await?;
+            }
             Cmd::Up { port } => up(&project, *port).await?,
             Cmd::Down => down(&root)?,
             Cmd::Provision { endpoint } => {
