@@ -114,7 +114,12 @@ def routes(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         props = resource["Properties"]
         integration = re.fullmatch(r"integrations/\$\{(\w+)\}", props["Target"]["Fn::Sub"]).group(1)
-        uri = resources[integration]["Properties"]["IntegrationUri"]["Ref"]
+        uri = resources[integration]["Properties"]["IntegrationUri"]
+        if not isinstance(uri, dict) or "Ref" not in uri:
+            # A WebSocket route (`$connect`: the function by its invocation URI): not an HTTP
+            # endpoint of the mix.
+            continue
+        uri = uri["Ref"]
         found[props["RouteKey"]] = function(uri.split(".")[0])
     for logical_id, resource in resources.items():
         if resource.get("Type") == "AWS::Serverless::Function":

@@ -84,11 +84,24 @@ class NestedStacks(unittest.TestCase):
             self.assertIn("CAPABILITY_IAM", capabilities.group(1).split(), env)
 
 
+def apis(protocol: str) -> list[str]:
+    """The logical ids of the APIs of `protocol` (`HTTP`, `WEBSOCKET`)."""
+    return [i for i, api in resources("AWS::ApiGatewayV2::Api")
+            if api["Properties"]["ProtocolType"] == protocol]
+
+
+def of_api(kind: str, protocol: str) -> list[tuple[str, dict[str, Any]]]:
+    """The resources of `kind` (routes, integrations, stages) of the APIs of `protocol`."""
+    ids = apis(protocol)
+    return [(i, r) for i, r in resources(kind)
+            if any(r["Properties"]["ApiId"] == {"Ref": api} for api in ids)]
+
+
 class Api(unittest.TestCase):
     """One HTTP API in the base stack; its routes beside their functions in the domain stacks."""
 
     def routes(self) -> dict[str, dict[str, Any]]:
-        return {p["RouteKey"]: {"id": i, **p} for i, r in resources("AWS::ApiGatewayV2::Route")
+        return {p["RouteKey"]: {"id": i, **p} for i, r in of_api("AWS::ApiGatewayV2::Route", "HTTP")
                 for p in [r["Properties"]]}
 
     def test_the_api_has_no_body_that_would_erase_the_routes_of_other_stacks(self) -> None:
@@ -97,9 +110,10 @@ class Api(unittest.TestCase):
         definition, routes created outside the body included
         (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-import-api-update.html,
         https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid.html#apis-apiidput)."""
-        apis = list(resources("AWS::ApiGatewayV2::Api"))
-        self.assertEqual(len(apis), 1, "one API: one base URL for clients")
-        for logical_id, api in apis:
+        http = [(i, r) for i, r in resources("AWS::ApiGatewayV2::Api") if i in apis("HTTP")]
+        self.assertEqual(len(http), 1, "one HTTP API: one base URL for clients")
+        self.assertLessEqual(len(apis("WEBSOCKET")), 1, "at most one WebSocket API")
+        for logical_id, api in resources("AWS::ApiGatewayV2::Api"):
             for key in ("Body", "BodyS3Location"):
                 self.assertFalse(key in api["Properties"], f"{logical_id} has a {key}")
         self.assertFalse(list(resources("AWS::Serverless::HttpApi")))
@@ -109,9 +123,13 @@ class Api(unittest.TestCase):
         with `AutoDeploy` deploys every change of the API
         (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-stage.html):
         without it, a route added by a domain stack would never be served."""
-        stages = [p["Properties"] for _, p in resources("AWS::ApiGatewayV2::Stage")]
+        stages = [p["Properties"] for _, p in of_api("AWS::ApiGatewayV2::Stage", "HTTP")]
         self.assertEqual([s["StageName"] for s in stages], ["$default"])
         self.assertIs(stages[0].get("AutoDeploy"), True)
+        # The WebSocket API's stage too (a WebSocket API has no `$default` stage: a named one).
+        for _, stage in of_api("AWS::ApiGatewayV2::Stage", "WEBSOCKET"):
+            self.assertIs(stage["Properties"].get("AutoDeploy"), True)
+            self.assertRegex(stage["Properties"]["StageName"], r"^[A-Za-z0-9_-]+$")
 
     def test_the_api_stays_within_its_route_and_integration_quotas(self) -> None:
         """API Gateway: "Quotas for configuring and running an HTTP API" — 300 routes per API
@@ -119,7 +137,7 @@ class Api(unittest.TestCase):
         (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html). One
         integration per function, shared by its routes."""
         self.assertLessEqual(len(self.routes()), 300)
-        integrations = list(resources("AWS::ApiGatewayV2::Integration"))
+        integrations = of_api("AWS::ApiGatewayV2::Integration", "HTTP")
         self.assertLessEqual(len(integrations), 300)
         uris = [json.dumps(i["Properties"]["IntegrationUri"], sort_keys=True) for _, i in integrations]
         self.assertEqual(len(uris), len(set(uris)), "one integration per function")
@@ -133,15 +151,15 @@ class Api(unittest.TestCase):
         The integration targets the `live` alias, so canary releases shift the API's traffic."""
         everything = expanded()["Resources"]
         permissions = [p["Properties"] for _, p in resources("AWS::Lambda::Permission")]
-        apis = [i for i, _ in resources("AWS::ApiGatewayV2::Api")]
+        http = apis("HTTP")
         self.assertTrue(self.routes(), "no routes")
         for key, route in self.routes().items():
             with self.subTest(route=key):
-                self.assertEqual(route["ApiId"], {"Ref": apis[0]})
+                self.assertEqual(route["ApiId"], {"Ref": http[0]})
                 target = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
                 self.assertIsNotNone(target, route["Target"])
                 integration = props(target.group(1))
-                self.assertEqual(integration["ApiId"], {"Ref": apis[0]})
+                self.assertEqual(integration["ApiId"], {"Ref": http[0]})
                 self.assertEqual(integration["IntegrationType"], "AWS_PROXY")
                 self.assertEqual(integration["PayloadFormatVersion"], "2.0")
                 alias = integration["IntegrationUri"]["Ref"]
@@ -149,12 +167,90 @@ class Api(unittest.TestCase):
                 self.assertEqual(everything[alias]["Properties"]["Name"], "live")
                 method, path = key.split(" ", 1)
                 arn_path = re.sub(r"\{[^}]+\}", "*", path)
-                expected = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + apis[0] + "}/*/" + method + arn_path
+                expected = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + http[0] + "}/*/" + method + arn_path
                 granted = [p for p in permissions if p["FunctionName"] == {"Ref": alias}
                            and p["Principal"] == "apigateway.amazonaws.com"
                            and p["Action"] == "lambda:InvokeFunction"
                            and p["SourceArn"] == {"Fn::Sub": expected}]
                 self.assertTrue(granted, f"no permission lets the API invoke {alias} for {key}")
+
+
+class WebSocketApi(unittest.TestCase):
+    """The WebSocket API of live notifications (stacks/notifications.yaml)."""
+
+    def test_its_routes_invoke_live_aliases_by_their_invocation_uri_and_may(self) -> None:
+        """API Gateway: "Set up a WebSocket API integration request" — a Lambda proxy
+        integration of a WebSocket API names its function by the invocation URI
+        `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations`
+        (an HTTP API takes the ARN alone), and "Control access to WebSocket APIs" — the
+        function's resource policy must let apigateway.amazonaws.com invoke it from
+        `…:<api-id>/<stage>/<route key>`
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-integration-requests.html,
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html).
+        `$connect` and `$disconnect` are there: connections are recorded and forgotten."""
+        everything = expanded()["Resources"]
+        permissions = [p["Properties"] for _, p in resources("AWS::Lambda::Permission")]
+        [api] = apis("WEBSOCKET")
+        routes = {r["Properties"]["RouteKey"]: r["Properties"]
+                  for _, r in of_api("AWS::ApiGatewayV2::Route", "WEBSOCKET")}
+        self.assertEqual(set(routes), {"$connect", "$disconnect"})
+        for key, route in routes.items():
+            with self.subTest(route=key):
+                target = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
+                self.assertIsNotNone(target, route["Target"])
+                integration = props(target.group(1))
+                self.assertEqual(integration["ApiId"], {"Ref": api})
+                self.assertEqual(integration["IntegrationType"], "AWS_PROXY")
+                self.assertNotIn("PayloadFormatVersion", integration)
+                uri, variables = integration["IntegrationUri"]["Fn::Sub"]
+                found = re.fullmatch(
+                    r"arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:lambda:path/2015-03-31/functions/\$\{(\w+)\}/invocations",
+                    uri)
+                self.assertIsNotNone(found, uri)
+                alias = variables[found.group(1)]["Ref"]
+                self.assertEqual(everything[alias]["Type"], "AWS::Lambda::Alias")
+                self.assertEqual(everything[alias]["Properties"]["Name"], "live")
+                expected = ("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${"
+                            + api + "}/*/" + key)
+                granted = [p for p in permissions if p["FunctionName"] == {"Ref": alias}
+                           and p["Principal"] == "apigateway.amazonaws.com"
+                           and p["SourceArn"] == {"Fn::Sub": expected}]
+                self.assertTrue(granted, f"no permission lets the API invoke {alias} for {key}")
+
+    def test_its_stage_logs_nothing_that_needs_the_account_wide_cloudwatch_role(self) -> None:
+        """API Gateway: "Configure logging for WebSocket APIs" — access and execution logging of a
+        WebSocket (or REST) API needs the CloudWatch Logs role ARN set in the account's API
+        Gateway settings (`AWS::ApiGateway::Account`), which HTTP APIs do not
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-logging.html).
+        Without it the stage fails to create; an application's stack must not take over that
+        account-wide setting, so the stage asks for neither."""
+        for stage_id, stage in of_api("AWS::ApiGatewayV2::Stage", "WEBSOCKET"):
+            settings = stage["Properties"]
+            self.assertNotIn("AccessLogSettings", settings, stage_id)
+            route = settings.get("DefaultRouteSettings", {})
+            self.assertIn(route.get("LoggingLevel", "OFF"), ("OFF",), stage_id)
+            self.assertFalse(route.get("DataTraceEnabled", False), stage_id)
+        self.assertFalse(list(resources("AWS::ApiGateway::Account")))
+
+    def test_the_pushing_function_may_manage_exactly_the_stages_connections(self) -> None:
+        """API Gateway: "Use @connections commands in your backend service" — a backend sends to
+        and closes connections with `execute-api:ManageConnections` on
+        `arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/@connections/*`
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-how-to-call-websocket-api-connections.html).
+        Only the notifications worker has it, for POST and DELETE on its own API's stage."""
+        [api] = apis("WEBSOCKET")
+        [(stage, _)] = of_api("AWS::ApiGatewayV2::Stage", "WEBSOCKET")
+        holders: dict[str, list[Any]] = {}
+        for role_id, role in resources("AWS::IAM::Role"):
+            for policy in role["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"].get("Statement", []):
+                    if "execute-api:" in json.dumps(statement.get("Action")):
+                        holders.setdefault(role_id, []).extend(statement["Resource"])
+        self.assertEqual(list(holders), ["WorkerNotificationsFunctionRole"])
+        prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api + "}/${" + stage + "}/"
+        self.assertEqual(
+            sorted(r["Fn::Sub"] for r in holders["WorkerNotificationsFunctionRole"]),
+            [prefix + "DELETE/@connections/*", prefix + "POST/@connections/*"])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 //! Its modules form a one-way stack (each uses only the layers below its own; the stack is
 //! written down once and checked in `tests/api/architecture.rs`), top layer first:
 //!
-//! - [`audit`] — the audit trail; `worker` (feature `worker`) — the SQS worker contract and `worker::serve`;
+//! - [`audit`] — the audit trail; [`live`] — WebSocket connections and the pushes on them; `worker` (feature `worker`) — the SQS worker contract and `worker::serve`;
 //! - [`posts`] — posts, feeds, the purge of a deleted author's posts; [`properties`] — the
 //!   property registry (properties, units, leases, owners, transfers, history);
 //! - [`accounts`] — the principal (`authenticate`, `require_role`), registration, sessions and
@@ -41,6 +41,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod limits;
+pub mod live;
 pub mod notices;
 pub mod notifications;
 #[cfg(feature = "oidc")]

@@ -172,6 +172,17 @@ pub async fn record(
     }
 }
 
+/// The notification `intent` of `event` as the inbox shows it when it is new (unread): what a
+/// push sends.
+pub fn view_of(event: &Event, intent: &NotificationIntent) -> NotificationView {
+    NotificationView {
+        id: NotificationId::from(event.id),
+        occurred_at: event.occurred_at.clone(),
+        read: false,
+        notice: intent.notice.clone(),
+    }
+}
+
 /// `GET /users/me/notifications`: the caller's notifications, newest first, and how many are
 /// unread. Calls: GetItem (the mark), then Query (the page) and Query (`COUNT`, the unread)
 /// at once.

@@ -19,7 +19,7 @@ const SHARED_STACK: &[&[&str]] = &[
     &["events", "limits"],
     &["accounts"],
     &["posts", "properties", "notifications"],
-    &["audit", "worker"],
+    &["audit", "worker", "live"],
 ];
 
 fn root() -> PathBuf {

@@ -605,7 +605,8 @@ async fn the_inbox_makes_the_documented_dynamodb_calls() {
     }
     let records = ferrite_tests::workers::notification_records(&app).await;
     log.take();
-    // Per notice: the account exists and the notification is new, one transaction.
+    // Per notice: the account exists and the notification is new, one transaction; then the
+    // account's connection slots (none open: nothing pushed).
     let delivered = ferrite_tests::workers::notify_with(&app, &records).await;
     assert!(delivered.batch_item_failures.is_empty());
     let measured = log.take_measured();
@@ -614,7 +615,7 @@ async fn the_inbox_makes_the_documented_dynamodb_calls() {
             .iter()
             .map(|m| m.operation.as_str())
             .collect::<Vec<_>>(),
-        ["TransactWriteItems", "TransactWriteItems"]
+        ["TransactWriteItems", "Query", "TransactWriteItems", "Query"]
     );
     ferrite_tests::call_log::record_capacity(
         "worker-notifications (a batch of 2 events, one notice each)",
@@ -638,4 +639,33 @@ async fn the_inbox_makes_the_documented_dynamodb_calls() {
         Call::new("POST", "/v1/users/me/notifications/read").bearer(&author)
             .json(&json!({"upTo": newest}))
         => 200, ["BatchGetItem", "TransactWriteItems", "GetItem", "Query"]);
+}
+
+#[tokio::test]
+async fn a_websocket_connect_and_disconnect_make_the_calls_docs_architecture_lists() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let (token, _) = app.user("live-calls@example.com", None).await;
+    let mut event: shared::live::WebSocketEvent = serde_json::from_str(
+        &std::fs::read_to_string(
+            infra::workspace_root().join("tests/fixtures/apigw-websocket-connect.json"),
+        )
+        .expect("fixture"),
+    )
+    .expect("event");
+    event.headers.insert(
+        "sec-websocket-protocol",
+        format!("ferrite.v1, bearer.{token}")
+            .parse()
+            .expect("header"),
+    );
+    log.take();
+    // The user and the session; the account's slots; a slot and the connection at once.
+    let opened = live_connect::handle(app.state_of("LiveConnectFunction"), event.clone()).await;
+    assert_eq!(opened.status_code, 200, "{:?}", opened.body);
+    assert_eq!(log.take(), ["BatchGetItem", "Query", "TransactWriteItems"]);
+    // The connection, then it and its slot at once.
+    event.request_context.route_key = Some("$disconnect".to_owned());
+    let closed = live_disconnect::handle(app.state_of("LiveDisconnectFunction"), event).await;
+    assert_eq!(closed.status_code, 200, "{:?}", closed.body);
+    assert_eq!(log.take(), ["GetItem", "TransactWriteItems"]);
 }

@@ -57,3 +57,35 @@ fn the_stream_fixture_parses_as_a_dynamodb_event() {
         .collect();
     assert_eq!(names, ["INSERT", "MODIFY", "REMOVE"]);
 }
+
+#[test]
+fn the_websocket_fixtures_parse_as_the_events_the_live_functions_take() {
+    let connect: shared::live::WebSocketEvent =
+        serde_json::from_str(&fixture("apigw-websocket-connect.json")).expect("$connect event");
+    assert_eq!(
+        shared::live::connection_of(&connect)
+            .expect("connection")
+            .as_str(),
+        "PvKbBdi4IAMCJxw="
+    );
+    // Header names arrive as the client sent them; the functions read them case-insensitively.
+    let offered = connect
+        .headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(
+        shared::live::offered_token(offered).ok(),
+        Some("not-a-real-token")
+    );
+    let disconnect: shared::live::WebSocketEvent =
+        serde_json::from_str(&fixture("apigw-websocket-disconnect.json"))
+            .expect("$disconnect event");
+    assert_eq!(
+        disconnect.request_context.route_key.as_deref(),
+        Some("$disconnect")
+    );
+    assert_eq!(
+        disconnect.request_context.disconnect_status_code,
+        Some(1001)
+    );
+}

@@ -32,6 +32,7 @@ mod health_ready;
 mod iam;
 mod keys;
 mod limits;
+mod live;
 mod notifications;
 mod operations;
 mod posts;

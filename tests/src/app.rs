@@ -179,6 +179,11 @@ impl TestApp {
         *self.roles.lock().expect("lock") = roles;
     }
 
+    /// The template's roles as registered with the endpoint's IAM for this app's table.
+    pub fn principals(&self) -> Vec<Principal> {
+        self.roles.lock().expect("lock").clone()
+    }
+
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         self.state.store.client()
     }

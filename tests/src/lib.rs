@@ -9,6 +9,7 @@
 //! - [`call`]: [`Call`] and [`TestResponse`], a handler run in-process as API Gateway would;
 //! - [`users`]: accounts as tests need them ([`TestApp::user`], [`TestApp::admin`]);
 //! - [`workers`]: the workers run on a test's outbox;
+//! - [`live`]: the WebSocket API in-process, and clients of it;
 //! - [`documents`]: the test bucket, browsers' uploads, S3's events and the documents worker;
 //! - [`outbox`]: SQS and stream events built from outbox events, and the mail that was sent;
 //! - [`call_log`]: the DynamoDB operations a request made;
@@ -18,6 +19,7 @@ pub mod app;
 pub mod call;
 pub mod call_log;
 pub mod documents;
+pub mod live;
 pub mod mfa;
 pub mod oidc;
 pub mod outbox;
@@ -47,6 +49,18 @@ pub fn api_url() -> String {
             "\n\nNo local API: the end-to-end tests drive the whole stack over HTTP.\n\
              Run them with `make test`, or against `make dev` with\n\
              `FERRITE_API_URL=http://127.0.0.1:3000 AWS_ENDPOINT_URL=http://127.0.0.1:4566 cargo nextest run`.\n\n"
+        ),
+    }
+}
+
+/// The WebSocket URL of the local API (`FERRITE_WEBSOCKET_URL`, which `ferrite-local exec --api`
+/// exports), or a panic that says how to get one.
+pub fn websocket_url() -> String {
+    match std::env::var("FERRITE_WEBSOCKET_URL") {
+        Ok(url) if !url.trim().is_empty() => url.trim_end_matches('/').to_owned(),
+        _ => panic!(
+            "\n\nNo local WebSocket API: run the end-to-end tests with `make test`, or against \
+             `make dev` with FERRITE_WEBSOCKET_URL=ws://127.0.0.1:3001/v1.\n\n"
         ),
     }
 }

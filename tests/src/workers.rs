@@ -102,11 +102,31 @@ pub async fn notification_records(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-/// Runs the notifications worker on `records` (see [`notify`]).
+/// Runs the notifications worker on `records` (see [`notify`]). Its WebSocket API is one where
+/// nothing listens: a test without connections makes no push.
 pub async fn notify_with(app: &TestApp, records: &[String]) -> shared::worker::BatchOutcome {
+    let nowhere = [
+        ("WEBSOCKET_API_ENDPOINT", "ws://127.0.0.1:9".to_owned()),
+        ("WEBSOCKET_STAGE", "v1".to_owned()),
+    ];
+    notify_pushing(app, records, &nowhere).await
+}
+
+/// Runs the notifications worker on `records`, pushing through the WebSocket API of `settings`
+/// (`WEBSOCKET_API_ENDPOINT`, `WEBSOCKET_STAGE`: [`crate::live::Live::settings`]).
+pub async fn notify_pushing(
+    app: &TestApp,
+    records: &[String],
+    settings: &[(&str, String)],
+) -> shared::worker::BatchOutcome {
     let worker = worker_notifications::NotificationsWorker::new(
         app.state_of("WorkerNotificationsFunction").clone(),
-        |_| None,
+        |name| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        },
     )
     .expect("worker");
     worker_notifications::handle(&worker, sqs_event(records)).await

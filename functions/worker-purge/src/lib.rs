@@ -1,7 +1,7 @@
 //! The purge worker: for each account deletion event (`user.deleted`,
 //! `user.deleted_by_admin`), deletes the account's posts with their feed and tag entries, a
 //! few per transaction, each with its `post.deleted` event — then its inbox (notifications,
-//! 25 per batch, and the read mark). Deleting an account is therefore
+//! 25 per batch, and the read mark), and the records of its live connections. Deleting an account is therefore
 //! one transaction whatever the account wrote; its posts are hidden from every read from that
 //! moment (`shared::posts`), and gone from the table once this worker has run.
 //!
@@ -51,6 +51,12 @@ pub async fn handle(state: &State, event: SqsEvent, until: SystemTime) -> worker
             )));
         }
         tracing::info!(eventId = %event.id, userId = %author, notifications = inbox.deleted, "inbox of the deleted account purged");
+        let connections = shared::live::forget_all(&state.store, author)
+            .await
+            .map_err(|e| RecordError::Transient(shared::error::cause_chain(&e)))?;
+        if connections > 0 {
+            tracing::info!(eventId = %event.id, userId = %author, connections, "live connections of the deleted account forgotten");
+        }
         Ok(())
     })
     .await

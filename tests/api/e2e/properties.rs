@@ -1,7 +1,8 @@
 //! The property registry over HTTP: register, transfer (both owners mailed, the buyer's inbox
 //! told), history, and each change in the audit trail through the pipeline.
 
-use ferrite_tests::{api_url, delivery_bound, eventually, http};
+use ferrite_tests::live::next_message;
+use ferrite_tests::{api_url, delivery_bound, eventually, http, websocket_url};
 
 use super::{admin_token, register_over_http, stack_state};
 
@@ -28,6 +29,17 @@ async fn a_property_changes_hands_over_http_and_its_history_and_audit_trail_say_
     let property: serde_json::Value = created.json().await.expect("json");
     let id = property["id"].as_str().expect("id").to_owned();
     assert_eq!(property["owner"]["id"], seller.id.as_str());
+    // The buyer's app is open: a WebSocket through the gateway to live-connect. Without the
+    // token it is refused.
+    let refused = ferrite_tests::live::open(&websocket_url(), Some("ferrite.v1")).await;
+    assert_eq!(refused.err(), Some(401));
+    let (mut buyer_socket, chosen) = ferrite_tests::live::open(
+        &websocket_url(),
+        Some(&format!("ferrite.v1, bearer.{}", buyer.access)),
+    )
+    .await
+    .expect("the buyer connects");
+    assert_eq!(chosen.as_deref(), Some("ferrite.v1"));
 
     let transferred = http()
         .post(format!("{}/v1/properties/{id}/transfer", api_url()))
@@ -73,6 +85,16 @@ async fn a_property_changes_hands_over_http_and_its_history_and_audit_trail_say_
     .await;
     assert_eq!(inbox["items"][0]["type"], "property.transferred_to_you");
     assert_eq!(inbox["items"][0]["data"]["fileNumber"], number.as_str());
+    // …and pushed on the buyer's open connection by the same worker, through @connections.
+    let pushed = tokio::time::timeout(
+        delivery_bound("NotificationsQueue"),
+        next_message(&mut buyer_socket),
+    )
+    .await
+    .expect("the push within the queue's delivery bound")
+    .expect("a message");
+    assert_eq!(pushed["type"], "notification");
+    assert_eq!(pushed["notification"], inbox["items"][0]);
     let sellers = ferrite_tests::get_json(
         &format!("{}/v1/users/me/notifications", api_url()),
         Some(&seller.access),

@@ -1,0 +1,8 @@
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), shared::live::Error> {
+    shared::live::serve(
+        shared::State::from_env()?.require_verifier()?,
+        live_connect::handle,
+    )
+    .await
+}
