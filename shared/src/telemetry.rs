@@ -63,6 +63,9 @@ pub mod metric {
     pub const AUDIT_ENTRY: &str = "AuditEntryWritten";
     /// Notifications written to inboxes (a redelivery writes none).
     pub const NOTIFICATION: &str = "NotificationWritten";
+    /// Pushes of new notifications on WebSocket connections, by `outcome`: `sent`, `gone` (the
+    /// connection had closed: forgotten), `closed` (its token had expired: closed, not sent).
+    pub const NOTIFICATION_PUSH: &str = "NotificationPushed";
     /// Worker records that failed (they are delivered again, then dead-lettered).
     pub const RECORD_FAILED: &str = "RecordFailed";
     /// What a function counts as its own failure — a 5xx answer of an API function, a record a

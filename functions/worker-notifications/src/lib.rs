@@ -81,6 +81,16 @@ pub async fn handle(worker: &NotificationsWorker, event: SqsEvent) -> worker::Ba
             let pushed = live::push(store, &worker.pusher, intent.to_user, &message)
                 .await
                 .map_err(|e| RecordError::Transient(shared::error::cause_chain(&e)))?;
+            for (outcome, count) in [
+                ("sent", pushed.sent),
+                ("gone", pushed.gone),
+                ("closed", pushed.closed),
+            ] {
+                if count > 0 {
+                    metrics::counter!(shared::telemetry::metric::NOTIFICATION_PUSH, "outcome" => outcome)
+                        .increment(u64::try_from(count).unwrap_or(u64::MAX));
+                }
+            }
             if pushed != live::Pushed::default() {
                 tracing::info!(
                     eventId = %event.id,
