@@ -77,11 +77,11 @@ fn every_operation_has_a_unique_id_and_every_error_is_a_problem() {
 }
 
 /// What a handler's source reads from the request besides its path and body, as (`query` or
-/// `header`, name): the literal names of its `query_param`/`enum_param` calls, `limit` and
+/// `header`, name): the literal names of its `query_param`/`enum_param`/`flag_param` calls, `limit` and
 /// `cursor` for `page_request`, and the headers of the helpers that read them.
 fn reads_of(source: &str) -> BTreeSet<(String, String)> {
     let mut reads = BTreeSet::new();
-    for call in ["query_param(", "enum_param("] {
+    for call in ["query_param(", "enum_param(", "flag_param("] {
         for (at, _) in source.match_indices(call) {
             let args = &source[at + call.len()..];
             let args = &args[..args.find(')').unwrap_or(args.len())];

@@ -183,15 +183,23 @@ pub fn view_of(event: &Event, intent: &NotificationIntent) -> NotificationView {
     }
 }
 
-/// `GET /users/me/notifications`: the caller's notifications, newest first, and how many are
-/// unread. Calls: GetItem (the mark), then Query (the page) and Query (`COUNT`, the unread)
-/// at once.
-pub async fn inbox(state: &State, me: &Principal, page: &PageRequest) -> Result<Inbox, ApiError> {
+/// `GET /users/me/notifications`: the caller's notifications (with `unread_only`, only the
+/// unread ones), newest first, and how many are unread. Calls: GetItem (the mark), then Query
+/// (the page) and Query (`COUNT`, the unread) at once.
+pub async fn inbox(
+    state: &State,
+    me: &Principal,
+    page: &PageRequest,
+    unread_only: bool,
+) -> Result<Inbox, ApiError> {
     let store = &state.store;
     let mark = read_mark(store, me.id()).await?;
-    let query = KeyQuery::table(partition(me.id()))
-        .sort(SortKey::BeginsWith(SK_PREFIX.to_owned()))
-        .newest_first();
+    let query = if unread_only {
+        unread_query(me.id(), mark)
+    } else {
+        KeyQuery::table(partition(me.id())).sort(SortKey::BeginsWith(SK_PREFIX.to_owned()))
+    }
+    .newest_first();
     let (found, unread_count) = tokio::try_join!(
         store.query_page::<NotificationItem>(&query, page),
         unread(store, me.id(), mark),
@@ -220,21 +228,28 @@ async fn read_mark(store: &Store, user: UserId) -> Result<Option<NotificationId>
         .and_then(|m| m.read_up_to))
 }
 
-/// The unread notifications of `user`: after the mark, without `readAt`, not expired.
-async fn unread(
-    store: &Store,
-    user: UserId,
-    mark: Option<NotificationId>,
-) -> Result<u64, StoreError> {
+/// The unread notifications of `user`: after the mark, without `readAt` (a Query; the store
+/// leaves out the expired).
+fn unread_query(user: UserId, mark: Option<NotificationId>) -> KeyQuery {
     // Every id after the mark sorts after `<mark>!` (ids have one length); the mark does not.
     let low = match mark {
         Some(mark) => format!("{SK_PREFIX}{mark}!"),
         None => SK_PREFIX.to_owned(),
     };
-    let query = KeyQuery::table(partition(user))
+    KeyQuery::table(partition(user))
         .sort(SortKey::Between(low, SK_END.to_owned()))
-        .without(NotificationItem::READ_AT);
-    store.count(&query, MAX_UNREAD_COUNT).await
+        .without(NotificationItem::READ_AT)
+}
+
+/// How many notifications of `user` are unread (up to [`MAX_UNREAD_COUNT`]).
+async fn unread(
+    store: &Store,
+    user: UserId,
+    mark: Option<NotificationId>,
+) -> Result<u64, StoreError> {
+    store
+        .count(&unread_query(user, mark), MAX_UNREAD_COUNT)
+        .await
 }
 
 /// The notification ids of a request (1 to 100, no repeats).

@@ -250,7 +250,8 @@ async fn each_change_that_concerns_someone_reaches_their_inbox_once_and_never_it
 }
 
 #[tokio::test]
-async fn the_inbox_pages_newest_first_and_marking_read_moves_the_unread_count() {
+async fn the_inbox_pages_newest_first_lists_the_unread_alone_on_request_and_marking_read_moves_the_count()
+ {
     let app = TestApp::spawn().await;
     let (author, _) = app.user("author@example.com", None).await;
     let (other, _) = app.user("other@example.com", None).await;
@@ -311,6 +312,42 @@ async fn the_inbox_pages_newest_first_and_marking_read_moves_the_unread_count() 
         .map(|n| n["read"].as_bool().expect("read"))
         .collect();
     assert_eq!(read, [false, true, false, true, true, true]);
+    // Only the unread: the newest and the third newest, a page at a time; a cursor of the
+    // unread listing is not one of the whole inbox's.
+    let unread_first = inbox(&app, &author, &[("unread", "true"), ("limit", "1")]).await;
+    assert_eq!(ids(&unread_first), [all[0].clone()]);
+    assert_eq!(unread(&unread_first), 2);
+    let cursor = unread_first.body["nextCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let unread_second = inbox(
+        &app,
+        &author,
+        &[("unread", "true"), ("limit", "1"), ("cursor", &cursor)],
+    )
+    .await;
+    assert_eq!(ids(&unread_second), [all[2].clone()]);
+    assert!(unread_second.body["nextCursor"].is_null());
+    assert_eq!(
+        ids(&inbox(&app, &author, &[("unread", "false")]).await).len(),
+        6
+    );
+    for (query, problem) in [
+        (
+            vec![("cursor", cursor.as_str())],
+            "another listing's cursor",
+        ),
+        (vec![("unread", "yes")], "not a flag"),
+        (vec![("unread", "true"), ("unread", "true")], "twice"),
+    ] {
+        let mut call = Call::new("GET", "/v1/users/me/notifications").bearer(&author);
+        for (name, value) in query {
+            call = call.query(name, value);
+        }
+        let refused = app.call(users_me_notifications::handle, call).await;
+        assert_eq!(refused.status, 400, "{problem}: {}", refused.body);
+    }
     // The mark never moves back.
     let back = mark(&app, &author, &json!({"upTo": all[5]})).await;
     assert_eq!(back.status, 200, "{}", back.body);

@@ -4,9 +4,11 @@ use shared::accounts::{Ended, SessionView};
 use shared::ids::SessionId;
 use shared::notifications::{Inbox, Unread};
 
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
 use super::{
     Auth, HttpMethod, LeaseView, PropertyView, Route, UserView, body, if_match, json, page, paged,
-    path_id, provider_param,
+    path_id, provider_param, query,
 };
 
 /// The signed-in user's account.
@@ -260,7 +262,11 @@ pub(super) fn me() -> Vec<Route> {
             auth: Auth::Required,
             store: true,
             body: None,
-            params: paged(vec![]),
+            params: paged(vec![query(
+                "unread",
+                ObjectBuilder::new().schema_type(Type::Boolean),
+                "`true`: only the unread ones (a cursor belongs to the listing that issued it).",
+            )]),
             ok: vec![(
                 200,
                 "A page of my notifications and the unread count",

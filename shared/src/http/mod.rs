@@ -6,9 +6,9 @@ mod request;
 
 pub use body::{json_body, json_body_with_limit};
 pub use request::{
-    IDEMPOTENCY_TTL_SECS, PathId, QueryEnum, enum_param, idempotency_key, if_match_version,
-    page_request, path_id, path_param, query_param, request_fingerprint, same_request, source_ip,
-    user_agent,
+    IDEMPOTENCY_TTL_SECS, PathId, QueryEnum, enum_param, flag_param, idempotency_key,
+    if_match_version, page_request, path_id, path_param, query_param, request_fingerprint,
+    same_request, source_ip, user_agent,
 };
 
 use std::future::Future;

@@ -86,6 +86,16 @@ pub fn enum_param<T: QueryEnum>(req: &Request, name: &str) -> Result<Option<T>, 
         .transpose()
 }
 
+/// A query-string flag (`?unread=true`): `true` or `false`, absent is `false`; any other value
+/// is a 400.
+pub fn flag_param(req: &Request, name: &str) -> Result<bool, ApiError> {
+    match query_param(req, name)? {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::invalid_parameter(name, "must be true or false")),
+    }
+}
+
 /// The client's address as API Gateway saw it (`requestContext.http.sourceIp`).
 pub fn source_ip(req: &Request) -> String {
     match req.request_context_ref() {
