@@ -178,11 +178,14 @@ class Api(unittest.TestCase):
 class WebSocketApi(unittest.TestCase):
     """The WebSocket API of live notifications (stacks/notifications.yaml)."""
 
-    def test_its_routes_invoke_live_aliases_by_their_invocation_uri_and_may(self) -> None:
+    def test_its_routes_invoke_live_aliases_by_invocation_uri_with_post_and_a_permission(self) -> None:
         """API Gateway: "Set up a WebSocket API integration request" — a Lambda proxy
         integration of a WebSocket API names its function by the invocation URI
         `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations`
-        (an HTTP API takes the ARN alone), and "Control access to WebSocket APIs" — the
+        (an HTTP API takes the ARN alone) and `IntegrationMethod` POST ("For WebSocket APIs, if
+        you use a Lambda integration, you must set the integration method to POST",
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-integration.html),
+        and "Control access to WebSocket APIs" — the
         function's resource policy must let apigateway.amazonaws.com invoke it from
         `…:<api-id>/<stage>/<route key>`
         (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-integration-requests.html,
@@ -202,6 +205,7 @@ class WebSocketApi(unittest.TestCase):
                 self.assertEqual(integration["ApiId"], {"Ref": api})
                 self.assertEqual(integration["IntegrationType"], "AWS_PROXY")
                 self.assertNotIn("PayloadFormatVersion", integration)
+                self.assertEqual(integration.get("IntegrationMethod"), "POST")
                 uri, variables = integration["IntegrationUri"]["Fn::Sub"]
                 found = re.fullmatch(
                     r"arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:lambda:path/2015-03-31/functions/\$\{(\w+)\}/invocations",

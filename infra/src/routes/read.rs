@@ -144,12 +144,18 @@ fn integrations(template: &Template, ctx: &Context) -> Result<HashMap<String, St
         };
         let websocket = websockets.contains(property("ApiId")?.as_str().unwrap_or_default());
         if websocket {
-            // A WebSocket API's Lambda proxy integration has one payload format (no property).
+            // A WebSocket API's Lambda proxy integration has one payload format (no property),
+            // and must say POST (AWS::ApiGatewayV2::Integration, `IntegrationMethod`).
             if property("IntegrationType")? != "AWS_PROXY"
                 || !property("PayloadFormatVersion")?.is_null()
             {
                 bail!(
                     "integration {id}: the local gateway serves WebSocket AWS_PROXY integrations without PayloadFormatVersion"
+                );
+            }
+            if property("IntegrationMethod")? != "POST" {
+                bail!(
+                    "integration {id}: a WebSocket API's Lambda integration must set IntegrationMethod: POST (AWS::ApiGatewayV2::Integration)"
                 );
             }
         } else if property("IntegrationType")? != "AWS_PROXY"
@@ -463,6 +469,66 @@ mod tests {
                     function.logical_id
                 );
             }
+        }
+    }
+
+    /// A WebSocket API with one `$connect` route to a function; `method` its integration's
+    /// `IntegrationMethod` line (or none).
+    fn websocket_template(method: &str) -> Template {
+        Template::parse(&format!(
+            r#"
+Resources:
+  Live:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {{ ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action }}
+  LiveStage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties: {{ ApiId: !Ref Live, StageName: v1, AutoDeploy: true }}
+  ConnectFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {{ BuildProperties: {{ Binary: connect }} }}
+  ConnectIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Live
+      IntegrationType: AWS_PROXY
+      {method}
+      IntegrationUri: !Sub
+        - "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{Alias}}/invocations"
+        - Alias: !Ref ConnectFunction.Alias
+  ConnectRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Live
+      RouteKey: $connect
+      Target: !Sub "integrations/${{ConnectIntegration}}"
+"#
+        ))
+        .expect("template")
+    }
+
+    #[test]
+    fn a_websocket_lambda_integration_is_served_only_when_it_says_post_as_aws_requires() {
+        let ctx = Context::local("t", "us-east-1");
+        let api = websocket_api(&websocket_template("IntegrationMethod: POST"), &ctx)
+            .expect("read")
+            .expect("a WebSocket API");
+        assert_eq!(api.stage, "v1");
+        assert_eq!(
+            api.route("$connect").map(|r| r.binary.as_str()),
+            Some("connect")
+        );
+        assert_eq!(
+            api.route("$connect").map(|r| r.arn.as_str()),
+            Some("arn:aws:execute-api:us-east-1:123456789012:Live/v1/$connect")
+        );
+        // No permission: the route reads, and answers 500 when used (as in AWS).
+        assert!(!api.route("$connect").expect("route").invocable());
+        for refused in ["", "IntegrationMethod: GET"] {
+            let error = websocket_api(&websocket_template(refused), &ctx)
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains("IntegrationMethod"), "{refused:?}: {error}");
         }
     }
 
