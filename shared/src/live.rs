@@ -271,8 +271,8 @@ async fn slots(store: &Store, user: UserId) -> Result<Vec<SlotItem>, StoreError>
 }
 
 /// Forgets connection `id` (`$disconnect`): its item and, if it still holds it, its slot. Calls:
-/// GetItem, then TransactWriteItems (or DeleteItem alone when the slot holds another
-/// connection by now). Nothing to forget is not an error: `$disconnect` may come twice.
+/// GetItem, then TransactWriteItems (both; or the connection's item alone when the slot holds
+/// another connection by now). Nothing to forget is not an error: `$disconnect` may come twice.
 pub async fn close(store: &Store, id: &ConnectionId) -> Result<bool, StoreError> {
     let key = connection_key(id);
     // Past its token's expiry the item reads as absent: its slot is free already, and TTL
