@@ -194,7 +194,6 @@ pub async fn open(
     id: &ConnectionId,
     expires_at: i64,
 ) -> Result<Opened, StoreError> {
-    let mut frees_in_secs = 1;
     let mut busy = None;
     for _ in 0..SLOT_ATTEMPTS {
         let now = store.clock().unix_seconds();
@@ -207,7 +206,7 @@ pub async fn open(
         let free: Vec<u8> = (0..MAX_CONNECTIONS).filter(|n| !held.contains(n)).collect();
         if free.is_empty() {
             let first = live.iter().map(|s| s.expires_at).min().unwrap_or(now);
-            frees_in_secs = u64::try_from(first - now).unwrap_or(1).max(1);
+            let frees_in_secs = u64::try_from(first - now).unwrap_or(1).max(1);
             return Ok(Opened::Full { frees_in_secs });
         }
         // Every slot that looked free, in turn: connects at once each win one, none two.
@@ -226,7 +225,8 @@ pub async fn open(
     // Every slot that looked free was taken by the time it was tried, every time.
     match busy {
         Some(error) => Err(error),
-        None => Ok(Opened::Full { frees_in_secs }),
+        // Lost to concurrent connects, not to held slots: try again in a second.
+        None => Ok(Opened::Full { frees_in_secs: 1 }),
     }
 }
 
