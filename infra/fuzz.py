@@ -111,9 +111,16 @@ def seed(token, admin_id, admin_email):
         call("POST", f"/v1/leases/{leases[0]}/documents",
              {"name": "contract.pdf", "contentType": "application/pdf", "size": 1000}, token)["document"]["id"],
     ]
+    # A webhook endpoint (its deliveries fail: no network here), for the webhooks' routes.
+    webhooks = [
+        call("POST", "/v1/webhooks", {
+            "url": "https://hooks.example.com/fuzz", "eventTypes": ["post.published"],
+        }, token)["id"],
+    ]
     return {
         "users": [admin_id, tenant_id],
         "documents": documents,
+        "webhooks": webhooks,
         "others": [tenant_id],
         "sessions": sessions,
         "own_sessions": own_sessions,
@@ -130,7 +137,7 @@ def seed(token, admin_id, admin_email):
 
 # The kind of id a parameter names, by its name (an `id` in the path: by the path's collection).
 ID_KINDS = {"provider": "providers", "entryId": "entries", "sessionId": "sessions", "unitId": "units", "tenantId": "users", "newOwnerId": "users", "actorId": "users", "ownerId": "users"}
-COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases", "documents": "documents"}
+COLLECTIONS = {"users": "users", "posts": "posts", "properties": "properties", "leases": "leases", "documents": "documents", "webhooks": "webhooks"}
 
 
 def bindings(document):

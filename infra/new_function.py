@@ -328,6 +328,16 @@ def domain_stack(root: Path, templates: dict[Path, str], path: str, stack: str |
     return best
 
 
+def with_resource(template: str, resources: str) -> str:
+    """`template` with `resources` at the end of its `Resources:` section: before the sections
+    that may follow it (`Outputs:`), never after them."""
+    following = re.search(r"^(Outputs|Metadata|Rules):", template, re.MULTILINE)
+    if following is None:
+        return template.rstrip("\n") + "\n\n" + resources
+    head, tail = template[: following.start()], template[following.start():]
+    return head.rstrip("\n") + "\n\n" + resources.rstrip("\n") + "\n\n" + tail
+
+
 def create(root: Path, name: str, route: str, description: str | None, stack: str | None = None) -> list[Path]:
     if not NAME.match(name):
         raise Refused(f"NAME={name!r}: lower-case words joined by '-', e.g. properties-list")
@@ -379,7 +389,7 @@ def create(root: Path, name: str, route: str, description: str | None, stack: st
     written[0].write_text(cargo_toml(name))
     written[1].write_text(main_rs(name))
     written[2].write_text(lib_rs(method, path))
-    template_path.write_text(template.rstrip("\n") + "\n\n" + resource(name, method, path, text))
+    template_path.write_text(with_resource(template, resource(name, method, path, text)))
     tests_manifest.write_text(
         manifest.replace(marker, f'{marker}{name} = {{ path = "../functions/{name}" }}\n', 1)
     )

@@ -454,6 +454,7 @@ fn components(routes: &[Route]) -> utoipa::openapi::Components {
         }
     };
     define(&of::<Problem>());
+    define(&of::<shared::webhooks::Payload>());
     for route in routes {
         route.params.iter().for_each(|param| define(&param.schema));
         route.body.iter().for_each(&mut define);
@@ -541,13 +542,91 @@ pub fn document() -> OpenApi {
         .build()
 }
 
-/// The document as committed (`openapi.json`): pretty JSON with a final newline.
+/// The deliveries a webhook endpoint receives, one per event type (OpenAPI 3.1 `webhooks`,
+/// which utoipa does not model): each a `POST` of the type's [`Payload`](shared::webhooks::Payload)
+/// with the three Standard Webhooks headers; a 2xx answer within 10 s is a delivery, anything
+/// else is retried.
+fn webhooks() -> serde_json::Value {
+    use shared::webhooks::EventType;
+    let header = |name: &str, description: &str| {
+        serde_json::json!({
+            "name": name, "in": "header", "required": true,
+            "schema": {"type": "string"}, "description": description,
+        })
+    };
+    let parameters = serde_json::json!([
+        header(
+            "webhook-id",
+            "The event's id: the same on every attempt (drop repeats by it)."
+        ),
+        header(
+            "webhook-timestamp",
+            "When this attempt was signed, in seconds since 1970 (refuse one far from your clock)."
+        ),
+        header(
+            "webhook-signature",
+            "`v1,` and the base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<body>` keyed with the secret's bytes (after `whsec_`)."
+        ),
+    ]);
+    let mut hooks = serde_json::Map::new();
+    for kind in EventType::ALL {
+        let description = webhook_description(kind);
+        hooks.insert(
+            kind.as_str().to_owned(),
+            serde_json::json!({"post": {
+                "operationId": format!("webhook-{}", kind.as_str().replace('.', "-")),
+                "summary": description,
+                "tags": ["admin"],
+                "parameters": parameters,
+                "requestBody": {"required": true, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Payload"},
+                }}},
+                "responses": {
+                    "2XX": {"description": "Delivered"},
+                    "default": {"description": "Retried with backoff (redirects are not followed); after the last attempt the event goes to the dead-letter queue"},
+                },
+            }}),
+        );
+    }
+    serde_json::Value::Object(hooks)
+}
+
+/// What a delivery of `kind` tells (the variant's documentation in `shared::webhooks`).
+fn webhook_description(kind: shared::webhooks::EventType) -> &'static str {
+    use shared::webhooks::EventType as T;
+    match kind {
+        T::PropertyCreated => "A property was registered",
+        T::PropertyUpdated => "A property's address or kind changed (`data.changed` names which)",
+        T::PropertyTransferred => {
+            "A property changed owner (`data.previousOwnerId`, `data.ownerId`)"
+        }
+        T::PropertyDeleted => "A property was removed from the registry",
+        T::LeaseCreated => "A lease was made (`data.tenantId`)",
+        T::LeaseRenewed => "A lease's end date or rent changed (`data.changed` names which)",
+        T::LeaseEnded => "A lease was ended",
+        T::PostPublished => "A post was published",
+        T::PostHidden => "A moderator hid a post",
+        T::PostUnhidden => "A moderator published a hidden post again",
+        T::PostDeleted => "A post was deleted",
+    }
+}
+
+/// The document as committed (`openapi.json`): pretty JSON with a final newline, with the
+/// deliveries webhook endpoints receive (`webhooks`).
 pub fn document_json() -> String {
-    let mut text = document()
+    let text = document()
         .to_pretty_json()
         .expect("the document serialises");
-    text.push('\n');
-    text
+    // Appended as the document's last member, its fields kept in utoipa's order.
+    let body = text
+        .trim_end()
+        .strip_suffix('}')
+        .expect("the document is an object")
+        .trim_end();
+    let hooks = serde_json::to_string_pretty(&webhooks())
+        .expect("the webhooks serialise")
+        .replace('\n', "\n  ");
+    format!("{body},\n  \"webhooks\": {hooks}\n}}\n")
 }
 
 fn method_name(method: &HttpMethod) -> &'static str {

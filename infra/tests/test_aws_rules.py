@@ -595,7 +595,7 @@ class Quotas(unittest.TestCase):
                 continue
             redrive = props(source[0]).get("RedrivePolicy")
             self.assertIsNotNone(redrive, f"{source[0]} (read by {logical_id}) has no dead-letter queue")
-            self.assertGreaterEqual(int(redrive["maxReceiveCount"]), 5, source[0])
+            self.assertGreaterEqual(int(default_of(redrive["maxReceiveCount"])), 5, source[0])
 
     def test_a_queues_visibility_timeout_covers_its_workers_timeout_six_times(self) -> None:
         """Lambda: "Using Lambda with Amazon SQS" — an event source mapping is refused when the
@@ -610,6 +610,62 @@ class Quotas(unittest.TestCase):
             visibility = props(source[0]).get("VisibilityTimeout", 30)
             self.assertGreaterEqual(visibility, 6 * timeout, f"{logical_id}: {source[0]} {visibility}s for {function_id}'s {timeout}s")
             self.assertIn("ReportBatchItemFailures", mapping["Properties"].get("FunctionResponseTypes", []), logical_id)
+
+
+def default_of(value: Any) -> Any:
+    """A value, or the default of the root parameter it refers to (what a stack deployed with the
+    defaults gets)."""
+    if isinstance(value, dict) and "Ref" in value:
+        return expanded()["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+class WebhookRetries(unittest.TestCase):
+    """The webhook worker retries a failed delivery by hiding its message for the next step
+    (`ChangeMessageVisibility`) and gives up at the queue's `maxReceiveCount`. SQS, "Amazon SQS
+    visibility timeout": the maximum is 12 hours from the receive, and `ChangeMessageVisibility`
+    fails past it (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html,
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html);
+    a message older than the queue's retention is deleted, never dead-lettered
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html)."""
+
+    def worker(self) -> dict[str, Any]:
+        return props("WorkerWebhooksFunction")
+
+    def test_the_worker_gives_up_exactly_where_the_queue_dead_letters(self) -> None:
+        variables = self.worker()["Environment"]["Variables"]
+        redrive = props("WebhooksQueue")["RedrivePolicy"]
+        self.assertEqual(variables["WEBHOOK_ATTEMPTS"], redrive["maxReceiveCount"])
+        steps = [int(s) for s in str(default_of(variables["WEBHOOK_RETRY_SECONDS"])).split(",")]
+        self.assertEqual(len(steps) + 1, int(default_of(redrive["maxReceiveCount"])))
+
+    def test_every_step_fits_a_visibility_timeout_and_all_of_them_the_retention(self) -> None:
+        variables = self.worker()["Environment"]["Variables"]
+        steps = [int(s) for s in str(default_of(variables["WEBHOOK_RETRY_SECONDS"])).split(",")]
+        timeout = self.worker()["Timeout"]
+        for step in steps:
+            self.assertLessEqual(step + timeout, 12 * 3600, f"a {step} s step after a {timeout} s invocation")
+        retention = props("WebhooksQueue")["MessageRetentionPeriod"]
+        visibility = props("WebhooksQueue")["VisibilityTimeout"]
+        attempts = len(steps) + 1
+        self.assertLess(sum(steps) + attempts * visibility, retention)
+
+    def test_only_the_webhook_worker_changes_a_messages_visibility_and_only_on_its_queue(self) -> None:
+        for logical_id, role in resources("AWS::IAM::Role"):
+            for policy in role["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    if "sqs:ChangeMessageVisibility" not in actions:
+                        continue
+                    self.assertEqual(logical_id, "WorkerWebhooksFunctionRole")
+                    self.assertEqual(get_att(statement["Resource"]), ("WebhooksQueue", "Arn"))
+
+    def test_production_refuses_test_targets(self) -> None:
+        """The parameter that lets webhooks reach local addresses is for tests: a prod stack
+        refuses it (the template's rules; the functions refuse it at start with STAGE=prod)."""
+        assertions = expanded()["Rules"]["ProductionValues"]["Assertions"]
+        self.assertIn({"Fn::Equals": [{"Ref": "WebhookTestTargets"}, ""]}, [a["Assert"] for a in assertions])
+        self.assertEqual(expanded()["Parameters"]["WebhookTestTargets"]["Default"], "")
 
 
 class Schedules(unittest.TestCase):

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = json.loads((ROOT / "openapi.json").read_text())
 SEEDED = {
     "users", "others", "sessions", "own_sessions", "posts", "properties", "unit_properties", "units", "leases",
-    "providers", "entries", "documents",
+    "providers", "entries", "documents", "webhooks",
 }
 
 

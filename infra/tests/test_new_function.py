@@ -146,6 +146,14 @@ class NewFunction(unittest.TestCase):
                 self.assertFalse(errors, errors)
                 self.assertEqual(decoded["Resources"]["GadgetsReadyFunction"]["Properties"]["Description"], text)
 
+    def test_a_stack_that_ends_in_outputs_gets_the_resources_in_its_resources(self) -> None:
+        outputs_before = self.template("notifications")["Outputs"]
+        new_function.create(self.root, "gizmos-list", "GET /v1/gizmos", "Gizmos", "notifications")
+        decoded = self.template("notifications")
+        self.assertIn("GizmosListFunction", decoded["Resources"])
+        self.assertIn("GizmosListRoute", decoded["Resources"])
+        self.assertEqual(decoded["Outputs"], outputs_before)
+
     def test_a_route_goes_to_the_stack_that_routes_the_nearest_path(self) -> None:
         for name, route, stack in [
             ("users-me-gizmos", "GET /v1/users/me/gizmos", "users"),

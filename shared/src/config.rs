@@ -109,6 +109,11 @@ pub struct Config {
     /// `MFA_KEY_ARN`: the KMS key that seals second factors (the functions that enrol and
     /// check them).
     pub mfa_key_arn: Option<String>,
+    /// `WEBHOOK_TEST_TARGETS`: `address:port` pairs of a test's own receiver that webhooks may
+    /// reach (tests and `make dev` only: refused with `STAGE=prod`, and by the template's
+    /// production rules). See [`crate::webhooks::target`].
+    #[cfg(feature = "webhooks")]
+    pub webhook_test_targets: TestTargets,
     /// `APP_NAME` (default `Ferrite`): how the app names itself to people (the authenticator
     /// app's entry, emails).
     pub app_name: String,
@@ -146,6 +151,54 @@ pub struct DocumentsConfig {
 
 /// The largest object a POST upload may make (S3: 5 GB).
 const POST_UPLOAD_CEILING: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The addresses webhooks may reach on a test's own machine (`WEBHOOK_TEST_TARGETS`, see
+/// `webhooks::target`).
+#[cfg(feature = "webhooks")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestTargets(Vec<std::net::SocketAddr>);
+
+#[cfg(feature = "webhooks")]
+impl TestTargets {
+    /// `address:port` pairs, separated by commas; `None` when one is not.
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| entry.parse::<std::net::SocketAddr>().ok())
+            .collect::<Option<Vec<_>>>()
+            .map(Self)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn allows(&self, addr: std::net::SocketAddr) -> bool {
+        self.0.contains(&addr)
+    }
+}
+
+/// `WEBHOOK_TEST_TARGETS`, never in production.
+#[cfg(feature = "webhooks")]
+fn webhook_test_targets(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<TestTargets, ConfigError> {
+    let var = "WEBHOOK_TEST_TARGETS";
+    let Some(raw) = get(var) else {
+        return Ok(TestTargets::default());
+    };
+    if get("STAGE").as_deref() == Some("prod") {
+        return Err(ConfigError {
+            var,
+            problem: "must be empty in prod (it lets webhooks reach a test's own receiver)".into(),
+        });
+    }
+    TestTargets::parse(&raw).ok_or_else(|| ConfigError {
+        var,
+        problem: "must be `address:port` pairs separated by commas".into(),
+    })
+}
 
 fn documents_config(
     get: &impl Fn(&'static str) -> Option<String>,
@@ -471,6 +524,8 @@ impl Config {
             limits,
             oidc: oidc_providers(&get)?,
             documents: documents_config(&get)?,
+            #[cfg(feature = "webhooks")]
+            webhook_test_targets: webhook_test_targets(&get)?,
         })
     }
 }

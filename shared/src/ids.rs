@@ -145,6 +145,10 @@ id_type!(
     EventId
 );
 id_type!(
+    /// The id of a webhook endpoint.
+    WebhookId
+);
+id_type!(
     /// The id of a notification: its event's (time-ordered: an inbox sorts by it).
     NotificationId
 );

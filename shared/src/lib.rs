@@ -48,13 +48,15 @@ pub mod notifications;
 pub mod oidc;
 pub mod posts;
 pub mod properties;
-#[cfg(feature = "mfa")]
+#[cfg(feature = "sealing")]
 pub mod sealing;
 pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+#[cfg(feature = "webhooks")]
+pub mod webhooks;
 #[cfg(feature = "worker")]
 pub mod worker;
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DocumentId, EntryId, LeaseId, PostId, PropertyId, UnitId, UserId};
+use crate::ids::{DocumentId, EntryId, LeaseId, PostId, PropertyId, UnitId, UserId, WebhookId};
 
 /// What a notification tells: its `type`, and its `data` — the public schema of each type,
 /// never the event itself (which may carry addresses and other people's details).
@@ -52,6 +52,10 @@ pub enum Notice {
     /// Your account's email address changed.
     #[serde(rename = "account.email_changed")]
     EmailChanged(EmailChangedNotice),
+    /// A webhook endpoint you registered failed every delivery for a sustained period and was
+    /// disabled: nothing is sent to it until it is enabled again (`PATCH /v1/webhooks/{id}`).
+    #[serde(rename = "webhook.disabled")]
+    WebhookDisabled(WebhookNotice),
 }
 
 impl Notice {
@@ -66,6 +70,18 @@ impl Notice {
             _ => String::new(),
         }
     }
+}
+
+/// A webhook endpoint, as a notice names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookNotice {
+    pub webhook_id: WebhookId,
+    #[schema(example = "https://hooks.example.com/ferrite")]
+    pub url: String,
+    /// Since when every delivery to it had failed.
+    #[schema(example = "2027-01-02T09:30:00.000Z")]
+    pub failing_since: String,
 }
 
 /// A property, as a notice names it.

@@ -1,7 +1,9 @@
-//! Values the table must not hold in the clear — a second factor's secret — sealed with a KMS
-//! key the table never sees. Every seal names what it is for and whose it is in its encryption
-//! context (`purpose`, `userId`): a sealed value copied onto another account, or opened for
-//! another purpose, does not open. The client is built on first use (nothing on the init path).
+//! Values the table must not hold in the clear — a second factor's secret, a webhook endpoint's
+//! signing secret — sealed with a KMS key the table never sees (`MfaKey`, the stack's sealing
+//! key: each function's policy allows it only for its own `purpose`). Every seal names what it is
+//! for and whose it is in its encryption context (`purpose`, and `userId` or `webhookId`): a
+//! sealed value copied onto another account or endpoint, or opened for another purpose, does not
+//! open. The client is built on first use (nothing on the init path).
 
 use std::sync::{Arc, LazyLock};
 
@@ -11,7 +13,26 @@ use aws_sdk_kms::primitives::Blob;
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub purpose: &'a str,
-    pub user_id: &'a str,
+    /// Whose: the context's second pair (`userId`, `webhookId`).
+    owner: (&'static str, &'a str),
+}
+
+impl<'a> Context<'a> {
+    /// Sealed for `purpose`, the account `user_id`'s.
+    pub fn of_user(purpose: &'a str, user_id: &'a str) -> Self {
+        Self {
+            purpose,
+            owner: ("userId", user_id),
+        }
+    }
+
+    /// Sealed for `purpose`, the webhook endpoint `webhook_id`'s.
+    pub fn of_webhook(purpose: &'a str, webhook_id: &'a str) -> Self {
+        Self {
+            purpose,
+            owner: ("webhookId", webhook_id),
+        }
+    }
 }
 
 /// A value could not be sealed or opened.
@@ -88,7 +109,7 @@ impl Sealer {
             .key_id(&self.key)
             .plaintext(Blob::new(plaintext.to_vec()))
             .encryption_context("purpose", context.purpose)
-            .encryption_context("userId", context.user_id)
+            .encryption_context(context.owner.0, context.owner.1)
             .send()
             .await
             .map_err(|e| classify(&e))?;
@@ -106,7 +127,7 @@ impl Sealer {
             .key_id(&self.key)
             .ciphertext_blob(Blob::new(sealed.to_vec()))
             .encryption_context("purpose", context.purpose)
-            .encryption_context("userId", context.user_id)
+            .encryption_context(context.owner.0, context.owner.1)
             .send()
             .await
             .map_err(|e| classify(&e))?;

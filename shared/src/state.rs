@@ -73,7 +73,7 @@ pub struct State {
     pub auth: AuthConfig,
     sdk: aws::SdkConfig,
     /// Seals and opens second factors (`MFA_KEY_ARN`): the functions that enrol and check them.
-    #[cfg(feature = "mfa")]
+    #[cfg(feature = "sealing")]
     sealer: Option<crate::sealing::Sealer>,
     /// Verifies OIDC ID tokens (the configured providers): the provider sign-in.
     #[cfg(feature = "oidc")]
@@ -114,7 +114,7 @@ impl State {
             clock,
             auth,
             sdk,
-            #[cfg(feature = "mfa")]
+            #[cfg(feature = "sealing")]
             sealer: None,
             #[cfg(feature = "oidc")]
             oidc: None,
@@ -185,7 +185,7 @@ impl State {
 
     /// Seals second factors with the KMS key `MFA_KEY_ARN` (its client built on first use):
     /// for the functions that enrol and check them.
-    #[cfg(feature = "mfa")]
+    #[cfg(feature = "sealing")]
     pub fn with_sealer(mut self) -> Result<Self, ConfigError> {
         let key = self.config.mfa_key_arn.clone().ok_or(ConfigError {
             var: "MFA_KEY_ARN",
@@ -228,13 +228,13 @@ impl State {
     }
 
     /// The sealer of [`State::with_sealer`], if this function has one.
-    #[cfg(feature = "mfa")]
+    #[cfg(feature = "sealing")]
     pub fn sealer(&self) -> Option<&crate::sealing::Sealer> {
         self.sealer.as_ref()
     }
 
     /// Gives this state `sealer` (tests: as the function's role).
-    #[cfg(feature = "mfa")]
+    #[cfg(feature = "sealing")]
     pub fn set_sealer(&mut self, sealer: Option<crate::sealing::Sealer>) {
         self.sealer = sealer;
     }

@@ -68,6 +68,12 @@ pub mod metric {
     pub const NOTIFICATION_PUSH: &str = "NotificationPushed";
     /// Worker records that failed (they are delivered again, then dead-lettered).
     pub const RECORD_FAILED: &str = "RecordFailed";
+    /// A webhook delivery attempt, by `outcome` (`succeeded`, `retrying`, `failed`).
+    pub const WEBHOOK_DELIVERY: &str = "WebhookDelivery";
+    /// An event whose webhook deliveries ran out of attempts (it goes to the dead-letter queue).
+    pub const WEBHOOK_GIVEN_UP: &str = "WebhookGivenUp";
+    /// A webhook endpoint disabled after failing for a sustained period.
+    pub const WEBHOOK_DISABLED: &str = "WebhookEndpointDisabled";
     /// What a function counts as its own failure — a 5xx answer of an API function, a record a
     /// worker failed — by [`FUNCTION_NAME`]: the metric each function's `<Fn>CanaryAlarm` in
     /// template.yaml watches beside Lambda's `Errors` of its `live` alias (a handler answers a

@@ -20,6 +20,7 @@ const SHARED_STACK: &[&[&str]] = &[
     &["accounts"],
     &["posts", "properties", "notifications"],
     &["audit", "worker", "live"],
+    &["webhooks"],
 ];
 
 fn root() -> PathBuf {

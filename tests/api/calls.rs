@@ -669,3 +669,22 @@ async fn a_websocket_connect_and_disconnect_make_the_calls_docs_architecture_lis
     assert_eq!(closed.status_code, 200, "{:?}", closed.body);
     assert_eq!(log.take(), ["GetItem", "TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn the_webhook_routes_make_the_documented_calls() {
+    let (app, log) = TestApp::spawn_counting().await;
+    let (admin, _) = app.admin("webhooks-calls@example.com").await;
+    let created = row!(app, log: webhooks_create::handle, Call::new("POST", "/v1/webhooks")
+        .json(&json!({"url": "https://hooks.example.com/in", "eventTypes": ["post.published"]})).bearer(&admin)
+        => 201, ["BatchGetItem", "Encrypt", "TransactWriteItems"]);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    row!(app, log: webhooks_list::handle, Call::new("GET", "/v1/webhooks").bearer(&admin)
+        => 200, ["BatchGetItem", "Query"]);
+    row!(app, log: webhooks_deliveries::handle, Call::new("GET", "/v1/webhooks/{id}/deliveries").param("id", &id).bearer(&admin)
+        => 200, ["BatchGetItem", "GetItem", "Query"]);
+    row!(app, log: webhooks_patch::handle, Call::new("PATCH", "/v1/webhooks/{id}").param("id", &id)
+        .json(&json!({"description": "the CRM"})).bearer(&admin)
+        => 200, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
+    row!(app, log: webhooks_delete::handle, Call::new("DELETE", "/v1/webhooks/{id}").param("id", &id).bearer(&admin)
+        => 204, ["BatchGetItem", "GetItem", "TransactWriteItems"]);
+}

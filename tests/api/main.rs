@@ -40,3 +40,4 @@ mod properties;
 mod security;
 mod store;
 mod users_profile;
+mod webhooks;

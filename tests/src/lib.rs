@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod outbox;
 pub mod users;
+pub mod webhooks;
 pub mod workers;
 pub mod world;
 

@@ -3,7 +3,8 @@ use super::{
     if_match, json, of, page, paged, path_id, path_id_named, query, string,
 };
 use shared::accounts::{Ended, SessionView};
-use shared::ids::SessionId;
+use shared::ids::{SessionId, WebhookId};
+use shared::webhooks::{CreatedWebhook, DeliveryView, WebhookView};
 
 /// Users and the audit trail (admin role).
 #[allow(clippy::too_many_lines)] // one row per route, read top to bottom
@@ -155,6 +156,87 @@ pub(super) fn admin() -> Vec<Route> {
             params: vec![path_id::<UserId>()],
             ok: vec![(204, "Removed: the password alone signs the user in", None)],
             errors: &[403, 404, 409, 429],
+        },
+        Route {
+            method: HttpMethod::Post,
+            path: "/v1/webhooks",
+            id: "createWebhook",
+            tag: "admin",
+            summary: "Register a webhook endpoint: an https:// URL on the public Internet and the event types it follows; its signing secret is in this answer only (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<webhooks_create::CreateWebhook>(),
+            params: vec![],
+            ok: vec![(
+                201,
+                "Registered (`Location`, `ETag`), with its `secret`: shown once",
+                json::<CreatedWebhook>(),
+            )],
+            errors: &[403, 409],
+        },
+        Route {
+            method: Get,
+            path: "/v1/webhooks",
+            id: "listWebhooks",
+            tag: "admin",
+            summary: "The webhook endpoints, newest first, never their secrets (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![]),
+            ok: vec![(
+                200,
+                "A page of endpoints",
+                Some(page::<WebhookView>("WebhookPage")),
+            )],
+            errors: &[400, 403],
+        },
+        Route {
+            method: Patch,
+            path: "/v1/webhooks/{id}",
+            id: "updateWebhook",
+            tag: "admin",
+            summary: "Change an endpoint's URL, event types or description; pause it, or enable it again after it was disabled (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: body::<webhooks_patch::PatchWebhook>(),
+            params: vec![path_id::<WebhookId>(), if_match()],
+            ok: vec![(
+                200,
+                "The endpoint (`ETag` = version)",
+                json::<WebhookView>(),
+            )],
+            errors: &[403, 404, 412],
+        },
+        Route {
+            method: Delete,
+            path: "/v1/webhooks/{id}",
+            id: "deleteWebhook",
+            tag: "admin",
+            summary: "Remove a webhook endpoint: nothing more is delivered to it (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: vec![path_id::<WebhookId>(), if_match()],
+            ok: vec![(204, "Removed", None)],
+            errors: &[403, 404, 412],
+        },
+        Route {
+            method: Get,
+            path: "/v1/webhooks/{id}/deliveries",
+            id: "listWebhookDeliveries",
+            tag: "admin",
+            summary: "An endpoint's deliveries, newest first: status, attempts, its HTTP status or why there was none (admin)",
+            auth: Auth::Required,
+            store: true,
+            body: None,
+            params: paged(vec![path_id::<WebhookId>()]),
+            ok: vec![(
+                200,
+                "A page of deliveries",
+                Some(page::<DeliveryView>("WebhookDeliveryPage")),
+            )],
+            errors: &[400, 403, 404],
         },
     ]
 }

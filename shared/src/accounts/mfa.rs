@@ -209,13 +209,7 @@ mod enabled {
             .map_err(|_| ApiError::internal("a sealed factor is not base64"))?;
         let user = item.user_id.to_string();
         let mut plain = sealer(state)?
-            .open(
-                &sealed,
-                Context {
-                    purpose: PURPOSE,
-                    user_id: &user,
-                },
-            )
+            .open(&sealed, Context::of_user(PURPOSE, &user))
             .await
             .map_err(sealing_failed)?;
         if plain.len() <= SECRET_BYTES {
@@ -481,13 +475,7 @@ mod enabled {
         let mut plain = secret.to_vec();
         plain.extend_from_slice(&recovery_key);
         let sealed = sealer(state)?
-            .seal(
-                &plain,
-                Context {
-                    purpose: PURPOSE,
-                    user_id: &user,
-                },
-            )
+            .seal(&plain, Context::of_user(PURPOSE, &user))
             .await
             .map_err(sealing_failed)?;
         let key = TotpItem::key(me.id());

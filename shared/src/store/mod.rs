@@ -208,6 +208,19 @@ impl Store {
         Ok(())
     }
 
+    /// Writes an item, replacing whatever is at its key (a record rewritten whole, e.g. a
+    /// webhook delivery's latest attempt).
+    pub async fn put<T: Serialize>(&self, item: &T) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item)?))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
     /// A `Put` that replaces whatever is at the item's key (for a transaction).
     pub fn put_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()

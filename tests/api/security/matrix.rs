@@ -486,6 +486,30 @@ async fn the_authorization_matrix_holds_for_every_route_and_every_kind_of_caller
                 .json(&json!({"upTo": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})),
             [401, 422, 422, 422, 422],
         ),
+        // Webhooks are the app's: admins only (an endpoint of no such id is a 404 to them).
+        (
+            Call::new("POST", "/v1/webhooks").json(&json!({
+                "url": "https://hooks.example.com/ferrite",
+                "eventTypes": ["post.published"],
+            })),
+            [401, 403, 403, 403, 201],
+        ),
+        (Call::new("GET", "/v1/webhooks"), [401, 403, 403, 403, 200]),
+        (
+            Call::new("PATCH", "/v1/webhooks/{id}")
+                .param("id", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+                .json(&json!({"enabled": false})),
+            [401, 403, 403, 403, 404],
+        ),
+        (
+            Call::new("DELETE", "/v1/webhooks/{id}").param("id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            [401, 403, 403, 403, 404],
+        ),
+        (
+            Call::new("GET", "/v1/webhooks/{id}/deliveries")
+                .param("id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            [401, 403, 403, 403, 404],
+        ),
         // make new-function adds its rows here.
     ];
     let undecided: Vec<String> = rows

@@ -133,6 +133,11 @@ async fn invoke(app: &TestApp, call: Call) -> TestResponse {
         "POST /v1/auth/magic-link" => app.call(auth_magic_link::handle, call).await,
         "POST /v1/auth/oidc/{provider}" => app.call(auth_oidc::handle, call).await,
         "POST /v1/auth/magic-link/verify" => app.call(auth_magic_link_verify::handle, call).await,
+        "POST /v1/webhooks" => app.call(webhooks_create::handle, call).await,
+        "GET /v1/webhooks" => app.call(webhooks_list::handle, call).await,
+        "PATCH /v1/webhooks/{id}" => app.call(webhooks_patch::handle, call).await,
+        "DELETE /v1/webhooks/{id}" => app.call(webhooks_delete::handle, call).await,
+        "GET /v1/webhooks/{id}/deliveries" => app.call(webhooks_deliveries::handle, call).await,
         other => panic!("no handler for {other} in the test routing table"),
     }
 }
