@@ -388,9 +388,9 @@ async fn deliveries_refuse_hosts_that_resolve_to_this_machine_without_connecting
     let allowed = Receiver::start(&[]).await;
     // A listener that is not a test target: nothing may reach it.
     let forbidden = Receiver::start(&[]).await;
-    let sender = shared::webhooks::delivery::Sender::new(
-        shared::webhooks::TestTargets::parse(&allowed.addr.to_string()).expect("targets"),
-    );
+    let targets = shared::webhooks::TestTargets::parse(&allowed.addr.to_string()).expect("targets");
+    // As in AWS: names are looked up, and every address checked.
+    let sender = shared::webhooks::delivery::Sender::new(targets.clone(), false);
     let port = forbidden.addr.port();
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .expect("this machine's name")
@@ -438,6 +438,25 @@ async fn deliveries_refuse_hosts_that_resolve_to_this_machine_without_connecting
     // The test target itself is reached, over plain HTTP.
     let fine = url::Url::parse(&allowed.url()).expect("a URL");
     assert_eq!(sender.post(&fine, &[], b"{}".to_vec()).await, Ok(200));
+
+    // A local stack reaches nothing off this machine, not even a public address or a name.
+    let local = shared::webhooks::delivery::Sender::new(targets, true);
+    for url in [
+        "https://93.184.215.14/hooks",
+        "https://hooks.example.com/hooks",
+    ] {
+        let parsed = url::Url::parse(url).expect("a URL");
+        let refused = local
+            .post(&parsed, &[], b"{}".to_vec())
+            .await
+            .expect_err(url);
+        assert!(
+            refused.error.contains("a local stack"),
+            "{url}: {}",
+            refused.error
+        );
+    }
+    assert_eq!(local.post(&fine, &[], b"{}".to_vec()).await, Ok(200));
 }
 
 #[tokio::test]

@@ -140,7 +140,7 @@ impl TestApp {
             shared::auth::keys::VerifyingKeys::parse(&keys.public_keys().expect("public keys"))
                 .expect("verifying keys"),
         );
-        let roles = register_roles(&endpoint, &client, &table, &[], expanded_template()).await;
+        let roles = register_roles(&endpoint, &client, &table, &[], &[], expanded_template()).await;
         Self {
             state: Box::leak(Box::new(state)),
             table,
@@ -159,6 +159,24 @@ impl TestApp {
             self.client(),
             &self.table,
             parameters,
+            &[],
+            expanded_template(),
+        )
+        .await;
+        *self.roles.lock().expect("lock") = roles;
+    }
+
+    /// Resolves the roles again with the test's own copies of the template's queues `queues`
+    /// (`<table>-<LogicalId>`) instead of the running stack's: a test that drives a queue
+    /// itself, where the stack's workers would take its messages. Before the functions' states
+    /// are first asked for.
+    pub async fn with_own_queues(&self, queues: &[&str]) {
+        let roles = register_roles(
+            &endpoint(),
+            self.client(),
+            &self.table,
+            &[],
+            queues,
             expanded_template(),
         )
         .await;
@@ -172,6 +190,7 @@ impl TestApp {
             &endpoint(),
             self.client(),
             &self.table,
+            &[],
             &[],
             &expand(template),
         )

@@ -118,8 +118,12 @@ pub struct WebhookQueue {
 }
 
 impl WebhookQueue {
-    /// A queue whose `maxReceiveCount` is one more than `steps`, as the template makes it.
+    /// A queue whose `maxReceiveCount` is one more than `steps`, as the template makes it: the
+    /// test's own (the running stack's worker must not take its messages), which the worker's
+    /// role is resolved to.
     pub async fn new(app: &TestApp, steps: &[u32]) -> Self {
+        app.with_own_queues(&["WebhooksQueue", "WebhooksDeadLetterQueue"])
+            .await;
         let sqs = aws_sdk_sqs::Client::new(app.state.sdk_config());
         let dead_letters = sqs
             .create_queue()

@@ -100,12 +100,14 @@ pub(super) fn routes() -> &'static [Route] {
 }
 
 /// The roles of template.yaml with their policies resolved against `table` (and the stack's
-/// queues), registered with the endpoint's IAM under keys of this table's own.
+/// queues, but for `own_queues`: the test's own `<table>-<LogicalId>`), registered with the
+/// endpoint's IAM under keys of this table's own.
 pub(super) async fn register_roles(
     endpoint: &str,
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     parameters: &[(&str, &str)],
+    own_queues: &[&str],
     expanded: &Template,
 ) -> Vec<Principal> {
     let mut ctx = placeholder_ctx();
@@ -136,6 +138,7 @@ pub(super) async fn register_roles(
             infra::stack::screaming_snake(queue.logical_id)
         ))
         .ok()
+        .filter(|_| !own_queues.contains(&queue.logical_id))
         .and_then(|url| url.rsplit('/').next().map(str::to_owned))
         .unwrap_or_else(|| format!("{table}-{}", queue.logical_id));
         ctx.attributes.insert(

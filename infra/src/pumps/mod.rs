@@ -645,7 +645,8 @@ mod tests {
                     Some("$.detail"),
                     dlq
                 ),
-                ("PurgeRule", "url-PurgeQueue", Some("$.detail"), dlq)
+                ("PurgeRule", "url-PurgeQueue", Some("$.detail"), dlq),
+                ("WebhooksRule", "url-WebhooksQueue", Some("$.detail"), dlq)
             ]
         );
         let mappings = mappings(&template, &ctx).expect("mappings");
@@ -661,7 +662,8 @@ mod tests {
                 ("worker-email", "url-EmailQueue"),
                 ("worker-notifications", "url-NotificationsQueue"),
                 ("worker-purge", "url-PurgeQueue"),
-                ("worker-rent", "url-RentQueue")
+                ("worker-rent", "url-RentQueue"),
+                ("worker-webhooks", "url-WebhooksQueue")
             ]
         );
     }
