@@ -156,6 +156,8 @@ pub struct Failure {
 pub struct Sender {
     tls: rustls::ClientConfig,
     tests: TestTargets,
+    /// Only test targets (a local stack: see [`target`]).
+    local_only: bool,
 }
 
 impl std::fmt::Debug for Sender {
@@ -167,8 +169,9 @@ impl std::fmt::Debug for Sender {
 }
 
 impl Sender {
-    /// No I/O: the root store is compiled in.
-    pub fn new(tests: TestTargets) -> Self {
+    /// No I/O: the root store is compiled in. `local_only` for a local stack (an AWS endpoint
+    /// override): nothing but `tests` is reached, and no name is looked up.
+    pub fn new(tests: TestTargets, local_only: bool) -> Self {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -179,7 +182,11 @@ impl Sender {
         .expect("ring supports the default protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-        Self { tls, tests }
+        Self {
+            tls,
+            tests,
+            local_only,
+        }
     }
 
     /// The addresses a delivery to `url` may connect to: resolved once and checked.
@@ -189,6 +196,14 @@ impl Sender {
             error: refusal.to_string(),
         };
         let (host, port) = target::check_url(url, &self.tests).map_err(refused)?;
+        if self.local_only {
+            return match host {
+                Target::Address(ip) if self.tests.allows(SocketAddr::new(ip, port)) => {
+                    Ok(vec![SocketAddr::new(ip, port)])
+                }
+                _ => Err(refused(target::Refusal::LocalOnly)),
+            };
+        }
         let addrs = match host {
             Target::Address(ip) => vec![SocketAddr::new(ip, port)],
             Target::Name(name) => tokio::net::lookup_host((name.as_str(), port))
@@ -299,7 +314,9 @@ impl Worker {
             });
         }
         let sdk = state.sdk_config().clone();
-        let sender = Sender::new(state.config.webhook_test_targets.clone());
+        // An AWS endpoint override is a local stack: its deliveries stay on this machine.
+        let local_only = state.config.endpoint_url.is_some();
+        let sender = Sender::new(state.config.webhook_test_targets.clone(), local_only);
         Ok(Self {
             state,
             settings,

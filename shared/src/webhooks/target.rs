@@ -12,6 +12,10 @@
 //! machine or a network (`localhost`, `*.localhost`, `*.local`, `*.internal`) are refused before
 //! any lookup.
 //!
+//! **A local stack reaches nothing off its machine.** Where the functions have an AWS endpoint
+//! override (`make dev`, the tests, `sam local`: never in AWS), the worker delivers only to test
+//! targets and looks no name up: a fuzzer's or a demo's endpoint on the public web is refused.
+//!
 //! **Test targets.** `WEBHOOK_TEST_TARGETS` lists `address:port` pairs a test's own loopback
 //! receiver listens on: those (and only those) are allowed, over plain `http://` too. The
 //! template's production rules refuse the parameter, and so does the configuration when
@@ -34,6 +38,8 @@ pub enum Refusal {
     NotPublic(IpAddr),
     #[error("the host resolves to no address")]
     Unresolved,
+    #[error("refused: a local stack delivers only to WEBHOOK_TEST_TARGETS")]
+    LocalOnly,
 }
 
 /// The host names that never leave a machine or a private network.
