@@ -682,9 +682,9 @@ fn linked_crates() -> BTreeMap<String, std::collections::BTreeSet<String>> {
 /// function depends on but only some link after dead-code removal — zxcvbn (word lists, regex engines), in
 /// `shared` for all, linked by the three functions that set a password (6.1–6.3 MB, over the
 /// goal: the #27 note) — and a crate behind a feature of `shared` that only some functions
-/// enable (`cargo metadata` resolves features for the whole workspace): woothee and the regex
-/// engines of the two session listings (`user-agents`, 5.3 MB) and the KMS client of the four
-/// second-factor functions (`mfa`, 4.3 MB) — both over the goal: bench/history.md.
+/// enable (`cargo metadata` resolves features for the whole workspace): the KMS client of the
+/// second-factor and webhook functions (`sealing`, 4.2–4.3 MB), the SQS client and the public
+/// web's roots of the webhook worker (`webhook-delivery`) — over the goal: bench/history.md.
 #[test]
 fn every_function_links_only_crates_whose_size_was_measured() {
     let linked = linked_crates();

@@ -211,40 +211,83 @@ pub struct Device {
     /// The operating system (`Windows 10`, `Mac OSX`, `iPhone`, `Android`…), or `Unknown`.
     #[schema(example = "Mac OSX")]
     pub os: String,
-    /// `pc`, `smartphone`, `mobilephone`, `crawler`, `appliance`, `misc` or `unknown`.
+    /// `pc`, `smartphone` (tablets too), `crawler` or `unknown`.
     #[schema(example = "pc")]
     pub kind: String,
 }
 
-/// Describes the device of `user_agent` (woothee's dataset).
+/// Describes the device of `user_agent`: the browser family, the operating system and the kind
+/// of device, read from the tokens every mainstream browser sends (`Chrome/120.0`, `Windows NT
+/// 10.0`, `iPhone`, `Mobile`…), in woothee's names. Written here rather than linked: every
+/// maintained User-Agent parser is a regex dataset whose `regex` dependency brings its Unicode
+/// tables and every engine, 1.4 MB that put the two session listings over #27's 4 MB
+/// (BENCHMARKS.md, "What changed the numbers"); a listing needs the family, not the dataset.
 #[cfg(feature = "user-agents")]
 pub fn describe(user_agent: Option<&str>) -> Device {
-    let unknown = || "Unknown".to_owned();
-    let parsed = user_agent.and_then(|ua| woothee::parser::Parser::new().parse(ua));
-    match parsed {
-        Some(found) => {
-            let named = |name: &str| {
-                if name.is_empty() || name == "UNKNOWN" {
-                    unknown()
-                } else {
-                    name.to_owned()
-                }
-            };
-            Device {
-                browser: named(found.name),
-                os: named(found.os),
-                kind: if found.category.is_empty() || found.category == "UNKNOWN" {
-                    "unknown".to_owned()
-                } else {
-                    found.category.to_owned()
-                },
-            }
-        }
-        None => Device {
-            browser: unknown(),
-            os: unknown(),
-            kind: "unknown".to_owned(),
-        },
+    let ua = user_agent.unwrap_or_default();
+    let has = |token: &str| ua.contains(token);
+    let lower = ua.to_ascii_lowercase();
+    let crawler = [
+        "bot",
+        "crawler",
+        "spider",
+        "slurp",
+        "curl/",
+        "wget/",
+        "python-requests",
+    ]
+    .iter()
+    .any(|t| lower.contains(t));
+    // Most specific first: Edge, Opera and Samsung Internet also say `Chrome/`, Chrome also
+    // says `Safari/`.
+    let browser = [
+        (&["Edg/", "Edge/", "EdgA/", "EdgiOS/"][..], "Edge"),
+        (&["OPR/", "Opera"][..], "Opera"),
+        (&["SamsungBrowser/"][..], "Samsung Internet"),
+        (&["Vivaldi/"][..], "Vivaldi"),
+        (&["YaBrowser/"][..], "Yandex Browser"),
+        (&["Firefox/", "FxiOS/"][..], "Firefox"),
+        (&["Chrome/", "CriOS/"][..], "Chrome"),
+        (&["MSIE ", "Trident/"][..], "Internet Explorer"),
+        (&["Safari/"][..], "Safari"),
+    ]
+    .iter()
+    .find(|(tokens, _)| tokens.iter().any(|t| has(t)))
+    .map(|(_, name)| *name);
+    let windows = [
+        ("Windows NT 10.0", "Windows 10"),
+        ("Windows NT 6.3", "Windows 8.1"),
+        ("Windows NT 6.2", "Windows 8"),
+        ("Windows NT 6.1", "Windows 7"),
+        ("Windows NT 6.0", "Windows Vista"),
+        ("Windows NT 5.1", "Windows XP"),
+    ]
+    .iter()
+    .find(|(token, _)| has(token))
+    .map(|(_, name)| *name);
+    let (os, kind) = if has("iPhone") || has("iPod") {
+        (Some("iPhone"), "smartphone")
+    } else if has("iPad") {
+        (Some("iPad"), "smartphone")
+    } else if has("Android") {
+        (Some("Android"), "smartphone")
+    } else if let Some(version) = windows {
+        (Some(version), "pc")
+    } else if has("Windows") {
+        (Some("Windows UNKNOWN Ver"), "pc")
+    } else if has("Mac OS X") || has("Macintosh") {
+        (Some("Mac OSX"), "pc")
+    } else if has("CrOS") {
+        (Some("ChromeOS"), "pc")
+    } else if has("Linux") || has("X11") {
+        (Some("Linux"), "pc")
+    } else {
+        (None, "unknown")
+    };
+    Device {
+        browser: browser.unwrap_or("Unknown").to_owned(),
+        os: os.unwrap_or("Unknown").to_owned(),
+        kind: if crawler { "crawler" } else { kind }.to_owned(),
     }
 }
 
@@ -371,5 +414,75 @@ mod tests {
         assert_eq!(fingerprint, client.fingerprint());
         removed.sort();
         assert_eq!(removed, ["ancient", "device-00"]);
+    }
+
+    #[cfg(feature = "user-agents")]
+    #[test]
+    fn mainstream_browsers_are_described_by_family_system_and_kind() {
+        let cases = [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                ("Chrome", "Windows 10", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
+                ("Firefox", "Mac OSX", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+                ("Safari", "Mac OSX", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+                ("Edge", "Windows 10", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+                ("Safari", "iPhone", "smartphone"),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
+                ("Chrome", "iPhone", "smartphone"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36",
+                ("Chrome", "Android", "smartphone"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+                ("Samsung Internet", "Android", "smartphone"),
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0",
+                ("Opera", "Linux", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                ("Chrome", "ChromeOS", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
+                ("Internet Explorer", "Windows 7", "pc"),
+            ),
+            (
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+                ("Unknown", "Unknown", "crawler"),
+            ),
+            ("curl/8.5.0", ("Unknown", "Unknown", "crawler")),
+            ("", ("Unknown", "Unknown", "unknown")),
+            ("something else entirely", ("Unknown", "Unknown", "unknown")),
+        ];
+        for (ua, (browser, os, kind)) in cases {
+            assert_eq!(
+                describe(Some(ua)),
+                Device {
+                    browser: browser.into(),
+                    os: os.into(),
+                    kind: kind.into(),
+                },
+                "{ua}"
+            );
+        }
+        assert_eq!(describe(None).kind, "unknown");
     }
 }
