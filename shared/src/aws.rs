@@ -124,14 +124,26 @@ pub fn http_client(roots: Roots) -> SharedHttpClient {
             store
         }
     };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default protocol versions")
-    .with_root_certificates(store)
-    .with_no_client_auth();
-    http1::Http1Client::shared(Some(tls))
+    http1::Http1Client::shared(Some(tls_trusting(store)))
+}
+
+/// A TLS client configuration (rustls over ring, its safe default versions) trusting `roots`.
+pub fn tls_trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// The public web's TLS configuration: Mozilla's roots, compiled in already parsed (no file read,
+/// no parsing at init) — for what a function fetches or sends outside AWS (OIDC providers'
+/// keys, webhook deliveries).
+#[cfg(any(feature = "oidc", feature = "webhook-delivery"))]
+pub fn public_web_tls() -> rustls::ClientConfig {
+    tls_trusting(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
 }
 
 /// Credentials of the execution role, from the variables Lambda sets (read when the SDK first

@@ -170,10 +170,6 @@ impl TestTargets {
             .map(Self)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn allows(&self, addr: std::net::SocketAddr) -> bool {
         self.0.contains(&addr)
     }

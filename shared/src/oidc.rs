@@ -344,16 +344,7 @@ mod web {
 
     impl WebFetch {
         pub fn new() -> Self {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            let tls = crate::aws::public_web_tls();
             let mut tcp = HttpConnector::new();
             tcp.enforce_http(false);
             tcp.set_connect_timeout(Some(Duration::from_secs(FETCH_TIMEOUT_SECS)));

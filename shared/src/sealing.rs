@@ -35,6 +35,19 @@ impl<'a> Context<'a> {
     }
 }
 
+impl From<SealError> for crate::error::ApiError {
+    /// KMS unavailable or throttled: 503 (retry); refused: a 500 (the cause logged).
+    fn from(error: SealError) -> Self {
+        match error {
+            SealError::Unavailable(_) => Self::Unavailable {
+                retry_after_secs: 1,
+                cause: Box::new(error),
+            },
+            SealError::Refused(_) => Self::internal(error),
+        }
+    }
+}
+
 /// A value could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {

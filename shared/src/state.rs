@@ -72,7 +72,8 @@ pub struct State {
     pub clock: Clock,
     pub auth: AuthConfig,
     sdk: aws::SdkConfig,
-    /// Seals and opens second factors (`MFA_KEY_ARN`): the functions that enrol and check them.
+    /// Seals and opens second factors and webhook secrets (`MFA_KEY_ARN`): the functions that
+    /// enrol and check factors, register webhooks and deliver them.
     #[cfg(feature = "sealing")]
     sealer: Option<crate::sealing::Sealer>,
     /// Verifies OIDC ID tokens (the configured providers): the provider sign-in.
@@ -183,8 +184,8 @@ impl State {
         Ok(self)
     }
 
-    /// Seals second factors with the KMS key `MFA_KEY_ARN` (its client built on first use):
-    /// for the functions that enrol and check them.
+    /// Seals with the KMS key `MFA_KEY_ARN` (its client built on first use): for the functions
+    /// that seal or open second factors or webhook secrets.
     #[cfg(feature = "sealing")]
     pub fn with_sealer(mut self) -> Result<Self, ConfigError> {
         let key = self.config.mfa_key_arn.clone().ok_or(ConfigError {
@@ -231,6 +232,13 @@ impl State {
     #[cfg(feature = "sealing")]
     pub fn sealer(&self) -> Option<&crate::sealing::Sealer> {
         self.sealer.as_ref()
+    }
+
+    /// The sealer this function must have: a 500 (logged) when it was deployed without one.
+    #[cfg(feature = "sealing")]
+    pub fn require_sealer(&self) -> Result<&crate::sealing::Sealer, ApiError> {
+        self.sealer()
+            .ok_or_else(|| ApiError::internal("MFA_KEY_ARN is not set for this function"))
     }
 
     /// Gives this state `sealer` (tests: as the function's role).

@@ -133,19 +133,7 @@ impl WebhookQueue {
             .expect("a queue")
             .queue_url
             .expect("a url");
-        let dlq_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&dead_letters)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("an arn");
+        let dlq_arn = queue_arn(&sqs, &dead_letters).await;
         let redrive = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": steps.len() + 1,
@@ -269,31 +257,25 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Option
     if messages.is_empty() {
         return None;
     }
-    let records: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, serde_json::Value> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.clone().into()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            serde_json::json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
-                "messageAttributes": {},
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhooks",
-                "awsRegion": "us-east-1",
-            })
+    // The event the local pumps hand a worker, as Lambda's event source mapping does.
+    let event = infra::pumps::sqs_event(messages, &queue_arn(sqs, url).await, infra::LOCAL_REGION);
+    Some(serde_json::from_value(event).expect("an SQS event"))
+}
+
+/// The ARN of the queue at `url`.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
         })
-        .collect();
-    Some(serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event"))
+        .expect("an arn")
 }
 
 /// The webhook worker as the template's function, with `settings` (a [`WebhookQueue`]'s).

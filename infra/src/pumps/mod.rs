@@ -32,7 +32,7 @@ mod queue;
 mod stream;
 
 pub use filter::{attribute_json, matches};
-pub use queue::run_queue_pump;
+pub use queue::{run_queue_pump, sqs_event};
 pub use stream::{Checkpoint, Checkpoints, Delivered, deliver, run_stream_pump};
 
 use std::collections::BTreeMap;

@@ -76,7 +76,7 @@ pub(super) async fn queue_round(
     }
     let answer = http
         .post(&url)
-        .json(&sqs_event(messages, mapping, &region))
+        .json(&sqs_event(messages, &mapping.queue_arn, &region))
         .send()
         .await;
     let failed = failed_messages(answer, messages, name).await;
@@ -118,12 +118,9 @@ pub(super) async fn queue_round(
     Ok(true)
 }
 
-/// The SQS event Lambda's event source mapping hands the worker for `messages`.
-pub(super) fn sqs_event(
-    messages: &[aws_sdk_sqs::types::Message],
-    mapping: &Mapping,
-    region: &str,
-) -> Json {
+/// The SQS event Lambda's event source mapping hands a worker for `messages` received from
+/// the queue `queue_arn` (the pumps; tests that drive a queue themselves).
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str, region: &str) -> Json {
     let records: Vec<Json> = messages
         .iter()
         .map(|m| {
@@ -143,7 +140,7 @@ pub(super) fn sqs_event(
                 "messageAttributes": {},
                 "md5OfBody": m.md5_of_body(),
                 "eventSource": "aws:sqs",
-                "eventSourceARN": mapping.queue_arn,
+                "eventSourceARN": queue_arn,
                 "awsRegion": region,
             })
         })

@@ -125,7 +125,7 @@ mod enabled {
     use crate::error::{ApiError, FieldError};
     use crate::events::{Event, outbox_put};
     use crate::limits::Policy;
-    use crate::sealing::{Context, SealError, Sealer};
+    use crate::sealing::Context;
     use crate::state::State;
     use crate::store::{StoreError, Update};
 
@@ -181,22 +181,6 @@ mod enabled {
         }
     }
 
-    fn sealer(state: &State) -> Result<&Sealer, ApiError> {
-        state
-            .sealer()
-            .ok_or_else(|| ApiError::internal("MFA_KEY_ARN is not set for this function"))
-    }
-
-    fn sealing_failed(error: SealError) -> ApiError {
-        match error {
-            SealError::Unavailable(_) => ApiError::Unavailable {
-                retry_after_secs: 1,
-                cause: Box::new(error),
-            },
-            SealError::Refused(_) => ApiError::internal(error),
-        }
-    }
-
     /// The opened factor: its secret and its recovery-code key.
     struct Opened {
         secret: Vec<u8>,
@@ -208,10 +192,10 @@ mod enabled {
             .decode(&item.sealed)
             .map_err(|_| ApiError::internal("a sealed factor is not base64"))?;
         let user = item.user_id.to_string();
-        let mut plain = sealer(state)?
+        let mut plain = state
+            .require_sealer()?
             .open(&sealed, Context::of_user(PURPOSE, &user))
-            .await
-            .map_err(sealing_failed)?;
+            .await?;
         if plain.len() <= SECRET_BYTES {
             return Err(ApiError::internal("a sealed factor is too short"));
         }
@@ -474,10 +458,10 @@ mod enabled {
         let user = me.id().to_string();
         let mut plain = secret.to_vec();
         plain.extend_from_slice(&recovery_key);
-        let sealed = sealer(state)?
+        let sealed = state
+            .require_sealer()?
             .seal(&plain, Context::of_user(PURPOSE, &user))
-            .await
-            .map_err(sealing_failed)?;
+            .await?;
         let key = TotpItem::key(me.id());
         writes.push(store.put_op(&TotpItem {
             pk: key.pk,

@@ -123,6 +123,14 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The wait after attempt `attempt` (1 the first) failed: its step of the schedule.
+    pub fn wait_after(&self, attempt: u32) -> u32 {
+        let step = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.retry_seconds.get(step).copied().unwrap_or(0)
+    }
+}
+
 /// Answers hyper's lookup with the addresses that were resolved and checked, whatever the name.
 #[derive(Debug, Clone)]
 struct Checked(Arc<Vec<SocketAddr>>);
@@ -172,18 +180,8 @@ impl Sender {
     /// No I/O: the root store is compiled in. `local_only` for a local stack (an AWS endpoint
     /// override): nothing but `tests` is reached, and no name is looked up.
     pub fn new(tests: TestTargets, local_only: bool) -> Self {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         Self {
-            tls,
+            tls: crate::aws::public_web_tls(),
             tests,
             local_only,
         }
@@ -422,13 +420,7 @@ pub async fn deliver(worker: &Worker, message: &SqsMessage) -> Result<(), Record
     let wait = if last {
         0
     } else {
-        let step = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-        worker
-            .settings
-            .retry_seconds
-            .get(step)
-            .copied()
-            .unwrap_or(0)
+        worker.settings.wait_after(attempt)
     };
     worker
         .sqs
@@ -529,13 +521,7 @@ async fn deliver_to(
                 Sent::Again
             } else {
                 view.status = DeliveryStatus::Retrying;
-                let step = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-                let wait = worker
-                    .settings
-                    .retry_seconds
-                    .get(step)
-                    .copied()
-                    .unwrap_or(0);
+                let wait = worker.settings.wait_after(attempt);
                 view.next_attempt_at = Some(crate::clock::rfc3339(
                     clock.now() + Duration::from_secs(u64::from(wait)),
                 ));

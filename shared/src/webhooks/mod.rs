@@ -593,10 +593,10 @@ pub async fn create(
     let id = WebhookId::generate();
     let key = crate::auth::crypto::random_bytes::<SECRET_BYTES>()
         .ok_or_else(|| ApiError::internal("no randomness for a webhook secret"))?;
-    let sealed = sealer(state)?
+    let sealed = state
+        .require_sealer()?
         .seal(&key, Context::of_webhook(PURPOSE, &id.to_string()))
-        .await
-        .map_err(sealing_failed)?;
+        .await?;
     let now = state.clock.timestamp();
     let view = WebhookView {
         id,
@@ -647,22 +647,6 @@ pub async fn create(
         webhook: view,
         secret: format!("{SECRET_PREFIX}{}", STANDARD.encode(key)),
     })
-}
-
-fn sealer(state: &State) -> Result<&crate::sealing::Sealer, ApiError> {
-    state
-        .sealer()
-        .ok_or_else(|| ApiError::internal("this function has no sealing key (MFA_KEY_ARN)"))
-}
-
-fn sealing_failed(error: crate::sealing::SealError) -> ApiError {
-    match error {
-        crate::sealing::SealError::Unavailable(cause) => ApiError::Unavailable {
-            retry_after_secs: 1,
-            cause: cause.into(),
-        },
-        crate::sealing::SealError::Refused(cause) => ApiError::internal(cause),
-    }
 }
 
 /// `GET /webhooks` (admin): the endpoints, newest first. Calls: Query `gsi1`.
